@@ -1,0 +1,36 @@
+//! Domain types shared by every cashdesk crate: money in fen, identifiers,
+//! merchant-facing value types and the order/refund state machines.
+//!
+//! Nothing here does I/O. Every type that wraps outside input has a `parse`
+//! constructor, so a value that exists is valid ("parse, don't validate").
+
+pub mod ids;
+pub mod money;
+pub mod state;
+pub mod time;
+pub mod types;
+
+pub use ids::{BindingId, ChannelId, ConfigId, NotifyId, OrderId, RefundId};
+pub use money::Fen;
+pub use state::{BindingState, OrderState, RefundState, ResultCode};
+pub use types::{
+    AppId, ChannelType, NotifyUrl, OutRefundNo, OutTradeNo, SceneCode, SignType, StoreId,
+};
+
+/// Why a piece of outside input was refused. The message names the field and
+/// the rule, so it can be returned to the merchant verbatim.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct InvalidInput {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+impl InvalidInput {
+    pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            field,
+            reason: reason.into(),
+        }
+    }
+}

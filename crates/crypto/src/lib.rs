@@ -1,0 +1,57 @@
+//! cashdesk-crypto: every signature scheme and cipher used by cashdesk, its
+//! channel adapters, the sandbox and the SDK, behind small typed functions.
+//!
+//! API CONTRACT (other crates compile against these names; keep them):
+//!
+//! - [`wxv2`]: WeChat Pay v2 parameter signing (MD5 / HMAC-SHA256 with
+//!   `&key=`), `wx.requestPayment` v2 paySign, refund `req_info` key.
+//! - [`rsa`]: SHA256withRSA (PKCS#1 v1.5) with aws-lc-rs; PKCS#8 / PKCS#1
+//!   private keys; SPKI / PKCS#1 / X.509 certificate public keys.
+//! - [`cert`]: X.509 certificate facts (serial, issuer, public key).
+//! - [`sm`]: SM3, SM3withSM2 (user id, DER signatures), HMAC-SM3.
+//! - [`digest`]: MD5, SHA-256, HMAC-SHA256 helpers.
+//! - [`aead`]: AES-GCM (16- and 32-byte keys), AES-256-ECB/PKCS7.
+//! - [`secretbox`]: XChaCha20-Poly1305 under a master key, AAD binds a
+//!   secret to its row, for secrets at rest.
+//! - [`apisig`]: the `Cashdesk-*` request/response/notification signatures.
+//! - [`random`]: nonces and opaque tokens from the OS CSPRNG.
+//! - [`Secret`]: a string that never prints.
+//!
+//! Signatures are always compared in constant time ([`ct_eq`]).
+
+pub mod aead;
+pub mod apisig;
+pub mod cert;
+pub mod digest;
+pub mod random;
+pub mod rsa;
+pub mod secretbox;
+pub mod sm;
+pub mod wxv2;
+
+mod secret;
+pub use secret::Secret;
+
+/// Everything that can go wrong in this crate. Messages never contain key
+/// material.
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    #[error("invalid key: {0}")]
+    InvalidKey(String),
+    #[error("invalid PEM or DER: {0}")]
+    InvalidEncoding(String),
+    #[error("signature does not verify")]
+    BadSignature,
+    #[error("decryption failed (wrong key, nonce, associated data or tampered ciphertext)")]
+    Decrypt,
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+}
+
+pub type Result<T, E = CryptoError> = std::result::Result<T, E>;
+
+/// Constant-time equality of two byte strings (lengths may leak).
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
