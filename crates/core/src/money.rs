@@ -23,10 +23,16 @@ impl Fen {
     /// A payment or refund amount: an integer number of fen in `1..=MAX_FEN`.
     pub fn parse_positive(field: &'static str, value: i64) -> Result<Fen, InvalidInput> {
         if value <= 0 {
-            return Err(InvalidInput::new(field, "must be a positive integer number of fen"));
+            return Err(InvalidInput::new(
+                field,
+                "must be a positive integer number of fen",
+            ));
         }
         if value > MAX_FEN {
-            return Err(InvalidInput::new(field, format!("must not exceed {MAX_FEN} fen")));
+            return Err(InvalidInput::new(
+                field,
+                format!("must not exceed {MAX_FEN} fen"),
+            ));
         }
         Ok(Fen(value))
     }
@@ -57,7 +63,12 @@ impl Fen {
     /// are accepted; more than two decimals, signs, exponents, blanks and
     /// anything a float parser would tolerate are refused.
     pub fn from_yuan(field: &'static str, s: &str) -> Result<Fen, InvalidInput> {
-        let bad = || InvalidInput::new(field, format!("`{s}` is not a yuan amount with at most two decimals"));
+        let bad = || {
+            InvalidInput::new(
+                field,
+                format!("`{s}` is not a yuan amount with at most two decimals"),
+            )
+        };
         let (int, frac) = match s.split_once('.') {
             Some((i, f)) => (i, f),
             None => (s, ""),
@@ -65,11 +76,18 @@ impl Fen {
         if int.is_empty() || int.len() > 12 || !int.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad());
         }
-        if frac.len() > 2 || !frac.bytes().all(|b| b.is_ascii_digit()) || (s.contains('.') && frac.is_empty()) {
+        if frac.len() > 2
+            || !frac.bytes().all(|b| b.is_ascii_digit())
+            || (s.contains('.') && frac.is_empty())
+        {
             return Err(bad());
         }
         let int: i64 = int.parse().map_err(|_| bad())?;
-        let mut frac_fen: i64 = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| bad())? };
+        let mut frac_fen: i64 = if frac.is_empty() {
+            0
+        } else {
+            frac.parse().map_err(|_| bad())?
+        };
         if frac.len() == 1 {
             frac_fen *= 10;
         }
@@ -100,7 +118,9 @@ mod tests {
         assert_eq!(Fen::from_yuan("a", "0.1").unwrap(), Fen(10));
         assert_eq!(Fen::from_yuan("a", "0.10").unwrap(), Fen(10));
         assert_eq!(Fen::from_yuan("a", "12").unwrap(), Fen(1200));
-        for bad in ["", ".1", "1.", "1.234", "-1", "+1", "1e2", " 1", "0x10", "1,00", "NaN"] {
+        for bad in [
+            "", ".1", "1.", "1.234", "-1", "+1", "1e2", " 1", "0x10", "1,00", "NaN",
+        ] {
             assert!(Fen::from_yuan("a", bad).is_err(), "{bad} accepted");
         }
     }

@@ -9,29 +9,40 @@ pub fn shanghai() -> FixedOffset {
 
 /// `2024-01-02 03:04:05` in Asia/Shanghai.
 pub fn to_cn_datetime(t: DateTime<Utc>) -> String {
-    t.with_timezone(&shanghai()).format("%Y-%m-%d %H:%M:%S").to_string()
+    t.with_timezone(&shanghai())
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
 }
 
 /// Parse `yyyy-MM-dd HH:mm:ss` (Asia/Shanghai) to UTC.
 pub fn parse_cn_datetime(s: &str) -> Option<DateTime<Utc>> {
     let naive = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").ok()?;
-    shanghai().from_local_datetime(&naive).single().map(|t| t.with_timezone(&Utc))
+    shanghai()
+        .from_local_datetime(&naive)
+        .single()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// `yyyyMMddHHmmss` in Asia/Shanghai, as WeChat v2 and Lakala send it.
 pub fn to_compact(t: DateTime<Utc>) -> String {
-    t.with_timezone(&shanghai()).format("%Y%m%d%H%M%S").to_string()
+    t.with_timezone(&shanghai())
+        .format("%Y%m%d%H%M%S")
+        .to_string()
 }
 
 /// Parse `yyyyMMddHHmmss` (Asia/Shanghai) to UTC.
 pub fn parse_compact(s: &str) -> Option<DateTime<Utc>> {
     let naive = NaiveDateTime::parse_from_str(s, "%Y%m%d%H%M%S").ok()?;
-    shanghai().from_local_datetime(&naive).single().map(|t| t.with_timezone(&Utc))
+    shanghai()
+        .from_local_datetime(&naive)
+        .single()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// RFC 3339 with the +08:00 offset, as WeChat v3 sends it.
 pub fn to_rfc3339_cn(t: DateTime<Utc>) -> String {
-    t.with_timezone(&shanghai()).to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+    t.with_timezone(&shanghai())
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }
 
 #[cfg(test)]

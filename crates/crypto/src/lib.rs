@@ -7,7 +7,8 @@
 //!   `&key=`), `wx.requestPayment` v2 paySign, refund `req_info` key.
 //! - [`rsa`]: SHA256withRSA (PKCS#1 v1.5) with aws-lc-rs; PKCS#8 / PKCS#1
 //!   private keys; SPKI / PKCS#1 / X.509 certificate public keys.
-//! - [`cert`]: X.509 certificate facts (serial, issuer, public key).
+//! - [`cert`]: X.509 certificate facts (serial, issuer, public key), Alipay
+//!   cert SN and root cert SN.
 //! - [`sm`]: SM3, SM3withSM2 (user id, DER signatures), HMAC-SM3.
 //! - [`digest`]: MD5, SHA-256, HMAC-SHA256 helpers.
 //! - [`aead`]: AES-GCM (16- and 32-byte keys), AES-256-ECB/PKCS7.
@@ -54,4 +55,54 @@ pub type Result<T, E = CryptoError> = std::result::Result<T, E>;
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
     a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+/// PEM with `\n` line endings (the form every key file and console uses).
+pub(crate) fn pem_encode(tag: &str, der: &[u8]) -> String {
+    pem::encode_config(
+        &pem::Pem::new(tag, der),
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
+}
+
+/// Standard base64 with ASCII whitespace ignored (keys pasted from consoles
+/// wrap lines).
+pub(crate) fn b64_decode_loose(s: &str) -> Result<Vec<u8>> {
+    use base64::Engine as _;
+    let compact: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(compact.as_bytes())
+        .map_err(|e| CryptoError::InvalidEncoding(format!("not base64: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_equality() {
+        assert!(ct_eq(b"", b""));
+        assert!(ct_eq(b"9A0A8659", b"9A0A8659"));
+        assert!(!ct_eq(b"9A0A8659", b"9A0A8658"));
+        assert!(!ct_eq(b"9A0A8659", b"9A0A865"));
+        assert!(!ct_eq(b"", b"x"));
+    }
+
+    #[test]
+    fn loose_base64() {
+        assert_eq!(b64_decode_loose(" aGVs\r\nbG8=\n").unwrap(), b"hello");
+        assert!(matches!(
+            b64_decode_loose("aGVs*bG8="),
+            Err(CryptoError::InvalidEncoding(_))
+        ));
+    }
+
+    #[test]
+    fn pem_uses_lf() {
+        let pem = pem_encode("PUBLIC KEY", &[1, 2, 3]);
+        assert_eq!(
+            pem,
+            "-----BEGIN PUBLIC KEY-----\nAQID\n-----END PUBLIC KEY-----\n"
+        );
+    }
 }

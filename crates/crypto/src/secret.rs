@@ -1,10 +1,17 @@
+//! [`Secret`]: the one type that carries API keys, app keys and PEM private
+//! keys through the program. It exists so that a secret can never reach a log
+//! line or an error message by accident (`Debug` and `Display` print `***`),
+//! lingers in memory no longer than needed (zeroed on drop), and is compared
+//! in constant time.
+
 use std::fmt;
 
 use zeroize::Zeroizing;
 
 /// A secret string (API key, app key, PEM private key). `Debug` and
-/// `Display` print `***`; memory is zeroed on drop.
-#[derive(Clone, Default, PartialEq, Eq)]
+/// `Display` print `***`; memory is zeroed on drop; `==` is constant-time
+/// in the contents (the length may leak).
+#[derive(Clone, Default)]
 pub struct Secret(Zeroizing<String>);
 
 impl Secret {
@@ -17,6 +24,14 @@ impl Secret {
         &self.0
     }
 }
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        crate::ct_eq(self.0.as_bytes(), other.0.as_bytes())
+    }
+}
+
+impl Eq for Secret {}
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -33,5 +48,33 @@ impl fmt::Display for Secret {
 impl From<String> for Secret {
     fn from(s: String) -> Self {
         Self::new(s)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Self::new(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_prints() {
+        let s = Secret::new("192006250b4c09247ec02edce69f6a2d");
+        assert_eq!(format!("{s:?}"), "Secret(***)");
+        assert_eq!(format!("{s}"), "***");
+        assert_eq!(format!("{:?}", Some(&s)), "Some(Secret(***))");
+        assert_eq!(s.expose(), "192006250b4c09247ec02edce69f6a2d");
+    }
+
+    #[test]
+    fn equality() {
+        assert_eq!(Secret::from("abc"), Secret::from("abc".to_string()));
+        assert_ne!(Secret::from("abc"), Secret::from("abd"));
+        assert_ne!(Secret::from("abc"), Secret::from("abcd"));
+        assert_eq!(Secret::default(), Secret::from(""));
     }
 }
