@@ -1,3 +1,36 @@
-//! Payment channel adapters: the `Channel` trait and one module per channel
-//! (WeChat Pay v2/v3, Alipay, Lakala), each with its wire types. Adapters
-//! never touch the database. Filled in by the channel issues.
+//! Payment channel adapters: the [`Channel`] trait and one module per channel,
+//! each with its own wire types. Adapters never touch the database.
+//!
+//! Shape (STYLE.md, "one adapter per channel, one trait for all"):
+//!
+//! - [`channel`]: the trait — one method per flow (create payment for a scene,
+//!   query, close, refund, refund query, parse-and-verify notification,
+//!   notification reply) — and the channel-neutral request and result types
+//!   the server speaks. Nothing in it names a channel.
+//! - [`error`]: [`ChannelError`] (what a call can end in) and [`NotifyError`]
+//!   (why a notification was refused).
+//! - [`registry`]: [`build_channel`] and [`validate_credentials`]; a list of
+//!   [`registry::ChannelFactory`] values, one per channel module. Adding
+//!   Alipay or Lakala is a new module plus one line in that list — there is no
+//!   closed enum of adapters to edit elsewhere.
+//! - [`http`]: the outbound HTTP client every adapter uses (timeouts, no
+//!   redirects, extra trusted roots, TLS verification always on).
+//! - [`xml`]: a flat-XML reader/writer that refuses DTDs and entities.
+//! - [`wechat`]: WeChat Pay API v2 and v3.
+
+pub mod channel;
+pub mod error;
+pub mod http;
+pub mod registry;
+pub mod wechat;
+pub mod xml;
+
+pub use channel::{
+    Channel, ChannelOrderStatus, CloseRequest, ExpectedOrder, ExpectedRefund, IncomingNotification,
+    NotificationReply, PaidInfo, PayRequest, PayResponse, PaymentNotification, PaymentResult,
+    QueryRequest, RefundNotification, RefundOutcome, RefundQueryRequest, RefundRequest,
+    RefundStatus, VerifiedNotification,
+};
+pub use error::{ChannelError, ChannelErrorKind, NotifyError, NotifyErrorKind};
+pub use http::HttpSettings;
+pub use registry::{ChannelEnv, build_channel, validate_credentials};

@@ -1,0 +1,328 @@
+//! The `Channel` trait and the channel-neutral types the server speaks.
+//!
+//! Amount checks live where the expected values are known:
+//! - queries: the server passes the order's amount in [`QueryRequest`]; an
+//!   adapter that reads "paid" with another amount returns
+//!   [`ChannelError::BadResponse`] instead of a status to act on;
+//! - notifications: the adapter verifies everything that belongs to the
+//!   config (signature, timestamp, appid, mch_id, decryption) and returns the
+//!   parsed values; the server, once it has loaded the order the notification
+//!   names, calls [`VerifiedNotification::check_against`] (or the
+//!   payment/refund variants') with the order's id and amount before it
+//!   changes anything.
+//!
+//! `parse_notification` is synchronous on purpose: verifying a notification
+//! needs only the config's keys, never a network call, so a flood of forged
+//! notifications cannot make cashdesk call out.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use cashdesk_core::{ChannelType, Fen, OrderId, RefundId, SceneCode};
+use chrono::{DateTime, Utc};
+
+use crate::error::{ChannelError, NotifyError};
+
+/// One payment channel account (a channel config), speaking one API version.
+///
+/// Object safe; the server holds `Arc<dyn Channel>` built by
+/// [`crate::build_channel`].
+#[async_trait]
+pub trait Channel: Send + Sync + fmt::Debug {
+    /// The channel this adapter speaks to.
+    fn channel_type(&self) -> ChannelType;
+    /// The API version (`v2`, `v3`…), as in the channel config.
+    fn api_version(&self) -> &'static str;
+    /// The merchant id at the channel (the config's `mchId`).
+    fn mch_id(&self) -> &str;
+    /// The scenes [`Channel::create_payment`] accepts.
+    fn scenes(&self) -> &'static [SceneCode];
+
+    /// Create the channel-side order for `req.scene` and build `payData`.
+    async fn create_payment(&self, req: &PayRequest) -> Result<PayResponse, ChannelError>;
+    /// Ask the channel for the order's state.
+    async fn query(&self, req: &QueryRequest) -> Result<ChannelOrderStatus, ChannelError>;
+    /// Close an unpaid order at the channel (closing a closed order is `Ok`).
+    async fn close(&self, req: &CloseRequest) -> Result<(), ChannelError>;
+    /// Ask for a (partial) refund; idempotent by `req.refund_id`.
+    async fn refund(&self, req: &RefundRequest) -> Result<RefundStatus, ChannelError>;
+    /// Ask the channel for a refund's state.
+    async fn query_refund(&self, req: &RefundQueryRequest) -> Result<RefundStatus, ChannelError>;
+    /// Verify and parse a notification sent to this config's notify URL.
+    fn parse_notification(
+        &self,
+        n: &IncomingNotification,
+    ) -> Result<VerifiedNotification, NotifyError>;
+    /// The reply the channel expects: `ok` acknowledges, otherwise the
+    /// channel's failure reply (it will retry).
+    fn notification_reply(&self, ok: bool) -> NotificationReply;
+}
+
+/// Pay one order through one scene.
+#[derive(Debug, Clone)]
+pub struct PayRequest {
+    /// cashdesk's order id: the channel's out_trade_no.
+    pub order_id: OrderId,
+    pub amount: Fen,
+    pub scene: SceneCode,
+    /// What the buyer sees (WeChat `body` / `description`).
+    pub description: String,
+    /// The payer at the channel: WeChat openid (required for mini/jsapi).
+    pub payer_id: Option<String>,
+    /// The buyer's IP (required for h5).
+    pub client_ip: Option<String>,
+    pub expire_at: Option<DateTime<Utc>>,
+    /// Echoed back by the channel (WeChat `attach`, at most 127 bytes).
+    pub attach: Option<String>,
+}
+
+/// What `POST /payment` returns for the scene.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PayResponse {
+    /// The front end's payload: `wx.requestPayment` params, `{codeUrl}`,
+    /// `{h5Url}` or the app SDK params.
+    pub pay_data: serde_json::Value,
+    /// The channel's prepay id, when it issues one.
+    pub prepay_id: Option<String>,
+}
+
+/// Query one order. `amount` is the order's amount: a "paid" answer with
+/// another amount is refused as [`ChannelError::BadResponse`].
+#[derive(Debug, Clone)]
+pub struct QueryRequest {
+    pub order_id: OrderId,
+    pub amount: Fen,
+}
+
+#[derive(Debug, Clone)]
+pub struct CloseRequest {
+    pub order_id: OrderId,
+}
+
+#[derive(Debug, Clone)]
+pub struct RefundRequest {
+    pub order_id: OrderId,
+    /// cashdesk's refund id: the channel's out_refund_no.
+    pub refund_id: RefundId,
+    /// The order's (paid) amount.
+    pub order_amount: Fen,
+    pub refund_amount: Fen,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RefundQueryRequest {
+    pub order_id: OrderId,
+    pub refund_id: RefundId,
+}
+
+/// A payment the channel reports as made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaidInfo {
+    pub transaction_id: String,
+    pub pay_time: DateTime<Utc>,
+    pub amount: Fen,
+}
+
+/// The channel's view of an order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelOrderStatus {
+    Paid(PaidInfo),
+    /// Paid, and refunds have been made since (WeChat `REFUND`).
+    Refunded(PaidInfo),
+    /// Created, not paid (WeChat `NOTPAY`).
+    NotPaid,
+    /// The buyer is paying (WeChat `USERPAYING`, `ACCEPT`).
+    Paying,
+    /// Closed or revoked: it will never be paid.
+    Closed,
+    /// The payment failed (WeChat `PAYERROR`).
+    Failed {
+        code: String,
+        message: String,
+    },
+    /// The channel has no such order (it was never created there).
+    NotFound,
+    /// A state this adapter does not know.
+    Unknown {
+        state: String,
+    },
+}
+
+/// How a refund stands at the channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundOutcome {
+    Success,
+    Processing,
+    /// Closed by the channel without money moving (WeChat `REFUNDCLOSE`/`CLOSED`).
+    Closed,
+    /// Needs manual handling (WeChat `CHANGE`/`ABNORMAL`).
+    Abnormal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundStatus {
+    pub outcome: RefundOutcome,
+    pub channel_refund_id: Option<String>,
+    pub refund_amount: Option<Fen>,
+    pub success_time: Option<DateTime<Utc>>,
+}
+
+/// A notification as received on `/api/cashier-desk/notify/{configId}`.
+#[derive(Debug, Clone, Default)]
+pub struct IncomingNotification {
+    pub method: String,
+    pub headers: Vec<(String, String)>,
+    /// The raw query string, without `?`.
+    pub query: Option<String>,
+    /// The raw body bytes (signatures cover them exactly).
+    pub body: Vec<u8>,
+}
+
+impl IncomingNotification {
+    /// The first header called `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A notification that verified against the channel config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifiedNotification {
+    Payment(PaymentNotification),
+    Refund(RefundNotification),
+    /// A verified event this adapter has no use for; acknowledge it.
+    Other {
+        event: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentNotification {
+    /// The out_trade_no the channel names (cashdesk's order id).
+    pub out_trade_no: String,
+    pub result: PaymentResult,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentResult {
+    Paid(PaidInfo),
+    /// The channel reports a failed payment (v2 `result_code` FAIL).
+    Failed {
+        code: String,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundNotification {
+    pub out_trade_no: String,
+    /// The out_refund_no the channel names (cashdesk's refund id).
+    pub out_refund_no: String,
+    pub channel_refund_id: Option<String>,
+    pub transaction_id: Option<String>,
+    pub outcome: RefundOutcome,
+    pub refund_amount: Fen,
+    pub order_amount: Option<Fen>,
+    pub success_time: Option<DateTime<Utc>>,
+}
+
+/// The order a payment notification must match.
+#[derive(Debug, Clone)]
+pub struct ExpectedOrder {
+    pub order_id: OrderId,
+    pub amount: Fen,
+}
+
+/// The refund a refund notification must match.
+#[derive(Debug, Clone)]
+pub struct ExpectedRefund {
+    pub order_id: OrderId,
+    pub refund_id: RefundId,
+    pub refund_amount: Fen,
+}
+
+impl PaymentNotification {
+    /// The order id the notification names, if it is one of cashdesk's.
+    pub fn order_id(&self) -> Option<OrderId> {
+        OrderId::parse(&self.out_trade_no)
+    }
+
+    /// Refuse (as [`crate::NotifyErrorKind::Mismatch`]) a notification for
+    /// another order or, when paid, another amount.
+    pub fn check_against(&self, expected: &ExpectedOrder) -> Result<(), NotifyError> {
+        if self.out_trade_no != expected.order_id.as_str() {
+            return Err(NotifyError::mismatch(format!(
+                "notification is for out_trade_no {}, not {}",
+                self.out_trade_no, expected.order_id
+            )));
+        }
+        if let PaymentResult::Paid(paid) = &self.result
+            && paid.amount != expected.amount
+        {
+            return Err(NotifyError::mismatch(format!(
+                "notified amount {} fen differs from the order amount {} fen",
+                paid.amount, expected.amount
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl RefundNotification {
+    pub fn refund_id(&self) -> Option<RefundId> {
+        RefundId::parse(&self.out_refund_no)
+    }
+
+    /// Refuse a notification for another refund, order or amount.
+    pub fn check_against(&self, expected: &ExpectedRefund) -> Result<(), NotifyError> {
+        if self.out_refund_no != expected.refund_id.as_str() {
+            return Err(NotifyError::mismatch(format!(
+                "notification is for out_refund_no {}, not {}",
+                self.out_refund_no, expected.refund_id
+            )));
+        }
+        if self.out_trade_no != expected.order_id.as_str() {
+            return Err(NotifyError::mismatch(format!(
+                "refund notification is for out_trade_no {}, not {}",
+                self.out_trade_no, expected.order_id
+            )));
+        }
+        if self.refund_amount != expected.refund_amount {
+            return Err(NotifyError::mismatch(format!(
+                "notified refund amount {} fen differs from the refund amount {} fen",
+                self.refund_amount, expected.refund_amount
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl VerifiedNotification {
+    /// Check a payment notification against its order; other kinds pass
+    /// (refunds are checked with [`RefundNotification::check_against`]).
+    pub fn check_against(&self, expected: &ExpectedOrder) -> Result<(), NotifyError> {
+        match self {
+            Self::Payment(p) => p.check_against(expected),
+            Self::Refund(r) if r.out_trade_no != expected.order_id.as_str() => {
+                Err(NotifyError::mismatch(format!(
+                    "refund notification is for out_trade_no {}, not {}",
+                    r.out_trade_no, expected.order_id
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The HTTP answer to a channel notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationReply {
+    pub status: u16,
+    /// `None` when the body is empty.
+    pub content_type: Option<&'static str>,
+    pub body: String,
+}

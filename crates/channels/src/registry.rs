@@ -1,0 +1,116 @@
+//! Building adapters from channel configs.
+//!
+//! Each channel module exports one [`ChannelFactory`]; [`FACTORIES`] lists
+//! them. The server calls [`build_channel`] with a config's fields and gets an
+//! `Arc<dyn Channel>`; the admin API calls [`validate_credentials`] to refuse
+//! a bad config before it is stored. Adding a channel adds a module and one
+//! entry in [`FACTORIES`]; nothing else matches on the channel type.
+
+use std::sync::Arc;
+
+use cashdesk_core::ChannelType;
+
+use crate::channel::Channel;
+use crate::error::ChannelError;
+use crate::http::HttpSettings;
+
+/// What every adapter gets from the server besides its config.
+#[derive(Debug, Clone)]
+pub struct ChannelEnv {
+    /// cashdesk's public base URL (e.g. `https://pay.example.com`), used
+    /// where a channel wants the merchant's site (WeChat H5 `wap_url`).
+    pub public_url: String,
+    /// The full notify URL of this config:
+    /// `{public_url}/api/cashier-desk/notify/{configId}`.
+    pub notify_url: String,
+    pub http: HttpSettings,
+    /// Extra trusted root CA certificates (PEM) for outbound HTTPS, on top
+    /// of the web PKI roots. Verification is never turned off.
+    pub extra_root_ca_pems: Vec<String>,
+}
+
+/// One config's identity, as stored.
+#[derive(Debug, Clone, Copy)]
+pub struct ChannelSpec<'a> {
+    pub api_version: &'a str,
+    pub mch_id: &'a str,
+    pub credentials: &'a serde_json::Value,
+    /// Replaces the channel's production base URL (sandbox, test doubles).
+    pub base_url: Option<&'a str>,
+}
+
+/// Builds one channel's adapters.
+pub trait ChannelFactory: Sync {
+    fn channel_type(&self) -> ChannelType;
+    /// Accepted `apiVersion` values (lowercase).
+    fn api_versions(&self) -> &'static [&'static str];
+    /// Check credentials for `api_version` (already known to be accepted).
+    fn validate(&self, api_version: &str, credentials: &serde_json::Value) -> Result<(), String>;
+    fn build(
+        &self,
+        spec: &ChannelSpec<'_>,
+        env: &ChannelEnv,
+    ) -> Result<Arc<dyn Channel>, ChannelError>;
+}
+
+/// Every channel cashdesk can speak to.
+pub static FACTORIES: &[&dyn ChannelFactory] = &[&crate::wechat::WechatFactory];
+
+fn factory(channel_type: ChannelType) -> Option<&'static dyn ChannelFactory> {
+    FACTORIES
+        .iter()
+        .copied()
+        .find(|f| f.channel_type() == channel_type)
+}
+
+fn checked_version(f: &dyn ChannelFactory, api_version: &str) -> Result<String, String> {
+    let v = api_version.trim().to_ascii_lowercase();
+    if f.api_versions().contains(&v.as_str()) {
+        Ok(v)
+    } else {
+        Err(format!(
+            "apiVersion `{api_version}` is not supported for {} (expected one of {})",
+            f.channel_type(),
+            f.api_versions().join(", ")
+        ))
+    }
+}
+
+/// Refuse credentials that could not work, with a message for the operator
+/// (names the field; never echoes a secret).
+pub fn validate_credentials(
+    channel_type: ChannelType,
+    api_version: &str,
+    credentials: &serde_json::Value,
+) -> Result<(), String> {
+    let f = factory(channel_type)
+        .ok_or_else(|| format!("channel type {channel_type} is not available yet"))?;
+    let v = checked_version(f, api_version)?;
+    f.validate(&v, credentials)
+}
+
+/// Build the adapter for one channel config.
+pub fn build_channel(
+    channel_type: ChannelType,
+    api_version: &str,
+    mch_id: &str,
+    credentials: &serde_json::Value,
+    base_url: Option<&str>,
+    env: &ChannelEnv,
+) -> Result<Arc<dyn Channel>, ChannelError> {
+    let f = factory(channel_type).ok_or_else(|| {
+        ChannelError::config(format!("channel type {channel_type} is not available yet"))
+    })?;
+    let v = checked_version(f, api_version).map_err(ChannelError::config)?;
+    f.validate(&v, credentials).map_err(ChannelError::config)?;
+    if mch_id.trim().is_empty() {
+        return Err(ChannelError::config("mchId is required"));
+    }
+    let spec = ChannelSpec {
+        api_version: &v,
+        mch_id,
+        credentials,
+        base_url: base_url.filter(|s| !s.trim().is_empty()),
+    };
+    f.build(&spec, env)
+}

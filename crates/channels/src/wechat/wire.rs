@@ -1,0 +1,373 @@
+//! WeChat Pay wire types: the credential shapes of a `wx-pay` channel config
+//! and the v3 JSON bodies. (v2 speaks flat XML, handled as string maps by
+//! [`crate::xml`] because its signature covers every field, known or not.)
+//!
+//! Credential parsing ignores unknown fields on purpose: the sandbox hands
+//! out one object with v2 and v3 credentials together, and an operator may
+//! paste it into either kind of config.
+
+use cashdesk_crypto::Secret;
+use cashdesk_crypto::cert::Certificate;
+use cashdesk_crypto::rsa::{RsaPrivateKey, RsaPublicKey};
+use cashdesk_crypto::wxv2::WxSignType;
+use serde::{Deserialize, Serialize};
+
+use super::{check_ca_pem, parse_private_key, parse_public_key, required};
+
+/// v2: `{appId, apiKey, signType: MD5|HMAC-SHA256, certPem?, keyPem?,
+/// caCertPem?, refundBaseUrl?}`. `certPem` + `keyPem` (the merchant's
+/// `apiclient_cert.pem` / `apiclient_key.pem`) are needed for refunds.
+/// `refundBaseUrl` (optional, cashdesk's addition) sends
+/// `secapi/pay/refund` to another base URL — the sandbox serves it on its
+/// own HTTPS listener; `caCertPem` is an extra trusted root for it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct V2Credentials {
+    pub app_id: String,
+    #[serde(deserialize_with = "secret")]
+    pub api_key: Secret,
+    pub sign_type: String,
+    #[serde(default)]
+    pub cert_pem: Option<String>,
+    #[serde(default, deserialize_with = "opt_secret")]
+    pub key_pem: Option<Secret>,
+    #[serde(default)]
+    pub ca_cert_pem: Option<String>,
+    #[serde(default)]
+    pub refund_base_url: Option<String>,
+}
+
+/// What a checked v2 config holds.
+pub(crate) struct CheckedV2 {
+    pub sign_type: WxSignType,
+    /// `keyPem` + `certPem`, the form `reqwest::Identity::from_pem` takes.
+    pub identity_pem: Option<Secret>,
+}
+
+impl V2Credentials {
+    pub fn parse(v: &serde_json::Value) -> Result<Self, String> {
+        Self::deserialize(v).map_err(|e| format!("credentials for WeChat Pay v2: {e}"))
+    }
+
+    pub(crate) fn check(&self) -> Result<CheckedV2, String> {
+        required("appId", &self.app_id)?;
+        let key = required("apiKey", self.api_key.expose())?;
+        if key.len() != self.api_key.expose().len() || !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("credentials.apiKey must be printable ASCII without spaces".into());
+        }
+        let sign_type = WxSignType::parse(&self.sign_type).ok_or_else(|| {
+            format!(
+                "credentials.signType must be MD5 or HMAC-SHA256, not `{}`",
+                self.sign_type
+            )
+        })?;
+        let identity_pem = match (&self.cert_pem, &self.key_pem) {
+            (None, None) => None,
+            (Some(cert_pem), Some(key_pem)) => {
+                let cert = Certificate::from_pem(cert_pem)
+                    .map_err(|e| format!("credentials.certPem is not a certificate: {e}"))?;
+                let key = parse_private_key("keyPem", key_pem.expose())?;
+                let cert_key = cert
+                    .rsa_public_key()
+                    .map_err(|e| format!("credentials.certPem has no RSA public key: {e}"))?;
+                if cert_key != key.public_key() {
+                    return Err(
+                        "credentials.keyPem is not the private key of credentials.certPem".into(),
+                    );
+                }
+                let pem = Secret::new(format!(
+                    "{}\n{}\n",
+                    key_pem.expose().trim(),
+                    cert_pem.trim()
+                ));
+                reqwest::Identity::from_pem(pem.expose().as_bytes()).map_err(|e| {
+                    format!("credentials.certPem/keyPem are not a usable client identity: {e}")
+                })?;
+                Some(pem)
+            }
+            _ => return Err("credentials.certPem and credentials.keyPem go together".into()),
+        };
+        if let Some(ca) = &self.ca_cert_pem {
+            check_ca_pem(ca)?;
+        }
+        if let Some(url) = &self.refund_base_url {
+            super::parse_base_url(url).map_err(|e| format!("credentials.refundBaseUrl: {e}"))?;
+        }
+        Ok(CheckedV2 {
+            sign_type,
+            identity_pem,
+        })
+    }
+}
+
+/// v3: `{appId, serialNo, privateKeyPem, apiV3Key, platformSerial,
+/// platformPublicKeyPem | platformCertPem, caCertPem?}`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct V3Credentials {
+    pub app_id: String,
+    pub serial_no: String,
+    #[serde(deserialize_with = "secret")]
+    pub private_key_pem: Secret,
+    #[serde(deserialize_with = "secret")]
+    pub api_v3_key: Secret,
+    pub platform_serial: String,
+    #[serde(default)]
+    pub platform_public_key_pem: Option<String>,
+    #[serde(default)]
+    pub platform_cert_pem: Option<String>,
+    #[serde(default)]
+    pub ca_cert_pem: Option<String>,
+}
+
+pub(crate) struct CheckedV3 {
+    pub private_key: RsaPrivateKey,
+    pub platform_key: RsaPublicKey,
+}
+
+impl V3Credentials {
+    pub fn parse(v: &serde_json::Value) -> Result<Self, String> {
+        Self::deserialize(v).map_err(|e| format!("credentials for WeChat Pay v3: {e}"))
+    }
+
+    pub(crate) fn check(&self) -> Result<CheckedV3, String> {
+        required("appId", &self.app_id)?;
+        required("serialNo", &self.serial_no)?;
+        let platform_serial = required("platformSerial", &self.platform_serial)?;
+        let private_key = parse_private_key("privateKeyPem", self.private_key_pem.expose())?;
+        if self.api_v3_key.expose().len() != 32 {
+            return Err(
+                "credentials.apiV3Key must be exactly 32 bytes (it is the AES-256-GCM key)".into(),
+            );
+        }
+        let from_cert = match &self.platform_cert_pem {
+            Some(pem) => {
+                let cert = Certificate::from_pem(pem).map_err(|e| {
+                    format!("credentials.platformCertPem is not a certificate: {e}")
+                })?;
+                if !cert.serial_hex().eq_ignore_ascii_case(platform_serial) {
+                    return Err(format!(
+                        "credentials.platformSerial `{platform_serial}` is not the serial of \
+                         credentials.platformCertPem ({})",
+                        cert.serial_hex()
+                    ));
+                }
+                Some(cert.rsa_public_key().map_err(|e| {
+                    format!("credentials.platformCertPem has no RSA public key: {e}")
+                })?)
+            }
+            None => None,
+        };
+        let from_key = match &self.platform_public_key_pem {
+            Some(pem) => Some(parse_public_key("platformPublicKeyPem", pem)?),
+            None => None,
+        };
+        let platform_key = match (from_cert, from_key) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(
+                    "credentials.platformCertPem and credentials.platformPublicKeyPem disagree"
+                        .into(),
+                );
+            }
+            (Some(a), _) => a,
+            (None, Some(b)) => b,
+            (None, None) => {
+                return Err(
+                    "credentials.platformPublicKeyPem or credentials.platformCertPem is required"
+                        .into(),
+                );
+            }
+        };
+        if let Some(ca) = &self.ca_cert_pem {
+            check_ca_pem(ca)?;
+        }
+        Ok(CheckedV3 {
+            private_key,
+            platform_key,
+        })
+    }
+}
+
+fn secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
+    String::deserialize(d).map(Secret::new)
+}
+
+fn opt_secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
+    Option::<String>::deserialize(d).map(|o| o.map(Secret::new))
+}
+
+// ---- v3 JSON bodies ----
+
+#[derive(Debug, Serialize)]
+pub struct V3Amount {
+    pub total: i64,
+    pub currency: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct V3Payer {
+    pub openid: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct V3H5Info {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct V3SceneInfo {
+    pub payer_client_ip: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub h5_info: Option<V3H5Info>,
+}
+
+/// `POST /v3/pay/transactions/{jsapi|native|h5|app}`.
+#[derive(Debug, Serialize)]
+pub struct V3PrepayRequest {
+    pub appid: String,
+    pub mchid: String,
+    pub description: String,
+    pub out_trade_no: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_expire: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attach: Option<String>,
+    pub notify_url: String,
+    pub amount: V3Amount,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payer: Option<V3Payer>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scene_info: Option<V3SceneInfo>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct V3PrepayResponse {
+    #[serde(default)]
+    pub prepay_id: Option<String>,
+    #[serde(default)]
+    pub code_url: Option<String>,
+    #[serde(default)]
+    pub h5_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct V3TransactionAmount {
+    #[serde(default)]
+    pub total: Option<i64>,
+}
+
+/// A transaction: the query answer and the decrypted `TRANSACTION.SUCCESS`
+/// resource.
+#[derive(Debug, Deserialize)]
+pub struct V3Transaction {
+    #[serde(default)]
+    pub appid: Option<String>,
+    #[serde(default)]
+    pub mchid: Option<String>,
+    pub out_trade_no: String,
+    #[serde(default)]
+    pub transaction_id: Option<String>,
+    pub trade_state: String,
+    #[serde(default)]
+    pub trade_state_desc: Option<String>,
+    #[serde(default)]
+    pub success_time: Option<String>,
+    #[serde(default)]
+    pub amount: Option<V3TransactionAmount>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct V3CloseRequest {
+    pub mchid: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct V3RefundAmount {
+    pub refund: i64,
+    pub total: i64,
+    pub currency: &'static str,
+}
+
+/// `POST /v3/refund/domestic/refunds`.
+#[derive(Debug, Serialize)]
+pub struct V3RefundRequest {
+    pub out_trade_no: String,
+    pub out_refund_no: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub notify_url: String,
+    pub amount: V3RefundAmount,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct V3RefundAmountOut {
+    pub refund: i64,
+    #[serde(default)]
+    pub total: Option<i64>,
+}
+
+/// A refund: the refund and refund-query answer.
+#[derive(Debug, Deserialize)]
+pub struct V3Refund {
+    #[serde(default)]
+    pub refund_id: Option<String>,
+    pub out_refund_no: String,
+    #[serde(default)]
+    pub out_trade_no: Option<String>,
+    #[serde(default)]
+    pub transaction_id: Option<String>,
+    pub status: String,
+    #[serde(default)]
+    pub success_time: Option<String>,
+    #[serde(default)]
+    pub amount: Option<V3RefundAmountOut>,
+}
+
+/// The decrypted `REFUND.*` resource.
+#[derive(Debug, Deserialize)]
+pub struct V3RefundResource {
+    #[serde(default)]
+    pub mchid: Option<String>,
+    pub out_trade_no: String,
+    #[serde(default)]
+    pub transaction_id: Option<String>,
+    pub out_refund_no: String,
+    #[serde(default)]
+    pub refund_id: Option<String>,
+    pub refund_status: String,
+    #[serde(default)]
+    pub success_time: Option<String>,
+    pub amount: V3RefundAmountOut,
+}
+
+/// A v3 error body: `{"code": "...", "message": "..."}`.
+#[derive(Debug, Deserialize)]
+pub struct V3ErrorBody {
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// A v3 notification envelope.
+#[derive(Debug, Deserialize)]
+pub struct V3Notification {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub event_type: String,
+    #[serde(default)]
+    pub resource_type: Option<String>,
+    pub resource: V3Resource,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct V3Resource {
+    pub algorithm: String,
+    pub ciphertext: String,
+    #[serde(default)]
+    pub associated_data: Option<String>,
+    pub nonce: String,
+    #[serde(default)]
+    pub original_type: Option<String>,
+}

@@ -1,0 +1,7 @@
+//! Integration tests of the WeChat Pay adapters (one test binary).
+
+mod mtls;
+mod registry;
+mod support;
+mod v2;
+mod v3;
