@@ -5,13 +5,28 @@
 //! so two racing writers produce one transition. Migrations live per
 //! backend under `migrations/{sqlite,postgres}` and are applied by
 //! [`Store::migrate`] (on start and by `cashdesk migrate`).
+//!
+//! Layout: the queries and the row decoding are written once
+//! (`common.rs`, `rows.rs`) because both engines accept the same SQL text
+//! (`$n` placeholders, `ON CONFLICT`, `RETURNING`); `sqlite.rs` and
+//! `postgres.rs` own only what differs: connecting, migrations, binding
+//! values and the storage of timestamps (SQLite: INTEGER unix microseconds,
+//! PostgreSQL: TIMESTAMPTZ; both keep microseconds and sort correctly).
+//! A time read back is therefore the time written, truncated to the
+//! microsecond.
 
+mod common;
 pub mod model;
+mod postgres;
+mod rows;
+mod sqlite;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use cashdesk_core::{AppId, BindingId, BindingState, ChannelId, ConfigId, OrderId, OutTradeNo, StoreId};
+use cashdesk_core::{
+    AppId, BindingId, BindingState, ChannelId, ConfigId, OrderId, OutTradeNo, StoreId,
+};
 use chrono::{DateTime, Utc};
 
 pub use model::*;
@@ -32,7 +47,29 @@ pub enum StoreError {
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[source] sqlx::Error),
+}
+
+/// Classifies database errors, so `?` on a query gives the variant callers
+/// act on: a unique violation is a [`StoreError::Conflict`], a foreign-key
+/// violation a [`StoreError::NotFound`] (the referenced row is missing), a
+/// value that cannot be decoded a [`StoreError::Corrupt`].
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        use sqlx::error::ErrorKind;
+        match &e {
+            sqlx::Error::Database(db) => match db.kind() {
+                ErrorKind::UniqueViolation => StoreError::Conflict(db.message().to_owned()),
+                ErrorKind::ForeignKeyViolation => StoreError::NotFound(db.message().to_owned()),
+                _ => StoreError::Database(e),
+            },
+            sqlx::Error::ColumnDecode { index, source } => {
+                StoreError::Corrupt(format!("column {index}: {source}"))
+            }
+            sqlx::Error::Decode(source) => StoreError::Corrupt(source.to_string()),
+            _ => StoreError::Database(e),
+        }
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -57,7 +94,13 @@ pub trait Store: Send + Sync + 'static {
     // --- request nonces (replay protection across instances) ---
     /// Record `nonce` for `app_id` until `expires_at`. `true` if it was not
     /// seen (or only an expired copy was), `false` for a replay.
-    async fn use_nonce(&self, app_id: &AppId, nonce: &str, now: DateTime<Utc>, expires_at: DateTime<Utc>) -> Result<bool>;
+    async fn use_nonce(
+        &self,
+        app_id: &AppId,
+        nonce: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool>;
     /// Delete expired nonces; returns how many.
     async fn purge_nonces(&self, now: DateTime<Utc>) -> Result<u64>;
 
@@ -72,7 +115,8 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_channel_config(&self, config: &ChannelConfig) -> Result<()>;
     async fn get_channel_config(&self, config_id: &ConfigId) -> Result<Option<ChannelConfig>>;
     async fn list_channel_configs(&self) -> Result<Vec<ChannelConfig>>;
-    async fn set_channel_config_enabled(&self, config_id: &ConfigId, enabled: bool) -> Result<bool>;
+    async fn set_channel_config_enabled(&self, config_id: &ConfigId, enabled: bool)
+    -> Result<bool>;
     /// `NotFound` if the config does not exist.
     async fn insert_channel(&self, channel: &Channel) -> Result<()>;
     async fn get_channel(&self, channel_id: &ChannelId) -> Result<Option<Channel>>;
@@ -87,24 +131,42 @@ pub trait Store: Send + Sync + 'static {
     async fn list_bindings(&self, filter: &BindingFilter) -> Result<Vec<Binding>>;
     /// PENDING → `to` (APPROVED or REJECTED), compare-and-set. `None` if the
     /// binding is not pending (or does not exist).
-    async fn decide_binding(&self, binding_id: &BindingId, to: BindingState, by: &str, now: DateTime<Utc>) -> Result<Option<Binding>>;
+    async fn decide_binding(
+        &self,
+        binding_id: &BindingId,
+        to: BindingState,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Binding>>;
     /// Approve every pending binding whose `auto_approve_at` has passed.
     async fn approve_due_bindings(&self, now: DateTime<Utc>) -> Result<u64>;
     /// What an order of `app_id` (and `store_id`) may be paid with: approved
     /// bindings for the app (app-wide, or for that store), enabled channel,
     /// enabled config; one entry per channel (a store binding wins over an
     /// app-wide one), ordered by `sort` then channel id.
-    async fn bound_channels(&self, app_id: &AppId, store_id: Option<&StoreId>) -> Result<Vec<BoundChannel>>;
+    async fn bound_channels(
+        &self,
+        app_id: &AppId,
+        store_id: Option<&StoreId>,
+    ) -> Result<Vec<BoundChannel>>;
 
     // --- orders ---
     /// Insert, or return the existing order with the same (app, outTradeNo).
     async fn insert_order(&self, order: &NewOrder) -> Result<Inserted<Order>>;
     async fn get_order(&self, order_id: &OrderId) -> Result<Option<Order>>;
-    async fn get_order_by_out_trade_no(&self, app_id: &AppId, out_trade_no: &OutTradeNo) -> Result<Option<Order>>;
+    async fn get_order_by_out_trade_no(
+        &self,
+        app_id: &AppId,
+        out_trade_no: &OutTradeNo,
+    ) -> Result<Option<Order>>;
     async fn get_order_by_token(&self, token: &str) -> Result<Option<Order>>;
     /// Compare-and-set; `Some(updated)` if applied, `None` if the order's
     /// state was not in `from` (or the order does not exist).
-    async fn transition_order(&self, order_id: &OrderId, t: &OrderTransition) -> Result<Option<Order>>;
+    async fn transition_order(
+        &self,
+        order_id: &OrderId,
+        t: &OrderTransition,
+    ) -> Result<Option<Order>>;
     /// Newest first.
     async fn list_orders(&self, filter: &OrderFilter) -> Result<Vec<Order>>;
 
@@ -121,13 +183,28 @@ pub struct ConnectOptions {
 
 impl Default for ConnectOptions {
     fn default() -> Self {
-        Self { max_connections: 16 }
+        Self {
+            max_connections: 16,
+        }
     }
 }
 
 /// Open the store for a URL: `sqlite:path` / `sqlite://path` (created if
-/// missing; WAL, busy timeout) or `postgres://…` / `postgresql://…`.
+/// missing; WAL, busy timeout), `sqlite::memory:` (tests; one connection) or
+/// `postgres://…` / `postgresql://…`. Does not migrate: call
+/// [`Store::migrate`].
 pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<dyn Store>> {
-    let _ = options;
-    Err(StoreError::UnsupportedUrl(url.to_owned()))
+    if url.starts_with("sqlite:") {
+        let backend = sqlite::Sqlite::connect(url, options).await?;
+        Ok(Arc::new(common::SqlStore::new(backend)))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let backend = postgres::Postgres::connect(url, options).await?;
+        Ok(Arc::new(common::SqlStore::new(backend)))
+    } else {
+        // Only the scheme: the rest may carry a password.
+        Err(StoreError::UnsupportedUrl(match url.split_once(':') {
+            Some((scheme, _)) => format!("{scheme}:…"),
+            None => url.to_owned(),
+        }))
+    }
 }

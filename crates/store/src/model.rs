@@ -183,6 +183,7 @@ pub struct OrderFilter {
     pub state: Option<OrderState>,
     /// Only orders whose id sorts before this one (ids are time-ordered).
     pub before: Option<OrderId>,
+    /// Page size; 0 means the default (100), larger than 1000 means 1000.
     pub limit: u32,
 }
 

@@ -1,0 +1,84 @@
+//! The PostgreSQL backend: one database shared by any number of cashdesk
+//! instances.
+//!
+//! Correctness across instances rests on the statements in `common.rs`
+//! (single-statement upserts and compare-and-set updates, which PostgreSQL
+//! serialises per row under READ COMMITTED), not on anything held in
+//! process. Migrations take sqlx's advisory lock, so instances starting
+//! together apply them once.
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use sqlx::Arguments;
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions};
+
+use crate::common::{Arg, Backend, RawRow, Sql};
+use crate::{ConnectOptions, Result, StoreError};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+pub(crate) struct Postgres {
+    pool: PgPool,
+}
+
+impl Postgres {
+    pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
+        let connect = PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .connect_with(connect)
+            .await?;
+        Ok(Self { pool })
+    }
+}
+
+fn arguments(args: Vec<Arg>) -> Result<PgArguments> {
+    let mut out = PgArguments::default();
+    for arg in args {
+        let added = match arg {
+            Arg::Text(v) => out.add(v),
+            Arg::Bytes(v) => out.add(v),
+            Arg::I64(v) => out.add(v),
+            Arg::I32(v) => out.add(v),
+            Arg::Bool(v) => out.add(v),
+            Arg::Ts(v) => out.add(v),
+        };
+        added.map_err(|e| StoreError::Database(sqlx::Error::Encode(e)))?;
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl Backend for Postgres {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn execute(&self, sql: Sql) -> Result<u64> {
+        let args = arguments(sql.args)?;
+        let done = sqlx::query_with(&sql.text, args)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn fetch_optional<T: RawRow>(&self, sql: Sql) -> Result<Option<T>> {
+        let args = arguments(sql.args)?;
+        Ok(sqlx::query_as_with::<_, T, _>(&sql.text, args)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn fetch_all<T: RawRow>(&self, sql: Sql) -> Result<Vec<T>> {
+        let args = arguments(sql.args)?;
+        Ok(sqlx::query_as_with::<_, T, _>(&sql.text, args)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+}

@@ -1,0 +1,58 @@
+//! One contract suite for every `Store` backend.
+//!
+//! `cases.rs` holds each case once, written against `Arc<dyn Store>`;
+//! [`contract!`] runs every case as `sqlite::<case>` (temporary file) and
+//! `postgres::<case>` (a fresh database through `CASHDESK_TEST_POSTGRES_URL`,
+//! skipped with a message when it is not set). `sqlite_only` covers what is
+//! specific to opening SQLite.
+
+mod cases;
+mod harness;
+mod sqlite_only;
+
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let db = crate::harness::TestDb::sqlite().await;
+                    crate::cases::$case(&db).await;
+                }
+            )*
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let Some(db) = crate::harness::TestDb::postgres().await else { return };
+                    crate::cases::$case(&db).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    migrate_twice_is_a_no_op,
+    settings_are_written_once,
+    settings_race_has_one_winner,
+    nonces_refuse_replays_until_expiry,
+    nonce_race_has_one_winner,
+    nonce_race_across_instances_has_one_winner,
+    apps_round_trip,
+    configs_and_channels_round_trip,
+    bindings_are_unique_per_app_channel_store,
+    decide_binding_is_compare_and_set,
+    decide_binding_race_has_one_winner,
+    approve_due_bindings_approves_only_due_ones,
+    bound_channels_lists_only_payable_bindings,
+    orders_insert_idempotently_and_look_up,
+    insert_order_race_has_one_winner,
+    transition_order_is_compare_and_set,
+    transition_order_race_has_one_winner,
+    list_orders_filters_and_pages,
+    audit_is_listed_newest_first,
+    corrupt_rows_are_errors,
+);
