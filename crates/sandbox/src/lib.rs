@@ -1,11 +1,519 @@
-//! The channel sandbox: simulators of WeChat Pay, Alipay and Lakala servers
-//! with real signatures and sandbox keys. Mounted by `cashdesk serve` under
-//! `/sandbox` and runnable alone as `cashdesk sandbox`.
+//! cashdesk-sandbox: a protocol-faithful simulator of WeChat Pay's servers
+//! (API v2, XML, and API v3, JSON), with real signatures under sandbox keys,
+//! a payer page, a test API and fault injection. Mounted by `cashdesk serve`
+//! (routes carry their full paths, under `/sandbox`) and runnable alone as
+//! `cashdesk sandbox`. The merchant-side adapters talk to it over HTTP
+//! exactly as they talk to `api.mch.weixin.qq.com`; only the base URL and
+//! keys differ.
+//!
+//! # Two listeners, one router
+//!
+//! [`Sandbox::router`] is served by the host application on plain HTTP
+//! (`<public_url>/sandbox/wechat/...`). [`Sandbox::start`] also runs its own
+//! HTTPS listener (`tls_listen`) with the *same* router, whose certificate
+//! is issued by the sandbox CA and which requests (optional) client
+//! certificates. WeChat's v2 refund (`secapi/pay/refund`) needs mutual TLS,
+//! which the plain mount cannot offer, so one v2 config can be set up
+//! either way (both keep TLS verification on, trusting `caCertPem`):
+//!
+//! - `baseUrl` = the plain base and `credentialsV2.refundBaseUrl` = the
+//!   HTTPS base: what `POST /sandbox/api/merchants` returns, pasteable as is
+//!   (the cashdesk `wx-pay` adapter sends only the refund to `refundBaseUrl`);
+//! - or `baseUrl` = the HTTPS base ([`Sandbox::refund_tls_url`],
+//!   `tlsBaseUrl` in the credentials) for everything: every v2 and v3 path
+//!   is served there too.
+//!
+//! The plain mount refuses the v2 refund like WeChat refuses a request
+//! without the merchant certificate.
+//!
+//! # Module map
+//!
+//! [`v2`] and [`v3`] translate the wire formats; [`ledger`] holds orders and
+//! refunds and their rules; [`notify`] sends notifications with retries;
+//! [`faults`] and [`reqlog`] are the test harness; [`pki`] and [`merchants`]
+//! own keys, certificates and their persistence; [`tls`] the HTTPS listener;
+//! [`page`] the payer page; [`api`] the test API; [`xml`] v2's XML.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
 use axum::Router;
+use cashdesk_crypto::wxv2::WxSignType;
+use serde_json::json;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
-/// The sandbox's routes, to be nested under `/sandbox`. Empty until the
-/// channel issues add the simulators.
-pub fn router() -> Router {
+pub mod api;
+pub mod faults;
+pub mod ledger;
+pub mod merchants;
+pub mod notify;
+pub mod page;
+pub mod pki;
+pub mod reqlog;
+mod store;
+pub mod tls;
+pub mod v2;
+pub mod v3;
+pub mod validate;
+pub mod xml;
+
+pub use merchants::{CredentialsV2, CredentialsV3, MerchantCredentials};
+
+use ledger::{Api, LedgerError, Order, Refund};
+use notify::{Format, Job, Msg};
+use reqlog::NewEntry;
+
+/// WeChat's notification retry schedule: the waits after the first attempt
+/// (15s/15s/30s/3m/10m/20m/30m/30m/30m/60m/3h/3h/3h/6h/6h, 24h4m in all).
+pub fn wechat_notify_schedule() -> Vec<Duration> {
+    [
+        15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600,
+    ]
+    .into_iter()
+    .map(Duration::from_secs)
+    .collect()
+}
+
+/// How long an accepted refund stays PROCESSING before it succeeds and its
+/// notification goes out.
+const REFUND_SETTLE: Duration = Duration::from_millis(100);
+
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Persistent state lives in `<data_dir>/sandbox/` (created 0700):
+    /// `pki.json` (CA and platform keys) and `merchants.json`, both 0600.
+    pub data_dir: PathBuf,
+    /// Base URL the sandbox's plain-HTTP routes are reachable at, e.g.
+    /// `http://127.0.0.1:8080`; used in payer-page URLs, `code_url`,
+    /// `mweb_url`/`h5_url` and the credentials' `baseUrl`.
+    pub public_url: String,
+    /// Waits between notification attempts ([`wechat_notify_schedule`],
+    /// scaled down in tests).
+    pub notify_schedule: Vec<Duration>,
+    /// Address of the HTTPS (mutual-TLS) listener; `None` = `127.0.0.1:0`.
+    pub tls_listen: Option<SocketAddr>,
+}
+
+impl SandboxConfig {
+    /// WeChat's real retry schedule and an ephemeral loopback HTTPS port.
+    pub fn new(data_dir: impl Into<PathBuf>, public_url: impl Into<String>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            public_url: public_url.into(),
+            notify_schedule: wechat_notify_schedule(),
+            tls_listen: None,
+        }
+    }
+}
+
+/// State shared by every handler and the notifier.
+pub struct Shared {
+    public_url: String,
+    tls_base_url: String,
+    pub(crate) pki: pki::Pki,
+    pub(crate) merchants: merchants::Merchants,
+    pub(crate) ledger: ledger::Ledger,
+    pub(crate) faults: faults::Faults,
+    pub(crate) log: reqlog::RequestLog,
+    notifier: mpsc::UnboundedSender<Msg>,
+}
+
+/// A running sandbox. Dropping it stops its listener and notifier too.
+pub struct Sandbox {
+    shared: Arc<Shared>,
+    tls_addr: SocketAddr,
+    shutdown_tx: watch::Sender<bool>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Sandbox {
+    /// Load (or create) the CA, platform key and merchants, start the HTTPS
+    /// listener and the notification sender.
+    pub async fn start(config: SandboxConfig) -> anyhow::Result<Sandbox> {
+        let public = url::Url::parse(&config.public_url)
+            .with_context(|| format!("sandbox public_url `{}` is not a URL", config.public_url))?;
+        anyhow::ensure!(
+            matches!(public.scheme(), "http" | "https") && public.host_str().is_some(),
+            "sandbox public_url must be an http(s) URL with a host"
+        );
+        let public_url = config.public_url.trim_end_matches('/').to_owned();
+        let public_host = public
+            .host_str()
+            .unwrap_or("localhost")
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+
+        let dir = config.data_dir.join("sandbox");
+        let (pki, merchants) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            store::ensure_private_dir(&dir)?;
+            Ok((
+                pki::Pki::load_or_create(&dir)?,
+                merchants::Merchants::load(&dir)?,
+            ))
+        })
+        .await
+        .context("sandbox startup task")??;
+
+        let listen = config
+            .tls_listen
+            .unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0));
+        let tcp = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding the sandbox HTTPS listener on {listen}"))?;
+        let tls_addr = tcp.local_addr().context("sandbox HTTPS listener address")?;
+        let tls_host = if tls_addr.ip().is_unspecified() {
+            public_host.clone()
+        } else {
+            tls_addr.ip().to_string()
+        };
+        let mut names = vec![public_host];
+        if !tls_addr.ip().is_unspecified() {
+            names.push(tls_addr.ip().to_string());
+        }
+        let server_cert = pki.issue_server_cert(&names)?;
+        let tls_config = tls::server_config(
+            pki.ca_cert_der(),
+            &server_cert.cert_der,
+            &server_cert.key_der,
+        )?;
+        let host_part = if tls_host.contains(':') {
+            format!("[{tls_host}]")
+        } else {
+            tls_host
+        };
+        let tls_base_url = format!("https://{host_part}:{}/sandbox/wechat", tls_addr.port());
+
+        let (notify_tx, notify_rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            public_url,
+            tls_base_url,
+            pki,
+            merchants,
+            ledger: ledger::Ledger::default(),
+            faults: faults::Faults::default(),
+            log: reqlog::RequestLog::default(),
+            notifier: notify_tx,
+        });
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+
+        let (listener, acceptor) = tls::spawn_acceptor(tcp, tls_config, shutdown_rx.clone())?;
+        let app = build_router(shared.clone());
+        let mut server_shutdown = shutdown_rx.clone();
+        let server = tokio::spawn(async move {
+            let served = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<tls::TlsPeer>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = server_shutdown.changed().await;
+            })
+            .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "sandbox HTTPS listener stopped");
+            }
+        });
+        let notifier = tokio::spawn(notify::run(
+            shared.clone(),
+            notify_rx,
+            config.notify_schedule,
+            REFUND_SETTLE,
+            shutdown_rx,
+        ));
+        tracing::info!(https = %shared.tls_base_url, "WeChat Pay sandbox started");
+        Ok(Sandbox {
+            shared,
+            tls_addr,
+            shutdown_tx,
+            tasks: Mutex::new(vec![acceptor, server, notifier]),
+        })
+    }
+
+    /// Every sandbox route with its full path (`/sandbox/wechat/...`,
+    /// `/sandbox/api/...`), to be merged at `/` by the host server.
+    pub fn router(&self) -> Router {
+        build_router(self.shared.clone())
+    }
+
+    /// The HTTPS base URL, `https://127.0.0.1:<port>/sandbox/wechat`: the v2
+    /// refund is `<this>/secapi/pay/refund`, and every other v2/v3 path is
+    /// served here too, so it is the `baseUrl` a v2 channel config uses.
+    pub fn refund_tls_url(&self) -> String {
+        self.shared.tls_base_url.clone()
+    }
+
+    /// The plain-HTTP base URL, `<public_url>/sandbox/wechat`.
+    pub fn base_url(&self) -> String {
+        self.shared.base_url()
+    }
+
+    /// The address the HTTPS listener is bound to.
+    pub fn tls_addr(&self) -> SocketAddr {
+        self.tls_addr
+    }
+
+    /// The sandbox CA certificate (PEM): what the merchant side trusts for
+    /// the HTTPS listener; it also issued the client and platform certificates.
+    pub fn ca_cert_pem(&self) -> String {
+        self.shared.pki.ca_cert_pem().to_owned()
+    }
+
+    /// Open a sandbox merchant directly (what `POST /sandbox/api/merchants`
+    /// does), e.g. for a demo setup.
+    pub async fn open_wechat_merchant(
+        &self,
+        sign_type: Option<&str>,
+    ) -> anyhow::Result<MerchantCredentials> {
+        let sign_type = match sign_type {
+            None => WxSignType::Md5,
+            Some(t) => WxSignType::parse(t).with_context(|| format!("unknown sign type `{t}`"))?,
+        };
+        self.shared.clone().open_merchant(sign_type).await
+    }
+
+    /// Stop the HTTPS listener and the notifier (in-flight notifications
+    /// are abandoned). Idempotent.
+    pub async fn shutdown(&self) {
+        let _ = self.shutdown_tx.send(true);
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        for mut task in tasks {
+            if tokio::time::timeout(Duration::from_secs(3), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.shutdown_tx.send(true);
+        for task in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            task.abort();
+        }
+    }
+}
+
+fn build_router(shared: Arc<Shared>) -> Router {
     Router::new()
+        .merge(v2::router())
+        .merge(v3::router())
+        .merge(page::router())
+        .merge(api::router())
+        .with_state(shared)
+}
+
+/// 8-4-4-4-12 hex, the shape of WeChat v3 notification ids.
+fn notification_id() -> String {
+    let h = hex::encode(cashdesk_crypto::random::bytes(16));
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+impl Shared {
+    pub(crate) fn base_url(&self) -> String {
+        format!("{}/sandbox/wechat", self.public_url)
+    }
+
+    /// The payer page (also Native's `code_url`).
+    pub(crate) fn payer_url(&self, prepay_id: &str) -> String {
+        format!("{}/pay/{prepay_id}", self.base_url())
+    }
+
+    /// H5's `mweb_url`/`h5_url`: carries a query so the merchant can append
+    /// `&redirect_url=…` as WeChat documents.
+    pub(crate) fn mweb_url(&self, prepay_id: &str) -> String {
+        format!(
+            "{}?package={}",
+            self.payer_url(prepay_id),
+            cashdesk_crypto::random::nonce_str(10)
+        )
+    }
+
+    pub(crate) async fn open_merchant(
+        self: Arc<Self>,
+        sign_type: WxSignType,
+    ) -> anyhow::Result<MerchantCredentials> {
+        tokio::task::spawn_blocking(move || {
+            let m = self.merchants.open(&self.pki, sign_type)?;
+            Ok(self
+                .merchants
+                .credentials(&m, &self.pki, &self.base_url(), &self.tls_base_url))
+        })
+        .await
+        .context("opening a sandbox merchant")?
+    }
+
+    /// The payer paid (or failed): update the order and notify.
+    pub(crate) fn pay(
+        &self,
+        mch_id: &str,
+        out_trade_no: &str,
+        success: bool,
+        openid: Option<String>,
+        via: &str,
+    ) -> Result<Order, LedgerError> {
+        let result = self
+            .ledger
+            .pay(mch_id, out_trade_no, success, openid, chrono::Utc::now());
+        self.log.push(NewEntry {
+            kind: "payer",
+            method: "POST",
+            target: out_trade_no,
+            mch_id: Some(mch_id),
+            status: if result.is_ok() { 200 } else { 409 },
+            result: match &result {
+                Ok(_) if success => "PAID",
+                Ok(_) => "PAYERROR",
+                Err(_) => "REFUSED",
+            },
+            detail: Some(format!("via {via}")),
+            request_body: None,
+        });
+        let order = result?;
+        self.notify_payment(&order);
+        Ok(order)
+    }
+
+    fn notify_payment(&self, o: &Order) {
+        let Some(m) = self.merchants.get(&o.mch_id) else {
+            return;
+        };
+        if o.api == Api::V3 && o.paid().is_none() {
+            // v3 has no failed-payment event: the merchant finds out by query.
+            return;
+        }
+        let faults = self.faults.take_notify(&o.mch_id);
+        let id = notification_id();
+        let (body, format) = match o.api {
+            Api::V2(sign_type) => (notify::v2_pay(&m, o, sign_type, &faults), Format::V2),
+            Api::V3 => {
+                let mut plain = v3::transaction_json(o, chrono::Utc::now());
+                if faults.tamper_amount {
+                    plain["amount"]["total"] = json!(o.total + 1);
+                    plain["amount"]["payer_total"] = json!(o.total + 1);
+                }
+                match notify::v3_body(
+                    &m,
+                    &id,
+                    "TRANSACTION.SUCCESS",
+                    "支付成功",
+                    "transaction",
+                    &plain,
+                ) {
+                    Ok(body) => (
+                        body,
+                        Format::V3 {
+                            tamper_signature: faults.tamper_signature,
+                        },
+                    ),
+                    Err(e) => {
+                        tracing::error!(error = %e, "building a v3 notification failed");
+                        return;
+                    }
+                }
+            }
+        };
+        self.enqueue(id, &o.mch_id, &o.notify_url, "pay", body, format, &faults);
+    }
+
+    pub(crate) fn notify_refund(&self, r: &Refund) {
+        let (Some(m), Some(url)) = (self.merchants.get(&r.mch_id), r.notify_url.as_deref()) else {
+            return;
+        };
+        let faults = self.faults.take_notify(&r.mch_id);
+        let id = notification_id();
+        let (body, format) = match r.api {
+            Api::V2(_) => (notify::v2_refund(&m, r, &faults), Format::V2),
+            Api::V3 => {
+                let amount = r.amount + i64::from(faults.tamper_amount);
+                let plain = json!({
+                    "mchid": r.mch_id,
+                    "out_trade_no": r.out_trade_no,
+                    "transaction_id": r.transaction_id,
+                    "out_refund_no": r.out_refund_no,
+                    "refund_id": r.refund_id,
+                    "refund_status": "SUCCESS",
+                    "success_time": r.success_at.map(cashdesk_core::time::to_rfc3339_cn),
+                    "user_received_account": "支付用户零钱",
+                    "amount": {"total": r.total, "refund": amount, "payer_total": r.total, "payer_refund": amount},
+                });
+                match notify::v3_body(&m, &id, "REFUND.SUCCESS", "退款成功", "refund", &plain) {
+                    Ok(body) => (
+                        body,
+                        Format::V3 {
+                            tamper_signature: faults.tamper_signature,
+                        },
+                    ),
+                    Err(e) => {
+                        tracing::error!(error = %e, "building a v3 refund notification failed");
+                        return;
+                    }
+                }
+            }
+        };
+        self.enqueue(id, &r.mch_id, url, "refund", body, format, &faults);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn enqueue(
+        &self,
+        id: String,
+        mch_id: &str,
+        url: &str,
+        what: &'static str,
+        body: String,
+        format: Format,
+        faults: &faults::NotifyFaults,
+    ) {
+        if faults.drop {
+            self.log.push(NewEntry {
+                kind: "notify",
+                method: "POST",
+                target: url,
+                mch_id: Some(mch_id),
+                status: 0,
+                result: "DROPPED",
+                detail: Some(format!(
+                    "{what} notification {id} dropped by fault injection"
+                )),
+                request_body: Some(&body),
+            });
+            return;
+        }
+        let _ = self.notifier.send(Msg::Send(Job {
+            id,
+            mch_id: mch_id.to_owned(),
+            url: url.to_owned(),
+            what,
+            body,
+            format,
+            copies: faults.copies,
+            delay: faults.delay,
+        }));
+    }
+
+    pub(crate) fn schedule_refund_completion(&self, r: &Refund) {
+        let _ = self.notifier.send(Msg::CompleteRefund {
+            mch_id: r.mch_id.clone(),
+            out_refund_no: r.out_refund_no.clone(),
+        });
+    }
 }

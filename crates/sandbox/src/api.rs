@@ -1,0 +1,207 @@
+//! The sandbox's own test API (`/sandbox/api/*`), shared by every channel
+//! simulator (`channelType` picks one; only `wx-pay` exists today):
+//!
+//! - `POST /sandbox/api/merchants` `{"channelType":"wx-pay","signType"?:"MD5"|"HMAC-SHA256"}`
+//!   → 201 with [`MerchantCredentials`](crate::MerchantCredentials);
+//! - `POST /sandbox/api/pay` `{"channelType":"wx-pay","outTradeNo","result":"SUCCESS"|"FAIL","mchId"?,"openid"?}`
+//!   → 200 `{mchId, outTradeNo, tradeState, transactionId?, notified}`;
+//!   404 unknown order, 409 already paid/closed or ambiguous (then pass `mchId`);
+//! - `POST /sandbox/api/faults` (see [`crate::faults`]) → 201 the fault;
+//!   `GET` lists active faults, `DELETE` clears them;
+//! - `GET /sandbox/api/requests?mchId=&kind=api|notify|payer&limit=` → `{"requests":[…]}`.
+//!
+//! Errors are `{"code","message"}`. This API has no authentication: it is a
+//! test harness, and the server mounts the sandbox only when configured to.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use cashdesk_crypto::wxv2::WxSignType;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::Shared;
+use crate::faults::FaultRequest;
+use crate::ledger::LedgerError;
+use crate::v3::plain_error;
+
+pub fn router() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/sandbox/api/merchants", post(open_merchant))
+        .route("/sandbox/api/pay", post(pay))
+        .route(
+            "/sandbox/api/faults",
+            post(add_fault).get(list_faults).delete(clear_faults),
+        )
+        .route("/sandbox/api/requests", get(requests))
+}
+
+fn bad_request(message: impl Into<String>) -> Response {
+    plain_error(StatusCode::BAD_REQUEST, "PARAM_ERROR", message)
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Box<Response>> {
+    serde_json::from_slice(body)
+        .map_err(|e| Box::new(bad_request(format!("invalid JSON body: {e}"))))
+}
+
+fn check_channel(channel_type: &str) -> Result<(), Box<Response>> {
+    if channel_type == "wx-pay" {
+        Ok(())
+    } else {
+        Err(Box::new(bad_request(format!(
+            "unsupported channelType `{channel_type}` (this sandbox simulates wx-pay)"
+        ))))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct OpenMerchant {
+    channel_type: String,
+    sign_type: Option<String>,
+}
+
+async fn open_merchant(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+    let req: OpenMerchant = match parse(&body) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
+    };
+    if let Err(resp) = check_channel(&req.channel_type) {
+        return *resp;
+    }
+    let sign_type = match req.sign_type.as_deref() {
+        None => WxSignType::Md5,
+        Some(t) => match WxSignType::parse(t) {
+            Some(t) => t,
+            None => return bad_request("signType must be MD5 or HMAC-SHA256"),
+        },
+    };
+    match s.clone().open_merchant(sign_type).await {
+        Ok(creds) => (StatusCode::CREATED, axum::Json(creds)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "opening a sandbox merchant failed");
+            plain_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "SYSTEM_ERROR",
+                "could not open a sandbox merchant",
+            )
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PayRequest {
+    channel_type: String,
+    out_trade_no: String,
+    result: String,
+    mch_id: Option<String>,
+    openid: Option<String>,
+}
+
+async fn pay(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+    let req: PayRequest = match parse(&body) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
+    };
+    if let Err(resp) = check_channel(&req.channel_type) {
+        return *resp;
+    }
+    let success = match req.result.as_str() {
+        "SUCCESS" => true,
+        "FAIL" => false,
+        _ => return bad_request("result must be SUCCESS or FAIL"),
+    };
+    let mut candidates = s.ledger.find_any(&req.out_trade_no);
+    if let Some(m) = &req.mch_id {
+        candidates.retain(|o| &o.mch_id == m);
+    }
+    let order = match candidates.len() {
+        0 => {
+            return plain_error(
+                StatusCode::NOT_FOUND,
+                "ORDER_NOT_EXIST",
+                "no sandbox order has this outTradeNo",
+            );
+        }
+        1 => candidates.remove(0),
+        _ => {
+            return plain_error(
+                StatusCode::CONFLICT,
+                "AMBIGUOUS",
+                "several sandbox merchants have an order with this outTradeNo; pass mchId",
+            );
+        }
+    };
+    match s.pay(
+        &order.mch_id,
+        &order.out_trade_no,
+        success,
+        req.openid,
+        "api",
+    ) {
+        Ok(paid) => {
+            let now = chrono::Utc::now();
+            let mut v = json!({
+                "mchId": paid.mch_id,
+                "outTradeNo": paid.out_trade_no,
+                "tradeState": paid.trade_state(now),
+                "notified": paid.notify_url,
+            });
+            if let Some((transaction_id, _, _)) = paid.paid() {
+                v["transactionId"] = json!(transaction_id);
+            }
+            (StatusCode::OK, axum::Json(v)).into_response()
+        }
+        Err(LedgerError::OrderPaid) => plain_error(
+            StatusCode::CONFLICT,
+            "ORDERPAID",
+            "the order is already paid",
+        ),
+        Err(LedgerError::OrderClosed) => plain_error(
+            StatusCode::CONFLICT,
+            "ORDERCLOSED",
+            "the order is closed, expired or failed and cannot be paid",
+        ),
+        Err(e) => plain_error(StatusCode::NOT_FOUND, "ORDER_NOT_EXIST", e.to_string()),
+    }
+}
+
+async fn add_fault(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+    let req: FaultRequest = match parse(&body) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
+    };
+    match s.faults.add(req) {
+        Ok(f) => (StatusCode::CREATED, axum::Json(f)).into_response(),
+        Err(msg) => bad_request(msg),
+    }
+}
+
+async fn list_faults(State(s): State<Arc<Shared>>) -> Response {
+    axum::Json(json!({"faults": s.faults.list()})).into_response()
+}
+
+async fn clear_faults(State(s): State<Arc<Shared>>) -> Response {
+    axum::Json(json!({"cleared": s.faults.clear()})).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestsQuery {
+    mch_id: Option<String>,
+    kind: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn requests(State(s): State<Arc<Shared>>, Query(q): Query<RequestsQuery>) -> Response {
+    let limit = q.limit.unwrap_or(100).min(1000);
+    axum::Json(json!({"requests": s.log.list(q.mch_id.as_deref(), q.kind.as_deref(), limit)}))
+        .into_response()
+}

@@ -1,0 +1,269 @@
+//! Fault injection, set through `POST /sandbox/api/faults`.
+//!
+//! Call faults make the next N matching API calls fail before they change
+//! anything: `SYSTEMERROR` (the API's own system-error answer, signed),
+//! `HTTP_500` (a bare 500 with no signature, as a broken proxy would send),
+//! `TIMEOUT` (the connection is held `delayMs`, default 30 s, then answered
+//! with a bare 500). Notification faults shape the next N notifications:
+//! `DUPLICATE_NOTIFY` (`copies` sent at once), `DROP_NOTIFY` (never sent),
+//! `TAMPER_AMOUNT` (amount +1 fen, otherwise validly signed/encrypted),
+//! `TAMPER_SIGNATURE` (signature broken; for a v2 refund notification, which
+//! has no signature, the `req_info` ciphertext is corrupted) and
+//! `DELAY_NOTIFY` (first attempt after `delayMs`). Faults may be limited to
+//! one merchant (`mchId`) and, for calls, to paths containing `pathContains`.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FaultKind {
+    #[serde(rename = "SYSTEMERROR")]
+    SystemError,
+    #[serde(rename = "HTTP_500")]
+    Http500,
+    #[serde(rename = "TIMEOUT")]
+    Timeout,
+    #[serde(rename = "DUPLICATE_NOTIFY")]
+    DuplicateNotify,
+    #[serde(rename = "DROP_NOTIFY")]
+    DropNotify,
+    #[serde(rename = "TAMPER_AMOUNT")]
+    TamperAmount,
+    #[serde(rename = "TAMPER_SIGNATURE")]
+    TamperSignature,
+    #[serde(rename = "DELAY_NOTIFY")]
+    DelayNotify,
+}
+
+impl FaultKind {
+    fn is_call(self) -> bool {
+        matches!(self, Self::SystemError | Self::Http500 | Self::Timeout)
+    }
+}
+
+/// The body of `POST /sandbox/api/faults`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FaultRequest {
+    pub channel_type: String,
+    pub fault: FaultKind,
+    pub mch_id: Option<String>,
+    /// How many calls / notifications it affects (default 1).
+    pub count: Option<u32>,
+    /// DUPLICATE_NOTIFY: copies sent at once (default 2).
+    pub copies: Option<u32>,
+    /// TIMEOUT and DELAY_NOTIFY (defaults 30000 and 5000).
+    pub delay_ms: Option<u64>,
+    pub path_contains: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Fault {
+    pub id: u64,
+    pub fault: FaultKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mch_id: Option<String>,
+    pub remaining: u32,
+    pub copies: u32,
+    pub delay_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_contains: Option<String>,
+}
+
+/// A call fault to apply now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallFault {
+    pub kind: FaultKind,
+    pub delay: Duration,
+}
+
+/// What to do to one notification.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NotifyFaults {
+    pub drop: bool,
+    pub copies: u32,
+    pub tamper_amount: bool,
+    pub tamper_signature: bool,
+    pub delay: Duration,
+}
+
+#[derive(Default)]
+pub struct Faults {
+    inner: Mutex<(u64, Vec<Fault>)>,
+}
+
+impl Faults {
+    pub fn add(&self, req: FaultRequest) -> Result<Fault, String> {
+        if req.channel_type != "wx-pay" {
+            return Err(format!(
+                "unsupported channelType `{}` (this sandbox simulates wx-pay)",
+                req.channel_type
+            ));
+        }
+        let count = req.count.unwrap_or(1);
+        if !(1..=10_000).contains(&count) {
+            return Err("count must be between 1 and 10000".into());
+        }
+        let copies = req.copies.unwrap_or(2);
+        if !(1..=100).contains(&copies) {
+            return Err("copies must be between 1 and 100".into());
+        }
+        let default_delay = if req.fault == FaultKind::Timeout {
+            30_000
+        } else {
+            5_000
+        };
+        let delay_ms = req.delay_ms.unwrap_or(default_delay);
+        if delay_ms > 3_600_000 {
+            return Err("delayMs must be at most 3600000".into());
+        }
+        if req.path_contains.is_some() && !req.fault.is_call() {
+            return Err("pathContains only applies to SYSTEMERROR, HTTP_500 and TIMEOUT".into());
+        }
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.0 += 1;
+        let fault = Fault {
+            id: inner.0,
+            fault: req.fault,
+            mch_id: req.mch_id,
+            remaining: count,
+            copies,
+            delay_ms,
+            path_contains: req.path_contains,
+        };
+        inner.1.push(fault.clone());
+        Ok(fault)
+    }
+
+    pub fn list(&self) -> Vec<Fault> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .1
+            .clone()
+    }
+
+    pub fn clear(&self) -> usize {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut inner.1).len()
+    }
+
+    fn matches_mch(f: &Fault, mch_id: Option<&str>) -> bool {
+        match (&f.mch_id, mch_id) {
+            (None, _) => true,
+            (Some(want), Some(got)) => want == got,
+            (Some(_), None) => false,
+        }
+    }
+
+    /// Consume one use of the first call fault matching this call.
+    pub fn take_call(&self, mch_id: Option<&str>, path: &str) -> Option<CallFault> {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let idx = inner.1.iter().position(|f| {
+            f.fault.is_call()
+                && Self::matches_mch(f, mch_id)
+                && f.path_contains.as_deref().is_none_or(|p| path.contains(p))
+        })?;
+        let f = &mut inner.1[idx];
+        f.remaining -= 1;
+        let out = CallFault {
+            kind: f.fault,
+            delay: Duration::from_millis(f.delay_ms),
+        };
+        if f.remaining == 0 {
+            inner.1.remove(idx);
+        }
+        Some(out)
+    }
+
+    /// Consume one use of every notification fault matching this merchant.
+    pub fn take_notify(&self, mch_id: &str) -> NotifyFaults {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = NotifyFaults {
+            copies: 1,
+            ..NotifyFaults::default()
+        };
+        for f in inner.1.iter_mut() {
+            if f.fault.is_call() || !Self::matches_mch(f, Some(mch_id)) {
+                continue;
+            }
+            match f.fault {
+                FaultKind::DuplicateNotify => out.copies = out.copies.max(f.copies),
+                FaultKind::DropNotify => out.drop = true,
+                FaultKind::TamperAmount => out.tamper_amount = true,
+                FaultKind::TamperSignature => out.tamper_signature = true,
+                FaultKind::DelayNotify => out.delay = Duration::from_millis(f.delay_ms),
+                FaultKind::SystemError | FaultKind::Http500 | FaultKind::Timeout => {}
+            }
+            f.remaining -= 1;
+        }
+        inner.1.retain(|f| f.remaining > 0);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(fault: FaultKind) -> FaultRequest {
+        FaultRequest {
+            channel_type: "wx-pay".into(),
+            fault,
+            mch_id: None,
+            count: None,
+            copies: None,
+            delay_ms: None,
+            path_contains: None,
+        }
+    }
+
+    #[test]
+    fn call_faults_count_down_and_filter() {
+        let f = Faults::default();
+        let mut r = req(FaultKind::SystemError);
+        r.count = Some(2);
+        r.mch_id = Some("m1".into());
+        r.path_contains = Some("unifiedorder".into());
+        f.add(r).unwrap();
+        assert_eq!(f.take_call(Some("m2"), "/pay/unifiedorder"), None);
+        assert_eq!(f.take_call(Some("m1"), "/pay/orderquery"), None);
+        assert!(f.take_call(Some("m1"), "/pay/unifiedorder").is_some());
+        assert!(f.take_call(Some("m1"), "/pay/unifiedorder").is_some());
+        assert_eq!(f.take_call(Some("m1"), "/pay/unifiedorder"), None);
+        assert!(f.list().is_empty());
+    }
+
+    #[test]
+    fn notify_faults_combine() {
+        let f = Faults::default();
+        let mut d = req(FaultKind::DuplicateNotify);
+        d.copies = Some(5);
+        f.add(d).unwrap();
+        f.add(req(FaultKind::TamperAmount)).unwrap();
+        assert!(f.take_call(None, "/x").is_none());
+        let n = f.take_notify("m");
+        assert_eq!(n.copies, 5);
+        assert!(n.tamper_amount && !n.drop && !n.tamper_signature);
+        assert_eq!(
+            f.take_notify("m"),
+            NotifyFaults {
+                copies: 1,
+                ..Default::default()
+            }
+        );
+        assert!(
+            f.add(FaultRequest {
+                channel_type: "ali-pay".into(),
+                ..req(FaultKind::Http500)
+            })
+            .is_err()
+        );
+        let mut bad = req(FaultKind::Timeout);
+        bad.count = Some(0);
+        assert!(f.add(bad).is_err());
+    }
+}

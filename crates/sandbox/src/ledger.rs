@@ -1,0 +1,606 @@
+//! The sandbox's order book: orders and refunds per merchant, with WeChat's
+//! rules (out_trade_no unique per merchant across v2 and v3, re-submission
+//! with identical parameters returns the same prepay, with different ones is
+//! refused; refunds never exceed the paid amount; a refund number is
+//! idempotent). Both API front ends call these methods and only translate
+//! the outcome into their wire shapes, so v2 and v3 cannot drift apart.
+//!
+//! Kept in memory: an order book that outlives a restart is not worth the
+//! complexity in a simulator (merchants, which operators paste into configs,
+//! are persisted). One mutex guards everything; every operation is short.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use cashdesk_crypto::wxv2::WxSignType;
+use chrono::{DateTime, Utc};
+
+/// Which API created an order or refund: decides the notification format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    V2(WxSignType),
+    V3,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TradeType {
+    Jsapi,
+    Native,
+    App,
+    Mweb,
+}
+
+impl TradeType {
+    pub fn parse_v2(s: &str) -> Option<Self> {
+        match s {
+            "JSAPI" => Some(Self::Jsapi),
+            "NATIVE" => Some(Self::Native),
+            "APP" => Some(Self::App),
+            "MWEB" => Some(Self::Mweb),
+            _ => None,
+        }
+    }
+    /// The `trade_type` value (v3 uses the same names, h5 being `MWEB`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Jsapi => "JSAPI",
+            Self::Native => "NATIVE",
+            Self::App => "APP",
+            Self::Mweb => "MWEB",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PayState {
+    NotPay,
+    Success {
+        transaction_id: String,
+        paid_at: DateTime<Utc>,
+        openid: String,
+    },
+    Closed,
+    PayError,
+}
+
+#[derive(Debug, Clone)]
+pub struct Order {
+    pub mch_id: String,
+    pub appid: String,
+    pub out_trade_no: String,
+    pub api: Api,
+    pub trade_type: TradeType,
+    pub description: String,
+    pub total: i64,
+    pub openid: Option<String>,
+    pub attach: Option<String>,
+    pub notify_url: String,
+    pub prepay_id: String,
+    pub created_at: DateTime<Utc>,
+    pub expire_at: Option<DateTime<Utc>>,
+    pub state: PayState,
+    /// Sum of refunds accepted so far (fen).
+    pub refunded: i64,
+    /// The parameters that must match when the same out_trade_no comes again.
+    pub fingerprint: String,
+}
+
+impl Order {
+    /// WeChat's `trade_state` now: SUCCESS, REFUND, NOTPAY, CLOSED, PAYERROR.
+    pub fn trade_state(&self, now: DateTime<Utc>) -> &'static str {
+        match &self.state {
+            PayState::Success { .. } if self.refunded > 0 => "REFUND",
+            PayState::Success { .. } => "SUCCESS",
+            PayState::NotPay if self.expired(now) => "CLOSED",
+            PayState::NotPay => "NOTPAY",
+            PayState::Closed => "CLOSED",
+            PayState::PayError => "PAYERROR",
+        }
+    }
+
+    pub fn trade_state_desc(&self, now: DateTime<Utc>) -> &'static str {
+        match self.trade_state(now) {
+            "SUCCESS" => "支付成功",
+            "REFUND" => "转入退款",
+            "NOTPAY" => "未支付",
+            "CLOSED" => "已关闭",
+            _ => "支付失败",
+        }
+    }
+
+    pub fn expired(&self, now: DateTime<Utc>) -> bool {
+        self.expire_at.is_some_and(|t| t <= now)
+    }
+
+    pub fn paid(&self) -> Option<(&str, DateTime<Utc>, &str)> {
+        match &self.state {
+            PayState::Success {
+                transaction_id,
+                paid_at,
+                openid,
+            } => Some((transaction_id, *paid_at, openid)),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundStatus {
+    Processing,
+    Success,
+}
+
+#[derive(Debug, Clone)]
+pub struct Refund {
+    pub mch_id: String,
+    pub out_refund_no: String,
+    pub refund_id: String,
+    pub out_trade_no: String,
+    pub transaction_id: String,
+    pub amount: i64,
+    pub total: i64,
+    pub reason: Option<String>,
+    pub notify_url: Option<String>,
+    pub api: Api,
+    pub status: RefundStatus,
+    pub created_at: DateTime<Utc>,
+    pub success_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LedgerError {
+    #[error("order already paid")]
+    OrderPaid,
+    #[error("order closed")]
+    OrderClosed,
+    #[error("order does not exist")]
+    OrderNotExist,
+    #[error("out_trade_no reused with different parameters")]
+    OutTradeNoUsed,
+    #[error("order not in a refundable state")]
+    TradeState,
+    #[error("refund exceeds the refundable amount")]
+    NotEnough,
+    #[error("total does not match the order amount")]
+    TotalMismatch,
+    #[error("out_refund_no reused with different parameters")]
+    RefundMismatch,
+    #[error("refund does not exist")]
+    RefundNotExist,
+}
+
+pub struct NewRefund {
+    pub mch_id: String,
+    /// Either an out_trade_no or a transaction_id identifies the order.
+    pub order: OrderRef,
+    pub out_refund_no: String,
+    pub amount: i64,
+    pub total: i64,
+    pub reason: Option<String>,
+    pub notify_url: Option<String>,
+    pub api: Api,
+}
+
+pub enum OrderRef {
+    OutTradeNo(String),
+    TransactionId(String),
+}
+
+type Key = (String, String);
+
+#[derive(Default)]
+struct Inner {
+    orders: HashMap<Key, Order>,
+    by_prepay: HashMap<String, Key>,
+    by_transaction: HashMap<String, Key>,
+    refunds: HashMap<Key, Refund>,
+    refunds_by_id: HashMap<String, Key>,
+}
+
+#[derive(Default)]
+pub struct Ledger {
+    inner: Mutex<Inner>,
+}
+
+fn random_digits(n: usize) -> String {
+    cashdesk_crypto::random::bytes(n)
+        .into_iter()
+        .map(|b| char::from(b'0' + b % 10))
+        .collect()
+}
+
+/// `wx` + yyyyMMddHHmmss + 20 hex characters (36, like WeChat's).
+pub fn new_prepay_id(now: DateTime<Utc>) -> String {
+    format!(
+        "wx{}{}",
+        cashdesk_core::time::to_compact(now),
+        hex::encode(cashdesk_crypto::random::bytes(10))
+    )
+}
+
+/// 28 digits, like WeChat's transaction ids.
+fn new_transaction_id(now: DateTime<Utc>) -> String {
+    format!(
+        "420000{}{}",
+        &cashdesk_core::time::to_compact(now)[..8],
+        random_digits(14)
+    )
+}
+
+/// 29 digits, like WeChat's refund ids.
+fn new_refund_id(now: DateTime<Utc>) -> String {
+    format!(
+        "50300{}{}",
+        &cashdesk_core::time::to_compact(now)[..8],
+        random_digits(16)
+    )
+}
+
+/// A sandbox payer's openid (28 characters).
+pub fn new_openid() -> String {
+    format!("oSBX{}", cashdesk_crypto::random::nonce_str(24))
+}
+
+impl Ledger {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves consistent data (every
+        // mutation is a single insert or field write), so keep going.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Create the order, or return the existing one when the same
+    /// out_trade_no comes again with the same parameters.
+    pub fn create_order(&self, order: Order, now: DateTime<Utc>) -> Result<Order, LedgerError> {
+        let mut inner = self.lock();
+        let key = (order.mch_id.clone(), order.out_trade_no.clone());
+        if let Some(existing) = inner.orders.get(&key) {
+            return match existing.trade_state(now) {
+                "SUCCESS" | "REFUND" => Err(LedgerError::OrderPaid),
+                "CLOSED" | "PAYERROR" => Err(LedgerError::OrderClosed),
+                _ if existing.fingerprint != order.fingerprint => Err(LedgerError::OutTradeNoUsed),
+                _ => Ok(existing.clone()),
+            };
+        }
+        inner.by_prepay.insert(order.prepay_id.clone(), key.clone());
+        inner.orders.insert(key, order.clone());
+        Ok(order)
+    }
+
+    pub fn find(&self, mch_id: &str, r: &OrderRef) -> Option<Order> {
+        let inner = self.lock();
+        let key = match r {
+            OrderRef::OutTradeNo(no) => (mch_id.to_owned(), no.clone()),
+            OrderRef::TransactionId(id) => inner
+                .by_transaction
+                .get(id)
+                .filter(|k| k.0 == mch_id)?
+                .clone(),
+        };
+        inner.orders.get(&key).cloned()
+    }
+
+    pub fn find_by_prepay(&self, prepay_id: &str) -> Option<Order> {
+        let inner = self.lock();
+        let key = inner.by_prepay.get(prepay_id)?;
+        inner.orders.get(key).cloned()
+    }
+
+    /// Every merchant's order with this out_trade_no (the test API is
+    /// addressed by out_trade_no alone).
+    pub fn find_any(&self, out_trade_no: &str) -> Vec<Order> {
+        let inner = self.lock();
+        inner
+            .orders
+            .values()
+            .filter(|o| o.out_trade_no == out_trade_no)
+            .cloned()
+            .collect()
+    }
+
+    pub fn close(
+        &self,
+        mch_id: &str,
+        out_trade_no: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Order, LedgerError> {
+        let mut inner = self.lock();
+        let order = inner
+            .orders
+            .get_mut(&(mch_id.to_owned(), out_trade_no.to_owned()))
+            .ok_or(LedgerError::OrderNotExist)?;
+        match order.trade_state(now) {
+            "SUCCESS" | "REFUND" => Err(LedgerError::OrderPaid),
+            "CLOSED" => Err(LedgerError::OrderClosed),
+            _ => {
+                order.state = PayState::Closed;
+                Ok(order.clone())
+            }
+        }
+    }
+
+    /// The payer paid (or the payment failed): NOTPAY → SUCCESS | PAYERROR.
+    pub fn pay(
+        &self,
+        mch_id: &str,
+        out_trade_no: &str,
+        success: bool,
+        payer_openid: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Order, LedgerError> {
+        let mut inner = self.lock();
+        let key = (mch_id.to_owned(), out_trade_no.to_owned());
+        let order = inner
+            .orders
+            .get_mut(&key)
+            .ok_or(LedgerError::OrderNotExist)?;
+        match order.trade_state(now) {
+            "SUCCESS" | "REFUND" => return Err(LedgerError::OrderPaid),
+            "CLOSED" | "PAYERROR" => return Err(LedgerError::OrderClosed),
+            _ => {}
+        }
+        if !success {
+            order.state = PayState::PayError;
+            return Ok(order.clone());
+        }
+        let transaction_id = new_transaction_id(now);
+        let openid = order
+            .openid
+            .clone()
+            .or(payer_openid)
+            .unwrap_or_else(new_openid);
+        order.state = PayState::Success {
+            transaction_id: transaction_id.clone(),
+            paid_at: now,
+            openid,
+        };
+        let order = order.clone();
+        inner.by_transaction.insert(transaction_id, key);
+        Ok(order)
+    }
+
+    /// Accept a refund (PROCESSING), or return the existing one for a
+    /// repeated out_refund_no with the same parameters (`false` = not new).
+    pub fn refund(
+        &self,
+        r: NewRefund,
+        now: DateTime<Utc>,
+    ) -> Result<(Refund, Order, bool), LedgerError> {
+        let mut inner = self.lock();
+        let order_key = match &r.order {
+            OrderRef::OutTradeNo(no) => (r.mch_id.clone(), no.clone()),
+            OrderRef::TransactionId(id) => inner
+                .by_transaction
+                .get(id)
+                .filter(|k| k.0 == r.mch_id)
+                .cloned()
+                .ok_or(LedgerError::OrderNotExist)?,
+        };
+        let refund_key = (r.mch_id.clone(), r.out_refund_no.clone());
+        let order = inner
+            .orders
+            .get(&order_key)
+            .ok_or(LedgerError::OrderNotExist)?;
+        if let Some(existing) = inner.refunds.get(&refund_key) {
+            if existing.out_trade_no != order.out_trade_no
+                || existing.amount != r.amount
+                || existing.total != r.total
+            {
+                return Err(LedgerError::RefundMismatch);
+            }
+            return Ok((existing.clone(), order.clone(), false));
+        }
+        let Some((transaction_id, _, _)) = order.paid() else {
+            return Err(LedgerError::TradeState);
+        };
+        if r.total != order.total {
+            return Err(LedgerError::TotalMismatch);
+        }
+        match order.refunded.checked_add(r.amount) {
+            Some(sum) if sum <= order.total => {}
+            _ => return Err(LedgerError::NotEnough),
+        }
+        let refund = Refund {
+            mch_id: r.mch_id,
+            out_refund_no: r.out_refund_no,
+            refund_id: new_refund_id(now),
+            out_trade_no: order.out_trade_no.clone(),
+            transaction_id: transaction_id.to_owned(),
+            amount: r.amount,
+            total: order.total,
+            reason: r.reason,
+            notify_url: r.notify_url,
+            api: r.api,
+            status: RefundStatus::Processing,
+            created_at: now,
+            success_at: None,
+        };
+        let order = {
+            let order = inner
+                .orders
+                .get_mut(&order_key)
+                .ok_or(LedgerError::OrderNotExist)?;
+            order.refunded += refund.amount;
+            order.clone()
+        };
+        inner
+            .refunds_by_id
+            .insert(refund.refund_id.clone(), refund_key.clone());
+        inner.refunds.insert(refund_key, refund.clone());
+        Ok((refund, order, true))
+    }
+
+    /// The refund reached the payer: PROCESSING → SUCCESS.
+    pub fn complete_refund(
+        &self,
+        mch_id: &str,
+        out_refund_no: &str,
+        now: DateTime<Utc>,
+    ) -> Option<Refund> {
+        let mut inner = self.lock();
+        let refund = inner
+            .refunds
+            .get_mut(&(mch_id.to_owned(), out_refund_no.to_owned()))?;
+        if refund.status == RefundStatus::Processing {
+            refund.status = RefundStatus::Success;
+            refund.success_at = Some(now);
+        }
+        Some(refund.clone())
+    }
+
+    pub fn find_refund(&self, mch_id: &str, out_refund_no: &str) -> Option<Refund> {
+        self.lock()
+            .refunds
+            .get(&(mch_id.to_owned(), out_refund_no.to_owned()))
+            .cloned()
+    }
+
+    pub fn find_refund_by_id(&self, mch_id: &str, refund_id: &str) -> Option<Refund> {
+        let inner = self.lock();
+        let key = inner
+            .refunds_by_id
+            .get(refund_id)
+            .filter(|k| k.0 == mch_id)?;
+        inner.refunds.get(key).cloned()
+    }
+
+    /// The order's refunds, oldest first.
+    pub fn refunds_of(&self, mch_id: &str, out_trade_no: &str) -> Vec<Refund> {
+        let inner = self.lock();
+        let mut out: Vec<Refund> = inner
+            .refunds
+            .values()
+            .filter(|r| r.mch_id == mch_id && r.out_trade_no == out_trade_no)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| {
+            a.created_at
+                .cmp(&b.created_at)
+                .then(a.refund_id.cmp(&b.refund_id))
+        });
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(no: &str, fp: &str) -> Order {
+        let now = Utc::now();
+        Order {
+            mch_id: "1900000001".into(),
+            appid: "wx1".into(),
+            out_trade_no: no.into(),
+            api: Api::V3,
+            trade_type: TradeType::Native,
+            description: "d".into(),
+            total: 100,
+            openid: None,
+            attach: None,
+            notify_url: "http://x/n".into(),
+            prepay_id: new_prepay_id(now),
+            created_at: now,
+            expire_at: None,
+            state: PayState::NotPay,
+            refunded: 0,
+            fingerprint: fp.into(),
+        }
+    }
+
+    fn refund(no: &str, amount: i64) -> NewRefund {
+        NewRefund {
+            mch_id: "1900000001".into(),
+            order: OrderRef::OutTradeNo("o1".into()),
+            out_refund_no: no.into(),
+            amount,
+            total: 100,
+            reason: None,
+            notify_url: None,
+            api: Api::V3,
+        }
+    }
+
+    #[test]
+    fn order_rules() {
+        let l = Ledger::default();
+        let now = Utc::now();
+        let first = l.create_order(order("o1", "a"), now).unwrap();
+        assert_eq!(
+            l.create_order(order("o1", "a"), now).unwrap().prepay_id,
+            first.prepay_id
+        );
+        assert_eq!(
+            l.create_order(order("o1", "b"), now).unwrap_err(),
+            LedgerError::OutTradeNoUsed
+        );
+        assert_eq!(
+            l.refund(refund("r0", 1), now).unwrap_err(),
+            LedgerError::TradeState
+        );
+        l.pay("1900000001", "o1", true, None, now).unwrap();
+        assert_eq!(
+            l.create_order(order("o1", "a"), now).unwrap_err(),
+            LedgerError::OrderPaid
+        );
+        assert_eq!(
+            l.pay("1900000001", "o1", true, None, now).unwrap_err(),
+            LedgerError::OrderPaid
+        );
+        assert_eq!(
+            l.close("1900000001", "o1", now).unwrap_err(),
+            LedgerError::OrderPaid
+        );
+
+        let (r1, o, new) = l.refund(refund("r1", 60), now).unwrap();
+        assert!(new);
+        assert_eq!(o.refunded, 60);
+        assert_eq!(o.trade_state(now), "REFUND");
+        let (again, _, new) = l.refund(refund("r1", 60), now).unwrap();
+        assert!(!new);
+        assert_eq!(again.refund_id, r1.refund_id);
+        assert_eq!(
+            l.refund(refund("r1", 50), now).unwrap_err(),
+            LedgerError::RefundMismatch
+        );
+        assert_eq!(
+            l.refund(refund("r2", 41), now).unwrap_err(),
+            LedgerError::NotEnough
+        );
+        let mut wrong_total = refund("r2", 1);
+        wrong_total.total = 99;
+        assert_eq!(
+            l.refund(wrong_total, now).unwrap_err(),
+            LedgerError::TotalMismatch
+        );
+        l.refund(refund("r2", 40), now).unwrap();
+        assert_eq!(
+            l.refund(refund("r3", 1), now).unwrap_err(),
+            LedgerError::NotEnough
+        );
+        assert_eq!(l.refunds_of("1900000001", "o1").len(), 2);
+    }
+
+    #[test]
+    fn close_and_expiry() {
+        let l = Ledger::default();
+        let now = Utc::now();
+        l.create_order(order("o2", "a"), now).unwrap();
+        l.close("1900000001", "o2", now).unwrap();
+        assert_eq!(
+            l.close("1900000001", "o2", now).unwrap_err(),
+            LedgerError::OrderClosed
+        );
+        assert_eq!(
+            l.pay("1900000001", "o2", true, None, now).unwrap_err(),
+            LedgerError::OrderClosed
+        );
+        let mut o = order("o3", "a");
+        o.expire_at = Some(now - chrono::Duration::seconds(1));
+        l.create_order(o, now - chrono::Duration::seconds(10))
+            .unwrap();
+        assert_eq!(
+            l.pay("1900000001", "o3", true, None, now).unwrap_err(),
+            LedgerError::OrderClosed
+        );
+    }
+}

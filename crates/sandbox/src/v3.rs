@@ -1,0 +1,762 @@
+//! WeChat Pay API v3 (JSON) front end: `/sandbox/wechat/v3/...`.
+//!
+//! Every request must carry `Authorization: WECHATPAY2-SHA256-RSA2048
+//! mchid=…,nonce_str=…,timestamp=…,serial_no=…,signature=…` over
+//! `METHOD\nPATH?QUERY\nTIMESTAMP\nNONCE\nBODY\n` — the path exactly as
+//! received, so a merchant signs what it sends — verified with the public key
+//! of the merchant certificate whose serial is `serial_no`, timestamp within
+//! 300 s. Errors are `{code, message}` with WeChat's HTTP statuses. Every
+//! response, errors and 204s included, is signed with the platform key over
+//! `TIMESTAMP\nNONCE\nBODY\n` (Wechatpay-Timestamp/Nonce/Signature/Serial).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+
+use crate::faults::{CallFault, FaultKind};
+use crate::ledger::{
+    Api, LedgerError, NewRefund, Order, OrderRef, PayState, Refund, RefundStatus, TradeType,
+};
+use crate::merchants::Merchant;
+use crate::pki::Pki;
+use crate::reqlog::NewEntry;
+use crate::{Shared, validate};
+
+pub fn router() -> Router<Arc<Shared>> {
+    Router::new()
+        .route(
+            "/sandbox/wechat/v3/pay/transactions/jsapi",
+            post(create_jsapi),
+        )
+        .route(
+            "/sandbox/wechat/v3/pay/transactions/native",
+            post(create_native),
+        )
+        .route("/sandbox/wechat/v3/pay/transactions/h5", post(create_h5))
+        .route("/sandbox/wechat/v3/pay/transactions/app", post(create_app))
+        .route(
+            "/sandbox/wechat/v3/pay/transactions/out-trade-no/{no}",
+            get(query_by_out_trade_no),
+        )
+        .route(
+            "/sandbox/wechat/v3/pay/transactions/out-trade-no/{no}/close",
+            post(close),
+        )
+        .route(
+            "/sandbox/wechat/v3/pay/transactions/id/{id}",
+            get(query_by_id),
+        )
+        .route("/sandbox/wechat/v3/refund/domestic/refunds", post(refund))
+        .route(
+            "/sandbox/wechat/v3/refund/domestic/refunds/{no}",
+            get(refund_query),
+        )
+        .route("/sandbox/wechat/v3/certificates", get(certificates))
+}
+
+#[derive(Debug)]
+pub struct V3Error {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+fn err(status: StatusCode, code: &'static str, message: impl Into<String>) -> V3Error {
+    V3Error {
+        status,
+        code,
+        message: message.into(),
+    }
+}
+
+fn param(message: impl Into<String>) -> V3Error {
+    err(StatusCode::BAD_REQUEST, "PARAM_ERROR", message)
+}
+
+fn sign_error(message: impl Into<String>) -> V3Error {
+    err(StatusCode::UNAUTHORIZED, "SIGN_ERROR", message)
+}
+
+enum Op {
+    Create(TradeType, &'static str),
+    Query(OrderRef),
+    Close(String),
+    Refund,
+    RefundQuery(String),
+    Certificates,
+}
+
+type Outcome = Result<(StatusCode, Option<Value>), V3Error>;
+
+macro_rules! create_handler {
+    ($name:ident, $tt:expr, $kind:literal) => {
+        async fn $name(
+            State(s): State<Arc<Shared>>,
+            OriginalUri(uri): OriginalUri,
+            headers: HeaderMap,
+            body: Bytes,
+        ) -> Response {
+            entry(s, Op::Create($tt, $kind), Method::POST, uri, headers, body).await
+        }
+    };
+}
+create_handler!(create_jsapi, TradeType::Jsapi, "jsapi");
+create_handler!(create_native, TradeType::Native, "native");
+create_handler!(create_h5, TradeType::Mweb, "h5");
+create_handler!(create_app, TradeType::App, "app");
+
+async fn query_by_out_trade_no(
+    State(s): State<Arc<Shared>>,
+    OriginalUri(uri): OriginalUri,
+    Path(no): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    entry(
+        s,
+        Op::Query(OrderRef::OutTradeNo(no)),
+        Method::GET,
+        uri,
+        headers,
+        Bytes::new(),
+    )
+    .await
+}
+
+async fn query_by_id(
+    State(s): State<Arc<Shared>>,
+    OriginalUri(uri): OriginalUri,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    entry(
+        s,
+        Op::Query(OrderRef::TransactionId(id)),
+        Method::GET,
+        uri,
+        headers,
+        Bytes::new(),
+    )
+    .await
+}
+
+async fn close(
+    State(s): State<Arc<Shared>>,
+    OriginalUri(uri): OriginalUri,
+    Path(no): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    entry(s, Op::Close(no), Method::POST, uri, headers, body).await
+}
+
+async fn refund(
+    State(s): State<Arc<Shared>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    entry(s, Op::Refund, Method::POST, uri, headers, body).await
+}
+
+async fn refund_query(
+    State(s): State<Arc<Shared>>,
+    OriginalUri(uri): OriginalUri,
+    Path(no): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    entry(
+        s,
+        Op::RefundQuery(no),
+        Method::GET,
+        uri,
+        headers,
+        Bytes::new(),
+    )
+    .await
+}
+
+async fn certificates(
+    State(s): State<Arc<Shared>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    entry(s, Op::Certificates, Method::GET, uri, headers, Bytes::new()).await
+}
+
+async fn entry(
+    s: Arc<Shared>,
+    op: Op,
+    method: Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path_and_query = uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or(uri.path())
+        .to_owned();
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(parse_authorization);
+    let mch_hint = match &auth {
+        Some(Ok(a)) => Some(a.mchid.clone()),
+        _ => None,
+    };
+    let body_text = String::from_utf8_lossy(&body).into_owned();
+    let log = |status: StatusCode, result: &str, detail: Option<String>| {
+        s.log.push(NewEntry {
+            kind: "api",
+            method: method.as_str(),
+            target: &path_and_query,
+            mch_id: mch_hint.as_deref(),
+            status: status.as_u16(),
+            result,
+            detail,
+            request_body: Some(&body_text),
+        })
+    };
+
+    if let Some(fault) = s.faults.take_call(mch_hint.as_deref(), uri.path()) {
+        let resp = fault_response(&s.pki, fault).await;
+        log(resp.status(), "FAULT", Some(format!("{:?}", fault.kind)));
+        return resp;
+    }
+
+    let outcome = match auth {
+        None => Err(sign_error("缺少Authorization请求头")),
+        Some(Err(e)) => Err(e),
+        Some(Ok(a)) => match verify(&s, &a, method.as_str(), &path_and_query, &body) {
+            Ok(m) => dispatch(&s, &m, op, &uri, &body),
+            Err(e) => Err(e),
+        },
+    };
+    match outcome {
+        Ok((status, value)) => {
+            log(status, "SUCCESS", None);
+            signed(&s.pki, status, value)
+        }
+        Err(e) => {
+            log(e.status, e.code, Some(e.message.clone()));
+            signed(
+                &s.pki,
+                e.status,
+                Some(json!({"code": e.code, "message": e.message})),
+            )
+        }
+    }
+}
+
+pub(crate) async fn fault_response(pki: &Pki, fault: CallFault) -> Response {
+    match fault.kind {
+        FaultKind::SystemError => signed(
+            pki,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Some(json!({"code": "SYSTEM_ERROR", "message": "系统错误（沙箱故障注入）"})),
+        ),
+        FaultKind::Timeout => {
+            tokio::time::sleep(fault.delay).await;
+            (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response()
+        }
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response(),
+    }
+}
+
+/// The platform's signature headers over `body`.
+pub(crate) fn signature_headers(
+    pki: &Pki,
+    body: &[u8],
+    tamper: bool,
+) -> Vec<(&'static str, String)> {
+    let ts = Utc::now().timestamp().to_string();
+    let nonce = cashdesk_crypto::random::nonce_str(32);
+    let mut msg = Vec::with_capacity(body.len() + 64);
+    msg.extend_from_slice(ts.as_bytes());
+    msg.push(b'\n');
+    msg.extend_from_slice(nonce.as_bytes());
+    msg.push(b'\n');
+    msg.extend_from_slice(body);
+    msg.push(b'\n');
+    if tamper {
+        msg.extend_from_slice(b"tampered");
+    }
+    let signature = pki
+        .platform_key
+        .sign_sha256_base64(&msg)
+        .unwrap_or_default();
+    vec![
+        ("Wechatpay-Timestamp", ts),
+        ("Wechatpay-Nonce", nonce),
+        ("Wechatpay-Signature", signature),
+        ("Wechatpay-Serial", pki.platform_serial.clone()),
+        (
+            "Wechatpay-Signature-Type",
+            "WECHATPAY2-SHA256-RSA2048".to_owned(),
+        ),
+    ]
+}
+
+fn signed(pki: &Pki, status: StatusCode, value: Option<Value>) -> Response {
+    let body = value
+        .map(|v| v.to_string().into_bytes())
+        .unwrap_or_default();
+    let mut resp = (status, body.clone()).into_response();
+    let h = resp.headers_mut();
+    for (name, value) in signature_headers(pki, &body, false) {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("08{}", cashdesk_crypto::random::nonce_str(30))) {
+        h.insert("Request-ID", v);
+    }
+    if !body.is_empty() {
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+    }
+    resp
+}
+
+#[derive(Debug)]
+pub struct Authorization {
+    pub mchid: String,
+    nonce_str: String,
+    timestamp: String,
+    serial_no: String,
+    signature: String,
+}
+
+/// `WECHATPAY2-SHA256-RSA2048 k="v",k="v",…` (order free, quotes required).
+pub fn parse_authorization(value: &str) -> Result<Authorization, V3Error> {
+    let rest = value
+        .strip_prefix("WECHATPAY2-SHA256-RSA2048 ")
+        .ok_or_else(|| sign_error("Authorization认证类型必须为WECHATPAY2-SHA256-RSA2048"))?;
+    let mut fields = std::collections::HashMap::new();
+    for part in rest.split(',') {
+        let (k, v) = part
+            .trim()
+            .split_once('=')
+            .ok_or_else(|| sign_error("Authorization格式错误"))?;
+        let v = v
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .ok_or_else(|| sign_error(format!("Authorization中{k}的值必须带双引号")))?;
+        fields.insert(k.trim().to_owned(), v.to_owned());
+    }
+    let mut take = |k: &str| {
+        fields
+            .remove(k)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| sign_error(format!("Authorization缺少{k}")))
+    };
+    Ok(Authorization {
+        mchid: take("mchid")?,
+        nonce_str: take("nonce_str")?,
+        timestamp: take("timestamp")?,
+        serial_no: take("serial_no")?,
+        signature: take("signature")?,
+    })
+}
+
+fn verify(
+    s: &Shared,
+    a: &Authorization,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> Result<Arc<Merchant>, V3Error> {
+    let m = s
+        .merchants
+        .get(&a.mchid)
+        .ok_or_else(|| err(StatusCode::BAD_REQUEST, "MCH_NOT_EXISTS", "商户号不存在"))?;
+    if a.serial_no != m.serial_no {
+        return Err(sign_error(
+            "商户证书序列号有误（serial_no与商户API证书不符）",
+        ));
+    }
+    let ts: i64 = a
+        .timestamp
+        .parse()
+        .map_err(|_| sign_error("timestamp格式错误"))?;
+    if (Utc::now().timestamp() - ts).abs() > 300 {
+        return Err(sign_error("请求时间戳与当前时间相差超过5分钟"));
+    }
+    let mut msg = format!("{method}\n{path}\n{}\n{}\n", a.timestamp, a.nonce_str).into_bytes();
+    msg.extend_from_slice(body);
+    msg.push(b'\n');
+    let key = m.v3_public_key().map_err(|_| {
+        err(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "SYSTEM_ERROR",
+            "商户证书不可用",
+        )
+    })?;
+    key.verify_sha256_base64(&msg, &a.signature)
+        .map_err(|_| sign_error("错误的签名，验签失败"))?;
+    Ok(m)
+}
+
+fn query_param(uri: &axum::http::Uri, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn parse_body(body: &[u8]) -> Result<Map<String, Value>, V3Error> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(param("请求体必须是JSON对象")),
+        Err(e) => Err(param(format!("请求体不是合法的JSON: {e}"))),
+    }
+}
+
+fn json_at<'a>(obj: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    let mut parts = path.split('.');
+    let mut cur = obj.get(parts.next()?)?;
+    for p in parts {
+        cur = cur.as_object()?.get(p)?;
+    }
+    Some(cur)
+}
+
+fn opt_str<'a>(obj: &'a Map<String, Value>, path: &str) -> Result<Option<&'a str>, V3Error> {
+    match json_at(obj, path) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.as_str())),
+        Some(_) => Err(param(format!(
+            "输入源“/body/{}”映射到字段“{path}”类型错误，应为字符串",
+            path.replace('.', "/")
+        ))),
+    }
+}
+
+fn req_str<'a>(obj: &'a Map<String, Value>, path: &str) -> Result<&'a str, V3Error> {
+    opt_str(obj, path)?
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| param(format!("{path}为必填参数")))
+}
+
+fn req_int(obj: &Map<String, Value>, path: &str) -> Result<i64, V3Error> {
+    let v = json_at(obj, path).ok_or_else(|| param(format!("{path}为必填参数")))?;
+    let n = v
+        .as_i64()
+        .ok_or_else(|| param(format!("{path}必须为整数")))?;
+    if n <= 0 || n > cashdesk_core::money::MAX_FEN {
+        return Err(param(format!("{path}必须为正整数（分）")));
+    }
+    Ok(n)
+}
+
+fn dispatch(s: &Shared, m: &Arc<Merchant>, op: Op, uri: &axum::http::Uri, body: &[u8]) -> Outcome {
+    let now = Utc::now();
+    match op {
+        Op::Create(tt, kind) => create(s, m, tt, kind, body, now),
+        Op::Query(r) => {
+            let mchid = query_param(uri, "mchid").ok_or_else(|| param("mchid为必填参数"))?;
+            if mchid != m.mch_id {
+                return Err(param("mchid与Authorization中的商户号不一致"));
+            }
+            let order = s
+                .ledger
+                .find(&m.mch_id, &r)
+                .ok_or_else(|| err(StatusCode::NOT_FOUND, "ORDER_NOT_EXIST", "订单不存在"))?;
+            Ok((StatusCode::OK, Some(transaction_json(&order, now))))
+        }
+        Op::Close(no) => {
+            let obj = parse_body(body)?;
+            if req_str(&obj, "mchid")? != m.mch_id {
+                return Err(param("mchid与Authorization中的商户号不一致"));
+            }
+            match s.ledger.close(&m.mch_id, &no, now) {
+                Ok(_) | Err(LedgerError::OrderClosed) => Ok((StatusCode::NO_CONTENT, None)),
+                Err(LedgerError::OrderPaid) => {
+                    Err(err(StatusCode::BAD_REQUEST, "ORDERPAID", "订单已支付"))
+                }
+                Err(_) => Err(err(StatusCode::NOT_FOUND, "ORDER_NOT_EXIST", "订单不存在")),
+            }
+        }
+        Op::Refund => create_refund(s, m, body, now),
+        Op::RefundQuery(no) => {
+            let r = s
+                .ledger
+                .find_refund(&m.mch_id, &no)
+                .ok_or_else(|| err(StatusCode::NOT_FOUND, "RESOURCE_NOT_EXISTS", "退款单不存在"))?;
+            Ok((StatusCode::OK, Some(refund_json(&r))))
+        }
+        Op::Certificates => {
+            let nonce = cashdesk_crypto::random::nonce_str(12);
+            let ciphertext = cashdesk_crypto::aead::aes_gcm_encrypt(
+                m.api_v3_key.as_bytes(),
+                nonce.as_bytes(),
+                b"certificate",
+                s.pki.platform_cert_pem.as_bytes(),
+            )
+            .map_err(|_| {
+                err(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "SYSTEM_ERROR",
+                    "系统错误",
+                )
+            })?;
+            Ok((
+                StatusCode::OK,
+                Some(json!({"data": [{
+                    "serial_no": s.pki.platform_serial,
+                    "effective_time": "1975-01-01T08:00:00+08:00",
+                    "expire_time": "4096-01-01T08:00:00+08:00",
+                    "encrypt_certificate": {
+                        "algorithm": "AEAD_AES_256_GCM",
+                        "nonce": nonce,
+                        "associated_data": "certificate",
+                        "ciphertext": base64::engine::general_purpose::STANDARD.encode(ciphertext),
+                    }
+                }]})),
+            ))
+        }
+    }
+}
+
+fn create(
+    s: &Shared,
+    m: &Merchant,
+    tt: TradeType,
+    kind: &str,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Outcome {
+    let obj = parse_body(body)?;
+    let appid = req_str(&obj, "appid")?;
+    let mchid = req_str(&obj, "mchid")?;
+    if mchid != m.mch_id {
+        return Err(param("mchid与Authorization中的商户号不一致"));
+    }
+    if appid != m.app_id {
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            "APPID_MCHID_NOT_MATCH",
+            "appid和mch_id不匹配",
+        ));
+    }
+    let description = req_str(&obj, "description")?;
+    if description.len() > 127 {
+        return Err(param("description长度不能超过127字节"));
+    }
+    let out_trade_no = req_str(&obj, "out_trade_no")?;
+    validate::out_trade_no(out_trade_no, 6).map_err(param)?;
+    let notify_url = req_str(&obj, "notify_url")?;
+    validate::notify_url(notify_url).map_err(param)?;
+    let total = req_int(&obj, "amount.total")?;
+    if opt_str(&obj, "amount.currency")?.is_some_and(|c| c != "CNY") {
+        return Err(param("amount.currency只支持CNY"));
+    }
+    let attach = opt_str(&obj, "attach")?.filter(|a| !a.is_empty());
+    if attach.is_some_and(|a| a.len() > 128) {
+        return Err(param("attach长度不能超过128字节"));
+    }
+    let expire_at = match opt_str(&obj, "time_expire")? {
+        None => None,
+        Some(t) => {
+            let t = DateTime::parse_from_rfc3339(t)
+                .map_err(|_| param("time_expire必须为rfc3339格式（如2018-06-08T10:34:56+08:00）"))?
+                .with_timezone(&Utc);
+            if t <= now {
+                return Err(param("time_expire时间过短"));
+            }
+            Some(t)
+        }
+    };
+    let openid = opt_str(&obj, "payer.openid")?.filter(|o| !o.is_empty());
+    match tt {
+        TradeType::Jsapi if openid.is_none() => return Err(param("payer.openid为必填参数")),
+        TradeType::Mweb => {
+            req_str(&obj, "scene_info.payer_client_ip")?;
+            req_str(&obj, "scene_info.h5_info.type")?;
+        }
+        _ => {}
+    }
+    let openid = if tt == TradeType::Jsapi { openid } else { None };
+    let fingerprint = [
+        "v3",
+        appid,
+        kind,
+        description,
+        &total.to_string(),
+        openid.unwrap_or(""),
+        attach.unwrap_or(""),
+        notify_url,
+    ]
+    .join("\u{1f}");
+    let order = Order {
+        mch_id: m.mch_id.clone(),
+        appid: appid.to_owned(),
+        out_trade_no: out_trade_no.to_owned(),
+        api: Api::V3,
+        trade_type: tt,
+        description: description.to_owned(),
+        total,
+        openid: openid.map(str::to_owned),
+        attach: attach.map(str::to_owned),
+        notify_url: notify_url.to_owned(),
+        prepay_id: crate::ledger::new_prepay_id(now),
+        created_at: now,
+        expire_at,
+        state: PayState::NotPay,
+        refunded: 0,
+        fingerprint,
+    };
+    let order = s.ledger.create_order(order, now).map_err(|e| match e {
+        LedgerError::OrderPaid => err(StatusCode::BAD_REQUEST, "ORDERPAID", "该订单已支付"),
+        LedgerError::OrderClosed => err(StatusCode::BAD_REQUEST, "ORDER_CLOSED", "订单已关闭"),
+        _ => err(
+            StatusCode::FORBIDDEN,
+            "OUT_TRADE_NO_USED",
+            "商户订单号重复（同一订单号的请求参数与原请求不一致）",
+        ),
+    })?;
+    let value = match tt {
+        TradeType::Jsapi | TradeType::App => json!({"prepay_id": order.prepay_id}),
+        TradeType::Native => json!({"code_url": s.payer_url(&order.prepay_id)}),
+        TradeType::Mweb => json!({"h5_url": s.mweb_url(&order.prepay_id)}),
+    };
+    Ok((StatusCode::OK, Some(value)))
+}
+
+fn create_refund(s: &Shared, m: &Merchant, body: &[u8], now: DateTime<Utc>) -> Outcome {
+    let obj = parse_body(body)?;
+    let order = match (
+        opt_str(&obj, "transaction_id")?,
+        opt_str(&obj, "out_trade_no")?,
+    ) {
+        (Some(id), _) if !id.is_empty() => OrderRef::TransactionId(id.to_owned()),
+        (_, Some(no)) if !no.is_empty() => OrderRef::OutTradeNo(no.to_owned()),
+        _ => return Err(param("transaction_id和out_trade_no必须二选一")),
+    };
+    let out_refund_no = req_str(&obj, "out_refund_no")?;
+    validate::out_refund_no(out_refund_no).map_err(param)?;
+    let amount = req_int(&obj, "amount.refund")?;
+    let total = req_int(&obj, "amount.total")?;
+    if req_str(&obj, "amount.currency")? != "CNY" {
+        return Err(param("amount.currency只支持CNY"));
+    }
+    let reason = opt_str(&obj, "reason")?.filter(|r| !r.is_empty());
+    if reason.is_some_and(|r| r.chars().count() > 80) {
+        return Err(param("reason长度不能超过80个字符"));
+    }
+    let notify_url = opt_str(&obj, "notify_url")?.filter(|u| !u.is_empty());
+    if let Some(u) = notify_url {
+        validate::notify_url(u).map_err(param)?;
+    }
+    let (refund, _, new) = s
+        .ledger
+        .refund(
+            NewRefund {
+                mch_id: m.mch_id.clone(),
+                order,
+                out_refund_no: out_refund_no.to_owned(),
+                amount,
+                total,
+                reason: reason.map(str::to_owned),
+                notify_url: notify_url.map(str::to_owned),
+                api: Api::V3,
+            },
+            now,
+        )
+        .map_err(|e| match e {
+            LedgerError::OrderNotExist => {
+                err(StatusCode::NOT_FOUND, "RESOURCE_NOT_EXISTS", "订单不存在")
+            }
+            LedgerError::NotEnough => err(StatusCode::FORBIDDEN, "NOT_ENOUGH", "订单可退金额不足"),
+            LedgerError::TradeState => err(
+                StatusCode::BAD_REQUEST,
+                "INVALID_REQUEST",
+                "订单未支付，不能退款",
+            ),
+            LedgerError::TotalMismatch => err(
+                StatusCode::BAD_REQUEST,
+                "INVALID_REQUEST",
+                "订单金额与实际支付金额不一致",
+            ),
+            _ => err(
+                StatusCode::BAD_REQUEST,
+                "INVALID_REQUEST",
+                "退款单号重复，且订单金额或退款金额与之前请求不一致",
+            ),
+        })?;
+    if new {
+        s.schedule_refund_completion(&refund);
+    }
+    Ok((StatusCode::OK, Some(refund_json(&refund))))
+}
+
+/// A transaction as the v3 query returns it and the notification encrypts it.
+pub fn transaction_json(o: &Order, now: DateTime<Utc>) -> Value {
+    let mut v = json!({
+        "appid": o.appid,
+        "mchid": o.mch_id,
+        "out_trade_no": o.out_trade_no,
+        "trade_state": o.trade_state(now),
+        "trade_state_desc": o.trade_state_desc(now),
+        "attach": o.attach.clone().unwrap_or_default(),
+        "amount": {"total": o.total, "currency": "CNY", "payer_currency": "CNY"},
+    });
+    if let Some((transaction_id, paid_at, openid)) = o.paid() {
+        v["transaction_id"] = json!(transaction_id);
+        v["trade_type"] = json!(o.trade_type.as_str());
+        v["bank_type"] = json!("OTHERS");
+        v["success_time"] = json!(cashdesk_core::time::to_rfc3339_cn(paid_at));
+        v["payer"] = json!({"openid": openid});
+        v["amount"]["payer_total"] = json!(o.total);
+        v["promotion_detail"] = json!([]);
+    }
+    v
+}
+
+pub fn refund_json(r: &Refund) -> Value {
+    let mut v = json!({
+        "refund_id": r.refund_id,
+        "out_refund_no": r.out_refund_no,
+        "transaction_id": r.transaction_id,
+        "out_trade_no": r.out_trade_no,
+        "channel": "ORIGINAL",
+        "user_received_account": "支付用户零钱",
+        "create_time": cashdesk_core::time::to_rfc3339_cn(r.created_at),
+        "status": match r.status { RefundStatus::Processing => "PROCESSING", RefundStatus::Success => "SUCCESS" },
+        "funds_account": "AVAILABLE",
+        "amount": {
+            "total": r.total,
+            "refund": r.amount,
+            "payer_total": r.total,
+            "payer_refund": r.amount,
+            "settlement_total": r.total,
+            "settlement_refund": r.amount,
+            "discount_refund": 0,
+            "currency": "CNY",
+        },
+        "promotion_detail": [],
+    });
+    if let Some(t) = r.success_at {
+        v["success_time"] = json!(cashdesk_core::time::to_rfc3339_cn(t));
+    }
+    v
+}
+
+/// Used by the API module to answer a JSON error in the v3 style (unsigned:
+/// the sandbox's own test API is not part of the WeChat protocol).
+pub fn plain_error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(json!({"code": code, "message": message.into()})),
+    )
+        .into_response()
+}
