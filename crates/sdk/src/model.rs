@@ -1,0 +1,220 @@
+//! Wire types of the merchant API (camelCase JSON, ARCHITECTURE.md §5.2 and
+//! the server contract). Requests use plain strings and integers: the server
+//! is the one that validates, and tests must be able to send what a careless
+//! merchant would. Optional response fields are `Option`, so `null` and an
+//! absent field read the same.
+
+use cashdesk_core::{BindingState, OrderState, ResultCode, SignType};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// `{code, msg, data, responseTime}`: every `/api` response body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Envelope<T> {
+    pub code: i64,
+    pub msg: String,
+    #[serde(default = "none")]
+    pub data: Option<T>,
+    #[serde(default)]
+    pub response_time: i64,
+}
+
+fn none<T>() -> Option<T> {
+    None
+}
+
+/// Accepts a JSON string or number (e.g. a unix timestamp) as a string.
+fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum StrOrNum {
+        S(String),
+        N(serde_json::Number),
+    }
+    Ok(match StrOrNum::deserialize(d)? {
+        StrOrNum::S(s) => s,
+        StrOrNum::N(n) => n.to_string(),
+    })
+}
+
+/// `POST /api/cashier-desk/unified/orders`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateOrderRequest {
+    pub out_trade_no: String,
+    /// Fen (1 yuan = 100).
+    pub amount: i64,
+    pub order_title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub goods_desc: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub third_party_user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notify_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub return_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expire_minutes: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attach: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_ip: Option<String>,
+}
+
+impl CreateOrderRequest {
+    /// The three required fields; set the others directly.
+    pub fn new(
+        out_trade_no: impl Into<String>,
+        amount: i64,
+        order_title: impl Into<String>,
+    ) -> Self {
+        Self {
+            out_trade_no: out_trade_no.into(),
+            amount,
+            order_title: order_title.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// cashdesk's signature over `appId\noutTradeNo\ntimestamp\nnonce\n`, for a
+/// front end to show the order came from cashdesk.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderSignature {
+    pub app_id: String,
+    pub nonce: String,
+    #[serde(deserialize_with = "string_or_number")]
+    pub timestamp: String,
+    pub signature: String,
+    pub out_trade_no: String,
+}
+
+/// One channel the buyer may pay with (an approved binding).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentChannel {
+    /// The binding id.
+    pub id: String,
+    pub app_id: String,
+    pub app_name: String,
+    pub channel_id: String,
+    pub channel_type: String,
+    pub channel_name: String,
+    pub scene_name: Option<String>,
+    pub scene_code: String,
+    pub config_id: String,
+    pub mch_id: Option<String>,
+    pub url: String,
+    pub method: String,
+    pub enctype: String,
+    #[serde(default)]
+    pub sort: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateOrderResponse {
+    pub order_id: String,
+    pub out_trade_no: String,
+    pub token: String,
+    pub cashier_url: String,
+    /// RFC 3339.
+    pub expire_at: String,
+    pub signature: OrderSignature,
+    #[serde(default)]
+    pub channels: Vec<PaymentChannel>,
+}
+
+/// `GET /api/cashier-desk/payment/list?token=`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentList {
+    pub order_id: String,
+    pub out_trade_no: String,
+    pub amount: i64,
+    pub order_title: String,
+    pub expire_at: String,
+    pub state: OrderState,
+    pub app_id: String,
+    pub app_name: String,
+    #[serde(default)]
+    pub channels: Vec<PaymentChannel>,
+}
+
+/// `query-pay-result` and `close`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PayResult {
+    pub order_id: String,
+    pub out_trade_no: String,
+    pub amount: i64,
+    pub state: OrderState,
+    pub result_code: ResultCode,
+    pub channel_id: Option<String>,
+    pub channel_type: Option<String>,
+    pub mch_id: Option<String>,
+    pub transaction_id: Option<String>,
+    /// `yyyy-MM-dd HH:mm:ss`, Asia/Shanghai.
+    pub pay_time: Option<String>,
+    #[serde(default)]
+    pub refunded_amount: i64,
+    pub result_error_code: Option<String>,
+    pub result_error_msg: Option<String>,
+    pub store_id: Option<String>,
+    pub attach: Option<String>,
+    #[serde(default)]
+    pub paid_after_close: bool,
+}
+
+/// `POST /api/cashier-desk-sa/apply/binding-channel`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyBindingRequest {
+    pub channel_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyBindingResponse {
+    pub binding_id: String,
+    pub state: BindingState,
+}
+
+/// `POST /api/cashier-desk-sa/register` (operator token unless the server
+/// has open registration).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterAppRequest {
+    pub app_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notify_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sign_type: Option<SignType>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key_pem: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refund_review: Option<bool>,
+}
+
+/// The app key is shown once: store it now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterAppResponse {
+    pub app_id: String,
+    pub app_key: String,
+    pub sign_type: SignType,
+}
+
+/// `GET /api/cashier-desk/platform-keys`: cashdesk's public keys, which
+/// verify responses and notifications for RSA2/SM2 apps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlatformKeys {
+    pub rsa_public_key_pem: String,
+    pub sm2_public_key_pem: String,
+}
