@@ -1,0 +1,43 @@
+//! The merchant API under `/api/cashier-desk` (ARCHITECTURE.md §5.2).
+//! Signed routes sit behind [`crate::auth::require_signature`]; the
+//! payment list (the cashier token is the credential) and the platform
+//! keys (public) are not signed.
+
+mod close;
+mod orders;
+mod payment;
+mod payment_list;
+mod platform_keys;
+mod query;
+
+use axum::Router;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+
+use crate::auth::require_signature;
+use crate::state::AppState;
+
+pub fn router(state: AppState) -> Router<AppState> {
+    let signed = Router::new()
+        .route("/api/cashier-desk/unified/orders", post(orders::create))
+        .route("/api/cashier-desk/payment", post(payment::pay))
+        .route(
+            "/api/cashier-desk/out-trade-no/query-pay-result/{out_trade_no}",
+            get(query::query_pay_result),
+        )
+        .route(
+            "/api/cashier-desk/out-trade-no/{out_trade_no}/close",
+            post(close::close),
+        )
+        .route_layer(from_fn_with_state(state, require_signature));
+    let open = Router::new()
+        .route(
+            "/api/cashier-desk/payment/list",
+            get(payment_list::payment_list),
+        )
+        .route(
+            "/api/cashier-desk/platform-keys",
+            get(platform_keys::platform_keys),
+        );
+    signed.merge(open)
+}

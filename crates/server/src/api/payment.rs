@@ -1,0 +1,21 @@
+//! `POST /api/cashier-desk/payment` (server to server, signed).
+
+use axum::Extension;
+use axum::extract::State;
+
+use crate::auth::Authed;
+use crate::envelope;
+use crate::error::ApiResult;
+use crate::input::parse_object;
+use crate::service::orders;
+use crate::state::AppState;
+
+pub async fn pay(
+    State(state): State<AppState>,
+    Extension(req): Extension<Authed>,
+) -> ApiResult<envelope::Success<serde_json::Value>> {
+    let body = parse_object(&req.body)?;
+    Ok(envelope::Success(
+        orders::pay(&state, &req.app, &body).await?,
+    ))
+}

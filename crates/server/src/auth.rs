@@ -1,0 +1,355 @@
+//! Request signature verification and response signing (ARCHITECTURE.md
+//! §5.1) for the merchant API and the `cashier-desk-sa/apply` routes.
+//!
+//! [`require_signature`] is a route layer: it buffers the body (the
+//! signature covers the raw bytes), verifies, hands the handler an
+//! [`Authed`] extension, and signs whatever the handler answers, errors
+//! included. Refusals before the signature is proven (401s) are unsigned:
+//! the server cannot know which key the caller holds.
+//!
+//! Check order, each step cheaper than the next and nothing written before
+//! the signature is good: five headers (4010) → sign type (4011) → timestamp
+//! ±300 s (4012) → app exists (4013) → header type is the app's (4016) →
+//! signature (4014, constant time) → app enabled (4030) → nonce unused
+//! (4015). The enabled check comes before the nonce is consumed (the spec
+//! lists it after) so that a disabled app's request leaves the database
+//! exactly as it was; a disabled app learns nothing from this order.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{OriginalUri, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, request::Parts};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use cashdesk_core::{AppId, SignType};
+use cashdesk_crypto::apisig::{self, Signer, Verifier};
+use cashdesk_crypto::rsa::RsaPublicKey;
+use cashdesk_crypto::sm::Sm2PublicKey;
+use cashdesk_crypto::{Secret, random};
+use cashdesk_store::App;
+use chrono::Utc;
+use serde_json::json;
+
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::input::read_body;
+use crate::state::AppState;
+
+/// How far a request timestamp may be from server time.
+pub const MAX_SKEW_SECS: i64 = 300;
+/// How long a nonce is remembered (longer than the timestamp window).
+pub const NONCE_TTL_SECS: i64 = 15 * 60;
+
+/// What a verified request carries to its handler.
+#[derive(Clone)]
+pub struct Authed {
+    pub app: App,
+    pub body: Bytes,
+}
+
+/// The associated data of a sealed app key.
+pub fn app_key_aad(app_id: &AppId) -> String {
+    format!("app:{app_id}:key")
+}
+
+/// The app key in clear (HMAC/MD5 signing and verification).
+pub fn app_key(state: &AppState, app: &App) -> ApiResult<Secret> {
+    let plain = state
+        .master_key
+        .open(&app.app_key_sealed, app_key_aad(&app.app_id).as_bytes())
+        .map_err(|e| {
+            ApiError::internal(anyhow::anyhow!(
+                "cannot open the key of app {}: {e}",
+                app.app_id
+            ))
+        })?;
+    let text = String::from_utf8(plain.to_vec()).map_err(|_| {
+        ApiError::internal(anyhow::anyhow!("key of app {} is not UTF-8", app.app_id))
+    })?;
+    Ok(Secret::new(text))
+}
+
+/// Signs `message` the way cashdesk answers this app: the app key for
+/// shared-key apps, cashdesk's platform key for RSA2/SM2 apps.
+pub fn sign_for_app(state: &AppState, app: &App, message: &[u8]) -> ApiResult<String> {
+    let signed = match app.sign_type {
+        SignType::Rsa2 => Signer::Rsa(&state.platform.rsa).sign(message),
+        SignType::Sm2 => Signer::Sm2(&state.platform.sm2).sign(message),
+        shared => {
+            let key = app_key(state, app)?;
+            Signer::Shared(shared, key.expose().as_bytes()).sign(message)
+        }
+    };
+    signed.map_err(|e| ApiError::internal(anyhow::anyhow!("signing for app {}: {e}", app.app_id)))
+}
+
+/// Verifies `signature` over `message` with the app's key.
+fn verify_app_signature(
+    state: &AppState,
+    app: &App,
+    message: &[u8],
+    signature: &str,
+) -> ApiResult<bool> {
+    let result = match app.sign_type {
+        SignType::Rsa2 => {
+            let pem = app.public_key_pem.as_deref().unwrap_or_default();
+            let key = RsaPublicKey::from_pem(pem).map_err(|e| {
+                ApiError::internal(anyhow::anyhow!("stored RSA key of app {}: {e}", app.app_id))
+            })?;
+            Verifier::Rsa(&key).verify(message, signature)
+        }
+        SignType::Sm2 => {
+            let pem = app.public_key_pem.as_deref().unwrap_or_default();
+            let key = Sm2PublicKey::from_pem(pem).map_err(|e| {
+                ApiError::internal(anyhow::anyhow!("stored SM2 key of app {}: {e}", app.app_id))
+            })?;
+            Verifier::Sm2(&key).verify(message, signature)
+        }
+        shared => {
+            let key = app_key(state, app)?;
+            Verifier::Shared(shared, key.expose().as_bytes()).verify(message, signature)
+        }
+    };
+    Ok(result.is_ok())
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &'static str) -> ApiResult<&'a str> {
+    let missing = || {
+        ApiError::new(
+            ErrorCode::MissingAuthHeader,
+            format!("missing header {name}"),
+        )
+    };
+    let value = headers.get(name).ok_or_else(missing)?;
+    let text = value
+        .to_str()
+        .map_err(|_| {
+            ApiError::new(
+                ErrorCode::MissingAuthHeader,
+                format!("header {name} is not ASCII"),
+            )
+        })?
+        .trim();
+    if text.is_empty() {
+        Err(missing())
+    } else {
+        Ok(text)
+    }
+}
+
+/// Why a request was refused, and whether the app was proven (then the
+/// refusal is signed).
+struct Refusal {
+    error: ApiError,
+    app: Option<App>,
+}
+
+impl From<ApiError> for Refusal {
+    fn from(error: ApiError) -> Self {
+        Self { error, app: None }
+    }
+}
+
+async fn verify(state: &AppState, parts: &Parts, body: &[u8]) -> Result<App, Refusal> {
+    let h = &parts.headers;
+    let app_id = header(h, apisig::HEADER_APP_ID)?;
+    let timestamp = header(h, apisig::HEADER_TIMESTAMP)?;
+    let nonce = header(h, apisig::HEADER_NONCE)?;
+    let sign_type = header(h, apisig::HEADER_SIGN_TYPE)?;
+    let signature = header(h, apisig::HEADER_SIGNATURE)?;
+
+    let sign_type = SignType::parse(sign_type).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::UnknownSignType,
+            format!(
+                "unknown sign type `{sign_type}` (use HMAC-SHA256, HMAC-SM3, MD5, RSA2 or SM2)"
+            ),
+        )
+    })?;
+
+    let now = Utc::now();
+    let ts: i64 = timestamp.parse().map_err(|_| {
+        ApiError::new(
+            ErrorCode::TimestampOutOfWindow,
+            format!("{} must be unix seconds", apisig::HEADER_TIMESTAMP),
+        )
+    })?;
+    let skew = now.timestamp().abs_diff(ts);
+    if skew > MAX_SKEW_SECS.unsigned_abs() {
+        return Err(ApiError::with_data(
+            ErrorCode::TimestampOutOfWindow,
+            format!(
+                "timestamp is {skew} s away from server time (at most {MAX_SKEW_SECS} s allowed)"
+            ),
+            json!({ "serverTime": now.timestamp() }),
+        )
+        .into());
+    }
+    if nonce.len() > 64 || !nonce.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::new(
+            ErrorCode::MissingAuthHeader,
+            format!(
+                "header {} must be 1 to 64 printable ASCII characters",
+                apisig::HEADER_NONCE
+            ),
+        )
+        .into());
+    }
+
+    let unknown = || ApiError::new(ErrorCode::UnknownApp, format!("unknown app `{app_id}`"));
+    let parsed_id = AppId::parse(app_id).map_err(|_| unknown())?;
+    let app = state
+        .store
+        .get_app(&parsed_id)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(unknown)?;
+    if sign_type != app.sign_type {
+        return Err(ApiError::new(
+            ErrorCode::SignTypeMismatch,
+            format!(
+                "app {} signs with {}, not {sign_type}",
+                app.app_id, app.sign_type
+            ),
+        )
+        .into());
+    }
+
+    // The path and query exactly as sent (nesting never rewrites it here,
+    // but OriginalUri is the one that is guaranteed untouched).
+    let uri = parts
+        .extensions
+        .get::<OriginalUri>()
+        .map(|o| &o.0)
+        .unwrap_or(&parts.uri);
+    let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let message = apisig::request_message(
+        parts.method.as_str(),
+        path_and_query,
+        timestamp,
+        nonce,
+        body,
+    );
+    if !verify_app_signature(state, &app, &message, signature)? {
+        let data = state
+            .config
+            .sandbox
+            .then(|| json!({ "expectedStringToSign": String::from_utf8_lossy(&message) }));
+        return Err(ApiError::Client {
+            code: ErrorCode::BadSignature,
+            msg: format!(
+                "signature does not verify for app {} ({}); sign METHOD\\nPATH_AND_QUERY\\nTIMESTAMP\\nNONCE\\nBODY\\n",
+                app.app_id, app.sign_type
+            ),
+            data,
+        }
+        .into());
+    }
+
+    // From here on the caller is proven: refusals are signed.
+    if !app.enabled {
+        let error = ApiError::new(
+            ErrorCode::AppDisabled,
+            format!("app {} is disabled", app.app_id),
+        );
+        return Err(Refusal {
+            error,
+            app: Some(app),
+        });
+    }
+    let expires = now + chrono::Duration::seconds(NONCE_TTL_SECS);
+    match state
+        .store
+        .use_nonce(&app.app_id, nonce, now, expires)
+        .await
+    {
+        Ok(true) => Ok(app),
+        Ok(false) => {
+            let error = ApiError::new(
+                ErrorCode::NonceReplayed,
+                format!(
+                    "nonce already used; send a fresh {} with every request",
+                    apisig::HEADER_NONCE
+                ),
+            );
+            Err(Refusal {
+                error,
+                app: Some(app),
+            })
+        }
+        Err(e) => Err(Refusal {
+            error: e.into(),
+            app: Some(app),
+        }),
+    }
+}
+
+/// Route layer for signed routes.
+pub async fn require_signature(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    let bytes = match read_body(body, state.config.body_limit_bytes).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    match verify(&state, &parts, &bytes).await {
+        Ok(app) => {
+            let mut req = Request::from_parts(parts, Body::from(bytes.clone()));
+            req.extensions_mut().insert(Authed {
+                app: app.clone(),
+                body: bytes,
+            });
+            let resp = next.run(req).await;
+            sign_response(&state, &app, resp).await
+        }
+        Err(Refusal {
+            error,
+            app: Some(app),
+        }) => sign_response(&state, &app, error.into_response()).await,
+        Err(Refusal { error, app: None }) => error.into_response(),
+    }
+}
+
+/// Adds the five `Cashdesk-*` headers, signed over
+/// `TIMESTAMP\nNONCE\nBODY\n`.
+pub async fn sign_response(state: &AppState, app: &App, resp: Response) -> Response {
+    let (mut parts, body) = resp.into_parts();
+    // Our own responses: small, already in memory.
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(e) => {
+            return ApiError::internal(anyhow::anyhow!("buffering a response: {e}"))
+                .into_response();
+        }
+    };
+    let timestamp = Utc::now().timestamp().to_string();
+    let nonce = random::nonce_str(32);
+    let message = apisig::response_message(&timestamp, &nonce, &bytes);
+    let signature = match sign_for_app(state, app, &message) {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let pairs = [
+        (apisig::HEADER_APP_ID, app.app_id.to_string()),
+        (apisig::HEADER_TIMESTAMP, timestamp),
+        (apisig::HEADER_NONCE, nonce),
+        (apisig::HEADER_SIGN_TYPE, app.sign_type.as_str().to_owned()),
+        (apisig::HEADER_SIGNATURE, signature),
+    ];
+    for (name, value) in pairs {
+        match (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            (Ok(n), Ok(v)) => {
+                parts.headers.insert(n, v);
+            }
+            _ => {
+                return ApiError::internal(anyhow::anyhow!("header {name} is not a valid header"))
+                    .into_response();
+            }
+        }
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}

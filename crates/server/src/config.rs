@@ -1,0 +1,318 @@
+//! Server configuration: built-in defaults ← optional TOML file ←
+//! `CASHDESK_*` environment variables (figment), so `cashdesk serve` runs
+//! with no configuration at all and every setting can be overridden by an
+//! operator's environment.
+//!
+//! Only the names listed in [`ENV_KEYS`] are read from the environment:
+//! other `CASHDESK_*` variables (e.g. `CASHDESK_TEST_POSTGRES_URL`) are not
+//! configuration and must not fail the load.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use figment::Figment;
+use figment::providers::{Env, Format as _, Serialized, Toml};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// The environment variable names (after `CASHDESK_`, lowercased) that are
+/// configuration.
+pub const ENV_KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "database_url",
+    "admin_token",
+    "public_url",
+    "sandbox",
+    "open_registration",
+    "binding_auto_approve_secs",
+    "allow_private_notify_urls",
+    "body_limit_bytes",
+    "log_format",
+    "master_key",
+];
+
+/// The config file read when no `--config` is given and it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "cashdesk.toml";
+
+/// How the binary formats its logs (the subscriber is set by the binary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Pretty,
+    Json,
+}
+
+/// Everything `cashdesk serve` can be told. See server_spec.md "Config".
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Where to listen (`CASHDESK_LISTEN`, default `127.0.0.1:8080`).
+    pub listen: SocketAddr,
+    /// The data folder: SQLite file, master key, admin token, demo app.
+    pub data_dir: PathBuf,
+    /// `sqlite:…` or `postgres://…`; default SQLite in the data folder.
+    #[serde(deserialize_with = "lossy_opt_string")]
+    pub database_url: Option<String>,
+    /// The operator token; default generated into `<data_dir>/admin.token`.
+    #[serde(deserialize_with = "lossy_opt_string")]
+    pub admin_token: Option<String>,
+    /// The base URL buyers open and channels call back; default
+    /// `http://<listen>` (with the bound port when the port is 0).
+    #[serde(deserialize_with = "lossy_opt_string")]
+    pub public_url: Option<String>,
+    /// Sandbox mode: signature errors also return the expected string to sign.
+    pub sandbox: bool,
+    /// Whether `POST /api/cashier-desk-sa/register` works without the operator token.
+    pub open_registration: bool,
+    /// Approve binding applications automatically after this many seconds;
+    /// `None` = an operator approves them.
+    pub binding_auto_approve_secs: Option<u64>,
+    /// Accept notify URLs on loopback/private/link-local hosts (tests, LAN setups).
+    pub allow_private_notify_urls: bool,
+    /// Largest request body accepted (413 code 4002 above it).
+    pub body_limit_bytes: usize,
+    pub log_format: LogFormat,
+    /// The master key (standard base64 of 32 bytes); default
+    /// `<data_dir>/master.key`, generated on first start.
+    #[serde(deserialize_with = "lossy_opt_string")]
+    pub master_key: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./cashdesk-data"),
+            database_url: None,
+            admin_token: None,
+            public_url: None,
+            sandbox: true,
+            open_registration: false,
+            binding_auto_approve_secs: None,
+            allow_private_notify_urls: false,
+            body_limit_bytes: 65_536,
+            log_format: LogFormat::Pretty,
+            master_key: None,
+        }
+    }
+}
+
+// Secrets never reach logs: Debug prints whether they are set, not them.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |o: &Option<String>| if o.is_some() { "Some(***)" } else { "None" };
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_url),
+            )
+            .field("admin_token", &set(&self.admin_token))
+            .field("public_url", &self.public_url)
+            .field("sandbox", &self.sandbox)
+            .field("open_registration", &self.open_registration)
+            .field("binding_auto_approve_secs", &self.binding_auto_approve_secs)
+            .field("allow_private_notify_urls", &self.allow_private_notify_urls)
+            .field("body_limit_bytes", &self.body_limit_bytes)
+            .field("log_format", &self.log_format)
+            .field("master_key", &set(&self.master_key))
+            .finish()
+    }
+}
+
+impl Config {
+    /// Defaults ← `file` (or `./cashdesk.toml` when `file` is `None` and it
+    /// exists) ← `CASHDESK_*` environment. A named file that does not exist
+    /// is an error; so is any value that does not parse.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) => {
+                anyhow::ensure!(
+                    path.is_file(),
+                    "config file {} does not exist",
+                    path.display()
+                );
+                figment = figment.merge(Toml::file(path));
+            }
+            None => {
+                let default = Path::new(DEFAULT_CONFIG_FILE);
+                if default.is_file() {
+                    figment = figment.merge(Toml::file(default));
+                }
+            }
+        }
+        figment = figment.merge(Env::prefixed("CASHDESK_").only(ENV_KEYS));
+        let config: Config = figment.extract().context("invalid configuration")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// A configuration for tests: `data_dir`, listen on `127.0.0.1:0`,
+    /// sandbox on, private notify URLs allowed (test merchants listen on
+    /// loopback). Nothing is read from the environment.
+    pub fn for_tests(data_dir: impl Into<PathBuf>) -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.into(),
+            allow_private_notify_urls: true,
+            ..Config::default()
+        }
+    }
+
+    /// Refuses values that parse but cannot work.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.body_limit_bytes >= 1024,
+            "body_limit_bytes must be at least 1024"
+        );
+        if let Some(url) = &self.public_url {
+            let parsed =
+                url::Url::parse(url).with_context(|| format!("public_url `{url}` is not a URL"))?;
+            anyhow::ensure!(
+                matches!(parsed.scheme(), "http" | "https") && parsed.host_str().is_some(),
+                "public_url must be an http(s) URL with a host"
+            );
+            anyhow::ensure!(
+                parsed.query().is_none() && parsed.fragment().is_none(),
+                "public_url must not have a query or fragment"
+            );
+        }
+        if let Some(token) = &self.admin_token {
+            anyhow::ensure!(
+                token.trim().len() >= 16,
+                "admin_token must be at least 16 characters"
+            );
+        }
+        Ok(())
+    }
+
+    /// The database URL in effect: the configured one, or SQLite in the
+    /// data folder.
+    pub fn effective_database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("cashdesk.db").display()),
+        }
+    }
+
+    /// Where a generated operator token is kept.
+    pub fn admin_token_file(&self) -> PathBuf {
+        self.data_dir.join("admin.token")
+    }
+
+    /// Where a generated master key is kept.
+    pub fn master_key_file(&self) -> PathBuf {
+        self.data_dir.join("master.key")
+    }
+
+    /// Where the demo app's credentials are written on a fresh database.
+    pub fn demo_app_file(&self) -> PathBuf {
+        self.data_dir.join("demo-app.json")
+    }
+}
+
+/// `postgres://user:pass@host/db` → `postgres://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Environment values are typed by figment (`CASHDESK_ADMIN_TOKEN=1234…`
+/// would become a number); string settings take them back as text.
+fn lossy_opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(v.to_owned()))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_u128<E>(self, v: u128) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_i128<E>(self, v: i128) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            d.deserialize_any(V)
+        }
+    }
+    d.deserialize_option(V)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:9000\"\nadmin_token = 1234567890123456\nbinding_auto_approve_secs = 5\nlog_format = \"json\"\n",
+        )
+        .expect("write");
+        let figment =
+            Figment::from(Serialized::defaults(Config::default())).merge(Toml::file(&file));
+        let c: Config = figment.extract().expect("config");
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.admin_token.as_deref(), Some("1234567890123456"));
+        assert_eq!(c.binding_auto_approve_secs, Some(5));
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert!(c.sandbox);
+        assert_eq!(c.body_limit_bytes, 65_536);
+        assert!(!format!("{c:?}").contains("1234567890"));
+        assert!(Config::load(Some(&dir.path().join("missing.toml"))).is_err());
+    }
+
+    #[test]
+    fn database_url_defaults_to_sqlite_in_data_dir() {
+        let c = Config::for_tests("/tmp/x");
+        assert_eq!(c.effective_database_url(), "sqlite:///tmp/x/cashdesk.db");
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+    }
+
+    #[test]
+    fn validation() {
+        let mut c = Config::for_tests("/tmp/x");
+        c.public_url = Some("ftp://x".into());
+        assert!(c.validate().is_err());
+        c.public_url = Some("https://pay.example.com".into());
+        assert!(c.validate().is_ok());
+        c.admin_token = Some("short".into());
+        assert!(c.validate().is_err());
+    }
+}

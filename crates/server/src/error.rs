@@ -1,0 +1,252 @@
+//! The one API error type: a stable numeric code, its HTTP status and a
+//! clear message (documented in docs/api.md; never renumber). Internal
+//! causes are logged with their whole chain and answered as a bare 5000.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use cashdesk_core::InvalidInput;
+use cashdesk_store::StoreError;
+use serde_json::{Value, json};
+
+use crate::envelope;
+
+/// Every error code the API returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidParam,
+    InvalidJson,
+    BodyTooLarge,
+    MissingAuthHeader,
+    UnknownSignType,
+    TimestampOutOfWindow,
+    UnknownApp,
+    BadSignature,
+    NonceReplayed,
+    SignTypeMismatch,
+    AdminUnauthorized,
+    AppDisabled,
+    ChannelNotBound,
+    RegistrationClosed,
+    ChannelDisabled,
+    NotFound,
+    TokenUnknown,
+    TokenExpired,
+    MethodNotAllowed,
+    Conflict,
+    StateNotAllowed,
+    Internal,
+    ChannelError,
+    Unavailable,
+}
+
+impl ErrorCode {
+    pub const ALL: &'static [ErrorCode] = &[
+        Self::InvalidParam,
+        Self::InvalidJson,
+        Self::BodyTooLarge,
+        Self::MissingAuthHeader,
+        Self::UnknownSignType,
+        Self::TimestampOutOfWindow,
+        Self::UnknownApp,
+        Self::BadSignature,
+        Self::NonceReplayed,
+        Self::SignTypeMismatch,
+        Self::AdminUnauthorized,
+        Self::AppDisabled,
+        Self::ChannelNotBound,
+        Self::RegistrationClosed,
+        Self::ChannelDisabled,
+        Self::NotFound,
+        Self::TokenUnknown,
+        Self::TokenExpired,
+        Self::MethodNotAllowed,
+        Self::Conflict,
+        Self::StateNotAllowed,
+        Self::Internal,
+        Self::ChannelError,
+        Self::Unavailable,
+    ];
+
+    pub const fn code(self) -> u16 {
+        match self {
+            Self::InvalidParam => 4000,
+            Self::InvalidJson => 4001,
+            Self::BodyTooLarge => 4002,
+            Self::MissingAuthHeader => 4010,
+            Self::UnknownSignType => 4011,
+            Self::TimestampOutOfWindow => 4012,
+            Self::UnknownApp => 4013,
+            Self::BadSignature => 4014,
+            Self::NonceReplayed => 4015,
+            Self::SignTypeMismatch => 4016,
+            Self::AdminUnauthorized => 4019,
+            Self::AppDisabled => 4030,
+            Self::ChannelNotBound => 4031,
+            Self::RegistrationClosed => 4032,
+            Self::ChannelDisabled => 4033,
+            Self::NotFound => 4040,
+            Self::TokenUnknown => 4041,
+            Self::TokenExpired => 4042,
+            Self::MethodNotAllowed => 4050,
+            Self::Conflict => 4090,
+            Self::StateNotAllowed => 4220,
+            Self::Internal => 5000,
+            Self::ChannelError => 5020,
+            Self::Unavailable => 5030,
+        }
+    }
+
+    pub const fn status(self) -> StatusCode {
+        match self {
+            Self::InvalidParam | Self::InvalidJson => StatusCode::BAD_REQUEST,
+            Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MissingAuthHeader
+            | Self::UnknownSignType
+            | Self::TimestampOutOfWindow
+            | Self::UnknownApp
+            | Self::BadSignature
+            | Self::NonceReplayed
+            | Self::SignTypeMismatch
+            | Self::AdminUnauthorized => StatusCode::UNAUTHORIZED,
+            Self::AppDisabled
+            | Self::ChannelNotBound
+            | Self::RegistrationClosed
+            | Self::ChannelDisabled => StatusCode::FORBIDDEN,
+            Self::NotFound | Self::TokenUnknown | Self::TokenExpired => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict => StatusCode::CONFLICT,
+            Self::StateNotAllowed => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::ChannelError => StatusCode::BAD_GATEWAY,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The stable name (docs, logs).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::InvalidParam => "INVALID_PARAM",
+            Self::InvalidJson => "INVALID_JSON",
+            Self::BodyTooLarge => "BODY_TOO_LARGE",
+            Self::MissingAuthHeader => "MISSING_AUTH_HEADER",
+            Self::UnknownSignType => "UNKNOWN_SIGN_TYPE",
+            Self::TimestampOutOfWindow => "TIMESTAMP_OUT_OF_WINDOW",
+            Self::UnknownApp => "UNKNOWN_APP",
+            Self::BadSignature => "BAD_SIGNATURE",
+            Self::NonceReplayed => "NONCE_REPLAYED",
+            Self::SignTypeMismatch => "SIGN_TYPE_MISMATCH",
+            Self::AdminUnauthorized => "ADMIN_UNAUTHORIZED",
+            Self::AppDisabled => "APP_DISABLED",
+            Self::ChannelNotBound => "CHANNEL_NOT_BOUND",
+            Self::RegistrationClosed => "REGISTRATION_CLOSED",
+            Self::ChannelDisabled => "CHANNEL_DISABLED",
+            Self::NotFound => "NOT_FOUND",
+            Self::TokenUnknown => "TOKEN_UNKNOWN",
+            Self::TokenExpired => "TOKEN_EXPIRED",
+            Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Self::Conflict => "CONFLICT",
+            Self::StateNotAllowed => "STATE_NOT_ALLOWED",
+            Self::Internal => "INTERNAL",
+            Self::ChannelError => "CHANNEL_ERROR",
+            Self::Unavailable => "UNAVAILABLE",
+        }
+    }
+}
+
+/// An API error. Build it with a constructor below; [`ApiError::Internal`]
+/// wraps any cause, which is logged and never sent.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A client error with a message for the caller and optional `data`.
+    #[error("{code:?}: {msg}")]
+    Client {
+        code: ErrorCode,
+        msg: String,
+        data: Option<Value>,
+    },
+    #[error("internal error: {0:#}")]
+    Internal(anyhow::Error),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(code: ErrorCode, msg: impl Into<String>) -> Self {
+        Self::Client {
+            code,
+            msg: msg.into(),
+            data: None,
+        }
+    }
+
+    pub fn with_data(code: ErrorCode, msg: impl Into<String>, data: Value) -> Self {
+        Self::Client {
+            code,
+            msg: msg.into(),
+            data: Some(data),
+        }
+    }
+
+    /// 4000: names the field and the rule; `data = {field}`.
+    pub fn invalid(field: &str, reason: impl std::fmt::Display) -> Self {
+        Self::with_data(
+            ErrorCode::InvalidParam,
+            format!("{field}: {reason}"),
+            json!({ "field": field }),
+        )
+    }
+
+    pub fn not_found(what: impl std::fmt::Display) -> Self {
+        Self::new(ErrorCode::NotFound, format!("{what} not found"))
+    }
+
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(e.into())
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Client { code, .. } => *code,
+            Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+impl From<InvalidInput> for ApiError {
+    fn from(e: InvalidInput) -> Self {
+        Self::invalid(e.field, e.reason)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(what) => {
+                Self::new(ErrorCode::Conflict, format!("conflict: {what}"))
+            }
+            other => Self::Internal(anyhow::Error::new(other).context("store")),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let code = self.code();
+        let (msg, data) = match self {
+            Self::Client { msg, data, .. } => {
+                tracing::debug!(code = code.code(), %msg, "request refused");
+                (msg, data)
+            }
+            Self::Internal(e) => {
+                tracing::error!(error = ?e, "internal error");
+                ("internal error; see the server log".to_owned(), None)
+            }
+        };
+        let mut resp =
+            (code.status(), Json(envelope::body(code.code(), &msg, data))).into_response();
+        // Lets the metrics and access logs see the code without parsing the body.
+        resp.extensions_mut().insert(code);
+        resp
+    }
+}

@@ -1,0 +1,28 @@
+//! cashdesk-server: the axum application — the signed merchant API
+//! (`api/`), the seed registration and binding flow (`sa/`), the operator
+//! API (`admin/`), operations endpoints (`ops`) — and its background
+//! workers.
+//!
+//! Data flows one way: HTTP edge (handlers, thin) → `service` → store.
+//! Request signatures are checked and responses signed in `auth`, with
+//! `cashdesk_crypto::apisig`, the implementation the SDK uses too.
+
+pub mod admin;
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod envelope;
+pub mod error;
+pub mod input;
+pub mod metrics;
+pub mod ops;
+pub mod sa;
+pub mod service;
+pub mod startup;
+pub mod state;
+pub mod wire;
+pub mod workers;
+
+pub use config::{Config, LogFormat};
+pub use error::{ApiError, ErrorCode};
+pub use startup::{Application, DemoApp, StartupReport, shutdown_signal};

@@ -1,0 +1,67 @@
+//! Prometheus metrics owned by one [`crate::Application`]: a recorder per
+//! application instead of the process-global one, so several applications in
+//! one process (the integration tests) never fight over a global and each
+//! `/metrics` shows its own traffic.
+
+use metrics::{Key, Label, Level, Metadata, Recorder as _};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+
+pub const HTTP_REQUESTS: &str = "cashdesk_http_requests_total";
+pub const HTTP_DURATION: &str = "cashdesk_http_request_duration_seconds";
+pub const ORDERS_CREATED: &str = "cashdesk_orders_created_total";
+
+const BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+static METADATA: Metadata<'static> =
+    Metadata::new("cashdesk_server", Level::INFO, Some(module_path!()));
+
+pub struct Metrics {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+}
+
+impl Metrics {
+    pub fn new() -> anyhow::Result<Self> {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.to_owned()), BUCKETS)?
+            .build_recorder();
+        let handle = recorder.handle();
+        Ok(Self { recorder, handle })
+    }
+
+    /// One finished HTTP request. `route` is the matched route pattern (never
+    /// the raw path, which would explode the label space).
+    pub fn http_request(&self, route: &str, method: &str, status: u16, seconds: f64) {
+        let labels = vec![
+            Label::new("route", route.to_owned()),
+            Label::new("method", method.to_owned()),
+            Label::new("status", status.to_string()),
+        ];
+        self.recorder
+            .register_counter(&Key::from_parts(HTTP_REQUESTS, labels.clone()), &METADATA)
+            .increment(1);
+        self.recorder
+            .register_histogram(&Key::from_parts(HTTP_DURATION, labels), &METADATA)
+            .record(seconds);
+    }
+
+    pub fn order_created(&self) {
+        self.recorder
+            .register_counter(&Key::from_name(ORDERS_CREATED), &METADATA)
+            .increment(1);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        self.handle.render()
+    }
+
+    /// Drains histogram buffers; called periodically by a worker.
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+}

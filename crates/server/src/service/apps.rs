@@ -1,0 +1,163 @@
+//! Apps: registration (the seed `cashier-desk-sa/register` and the admin
+//! create), enable/disable, views. The app key is random, shown once, and
+//! stored sealed under the master key (AAD `app:<appId>:key`).
+
+use cashdesk_core::{AppId, SignType};
+use cashdesk_crypto::rsa::RsaPublicKey;
+use cashdesk_crypto::sm::Sm2PublicKey;
+use cashdesk_crypto::{Secret, random};
+use cashdesk_store::App;
+use chrono::Utc;
+use serde_json::{Map, Value, json};
+
+use crate::auth::app_key_aad;
+use crate::error::{ApiError, ApiResult};
+use crate::input::Fields;
+use crate::state::AppState;
+use crate::wire::{AppView, RegisterAppResponse};
+
+/// A validated registration.
+#[derive(Debug, Clone)]
+pub struct NewApp {
+    pub app_name: String,
+    pub notify_url: Option<String>,
+    pub sign_type: SignType,
+    pub public_key_pem: Option<String>,
+    pub refund_review: bool,
+}
+
+impl NewApp {
+    pub fn parse(state: &AppState, body: &Map<String, Value>) -> ApiResult<NewApp> {
+        let f = Fields(body);
+        let app_name = f.str_req("appName", 64)?.trim().to_owned();
+        let notify_url = f
+            .str_opt("notifyUrl", 512)?
+            .map(|s| super::parse_notify_url(state, "notifyUrl", s))
+            .transpose()?
+            .map(|u| u.as_str().to_owned());
+        let sign_type = match f.str_opt("signType", 16)? {
+            None => SignType::default(),
+            Some(s) => SignType::parse(s).ok_or_else(|| {
+                ApiError::invalid(
+                    "signType",
+                    "must be one of HMAC-SHA256, HMAC-SM3, MD5, RSA2, SM2",
+                )
+            })?,
+        };
+        let public_key_pem = f.str_opt("publicKeyPem", 8192)?.map(str::to_owned);
+        match (sign_type, &public_key_pem) {
+            (SignType::Rsa2, Some(pem)) => {
+                RsaPublicKey::from_pem(pem).map_err(|e| {
+                    ApiError::invalid("publicKeyPem", format!("is not an RSA public key ({e})"))
+                })?;
+            }
+            (SignType::Sm2, Some(pem)) => {
+                Sm2PublicKey::from_pem(pem).map_err(|e| {
+                    ApiError::invalid("publicKeyPem", format!("is not an SM2 public key ({e})"))
+                })?;
+            }
+            (SignType::Rsa2 | SignType::Sm2, None) => {
+                return Err(ApiError::invalid(
+                    "publicKeyPem",
+                    format!("is required for {sign_type} apps"),
+                ));
+            }
+            (_, Some(_)) => {
+                return Err(ApiError::invalid(
+                    "publicKeyPem",
+                    format!("only RSA2 and SM2 apps register a public key, not {sign_type} apps"),
+                ));
+            }
+            (_, None) => {}
+        }
+        let refund_review = f.bool_opt("refundReview")?.unwrap_or(false);
+        Ok(NewApp {
+            app_name,
+            notify_url,
+            sign_type,
+            public_key_pem,
+            refund_review,
+        })
+    }
+}
+
+/// `app` + 16 random hex digits.
+pub fn new_app_id() -> AppId {
+    let id = format!("app{}", hex::encode(random::bytes(8)));
+    match AppId::parse(&id) {
+        Ok(id) => id,
+        // "app" + hex always satisfies the AppId rule.
+        Err(e) => unreachable!("generated app id rejected: {e}"),
+    }
+}
+
+/// Creates the app; the returned key is the only time it exists in clear.
+pub async fn create(state: &AppState, new: NewApp, actor: &str) -> ApiResult<(App, Secret)> {
+    let app_id = new_app_id();
+    let key = Secret::new(random::token(32));
+    let app = App {
+        app_key_sealed: state
+            .master_key
+            .seal(key.expose().as_bytes(), app_key_aad(&app_id).as_bytes()),
+        app_id,
+        app_name: new.app_name,
+        sign_type: new.sign_type,
+        public_key_pem: new.public_key_pem,
+        notify_url: new.notify_url,
+        refund_review: new.refund_review,
+        enabled: true,
+        created_at: Utc::now(),
+    };
+    state.store.insert_app(&app).await?;
+    super::audit(
+        state,
+        actor,
+        "app.register",
+        app.app_id.as_str(),
+        json!({ "appName": app.app_name, "signType": app.sign_type }),
+    )
+    .await;
+    Ok((app, key))
+}
+
+pub fn registered(app: &App, key: &Secret) -> RegisterAppResponse {
+    RegisterAppResponse {
+        app_id: app.app_id.to_string(),
+        app_key: key.expose().to_owned(),
+        sign_type: app.sign_type,
+    }
+}
+
+fn parse_id(app_id: &str) -> ApiResult<AppId> {
+    AppId::parse(app_id).map_err(|_| ApiError::not_found(format!("app {app_id}")))
+}
+
+pub async fn get(state: &AppState, app_id: &str) -> ApiResult<AppView> {
+    let id = parse_id(app_id)?;
+    let app = state
+        .store
+        .get_app(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("app {app_id}")))?;
+    Ok(AppView::from(&app))
+}
+
+pub async fn list(state: &AppState) -> ApiResult<Vec<AppView>> {
+    Ok(state
+        .store
+        .list_apps()
+        .await?
+        .iter()
+        .map(AppView::from)
+        .collect())
+}
+
+pub async fn set_enabled(state: &AppState, app_id: &str, enabled: bool) -> ApiResult<AppView> {
+    let id = parse_id(app_id)?;
+    if !state.store.set_app_enabled(&id, enabled).await? {
+        return Err(ApiError::not_found(format!("app {app_id}")));
+    }
+    let action = if enabled { "app.enable" } else { "app.disable" };
+    super::audit(state, "admin", action, id.as_str(), Value::Null).await;
+    get(state, app_id).await
+}

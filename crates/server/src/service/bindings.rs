@@ -1,0 +1,169 @@
+//! Bindings: an app's application to use a channel (optionally for one
+//! store), approved or rejected by an operator or automatically after the
+//! configured delay. What an order may be paid with is derived from the
+//! approved bindings of enabled channels of enabled configs.
+
+use cashdesk_core::{AppId, BindingId, BindingState, ChannelId, StoreId};
+use cashdesk_store::{App, Binding, BindingFilter, Inserted};
+use chrono::Utc;
+use serde_json::{Map, Value, json};
+
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::input::Fields;
+use crate::state::AppState;
+use crate::wire::{ApplyBindingResponse, BindingView, PaymentChannel};
+
+/// The channels an order of `app` (and `store`) may be paid with. Due
+/// auto-approvals are applied first, so the answer never lags behind the
+/// worker's next tick.
+pub async fn payment_channels(
+    state: &AppState,
+    app: &App,
+    store: Option<&StoreId>,
+) -> ApiResult<Vec<PaymentChannel>> {
+    if state.config.binding_auto_approve_secs.is_some() {
+        state.store.approve_due_bindings(Utc::now()).await?;
+    }
+    let bound = state.store.bound_channels(&app.app_id, store).await?;
+    Ok(bound
+        .iter()
+        .map(|b| PaymentChannel::new(app, b, &state.public_url))
+        .collect())
+}
+
+pub async fn apply(
+    state: &AppState,
+    app: &App,
+    body: &Map<String, Value>,
+) -> ApiResult<ApplyBindingResponse> {
+    let f = Fields(body);
+    let channel_s = f.str_req("channelId", 64)?;
+    let channel_id = ChannelId::parse(channel_s)
+        .ok_or_else(|| ApiError::invalid("channelId", "is not a channel id"))?;
+    let store_id = f
+        .str_opt("storeId", StoreId::MAX_LEN)?
+        .map(StoreId::parse)
+        .transpose()?;
+
+    let channel = state
+        .store
+        .get_channel(&channel_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("channel {channel_id}")))?;
+    let config_enabled = state
+        .store
+        .get_channel_config(&channel.config_id)
+        .await?
+        .is_some_and(|c| c.enabled);
+    if !channel.enabled || !config_enabled {
+        return Err(ApiError::new(
+            ErrorCode::ChannelDisabled,
+            format!("channel {channel_id} is disabled"),
+        ));
+    }
+    let now = Utc::now();
+    let auto_approve_at = state
+        .config
+        .binding_auto_approve_secs
+        .and_then(|s| i64::try_from(s).ok())
+        .map(|s| now + chrono::Duration::seconds(s));
+    let binding = Binding {
+        binding_id: BindingId::generate(),
+        app_id: app.app_id.clone(),
+        channel_id,
+        store_id,
+        state: BindingState::Pending,
+        created_at: now,
+        auto_approve_at,
+        decided_at: None,
+        decided_by: None,
+    };
+    let stored = match state.store.insert_binding(&binding).await? {
+        Inserted::New(b) => {
+            crate::service::audit(
+                state,
+                app.app_id.as_str(),
+                "binding.apply",
+                b.binding_id.as_str(),
+                json!({ "channelId": b.channel_id, "storeId": b.store_id }),
+            )
+            .await;
+            b
+        }
+        Inserted::Existing(b) => b,
+    };
+    Ok(ApplyBindingResponse {
+        binding_id: stored.binding_id.to_string(),
+        state: stored.state,
+    })
+}
+
+pub async fn list(
+    state: &AppState,
+    app_id: Option<&str>,
+    binding_state: Option<&str>,
+) -> ApiResult<Vec<BindingView>> {
+    let filter = BindingFilter {
+        app_id: app_id.map(AppId::parse).transpose()?,
+        state: binding_state
+            .map(|s| {
+                BindingState::parse(s).ok_or_else(|| {
+                    ApiError::invalid("state", "must be PENDING, APPROVED or REJECTED")
+                })
+            })
+            .transpose()?,
+    };
+    if state.config.binding_auto_approve_secs.is_some() {
+        state.store.approve_due_bindings(Utc::now()).await?;
+    }
+    Ok(state
+        .store
+        .list_bindings(&filter)
+        .await?
+        .iter()
+        .map(BindingView::from)
+        .collect())
+}
+
+/// PENDING → APPROVED / REJECTED, compare-and-set; anything else is 422.
+pub async fn decide(state: &AppState, binding_id: &str, approve: bool) -> ApiResult<BindingView> {
+    let id = BindingId::parse(binding_id)
+        .ok_or_else(|| ApiError::not_found(format!("binding {binding_id}")))?;
+    let to = if approve {
+        BindingState::Approved
+    } else {
+        BindingState::Rejected
+    };
+    match state
+        .store
+        .decide_binding(&id, to, "admin", Utc::now())
+        .await?
+    {
+        Some(b) => {
+            let action = if approve {
+                "binding.approve"
+            } else {
+                "binding.reject"
+            };
+            crate::service::audit(
+                state,
+                "admin",
+                action,
+                id.as_str(),
+                json!({ "appId": b.app_id, "channelId": b.channel_id }),
+            )
+            .await;
+            Ok(BindingView::from(&b))
+        }
+        None => match state.store.get_binding(&id).await? {
+            None => Err(ApiError::not_found(format!("binding {binding_id}"))),
+            Some(b) => Err(ApiError::new(
+                ErrorCode::StateNotAllowed,
+                format!(
+                    "binding {binding_id} is {}, only a PENDING binding can be decided",
+                    b.state
+                ),
+            )),
+        },
+    }
+}

@@ -1,0 +1,311 @@
+//! Channel configs (a merchant account at a channel; credentials sealed,
+//! AAD `config:<configId>:credentials`, only ever shown masked) and
+//! channels (one scene of a config that apps may apply for).
+
+use cashdesk_core::{ChannelId, ChannelType, ConfigId, SceneCode};
+use cashdesk_store::{Channel, ChannelConfig};
+use chrono::Utc;
+use serde_json::{Map, Value, json};
+
+use crate::error::{ApiError, ApiResult};
+use crate::input::Fields;
+use crate::state::AppState;
+use crate::wire::{ChannelConfigView, ChannelView};
+
+pub fn credentials_aad(config_id: &ConfigId) -> String {
+    format!("config:{config_id}:credentials")
+}
+
+/// Same shape, every scalar replaced by `"***"` (numbers and booleans too:
+/// a numeric PIN is as secret as a string key). `null` stays `null`.
+pub fn mask(v: &Value) -> Value {
+    match v {
+        Value::Null => Value::Null,
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), mask(v))).collect()),
+        Value::Array(a) => Value::Array(a.iter().map(mask).collect()),
+        _ => Value::String("***".to_owned()),
+    }
+}
+
+/// Which scenes each channel type supports (ARCHITECTURE.md §6).
+pub fn scene_supported(channel_type: ChannelType, scene: SceneCode) -> bool {
+    use SceneCode::*;
+    match channel_type {
+        ChannelType::WxPay => matches!(scene, Mini | Jsapi | Native | H5 | App),
+        ChannelType::AliPay => matches!(scene, Mini | Wap | Page | Qr | App),
+        ChannelType::Lakala => matches!(scene, Mini | Jsapi | Native | H5),
+    }
+}
+
+fn http_url(field: &str, s: &str) -> ApiResult<String> {
+    let u =
+        url::Url::parse(s).map_err(|e| ApiError::invalid(field, format!("is not a URL ({e})")))?;
+    if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none_or(str::is_empty) {
+        return Err(ApiError::invalid(
+            field,
+            "must be an http or https URL with a host",
+        ));
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err(ApiError::invalid(field, "must not carry credentials"));
+    }
+    Ok(u.as_str().trim_end_matches('/').to_owned())
+}
+
+pub async fn create_config(state: &AppState, body: &Map<String, Value>) -> ApiResult<ConfigId> {
+    let f = Fields(body);
+    let channel_type_s = f.str_req("channelType", 16)?;
+    let channel_type = ChannelType::parse(channel_type_s).ok_or_else(|| {
+        ApiError::invalid("channelType", "must be one of wx-pay, ali-pay, lakala")
+    })?;
+    let name = f.str_req("name", 64)?.trim().to_owned();
+    let mch_id = f.str_req("mchId", 64)?.trim().to_owned();
+    let api_version = f.str_opt("apiVersion", 16)?.map(str::to_owned);
+    if channel_type == ChannelType::WxPay
+        && let Some(v) = &api_version
+        && !matches!(v.as_str(), "v2" | "v3")
+    {
+        return Err(ApiError::invalid(
+            "apiVersion",
+            "must be v2 or v3 for wx-pay",
+        ));
+    }
+    let credentials = f.object_req("credentials")?;
+    let base_url = f
+        .str_opt("baseUrl", 512)?
+        .map(|s| http_url("baseUrl", s))
+        .transpose()?;
+
+    let config_id = ConfigId::generate();
+    let plain = serde_json::to_vec(credentials).map_err(ApiError::internal)?;
+    let config = ChannelConfig {
+        credentials_sealed: state
+            .master_key
+            .seal(&plain, credentials_aad(&config_id).as_bytes()),
+        config_id: config_id.clone(),
+        channel_type,
+        name,
+        mch_id,
+        api_version,
+        base_url,
+        enabled: true,
+        created_at: Utc::now(),
+    };
+    state.store.insert_channel_config(&config).await?;
+    // The detail names the credential keys, never their values.
+    let keys: Vec<&String> = credentials.keys().collect();
+    super::audit(
+        state,
+        "admin",
+        "channel_config.create",
+        config_id.as_str(),
+        json!({ "channelType": channel_type, "name": config.name, "mchId": config.mch_id, "credentialKeys": keys }),
+    )
+    .await;
+    Ok(config_id)
+}
+
+fn config_view(state: &AppState, c: &ChannelConfig) -> ApiResult<ChannelConfigView> {
+    let plain = state
+        .master_key
+        .open(
+            &c.credentials_sealed,
+            credentials_aad(&c.config_id).as_bytes(),
+        )
+        .map_err(|e| {
+            ApiError::internal(anyhow::anyhow!(
+                "cannot open credentials of {}: {e}",
+                c.config_id
+            ))
+        })?;
+    let value: Value = serde_json::from_slice(&plain).map_err(|e| {
+        ApiError::internal(anyhow::anyhow!(
+            "credentials of {} are not JSON: {e}",
+            c.config_id
+        ))
+    })?;
+    Ok(ChannelConfigView {
+        config_id: c.config_id.to_string(),
+        channel_type: c.channel_type,
+        name: c.name.clone(),
+        mch_id: c.mch_id.clone(),
+        api_version: c.api_version.clone(),
+        credentials: mask(&value),
+        base_url: c.base_url.clone(),
+        enabled: c.enabled,
+        created_at: crate::wire::time(c.created_at),
+    })
+}
+
+fn parse_config_id(s: &str) -> ApiResult<ConfigId> {
+    ConfigId::parse(s).ok_or_else(|| ApiError::not_found(format!("channel config {s}")))
+}
+
+pub async fn get_config(state: &AppState, config_id: &str) -> ApiResult<ChannelConfigView> {
+    let id = parse_config_id(config_id)?;
+    let c = state
+        .store
+        .get_channel_config(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("channel config {config_id}")))?;
+    config_view(state, &c)
+}
+
+pub async fn list_configs(state: &AppState) -> ApiResult<Vec<ChannelConfigView>> {
+    state
+        .store
+        .list_channel_configs()
+        .await?
+        .iter()
+        .map(|c| config_view(state, c))
+        .collect()
+}
+
+pub async fn set_config_enabled(
+    state: &AppState,
+    config_id: &str,
+    enabled: bool,
+) -> ApiResult<ChannelConfigView> {
+    let id = parse_config_id(config_id)?;
+    if !state.store.set_channel_config_enabled(&id, enabled).await? {
+        return Err(ApiError::not_found(format!("channel config {config_id}")));
+    }
+    let action = if enabled {
+        "channel_config.enable"
+    } else {
+        "channel_config.disable"
+    };
+    super::audit(state, "admin", action, id.as_str(), Value::Null).await;
+    get_config(state, config_id).await
+}
+
+pub async fn create_channel(state: &AppState, body: &Map<String, Value>) -> ApiResult<ChannelId> {
+    let f = Fields(body);
+    let config_s = f.str_req("configId", 64)?;
+    let config_id = ConfigId::parse(config_s)
+        .ok_or_else(|| ApiError::invalid("configId", "is not a config id"))?;
+    let scene_s = f.str_req("sceneCode", 16)?;
+    let scene_code = SceneCode::parse(scene_s).ok_or_else(|| {
+        ApiError::invalid(
+            "sceneCode",
+            "must be one of mini, jsapi, native, h5, app, wap, page, qr",
+        )
+    })?;
+    let channel_name = f.str_req("channelName", 64)?.trim().to_owned();
+    let sort = match f.int_opt("sort")? {
+        None => 0,
+        Some(v) => i32::try_from(v).map_err(|_| ApiError::invalid("sort", "is out of range"))?,
+    };
+    let config = state
+        .store
+        .get_channel_config(&config_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("channel config {config_id}")))?;
+    if !scene_supported(config.channel_type, scene_code) {
+        return Err(ApiError::invalid(
+            "sceneCode",
+            format!(
+                "{} does not support the {} scene",
+                config.channel_type, scene_code
+            ),
+        ));
+    }
+    let channel = Channel {
+        channel_id: ChannelId::generate(),
+        config_id,
+        scene_code,
+        channel_name,
+        sort,
+        enabled: true,
+        created_at: Utc::now(),
+    };
+    state
+        .store
+        .insert_channel(&channel)
+        .await
+        .map_err(|e| match e {
+            cashdesk_store::StoreError::NotFound(_) => {
+                ApiError::not_found(format!("channel config {}", channel.config_id))
+            }
+            other => other.into(),
+        })?;
+    super::audit(
+        state,
+        "admin",
+        "channel.create",
+        channel.channel_id.as_str(),
+        json!({ "configId": channel.config_id, "sceneCode": scene_code, "channelName": channel.channel_name }),
+    )
+    .await;
+    Ok(channel.channel_id)
+}
+
+fn parse_channel_id(s: &str) -> ApiResult<ChannelId> {
+    ChannelId::parse(s).ok_or_else(|| ApiError::not_found(format!("channel {s}")))
+}
+
+async fn channel_view(state: &AppState, c: &Channel) -> ApiResult<ChannelView> {
+    let t = state
+        .store
+        .get_channel_config(&c.config_id)
+        .await?
+        .map(|cfg| cfg.channel_type);
+    Ok(ChannelView::new(c, t))
+}
+
+pub async fn get_channel(state: &AppState, channel_id: &str) -> ApiResult<ChannelView> {
+    let id = parse_channel_id(channel_id)?;
+    let c = state
+        .store
+        .get_channel(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("channel {channel_id}")))?;
+    channel_view(state, &c).await
+}
+
+pub async fn list_channels(state: &AppState) -> ApiResult<Vec<ChannelView>> {
+    let configs = state.store.list_channel_configs().await?;
+    let channels = state.store.list_channels().await?;
+    Ok(channels
+        .iter()
+        .map(|c| {
+            let t = configs
+                .iter()
+                .find(|cfg| cfg.config_id == c.config_id)
+                .map(|cfg| cfg.channel_type);
+            ChannelView::new(c, t)
+        })
+        .collect())
+}
+
+pub async fn set_channel_enabled(
+    state: &AppState,
+    channel_id: &str,
+    enabled: bool,
+) -> ApiResult<ChannelView> {
+    let id = parse_channel_id(channel_id)?;
+    if !state.store.set_channel_enabled(&id, enabled).await? {
+        return Err(ApiError::not_found(format!("channel {channel_id}")));
+    }
+    let action = if enabled {
+        "channel.enable"
+    } else {
+        "channel.disable"
+    };
+    super::audit(state, "admin", action, id.as_str(), Value::Null).await;
+    get_channel(state, channel_id).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masking_keeps_shape_hides_values() {
+        let v = json!({"apiKey": "k", "n": 5, "nested": {"pem": "x", "list": ["a", true]}, "none": null});
+        assert_eq!(
+            mask(&v),
+            json!({"apiKey": "***", "n": "***", "nested": {"pem": "***", "list": ["***", "***"]}, "none": null})
+        );
+    }
+}

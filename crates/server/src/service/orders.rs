@@ -1,0 +1,428 @@
+//! Pay orders: create (idempotent on the raw body), the buyer's payment
+//! list, query, close, and the checks of the payment call that do not need
+//! a channel.
+//!
+//! Idempotency: the order stores `sha256(body)` and the `data` it was
+//! answered with. The same `outTradeNo` with the same bytes gets that
+//! answer again (same orderId, token, expireAt, channels); other bytes get
+//! 409. A race between two identical creates is settled by the store's
+//! unique key (`Inserted::Existing`).
+
+use std::net::IpAddr;
+
+use cashdesk_core::{ChannelId, Fen, OrderId, OrderState, OutTradeNo, StoreId};
+use cashdesk_crypto::{digest, random};
+use cashdesk_store::{App, Inserted, NewOrder, Order, OrderFilter, OrderTransition};
+use chrono::Utc;
+use serde_json::{Map, Value};
+
+use crate::auth::sign_for_app;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::input::Fields;
+use crate::service::bindings::payment_channels;
+use crate::state::AppState;
+use crate::wire::{self, CreateOrderResponse, OrderSignature, OrderView, PayResult, PaymentList};
+
+pub const DEFAULT_EXPIRE_MINUTES: i64 = 30;
+pub const MAX_EXPIRE_MINUTES: i64 = 1440;
+
+/// A validated create-order request.
+#[derive(Debug, Clone)]
+pub struct OrderInput {
+    pub out_trade_no: OutTradeNo,
+    pub amount: Fen,
+    pub order_title: String,
+    pub goods_desc: String,
+    pub third_party_user: String,
+    pub notify_url: Option<String>,
+    pub return_url: Option<String>,
+    pub expire_minutes: i64,
+    pub store_id: Option<StoreId>,
+    pub attach: Option<String>,
+    pub client_ip: Option<String>,
+}
+
+fn return_url(s: &str) -> ApiResult<String> {
+    let u = url::Url::parse(s)
+        .map_err(|e| ApiError::invalid("returnUrl", format!("is not a URL ({e})")))?;
+    if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none_or(str::is_empty) {
+        return Err(ApiError::invalid(
+            "returnUrl",
+            "must be an http or https URL",
+        ));
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err(ApiError::invalid("returnUrl", "must not carry credentials"));
+    }
+    Ok(s.to_owned())
+}
+
+impl OrderInput {
+    pub fn parse(state: &AppState, body: &Map<String, Value>) -> ApiResult<OrderInput> {
+        let f = Fields(body);
+        // outTradeNo's own rule gives the precise message (length, charset).
+        let out_trade_no = match f.str_opt("outTradeNo", usize::MAX)? {
+            Some(s) => OutTradeNo::parse(s)?,
+            None => return Err(ApiError::invalid("outTradeNo", "is required")),
+        };
+        let amount = match f.int_opt("amount") {
+            Ok(Some(v)) => Fen::parse_positive("amount", v)?,
+            Ok(None) => return Err(ApiError::invalid("amount", "is required")),
+            Err(_) => {
+                return Err(ApiError::invalid(
+                    "amount",
+                    "must be a positive integer number of fen",
+                ));
+            }
+        };
+        let order_title = f.str_req("orderTitle", 128)?.to_owned();
+        let goods_desc = f.str_opt("goodsDesc", 600)?.unwrap_or_default().to_owned();
+        let third_party_user = f
+            .str_opt("thirdPartyUser", 128)?
+            .unwrap_or_default()
+            .to_owned();
+        let notify_url = f
+            .str_opt("notifyUrl", 512)?
+            .map(|s| super::parse_notify_url(state, "notifyUrl", s))
+            .transpose()?
+            .map(|u| u.as_str().to_owned());
+        let return_url = f.str_opt("returnUrl", 512)?.map(return_url).transpose()?;
+        let expire_minutes = match f.int_opt("expireMinutes")? {
+            None => DEFAULT_EXPIRE_MINUTES,
+            Some(m) if (1..=MAX_EXPIRE_MINUTES).contains(&m) => m,
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "expireMinutes",
+                    format!("must be between 1 and {MAX_EXPIRE_MINUTES}"),
+                ));
+            }
+        };
+        let store_id = f
+            .str_opt("storeId", usize::MAX)?
+            .map(StoreId::parse)
+            .transpose()?;
+        // WeChat's attach limit is 127 bytes, so count bytes here.
+        let attach = match f.str_opt("attach", usize::MAX)? {
+            Some(a) if a.len() > 127 => {
+                return Err(ApiError::invalid("attach", "must be at most 127 bytes"));
+            }
+            other => other.map(str::to_owned),
+        };
+        let client_ip = f
+            .str_opt("clientIp", 64)?
+            .map(|s| {
+                s.parse::<IpAddr>()
+                    .map(|ip| ip.to_string())
+                    .map_err(|_| ApiError::invalid("clientIp", "must be an IPv4 or IPv6 address"))
+            })
+            .transpose()?;
+        Ok(OrderInput {
+            out_trade_no,
+            amount,
+            order_title,
+            goods_desc,
+            third_party_user,
+            notify_url,
+            return_url,
+            expire_minutes,
+            store_id,
+            attach,
+            client_ip,
+        })
+    }
+}
+
+fn replay_or_conflict(order: &Order, request_hash: &str) -> ApiResult<Value> {
+    if order.request_hash == request_hash {
+        Ok(order.response.clone())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!(
+                "outTradeNo {} already exists with a different request body; use a new outTradeNo or resend the original body",
+                order.out_trade_no
+            ),
+        ))
+    }
+}
+
+/// Creates the order (or returns the original answer); `body` is the raw
+/// request body the merchant signed.
+pub async fn create(
+    state: &AppState,
+    app: &App,
+    body: &[u8],
+    input: OrderInput,
+) -> ApiResult<Value> {
+    let request_hash = hex::encode(digest::sha256(body));
+    if let Some(existing) = state
+        .store
+        .get_order_by_out_trade_no(&app.app_id, &input.out_trade_no)
+        .await?
+    {
+        return replay_or_conflict(&existing, &request_hash);
+    }
+
+    let channels = payment_channels(state, app, input.store_id.as_ref()).await?;
+    let now = Utc::now();
+    let order_id = OrderId::generate();
+    let token = random::token(32);
+    let expire_at = now + chrono::Duration::minutes(input.expire_minutes);
+
+    let timestamp = now.timestamp().to_string();
+    let nonce = random::nonce_str(32);
+    let message = format!(
+        "{}\n{}\n{timestamp}\n{nonce}\n",
+        app.app_id, input.out_trade_no
+    );
+    let signature = sign_for_app(state, app, message.as_bytes())?;
+
+    let cashier_url = {
+        let q = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("token", &token)
+            .finish();
+        format!("{}/cashier-desk-web/payment?{q}", state.public_url)
+    };
+    let answer = CreateOrderResponse {
+        order_id: order_id.to_string(),
+        out_trade_no: input.out_trade_no.to_string(),
+        token: token.clone(),
+        cashier_url,
+        expire_at: wire::time(expire_at),
+        signature: OrderSignature {
+            app_id: app.app_id.to_string(),
+            nonce,
+            timestamp,
+            signature,
+            out_trade_no: input.out_trade_no.to_string(),
+        },
+        channels,
+    };
+    let response = serde_json::to_value(&answer).map_err(ApiError::internal)?;
+    let new = NewOrder {
+        order_id,
+        app_id: app.app_id.clone(),
+        out_trade_no: input.out_trade_no,
+        amount: input.amount,
+        order_title: input.order_title,
+        goods_desc: input.goods_desc,
+        third_party_user: input.third_party_user,
+        notify_url: input.notify_url,
+        return_url: input.return_url,
+        store_id: input.store_id,
+        attach: input.attach,
+        client_ip: input.client_ip,
+        token,
+        expire_at,
+        request_hash: request_hash.clone(),
+        response,
+        created_at: now,
+    };
+    match state.store.insert_order(&new).await? {
+        Inserted::New(order) => {
+            state.metrics.order_created();
+            tracing::info!(order_id = %order.order_id, app_id = %order.app_id, amount = order.amount.get(), "order created");
+            Ok(order.response)
+        }
+        Inserted::Existing(order) => replay_or_conflict(&order, &request_hash),
+    }
+}
+
+fn parse_out_trade_no(s: &str) -> ApiResult<OutTradeNo> {
+    Ok(OutTradeNo::parse(s)?)
+}
+
+async fn order_of_app(state: &AppState, app: &App, out_trade_no: &str) -> ApiResult<Order> {
+    let otn = parse_out_trade_no(out_trade_no)?;
+    state
+        .store
+        .get_order_by_out_trade_no(&app.app_id, &otn)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("order with outTradeNo {otn}")))
+}
+
+/// `query-pay-result`. The channel query of `sync=true` arrives with the
+/// channel adapters; until then the local state is the answer.
+pub async fn query(
+    state: &AppState,
+    app: &App,
+    out_trade_no: &str,
+    _sync: bool,
+) -> ApiResult<PayResult> {
+    let order = order_of_app(state, app, out_trade_no).await?;
+    Ok(PayResult::from(&order))
+}
+
+/// CREATED/PAYING → CLOSED; closing a closed order answers the same; a paid
+/// or failed order cannot be closed (422).
+pub async fn close(state: &AppState, app: &App, out_trade_no: &str) -> ApiResult<PayResult> {
+    let order = order_of_app(state, app, out_trade_no).await?;
+    let t = OrderTransition::new(
+        &[OrderState::Created, OrderState::Paying],
+        OrderState::Closed,
+        Utc::now(),
+    );
+    if let Some(closed) = state.store.transition_order(&order.order_id, &t).await? {
+        tracing::info!(order_id = %closed.order_id, "order closed by the merchant");
+        return Ok(PayResult::from(&closed));
+    }
+    // Lost the race or not closable: decide on the state as it is now.
+    let current = state
+        .store
+        .get_order(&order.order_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("order with outTradeNo {out_trade_no}")))?;
+    match current.state {
+        OrderState::Closed => Ok(PayResult::from(&current)),
+        s => Err(ApiError::new(
+            ErrorCode::StateNotAllowed,
+            if s.is_paid() {
+                format!("order is {s}: a paid order cannot be closed (refund it instead)")
+            } else {
+                format!("order is {s} and cannot be closed")
+            },
+        )),
+    }
+}
+
+/// What the buyer may pay with (the token is the credential).
+pub async fn payment_list(state: &AppState, token: &str) -> ApiResult<PaymentList> {
+    let unknown = || ApiError::new(ErrorCode::TokenUnknown, "unknown cashier token");
+    // Tokens are 43 base64url characters; anything else is not worth a query.
+    if token.len() > 128
+        || !token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(unknown());
+    }
+    let order = state
+        .store
+        .get_order_by_token(token)
+        .await?
+        .ok_or_else(unknown)?;
+    if order.expire_at <= Utc::now() {
+        return Err(ApiError::new(
+            ErrorCode::TokenExpired,
+            "the cashier token has expired with its order",
+        ));
+    }
+    let app = state.store.get_app(&order.app_id).await?.ok_or_else(|| {
+        ApiError::internal(anyhow::anyhow!("order {} has no app", order.order_id))
+    })?;
+    let channels = payment_channels(state, &app, order.store_id.as_ref()).await?;
+    Ok(PaymentList {
+        order_id: order.order_id.to_string(),
+        out_trade_no: order.out_trade_no.to_string(),
+        amount: order.amount.get(),
+        order_title: order.order_title.clone(),
+        expire_at: wire::time(order.expire_at),
+        state: order.state,
+        app_id: app.app_id.to_string(),
+        app_name: app.app_name.clone(),
+        channels,
+    })
+}
+
+/// `POST /api/cashier-desk/payment`: everything up to the channel call —
+/// the order exists and is payable, and the channel is bound to the app
+/// (for the order's store). The call itself belongs to the channel
+/// adapters (next issues); until one is registered the answer is 502
+/// CHANNEL_ERROR and nothing changes.
+pub async fn pay(state: &AppState, app: &App, body: &Map<String, Value>) -> ApiResult<Value> {
+    let f = Fields(body);
+    let out_trade_no = f.str_req("outTradeNo", usize::MAX)?;
+    let channel_s = f.str_req("channelId", 64)?;
+    let channel_id = ChannelId::parse(channel_s)
+        .ok_or_else(|| ApiError::invalid("channelId", "is not a channel id"))?;
+    f.str_opt("openid", 128)?;
+    f.str_opt("buyerId", 128)?;
+    if let Some(ip) = f.str_opt("clientIp", 64)? {
+        ip.parse::<IpAddr>()
+            .map_err(|_| ApiError::invalid("clientIp", "must be an IPv4 or IPv6 address"))?;
+    }
+    let order = order_of_app(state, app, out_trade_no).await?;
+    if !order.state.is_payable() {
+        return Err(ApiError::new(
+            ErrorCode::StateNotAllowed,
+            format!("order is {} and cannot be paid", order.state),
+        ));
+    }
+    if order.expire_at <= Utc::now() {
+        return Err(ApiError::new(
+            ErrorCode::StateNotAllowed,
+            "order has expired and cannot be paid",
+        ));
+    }
+    let channels = payment_channels(state, app, order.store_id.as_ref()).await?;
+    let Some(chosen) = channels
+        .iter()
+        .find(|c| c.channel_id == channel_id.as_str())
+    else {
+        return Err(ApiError::new(
+            ErrorCode::ChannelNotBound,
+            format!(
+                "channel {channel_id} is not bound to app {} for this order (apply for it and wait for approval)",
+                app.app_id
+            ),
+        ));
+    };
+    Err(ApiError::new(
+        ErrorCode::ChannelError,
+        format!(
+            "no {} adapter is available in this build yet",
+            chosen.channel_type
+        ),
+    ))
+}
+
+// --- admin ---
+
+pub async fn admin_list(
+    state: &AppState,
+    app_id: Option<&str>,
+    order_state: Option<&str>,
+    limit: Option<&str>,
+    before: Option<&str>,
+) -> ApiResult<Vec<OrderView>> {
+    let filter = OrderFilter {
+        app_id: app_id.map(cashdesk_core::AppId::parse).transpose()?,
+        state: order_state
+            .map(|s| {
+                OrderState::parse(s)
+                    .ok_or_else(|| ApiError::invalid("state", "is not an order state"))
+            })
+            .transpose()?,
+        before: before
+            .map(|s| {
+                OrderId::parse(s).ok_or_else(|| ApiError::invalid("before", "is not an order id"))
+            })
+            .transpose()?,
+        limit: match limit {
+            None => 50,
+            Some(l) => l
+                .parse::<u32>()
+                .ok()
+                .filter(|l| (1..=500).contains(l))
+                .ok_or_else(|| ApiError::invalid("limit", "must be between 1 and 500"))?,
+        },
+    };
+    Ok(state
+        .store
+        .list_orders(&filter)
+        .await?
+        .iter()
+        .map(OrderView::from)
+        .collect())
+}
+
+pub async fn admin_get(state: &AppState, order_id: &str) -> ApiResult<OrderView> {
+    let id =
+        OrderId::parse(order_id).ok_or_else(|| ApiError::not_found(format!("order {order_id}")))?;
+    let order = state
+        .store
+        .get_order(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("order {order_id}")))?;
+    Ok(OrderView::from(&order))
+}

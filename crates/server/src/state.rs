@@ -1,0 +1,44 @@
+//! The state every handler sees: the store, the master key, the config,
+//! cashdesk's platform key pairs and the metrics. Cheap to clone (one `Arc`).
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use cashdesk_crypto::Secret;
+use cashdesk_crypto::rsa::RsaPrivateKey;
+use cashdesk_crypto::secretbox::MasterKey;
+use cashdesk_crypto::sm::Sm2PrivateKey;
+use cashdesk_store::Store;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+
+/// cashdesk's own key pairs: they sign responses and notifications for
+/// RSA2/SM2 apps. Generated once per database, stored sealed.
+pub struct PlatformKeys {
+    pub rsa: RsaPrivateKey,
+    pub sm2: Sm2PrivateKey,
+    pub rsa_public_pem: String,
+    pub sm2_public_pem: String,
+}
+
+pub struct Inner {
+    pub store: Arc<dyn Store>,
+    pub master_key: MasterKey,
+    pub config: Config,
+    /// Without a trailing slash.
+    pub public_url: String,
+    pub platform: PlatformKeys,
+    pub metrics: Metrics,
+    pub admin_token: Secret,
+}
+
+#[derive(Clone)]
+pub struct AppState(pub(crate) Arc<Inner>);
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}

@@ -1,0 +1,384 @@
+//! Response shapes (camelCase JSON). The merchant-facing ones mirror
+//! crates/sdk/src/model.rs field for field — that file is the contract and
+//! the integration tests parse every answer with it. Admin views are
+//! documented in docs/api.md and never carry a secret.
+
+use cashdesk_core::time::{to_cn_datetime, to_rfc3339_cn};
+use cashdesk_core::{BindingState, ChannelType, OrderState, ResultCode, SceneCode, SignType};
+use cashdesk_store::{App, AuditEntry, Binding, BoundChannel, Channel, Order};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+pub fn time(t: DateTime<Utc>) -> String {
+    to_rfc3339_cn(t)
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderSignature {
+    pub app_id: String,
+    pub nonce: String,
+    pub timestamp: String,
+    pub signature: String,
+    pub out_trade_no: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentChannel {
+    pub id: String,
+    pub app_id: String,
+    pub app_name: String,
+    pub channel_id: String,
+    pub channel_type: String,
+    pub channel_name: String,
+    pub scene_name: Option<String>,
+    pub scene_code: String,
+    pub config_id: String,
+    pub mch_id: Option<String>,
+    pub url: String,
+    pub method: &'static str,
+    pub enctype: &'static str,
+    pub sort: i64,
+}
+
+/// A human name for a scene, as the seed cashier shows it.
+pub fn scene_name(channel_type: ChannelType, scene: SceneCode) -> Option<&'static str> {
+    use ChannelType::*;
+    use SceneCode::*;
+    Some(match (channel_type, scene) {
+        (WxPay, Mini) => "微信小程序支付",
+        (WxPay, Jsapi) => "微信公众号支付",
+        (WxPay, Native | Qr) => "微信扫码支付",
+        (WxPay, H5 | Wap) => "微信H5支付",
+        (WxPay, App) => "微信APP支付",
+        (AliPay, Mini) => "支付宝小程序支付",
+        (AliPay, Wap | H5) => "支付宝手机网站支付",
+        (AliPay, Page) => "支付宝电脑网站支付",
+        (AliPay, Qr | Native) => "支付宝扫码支付",
+        (AliPay, App) => "支付宝APP支付",
+        (Lakala, Mini) => "拉卡拉小程序支付",
+        (Lakala, Jsapi) => "拉卡拉公众号支付",
+        (Lakala, Native | Qr) => "拉卡拉扫码支付",
+        (Lakala, H5 | Wap) => "拉卡拉H5支付",
+        _ => return None,
+    })
+}
+
+impl PaymentChannel {
+    pub fn new(app: &App, bound: &BoundChannel, public_url: &str) -> Self {
+        Self {
+            id: bound.binding.binding_id.to_string(),
+            app_id: app.app_id.to_string(),
+            app_name: app.app_name.clone(),
+            channel_id: bound.channel.channel_id.to_string(),
+            channel_type: bound.config.channel_type.as_str().to_owned(),
+            channel_name: bound.channel.channel_name.clone(),
+            scene_name: scene_name(bound.config.channel_type, bound.channel.scene_code)
+                .map(str::to_owned),
+            scene_code: bound.channel.scene_code.as_str().to_owned(),
+            config_id: bound.config.config_id.to_string(),
+            mch_id: Some(bound.config.mch_id.clone()),
+            url: format!("{public_url}/api/cashier-desk/payment"),
+            method: "POST",
+            enctype: "application/json",
+            sort: i64::from(bound.channel.sort),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateOrderResponse {
+    pub order_id: String,
+    pub out_trade_no: String,
+    pub token: String,
+    pub cashier_url: String,
+    pub expire_at: String,
+    pub signature: OrderSignature,
+    pub channels: Vec<PaymentChannel>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentList {
+    pub order_id: String,
+    pub out_trade_no: String,
+    pub amount: i64,
+    pub order_title: String,
+    pub expire_at: String,
+    pub state: OrderState,
+    pub app_id: String,
+    pub app_name: String,
+    pub channels: Vec<PaymentChannel>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PayResult {
+    pub order_id: String,
+    pub out_trade_no: String,
+    pub amount: i64,
+    pub state: OrderState,
+    pub result_code: ResultCode,
+    pub channel_id: Option<String>,
+    pub channel_type: Option<String>,
+    pub mch_id: Option<String>,
+    pub transaction_id: Option<String>,
+    pub pay_time: Option<String>,
+    pub refunded_amount: i64,
+    pub result_error_code: Option<String>,
+    pub result_error_msg: Option<String>,
+    pub store_id: Option<String>,
+    pub attach: Option<String>,
+    pub paid_after_close: bool,
+}
+
+impl From<&Order> for PayResult {
+    fn from(o: &Order) -> Self {
+        Self {
+            order_id: o.order_id.to_string(),
+            out_trade_no: o.out_trade_no.to_string(),
+            amount: o.amount.get(),
+            state: o.state,
+            result_code: o.state.result_code(),
+            channel_id: o.channel.as_ref().map(|c| c.channel_id.to_string()),
+            channel_type: o
+                .channel
+                .as_ref()
+                .map(|c| c.channel_type.as_str().to_owned()),
+            mch_id: o.channel.as_ref().map(|c| c.mch_id.clone()),
+            transaction_id: o.transaction_id.clone(),
+            pay_time: o.pay_time.map(to_cn_datetime),
+            refunded_amount: o.refunded_amount.get(),
+            result_error_code: o.result_error_code.clone(),
+            result_error_msg: o.result_error_msg.clone(),
+            store_id: o.store_id.as_ref().map(|s| s.to_string()),
+            attach: o.attach.clone(),
+            paid_after_close: o.paid_after_close,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyBindingResponse {
+    pub binding_id: String,
+    pub state: BindingState,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterAppResponse {
+    pub app_id: String,
+    pub app_key: String,
+    pub sign_type: SignType,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlatformKeys {
+    pub rsa_public_key_pem: String,
+    pub sm2_public_key_pem: String,
+}
+
+// --- admin views ---
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppView {
+    pub app_id: String,
+    pub app_name: String,
+    pub sign_type: SignType,
+    pub public_key_pem: Option<String>,
+    pub notify_url: Option<String>,
+    pub refund_review: bool,
+    pub enabled: bool,
+    pub created_at: String,
+}
+
+impl From<&App> for AppView {
+    fn from(a: &App) -> Self {
+        Self {
+            app_id: a.app_id.to_string(),
+            app_name: a.app_name.clone(),
+            sign_type: a.sign_type,
+            public_key_pem: a.public_key_pem.clone(),
+            notify_url: a.notify_url.clone(),
+            refund_review: a.refund_review,
+            enabled: a.enabled,
+            created_at: time(a.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelConfigView {
+    pub config_id: String,
+    pub channel_type: ChannelType,
+    pub name: String,
+    pub mch_id: String,
+    pub api_version: Option<String>,
+    /// Same keys as stored, every value replaced by `"***"`.
+    pub credentials: Value,
+    pub base_url: Option<String>,
+    pub enabled: bool,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelView {
+    pub channel_id: String,
+    pub config_id: String,
+    pub scene_code: SceneCode,
+    pub scene_name: Option<String>,
+    pub channel_name: String,
+    pub sort: i32,
+    pub enabled: bool,
+    pub created_at: String,
+}
+
+impl ChannelView {
+    pub fn new(c: &Channel, channel_type: Option<ChannelType>) -> Self {
+        Self {
+            channel_id: c.channel_id.to_string(),
+            config_id: c.config_id.to_string(),
+            scene_code: c.scene_code,
+            scene_name: channel_type
+                .and_then(|t| scene_name(t, c.scene_code))
+                .map(str::to_owned),
+            channel_name: c.channel_name.clone(),
+            sort: c.sort,
+            enabled: c.enabled,
+            created_at: time(c.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BindingView {
+    pub binding_id: String,
+    pub app_id: String,
+    pub channel_id: String,
+    pub store_id: Option<String>,
+    pub state: BindingState,
+    pub created_at: String,
+    pub auto_approve_at: Option<String>,
+    pub decided_at: Option<String>,
+    pub decided_by: Option<String>,
+}
+
+impl From<&Binding> for BindingView {
+    fn from(b: &Binding) -> Self {
+        Self {
+            binding_id: b.binding_id.to_string(),
+            app_id: b.app_id.to_string(),
+            channel_id: b.channel_id.to_string(),
+            store_id: b.store_id.as_ref().map(|s| s.to_string()),
+            state: b.state,
+            created_at: time(b.created_at),
+            auto_approve_at: b.auto_approve_at.map(time),
+            decided_at: b.decided_at.map(time),
+            decided_by: b.decided_by.clone(),
+        }
+    }
+}
+
+/// An order as the operator sees it (the cashier token is left out: it is
+/// the buyer's credential).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderView {
+    pub order_id: String,
+    pub app_id: String,
+    pub out_trade_no: String,
+    pub amount: i64,
+    pub order_title: String,
+    pub goods_desc: String,
+    pub third_party_user: String,
+    pub notify_url: Option<String>,
+    pub return_url: Option<String>,
+    pub store_id: Option<String>,
+    pub attach: Option<String>,
+    pub client_ip: Option<String>,
+    pub expire_at: String,
+    pub state: OrderState,
+    pub result_code: ResultCode,
+    pub channel_id: Option<String>,
+    pub channel_type: Option<String>,
+    pub config_id: Option<String>,
+    pub mch_id: Option<String>,
+    pub scene_code: Option<String>,
+    pub transaction_id: Option<String>,
+    pub pay_time: Option<String>,
+    pub refunded_amount: i64,
+    pub result_error_code: Option<String>,
+    pub result_error_msg: Option<String>,
+    pub paid_after_close: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&Order> for OrderView {
+    fn from(o: &Order) -> Self {
+        Self {
+            order_id: o.order_id.to_string(),
+            app_id: o.app_id.to_string(),
+            out_trade_no: o.out_trade_no.to_string(),
+            amount: o.amount.get(),
+            order_title: o.order_title.clone(),
+            goods_desc: o.goods_desc.clone(),
+            third_party_user: o.third_party_user.clone(),
+            notify_url: o.notify_url.clone(),
+            return_url: o.return_url.clone(),
+            store_id: o.store_id.as_ref().map(|s| s.to_string()),
+            attach: o.attach.clone(),
+            client_ip: o.client_ip.clone(),
+            expire_at: time(o.expire_at),
+            state: o.state,
+            result_code: o.state.result_code(),
+            channel_id: o.channel.as_ref().map(|c| c.channel_id.to_string()),
+            channel_type: o
+                .channel
+                .as_ref()
+                .map(|c| c.channel_type.as_str().to_owned()),
+            config_id: o.channel.as_ref().map(|c| c.config_id.to_string()),
+            mch_id: o.channel.as_ref().map(|c| c.mch_id.clone()),
+            scene_code: o.channel.as_ref().map(|c| c.scene_code.as_str().to_owned()),
+            transaction_id: o.transaction_id.clone(),
+            pay_time: o.pay_time.map(to_cn_datetime),
+            refunded_amount: o.refunded_amount.get(),
+            result_error_code: o.result_error_code.clone(),
+            result_error_msg: o.result_error_msg.clone(),
+            paid_after_close: o.paid_after_close,
+            created_at: time(o.created_at),
+            updated_at: time(o.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditView {
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: Value,
+}
+
+impl From<&AuditEntry> for AuditView {
+    fn from(a: &AuditEntry) -> Self {
+        Self {
+            at: time(a.at),
+            actor: a.actor.clone(),
+            action: a.action.clone(),
+            target: a.target.clone(),
+            detail: a.detail.clone(),
+        }
+    }
+}

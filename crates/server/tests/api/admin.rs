@@ -1,0 +1,348 @@
+//! The operator API: bearer auth, apps, channel configs (credentials never
+//! in clear), channels, orders, audit.
+
+use cashdesk_sdk::{
+    AdminClient, CreateChannelConfigRequest, CreateChannelRequest, HeaderMap, Method, OrderQuery,
+};
+use serde_json::json;
+
+use crate::backend_tests;
+use crate::helpers::*;
+
+backend_tests!(
+    admin_needs_the_bearer_token,
+    apps_list_get_disable_enable,
+    channel_config_credentials_never_leave_in_clear,
+    channels_validate_and_list,
+    orders_and_audit,
+);
+
+async fn admin_needs_the_bearer_token(b: Backend) {
+    let app = spawn_app(b).await;
+    for (method, path) in [
+        (Method::GET, "/api/admin/apps"),
+        (Method::POST, "/api/admin/apps"),
+        (Method::GET, "/api/admin/channel-configs"),
+        (Method::POST, "/api/admin/channels"),
+        (
+            Method::POST,
+            "/api/admin/bindings/B01ARZ3NDEKTSV4RRFFQ69G5FAV/approve",
+        ),
+        (Method::GET, "/api/admin/orders"),
+        (Method::GET, "/api/admin/audit"),
+    ] {
+        let resp = app.raw(method.clone(), path, b"{}", HeaderMap::new()).await;
+        assert_envelope(&resp, 401, 4019);
+        let mut h = HeaderMap::new();
+        h.insert(
+            "authorization",
+            "Bearer wrong-wrong-wrong-wrong".parse().expect("h"),
+        );
+        assert_envelope(&app.raw(method.clone(), path, b"{}", h).await, 401, 4019);
+        let mut h = HeaderMap::new();
+        h.insert("authorization", app.admin_token.parse().expect("h")); // no "Bearer "
+        assert_envelope(&app.raw(method, path, b"{}", h).await, 401, 4019);
+    }
+    let wrong = AdminClient::new(&app.base_url, "not-the-admin-token").expect("client");
+    assert_api_error(wrong.list_apps().await, 401, 4019);
+    assert!(app.admin.list_apps().await.is_ok());
+}
+
+async fn apps_list_get_disable_enable(b: Backend) {
+    let app = spawn_app(b).await;
+    let apps = app.admin.list_apps().await.expect("list");
+    assert_eq!(apps.as_array().map(Vec::len), Some(1), "the demo app");
+    assert_eq!(apps[0]["appName"], "Demo shop");
+    assert!(apps[0].get("appKey").is_none());
+    assert!(!apps.to_string().contains(&app.demo_app_key));
+    let one = app.admin.get_app(&app.demo_app_id).await.expect("get");
+    assert_eq!(one["enabled"], true);
+    let off = app
+        .admin
+        .disable_app(&app.demo_app_id)
+        .await
+        .expect("disable");
+    assert_eq!(off["enabled"], false);
+    let on = app
+        .admin
+        .enable_app(&app.demo_app_id)
+        .await
+        .expect("enable");
+    assert_eq!(on["enabled"], true);
+    assert_api_error(app.admin.get_app("app0000000000000000").await, 404, 4040);
+    assert_api_error(
+        app.admin.disable_app("app0000000000000000").await,
+        404,
+        4040,
+    );
+}
+
+async fn channel_config_credentials_never_leave_in_clear(b: Backend) {
+    let app = spawn_app(b).await;
+    let secret = "-----BEGIN PRIVATE KEY-----SUPERSECRET123";
+    let created = app
+        .admin
+        .create_channel_config(&CreateChannelConfigRequest {
+            channel_type: "ali-pay".into(),
+            name: "Alipay".into(),
+            mch_id: "2088000000000001".into(),
+            api_version: None,
+            credentials: json!({"appPrivateKey": secret, "pin": 123456, "nested": {"k": "also-secret-xyz"}}),
+            base_url: Some("https://openapi.alipay.com".into()),
+        })
+        .await
+        .expect("config");
+    let one = app
+        .admin
+        .get_channel_config(&created.config_id)
+        .await
+        .expect("get");
+    let all = app.admin.list_channel_configs().await.expect("list");
+    for v in [&one, &all] {
+        let text = v.to_string();
+        assert!(
+            !text.contains("SUPERSECRET")
+                && !text.contains("also-secret")
+                && !text.contains("123456"),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        one["credentials"],
+        json!({"appPrivateKey": "***", "pin": "***", "nested": {"k": "***"}})
+    );
+    assert_eq!(one["channelType"], "ali-pay");
+    assert_eq!(one["mchId"], "2088000000000001");
+    assert_eq!(one["baseUrl"], "https://openapi.alipay.com");
+    // Sealed at rest.
+    let stored = app
+        .store
+        .get_channel_config(&cashdesk_core::ConfigId::parse(&created.config_id).expect("id"))
+        .await
+        .expect("store")
+        .expect("config");
+    assert!(
+        !stored
+            .credentials_sealed
+            .windows(11)
+            .any(|w| w == b"SUPERSECRET")
+    );
+    // Audit names the keys, not the values.
+    let audit = app.admin.list_audit(None).await.expect("audit").to_string();
+    assert!(audit.contains("channel_config.create"));
+    assert!(
+        !audit.contains("SUPERSECRET") && !audit.contains("also-secret"),
+        "{audit}"
+    );
+    // Disable / enable.
+    assert_eq!(
+        app.admin
+            .disable_channel_config(&created.config_id)
+            .await
+            .expect("d")["enabled"],
+        false
+    );
+    assert_eq!(
+        app.admin
+            .enable_channel_config(&created.config_id)
+            .await
+            .expect("e")["enabled"],
+        true
+    );
+    assert_api_error(
+        app.admin
+            .get_channel_config("C01ARZ3NDEKTSV4RRFFQ69G5FAV")
+            .await,
+        404,
+        4040,
+    );
+    // Validation.
+    let bad = |ct: &str, creds: serde_json::Value, api: Option<&str>| CreateChannelConfigRequest {
+        channel_type: ct.into(),
+        name: "n".into(),
+        mch_id: "m".into(),
+        api_version: api.map(str::to_owned),
+        credentials: creds,
+        base_url: None,
+    };
+    assert_api_error(
+        app.admin
+            .create_channel_config(&bad("paypal", json!({}), None))
+            .await,
+        400,
+        4000,
+    );
+    assert_api_error(
+        app.admin
+            .create_channel_config(&bad("wx-pay", json!("key"), None))
+            .await,
+        400,
+        4000,
+    );
+    assert_api_error(
+        app.admin
+            .create_channel_config(&bad("wx-pay", json!({}), Some("v4")))
+            .await,
+        400,
+        4000,
+    );
+    assert_eq!(
+        app.admin
+            .list_channel_configs()
+            .await
+            .expect("list")
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+}
+
+async fn channels_validate_and_list(b: Backend) {
+    let app = spawn_app(b).await;
+    let config = app
+        .admin
+        .create_channel_config(&CreateChannelConfigRequest {
+            channel_type: "lakala".into(),
+            name: "Lakala".into(),
+            mch_id: "822000000000001".into(),
+            api_version: None,
+            credentials: json!({"privateKey": "k"}),
+            base_url: None,
+        })
+        .await
+        .expect("config");
+    let ch = |scene: &str, config_id: &str| CreateChannelRequest {
+        config_id: config_id.into(),
+        scene_code: scene.into(),
+        channel_name: "c".into(),
+        sort: None,
+    };
+    // Lakala has no "page" scene; unknown scene; unknown config.
+    assert_api_error(
+        app.admin
+            .create_channel(&ch("page", &config.config_id))
+            .await,
+        400,
+        4000,
+    );
+    assert_api_error(
+        app.admin
+            .create_channel(&ch("teleport", &config.config_id))
+            .await,
+        400,
+        4000,
+    );
+    assert_api_error(
+        app.admin
+            .create_channel(&ch("mini", "C01ARZ3NDEKTSV4RRFFQ69G5FAV"))
+            .await,
+        404,
+        4040,
+    );
+    assert_api_error(
+        app.admin.create_channel(&ch("mini", "garbage")).await,
+        400,
+        4000,
+    );
+    let created = app
+        .admin
+        .create_channel(&ch("mini", &config.config_id))
+        .await
+        .expect("channel");
+    let one = app
+        .admin
+        .get_channel(&created.channel_id)
+        .await
+        .expect("get");
+    assert_eq!(one["sceneCode"], "mini");
+    assert_eq!(one["sceneName"], "拉卡拉小程序支付");
+    assert_eq!(one["configId"], config.config_id.as_str());
+    let all = app.admin.list_channels().await.expect("list");
+    assert_eq!(all.as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        app.admin
+            .disable_channel(&created.channel_id)
+            .await
+            .expect("d")["enabled"],
+        false
+    );
+    assert_api_error(
+        app.admin.get_channel("H01ARZ3NDEKTSV4RRFFQ69G5FAV").await,
+        404,
+        4040,
+    );
+}
+
+async fn orders_and_audit(b: Backend) {
+    let app = spawn_app(b).await;
+    let no = otn();
+    let created = app
+        .client
+        .create_order(&order(&no, 321))
+        .await
+        .expect("order");
+    app.client
+        .create_order(&order(&otn(), 1))
+        .await
+        .expect("order 2");
+    let all = app
+        .admin
+        .list_orders(&OrderQuery::default())
+        .await
+        .expect("orders");
+    assert_eq!(all.as_array().map(Vec::len), Some(2));
+    assert_eq!(all[1]["orderId"], created.order_id.as_str(), "newest first");
+    assert!(all[0].get("token").is_none());
+    let limited = app
+        .admin
+        .list_orders(&OrderQuery {
+            limit: Some(1),
+            ..OrderQuery::default()
+        })
+        .await
+        .expect("orders");
+    assert_eq!(limited.as_array().map(Vec::len), Some(1));
+    let filtered = app
+        .admin
+        .list_orders(&OrderQuery {
+            app_id: Some(app.demo_app_id.clone()),
+            state: Some("CLOSED".into()),
+            limit: None,
+        })
+        .await
+        .expect("orders");
+    assert_eq!(filtered.as_array().map(Vec::len), Some(0));
+    assert_api_error(
+        app.admin
+            .list_orders(&OrderQuery {
+                state: Some("DONE".into()),
+                ..OrderQuery::default()
+            })
+            .await,
+        400,
+        4000,
+    );
+    let one = app.admin.get_order(&created.order_id).await.expect("order");
+    assert_eq!(
+        (one["outTradeNo"].as_str(), one["amount"].as_i64()),
+        (Some(no.as_str()), Some(321))
+    );
+    assert_eq!(one["state"], "CREATED");
+    assert_api_error(
+        app.admin.get_order("P01ARZ3NDEKTSV4RRFFQ69G5FAV").await,
+        404,
+        4040,
+    );
+
+    app.admin
+        .disable_app(&app.demo_app_id)
+        .await
+        .expect("disable");
+    let audit = app.admin.list_audit(Some(10)).await.expect("audit");
+    let first = &audit[0];
+    assert_eq!(
+        (first["actor"].as_str(), first["action"].as_str()),
+        (Some("admin"), Some("app.disable"))
+    );
+    assert_eq!(first["target"], app.demo_app_id.as_str());
+}

@@ -1,0 +1,385 @@
+//! `spawn_app`: a fresh data folder and database per test (SQLite file, or
+//! a new PostgreSQL database `cd_test_<uuid>` dropped afterwards), the
+//! server on 127.0.0.1:0, SDK clients for the operator and the demo app.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cashdesk_core::SignType;
+use cashdesk_crypto::rsa::RsaPrivateKey;
+use cashdesk_crypto::sm::Sm2PrivateKey;
+use cashdesk_sdk::{
+    AdminClient, Client, CreateOrderRequest, Credentials, HeaderMap, Method, RawResponse,
+    RegisterAppRequest, SdkError, Secret,
+};
+use cashdesk_server::{Application, Config};
+use cashdesk_store::{OrderFilter, Store};
+use sqlx::Connection as _;
+use tokio::sync::oneshot;
+
+/// `mod <name> { sqlite, postgres }` calling `<name>(Backend)`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    match $crate::helpers::Backend::postgres() {
+                        Some(b) => super::$name(b).await,
+                        None => eprintln!("skipping: CASHDESK_TEST_POSTGRES_URL not set"),
+                    }
+                }
+            }
+        )*
+    };
+}
+
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    /// The server URL from CASHDESK_TEST_POSTGRES_URL.
+    Postgres(String),
+}
+
+impl Backend {
+    pub fn postgres() -> Option<Backend> {
+        std::env::var("CASHDESK_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .map(Backend::Postgres)
+    }
+}
+
+/// A fresh PostgreSQL database, dropped (WITH FORCE) when this is dropped.
+pub struct PgDatabase {
+    server_url: String,
+    name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    pub async fn create(server_url: &str) -> PgDatabase {
+        let name = format!("cd_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(server_url)
+            .await
+            .expect("connect to PostgreSQL");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        let _ = conn.close().await;
+        let mut url = url::Url::parse(server_url).expect("postgres URL");
+        url.set_path(&format!("/{name}"));
+        PgDatabase {
+            server_url: server_url.to_owned(),
+            name,
+            url: url.to_string(),
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let server_url = self.server_url.clone();
+        let name = self.name.clone();
+        // Best effort, on a thread of its own: Drop cannot await.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&server_url).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                    let _ = conn.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+pub struct TestApp {
+    pub base_url: String,
+    pub admin_token: String,
+    pub admin: AdminClient,
+    pub demo_app_id: String,
+    pub demo_app_key: String,
+    /// The demo app's client (HMAC-SHA256).
+    pub client: Client,
+    pub store: Arc<dyn Store>,
+    pub config: Config,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    // Dropped last: the server must be gone before its folder and database.
+    pub pg: Option<Arc<PgDatabase>>,
+    pub dir: Arc<tempfile::TempDir>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Like [`spawn_app`], with a chance to change the config first.
+pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+    let pg = match &backend {
+        Backend::Sqlite => None,
+        Backend::Postgres(server) => Some(Arc::new(PgDatabase::create(server).await)),
+    };
+    let mut config = Config::for_tests(dir.path().join("data"));
+    if let Some(pg) = &pg {
+        config.database_url = Some(pg.url.clone());
+    }
+    tweak(&mut config);
+    start(config, dir, pg).await
+}
+
+/// Starts another instance on the same folder and database as `other`.
+pub async fn spawn_sibling(other: &TestApp) -> TestApp {
+    start(other.config.clone(), other.dir.clone(), other.pg.clone()).await
+}
+
+async fn start(
+    config: Config,
+    dir: Arc<tempfile::TempDir>,
+    pg: Option<Arc<PgDatabase>>,
+) -> TestApp {
+    let app = Application::build(config.clone())
+        .await
+        .expect("application builds");
+    let base_url = app.public_url().to_owned();
+    let store = app.store();
+    let token_file = config.admin_token_file();
+    let admin_token = std::fs::read_to_string(&token_file)
+        .expect("admin token file")
+        .trim()
+        .to_owned();
+    let demo: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(config.demo_app_file()).expect("demo app file"))
+            .expect("demo app JSON");
+    let demo_app_id = demo["appId"].as_str().expect("appId").to_owned();
+    let demo_app_key = demo["appKey"].as_str().expect("appKey").to_owned();
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async move {
+        let _ = rx.await;
+    }));
+    let client = Client::new(
+        &base_url,
+        &demo_app_id,
+        Credentials::hmac_sha256(demo_app_key.clone()),
+    )
+    .expect("client");
+    let admin = AdminClient::new(&base_url, &admin_token).expect("admin client");
+    TestApp {
+        base_url,
+        admin_token,
+        admin,
+        demo_app_id,
+        demo_app_key,
+        client,
+        store,
+        config,
+        stop: Some(tx),
+        server: Some(server),
+        pg,
+        dir,
+    }
+}
+
+/// An app registered by the operator, with its client.
+pub struct TestMerchant {
+    pub app_id: String,
+    pub client: Client,
+    pub credentials: Credentials,
+}
+
+impl TestApp {
+    /// Registers an app with `sign_type` (fresh client key pairs for RSA2/SM2).
+    pub async fn merchant(&self, sign_type: SignType) -> TestMerchant {
+        let (public_key_pem, private_pem) = match sign_type {
+            SignType::Rsa2 => {
+                let k = RsaPrivateKey::generate_2048().expect("rsa key");
+                (Some(k.public_key().to_spki_pem()), Some(k.to_pkcs8_pem()))
+            }
+            SignType::Sm2 => {
+                let k = Sm2PrivateKey::generate();
+                (Some(k.public_key().to_spki_pem()), Some(k.to_pkcs8_pem()))
+            }
+            _ => (None, None),
+        };
+        let reg = self
+            .admin
+            .create_app(&RegisterAppRequest {
+                app_name: format!("shop {sign_type}"),
+                sign_type: Some(sign_type),
+                public_key_pem,
+                ..RegisterAppRequest::default()
+            })
+            .await
+            .expect("register app");
+        assert_eq!(reg.sign_type, sign_type);
+        let credentials = match (sign_type, private_pem) {
+            (SignType::Rsa2, Some(pem)) => Credentials::Rsa {
+                private_key_pem: Secret::new(pem),
+                platform_public_key_pem: self.platform_keys().await.rsa_public_key_pem,
+            },
+            (SignType::Sm2, Some(pem)) => Credentials::Sm2 {
+                private_key_pem: Secret::new(pem),
+                platform_public_key_pem: self.platform_keys().await.sm2_public_key_pem,
+            },
+            _ => Credentials::Shared {
+                sign_type,
+                app_key: Secret::new(reg.app_key.clone()),
+            },
+        };
+        let client = Client::new(&self.base_url, &reg.app_id, credentials.clone()).expect("client");
+        TestMerchant {
+            app_id: reg.app_id,
+            client,
+            credentials,
+        }
+    }
+
+    pub async fn platform_keys(&self) -> cashdesk_sdk::PlatformKeys {
+        self.client.platform_keys().await.expect("platform keys")
+    }
+
+    /// Orders in the database (all apps).
+    pub async fn order_count(&self) -> usize {
+        self.store
+            .list_orders(&OrderFilter {
+                limit: 10_000,
+                ..OrderFilter::default()
+            })
+            .await
+            .expect("list orders")
+            .len()
+    }
+
+    /// An unsigned request.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: &[u8],
+        headers: HeaderMap,
+    ) -> RawResponse {
+        self.client
+            .send_raw(method, path, body.to_vec(), headers)
+            .await
+            .expect("HTTP round trip")
+    }
+
+    /// A request signed by `client` with a chosen timestamp and nonce.
+    pub async fn signed_raw(
+        &self,
+        client: &Client,
+        method: Method,
+        path: &str,
+        body: &[u8],
+        timestamp: i64,
+        nonce: &str,
+    ) -> RawResponse {
+        let signed = client
+            .signer()
+            .sign_request_at(method.as_str(), path, body, timestamp, nonce)
+            .expect("sign");
+        let mut headers = signed.to_header_map().expect("headers");
+        headers.insert("content-type", "application/json".parse().expect("header"));
+        self.raw(method, path, body, headers).await
+    }
+}
+
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+pub fn order(out_trade_no: &str, amount: i64) -> CreateOrderRequest {
+    CreateOrderRequest::new(out_trade_no, amount, "Coffee")
+}
+
+/// A fresh valid outTradeNo.
+pub fn otn() -> String {
+    format!("T{}", &uuid::Uuid::new_v4().simple().to_string()[..20])
+}
+
+/// Asserts an SDK error is the API error `code` with HTTP `status`.
+#[track_caller]
+pub fn assert_api_error<T: std::fmt::Debug>(
+    result: Result<T, SdkError>,
+    status: u16,
+    code: i64,
+) -> Option<serde_json::Value> {
+    match result {
+        Err(SdkError::Api {
+            status: s,
+            code: c,
+            msg,
+            data,
+        }) => {
+            assert_eq!((s, c), (status, code), "unexpected error: {msg}");
+            data
+        }
+        other => panic!("expected API error {code} (HTTP {status}), got {other:?}"),
+    }
+}
+
+/// Asserts a raw response is an error envelope with `code` and `status`.
+#[track_caller]
+pub fn assert_envelope(resp: &RawResponse, status: u16, code: i64) -> serde_json::Value {
+    let body = resp.json().expect("JSON body");
+    assert_eq!(
+        (resp.status.as_u16(), body["code"].as_i64()),
+        (status, Some(code)),
+        "body: {body}"
+    );
+    assert!(
+        body["msg"].as_str().is_some_and(|m| !m.is_empty()),
+        "msg: {body}"
+    );
+    assert!(
+        body["responseTime"]
+            .as_i64()
+            .is_some_and(|t| t > 1_600_000_000_000),
+        "responseTime: {body}"
+    );
+    body
+}
+
+pub async fn wait_until<F, Fut>(timeout: Duration, mut cond: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if cond().await {
+            return true;
+        }
+        if tokio::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,14 @@
+//! Integration tests of cashdesk-server over real HTTP, one binary with a
+//! module per area. Every test runs on SQLite and on PostgreSQL (the
+//! `backend_tests!` macro makes a `sqlite` and a `postgres` variant; the
+//! latter skips with a message when CASHDESK_TEST_POSTGRES_URL is unset).
+
+mod helpers;
+
+mod admin;
+mod bad_input;
+mod bindings;
+mod ops;
+mod orders;
+mod register;
+mod signing;
