@@ -1,0 +1,325 @@
+//! The command line (clap derive) and the dispatch to the command modules.
+//!
+//! Operator commands share [`AdminOpts`] (`--url`, `--token`), declared
+//! `global` so they may follow any subcommand (`cashdesk app list --url …`).
+//! Every operator command prints the API's JSON answer, pretty-printed, on
+//! stdout, so scripts can pipe it to `jq`.
+
+use std::path::PathBuf;
+
+use cashdesk_core::{BindingState, SignType};
+use clap::{Args, Parser, Subcommand};
+
+use crate::{admin, serve, sign};
+
+/// cashdesk: a self-hosted aggregated payment gateway.
+#[derive(Debug, Parser)]
+#[command(name = "cashdesk", version, about, long_about = None)]
+pub struct Cli {
+    /// Config file (TOML). Default: ./cashdesk.toml when it exists.
+    /// `CASHDESK_*` environment variables override it.
+    #[arg(long, short = 'c', global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (zero configuration: ./cashdesk-data, SQLite, sandbox).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the five Cashdesk-* signature headers for a request (or a
+    /// ready curl command line).
+    Sign(sign::SignArgs),
+    /// Merchant apps.
+    App(AppCmd),
+    /// Channel configs: a merchant account at WeChat Pay, Alipay or Lakala.
+    #[command(name = "channel-config")]
+    ChannelConfig(ChannelConfigCmd),
+    /// Channels: one scene of a channel config that apps may apply for.
+    Channel(ChannelCmd),
+    /// Apps' applications to use a channel: list, approve, reject.
+    Binding(BindingCmd),
+    /// Pay orders.
+    Order(OrderCmd),
+    /// The operator audit log.
+    Audit(AuditCmd),
+}
+
+/// Where the operator API is and how to authenticate.
+#[derive(Debug, Clone, Args)]
+pub struct AdminOpts {
+    /// The cashdesk server's base URL.
+    #[arg(
+        long,
+        env = "CASHDESK_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub url: String,
+    /// The operator token. Default: CASHDESK_ADMIN_TOKEN, the config's
+    /// admin_token, or <data_dir>/admin.token.
+    #[arg(
+        long,
+        env = "CASHDESK_ADMIN_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AppCmd {
+    #[command(flatten)]
+    pub admin: AdminOpts,
+    #[command(subcommand)]
+    pub action: AppAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppAction {
+    /// List all apps.
+    List,
+    /// Show one app.
+    Show { app_id: String },
+    /// Register an app; prints its appId and appKey (shown once: keep it).
+    Create {
+        /// Display name (1..=64 characters).
+        #[arg(long)]
+        name: String,
+        /// Default notify URL for the app's orders.
+        #[arg(long)]
+        notify_url: Option<String>,
+        /// HMAC-SHA256 (default), HMAC-SM3, MD5, RSA2 or SM2.
+        #[arg(long, value_parser = parse_sign_type)]
+        sign_type: Option<SignType>,
+        /// The app's public key (PEM), required for RSA2 and SM2.
+        #[arg(long, value_name = "FILE")]
+        public_key_pem_file: Option<PathBuf>,
+        /// Refunds of this app wait for an operator's review.
+        #[arg(long)]
+        refund_review: bool,
+    },
+    /// Refuse the app's requests from now on.
+    Disable { app_id: String },
+    /// Accept the app's requests again.
+    Enable { app_id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct ChannelConfigCmd {
+    #[command(flatten)]
+    pub admin: AdminOpts,
+    #[command(subcommand)]
+    pub action: ChannelConfigAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChannelConfigAction {
+    /// Add a channel config; credentials are encrypted at rest and never
+    /// shown again.
+    Create {
+        /// wx-pay, ali-pay or lakala.
+        #[arg(long)]
+        channel_type: String,
+        /// A name for operators.
+        #[arg(long)]
+        name: String,
+        /// The merchant id at the channel (WeChat mch_id, Alipay app_id,
+        /// Lakala merchant_no).
+        #[arg(long)]
+        mch_id: String,
+        /// The channel API version (e.g. v2 or v3 for wx-pay).
+        #[arg(long)]
+        api_version: Option<String>,
+        /// A JSON object with the channel credentials (keys, certificates);
+        /// `-` reads it from stdin.
+        #[arg(long, value_name = "FILE")]
+        credentials_file: PathBuf,
+        /// The channel's API origin (e.g. the built-in sandbox). Default:
+        /// the channel's production URL.
+        #[arg(long)]
+        base_url: Option<String>,
+    },
+    /// List channel configs (credentials masked).
+    List,
+    /// Show one channel config (credentials masked).
+    Show { config_id: String },
+    /// Stop using the config (its channels are no longer offered).
+    Disable { config_id: String },
+    /// Use the config again.
+    Enable { config_id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct ChannelCmd {
+    #[command(flatten)]
+    pub admin: AdminOpts,
+    #[command(subcommand)]
+    pub action: ChannelAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChannelAction {
+    /// Add a channel (a scene of a config) that apps may apply for.
+    Create {
+        #[arg(long)]
+        config_id: String,
+        /// mini, jsapi, native, h5, app, wap, page or qr.
+        #[arg(long)]
+        scene_code: String,
+        /// The name buyers see.
+        #[arg(long)]
+        name: String,
+        /// Position in the cashier's list (lower first).
+        #[arg(long)]
+        sort: Option<i64>,
+    },
+    /// List channels.
+    List,
+    /// Show one channel.
+    Show { channel_id: String },
+    /// Stop offering the channel to buyers.
+    Disable { channel_id: String },
+    /// Offer the channel again.
+    Enable { channel_id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct BindingCmd {
+    #[command(flatten)]
+    pub admin: AdminOpts,
+    #[command(subcommand)]
+    pub action: BindingAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BindingAction {
+    /// List binding applications.
+    List {
+        /// PENDING, APPROVED or REJECTED.
+        #[arg(long, value_parser = parse_binding_state)]
+        state: Option<BindingState>,
+        #[arg(long)]
+        app_id: Option<String>,
+    },
+    /// Approve a pending application: the channel appears in the app's
+    /// orders.
+    Approve { binding_id: String },
+    /// Reject a pending application.
+    Reject { binding_id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct OrderCmd {
+    #[command(flatten)]
+    pub admin: AdminOpts,
+    #[command(subcommand)]
+    pub action: OrderAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrderAction {
+    /// List orders, newest first.
+    List {
+        #[arg(long)]
+        app_id: Option<String>,
+        /// CREATED, PAYING, SUCCESS, FAILED, CLOSED, …
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Show one order by its orderId.
+    Show { order_id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct AuditCmd {
+    #[command(flatten)]
+    pub admin: AdminOpts,
+    #[command(subcommand)]
+    pub action: AuditAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditAction {
+    /// List operator actions, newest first.
+    List {
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+}
+
+pub fn parse_sign_type(s: &str) -> Result<SignType, String> {
+    SignType::parse(&s.to_ascii_uppercase()).ok_or_else(|| {
+        format!("unknown sign type `{s}` (use HMAC-SHA256, HMAC-SM3, MD5, RSA2 or SM2)")
+    })
+}
+
+fn parse_binding_state(s: &str) -> Result<BindingState, String> {
+    BindingState::parse(&s.to_ascii_uppercase())
+        .ok_or_else(|| format!("unknown state `{s}` (use PENDING, APPROVED or REJECTED)"))
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = cli.config;
+    match cli.command {
+        Command::Serve => serve::serve(config.as_deref()).await,
+        Command::Migrate => serve::migrate(config.as_deref()).await,
+        Command::Sign(args) => sign::run(&args),
+        Command::App(cmd) => admin::app(config.as_deref(), &cmd.admin, cmd.action).await,
+        Command::ChannelConfig(cmd) => {
+            admin::channel_config(config.as_deref(), &cmd.admin, cmd.action).await
+        }
+        Command::Channel(cmd) => admin::channel(config.as_deref(), &cmd.admin, cmd.action).await,
+        Command::Binding(cmd) => admin::binding(config.as_deref(), &cmd.admin, cmd.action).await,
+        Command::Order(cmd) => admin::order(config.as_deref(), &cmd.admin, cmd.action).await,
+        Command::Audit(cmd) => admin::audit(config.as_deref(), &cmd.admin, cmd.action).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn admin_options_may_follow_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "cashdesk",
+            "app",
+            "list",
+            "--url",
+            "http://h:1",
+            "--token",
+            "t",
+        ])
+        .expect("parses");
+        match cli.command {
+            Command::App(cmd) => {
+                assert_eq!(cmd.admin.url, "http://h:1");
+                assert_eq!(cmd.admin.token.as_deref(), Some("t"));
+                assert!(matches!(cmd.action, AppAction::List));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn sign_types_and_states_parse_case_insensitively() {
+        assert_eq!(parse_sign_type("hmac-sm3"), Ok(SignType::HmacSm3));
+        assert!(parse_sign_type("SHA1").is_err());
+        assert_eq!(parse_binding_state("pending"), Ok(BindingState::Pending));
+        assert!(parse_binding_state("DONE").is_err());
+    }
+}

@@ -1,0 +1,132 @@
+//! `cashdesk serve` and `cashdesk migrate`: load the configuration, start
+//! logging, and hand over to `cashdesk-server` / `cashdesk-store`.
+//!
+//! The startup report goes to stdout (logs go to stderr) and is the only
+//! place a generated admin token or demo app key is ever shown; both are
+//! also kept in 0600 files in the data folder.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use anyhow::Context as _;
+use cashdesk_server::config::redact_url;
+use cashdesk_server::{Application, Config, StartupReport, shutdown_signal};
+use cashdesk_store::ConnectOptions;
+
+use crate::telemetry;
+
+pub async fn serve(config_file: Option<&Path>) -> anyhow::Result<()> {
+    let config = Config::load(config_file)?;
+    telemetry::init(config.log_format)?;
+    let sandbox = config.sandbox;
+    let app = Application::build(config)
+        .await
+        .context("cashdesk could not start")?;
+    let report = render_report(app.startup_report(), sandbox);
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(report.as_bytes())?;
+    stdout.flush()?;
+    drop(stdout);
+    app.run_until_stopped(shutdown_signal()).await
+}
+
+/// The human-readable startup report. (The server's `Display` for
+/// [`StartupReport`] is terser; the binary adds the sandbox state and a
+/// first command to try.)
+fn render_report(report: &StartupReport, sandbox: bool) -> String {
+    let mut out = String::new();
+    let mut line = |s: String| {
+        out.push_str(&s);
+        out.push('\n');
+    };
+    line(format!("cashdesk {} is running", env!("CARGO_PKG_VERSION")));
+    line(format!("  listening on  {}", report.listen_url));
+    line(format!("  public URL    {}", report.public_url));
+    line(format!("  data folder   {}", report.data_dir.display()));
+    line(format!(
+        "  database      {} ({})",
+        report.db_backend, report.database_url
+    ));
+    line(format!(
+        "  sandbox       {}",
+        if sandbox {
+            "on (signature errors show the expected string to sign)"
+        } else {
+            "off"
+        }
+    ));
+    line(format!("  API docs      {}/api/docs", report.public_url));
+    match (&report.admin_token, &report.admin_token_file) {
+        (Some(token), file) => {
+            line(String::new());
+            let kept = file
+                .as_ref()
+                .map(|f| format!("kept in {}", f.display()))
+                .unwrap_or_else(|| "not saved".to_owned());
+            line(format!(
+                "Operator token (generated now, shown once; {kept}):"
+            ));
+            line(format!("  {}", token.expose()));
+        }
+        (None, Some(file)) => line(format!("  operator token in {}", file.display())),
+        (None, None) => line("  operator token from CASHDESK_ADMIN_TOKEN / config".to_owned()),
+    }
+    if let Some(demo) = &report.demo_app {
+        line(String::new());
+        line(format!(
+            "Demo app (created now, key shown once; kept in {}):",
+            demo.file.display()
+        ));
+        line(format!("  appId   {}", demo.app_id));
+        line(format!("  appKey  {}", demo.app_key.expose()));
+        line("Try it:".to_owned());
+        line(format!(
+            "  cashdesk sign --app-file {} --base-url {} --method POST \\",
+            demo.file.display(),
+            report.public_url
+        ));
+        line("    --path /api/cashier-desk/unified/orders \\".to_owned());
+        line(
+            "    --body '{\"outTradeNo\":\"T1001\",\"amount\":1,\"orderTitle\":\"Test\"}' --curl | sh"
+                .to_owned(),
+        );
+    }
+    out
+}
+
+pub async fn migrate(config_file: Option<&Path>) -> anyhow::Result<()> {
+    let config = Config::load(config_file)?;
+    telemetry::init(config.log_format)?;
+    if config.database_url.is_none() {
+        // The default SQLite file lives in the data folder.
+        create_private_dir(&config.data_dir)?;
+    }
+    let url = config.effective_database_url();
+    let shown = redact_url(&url);
+    let store = cashdesk_store::connect(&url, &ConnectOptions::default())
+        .await
+        .with_context(|| format!("cannot open the database {shown}"))?;
+    store
+        .migrate()
+        .await
+        .with_context(|| format!("migrating {shown} failed"))?;
+    println!(
+        "migrations applied: {} database {shown} is up to date",
+        store.backend()
+    );
+    Ok(())
+}
+
+/// Creates `dir` (and parents) readable by the owner only.
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .with_context(|| format!("cannot create the data folder {}", dir.display()))
+}
