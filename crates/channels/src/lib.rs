@@ -17,10 +17,14 @@
 //!   redirects, extra trusted roots, TLS verification always on).
 //! - [`xml`]: a flat-XML reader/writer that refuses DTDs and entities.
 //! - [`wechat`]: WeChat Pay API v2 and v3.
+//! - [`alipay`]: Alipay OpenAPI (`gateway.do`, RSA2).
+//! - [`lakala`]: Lakala open platform v3 (`LKLAPI-SHA256withRSA`).
 
+pub mod alipay;
 pub mod channel;
 pub mod error;
 pub mod http;
+pub mod lakala;
 pub mod registry;
 pub mod wechat;
 pub mod xml;

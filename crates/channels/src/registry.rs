@@ -54,7 +54,11 @@ pub trait ChannelFactory: Sync {
 }
 
 /// Every channel cashdesk can speak to.
-pub static FACTORIES: &[&dyn ChannelFactory] = &[&crate::wechat::WechatFactory];
+pub static FACTORIES: &[&dyn ChannelFactory] = &[
+    &crate::wechat::WechatFactory,
+    &crate::alipay::AlipayFactory,
+    &crate::lakala::LakalaFactory,
+];
 
 fn factory(channel_type: ChannelType) -> Option<&'static dyn ChannelFactory> {
     FACTORIES

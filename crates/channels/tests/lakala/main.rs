@@ -1,0 +1,6 @@
+//! Integration tests of the Lakala adapter (one test binary).
+
+mod flows;
+mod notify;
+mod registry;
+mod support;
