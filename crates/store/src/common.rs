@@ -1,12 +1,13 @@
 //! The [`Store`] implementation shared by both backends.
 //!
 //! SQLite (≥ 3.35) and PostgreSQL accept the same SQL for everything the
-//! store does today: `$n` placeholders, `INSERT … ON CONFLICT … DO
-//! NOTHING/DO UPDATE … WHERE`, `UPDATE … RETURNING`. So each query and each
-//! compare-and-set is written once, here, and a [`Backend`] only runs a
-//! [`Sql`] (text plus typed arguments) on its pool. Whatever must differ
-//! later (PostgreSQL `FOR UPDATE SKIP LOCKED`, SQLite `BEGIN IMMEDIATE`
-//! write transactions) goes into the backend modules.
+//! store does: `$n` placeholders, `INSERT … ON CONFLICT … DO NOTHING/DO
+//! UPDATE … WHERE`, `UPDATE … RETURNING`, `WITH … AS MATERIALIZED`. So
+//! each query and each compare-and-set is written once, here, and a
+//! [`Backend`] only runs a [`Sql`] (text plus typed arguments) on its pool
+//! or in a write transaction ([`Tx`]), and supplies the one piece of SQL
+//! that differs: row locks (`FOR UPDATE [SKIP LOCKED]` on PostgreSQL,
+//! nothing on SQLite, whose write transaction is `BEGIN IMMEDIATE`).
 //!
 //! Concurrency rules every method follows:
 //! - a state change is one `UPDATE … WHERE <key> AND state IN (…)
@@ -14,26 +15,42 @@
 //! - "insert unless present" is one `INSERT … ON CONFLICT DO NOTHING`
 //!   followed, when nothing was inserted, by a read of the winner (rows are
 //!   never deleted or re-keyed, so the winner is there to be read);
-//! - no method runs two dependent statements in a transaction, so on SQLite
-//!   (WAL) no read lock is ever upgraded to a write lock (which could fail
-//!   with `SQLITE_BUSY` regardless of the busy timeout).
+//! - a claim (poller, outbox) is one `UPDATE` of the rows a materialized
+//!   sub-select picked (`SKIP LOCKED` on PostgreSQL), pushing their due
+//!   time or lease forward, so concurrent claimers get disjoint rows;
+//! - what must change together (a transition and its outbox row; a refund,
+//!   its order and its outbox row; an attempt and its log line) runs in
+//!   one [`Tx`], and a read that decides a write (the refundable amount)
+//!   happens in that transaction under the order row's lock. Every
+//!   transaction locks the order before the refund, so they cannot
+//!   deadlock. On SQLite a transaction takes the write lock at `BEGIN`, so
+//!   no read lock is ever upgraded to a write lock (which could fail with
+//!   `SQLITE_BUSY` regardless of the busy timeout); and a method never
+//!   uses the pool while it holds a transaction (the in-memory database has
+//!   one connection).
 
 use async_trait::async_trait;
 use cashdesk_core::{
-    AppId, BindingId, BindingState, ChannelId, ConfigId, OrderId, OrderState, OutTradeNo, StoreId,
+    AppId, BindingId, BindingState, ChannelId, ConfigId, Fen, NotifyId, OrderId, OrderState,
+    OutRefundNo, OutTradeNo, RefundId, RefundState, StoreId,
 };
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use sqlx::FromRow;
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
 use crate::rows::{
-    APP_COLS, AUDIT_COLS, BINDING_COLS, BOUND_COLS, CHANNEL_COLS, CONFIG_COLS, ORDER_COLS, RawApp,
-    RawAudit, RawBinding, RawBound, RawChannel, RawConfig, RawOrder, Ts, json_text,
+    APP_COLS, ATTEMPT_COLS, AUDIT_COLS, BINDING_COLS, BOUND_COLS, CHANNEL_COLS, CONFIG_COLS,
+    NOTIFY_COLS, ORDER_COLS, OUTCOME_DELIVERED, OUTCOME_FAILED, OUTCOME_RETRY, REFUND_COLS, RawApp,
+    RawAttempt, RawAudit, RawBinding, RawBound, RawChannel, RawConfig, RawNotification, RawOrder,
+    RawRefund, Ts, json_text,
 };
 use crate::{
-    App, AuditEntry, Binding, BindingFilter, BoundChannel, Channel, ChannelConfig, Inserted,
-    NewOrder, Order, OrderFilter, OrderTransition, Result, Store, StoreError,
+    App, AttemptOutcome, AuditEntry, Binding, BindingFilter, BoundChannel, Channel, ChannelConfig,
+    InitialRefundState, Inserted, NewAttempt, NewNotification, NewOrder, NewRefund, Notification,
+    NotificationAttempt, NotificationFilter, NotificationState, Order, OrderFilter,
+    OrderTransition, QuerySchedule, RESPONSE_EXCERPT_MAX, Refund, RefundFilter, RefundInsert,
+    RefundTransition, Result, Store, StoreError,
 };
 
 /// Who approved a binding whose `auto_approve_at` passed.
@@ -58,7 +75,7 @@ pub(crate) enum Arg {
     Text(Option<String>),
     Bytes(Vec<u8>),
     I64(i64),
-    I32(i32),
+    I32(Option<i32>),
     Bool(Option<bool>),
     Ts(Option<Ts>),
 }
@@ -90,6 +107,11 @@ impl From<i64> for Arg {
 }
 impl From<i32> for Arg {
     fn from(v: i32) -> Self {
+        Arg::I32(Some(v))
+    }
+}
+impl From<Option<i32>> for Arg {
+    fn from(v: Option<i32>) -> Self {
         Arg::I32(v)
     }
 }
@@ -156,12 +178,51 @@ impl<T> RawRow for T where
 /// What a database engine provides to [`SqlStore`].
 #[async_trait]
 pub(crate) trait Backend: Send + Sync + 'static {
+    /// A write transaction of this engine.
+    type Tx: Tx;
+
     fn name(&self) -> &'static str;
     async fn migrate(&self) -> Result<()>;
     /// Run a statement; the number of rows it changed.
     async fn execute(&self, sql: Sql) -> Result<u64>;
     async fn fetch_optional<T: RawRow>(&self, sql: Sql) -> Result<Option<T>>;
     async fn fetch_all<T: RawRow>(&self, sql: Sql) -> Result<Vec<T>>;
+    /// Open a write transaction. SQLite: `BEGIN IMMEDIATE`, which takes the
+    /// database's single write lock up front (waiting out the busy
+    /// timeout), so the transaction's reads see the latest commit and no
+    /// other writer runs until it ends. PostgreSQL: an ordinary READ
+    /// COMMITTED transaction; the caller locks the rows it decides on with
+    /// [`Backend::for_update`].
+    async fn begin(&self) -> Result<Self::Tx>;
+    /// Appended to a `SELECT` inside a transaction to lock the rows it
+    /// reads until commit: ` FOR UPDATE` on PostgreSQL; empty on SQLite,
+    /// where the transaction already holds the write lock.
+    fn for_update(&self) -> &'static str;
+    /// Appended to a claim's sub-select: ` FOR UPDATE SKIP LOCKED` on
+    /// PostgreSQL (concurrent claimers take disjoint rows without waiting);
+    /// empty on SQLite, where each write statement runs alone.
+    fn skip_locked(&self) -> &'static str;
+}
+
+/// A write transaction. Dropping it without [`Tx::commit`] rolls it back
+/// (also when a `?` returns early), so a method commits only once every
+/// statement has done what it must.
+#[async_trait]
+pub(crate) trait Tx: Send + Sized {
+    async fn execute(&mut self, sql: Sql) -> Result<u64>;
+    async fn fetch_optional<T: RawRow>(&mut self, sql: Sql) -> Result<Option<T>>;
+    async fn commit(self) -> Result<()>;
+}
+
+/// Decode one row read in a transaction.
+async fn tx_one<X: Tx, R: RawRow, T: TryFrom<R, Error = StoreError>>(
+    tx: &mut X,
+    sql: Sql,
+) -> Result<Option<T>> {
+    tx.fetch_optional::<R>(sql)
+        .await?
+        .map(T::try_from)
+        .transpose()
 }
 
 /// The store over one backend.
@@ -216,6 +277,177 @@ impl<B: Backend> SqlStore<B> {
 fn store_key(store_id: Option<&StoreId>) -> &str {
     store_id.map_or("", StoreId::as_str)
 }
+
+/// The compare-and-set of [`Store::transition_order`]; `None` when it
+/// cannot apply (empty `from`).
+fn order_transition_sql(order_id: &OrderId, t: &OrderTransition) -> Option<Sql> {
+    if t.from.is_empty() {
+        return None;
+    }
+    let ch = t.channel.as_ref();
+    let mut sql = Sql::new("")
+        .bind(t.to.as_str())
+        .bind(t.now)
+        .bind(ch.map(|c| c.channel_id.as_str()))
+        .bind(ch.map(|c| c.channel_type.as_str()))
+        .bind(ch.map(|c| c.config_id.as_str()))
+        .bind(ch.map(|c| c.mch_id.as_str()))
+        .bind(ch.map(|c| c.scene_code.as_str()))
+        .bind(t.transaction_id.as_deref())
+        .bind(t.pay_time)
+        .bind(t.result_error_code.as_deref())
+        .bind(t.result_error_msg.as_deref())
+        .bind(t.paid_after_close)
+        .bind(order_id.as_str())
+        .bind(t.next_query_at);
+    let from: Vec<String> = t.from.iter().map(|s| sql.push_arg(s.as_str())).collect();
+    // The channel's five columns are replaced together (or not at all):
+    // $3 decides for all of them.
+    sql.text = format!(
+        "UPDATE orders SET state = $1, updated_at = $2, \
+         channel_id = CASE WHEN $3 IS NULL THEN channel_id ELSE $3 END, \
+         channel_type = CASE WHEN $3 IS NULL THEN channel_type ELSE $4 END, \
+         config_id = CASE WHEN $3 IS NULL THEN config_id ELSE $5 END, \
+         mch_id = CASE WHEN $3 IS NULL THEN mch_id ELSE $6 END, \
+         scene_code = CASE WHEN $3 IS NULL THEN scene_code ELSE $7 END, \
+         transaction_id = COALESCE($8, transaction_id), \
+         pay_time = COALESCE($9, pay_time), \
+         result_error_code = COALESCE($10, result_error_code), \
+         result_error_msg = COALESCE($11, result_error_msg), \
+         paid_after_close = COALESCE($12, paid_after_close), \
+         next_query_at = COALESCE($14, next_query_at) \
+         WHERE order_id = $13 AND state IN ({}) RETURNING {ORDER_COLS}",
+        from.join(", ")
+    );
+    Some(sql)
+}
+
+/// Write an outbox row inside the caller's transaction, due at `now`.
+async fn insert_notification<X: Tx>(
+    tx: &mut X,
+    n: &NewNotification,
+    now: DateTime<Utc>,
+) -> Result<Notification> {
+    let sql = Sql::new(format!(
+        "INSERT INTO notifications (notify_id, app_id, order_id, refund_id, notify_type, url, \
+         body, state, attempts, next_attempt_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $9) RETURNING {NOTIFY_COLS}"
+    ))
+    .bind(n.notify_id.as_str())
+    .bind(n.app_id.as_str())
+    .bind(n.order_id.as_str())
+    .bind(n.refund_id.as_ref().map(RefundId::as_str))
+    .bind(n.notify_type.as_str())
+    .bind(n.url.as_str())
+    .bind(n.body.as_str())
+    .bind(NotificationState::Pending.as_str())
+    .bind(now);
+    tx_one::<X, RawNotification, Notification>(tx, sql)
+        .await?
+        .ok_or_else(|| {
+            StoreError::Conflict(format!("notification {} was not inserted", n.notify_id))
+        })
+}
+
+/// What differs between the poller's claims of orders and of refunds.
+struct QueryClaim {
+    table: &'static str,
+    key: &'static str,
+    cols: &'static str,
+    state: &'static str,
+    /// Orders past `expire_at` belong to the expiry job, not the poller.
+    expires: bool,
+}
+
+const ORDER_CLAIM: QueryClaim = QueryClaim {
+    table: "orders",
+    key: "order_id",
+    cols: ORDER_COLS,
+    state: OrderState::Paying.as_str(),
+    expires: true,
+};
+
+const REFUND_CLAIM: QueryClaim = QueryClaim {
+    table: "refunds",
+    key: "refund_id",
+    cols: REFUND_COLS,
+    state: RefundState::Processing.as_str(),
+    expires: false,
+};
+
+/// The poller's claim: due rows pushed forward by the schedule for their
+/// next attempt number. The rows are picked in a `MATERIALIZED` CTE, run
+/// once: PostgreSQL may rescan a plain `IN (SELECT … LIMIT n FOR UPDATE
+/// SKIP LOCKED)` sub-select, and each rescan skips the rows this very
+/// statement has just updated and returns others, so the LIMIT would not
+/// bound the claim. The new `next_query_at` is a `CASE` over the
+/// current `query_attempts` with one bound time per schedule step, so the
+/// whole claim is one statement on both engines; the due condition is
+/// repeated outside the sub-select so a row changed meanwhile is not
+/// taken.
+fn claim_query_sql(
+    c: &QueryClaim,
+    now: DateTime<Utc>,
+    limit: u32,
+    schedule: &QuerySchedule,
+    skip_locked: &str,
+) -> Sql {
+    let QueryClaim {
+        table, key, cols, ..
+    } = c;
+    let mut sql = Sql::new("");
+    let now_p = sql.push_arg(now);
+    let state_p = sql.push_arg(c.state);
+    let cutoff_p = sql.push_arg(now - schedule.first_after);
+    let limit_p = sql.push_arg(i64::from(page_size(limit)));
+    // query_attempts = n before the claim: this is claim n + 1.
+    let steps = u32::try_from(schedule.delays.len().max(1)).unwrap_or(u32::MAX);
+    let mut case = String::from("CASE");
+    for n in 0..steps - 1 {
+        let at = sql.push_arg(now + schedule.delay_after(n + 1));
+        case.push_str(&format!(" WHEN query_attempts = {n} THEN {at}"));
+    }
+    let last = sql.push_arg(now + schedule.delay_after(steps));
+    case.push_str(&format!(" ELSE {last} END"));
+    let expiry = if c.expires {
+        format!(" AND expire_at > {now_p}")
+    } else {
+        String::new()
+    };
+    let due = format!(
+        "state = {state_p}{expiry} AND (next_query_at <= {now_p} \
+         OR (next_query_at IS NULL AND updated_at <= {cutoff_p}))"
+    );
+    sql.text = format!(
+        "WITH picked AS MATERIALIZED (SELECT {key} FROM {table} WHERE {due} \
+         ORDER BY COALESCE(next_query_at, updated_at), {key} LIMIT {limit_p}{skip_locked}) \
+         UPDATE {table} SET next_query_at = {case}, query_attempts = query_attempts + 1 \
+         WHERE {key} IN (SELECT {key} FROM picked) AND {due} RETURNING {cols}"
+    );
+    sql
+}
+
+/// Cut a reply excerpt to at most [`RESPONSE_EXCERPT_MAX`] bytes, at a
+/// character boundary.
+fn excerpt(s: &str) -> &str {
+    if s.len() <= RESPONSE_EXCERPT_MAX {
+        return s;
+    }
+    let mut end = RESPONSE_EXCERPT_MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// The order states a refund may be taken in (REFUNDED only to answer
+/// "nothing left" with the refundable amount).
+const REFUNDABLE_ORDER_STATES: [OrderState; 4] = [
+    OrderState::Success,
+    OrderState::Refunding,
+    OrderState::PartRefunded,
+    OrderState::Refunded,
+];
 
 #[async_trait]
 impl<B: Backend> Store for SqlStore<B> {
@@ -617,43 +849,10 @@ impl<B: Backend> Store for SqlStore<B> {
         order_id: &OrderId,
         t: &OrderTransition,
     ) -> Result<Option<Order>> {
-        if t.from.is_empty() {
-            return Ok(None);
+        match order_transition_sql(order_id, t) {
+            Some(sql) => self.one::<RawOrder, _>(sql).await,
+            None => Ok(None),
         }
-        let ch = t.channel.as_ref();
-        let mut sql = Sql::new("")
-            .bind(t.to.as_str())
-            .bind(t.now)
-            .bind(ch.map(|c| c.channel_id.as_str()))
-            .bind(ch.map(|c| c.channel_type.as_str()))
-            .bind(ch.map(|c| c.config_id.as_str()))
-            .bind(ch.map(|c| c.mch_id.as_str()))
-            .bind(ch.map(|c| c.scene_code.as_str()))
-            .bind(t.transaction_id.as_deref())
-            .bind(t.pay_time)
-            .bind(t.result_error_code.as_deref())
-            .bind(t.result_error_msg.as_deref())
-            .bind(t.paid_after_close)
-            .bind(order_id.as_str());
-        let from: Vec<String> = t.from.iter().map(|s| sql.push_arg(s.as_str())).collect();
-        // The channel's five columns are replaced together (or not at all):
-        // $3 decides for all of them.
-        sql.text = format!(
-            "UPDATE orders SET state = $1, updated_at = $2, \
-             channel_id = CASE WHEN $3 IS NULL THEN channel_id ELSE $3 END, \
-             channel_type = CASE WHEN $3 IS NULL THEN channel_type ELSE $4 END, \
-             config_id = CASE WHEN $3 IS NULL THEN config_id ELSE $5 END, \
-             mch_id = CASE WHEN $3 IS NULL THEN mch_id ELSE $6 END, \
-             scene_code = CASE WHEN $3 IS NULL THEN scene_code ELSE $7 END, \
-             transaction_id = COALESCE($8, transaction_id), \
-             pay_time = COALESCE($9, pay_time), \
-             result_error_code = COALESCE($10, result_error_code), \
-             result_error_msg = COALESCE($11, result_error_msg), \
-             paid_after_close = COALESCE($12, paid_after_close) \
-             WHERE order_id = $13 AND state IN ({}) RETURNING {ORDER_COLS}",
-            from.join(", ")
-        );
-        self.one::<RawOrder, _>(sql).await
     }
 
     async fn list_orders(&self, filter: &OrderFilter) -> Result<Vec<Order>> {
@@ -674,6 +873,505 @@ impl<B: Backend> Store for SqlStore<B> {
             cond.join(" AND ")
         );
         self.all::<RawOrder, _>(sql).await
+    }
+
+    async fn transition_order_notify(
+        &self,
+        order_id: &OrderId,
+        t: &OrderTransition,
+        notification: Option<&NewNotification>,
+    ) -> Result<Option<(Order, Option<Notification>)>> {
+        let Some(sql) = order_transition_sql(order_id, t) else {
+            return Ok(None);
+        };
+        let Some(n) = notification else {
+            return Ok(self.one::<RawOrder, Order>(sql).await?.map(|o| (o, None)));
+        };
+        let mut tx = self.backend.begin().await?;
+        // The UPDATE locks the order row (PostgreSQL) until commit.
+        let Some(order) = tx_one::<_, RawOrder, Order>(&mut tx, sql).await? else {
+            return Ok(None); // dropped: rolled back, nothing written
+        };
+        let notification = insert_notification(&mut tx, n, t.now).await?;
+        tx.commit().await?;
+        Ok(Some((order, Some(notification))))
+    }
+
+    async fn schedule_order_query(&self, order_id: &OrderId, at: DateTime<Utc>) -> Result<bool> {
+        let sql = Sql::new("UPDATE orders SET next_query_at = $1 WHERE order_id = $2")
+            .bind(at)
+            .bind(order_id.as_str());
+        Ok(self.backend.execute(sql).await? > 0)
+    }
+
+    async fn claim_orders_to_query(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        schedule: &QuerySchedule,
+    ) -> Result<Vec<Order>> {
+        let sql = claim_query_sql(
+            &ORDER_CLAIM,
+            now,
+            limit,
+            schedule,
+            self.backend.skip_locked(),
+        );
+        let mut orders: Vec<Order> = self.all::<RawOrder, _>(sql).await?;
+        // RETURNING has no order; the previous due time is gone, so sort
+        // by the new one (same attempt count → same delay).
+        orders.sort_by(|a, b| (a.next_query_at, &a.order_id).cmp(&(b.next_query_at, &b.order_id)));
+        Ok(orders)
+    }
+
+    async fn list_expired_orders(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Order>> {
+        let sql = Sql::new(format!(
+            "SELECT {ORDER_COLS} FROM orders WHERE state IN ($1, $2) AND expire_at <= $3 \
+             ORDER BY expire_at, order_id LIMIT $4"
+        ))
+        .bind(OrderState::Created.as_str())
+        .bind(OrderState::Paying.as_str())
+        .bind(now)
+        .bind(i64::from(page_size(limit)));
+        self.all::<RawOrder, _>(sql).await
+    }
+
+    // --- refunds ---
+
+    async fn insert_refund(
+        &self,
+        r: &NewRefund,
+        initial: InitialRefundState,
+    ) -> Result<RefundInsert> {
+        let mut tx = self.backend.begin().await?;
+        // 1. The order row, locked until commit: every insert_refund and
+        //    transition_refund of this order queues here, so the sum read
+        //    below cannot change before our insert commits. (SQLite: the
+        //    transaction holds the database's write lock already.)
+        let order = tx_one::<_, RawOrder, Order>(
+            &mut tx,
+            Sql::new(format!(
+                "SELECT {ORDER_COLS} FROM orders WHERE order_id = $1 AND app_id = $2{}",
+                self.backend.for_update()
+            ))
+            .bind(r.order_id.as_str())
+            .bind(r.app_id.as_str()),
+        )
+        .await?;
+        // 2. Idempotency: the same (app, outRefundNo) answers with the
+        //    stored refund.
+        let existing = tx_one::<_, RawRefund, Refund>(
+            &mut tx,
+            Sql::new(format!(
+                "SELECT {REFUND_COLS} FROM refunds WHERE app_id = $1 AND out_refund_no = $2"
+            ))
+            .bind(r.app_id.as_str())
+            .bind(r.out_refund_no.as_str()),
+        )
+        .await?;
+        if let Some(existing) = existing {
+            return Ok(RefundInsert::Existing(existing));
+        }
+        let Some(order) = order else {
+            return Err(StoreError::NotFound(format!(
+                "order {} of app {}",
+                r.order_id, r.app_id
+            )));
+        };
+        if !REFUNDABLE_ORDER_STATES.contains(&order.state) {
+            return Ok(RefundInsert::OrderNotRefundable { state: order.state });
+        }
+        // 3. What is left: the order's amount minus every refund that still
+        //    holds an amount (pending review, processing or done).
+        let mut sum = Sql::new("").bind(r.order_id.as_str());
+        let holding: Vec<String> = RefundState::ALL
+            .iter()
+            .filter(|s| s.holds_amount())
+            .map(|s| sum.push_arg(s.as_str()))
+            .collect();
+        sum.text = format!(
+            "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM refunds \
+             WHERE order_id = $1 AND state IN ({})",
+            holding.join(", ")
+        );
+        let (held,): (i64,) = tx.fetch_optional(sum).await?.unwrap_or((0,));
+        let refundable = Fen::from_stored((order.amount.get() - held).max(0));
+        if r.amount > refundable {
+            return Ok(RefundInsert::ExceedsRefundable { refundable });
+        }
+        // 4. Insert. A concurrent insert of the same (app, outRefundNo) for
+        //    another order is not serialised by our order lock: DO NOTHING
+        //    makes it an idempotent answer rather than an error.
+        let insert = Sql::new(format!(
+            "INSERT INTO refunds (refund_id, app_id, order_id, out_refund_no, amount, reason, \
+             notify_url, state, request_hash, created_at, updated_at, query_attempts) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, 0) \
+             ON CONFLICT (app_id, out_refund_no) DO NOTHING RETURNING {REFUND_COLS}"
+        ))
+        .bind(r.refund_id.as_str())
+        .bind(r.app_id.as_str())
+        .bind(r.order_id.as_str())
+        .bind(r.out_refund_no.as_str())
+        .bind(r.amount.get())
+        .bind(r.reason.as_deref())
+        .bind(r.notify_url.as_deref())
+        .bind(initial.state().as_str())
+        .bind(r.request_hash.as_str())
+        .bind(r.created_at);
+        match tx_one::<_, RawRefund, Refund>(&mut tx, insert).await? {
+            Some(new) => {
+                tx.commit().await?;
+                Ok(RefundInsert::New(new))
+            }
+            None => {
+                drop(tx);
+                self.get_refund_by_out_refund_no(&r.app_id, &r.out_refund_no)
+                    .await?
+                    .map(RefundInsert::Existing)
+                    .ok_or_else(|| {
+                        StoreError::Conflict(format!(
+                            "refund {} conflicts but has no twin",
+                            r.out_refund_no
+                        ))
+                    })
+            }
+        }
+    }
+
+    async fn get_refund(&self, refund_id: &RefundId) -> Result<Option<Refund>> {
+        let sql = Sql::new(format!(
+            "SELECT {REFUND_COLS} FROM refunds WHERE refund_id = $1"
+        ))
+        .bind(refund_id.as_str());
+        self.one::<RawRefund, _>(sql).await
+    }
+
+    async fn get_refund_by_out_refund_no(
+        &self,
+        app_id: &AppId,
+        out_refund_no: &OutRefundNo,
+    ) -> Result<Option<Refund>> {
+        let sql = Sql::new(format!(
+            "SELECT {REFUND_COLS} FROM refunds WHERE app_id = $1 AND out_refund_no = $2"
+        ))
+        .bind(app_id.as_str())
+        .bind(out_refund_no.as_str());
+        self.one::<RawRefund, _>(sql).await
+    }
+
+    async fn list_refunds(&self, filter: &RefundFilter) -> Result<Vec<Refund>> {
+        let mut sql = Sql::new("");
+        let mut cond = vec!["TRUE".to_owned()];
+        if let Some(app_id) = &filter.app_id {
+            cond.push(format!("app_id = {}", sql.push_arg(app_id.as_str())));
+        }
+        if let Some(order_id) = &filter.order_id {
+            cond.push(format!("order_id = {}", sql.push_arg(order_id.as_str())));
+        }
+        if let Some(state) = filter.state {
+            cond.push(format!("state = {}", sql.push_arg(state.as_str())));
+        }
+        if let Some(before) = &filter.before {
+            cond.push(format!("refund_id < {}", sql.push_arg(before.as_str())));
+        }
+        let limit = sql.push_arg(i64::from(page_size(filter.limit)));
+        sql.text = format!(
+            "SELECT {REFUND_COLS} FROM refunds WHERE {} ORDER BY refund_id DESC LIMIT {limit}",
+            cond.join(" AND ")
+        );
+        self.all::<RawRefund, _>(sql).await
+    }
+
+    async fn transition_refund(
+        &self,
+        refund_id: &RefundId,
+        t: &RefundTransition,
+        notification: Option<&NewNotification>,
+    ) -> Result<Option<(Refund, Option<Notification>)>> {
+        let success = t.to == RefundState::Success;
+        // A refund reaches SUCCESS once: its amount is added to the order
+        // exactly when that happens.
+        let from: Vec<RefundState> = t
+            .from
+            .iter()
+            .copied()
+            .filter(|s| !(success && *s == RefundState::Success))
+            .collect();
+        if from.is_empty() {
+            return Ok(None);
+        }
+        let mut tx = self.backend.begin().await?;
+        // Lock the order first, as insert_refund does (one lock order, no
+        // deadlock between the two).
+        let lock = Sql::new(format!(
+            "SELECT order_id FROM orders \
+             WHERE order_id = (SELECT order_id FROM refunds WHERE refund_id = $1){}",
+            self.backend.for_update()
+        ))
+        .bind(refund_id.as_str());
+        let Some((order_id,)) = tx.fetch_optional::<(String,)>(lock).await? else {
+            return Ok(None);
+        };
+        let mut sql = Sql::new("")
+            .bind(t.to.as_str())
+            .bind(t.now)
+            .bind(t.channel_refund_id.as_deref())
+            .bind(t.error_code.as_deref())
+            .bind(t.error_msg.as_deref())
+            .bind(t.finished_at)
+            .bind(refund_id.as_str());
+        let from: Vec<String> = from.iter().map(|s| sql.push_arg(s.as_str())).collect();
+        sql.text = format!(
+            "UPDATE refunds SET state = $1, updated_at = $2, \
+             channel_refund_id = COALESCE($3, channel_refund_id), \
+             error_code = COALESCE($4, error_code), error_msg = COALESCE($5, error_msg), \
+             finished_at = COALESCE($6, finished_at) \
+             WHERE refund_id = $7 AND state IN ({}) RETURNING {REFUND_COLS}",
+            from.join(", ")
+        );
+        let Some(refund) = tx_one::<_, RawRefund, Refund>(&mut tx, sql).await? else {
+            return Ok(None);
+        };
+        if success {
+            // SET expressions read the row's old values on both engines.
+            let mut sql = Sql::new("")
+                .bind(refund.amount.get())
+                .bind(OrderState::Refunded.as_str())
+                .bind(OrderState::PartRefunded.as_str())
+                .bind(t.now)
+                .bind(order_id.as_str());
+            let partial: Vec<String> = [
+                OrderState::Success,
+                OrderState::Refunding,
+                OrderState::PartRefunded,
+            ]
+            .iter()
+            .map(|s| sql.push_arg(s.as_str()))
+            .collect();
+            sql.text = format!(
+                "UPDATE orders SET refunded_amount = refunded_amount + $1, updated_at = $4, \
+                 state = CASE WHEN state NOT IN ({}) THEN state \
+                 WHEN refunded_amount + $1 >= amount THEN $2 ELSE $3 END \
+                 WHERE order_id = $5",
+                partial.join(", ")
+            );
+            if tx.execute(sql).await? != 1 {
+                return Err(StoreError::NotFound(format!("order {order_id}")));
+            }
+        }
+        let notification = match notification {
+            Some(n) => Some(insert_notification(&mut tx, n, t.now).await?),
+            None => None,
+        };
+        tx.commit().await?;
+        Ok(Some((refund, notification)))
+    }
+
+    async fn schedule_refund_query(&self, refund_id: &RefundId, at: DateTime<Utc>) -> Result<bool> {
+        let sql = Sql::new("UPDATE refunds SET next_query_at = $1 WHERE refund_id = $2")
+            .bind(at)
+            .bind(refund_id.as_str());
+        Ok(self.backend.execute(sql).await? > 0)
+    }
+
+    async fn claim_refunds_to_query(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        schedule: &QuerySchedule,
+    ) -> Result<Vec<Refund>> {
+        let sql = claim_query_sql(
+            &REFUND_CLAIM,
+            now,
+            limit,
+            schedule,
+            self.backend.skip_locked(),
+        );
+        let mut refunds: Vec<Refund> = self.all::<RawRefund, _>(sql).await?;
+        refunds
+            .sort_by(|a, b| (a.next_query_at, &a.refund_id).cmp(&(b.next_query_at, &b.refund_id)));
+        Ok(refunds)
+    }
+
+    // --- merchant notifications ---
+
+    async fn claim_due_notifications(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<Notification>> {
+        let due =
+            "state = $3 AND next_attempt_at <= $4 AND (lease_until IS NULL OR lease_until <= $4)";
+        let sql = Sql::new(format!(
+            "WITH picked AS MATERIALIZED (SELECT notify_id FROM notifications WHERE {due} \
+             ORDER BY next_attempt_at, notify_id LIMIT $5{}) \
+             UPDATE notifications SET lease_owner = $1, lease_until = $2 \
+             WHERE notify_id IN (SELECT notify_id FROM picked) AND {due} \
+             RETURNING {NOTIFY_COLS}",
+            self.backend.skip_locked()
+        ))
+        .bind(owner)
+        .bind(now + lease)
+        .bind(NotificationState::Pending.as_str())
+        .bind(now)
+        .bind(i64::from(page_size(limit)));
+        let mut claimed: Vec<Notification> = self.all::<RawNotification, _>(sql).await?;
+        claimed.sort_by(|a, b| {
+            (a.next_attempt_at, &a.notify_id).cmp(&(b.next_attempt_at, &b.notify_id))
+        });
+        Ok(claimed)
+    }
+
+    async fn record_notification_attempt(
+        &self,
+        notify_id: &NotifyId,
+        owner: &str,
+        attempt: &NewAttempt,
+        outcome: AttemptOutcome,
+    ) -> Result<bool> {
+        let (state, next_at, delivered_at, label, retry_at) = match outcome {
+            AttemptOutcome::Delivered => (
+                NotificationState::Delivered,
+                None,
+                Some(attempt.at),
+                OUTCOME_DELIVERED,
+                None,
+            ),
+            AttemptOutcome::RetryAt(at) => (
+                NotificationState::Pending,
+                Some(at),
+                None,
+                OUTCOME_RETRY,
+                Some(at),
+            ),
+            AttemptOutcome::Failed => (NotificationState::Failed, None, None, OUTCOME_FAILED, None),
+        };
+        let mut tx = self.backend.begin().await?;
+        let update = Sql::new(
+            "UPDATE notifications SET state = $1, attempts = attempts + 1, \
+             next_attempt_at = COALESCE($2, next_attempt_at), \
+             delivered_at = COALESCE($3, delivered_at), last_error = $4, \
+             lease_owner = NULL, lease_until = NULL \
+             WHERE notify_id = $5 AND lease_owner = $6 AND state = $7",
+        )
+        .bind(state.as_str())
+        .bind(next_at)
+        .bind(delivered_at)
+        .bind(attempt.error.as_deref())
+        .bind(notify_id.as_str())
+        .bind(owner)
+        .bind(NotificationState::Pending.as_str());
+        if tx.execute(update).await? != 1 {
+            return Ok(false); // not ours (any more): rolled back, nothing written
+        }
+        let latency = i64::try_from(attempt.latency_ms).unwrap_or(i64::MAX);
+        let log = Sql::new(format!(
+            "INSERT INTO notification_attempts ({ATTEMPT_COLS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        ))
+        .bind(notify_id.as_str())
+        .bind(attempt.at)
+        .bind(owner)
+        .bind(attempt.http_status.map(i32::from))
+        .bind(latency)
+        .bind(attempt.response_excerpt.as_deref().map(excerpt))
+        .bind(attempt.error.as_deref())
+        .bind(label)
+        .bind(retry_at);
+        tx.execute(log).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn get_notification(&self, notify_id: &NotifyId) -> Result<Option<Notification>> {
+        let sql = Sql::new(format!(
+            "SELECT {NOTIFY_COLS} FROM notifications WHERE notify_id = $1"
+        ))
+        .bind(notify_id.as_str());
+        self.one::<RawNotification, _>(sql).await
+    }
+
+    async fn list_notifications(&self, filter: &NotificationFilter) -> Result<Vec<Notification>> {
+        let mut sql = Sql::new("");
+        let mut cond = vec!["TRUE".to_owned()];
+        if let Some(app_id) = &filter.app_id {
+            cond.push(format!("app_id = {}", sql.push_arg(app_id.as_str())));
+        }
+        if let Some(order_id) = &filter.order_id {
+            cond.push(format!("order_id = {}", sql.push_arg(order_id.as_str())));
+        }
+        if let Some(state) = filter.state {
+            cond.push(format!("state = {}", sql.push_arg(state.as_str())));
+        }
+        if let Some(before) = &filter.before {
+            cond.push(format!("notify_id < {}", sql.push_arg(before.as_str())));
+        }
+        let limit = sql.push_arg(i64::from(page_size(filter.limit)));
+        sql.text = format!(
+            "SELECT {NOTIFY_COLS} FROM notifications WHERE {} ORDER BY notify_id DESC LIMIT {limit}",
+            cond.join(" AND ")
+        );
+        self.all::<RawNotification, _>(sql).await
+    }
+
+    async fn list_notification_attempts(
+        &self,
+        notify_id: &NotifyId,
+    ) -> Result<Vec<NotificationAttempt>> {
+        let sql = Sql::new(format!(
+            "SELECT {ATTEMPT_COLS} FROM notification_attempts WHERE notify_id = $1 ORDER BY id"
+        ))
+        .bind(notify_id.as_str());
+        self.all::<RawAttempt, _>(sql).await
+    }
+
+    async fn resend_notification(
+        &self,
+        notify_id: &NotifyId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Notification>> {
+        let sql = Sql::new(format!(
+            "UPDATE notifications SET state = $1, next_attempt_at = $2, \
+             lease_owner = NULL, lease_until = NULL \
+             WHERE notify_id = $3 RETURNING {NOTIFY_COLS}"
+        ))
+        .bind(NotificationState::Pending.as_str())
+        .bind(now)
+        .bind(notify_id.as_str());
+        self.one::<RawNotification, _>(sql).await
+    }
+
+    // --- leases ---
+
+    async fn try_acquire_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<bool> {
+        // As use_nonce: one upsert whose WHERE decides; the database
+        // serialises the key, so one racer sees a changed row.
+        let sql = Sql::new(
+            "INSERT INTO leases (name, owner, lease_until) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, \
+             lease_until = excluded.lease_until \
+             WHERE leases.owner = excluded.owner OR leases.lease_until <= $4",
+        )
+        .bind(name)
+        .bind(owner)
+        .bind(now + ttl)
+        .bind(now);
+        Ok(self.backend.execute(sql).await? == 1)
+    }
+
+    async fn release_lease(&self, name: &str, owner: &str) -> Result<bool> {
+        let sql = Sql::new("DELETE FROM leases WHERE name = $1 AND owner = $2")
+            .bind(name)
+            .bind(owner);
+        Ok(self.backend.execute(sql).await? > 0)
     }
 
     // --- audit ---

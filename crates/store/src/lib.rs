@@ -2,7 +2,13 @@
 //! implementations, chosen by the database URL ([`connect`]).
 //!
 //! Every state change is a compare-and-set (`UPDATE … WHERE state IN (…)`),
-//! so two racing writers produce one transition. Migrations live per
+//! so two racing writers produce one transition. What must happen together
+//! happens in one transaction: a terminal transition and its merchant
+//! notification (the outbox), a refund's success and its order's refunded
+//! amount, a refund and the refundable-amount check. Work shared by many
+//! instances is claimed with leases (the outbox, the poller) and scheduled
+//! jobs run under cluster-wide leases ([`Store::try_acquire_lease`]).
+//! Migrations live per
 //! backend under `migrations/{sqlite,postgres}` and are applied by
 //! [`Store::migrate`] (on start and by `cashdesk migrate`).
 //!
@@ -25,9 +31,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use cashdesk_core::{
-    AppId, BindingId, BindingState, ChannelId, ConfigId, OrderId, OutTradeNo, StoreId,
+    AppId, BindingId, BindingState, ChannelId, ConfigId, NotifyId, OrderId, OutRefundNo,
+    OutTradeNo, RefundId, StoreId,
 };
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 pub use model::*;
 
@@ -169,6 +176,168 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<Order>>;
     /// Newest first.
     async fn list_orders(&self, filter: &OrderFilter) -> Result<Vec<Order>>;
+
+    /// [`Store::transition_order`] and, when it applies, the outbox row
+    /// `notification` in the same transaction: either both are stored or
+    /// neither (a lost compare-and-set writes no notification; a failed
+    /// notification insert, e.g. a duplicate `notify_id`, undoes the
+    /// transition and is returned as the error). The notification is due
+    /// at `t.now`; it must belong to this order.
+    async fn transition_order_notify(
+        &self,
+        order_id: &OrderId,
+        t: &OrderTransition,
+        notification: Option<&NewNotification>,
+    ) -> Result<Option<(Order, Option<Notification>)>>;
+    /// Set when the poller should next query a PAYING order (also settable
+    /// in the transition to PAYING: [`OrderTransition::next_query_at`]).
+    /// `false` if no such order.
+    async fn schedule_order_query(&self, order_id: &OrderId, at: DateTime<Utc>) -> Result<bool>;
+    /// Claim up to `limit` PAYING orders that are due for a channel query
+    /// (`next_query_at <= now`, or never scheduled and
+    /// `updated_at <= now - schedule.first_after`) and not expired
+    /// (`expire_at > now`: those belong to the expiry job). Each claimed
+    /// order's `query_attempts` is incremented and its `next_query_at`
+    /// pushed to `now + schedule.delay_after(query_attempts)`, in the same
+    /// statement, so concurrent claimers (threads or instances) never get
+    /// the same order in one round (PostgreSQL `FOR UPDATE SKIP LOCKED`).
+    /// Returns the orders as updated, soonest due next first. Claiming
+    /// changes neither the state nor `updated_at`. `limit` 0 means 100;
+    /// at most 1000.
+    async fn claim_orders_to_query(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        schedule: &QuerySchedule,
+    ) -> Result<Vec<Order>>;
+    /// CREATED or PAYING orders whose `expire_at <= now`, soonest expired
+    /// first, at most `limit` (0: 100). A plain read: run the expiry job
+    /// under a cluster lease ([`Store::try_acquire_lease`]) and close with
+    /// a compare-and-set.
+    async fn list_expired_orders(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Order>>;
+
+    // --- refunds ---
+    /// Store a refund if the order can take it, atomically: in one
+    /// transaction holding the order (PostgreSQL: its row locked `FOR
+    /// UPDATE`; SQLite: `BEGIN IMMEDIATE`), so concurrent requests never
+    /// refund more than the order's amount. In order:
+    /// 1. a refund with the same (app, outRefundNo) → `Existing` (whatever
+    ///    its order or state; the caller compares `request_hash`);
+    /// 2. order `refund.order_id` of `refund.app_id` missing →
+    ///    `Err(NotFound)`;
+    /// 3. order not SUCCESS / REFUNDING / PART_REFUNDED / REFUNDED →
+    ///    `OrderNotRefundable`;
+    /// 4. order amount − Σ refunds that hold an amount
+    ///    ([`cashdesk_core::RefundState::holds_amount`]) < `refund.amount`
+    ///    → `ExceedsRefundable`;
+    /// 5. otherwise `New`, in state `initial`.
+    ///
+    /// The order itself is not changed (its state and `refunded_amount`
+    /// follow completed refunds only, see [`Store::transition_refund`]).
+    async fn insert_refund(
+        &self,
+        refund: &NewRefund,
+        initial: InitialRefundState,
+    ) -> Result<RefundInsert>;
+    async fn get_refund(&self, refund_id: &RefundId) -> Result<Option<Refund>>;
+    async fn get_refund_by_out_refund_no(
+        &self,
+        app_id: &AppId,
+        out_refund_no: &OutRefundNo,
+    ) -> Result<Option<Refund>>;
+    /// Newest first.
+    async fn list_refunds(&self, filter: &RefundFilter) -> Result<Vec<Refund>>;
+    /// Compare-and-set on a refund, with its consequences, in one
+    /// transaction: `Some((refund, notification))` if applied, `None` if
+    /// the refund's state was not in `t.from` (or it does not exist), and
+    /// then nothing is written. When `t.to` is SUCCESS the refund's amount
+    /// is added to the order's `refunded_amount` and the order becomes
+    /// REFUNDED (all refunded) or PART_REFUNDED (if it was SUCCESS,
+    /// REFUNDING or PART_REFUNDED; other states are kept); a refund
+    /// reaches SUCCESS once (SUCCESS in `from` is ignored then), so the
+    /// amount is never counted twice. The optional outbox row is written
+    /// in the same transaction, due at `t.now`.
+    async fn transition_refund(
+        &self,
+        refund_id: &RefundId,
+        t: &RefundTransition,
+        notification: Option<&NewNotification>,
+    ) -> Result<Option<(Refund, Option<Notification>)>>;
+    /// As [`Store::schedule_order_query`], for a PROCESSING refund.
+    async fn schedule_refund_query(&self, refund_id: &RefundId, at: DateTime<Utc>) -> Result<bool>;
+    /// As [`Store::claim_orders_to_query`], for PROCESSING refunds (no
+    /// expiry).
+    async fn claim_refunds_to_query(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        schedule: &QuerySchedule,
+    ) -> Result<Vec<Refund>>;
+
+    // --- merchant notifications (the outbox) ---
+    /// Lease up to `limit` due notifications to `owner` until `now +
+    /// lease`. Due: PENDING, `next_attempt_at <= now`, and no live lease
+    /// (none, or `lease_until <= now`: the lease of a dead worker is taken
+    /// over). One statement: PostgreSQL `FOR UPDATE SKIP LOCKED`, so
+    /// concurrent claimers on any number of instances get disjoint rows;
+    /// SQLite runs it under its single write lock. Oldest due first;
+    /// `limit` 0 means 100, at most 1000. `owner` must identify one worker of one process (e.g.
+    /// `host:pid:uuid`): the lease checks compare it.
+    async fn claim_due_notifications(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<Notification>>;
+    /// Record a delivery attempt and its outcome, if `owner` still holds
+    /// the lease (it claimed the notification and nobody took it over or
+    /// resent it since); `false` and nothing written otherwise. When it
+    /// applies, in one transaction: the attempt is logged (excerpt cut to
+    /// [`RESPONSE_EXCERPT_MAX`] bytes), `attempts` incremented,
+    /// `last_error` set to `attempt.error`, the lease released, and the
+    /// state set by `outcome`: `Delivered` → DELIVERED (`delivered_at =
+    /// attempt.at`), `RetryAt(t)` → PENDING due at `t`, `Failed` → FAILED.
+    async fn record_notification_attempt(
+        &self,
+        notify_id: &NotifyId,
+        owner: &str,
+        attempt: &NewAttempt,
+        outcome: AttemptOutcome,
+    ) -> Result<bool>;
+    async fn get_notification(&self, notify_id: &NotifyId) -> Result<Option<Notification>>;
+    /// Newest first.
+    async fn list_notifications(&self, filter: &NotificationFilter) -> Result<Vec<Notification>>;
+    /// Oldest first.
+    async fn list_notification_attempts(
+        &self,
+        notify_id: &NotifyId,
+    ) -> Result<Vec<NotificationAttempt>>;
+    /// An operator's resend: whatever its state, the notification becomes
+    /// PENDING and due at `now`, with the same `notify_id`, its attempts
+    /// count and history kept, and any lease dropped (a worker still
+    /// sending it can no longer record its attempt). `None` if no such
+    /// notification.
+    async fn resend_notification(
+        &self,
+        notify_id: &NotifyId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Notification>>;
+
+    // --- cluster-wide leases for scheduled jobs ---
+    /// Take or extend the lease `name` for `owner` until `now + ttl`:
+    /// `true` if it was free, expired (`lease_until <= now`) or already
+    /// `owner`'s; `false` while another owner holds it. One statement, so
+    /// exactly one of several racing instances gets a free lease.
+    async fn try_acquire_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<bool>;
+    /// Give the lease up if `owner` holds it; `true` if it did.
+    async fn release_lease(&self, name: &str, owner: &str) -> Result<bool>;
 
     // --- audit ---
     async fn insert_audit(&self, entry: &AuditEntry) -> Result<()>;

@@ -2,11 +2,13 @@
 //! strings. Secrets are stored sealed (see `cashdesk_crypto::secretbox`);
 //! the store never sees them in clear.
 
+use std::fmt;
+
 use cashdesk_core::{
-    AppId, BindingId, BindingState, ChannelId, ChannelType, ConfigId, Fen, OrderId, OrderState,
-    OutTradeNo, SceneCode, SignType, StoreId,
+    AppId, BindingId, BindingState, ChannelId, ChannelType, ConfigId, Fen, NotifyId, OrderId,
+    OrderState, OutRefundNo, OutTradeNo, RefundId, RefundState, SceneCode, SignType, StoreId,
 };
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -128,6 +130,12 @@ pub struct Order {
     pub paid_after_close: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When the poller should next ask the channel about this order (while
+    /// it is PAYING). `None`: not scheduled explicitly, so due
+    /// [`QuerySchedule::first_after`] after `updated_at`.
+    pub next_query_at: Option<DateTime<Utc>>,
+    /// How many times the poller has claimed this order.
+    pub query_attempts: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -151,6 +159,8 @@ pub struct OrderTransition {
     pub result_error_code: Option<String>,
     pub result_error_msg: Option<String>,
     pub paid_after_close: Option<bool>,
+    /// Schedules the poller's next query (typically set on → PAYING).
+    pub next_query_at: Option<DateTime<Utc>>,
     pub now: DateTime<Utc>,
 }
 
@@ -165,6 +175,7 @@ impl OrderTransition {
             result_error_code: None,
             result_error_msg: None,
             paid_after_close: None,
+            next_query_at: None,
             now,
         }
     }
@@ -200,4 +211,368 @@ pub struct AuditEntry {
     pub action: String,
     pub target: String,
     pub detail: serde_json::Value,
+}
+
+/// When the poller asks a channel about a PAYING order or a PROCESSING
+/// refund. A claim pushes the row's next query time forward by the delay
+/// for its attempt number, so the pushed time also works as the claim's
+/// lease: an instance that dies mid-query leaves the row due again later.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuerySchedule {
+    /// A row with no explicit `next_query_at` is first due this long after
+    /// its last change (`updated_at`: the move to PAYING / PROCESSING).
+    pub first_after: Duration,
+    /// After the n-th claim (n ≥ 1) the next query is `delays[n - 1]`
+    /// later; past the end the last delay repeats. Empty: `first_after`.
+    pub delays: Vec<Duration>,
+}
+
+impl QuerySchedule {
+    /// The delay before the next query after claim number `attempt` (1-based).
+    pub fn delay_after(&self, attempt: u32) -> Duration {
+        let i = usize::try_from(attempt.saturating_sub(1)).unwrap_or(usize::MAX);
+        self.delays
+            .get(i)
+            .or_else(|| self.delays.last())
+            .copied()
+            .unwrap_or(self.first_after)
+    }
+}
+
+impl Default for QuerySchedule {
+    /// First after a minute, then backing off to every ten minutes.
+    fn default() -> Self {
+        Self {
+            first_after: Duration::seconds(60),
+            delays: [60, 120, 300, 600]
+                .into_iter()
+                .map(Duration::seconds)
+                .collect(),
+        }
+    }
+}
+
+// --- refunds ---
+
+/// A merchant's refund request, as [`crate::Store::insert_refund`] takes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRefund {
+    pub refund_id: RefundId,
+    pub app_id: AppId,
+    pub order_id: OrderId,
+    pub out_refund_no: OutRefundNo,
+    pub amount: Fen,
+    pub reason: Option<String>,
+    pub notify_url: Option<String>,
+    /// Hash of the merchant's request body (same body → same answer,
+    /// another body → 409, decided by the caller).
+    pub request_hash: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The state a new refund starts in: `PendingReview` for apps with refund
+/// review on, `Processing` otherwise (it goes to the channel at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InitialRefundState {
+    PendingReview,
+    Processing,
+}
+
+impl InitialRefundState {
+    pub fn state(self) -> RefundState {
+        match self {
+            Self::PendingReview => RefundState::PendingReview,
+            Self::Processing => RefundState::Processing,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Refund {
+    pub refund_id: RefundId,
+    pub app_id: AppId,
+    pub order_id: OrderId,
+    pub out_refund_no: OutRefundNo,
+    pub amount: Fen,
+    pub reason: Option<String>,
+    pub notify_url: Option<String>,
+    pub state: RefundState,
+    pub request_hash: String,
+    /// The channel's refund id, once known.
+    pub channel_refund_id: Option<String>,
+    pub error_code: Option<String>,
+    pub error_msg: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// As for orders: the poller's next query while PROCESSING.
+    pub next_query_at: Option<DateTime<Utc>>,
+    pub query_attempts: u32,
+}
+
+/// The outcome of [`crate::Store::insert_refund`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum RefundInsert {
+    /// Stored; the refundable amount was held for it.
+    New(Refund),
+    /// A refund with the same (app, outRefundNo) exists: returned as stored
+    /// (the caller compares `request_hash`). Nothing was changed.
+    Existing(Refund),
+    /// The amount is more than what is left: `refundable` is the order's
+    /// amount minus the refunds that hold an amount
+    /// ([`RefundState::holds_amount`]). Nothing was stored.
+    ExceedsRefundable { refundable: Fen },
+    /// The order is not (or no longer) refundable (not paid, or FINISH).
+    /// Nothing was stored.
+    OrderNotRefundable { state: OrderState },
+}
+
+/// A compare-and-set on a refund: applied only if the refund's state is one
+/// of `from`. Fields left `None` are not changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefundTransition {
+    pub from: Vec<RefundState>,
+    pub to: RefundState,
+    pub channel_refund_id: Option<String>,
+    pub error_code: Option<String>,
+    pub error_msg: Option<String>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub now: DateTime<Utc>,
+}
+
+impl RefundTransition {
+    pub fn new(from: &[RefundState], to: RefundState, now: DateTime<Utc>) -> Self {
+        Self {
+            from: from.to_vec(),
+            to,
+            channel_refund_id: None,
+            error_code: None,
+            error_msg: None,
+            finished_at: None,
+            now,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RefundFilter {
+    pub app_id: Option<AppId>,
+    pub order_id: Option<OrderId>,
+    pub state: Option<RefundState>,
+    /// Only refunds whose id sorts before this one (ids are time-ordered).
+    pub before: Option<RefundId>,
+    /// Page size; 0 means the default (100), larger than 1000 means 1000.
+    pub limit: u32,
+}
+
+// --- merchant notifications (the outbox) ---
+
+macro_rules! text_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        pub enum $name {
+            $(#[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub const fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// The terminal events a merchant is told about (ARCHITECTURE.md §5.3).
+    NotifyType {
+        PaySuccess = "PAY_SUCCESS",
+        PayClosed = "PAY_CLOSED",
+        RefundSuccess = "REFUND_SUCCESS",
+        RefundFail = "REFUND_FAIL",
+    }
+);
+
+text_enum!(
+    /// `PENDING` (to be sent, or being sent under a lease) → `DELIVERED`
+    /// (acknowledged) | `FAILED` (schedule exhausted). An operator's resend
+    /// makes any of them `PENDING` again.
+    NotificationState {
+        Pending = "PENDING",
+        Delivered = "DELIVERED",
+        Failed = "FAILED",
+    }
+);
+
+/// An outbox row to write in the same transaction as a state change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewNotification {
+    /// Kept across retries and resends, so merchants can deduplicate.
+    pub notify_id: NotifyId,
+    pub app_id: AppId,
+    pub order_id: OrderId,
+    pub refund_id: Option<RefundId>,
+    pub notify_type: NotifyType,
+    /// Where to POST (the order's or refund's notifyUrl, else the app's).
+    pub url: String,
+    /// The exact JSON body to send (it is signed at send time).
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Notification {
+    pub notify_id: NotifyId,
+    pub app_id: AppId,
+    pub order_id: OrderId,
+    pub refund_id: Option<RefundId>,
+    pub notify_type: NotifyType,
+    pub url: String,
+    pub body: String,
+    pub state: NotificationState,
+    /// Attempts recorded so far (kept across resends).
+    pub attempts: u32,
+    /// When a PENDING notification is due.
+    pub next_attempt_at: DateTime<Utc>,
+    /// The worker holding the delivery lease, while it holds it.
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// The error of the latest attempt (`None` after a delivery).
+    pub last_error: Option<String>,
+}
+
+/// The longest `response_excerpt` kept for an attempt, in bytes; longer
+/// excerpts are cut at a character boundary.
+pub const RESPONSE_EXCERPT_MAX: usize = 512;
+
+/// One delivery attempt, as the worker reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAttempt {
+    pub at: DateTime<Utc>,
+    /// `None` when no HTTP response came (connect error, timeout).
+    pub http_status: Option<u16>,
+    pub latency_ms: u64,
+    /// The first bytes of the reply (cut to [`RESPONSE_EXCERPT_MAX`]).
+    pub response_excerpt: Option<String>,
+    /// Why the attempt did not count as acknowledged, if it did not.
+    pub error: Option<String>,
+}
+
+/// What an attempt leads to, decided by the worker (acknowledgement rules
+/// and the retry schedule live in the server).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(
+    tag = "outcome",
+    content = "retryAt",
+    rename_all = "SCREAMING_SNAKE_CASE"
+)]
+pub enum AttemptOutcome {
+    Delivered,
+    RetryAt(DateTime<Utc>),
+    Failed,
+}
+
+/// A logged attempt.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationAttempt {
+    pub notify_id: NotifyId,
+    pub at: DateTime<Utc>,
+    /// The lease owner that made the attempt.
+    pub owner: String,
+    pub http_status: Option<u16>,
+    pub latency_ms: u64,
+    pub response_excerpt: Option<String>,
+    pub error: Option<String>,
+    #[serde(flatten)]
+    pub outcome: AttemptOutcome,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NotificationFilter {
+    pub app_id: Option<AppId>,
+    pub order_id: Option<OrderId>,
+    pub state: Option<NotificationState>,
+    /// Only notifications whose id sorts before this one (time-ordered).
+    pub before: Option<NotifyId>,
+    /// Page size; 0 means the default (100), larger than 1000 means 1000.
+    pub limit: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_schedule_steps_then_repeats_the_last_delay() {
+        let s = QuerySchedule {
+            first_after: Duration::seconds(60),
+            delays: vec![Duration::seconds(10), Duration::seconds(20)],
+        };
+        assert_eq!(s.delay_after(1), Duration::seconds(10));
+        assert_eq!(s.delay_after(2), Duration::seconds(20));
+        assert_eq!(s.delay_after(9), Duration::seconds(20));
+        assert_eq!(s.delay_after(0), Duration::seconds(10));
+        let empty = QuerySchedule {
+            first_after: Duration::seconds(7),
+            delays: vec![],
+        };
+        assert_eq!(empty.delay_after(3), Duration::seconds(7));
+    }
+
+    #[test]
+    fn outbox_names_round_trip() {
+        for t in NotifyType::ALL {
+            assert_eq!(NotifyType::parse(t.as_str()), Some(*t));
+        }
+        for s in NotificationState::ALL {
+            assert_eq!(NotificationState::parse(s.as_str()), Some(*s));
+        }
+        assert_eq!(NotifyType::parse("pay_success"), None);
+        assert_eq!(
+            serde_json::to_value(NotifyType::RefundFail).unwrap(),
+            serde_json::json!("REFUND_FAIL")
+        );
+    }
+
+    #[test]
+    fn attempts_serialise_flat() {
+        let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let a = NotificationAttempt {
+            notify_id: NotifyId::generate(),
+            at,
+            owner: "w".into(),
+            http_status: Some(500),
+            latency_ms: 3,
+            response_excerpt: None,
+            error: Some("HTTP 500".into()),
+            outcome: AttemptOutcome::RetryAt(at),
+        };
+        let v = serde_json::to_value(&a).unwrap();
+        assert_eq!(v["outcome"], "RETRY_AT");
+        assert_eq!(v["retryAt"], "2023-11-14T22:13:20Z");
+        assert_eq!(v["httpStatus"], 500);
+        let v = serde_json::to_value(NotificationAttempt {
+            outcome: AttemptOutcome::Delivered,
+            ..a
+        })
+        .unwrap();
+        assert_eq!(v["outcome"], "DELIVERED");
+        assert!(v.get("retryAt").is_none());
+    }
 }

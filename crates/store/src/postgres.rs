@@ -4,8 +4,13 @@
 //! Correctness across instances rests on the statements in `common.rs`
 //! (single-statement upserts and compare-and-set updates, which PostgreSQL
 //! serialises per row under READ COMMITTED), not on anything held in
-//! process. Migrations take sqlx's advisory lock, so instances starting
-//! together apply them once.
+//! process. Transactions are ordinary READ COMMITTED ones: a decision that
+//! reads before it writes (the refundable amount) first locks the order
+//! row `FOR UPDATE`, so every later statement of the transaction reads
+//! what the previous holder committed. Claims use `FOR UPDATE SKIP
+//! LOCKED`, so workers on any number of instances take disjoint rows
+//! without waiting for each other. Migrations take sqlx's advisory lock,
+//! so instances starting together apply them once.
 
 use std::str::FromStr;
 
@@ -13,7 +18,7 @@ use async_trait::async_trait;
 use sqlx::Arguments;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions};
 
-use crate::common::{Arg, Backend, RawRow, Sql};
+use crate::common::{Arg, Backend, RawRow, Sql, Tx};
 use crate::{ConnectOptions, Result, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -51,6 +56,8 @@ fn arguments(args: Vec<Arg>) -> Result<PgArguments> {
 
 #[async_trait]
 impl Backend for Postgres {
+    type Tx = PostgresTx;
+
     fn name(&self) -> &'static str {
         "postgres"
     }
@@ -80,5 +87,42 @@ impl Backend for Postgres {
         Ok(sqlx::query_as_with::<_, T, _>(&sql.text, args)
             .fetch_all(&self.pool)
             .await?)
+    }
+
+    async fn begin(&self) -> Result<PostgresTx> {
+        Ok(PostgresTx(self.pool.begin().await?))
+    }
+
+    fn for_update(&self) -> &'static str {
+        " FOR UPDATE"
+    }
+
+    fn skip_locked(&self) -> &'static str {
+        " FOR UPDATE SKIP LOCKED"
+    }
+}
+
+pub(crate) struct PostgresTx(sqlx::Transaction<'static, sqlx::Postgres>);
+
+#[async_trait]
+impl Tx for PostgresTx {
+    async fn execute(&mut self, sql: Sql) -> Result<u64> {
+        let args = arguments(sql.args)?;
+        let done = sqlx::query_with(&sql.text, args)
+            .execute(&mut *self.0)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn fetch_optional<T: RawRow>(&mut self, sql: Sql) -> Result<Option<T>> {
+        let args = arguments(sql.args)?;
+        Ok(sqlx::query_as_with::<_, T, _>(&sql.text, args)
+            .fetch_optional(&mut *self.0)
+            .await?)
+    }
+
+    async fn commit(self) -> Result<()> {
+        self.0.commit().await?;
+        Ok(())
     }
 }

@@ -8,8 +8,8 @@
 //! database is outside input too.
 
 use cashdesk_core::{
-    AppId, BindingId, BindingState, ChannelId, ChannelType, ConfigId, Fen, OrderId, OrderState,
-    OutTradeNo, SceneCode, SignType, StoreId,
+    AppId, BindingId, BindingState, ChannelId, ChannelType, ConfigId, Fen, NotifyId, OrderId,
+    OrderState, OutRefundNo, OutTradeNo, RefundId, RefundState, SceneCode, SignType, StoreId,
 };
 use chrono::{DateTime, Utc};
 use sqlx::encode::IsNull;
@@ -19,7 +19,8 @@ use sqlx::sqlite::{SqliteArgumentValue, SqliteTypeInfo, SqliteValueRef};
 use sqlx::{Decode, Encode, Postgres, Sqlite, Type};
 
 use crate::{
-    App, AuditEntry, Binding, BoundChannel, Channel, ChannelConfig, Order, OrderChannel, StoreError,
+    App, AttemptOutcome, AuditEntry, Binding, BoundChannel, Channel, ChannelConfig, Notification,
+    NotificationAttempt, NotificationState, NotifyType, Order, OrderChannel, Refund, StoreError,
 };
 
 /// A stored instant. SQLite keeps it as INTEGER unix microseconds (sorts
@@ -311,7 +312,7 @@ pub(crate) const ORDER_COLS: &str = "order_id, app_id, out_trade_no, amount, ord
      goods_desc, third_party_user, notify_url, return_url, store_id, attach, client_ip, token, \
      expire_at, request_hash, response, state, channel_id, channel_type, config_id, mch_id, \
      scene_code, transaction_id, pay_time, refunded_amount, result_error_code, result_error_msg, \
-     paid_after_close, created_at, updated_at";
+     paid_after_close, created_at, updated_at, next_query_at, query_attempts";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct RawOrder {
@@ -345,6 +346,8 @@ pub(crate) struct RawOrder {
     paid_after_close: bool,
     created_at: Ts,
     updated_at: Ts,
+    next_query_at: Option<Ts>,
+    query_attempts: i32,
 }
 
 impl TryFrom<RawOrder> for Order {
@@ -419,6 +422,182 @@ impl TryFrom<RawOrder> for Order {
             paid_after_close: r.paid_after_close,
             created_at: r.created_at.0,
             updated_at: r.updated_at.0,
+            next_query_at: r.next_query_at.map(|t| t.0),
+            query_attempts: count("orders.query_attempts", r.query_attempts)?,
+        })
+    }
+}
+
+/// A non-negative counter stored as INTEGER.
+fn count(column: &str, value: i32) -> Result<u32, StoreError> {
+    u32::try_from(value).map_err(|_| corrupt(column, &value.to_string()))
+}
+
+pub(crate) const REFUND_COLS: &str = "refund_id, app_id, order_id, out_refund_no, amount, reason, \
+     notify_url, state, request_hash, channel_refund_id, error_code, error_msg, created_at, \
+     updated_at, finished_at, next_query_at, query_attempts";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RawRefund {
+    refund_id: String,
+    app_id: String,
+    order_id: String,
+    out_refund_no: String,
+    amount: i64,
+    reason: Option<String>,
+    notify_url: Option<String>,
+    state: String,
+    request_hash: String,
+    channel_refund_id: Option<String>,
+    error_code: Option<String>,
+    error_msg: Option<String>,
+    created_at: Ts,
+    updated_at: Ts,
+    finished_at: Option<Ts>,
+    next_query_at: Option<Ts>,
+    query_attempts: i32,
+}
+
+impl TryFrom<RawRefund> for Refund {
+    type Error = StoreError;
+
+    fn try_from(r: RawRefund) -> Result<Self, StoreError> {
+        if r.amount <= 0 {
+            return Err(corrupt("refunds.amount", &r.amount.to_string()));
+        }
+        Ok(Refund {
+            refund_id: id("refunds.refund_id", r.refund_id, RefundId::parse)?,
+            app_id: app_id("refunds.app_id", r.app_id)?,
+            order_id: id("refunds.order_id", r.order_id, OrderId::parse)?,
+            out_refund_no: id("refunds.out_refund_no", r.out_refund_no, |s| {
+                OutRefundNo::parse(s).ok()
+            })?,
+            amount: Fen::from_stored(r.amount),
+            reason: r.reason,
+            notify_url: r.notify_url,
+            state: id("refunds.state", r.state, RefundState::parse)?,
+            request_hash: r.request_hash,
+            channel_refund_id: r.channel_refund_id,
+            error_code: r.error_code,
+            error_msg: r.error_msg,
+            created_at: r.created_at.0,
+            updated_at: r.updated_at.0,
+            finished_at: r.finished_at.map(|t| t.0),
+            next_query_at: r.next_query_at.map(|t| t.0),
+            query_attempts: count("refunds.query_attempts", r.query_attempts)?,
+        })
+    }
+}
+
+pub(crate) const NOTIFY_COLS: &str = "notify_id, app_id, order_id, refund_id, notify_type, url, \
+     body, state, attempts, next_attempt_at, lease_owner, lease_until, created_at, delivered_at, \
+     last_error";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RawNotification {
+    notify_id: String,
+    app_id: String,
+    order_id: String,
+    refund_id: Option<String>,
+    notify_type: String,
+    url: String,
+    body: String,
+    state: String,
+    attempts: i32,
+    next_attempt_at: Ts,
+    lease_owner: Option<String>,
+    lease_until: Option<Ts>,
+    created_at: Ts,
+    delivered_at: Option<Ts>,
+    last_error: Option<String>,
+}
+
+impl TryFrom<RawNotification> for Notification {
+    type Error = StoreError;
+
+    fn try_from(r: RawNotification) -> Result<Self, StoreError> {
+        Ok(Notification {
+            notify_id: id("notifications.notify_id", r.notify_id, NotifyId::parse)?,
+            app_id: app_id("notifications.app_id", r.app_id)?,
+            order_id: id("notifications.order_id", r.order_id, OrderId::parse)?,
+            refund_id: r
+                .refund_id
+                .map(|v| id("notifications.refund_id", v, RefundId::parse))
+                .transpose()?,
+            notify_type: id(
+                "notifications.notify_type",
+                r.notify_type,
+                NotifyType::parse,
+            )?,
+            url: r.url,
+            body: r.body,
+            state: id("notifications.state", r.state, NotificationState::parse)?,
+            attempts: count("notifications.attempts", r.attempts)?,
+            next_attempt_at: r.next_attempt_at.0,
+            lease_owner: r.lease_owner,
+            lease_until: r.lease_until.map(|t| t.0),
+            created_at: r.created_at.0,
+            delivered_at: r.delivered_at.map(|t| t.0),
+            last_error: r.last_error,
+        })
+    }
+}
+
+/// `notification_attempts.outcome`; a retry also stores `retry_at`.
+pub(crate) const OUTCOME_DELIVERED: &str = "DELIVERED";
+pub(crate) const OUTCOME_RETRY: &str = "RETRY";
+pub(crate) const OUTCOME_FAILED: &str = "FAILED";
+
+pub(crate) const ATTEMPT_COLS: &str = "notify_id, at, owner, http_status, latency_ms, \
+     response_excerpt, error, outcome, retry_at";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RawAttempt {
+    notify_id: String,
+    at: Ts,
+    owner: String,
+    http_status: Option<i32>,
+    latency_ms: i64,
+    response_excerpt: Option<String>,
+    error: Option<String>,
+    outcome: String,
+    retry_at: Option<Ts>,
+}
+
+impl TryFrom<RawAttempt> for NotificationAttempt {
+    type Error = StoreError;
+
+    fn try_from(r: RawAttempt) -> Result<Self, StoreError> {
+        let outcome = match (r.outcome.as_str(), r.retry_at) {
+            (OUTCOME_DELIVERED, _) => AttemptOutcome::Delivered,
+            (OUTCOME_RETRY, Some(at)) => AttemptOutcome::RetryAt(at.0),
+            (OUTCOME_FAILED, _) => AttemptOutcome::Failed,
+            _ => return Err(corrupt("notification_attempts.outcome", &r.outcome)),
+        };
+        Ok(NotificationAttempt {
+            notify_id: id(
+                "notification_attempts.notify_id",
+                r.notify_id,
+                NotifyId::parse,
+            )?,
+            at: r.at.0,
+            owner: r.owner,
+            http_status: r
+                .http_status
+                .map(|v| {
+                    u16::try_from(v)
+                        .map_err(|_| corrupt("notification_attempts.http_status", &v.to_string()))
+                })
+                .transpose()?,
+            latency_ms: u64::try_from(r.latency_ms).map_err(|_| {
+                corrupt(
+                    "notification_attempts.latency_ms",
+                    &r.latency_ms.to_string(),
+                )
+            })?,
+            response_excerpt: r.response_excerpt,
+            error: r.error,
+            outcome,
         })
     }
 }
@@ -485,6 +664,8 @@ mod tests {
             paid_after_close: false,
             created_at: t,
             updated_at: t,
+            next_query_at: None,
+            query_attempts: 0,
         }
     }
 
@@ -513,6 +694,7 @@ mod tests {
             |r| r.response = "{not json".into(),
             |r| r.store_id = Some("bad store".into()),
             |r| r.channel_id = Some(ChannelId::generate().to_string()),
+            |r| r.query_attempts = -1,
         ];
         for (i, mutate) in cases.into_iter().enumerate() {
             let mut r = raw_order();

@@ -3,12 +3,15 @@
 //! Every connection runs in WAL mode (readers never block the writer),
 //! `synchronous = FULL` (a committed payment survives a power cut),
 //! `foreign_keys = ON` and a 5 s busy timeout, so writers from the pool
-//! queue for the single write lock instead of failing. Statements are
-//! single-statement autocommit writes (see `common.rs`), which take the
-//! write lock up front and honour the busy timeout. A later multi-statement
-//! write must open its transaction with `BEGIN IMMEDIATE`
-//! (`pool.begin_with("BEGIN IMMEDIATE")`): a deferred transaction that reads
-//! first and then writes can fail with `SQLITE_BUSY` without waiting.
+//! queue for the single write lock instead of failing. Single-statement
+//! autocommit writes take the write lock up front and honour the busy
+//! timeout. Multi-statement writes ([`Backend::begin`]) open with `BEGIN
+//! IMMEDIATE` (`pool.begin_with`): a deferred transaction that reads first
+//! and then writes can fail with `SQLITE_BUSY` without waiting. Holding the
+//! write lock from the start also makes the transaction's reads current
+//! until it commits, which is what the row locks of PostgreSQL give there:
+//! SQLite needs no `FOR UPDATE` (and has none), and its claims have a
+//! single claimer at a time by construction.
 //!
 //! `sqlite::memory:` (tests) uses one connection that is never recycled:
 //! an in-memory database lives as long as its connections, and a shared
@@ -25,7 +28,7 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
-use crate::common::{Arg, Backend, RawRow, Sql};
+use crate::common::{Arg, Backend, RawRow, Sql, Tx};
 use crate::{ConnectOptions, Result, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -76,6 +79,8 @@ fn arguments(args: Vec<Arg>) -> Result<SqliteArguments<'static>> {
 
 #[async_trait]
 impl Backend for Sqlite {
+    type Tx = SqliteTx;
+
     fn name(&self) -> &'static str {
         "sqlite"
     }
@@ -105,5 +110,42 @@ impl Backend for Sqlite {
         Ok(sqlx::query_as_with::<_, T, _>(&sql.text, args)
             .fetch_all(&self.pool)
             .await?)
+    }
+
+    async fn begin(&self) -> Result<SqliteTx> {
+        Ok(SqliteTx(self.pool.begin_with("BEGIN IMMEDIATE").await?))
+    }
+
+    fn for_update(&self) -> &'static str {
+        ""
+    }
+
+    fn skip_locked(&self) -> &'static str {
+        ""
+    }
+}
+
+pub(crate) struct SqliteTx(sqlx::Transaction<'static, sqlx::Sqlite>);
+
+#[async_trait]
+impl Tx for SqliteTx {
+    async fn execute(&mut self, sql: Sql) -> Result<u64> {
+        let args = arguments(sql.args)?;
+        let done = sqlx::query_with(&sql.text, args)
+            .execute(&mut *self.0)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn fetch_optional<T: RawRow>(&mut self, sql: Sql) -> Result<Option<T>> {
+        let args = arguments(sql.args)?;
+        Ok(sqlx::query_as_with::<_, T, _>(&sql.text, args)
+            .fetch_optional(&mut *self.0)
+            .await?)
+    }
+
+    async fn commit(self) -> Result<()> {
+        self.0.commit().await?;
+        Ok(())
     }
 }

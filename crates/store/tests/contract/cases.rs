@@ -19,6 +19,14 @@ use tokio::task::JoinSet;
 
 use crate::harness::TestDb;
 
+mod outbox;
+mod polling;
+mod refunds;
+
+pub use outbox::*;
+pub use polling::*;
+pub use refunds::*;
+
 /// How many tasks race in the concurrency cases.
 const RACERS: usize = 16;
 
@@ -148,6 +156,85 @@ fn existing_or_panic<T: std::fmt::Debug>(r: Inserted<T>) -> T {
     match r {
         Inserted::Existing(v) => v,
         other => panic!("expected Existing, got {other:?}"),
+    }
+}
+
+/// Ids are time-ordered at millisecond resolution: wait for the next one.
+async fn tick() {
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+}
+
+/// An order of `amount` fen moved to PAYING at `at` (with the seeded
+/// channel).
+async fn paying_order(
+    store: &dyn Store,
+    seeded: &(App, ChannelConfig, Channel),
+    out_trade_no: &str,
+    amount: i64,
+    at: DateTime<Utc>,
+) -> Order {
+    let (a, c, ch) = seeded;
+    let mut o = new_order(&a.app_id, out_trade_no);
+    o.amount = Fen::parse_positive("amount", amount).unwrap();
+    o.expire_at = at + Duration::hours(2);
+    let o = new_or_panic(store.insert_order(&o).await.unwrap());
+    let mut t = OrderTransition::new(&[OrderState::Created], OrderState::Paying, at);
+    t.channel = Some(order_channel(c, ch));
+    store
+        .transition_order(&o.order_id, &t)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// An order of `amount` fen, paid (SUCCESS).
+async fn paid_order(
+    store: &dyn Store,
+    seeded: &(App, ChannelConfig, Channel),
+    out_trade_no: &str,
+    amount: i64,
+) -> Order {
+    let o = paying_order(store, seeded, out_trade_no, amount, t0()).await;
+    let mut t = OrderTransition::new(&[OrderState::Paying], OrderState::Success, t0());
+    t.transaction_id = Some(format!("tx-{out_trade_no}"));
+    t.pay_time = Some(t0());
+    store
+        .transition_order(&o.order_id, &t)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+fn new_notification(
+    order: &Order,
+    kind: cashdesk_store::NotifyType,
+    refund: Option<&cashdesk_core::RefundId>,
+) -> cashdesk_store::NewNotification {
+    let notify_id = cashdesk_core::NotifyId::generate();
+    cashdesk_store::NewNotification {
+        body: json!({"notifyId": notify_id.as_str(), "notifyType": kind.as_str(),
+                     "orderId": order.order_id.as_str(), "中": "文"})
+        .to_string(),
+        notify_id,
+        app_id: order.app_id.clone(),
+        order_id: order.order_id.clone(),
+        refund_id: refund.cloned(),
+        notify_type: kind,
+        url: "https://shop.example.com/notify?x=1".into(),
+    }
+}
+
+fn new_refund(order: &Order, out_refund_no: &str, amount: i64) -> cashdesk_store::NewRefund {
+    cashdesk_store::NewRefund {
+        refund_id: cashdesk_core::RefundId::generate(),
+        app_id: order.app_id.clone(),
+        order_id: order.order_id.clone(),
+        out_refund_no: cashdesk_core::OutRefundNo::parse(out_refund_no).unwrap(),
+        amount: Fen::parse_positive("amount", amount).unwrap(),
+        reason: Some("退货".into()),
+        notify_url: Some("https://shop.example.com/refund-notify".into()),
+        request_hash: format!("rh-{out_refund_no}-{amount}"),
+        created_at: t0() + Duration::minutes(5),
     }
 }
 
@@ -875,6 +962,8 @@ fn expected_order(o: &NewOrder) -> Order {
         paid_after_close: false,
         created_at: o.created_at,
         updated_at: o.created_at,
+        next_query_at: None,
+        query_attempts: 0,
     }
 }
 

@@ -55,4 +55,23 @@ contract!(
     list_orders_filters_and_pages,
     audit_is_listed_newest_first,
     corrupt_rows_are_errors,
+    // refunds
+    refunds_insert_idempotently_and_check_refundable,
+    insert_refund_race_respects_refundable,
+    transition_refund_moves_money_with_its_notification,
+    transition_refund_race_counts_once,
+    // order transitions with their notification, polling, expiry
+    transition_order_notify_is_atomic,
+    transition_order_notify_race_writes_one_row,
+    claim_orders_to_query_follows_the_schedule,
+    claim_orders_race_hands_out_each_order_once,
+    claim_refunds_to_query_follows_the_schedule,
+    // the outbox and job leases
+    notification_attempts_are_recorded_under_the_lease,
+    expired_notification_lease_is_taken_over,
+    resend_keeps_the_notify_id,
+    list_notifications_filters_and_pages,
+    notification_claims_are_exclusive,
+    notification_workers_deliver_each_once,
+    job_leases_are_exclusive_and_expire,
 );
