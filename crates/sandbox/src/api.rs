@@ -1,11 +1,21 @@
 //! The sandbox's own test API (`/sandbox/api/*`), shared by every channel
-//! simulator (`channelType` picks one; only `wx-pay` exists today):
+//! simulator (`channelType` picks one: `wx-pay`, `ali-pay`, `lakala`):
 //!
 //! - `POST /sandbox/api/merchants` `{"channelType":"wx-pay","signType"?:"MD5"|"HMAC-SHA256"}`
 //!   → 201 with [`MerchantCredentials`](crate::MerchantCredentials);
-//! - `POST /sandbox/api/pay` `{"channelType":"wx-pay","outTradeNo","result":"SUCCESS"|"FAIL","mchId"?,"openid"?}`
-//!   → 200 `{mchId, outTradeNo, tradeState, transactionId?, notified}`;
-//!   404 unknown order, 409 already paid/closed or ambiguous (then pass `mchId`);
+//!   `{"channelType":"ali-pay"}` → [`AlipayMerchantCredentials`](crate::AlipayMerchantCredentials);
+//!   `{"channelType":"lakala"}` → [`LakalaMerchantCredentials`](crate::LakalaMerchantCredentials);
+//! - `POST /sandbox/api/pay` `{"channelType","outTradeNo","result":"SUCCESS"|"FAIL","mchId"?,"openid"?}`
+//!   → 200 `{mchId, outTradeNo, tradeState, transactionId?, notified}`
+//!   (`tradeState` in the channel's own words: WeChat's trade_state,
+//!   Alipay's trade_status, Lakala's trade_state; `transactionId` is
+//!   Alipay's or Lakala's `trade_no`); 404 unknown order, 409 already
+//!   paid/closed or ambiguous (then pass `mchId`). An Alipay wap, page or app
+//!   order exists at Alipay only once the buyer opens it: pass its signed
+//!   URL or order string as `orderString` (instead of `outTradeNo`) and the
+//!   sandbox submits it as the browser or wallet would, then pays.
+//!   Alipay has no failed payment: `FAIL` closes the trade (TRADE_CLOSED,
+//!   notified); for Lakala it marks the trade FAIL (not notified);
 //! - `POST /sandbox/api/faults` (see [`crate::faults`]) → 201 the fault;
 //!   `GET` lists active faults, `DELETE` clears them;
 //! - `GET /sandbox/api/requests?mchId=&kind=api|notify|payer&limit=` → `{"requests":[…]}`.
@@ -51,13 +61,22 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Box<Response>
 }
 
 fn check_channel(channel_type: &str) -> Result<(), Box<Response>> {
-    if channel_type == "wx-pay" {
+    if crate::faults::CHANNEL_TYPES.contains(&channel_type) {
         Ok(())
     } else {
         Err(Box::new(bad_request(format!(
-            "unsupported channelType `{channel_type}` (this sandbox simulates wx-pay)"
+            "unsupported channelType `{channel_type}` (this sandbox simulates wx-pay, ali-pay and lakala)"
         ))))
     }
+}
+
+fn open_failed(e: anyhow::Error) -> Response {
+    tracing::error!(error = %format!("{e:#}"), "opening a sandbox merchant failed");
+    plain_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "SYSTEM_ERROR",
+        "could not open a sandbox merchant",
+    )
 }
 
 #[derive(Deserialize)]
@@ -75,6 +94,30 @@ async fn open_merchant(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
     if let Err(resp) = check_channel(&req.channel_type) {
         return *resp;
     }
+    if req.channel_type != "wx-pay" {
+        if req.sign_type.is_some() {
+            return bad_request("signType only applies to wx-pay");
+        }
+        let shared = s.clone();
+        let lakala = req.channel_type == "lakala";
+        let opened = tokio::task::spawn_blocking(move || {
+            if lakala {
+                shared
+                    .open_lakala_blocking()
+                    .and_then(|c| Ok(serde_json::to_value(c)?))
+            } else {
+                shared
+                    .open_alipay_blocking()
+                    .and_then(|c| Ok(serde_json::to_value(c)?))
+            }
+        })
+        .await;
+        return match opened {
+            Ok(Ok(v)) => (StatusCode::CREATED, axum::Json(v)).into_response(),
+            Ok(Err(e)) => open_failed(e),
+            Err(e) => open_failed(anyhow::anyhow!("opening task failed: {e}")),
+        };
+    }
     let sign_type = match req.sign_type.as_deref() {
         None => WxSignType::Md5,
         Some(t) => match WxSignType::parse(t) {
@@ -84,14 +127,7 @@ async fn open_merchant(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
     };
     match s.clone().open_merchant(sign_type).await {
         Ok(creds) => (StatusCode::CREATED, axum::Json(creds)).into_response(),
-        Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "opening a sandbox merchant failed");
-            plain_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "SYSTEM_ERROR",
-                "could not open a sandbox merchant",
-            )
-        }
+        Err(e) => open_failed(e),
     }
 }
 
@@ -99,10 +135,12 @@ async fn open_merchant(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct PayRequest {
     channel_type: String,
-    out_trade_no: String,
+    out_trade_no: Option<String>,
     result: String,
     mch_id: Option<String>,
     openid: Option<String>,
+    /// ali-pay only: a signed wap/page/app order string (or URL) to submit first.
+    order_string: Option<String>,
 }
 
 async fn pay(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
@@ -118,7 +156,19 @@ async fn pay(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
         "FAIL" => false,
         _ => return bad_request("result must be SUCCESS or FAIL"),
     };
-    let mut candidates = s.ledger.find_any(&req.out_trade_no);
+    let out_trade_no = match (&req.order_string, &req.out_trade_no) {
+        (Some(os), _) if req.channel_type == "ali-pay" => {
+            match crate::alipay::submit_order_string(&s, os) {
+                Ok(o) => o.out_trade_no,
+                Err(msg) => return bad_request(format!("orderString refused: {msg}")),
+            }
+        }
+        (Some(_), _) => return bad_request("orderString only applies to ali-pay"),
+        (None, Some(no)) => no.clone(),
+        (None, None) => return bad_request("outTradeNo is required"),
+    };
+    let mut candidates = s.ledger.find_any(&out_trade_no);
+    candidates.retain(|o| o.api.channel_type() == req.channel_type);
     if let Some(m) = &req.mch_id {
         candidates.retain(|o| &o.mch_id == m);
     }
@@ -148,10 +198,15 @@ async fn pay(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
     ) {
         Ok(paid) => {
             let now = chrono::Utc::now();
+            let trade_state = match paid.api {
+                crate::ledger::Api::Alipay => crate::alipay::trade_status(&paid, now),
+                crate::ledger::Api::Lakala => crate::lakala::trade_state(&paid, now),
+                _ => paid.trade_state(now),
+            };
             let mut v = json!({
                 "mchId": paid.mch_id,
                 "outTradeNo": paid.out_trade_no,
-                "tradeState": paid.trade_state(now),
+                "tradeState": trade_state,
                 "notified": paid.notify_url,
             });
             if let Some((transaction_id, _, _)) = paid.paid() {

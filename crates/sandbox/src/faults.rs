@@ -11,6 +11,16 @@
 //! has no signature, the `req_info` ciphertext is corrupted) and
 //! `DELAY_NOTIFY` (first attempt after `delayMs`). Faults may be limited to
 //! one merchant (`mchId`) and, for calls, to paths containing `pathContains`.
+//!
+//! A fault belongs to the channel named by `channelType` (`wx-pay`,
+//! `ali-pay`, `lakala`) and only touches that channel's calls and
+//! notifications. `mchId` is the credentials' `mchId`: WeChat's mch_id,
+//! Alipay's pid, Lakala's merchant_no. For Alipay, whose calls all go to
+//! `gateway.do`, `pathContains` is matched against
+//! `/sandbox/alipay/gateway.do?method=<method>`, so a method name works.
+//! What each fault looks like per channel: SYSTEMERROR is WeChat's
+//! `SYSTEMERROR`/`SYSTEM_ERROR`, Alipay's `20000 isp.unknow-error`, Lakala's
+//! `BBS10000`; TAMPER_AMOUNT adds 1 fen (Alipay: 0.01 yuan).
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -59,10 +69,25 @@ pub struct FaultRequest {
     pub path_contains: Option<String>,
 }
 
+/// The channel types the sandbox simulates.
+pub const CHANNEL_TYPES: [&str; 3] = ["wx-pay", "ali-pay", "lakala"];
+
+/// The channel a sandbox path belongs to.
+pub fn channel_of_path(path: &str) -> &'static str {
+    if path.contains("/sandbox/alipay/") {
+        "ali-pay"
+    } else if path.contains("/sandbox/lakala/") {
+        "lakala"
+    } else {
+        "wx-pay"
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Fault {
     pub id: u64,
+    pub channel_type: String,
     pub fault: FaultKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mch_id: Option<String>,
@@ -97,9 +122,9 @@ pub struct Faults {
 
 impl Faults {
     pub fn add(&self, req: FaultRequest) -> Result<Fault, String> {
-        if req.channel_type != "wx-pay" {
+        if !CHANNEL_TYPES.contains(&req.channel_type.as_str()) {
             return Err(format!(
-                "unsupported channelType `{}` (this sandbox simulates wx-pay)",
+                "unsupported channelType `{}` (this sandbox simulates wx-pay, ali-pay and lakala)",
                 req.channel_type
             ));
         }
@@ -127,6 +152,7 @@ impl Faults {
         inner.0 += 1;
         let fault = Fault {
             id: inner.0,
+            channel_type: req.channel_type,
             fault: req.fault,
             mch_id: req.mch_id,
             remaining: count,
@@ -160,10 +186,13 @@ impl Faults {
     }
 
     /// Consume one use of the first call fault matching this call.
+    /// The channel is the one `path` belongs to ([`channel_of_path`]).
     pub fn take_call(&self, mch_id: Option<&str>, path: &str) -> Option<CallFault> {
+        let channel = channel_of_path(path);
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let idx = inner.1.iter().position(|f| {
             f.fault.is_call()
+                && f.channel_type == channel
                 && Self::matches_mch(f, mch_id)
                 && f.path_contains.as_deref().is_none_or(|p| path.contains(p))
         })?;
@@ -179,15 +208,24 @@ impl Faults {
         Some(out)
     }
 
-    /// Consume one use of every notification fault matching this merchant.
+    /// Consume one use of every WeChat notification fault matching this merchant.
     pub fn take_notify(&self, mch_id: &str) -> NotifyFaults {
+        self.take_notify_for("wx-pay", mch_id)
+    }
+
+    /// Consume one use of every notification fault of `channel_type`
+    /// matching this merchant.
+    pub fn take_notify_for(&self, channel_type: &str, mch_id: &str) -> NotifyFaults {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = NotifyFaults {
             copies: 1,
             ..NotifyFaults::default()
         };
         for f in inner.1.iter_mut() {
-            if f.fault.is_call() || !Self::matches_mch(f, Some(mch_id)) {
+            if f.fault.is_call()
+                || f.channel_type != channel_type
+                || !Self::matches_mch(f, Some(mch_id))
+            {
                 continue;
             }
             match f.fault {
@@ -238,6 +276,41 @@ mod tests {
     }
 
     #[test]
+    fn faults_stay_in_their_channel() {
+        let f = Faults::default();
+        f.add(FaultRequest {
+            channel_type: "ali-pay".into(),
+            path_contains: Some("alipay.trade.refund".into()),
+            ..req(FaultKind::SystemError)
+        })
+        .unwrap();
+        f.add(FaultRequest {
+            channel_type: "lakala".into(),
+            ..req(FaultKind::DropNotify)
+        })
+        .unwrap();
+        assert!(
+            f.take_call(None, "/sandbox/wechat/pay/unifiedorder")
+                .is_none()
+        );
+        assert!(
+            f.take_call(None, "/sandbox/alipay/gateway.do?method=alipay.trade.query")
+                .is_none()
+        );
+        assert!(!f.take_notify("m").drop);
+        assert!(!f.take_notify_for("ali-pay", "m").drop);
+        assert!(f.take_notify_for("lakala", "m").drop);
+        assert!(
+            f.take_call(
+                None,
+                "/sandbox/alipay/gateway.do?method=alipay.trade.refund"
+            )
+            .is_some()
+        );
+        assert!(f.list().is_empty());
+    }
+
+    #[test]
     fn notify_faults_combine() {
         let f = Faults::default();
         let mut d = req(FaultKind::DuplicateNotify);
@@ -257,7 +330,7 @@ mod tests {
         );
         assert!(
             f.add(FaultRequest {
-                channel_type: "ali-pay".into(),
+                channel_type: "unionpay".into(),
                 ..req(FaultKind::Http500)
             })
             .is_err()

@@ -20,6 +20,68 @@ use chrono::{DateTime, Utc};
 pub enum Api {
     V2(WxSignType),
     V3,
+    /// Alipay OpenAPI (`gateway.do`).
+    Alipay,
+    /// Lakala open platform v3.
+    Lakala,
+}
+
+impl Api {
+    /// The cashdesk `channelType` this API belongs to.
+    pub fn channel_type(self) -> &'static str {
+        match self {
+            Self::V2(_) | Self::V3 => "wx-pay",
+            Self::Alipay => "ali-pay",
+            Self::Lakala => "lakala",
+        }
+    }
+
+    /// Alipay and Lakala number a trade when it is created (`trade_no`,
+    /// kept in [`Order::prepay_id`]) and keep that number once it is paid;
+    /// WeChat assigns its `transaction_id` at payment.
+    fn numbers_trade_at_creation(self) -> bool {
+        matches!(self, Self::Alipay | Self::Lakala)
+    }
+}
+
+/// Channel-specific facts of an order that the shared rules do not need.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum OrderExt {
+    #[default]
+    None,
+    Alipay(AlipayOrder),
+    Lakala(LakalaOrder),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlipayOrder {
+    /// `alipay.trade.create`, `…wap.pay`, `…page.pay`, `…precreate`, `…app.pay`.
+    pub method: String,
+    pub product_code: String,
+    /// The app's pid (`seller_id` in notifications).
+    pub seller_id: String,
+    pub buyer_open_id: Option<String>,
+    pub return_url: Option<String>,
+    pub passback_params: Option<String>,
+    pub body: Option<String>,
+    pub app_auth_token: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LakalaOrder {
+    /// The Lakala `appid` that placed the order (its merchant record).
+    pub app_id: String,
+    pub term_no: String,
+    /// WECHAT, ALIPAY, UQRCODEPAY.
+    pub account_type: String,
+    /// 41, 51, 71, 81.
+    pub trans_type: String,
+    /// Lakala's reconciliation number (`log_no`, 14 digits).
+    pub log_no: String,
+    /// The wallet's own transaction number, revealed once paid.
+    pub acc_trade_no: String,
+    pub sub_appid: Option<String>,
+    pub remark: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +145,8 @@ pub struct Order {
     pub refunded: i64,
     /// The parameters that must match when the same out_trade_no comes again.
     pub fingerprint: String,
+    /// Alipay / Lakala specifics (`OrderExt::None` for WeChat).
+    pub ext: OrderExt,
 }
 
 impl Order {
@@ -297,6 +361,11 @@ impl Ledger {
             .collect()
     }
 
+    /// The first order matching `pred` (slow path; small sandbox books).
+    pub fn find_any_by(&self, pred: impl Fn(&Order) -> bool) -> Option<Order> {
+        self.lock().orders.values().find(|o| pred(o)).cloned()
+    }
+
     pub fn close(
         &self,
         mch_id: &str,
@@ -342,7 +411,11 @@ impl Ledger {
             order.state = PayState::PayError;
             return Ok(order.clone());
         }
-        let transaction_id = new_transaction_id(now);
+        let transaction_id = if order.api.numbers_trade_at_creation() {
+            order.prepay_id.clone()
+        } else {
+            new_transaction_id(now)
+        };
         let openid = order
             .openid
             .clone()
@@ -504,6 +577,7 @@ mod tests {
             state: PayState::NotPay,
             refunded: 0,
             fingerprint: fp.into(),
+            ext: OrderExt::None,
         }
     }
 

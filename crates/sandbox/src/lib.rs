@@ -1,10 +1,13 @@
-//! cashdesk-sandbox: a protocol-faithful simulator of WeChat Pay's servers
-//! (API v2, XML, and API v3, JSON), with real signatures under sandbox keys,
-//! a payer page, a test API and fault injection. Mounted by `cashdesk serve`
-//! (routes carry their full paths, under `/sandbox`) and runnable alone as
-//! `cashdesk sandbox`. The merchant-side adapters talk to it over HTTP
-//! exactly as they talk to `api.mch.weixin.qq.com`; only the base URL and
-//! keys differ.
+//! cashdesk-sandbox: protocol-faithful simulators of the payment channels'
+//! servers — WeChat Pay (API v2, XML, and API v3, JSON), Alipay OpenAPI
+//! (`/sandbox/alipay/gateway.do`, see [`alipay`]) and Lakala open platform
+//! v3 (`/sandbox/lakala/api/v3/...`, see [`lakala`]) — with real signatures
+//! under sandbox keys, payer pages, a test API and fault injection. Mounted
+//! by `cashdesk serve` (routes carry their full paths, under `/sandbox`) and
+//! runnable alone as `cashdesk sandbox`. The merchant-side adapters talk to
+//! it over HTTP exactly as they talk to `api.mch.weixin.qq.com`,
+//! `openapi.alipay.com` or `s2.lakala.com`; only the base URL and keys
+//! differ.
 //!
 //! # Two listeners, one router
 //!
@@ -28,7 +31,8 @@
 //!
 //! # Module map
 //!
-//! [`v2`] and [`v3`] translate the wire formats; [`ledger`] holds orders and
+//! [`v2`], [`v3`], [`alipay`] and [`lakala`] translate the wire formats
+//! (one order book for all: the channel is in [`ledger::Api`]); [`ledger`] holds orders and
 //! refunds and their rules; [`notify`] sends notifications with retries;
 //! [`faults`] and [`reqlog`] are the test harness; [`pki`] and [`merchants`]
 //! own keys, certificates and their persistence; [`tls`] the HTTPS listener;
@@ -46,8 +50,10 @@ use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+pub mod alipay;
 pub mod api;
 pub mod faults;
+pub mod lakala;
 pub mod ledger;
 pub mod merchants;
 pub mod notify;
@@ -61,9 +67,12 @@ pub mod v3;
 pub mod validate;
 pub mod xml;
 
-pub use merchants::{CredentialsV2, CredentialsV3, MerchantCredentials};
+pub use merchants::{
+    AlipayCertCredentials, AlipayCredentials, AlipayMerchantCredentials, CredentialsV2,
+    CredentialsV3, LakalaCredentials, LakalaMerchantCredentials, MerchantCredentials,
+};
 
-use ledger::{Api, LedgerError, Order, Refund};
+use ledger::{Api, LedgerError, Order, OrderRef, Refund};
 use notify::{Format, Job, Msg};
 use reqlog::NewEntry;
 
@@ -76,6 +85,22 @@ pub fn wechat_notify_schedule() -> Vec<Duration> {
     .into_iter()
     .map(Duration::from_secs)
     .collect()
+}
+
+/// Alipay's notification retry schedule: the waits after the first attempt
+/// (4m/10m/10m/1h/2h/6h/15h: eight attempts over about 25 hours).
+pub fn alipay_notify_schedule() -> Vec<Duration> {
+    [240, 600, 600, 3600, 7200, 21600, 54000]
+        .into_iter()
+        .map(Duration::from_secs)
+        .collect()
+}
+
+/// Lakala's notification retry schedule. Lakala does not publish one
+/// (UNCONFIRMED, see [`lakala`]); the sandbox uses WeChat's, the schedule
+/// of the wallets Lakala aggregates.
+pub fn lakala_notify_schedule() -> Vec<Duration> {
+    wechat_notify_schedule()
 }
 
 /// How long an accepted refund stays PROCESSING before it succeeds and its
@@ -91,11 +116,15 @@ pub struct SandboxConfig {
     /// `http://127.0.0.1:8080`; used in payer-page URLs, `code_url`,
     /// `mweb_url`/`h5_url` and the credentials' `baseUrl`.
     pub public_url: String,
-    /// Waits between notification attempts ([`wechat_notify_schedule`],
-    /// scaled down in tests).
+    /// Waits between WeChat notification attempts
+    /// ([`wechat_notify_schedule`], scaled down in tests).
     pub notify_schedule: Vec<Duration>,
     /// Address of the HTTPS (mutual-TLS) listener; `None` = `127.0.0.1:0`.
     pub tls_listen: Option<SocketAddr>,
+    /// Waits between Alipay notification attempts ([`alipay_notify_schedule`]).
+    pub alipay_notify_schedule: Vec<Duration>,
+    /// Waits between Lakala notification attempts ([`lakala_notify_schedule`]).
+    pub lakala_notify_schedule: Vec<Duration>,
 }
 
 impl SandboxConfig {
@@ -106,7 +135,17 @@ impl SandboxConfig {
             public_url: public_url.into(),
             notify_schedule: wechat_notify_schedule(),
             tls_listen: None,
+            alipay_notify_schedule: alipay_notify_schedule(),
+            lakala_notify_schedule: lakala_notify_schedule(),
         }
+    }
+
+    /// Every channel's schedule replaced by `schedule` (tests, demos).
+    pub fn with_notify_schedule(mut self, schedule: Vec<Duration>) -> Self {
+        self.notify_schedule = schedule.clone();
+        self.alipay_notify_schedule = schedule.clone();
+        self.lakala_notify_schedule = schedule;
+        self
     }
 }
 
@@ -217,14 +256,18 @@ impl Sandbox {
                 tracing::error!(error = %e, "sandbox HTTPS listener stopped");
             }
         });
-        let notifier = tokio::spawn(notify::run(
+        let notifier = tokio::spawn(notify::run_channels(
             shared.clone(),
             notify_rx,
-            config.notify_schedule,
+            notify::Schedules {
+                wechat: config.notify_schedule,
+                alipay: config.alipay_notify_schedule,
+                lakala: config.lakala_notify_schedule,
+            },
             REFUND_SETTLE,
             shutdown_rx,
         ));
-        tracing::info!(https = %shared.tls_base_url, "WeChat Pay sandbox started");
+        tracing::info!(https = %shared.tls_base_url, "payment channel sandbox started");
         Ok(Sandbox {
             shared,
             tls_addr,
@@ -275,6 +318,34 @@ impl Sandbox {
         self.shared.clone().open_merchant(sign_type).await
     }
 
+    /// Open a sandbox Alipay app (what `POST /sandbox/api/merchants
+    /// {"channelType":"ali-pay"}` does).
+    pub async fn open_alipay_merchant(&self) -> anyhow::Result<AlipayMerchantCredentials> {
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || shared.open_alipay_blocking())
+            .await
+            .context("opening a sandbox Alipay app")?
+    }
+
+    /// Open a sandbox Lakala app (what `POST /sandbox/api/merchants
+    /// {"channelType":"lakala"}` does).
+    pub async fn open_lakala_merchant(&self) -> anyhow::Result<LakalaMerchantCredentials> {
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || shared.open_lakala_blocking())
+            .await
+            .context("opening a sandbox Lakala app")?
+    }
+
+    /// `<public_url>/sandbox/alipay/gateway.do`: an `ali-pay` config's `baseUrl`.
+    pub fn alipay_gateway_url(&self) -> String {
+        self.shared.alipay_gateway_url()
+    }
+
+    /// `<public_url>/sandbox/lakala`: a `lakala` config's `baseUrl`.
+    pub fn lakala_base_url(&self) -> String {
+        self.shared.lakala_base_url()
+    }
+
     /// Stop the HTTPS listener and the notifier (in-flight notifications
     /// are abandoned). Idempotent.
     pub async fn shutdown(&self) {
@@ -309,6 +380,8 @@ fn build_router(shared: Arc<Shared>) -> Router {
     Router::new()
         .merge(v2::router())
         .merge(v3::router())
+        .merge(alipay::router())
+        .merge(lakala::router())
         .merge(page::router())
         .merge(api::router())
         .with_state(shared)
@@ -347,6 +420,40 @@ impl Shared {
         )
     }
 
+    /// `<public_url>/sandbox/alipay/gateway.do`.
+    pub(crate) fn alipay_gateway_url(&self) -> String {
+        format!("{}/sandbox/alipay/gateway.do", self.public_url)
+    }
+
+    /// The Alipay payer page of a trade (also precreate's `qr_code`).
+    pub(crate) fn alipay_payer_url(&self, trade_no: &str) -> String {
+        format!("{}/sandbox/alipay/pay/{trade_no}", self.public_url)
+    }
+
+    /// `<public_url>/sandbox/lakala`.
+    pub(crate) fn lakala_base_url(&self) -> String {
+        format!("{}/sandbox/lakala", self.public_url)
+    }
+
+    /// The Lakala payer page of a trade (Native `code`, H5 `redirect_url`).
+    pub(crate) fn lakala_payer_url(&self, trade_no: &str) -> String {
+        format!("{}/pay/{trade_no}", self.lakala_base_url())
+    }
+
+    pub(crate) fn open_alipay_blocking(&self) -> anyhow::Result<AlipayMerchantCredentials> {
+        let m = self.merchants.open_alipay(&self.pki)?;
+        Ok(self
+            .merchants
+            .alipay_credentials(&m, &self.pki, &self.alipay_gateway_url()))
+    }
+
+    pub(crate) fn open_lakala_blocking(&self) -> anyhow::Result<LakalaMerchantCredentials> {
+        let m = self.merchants.open_lakala(&self.pki)?;
+        Ok(self
+            .merchants
+            .lakala_credentials(&m, &self.pki, &self.lakala_base_url()))
+    }
+
     pub(crate) async fn open_merchant(
         self: Arc<Self>,
         sign_type: WxSignType,
@@ -370,9 +477,25 @@ impl Shared {
         openid: Option<String>,
         via: &str,
     ) -> Result<Order, LedgerError> {
-        let result = self
+        let now = chrono::Utc::now();
+        let existing = self
             .ledger
-            .pay(mch_id, out_trade_no, success, openid, chrono::Utc::now());
+            .find(mch_id, &OrderRef::OutTradeNo(out_trade_no.to_owned()));
+        let api = existing.as_ref().map(|o| o.api);
+        let result = match api {
+            // Alipay has no failed state: a payment that does not happen
+            // leaves the trade to be closed (as its timeout does).
+            Some(Api::Alipay) if !success => self.ledger.close(mch_id, out_trade_no, now),
+            Some(Api::Alipay) => {
+                let buyer = openid.or_else(|| Some(alipay::new_buyer_id()));
+                self.ledger.pay(mch_id, out_trade_no, true, buyer, now)
+            }
+            Some(Api::Lakala) => {
+                let payer = openid.or_else(|| existing.as_ref().and_then(lakala::default_payer));
+                self.ledger.pay(mch_id, out_trade_no, success, payer, now)
+            }
+            _ => self.ledger.pay(mch_id, out_trade_no, success, openid, now),
+        };
         self.log.push(NewEntry {
             kind: "payer",
             method: "POST",
@@ -381,6 +504,7 @@ impl Shared {
             status: if result.is_ok() { 200 } else { 409 },
             result: match &result {
                 Ok(_) if success => "PAID",
+                Ok(_) if api == Some(Api::Alipay) => "CLOSED",
                 Ok(_) => "PAYERROR",
                 Err(_) => "REFUSED",
             },
@@ -392,7 +516,42 @@ impl Shared {
         Ok(order)
     }
 
-    fn notify_payment(&self, o: &Order) {
+    pub(crate) fn notify_payment(&self, o: &Order) {
+        if o.notify_url.is_empty() {
+            return;
+        }
+        match o.api {
+            Api::Alipay => {
+                let faults = self.faults.take_notify_for("ali-pay", &o.mch_id);
+                let (id, body) = alipay::notification(self, o, None, &faults);
+                self.enqueue(
+                    id,
+                    &o.mch_id,
+                    &o.notify_url,
+                    "pay",
+                    body,
+                    Format::Alipay,
+                    &faults,
+                );
+                return;
+            }
+            Api::Lakala => {
+                // Like v3, no failed-payment notification: the merchant
+                // finds out by query (UNCONFIRMED, see `lakala`).
+                if o.paid().is_none() {
+                    return;
+                }
+                let faults = self.faults.take_notify_for("lakala", &o.mch_id);
+                let body = lakala::notification_body(o, &faults, chrono::Utc::now());
+                let format = Format::Lakala {
+                    tamper_signature: faults.tamper_signature,
+                };
+                let id = notification_id();
+                self.enqueue(id, &o.mch_id, &o.notify_url, "pay", body, format, &faults);
+                return;
+            }
+            Api::V2(_) | Api::V3 => {}
+        }
         let Some(m) = self.merchants.get(&o.mch_id) else {
             return;
         };
@@ -404,6 +563,7 @@ impl Shared {
         let id = notification_id();
         let (body, format) = match o.api {
             Api::V2(sign_type) => (notify::v2_pay(&m, o, sign_type, &faults), Format::V2),
+            Api::Alipay | Api::Lakala => return,
             Api::V3 => {
                 let mut plain = v3::transaction_json(o, chrono::Utc::now());
                 if faults.tamper_amount {
@@ -435,6 +595,21 @@ impl Shared {
     }
 
     pub(crate) fn notify_refund(&self, r: &Refund) {
+        if r.api == Api::Alipay {
+            // Alipay reports a refund as a trade notification to the
+            // order's notify_url (carried in `r.notify_url`).
+            let (Some(url), Some(o)) = (
+                r.notify_url.as_deref().filter(|u| !u.is_empty()),
+                self.ledger
+                    .find(&r.mch_id, &OrderRef::OutTradeNo(r.out_trade_no.clone())),
+            ) else {
+                return;
+            };
+            let faults = self.faults.take_notify_for("ali-pay", &r.mch_id);
+            let (id, body) = alipay::notification(self, &o, Some(r), &faults);
+            self.enqueue(id, &r.mch_id, url, "refund", body, Format::Alipay, &faults);
+            return;
+        }
         let (Some(m), Some(url)) = (self.merchants.get(&r.mch_id), r.notify_url.as_deref()) else {
             return;
         };
@@ -442,6 +617,7 @@ impl Shared {
         let id = notification_id();
         let (body, format) = match r.api {
             Api::V2(_) => (notify::v2_refund(&m, r, &faults), Format::V2),
+            Api::Alipay | Api::Lakala => return,
             Api::V3 => {
                 let amount = r.amount + i64::from(faults.tamper_amount);
                 let plain = json!({

@@ -1,6 +1,18 @@
 //! Sandbox merchants: opened through the test API, persisted in
 //! `<data_dir>/sandbox/merchants.json`, and handed out in exactly the shape a
-//! cashdesk `wx-pay` channel config takes, so an operator can paste them.
+//! cashdesk channel config takes (`wx-pay`, `ali-pay`, `lakala`), so an
+//! operator can paste them. Alipay apps and Lakala apps live in their own
+//! lists of the same file (`alipay`, `lakala`; absent in older files).
+//!
+//! - An Alipay app has an app id, a pid (`2088…`, the seller id), an RSA key
+//!   pair and, for certificate mode, an app certificate issued by the
+//!   sandbox Alipay root. One app answers in both modes: the mode is chosen
+//!   per request by the presence of `app_cert_sn`.
+//! - A Lakala app (`OP…`) has a key pair whose certificate serial is its
+//!   `serial_no`, and a default `merchant_no`/`term_no`. Like an institution
+//!   on Lakala's open platform it may transact for other merchant numbers
+//!   too (the stores of a chain), so the sandbox accepts any well-formed
+//!   `merchant_no`/`term_no` from it.
 //!
 //! The file holds key material in clear (API keys, the APIv3 key, the
 //! merchant private key): it is written with mode 0600 inside a 0700 folder.
@@ -126,15 +138,168 @@ impl std::fmt::Debug for CredentialsV3 {
     }
 }
 
+/// A sandbox Alipay app.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlipayMerchant {
+    pub app_id: String,
+    /// The pid (`2088` + 12 digits): `seller_id` of every trade.
+    pub pid: String,
+    /// The app private key, PKCS#8 PEM.
+    pub private_key_pem: String,
+    /// The app public key (SPKI PEM): verifies requests in both modes.
+    pub public_key_pem: String,
+    /// Certificate mode: the app's certificate and its SN (`app_cert_sn`).
+    pub app_cert_pem: String,
+    pub app_cert_sn: String,
+    pub created_at: String,
+}
+
+impl std::fmt::Debug for AlipayMerchant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlipayMerchant")
+            .field("app_id", &self.app_id)
+            .field("pid", &self.pid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A sandbox Lakala app.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LakalaMerchant {
+    pub app_id: String,
+    /// The serial of the app's certificate, lowercase hex (`serial_no`).
+    pub serial_no: String,
+    pub private_key_pem: String,
+    pub cert_pem: String,
+    /// The default merchant and terminal numbers.
+    pub merchant_no: String,
+    pub term_no: String,
+    pub created_at: String,
+}
+
+impl std::fmt::Debug for LakalaMerchant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LakalaMerchant")
+            .field("app_id", &self.app_id)
+            .field("merchant_no", &self.merchant_no)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `POST /sandbox/api/merchants {"channelType":"ali-pay"}` returns: the
+/// `ali-pay` config in both credential shapes.
+///
+/// ```json
+/// {"mchId": "2088…",
+///  "credentials": {"appId", "privateKeyPem", "alipayPublicKeyPem", "sellerId"},
+///  "credentialsCert": {"appId", "privateKeyPem", "appCertPem", "alipayCertPem",
+///                      "alipayRootCertPem", "sellerId"},
+///  "baseUrl": "http://…/sandbox/alipay/gateway.do"}
+/// ```
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlipayMerchantCredentials {
+    pub mch_id: String,
+    pub credentials: AlipayCredentials,
+    pub credentials_cert: AlipayCertCredentials,
+    /// Replaces `https://openapi.alipay.com/gateway.do`.
+    pub base_url: String,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlipayCredentials {
+    pub app_id: String,
+    pub private_key_pem: String,
+    pub alipay_public_key_pem: String,
+    pub seller_id: String,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlipayCertCredentials {
+    pub app_id: String,
+    pub private_key_pem: String,
+    pub app_cert_pem: String,
+    pub alipay_cert_pem: String,
+    pub alipay_root_cert_pem: String,
+    pub seller_id: String,
+}
+
+impl std::fmt::Debug for AlipayCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlipayCredentials")
+            .field("app_id", &self.app_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for AlipayCertCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlipayCertCredentials")
+            .field("app_id", &self.app_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `POST /sandbox/api/merchants {"channelType":"lakala"}` returns.
+///
+/// ```json
+/// {"mchId": "822…",
+///  "credentials": {"appId", "serialNo", "privateKeyPem", "lklCertPem",
+///                  "lklNotifyCertPem", "merchantNo", "termNo"},
+///  "baseUrl": "http://…/sandbox/lakala"}
+/// ```
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LakalaMerchantCredentials {
+    pub mch_id: String,
+    pub credentials: LakalaCredentials,
+    /// Replaces the Lakala host (`https://s2.lakala.com`); paths follow it
+    /// (`<baseUrl>/api/v3/labs/trans/preorder`).
+    pub base_url: String,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LakalaCredentials {
+    pub app_id: String,
+    pub serial_no: String,
+    pub private_key_pem: String,
+    pub lkl_cert_pem: String,
+    pub lkl_notify_cert_pem: String,
+    pub merchant_no: String,
+    pub term_no: String,
+}
+
+impl std::fmt::Debug for LakalaCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LakalaCredentials")
+            .field("app_id", &self.app_id)
+            .field("merchant_no", &self.merchant_no)
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct MerchantsFile {
     version: u32,
     merchants: Vec<Merchant>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    alipay: Vec<AlipayMerchant>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    lakala: Vec<LakalaMerchant>,
 }
 
 pub struct Merchants {
     path: PathBuf,
     by_id: RwLock<HashMap<String, Arc<Merchant>>>,
+    /// Alipay apps by app id.
+    alipay: RwLock<HashMap<String, Arc<AlipayMerchant>>>,
+    /// Lakala apps by app id.
+    lakala: RwLock<HashMap<String, Arc<LakalaMerchant>>>,
     /// Serialises writers so two openings cannot lose each other's merchant.
     write_lock: std::sync::Mutex<()>,
 }
@@ -150,6 +315,8 @@ impl Merchants {
     pub fn load(dir: &std::path::Path) -> anyhow::Result<Self> {
         let path = dir.join("merchants.json");
         let mut by_id = HashMap::new();
+        let mut alipay = HashMap::new();
+        let mut lakala = HashMap::new();
         if path.exists() {
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("reading {}", path.display()))?;
@@ -165,10 +332,18 @@ impl Merchants {
                     .with_context(|| format!("certificate of sandbox merchant {}", m.mch_id))?;
                 by_id.insert(m.mch_id.clone(), Arc::new(m));
             }
+            for m in file.alipay {
+                alipay.insert(m.app_id.clone(), Arc::new(m));
+            }
+            for m in file.lakala {
+                lakala.insert(m.app_id.clone(), Arc::new(m));
+            }
         }
         Ok(Self {
             path,
             by_id: RwLock::new(by_id),
+            alipay: RwLock::new(alipay),
+            lakala: RwLock::new(lakala),
             write_lock: std::sync::Mutex::new(()),
         })
     }
@@ -206,30 +381,201 @@ impl Merchants {
             mch_id: mch_id.clone(),
         };
         let merchant = Arc::new(merchant);
-        let mut all: Vec<Merchant> = {
-            let map = self
-                .by_id
-                .read()
-                .map_err(|_| anyhow::anyhow!("merchant registry lock poisoned"))?;
-            map.values().map(|m| (**m).clone()).collect()
-        };
-        all.push((*merchant).clone());
-        all.sort_by(|a, b| {
-            a.created_at
-                .cmp(&b.created_at)
-                .then(a.mch_id.cmp(&b.mch_id))
-        });
-        let json = serde_json::to_string_pretty(&MerchantsFile {
-            version: 1,
-            merchants: all,
-        })
-        .context("serialising sandbox merchants")?;
-        write_private_file(&self.path, json.as_bytes())?;
+        self.save(Added::WeChat(&merchant))?;
         self.by_id
             .write()
             .map_err(|_| anyhow::anyhow!("merchant registry lock poisoned"))?
             .insert(mch_id, merchant.clone());
         Ok(merchant)
+    }
+
+    pub fn alipay(&self, app_id: &str) -> Option<Arc<AlipayMerchant>> {
+        self.alipay.read().ok()?.get(app_id).cloned()
+    }
+
+    pub fn lakala(&self, app_id: &str) -> Option<Arc<LakalaMerchant>> {
+        self.lakala.read().ok()?.get(app_id).cloned()
+    }
+
+    /// The Alipay app whose pid is `pid`.
+    pub fn alipay_by_pid(&self, pid: &str) -> Option<Arc<AlipayMerchant>> {
+        self.alipay
+            .read()
+            .ok()?
+            .values()
+            .find(|m| m.pid == pid)
+            .cloned()
+    }
+
+    /// Write the file with every merchant plus `added` (not yet in the
+    /// maps). Call with `write_lock` held.
+    fn save(&self, added: Added<'_>) -> anyhow::Result<()> {
+        let poisoned = || anyhow::anyhow!("merchant registry lock poisoned");
+        let mut merchants: Vec<Merchant> = self
+            .by_id
+            .read()
+            .map_err(|_| poisoned())?
+            .values()
+            .map(|m| (**m).clone())
+            .collect();
+        let mut alipay: Vec<AlipayMerchant> = self
+            .alipay
+            .read()
+            .map_err(|_| poisoned())?
+            .values()
+            .map(|m| (**m).clone())
+            .collect();
+        let mut lakala: Vec<LakalaMerchant> = self
+            .lakala
+            .read()
+            .map_err(|_| poisoned())?
+            .values()
+            .map(|m| (**m).clone())
+            .collect();
+        match added {
+            Added::WeChat(m) => merchants.push(m.clone()),
+            Added::Alipay(m) => alipay.push(m.clone()),
+            Added::Lakala(m) => lakala.push(m.clone()),
+        }
+        merchants.sort_by(|a, b| {
+            a.created_at
+                .cmp(&b.created_at)
+                .then(a.mch_id.cmp(&b.mch_id))
+        });
+        alipay.sort_by(|a, b| {
+            a.created_at
+                .cmp(&b.created_at)
+                .then(a.app_id.cmp(&b.app_id))
+        });
+        lakala.sort_by(|a, b| {
+            a.created_at
+                .cmp(&b.created_at)
+                .then(a.app_id.cmp(&b.app_id))
+        });
+        let json = serde_json::to_string_pretty(&MerchantsFile {
+            version: 1,
+            merchants,
+            alipay,
+            lakala,
+        })
+        .context("serialising sandbox merchants")?;
+        write_private_file(&self.path, json.as_bytes())
+    }
+
+    /// Open an Alipay app (key pair, pid, app certificate); persisted before
+    /// it is returned. CPU-heavy: call it off the async workers.
+    pub fn open_alipay(&self, pki: &Pki) -> anyhow::Result<Arc<AlipayMerchant>> {
+        let _guard = self
+            .write_lock
+            .lock()
+            .map_err(|_| anyhow::anyhow!("merchant registry lock poisoned"))?;
+        let (app_id, pid) = loop {
+            let app_id = format!("2021{}", digits(12));
+            let pid = format!("2088{}", digits(12));
+            if self.alipay(&app_id).is_none() && self.alipay_by_pid(&pid).is_none() {
+                break (app_id, pid);
+            }
+        };
+        let key = cashdesk_crypto::rsa::RsaPrivateKey::generate_2048()
+            .context("generating an Alipay app key")?;
+        let private_key_pem = key.to_pkcs8_pem();
+        let cert = pki.issue_alipay_app_cert(&app_id, &private_key_pem)?;
+        let app_cert_sn = cashdesk_crypto::cert::Certificate::from_pem(&cert.cert_pem)
+            .context("reading the app certificate")?
+            .alipay_sn();
+        let m = Arc::new(AlipayMerchant {
+            app_id: app_id.clone(),
+            pid,
+            public_key_pem: key.public_key().to_spki_pem(),
+            private_key_pem,
+            app_cert_pem: cert.cert_pem,
+            app_cert_sn,
+            created_at: chrono::Utc::now().to_rfc3339(),
+        });
+        self.save(Added::Alipay(&m))?;
+        self.alipay
+            .write()
+            .map_err(|_| anyhow::anyhow!("merchant registry lock poisoned"))?
+            .insert(app_id, m.clone());
+        Ok(m)
+    }
+
+    /// Open a Lakala app with a default merchant and terminal number;
+    /// persisted before it is returned. CPU-heavy.
+    pub fn open_lakala(&self, pki: &Pki) -> anyhow::Result<Arc<LakalaMerchant>> {
+        let _guard = self
+            .write_lock
+            .lock()
+            .map_err(|_| anyhow::anyhow!("merchant registry lock poisoned"))?;
+        let app_id = loop {
+            let app_id = format!("OP{}", digits(8));
+            if self.lakala(&app_id).is_none() {
+                break app_id;
+            }
+        };
+        let issued = pki.issue_merchant_cert(&app_id)?;
+        let m = Arc::new(LakalaMerchant {
+            app_id: app_id.clone(),
+            serial_no: issued.serial_hex.to_ascii_lowercase(),
+            private_key_pem: issued.key_pem,
+            cert_pem: issued.cert_pem,
+            merchant_no: format!("822{}", digits(12)),
+            term_no: digits(8),
+            created_at: chrono::Utc::now().to_rfc3339(),
+        });
+        self.save(Added::Lakala(&m))?;
+        self.lakala
+            .write()
+            .map_err(|_| anyhow::anyhow!("merchant registry lock poisoned"))?
+            .insert(app_id, m.clone());
+        Ok(m)
+    }
+
+    pub fn alipay_credentials(
+        &self,
+        m: &AlipayMerchant,
+        pki: &Pki,
+        base_url: &str,
+    ) -> AlipayMerchantCredentials {
+        AlipayMerchantCredentials {
+            mch_id: m.pid.clone(),
+            credentials: AlipayCredentials {
+                app_id: m.app_id.clone(),
+                private_key_pem: m.private_key_pem.clone(),
+                alipay_public_key_pem: pki.alipay.public_key_pem.clone(),
+                seller_id: m.pid.clone(),
+            },
+            credentials_cert: AlipayCertCredentials {
+                app_id: m.app_id.clone(),
+                private_key_pem: m.private_key_pem.clone(),
+                app_cert_pem: m.app_cert_pem.clone(),
+                alipay_cert_pem: pki.alipay.cert_pem.clone(),
+                alipay_root_cert_pem: pki.alipay.root_cert_pem.clone(),
+                seller_id: m.pid.clone(),
+            },
+            base_url: base_url.to_owned(),
+        }
+    }
+
+    pub fn lakala_credentials(
+        &self,
+        m: &LakalaMerchant,
+        pki: &Pki,
+        base_url: &str,
+    ) -> LakalaMerchantCredentials {
+        LakalaMerchantCredentials {
+            mch_id: m.merchant_no.clone(),
+            credentials: LakalaCredentials {
+                app_id: m.app_id.clone(),
+                serial_no: m.serial_no.clone(),
+                private_key_pem: m.private_key_pem.clone(),
+                lkl_cert_pem: pki.lakala.cert_pem.clone(),
+                lkl_notify_cert_pem: pki.lakala.notify_cert_pem.clone(),
+                merchant_no: m.merchant_no.clone(),
+                term_no: m.term_no.clone(),
+            },
+            base_url: base_url.to_owned(),
+        }
     }
 
     pub fn credentials(
@@ -263,4 +609,10 @@ impl Merchants {
             tls_base_url: tls_base_url.to_owned(),
         }
     }
+}
+
+enum Added<'a> {
+    WeChat(&'a Merchant),
+    Alipay(&'a AlipayMerchant),
+    Lakala(&'a LakalaMerchant),
 }

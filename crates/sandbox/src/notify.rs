@@ -13,10 +13,20 @@
 //!   signature headers computed afresh for every attempt (the receiver
 //!   checks the timestamp). Acknowledged by HTTP 200 or 204.
 //!
+//! - Alipay: a signed form POST (built by [`crate::alipay`]), acknowledged
+//!   only by HTTP 200 with the body `success` (surrounding whitespace is
+//!   tolerated, case is not).
+//! - Lakala: a JSON POST whose `Authorization: LKLAPI-SHA256withRSA
+//!   timestamp=…,nonce_str=…,signature=…` is computed afresh per attempt
+//!   with Lakala's notify key; acknowledged by HTTP 200 with a JSON body
+//!   whose `code` is `SUCCESS`.
+//!
 //! The body is built once (faults that tamper with it apply then); the sender
 //! task makes the first attempt (after an injected delay), then retries on
-//! the configured schedule (WeChat's 15s/15s/30s/3m/…/6h, scaled in tests)
-//! until acknowledged. Duplicate copies go out concurrently per attempt.
+//! the channel's schedule ([`Schedules`]: WeChat's 15s/15s/30s/3m/…/6h,
+//! Alipay's 4m/10m/10m/1h/2h/6h/15h, Lakala's — see [`crate::lakala`] —
+//! scaled in tests) until acknowledged. Duplicate copies go out
+//! concurrently per attempt.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -41,7 +51,33 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     V2,
-    V3 { tamper_signature: bool },
+    V3 {
+        tamper_signature: bool,
+    },
+    /// A form body, already signed.
+    Alipay,
+    /// A JSON body, signed per attempt in the `Authorization` header.
+    Lakala {
+        tamper_signature: bool,
+    },
+}
+
+/// Waits between attempts, per channel.
+#[derive(Debug, Clone, Default)]
+pub struct Schedules {
+    pub wechat: Vec<Duration>,
+    pub alipay: Vec<Duration>,
+    pub lakala: Vec<Duration>,
+}
+
+impl Schedules {
+    fn for_format(&self, f: Format) -> &[Duration] {
+        match f {
+            Format::V2 | Format::V3 { .. } => &self.wechat,
+            Format::Alipay => &self.alipay,
+            Format::Lakala { .. } => &self.lakala,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -203,19 +239,35 @@ fn tamper_base64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-/// The sender task: owns every delivery in flight; ends (aborting them) on
-/// shutdown.
+/// The sender task with one schedule for every channel.
 pub async fn run(
     shared: Arc<Shared>,
-    mut rx: mpsc::UnboundedReceiver<Msg>,
+    rx: mpsc::UnboundedReceiver<Msg>,
     schedule: Vec<Duration>,
+    refund_settle: Duration,
+    shutdown: watch::Receiver<bool>,
+) {
+    let schedules = Schedules {
+        wechat: schedule.clone(),
+        alipay: schedule.clone(),
+        lakala: schedule,
+    };
+    run_channels(shared, rx, schedules, refund_settle, shutdown).await;
+}
+
+/// The sender task: owns every delivery in flight; ends (aborting them) on
+/// shutdown.
+pub async fn run_channels(
+    shared: Arc<Shared>,
+    mut rx: mpsc::UnboundedReceiver<Msg>,
+    schedules: Schedules,
     refund_settle: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let client = match reqwest::Client::builder()
         .timeout(ATTEMPT_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent("Mozilla/4.0 (cashdesk WeChat Pay sandbox)")
+        .user_agent("Mozilla/4.0 (cashdesk payment channel sandbox)")
         .build()
     {
         Ok(c) => c,
@@ -224,7 +276,7 @@ pub async fn run(
             return;
         }
     };
-    let schedule = Arc::new(schedule);
+    let schedules = Arc::new(schedules);
     let mut inflight = JoinSet::new();
     loop {
         tokio::select! {
@@ -233,7 +285,7 @@ pub async fn run(
             msg = rx.recv() => match msg {
                 None => break,
                 Some(Msg::Send(job)) => {
-                    inflight.spawn(deliver(shared.clone(), client.clone(), schedule.clone(), job));
+                    inflight.spawn(deliver(shared.clone(), client.clone(), schedules.clone(), job));
                 }
                 Some(Msg::CompleteRefund { mch_id, out_refund_no }) => {
                     let shared = shared.clone();
@@ -253,9 +305,10 @@ pub async fn run(
 async fn deliver(
     shared: Arc<Shared>,
     client: reqwest::Client,
-    schedule: Arc<Vec<Duration>>,
+    schedules: Arc<Schedules>,
     job: Job,
 ) {
+    let schedule = schedules.for_format(job.format);
     if !job.delay.is_zero() {
         tokio::time::sleep(job.delay).await;
     }
@@ -295,6 +348,24 @@ async fn send_once(
                 req = req.header(name, value);
             }
         }
+        Format::Alipay => {
+            req = req.header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded; charset=utf-8",
+            );
+        }
+        Format::Lakala { tamper_signature } => {
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(
+                    reqwest::header::AUTHORIZATION,
+                    crate::lakala::notify_authorization(
+                        &shared.pki,
+                        job.body.as_bytes(),
+                        tamper_signature,
+                    ),
+                );
+        }
     }
     let started = Instant::now();
     let (status, acked, detail) = match req.send().await {
@@ -310,6 +381,13 @@ async fn send_once(
                 }
                 Format::V3 { .. } => {
                     status == reqwest::StatusCode::OK || status == reqwest::StatusCode::NO_CONTENT
+                }
+                Format::Alipay => status == reqwest::StatusCode::OK && text.trim() == "success",
+                Format::Lakala { .. } => {
+                    status == reqwest::StatusCode::OK
+                        && serde_json::from_str::<serde_json::Value>(&text)
+                            .ok()
+                            .is_some_and(|v| v["code"] == "SUCCESS")
                 }
             };
             let excerpt: String = text.chars().take(200).collect();

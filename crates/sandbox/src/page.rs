@@ -1,6 +1,7 @@
-//! The payer page, `/sandbox/wechat/pay/{prepay_id}`: what the buyer would
-//! see inside WeChat, reduced to amount, merchant, description and two
-//! buttons. `code_url` (Native) and `mweb_url` (H5) point here, so scanning
+//! The payer pages: `/sandbox/wechat/pay/{prepay_id}`,
+//! `/sandbox/alipay/pay/{trade_no}` and `/sandbox/lakala/pay/{trade_no}`:
+//! what the buyer would see inside the wallet, reduced to amount, merchant,
+//! description and two buttons. `code_url` (Native) and `mweb_url` (H5) point here, so scanning
 //! the QR code with a phone opens it. Plain HTML forms (works with
 //! JavaScript off), no external assets, and a big SANDBOX label so nobody
 //! mistakes it for a real payment.
@@ -9,6 +10,11 @@
 //! buyer closing the sheet does in WeChat: nothing changes, the order stays
 //! NOTPAY. For H5, `redirect_url` (appended to `mweb_url` by the merchant,
 //! as WeChat documents) is offered as the way back.
+//!
+//! Alipay's page is also what `gateway.do` answers to a signed wap, page or
+//! app order (the browser lands on it); after paying, the order's
+//! `return_url` is offered with Alipay's signed return parameters. Lakala's
+//! is its Native `code` and H5 `redirect_url`.
 
 use std::sync::Arc;
 
@@ -23,8 +29,36 @@ use crate::Shared;
 use crate::ledger::{LedgerError, Order};
 
 pub fn router() -> Router<Arc<Shared>> {
-    Router::new().route("/sandbox/wechat/pay/{prepay_id}", get(show).post(act))
+    Router::new()
+        .route("/sandbox/wechat/pay/{prepay_id}", get(show).post(act))
+        .route(
+            "/sandbox/alipay/pay/{trade_no}",
+            get(alipay_show).post(alipay_act),
+        )
+        .route(
+            "/sandbox/lakala/pay/{trade_no}",
+            get(lakala_show).post(lakala_act),
+        )
 }
+
+/// Who the page looks like.
+struct Brand {
+    name: &'static str,
+    pay_color: &'static str,
+}
+
+const WECHAT: Brand = Brand {
+    name: "WeChat Pay",
+    pay_color: "#07c160",
+};
+const ALIPAY: Brand = Brand {
+    name: "Alipay",
+    pay_color: "#1677ff",
+};
+const LAKALA: Brand = Brand {
+    name: "Lakala",
+    pay_color: "#e60012",
+};
 
 #[derive(Deserialize, Default)]
 struct PageQuery {
@@ -63,16 +97,22 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;background:#ededed;ma
 .card{max-width:420px;margin:1.5em auto;background:#fff;border-radius:8px;padding:1.5em;text-align:center}\
 .amount{font-size:2.6em;font-weight:700;margin:.3em 0}.muted{color:#777;font-size:.9em;word-break:break-all}\
 button{width:100%;padding:.9em;font-size:1.1em;border:0;border-radius:6px;margin-top:.8em;cursor:pointer}\
-.pay{background:#07c160;color:#fff}.cancel{background:#f2f2f2;color:#333}.msg{font-size:1.2em;margin:1em 0}";
+.pay{color:#fff}.cancel{background:#f2f2f2;color:#333}.msg{font-size:1.2em;margin:1em 0}";
 
 fn page(title: &str, inner: &str) -> Html<String> {
+    branded_page(&WECHAT, title, inner)
+}
+
+fn branded_page(brand: &Brand, title: &str, inner: &str) -> Html<String> {
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-<title>SANDBOX · {title}</title><style>{STYLE}</style></head><body>\
+<title>SANDBOX · {title}</title><style>{STYLE}.pay{{background:{color}}}</style></head><body>\
 <div class=\"band\">SANDBOX</div>\
-<div class=\"card\"><p class=\"muted\">WeChat Pay simulator — no real money moves</p>{inner}</div></body></html>",
-        title = esc(title)
+<div class=\"card\"><p class=\"muted\">{name} simulator — no real money moves</p>{inner}</div></body></html>",
+        title = esc(title),
+        color = brand.pay_color,
+        name = brand.name,
     ))
 }
 
@@ -164,4 +204,150 @@ async fn act(
         esc(msg)
     );
     (status, page("WeChat Pay", &body)).into_response()
+}
+
+/// The payer form (Pay / Cancel) posting to `action`, or the order's state.
+fn payer_body(o: &Order, action: &str, state: &str, payable: bool) -> String {
+    if payable {
+        format!(
+            "{summary}<form method=\"post\" action=\"{action}\"><button class=\"pay\" name=\"action\" value=\"pay\">Pay ¥{amount}</button>\
+<button class=\"cancel\" name=\"action\" value=\"cancel\">Cancel</button></form>",
+            summary = order_summary(o),
+            action = esc(action),
+            amount = cashdesk_core::Fen::from_stored(o.total).to_yuan(),
+        )
+    } else {
+        format!(
+            "{}<p class=\"msg\">This payment is {}.</p>",
+            order_summary(o),
+            esc(state)
+        )
+    }
+}
+
+fn find_channel_order(s: &Shared, trade_no: &str, api: crate::ledger::Api) -> Option<Order> {
+    s.ledger.find_by_prepay(trade_no).filter(|o| o.api == api)
+}
+
+/// The Alipay payer page of `o` (also `gateway.do`'s answer to a wap, page
+/// or app order).
+pub(crate) fn alipay_order_page(o: &Order) -> Html<String> {
+    let now = chrono::Utc::now();
+    let state = crate::alipay::trade_status(o, now);
+    let action = format!("/sandbox/alipay/pay/{}", o.prepay_id);
+    branded_page(
+        &ALIPAY,
+        "Alipay",
+        &payer_body(o, &action, state, state == "WAIT_BUYER_PAY"),
+    )
+}
+
+/// `gateway.do`'s error page for a page/wap/app order.
+pub(crate) fn alipay_error_page(code: &str, sub_code: &str, sub_msg: &str) -> Response {
+    let body = format!(
+        "<p class=\"msg\">支付宝错误 / Alipay error</p><p>code {}<br>sub_code {}</p><p class=\"muted\">{}</p>",
+        esc(code),
+        esc(sub_code),
+        esc(sub_msg)
+    );
+    (
+        StatusCode::BAD_REQUEST,
+        branded_page(&ALIPAY, "Alipay error", &body),
+    )
+        .into_response()
+}
+
+fn unknown(brand: &Brand) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        branded_page(
+            brand,
+            "unknown payment",
+            "<p class=\"msg\">No sandbox payment has this id.</p>",
+        ),
+    )
+        .into_response()
+}
+
+async fn alipay_show(State(s): State<Arc<Shared>>, Path(trade_no): Path<String>) -> Response {
+    match find_channel_order(&s, &trade_no, crate::ledger::Api::Alipay) {
+        Some(o) => alipay_order_page(&o).into_response(),
+        None => unknown(&ALIPAY),
+    }
+}
+
+async fn lakala_show(State(s): State<Arc<Shared>>, Path(trade_no): Path<String>) -> Response {
+    let Some(o) = find_channel_order(&s, &trade_no, crate::ledger::Api::Lakala) else {
+        return unknown(&LAKALA);
+    };
+    let state = crate::lakala::trade_state(&o, chrono::Utc::now());
+    let action = format!("/sandbox/lakala/pay/{trade_no}");
+    branded_page(
+        &LAKALA,
+        "Lakala",
+        &payer_body(&o, &action, state, state == "CREATE"),
+    )
+    .into_response()
+}
+
+/// Pay or cancel; returns the status, the message and the paid order.
+fn payer_action(s: &Shared, o: &Order, action: &str) -> (StatusCode, &'static str, Option<Order>) {
+    match action {
+        "pay" => match s.pay(&o.mch_id, &o.out_trade_no, true, None, "payer") {
+            Ok(paid) => (
+                StatusCode::OK,
+                "Payment successful. The merchant has been notified.",
+                Some(paid),
+            ),
+            Err(LedgerError::OrderPaid) => {
+                (StatusCode::CONFLICT, "This order is already paid.", None)
+            }
+            Err(_) => (
+                StatusCode::CONFLICT,
+                "This order is closed or expired and cannot be paid.",
+                None,
+            ),
+        },
+        "cancel" => (
+            StatusCode::OK,
+            "Payment cancelled. The order stays unpaid.",
+            None,
+        ),
+        _ => (StatusCode::BAD_REQUEST, "Unknown action.", None),
+    }
+}
+
+async fn alipay_act(
+    State(s): State<Arc<Shared>>,
+    Path(trade_no): Path<String>,
+    axum::Form(form): axum::Form<PageForm>,
+) -> Response {
+    let Some(o) = find_channel_order(&s, &trade_no, crate::ledger::Api::Alipay) else {
+        return unknown(&ALIPAY);
+    };
+    let (status, msg, paid) = payer_action(&s, &o, &form.action);
+    let back = paid
+        .as_ref()
+        .and_then(|p| crate::alipay::return_url(&s, p))
+        .map(|r| format!("<p><a href=\"{}\">Back to the merchant</a></p>", esc(&r)))
+        .unwrap_or_default();
+    let body = format!(
+        "{}<p class=\"msg\">{}</p>{back}",
+        order_summary(&o),
+        esc(msg)
+    );
+    (status, branded_page(&ALIPAY, "Alipay", &body)).into_response()
+}
+
+async fn lakala_act(
+    State(s): State<Arc<Shared>>,
+    Path(trade_no): Path<String>,
+    axum::Form(form): axum::Form<PageForm>,
+) -> Response {
+    let Some(o) = find_channel_order(&s, &trade_no, crate::ledger::Api::Lakala) else {
+        return unknown(&LAKALA);
+    };
+    let (status, msg, _) = payer_action(&s, &o, &form.action);
+    let body = format!("{}<p class=\"msg\">{}</p>", order_summary(&o), esc(msg));
+    (status, branded_page(&LAKALA, "Lakala", &body)).into_response()
 }

@@ -422,6 +422,7 @@ fn unified_order(
         state: PayState::NotPay,
         refunded: 0,
         fingerprint,
+        ext: crate::ledger::OrderExt::None,
     };
     let order = s.ledger.create_order(order, now).map_err(|e| match e {
         LedgerError::OrderPaid => ("ORDERPAID", "该订单已支付".to_owned()),

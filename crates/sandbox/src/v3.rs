@@ -614,6 +614,7 @@ fn create(
         state: PayState::NotPay,
         refunded: 0,
         fingerprint,
+        ext: crate::ledger::OrderExt::None,
     };
     let order = s.ledger.create_order(order, now).map_err(|e| match e {
         LedgerError::OrderPaid => err(StatusCode::BAD_REQUEST, "ORDERPAID", "该订单已支付"),

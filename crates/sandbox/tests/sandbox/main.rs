@@ -1,8 +1,11 @@
-//! End-to-end tests of the WeChat Pay sandbox, speaking the protocol the way
-//! a merchant does: raw reqwest, XML/JSON by hand, signatures with
-//! cashdesk-crypto, a local receiver for notifications.
+//! End-to-end tests of the channel sandboxes (WeChat Pay, Alipay, Lakala),
+//! speaking the protocol the way a merchant does: raw reqwest, XML/JSON/forms
+//! by hand, signatures with cashdesk-crypto, a local receiver for
+//! notifications.
 
+mod alipay;
 mod faults;
+mod lakala;
 mod notify;
 mod refunds;
 mod v2;
@@ -33,8 +36,10 @@ pub async fn spawn_with(schedule: Vec<Duration>, dir: Option<tempfile::TempDir>)
     let sandbox = Sandbox::start(SandboxConfig {
         data_dir: dir.path().to_path_buf(),
         public_url: origin.clone(),
-        notify_schedule: schedule,
+        notify_schedule: schedule.clone(),
         tls_listen: Some("127.0.0.1:0".parse().unwrap()),
+        alipay_notify_schedule: schedule.clone(),
+        lakala_notify_schedule: schedule,
     })
     .await
     .unwrap();
@@ -409,12 +414,39 @@ impl Receiver {
 /// `fail_first` deliveries and acknowledges the rest, in the v2 (XML) or
 /// v3 (status) way.
 pub async fn receiver(fail_first: usize, v3: bool) -> Receiver {
+    if v3 {
+        receiver_with(
+            fail_first,
+            (204, String::new()),
+            (500, r#"{"code":"FAIL","message":"busy"}"#.to_owned()),
+        )
+        .await
+    } else {
+        receiver_with(
+            fail_first,
+            (
+                200,
+                "<xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg><![CDATA[OK]]></return_msg></xml>".to_owned(),
+            ),
+            (
+                200,
+                "<xml><return_code><![CDATA[FAIL]]></return_code><return_msg><![CDATA[busy]]></return_msg></xml>".to_owned(),
+            ),
+        )
+        .await
+    }
+}
+
+/// A notify endpoint answering `fail` (status, body) to the first
+/// `fail_first` deliveries and `ok` to the rest.
+pub async fn receiver_with(fail_first: usize, ok: (u16, String), fail: (u16, String)) -> Receiver {
     let got: Arc<Mutex<Vec<Received>>> = Arc::default();
     let store = got.clone();
     let app = axum::Router::new().route(
         "/notify",
         axum::routing::post(move |headers: HeaderMap, body: String| {
             let store = store.clone();
+            let (ok, fail) = (ok.clone(), fail.clone());
             async move {
                 let n = {
                     let mut g = store.lock().unwrap();
@@ -425,24 +457,8 @@ pub async fn receiver(fail_first: usize, v3: bool) -> Receiver {
                     });
                     g.len()
                 };
-                let ok = n > fail_first;
-                match (v3, ok) {
-                    (true, true) => (axum::http::StatusCode::NO_CONTENT, String::new()),
-                    (true, false) => (
-                        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                        r#"{"code":"FAIL","message":"busy"}"#.to_owned(),
-                    ),
-                    (false, true) => (
-                        axum::http::StatusCode::OK,
-                        "<xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg><![CDATA[OK]]></return_msg></xml>"
-                            .to_owned(),
-                    ),
-                    (false, false) => (
-                        axum::http::StatusCode::OK,
-                        "<xml><return_code><![CDATA[FAIL]]></return_code><return_msg><![CDATA[busy]]></return_msg></xml>"
-                            .to_owned(),
-                    ),
-                }
+                let (status, body) = if n > fail_first { ok } else { fail };
+                (axum::http::StatusCode::from_u16(status).unwrap(), body)
             }
         }),
     );
@@ -519,7 +535,7 @@ async fn merchant_credentials_have_the_channel_config_shape_and_persist() {
     let resp = app
         .http
         .post(format!("{}/sandbox/api/merchants", app.origin))
-        .json(&json!({"channelType": "ali-pay"}))
+        .json(&json!({"channelType": "unionpay"}))
         .send()
         .await
         .unwrap();
