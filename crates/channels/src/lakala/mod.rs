@@ -100,10 +100,14 @@ pub mod choices {
     use crate::channel::{ChannelOrderStatus, RefundOutcome};
     use crate::error::ChannelError;
 
-    /// UNCONFIRMED: "trade does not exist" (query, close, refund query).
-    pub const CODE_NOT_FOUND: &str = "BBS11112";
-    /// UNCONFIRMED: system error / busy — the outcome is unknown, retry.
-    pub const RETRYABLE_CODES: &[&str] = &["BBS99999"];
+    /// UNCONFIRMED: "trade does not exist" (query, close, refund query);
+    /// the sandbox's `lakala::codes::ORDER_NOT_EXIST` mirrors it.
+    pub const CODE_NOT_FOUND: &str = "BBS11001";
+    /// UNCONFIRMED: system error / busy / still processing — the outcome is
+    /// unknown, ask again. Open-source production integrations treat
+    /// BBS10000, BBS11105 and BBS11112 as "processing, query again", so they
+    /// are never read as "not found".
+    pub const RETRYABLE_CODES: &[&str] = &["BBS10000", "BBS11105", "BBS11112", "BBS99999"];
     /// UNCONFIRMED: our signature, appId or certificate refused.
     pub const CONFIG_CODES: &[&str] = &["BBS10001", "BBS10002"];
 

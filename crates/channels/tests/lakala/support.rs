@@ -390,7 +390,7 @@ async fn handle(
                 d.trade_state.lock().unwrap().clone()
             };
             if state == "NOT_FOUND" {
-                return reply(&d, "BBS11112", "交易不存在", Value::Null);
+                return reply(&d, "BBS11001", "交易不存在", Value::Null);
             }
             let mut t = json!({
                 "merchant_no": MERCHANT_NO, "out_trade_no": no,
@@ -412,7 +412,7 @@ async fn handle(
                 return param_error();
             }
             if *d.trade_state.lock().unwrap() == "NOT_FOUND" {
-                return reply(&d, "BBS11112", "交易不存在", Value::Null);
+                return reply(&d, "BBS11001", "交易不存在", Value::Null);
             }
             reply(&d, "BBS00000", "成功", json!({"merchant_no": MERCHANT_NO}))
         }
