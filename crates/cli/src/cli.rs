@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use cashdesk_core::{BindingState, SignType};
 use clap::{Args, Parser, Subcommand};
 
-use crate::{admin, serve, sign};
+use crate::{admin, sandbox, serve, sign};
 
 /// cashdesk: a self-hosted aggregated payment gateway.
 #[derive(Debug, Parser)]
@@ -31,6 +31,8 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Run the WeChat Pay sandbox (simulator) alone.
+    Sandbox(sandbox::SandboxArgs),
     /// Print the five Cashdesk-* signature headers for a request (or a
     /// ready curl command line).
     Sign(sign::SignArgs),
@@ -270,6 +272,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve::serve(config.as_deref()).await,
         Command::Migrate => serve::migrate(config.as_deref()).await,
+        Command::Sandbox(args) => sandbox::run(&args).await,
         Command::Sign(args) => sign::run(&args),
         Command::App(cmd) => admin::app(config.as_deref(), &cmd.admin, cmd.action).await,
         Command::ChannelConfig(cmd) => {

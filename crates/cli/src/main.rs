@@ -5,6 +5,7 @@
 
 mod admin;
 mod cli;
+mod sandbox;
 mod serve;
 mod sign;
 mod telemetry;

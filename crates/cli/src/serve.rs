@@ -9,6 +9,7 @@ use std::io::Write as _;
 use std::path::Path;
 
 use anyhow::Context as _;
+use cashdesk_core::SceneCode;
 use cashdesk_server::config::redact_url;
 use cashdesk_server::{Application, Config, StartupReport, shutdown_signal};
 use cashdesk_store::ConnectOptions;
@@ -50,11 +51,17 @@ fn render_report(report: &StartupReport, sandbox: bool) -> String {
     line(format!(
         "  sandbox       {}",
         if sandbox {
-            "on (signature errors show the expected string to sign)"
+            "ON: simulated channels, not real money (signature errors show the expected string to sign)"
         } else {
             "off"
         }
     ));
+    if let Some(sb) = &report.sandbox {
+        line(format!(
+            "  WeChat Pay sandbox  {} (HTTPS {})",
+            sb.wechat_base_url, sb.tls_base_url
+        ));
+    }
     line(format!("  API docs      {}/api/docs", report.public_url));
     match (&report.admin_token, &report.admin_token_file) {
         (Some(token), file) => {
@@ -79,17 +86,46 @@ fn render_report(report: &StartupReport, sandbox: bool) -> String {
         ));
         line(format!("  appId   {}", demo.app_id));
         line(format!("  appKey  {}", demo.app_key.expose()));
-        line("Try it:".to_owned());
-        line(format!(
-            "  cashdesk sign --app-file {} --base-url {} --method POST \\",
+        if !report.demo_channels.is_empty() {
+            line("  bound to sandbox channels:".to_owned());
+            for c in &report.demo_channels {
+                line(format!("    {}  {}", c.channel_id, c.channel_name));
+            }
+        }
+        let sign = format!(
+            "cashdesk sign --app-file {} --base-url {}",
             demo.file.display(),
             report.public_url
-        ));
+        );
+        line("Try it:".to_owned());
+        line(format!("  {sign} --method POST \\"));
         line("    --path /api/cashier-desk/unified/orders \\".to_owned());
         line(
             "    --body '{\"outTradeNo\":\"T1001\",\"amount\":1,\"orderTitle\":\"Test\"}' --curl | sh"
                 .to_owned(),
         );
+        let mini_v2 = report
+            .demo_channels
+            .iter()
+            .find(|c| c.api_version == "v2" && c.scene_code == SceneCode::Mini);
+        if let Some(mini) = mini_v2 {
+            line("Then pay it on the sandbox (mini-program, WeChat Pay v2; see README \"Try a payment on the sandbox\"):".to_owned());
+            line(format!(
+                "  {sign} --method POST --path /api/cashier-desk/payment \\"
+            ));
+            line(format!(
+                "    --body '{{\"outTradeNo\":\"T1001\",\"channelId\":\"{}\",\"openid\":\"oSandboxBuyer\"}}' --curl | sh",
+                mini.channel_id
+            ));
+            line(format!(
+                "  curl -s -X POST {}/sandbox/api/pay -H 'content-type: application/json' \\",
+                report.public_url
+            ));
+            line("    -d '{\"channelType\":\"wx-pay\",\"outTradeNo\":\"<orderId from the first answer>\",\"result\":\"SUCCESS\"}'".to_owned());
+            line(format!(
+                "  {sign} --path /api/cashier-desk/out-trade-no/query-pay-result/T1001 --curl | sh"
+            ));
+        }
     }
     out
 }

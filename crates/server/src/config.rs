@@ -30,6 +30,9 @@ pub const ENV_KEYS: &[&str] = &[
     "body_limit_bytes",
     "log_format",
     "master_key",
+    "sandbox_tls_listen",
+    "sandbox_notify_schedule",
+    "channel_timeout_ms",
 ];
 
 /// The config file read when no `--config` is given and it exists.
@@ -62,8 +65,23 @@ pub struct Config {
     /// `http://<listen>` (with the bound port when the port is 0).
     #[serde(deserialize_with = "lossy_opt_string")]
     pub public_url: Option<String>,
-    /// Sandbox mode: signature errors also return the expected string to sign.
+    /// Sandbox mode (`CASHDESK_SANDBOX`, default on): the WeChat Pay
+    /// simulator is mounted under `/sandbox/...` (plus its HTTPS listener),
+    /// the demo app is bound to sandbox channels on a fresh database, and
+    /// signature errors also return the expected string to sign. Turn it
+    /// off in production.
     pub sandbox: bool,
+    /// The sandbox's HTTPS (mutual-TLS) listener; default `127.0.0.1:0`
+    /// (`CASHDESK_SANDBOX_TLS_LISTEN`).
+    pub sandbox_tls_listen: Option<SocketAddr>,
+    /// The sandbox's notification retry waits, comma-separated durations
+    /// (`15s,30s,3m`, `100ms,200ms`); default WeChat's own schedule
+    /// (`CASHDESK_SANDBOX_NOTIFY_SCHEDULE`).
+    #[serde(deserialize_with = "lossy_opt_string")]
+    pub sandbox_notify_schedule: Option<String>,
+    /// Whole-request timeout of outbound channel calls, in milliseconds
+    /// (`CASHDESK_CHANNEL_TIMEOUT_MS`, default 15000).
+    pub channel_timeout_ms: u64,
     /// Whether `POST /api/cashier-desk-sa/register` works without the operator token.
     pub open_registration: bool,
     /// Approve binding applications automatically after this many seconds;
@@ -89,6 +107,9 @@ impl Default for Config {
             admin_token: None,
             public_url: None,
             sandbox: true,
+            sandbox_tls_listen: None,
+            sandbox_notify_schedule: None,
+            channel_timeout_ms: 15_000,
             open_registration: false,
             binding_auto_approve_secs: None,
             allow_private_notify_urls: false,
@@ -113,6 +134,9 @@ impl std::fmt::Debug for Config {
             .field("admin_token", &set(&self.admin_token))
             .field("public_url", &self.public_url)
             .field("sandbox", &self.sandbox)
+            .field("sandbox_tls_listen", &self.sandbox_tls_listen)
+            .field("sandbox_notify_schedule", &self.sandbox_notify_schedule)
+            .field("channel_timeout_ms", &self.channel_timeout_ms)
             .field("open_registration", &self.open_registration)
             .field("binding_auto_approve_secs", &self.binding_auto_approve_secs)
             .field("allow_private_notify_urls", &self.allow_private_notify_urls)
@@ -152,13 +176,15 @@ impl Config {
     }
 
     /// A configuration for tests: `data_dir`, listen on `127.0.0.1:0`,
-    /// sandbox on, private notify URLs allowed (test merchants listen on
-    /// loopback). Nothing is read from the environment.
+    /// sandbox on with a notification schedule in milliseconds, private
+    /// notify URLs allowed (test merchants listen on loopback). Nothing is
+    /// read from the environment.
     pub fn for_tests(data_dir: impl Into<PathBuf>) -> Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data_dir.into(),
             allow_private_notify_urls: true,
+            sandbox_notify_schedule: Some("100ms,200ms,400ms,800ms,1s,2s".to_owned()),
             ..Config::default()
         }
     }
@@ -181,6 +207,13 @@ impl Config {
                 "public_url must not have a query or fragment"
             );
         }
+        if let Some(s) = &self.sandbox_notify_schedule {
+            parse_schedule(s).context("sandbox_notify_schedule")?;
+        }
+        anyhow::ensure!(
+            (100..=300_000).contains(&self.channel_timeout_ms),
+            "channel_timeout_ms must be between 100 and 300000"
+        );
         if let Some(token) = &self.admin_token {
             anyhow::ensure!(
                 token.trim().len() >= 16,
@@ -213,6 +246,32 @@ impl Config {
     pub fn demo_app_file(&self) -> PathBuf {
         self.data_dir.join("demo-app.json")
     }
+}
+
+/// `15s,30s,3m` → durations. Units: `ms`, `s`, `m`, `h`; at least one
+/// entry, each at most a day.
+pub fn parse_schedule(s: &str) -> anyhow::Result<Vec<std::time::Duration>> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim) {
+        let (num, unit) = part
+            .find(|c: char| !c.is_ascii_digit())
+            .map(|i| part.split_at(i))
+            .with_context(|| format!("`{part}` has no unit (ms, s, m or h)"))?;
+        let n: u64 = num
+            .parse()
+            .with_context(|| format!("`{part}` does not start with a number"))?;
+        let ms = match unit {
+            "ms" => Some(n),
+            "s" => n.checked_mul(1_000),
+            "m" => n.checked_mul(60_000),
+            "h" => n.checked_mul(3_600_000),
+            _ => anyhow::bail!("`{part}`: unit must be ms, s, m or h"),
+        }
+        .filter(|ms| *ms <= 86_400_000)
+        .with_context(|| format!("`{part}` is longer than a day"))?;
+        out.push(std::time::Duration::from_millis(ms));
+    }
+    Ok(out)
 }
 
 /// `postgres://user:pass@host/db` → `postgres://user:***@host/db`.
@@ -303,6 +362,22 @@ mod tests {
             redact_url("postgres://u:secret@h/db"),
             "postgres://u:***@h/db"
         );
+    }
+
+    #[test]
+    fn schedules() {
+        assert_eq!(
+            parse_schedule("15s, 100ms,3m,1h").unwrap(),
+            vec![
+                std::time::Duration::from_secs(15),
+                std::time::Duration::from_millis(100),
+                std::time::Duration::from_secs(180),
+                std::time::Duration::from_secs(3600)
+            ]
+        );
+        for bad in ["", "15", "s", "1d", "25h", "1.5s"] {
+            assert!(parse_schedule(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! cashdesk-server: the axum application — the signed merchant API
-//! (`api/`), the seed registration and binding flow (`sa/`), the operator
-//! API (`admin/`), operations endpoints (`ops`) — and its background
-//! workers.
+//! (`api/`), channel notifications (`notify`), the cashier web surface
+//! (`cashier`), the seed registration and binding flow (`sa/`), the operator
+//! API (`admin/`), operations endpoints (`ops`), the mounted channel
+//! sandbox — and its background workers.
 //!
 //! Data flows one way: HTTP edge (handlers, thin) → `service` → store.
 //! Request signatures are checked and responses signed in `auth`, with
@@ -10,11 +11,14 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod cashier;
+pub mod channel_cache;
 pub mod config;
 pub mod envelope;
 pub mod error;
 pub mod input;
 pub mod metrics;
+pub mod notify;
 pub mod ops;
 pub mod sa;
 pub mod service;

@@ -11,6 +11,8 @@ use metrics_exporter_prometheus::{
 pub const HTTP_REQUESTS: &str = "cashdesk_http_requests_total";
 pub const HTTP_DURATION: &str = "cashdesk_http_request_duration_seconds";
 pub const ORDERS_CREATED: &str = "cashdesk_orders_created_total";
+pub const CHANNEL_NOTIFICATIONS: &str = "cashdesk_channel_notifications_total";
+pub const ORDERS_PAID: &str = "cashdesk_orders_paid_total";
 
 const BUCKETS: &[f64] = &[
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -52,6 +54,26 @@ impl Metrics {
     pub fn order_created(&self) {
         self.recorder
             .register_counter(&Key::from_name(ORDERS_CREATED), &METADATA)
+            .increment(1);
+    }
+
+    /// One channel notification and what became of it (`applied`,
+    /// `duplicate`, `paid_after_close`, `unverifiable`, `mismatch`…).
+    pub fn channel_notification(&self, channel_type: &str, result: &str) {
+        let labels = vec![
+            Label::new("channel_type", channel_type.to_owned()),
+            Label::new("result", result.to_owned()),
+        ];
+        self.recorder
+            .register_counter(&Key::from_parts(CHANNEL_NOTIFICATIONS, labels), &METADATA)
+            .increment(1);
+    }
+
+    /// An order moved to SUCCESS; `source` is `notify` or `query`.
+    pub fn order_paid(&self, source: &str) {
+        let labels = vec![Label::new("source", source.to_owned())];
+        self.recorder
+            .register_counter(&Key::from_parts(ORDERS_PAID, labels), &METADATA)
             .increment(1);
     }
 

@@ -30,12 +30,14 @@ use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::config::{Config, redact_url};
+use crate::config::{Config, parse_schedule, redact_url};
 use crate::metrics::Metrics;
 use crate::service::apps::{self, NewApp};
+use crate::service::demo::{self, DemoChannel};
 use crate::state::{AppState, Inner, PlatformKeys};
 use crate::workers::Workers;
-use crate::{admin, api, input, ops, sa};
+use crate::{admin, api, cashier, input, notify, ops, sa};
+use cashdesk_sandbox::{Sandbox, SandboxConfig};
 
 pub const SETTING_RSA_KEY: &str = "platform.rsa_private_key";
 pub const SETTING_SM2_KEY: &str = "platform.sm2_private_key";
@@ -67,6 +69,19 @@ pub struct StartupReport {
     pub admin_token_file: Option<PathBuf>,
     /// The demo app, only when it was CREATED by this start.
     pub demo_app: Option<DemoApp>,
+    /// The sandbox channels the demo app was bound to by this start.
+    pub demo_channels: Vec<DemoChannel>,
+    /// The mounted sandbox, when `sandbox` is on.
+    pub sandbox: Option<SandboxInfo>,
+}
+
+/// Where the mounted sandbox answers.
+#[derive(Debug, Clone)]
+pub struct SandboxInfo {
+    /// `<public_url>/sandbox/wechat`.
+    pub wechat_base_url: String,
+    /// The HTTPS (mutual-TLS) listener's base URL.
+    pub tls_base_url: String,
 }
 
 /// Prints the report, including the secrets created by this start (that is
@@ -92,6 +107,13 @@ impl fmt::Display for StartupReport {
             (None, Some(file)) => writeln!(f, "  operator token: in {}", file.display())?,
             _ => writeln!(f, "  operator token: from CASHDESK_ADMIN_TOKEN / config")?,
         }
+        if let Some(sb) = &self.sandbox {
+            writeln!(
+                f,
+                "  SANDBOX:     WeChat Pay simulator at {} (HTTPS {})",
+                sb.wechat_base_url, sb.tls_base_url
+            )?;
+        }
         if let Some(demo) = &self.demo_app {
             writeln!(
                 f,
@@ -99,6 +121,13 @@ impl fmt::Display for StartupReport {
                 demo.file.display(),
                 demo.app_id,
                 demo.app_key.expose()
+            )?;
+        }
+        for c in &self.demo_channels {
+            writeln!(
+                f,
+                "  demo channel {} ({} {}): {}",
+                c.channel_id, c.api_version, c.scene_code, c.channel_name
             )?;
         }
         Ok(())
@@ -111,6 +140,7 @@ pub struct Application {
     router: Router,
     state: AppState,
     report: StartupReport,
+    sandbox: Option<Arc<Sandbox>>,
 }
 
 impl Application {
@@ -144,8 +174,24 @@ impl Application {
             platform,
             metrics: Metrics::new()?,
             admin_token: admin_token.clone(),
+            channels: Default::default(),
+            reconciled_at: Default::default(),
         }));
-        let demo_app = create_demo_app(&state).await?;
+        let sandbox = if config.sandbox {
+            let mut sc = SandboxConfig::new(&config.data_dir, public_url.clone());
+            sc.tls_listen = config.sandbox_tls_listen;
+            if let Some(schedule) = &config.sandbox_notify_schedule {
+                sc.notify_schedule = parse_schedule(schedule)?;
+            }
+            Some(Arc::new(
+                Sandbox::start(sc)
+                    .await
+                    .context("starting the channel sandbox")?,
+            ))
+        } else {
+            None
+        };
+        let (demo_app, demo_channels) = create_demo_app(&state, sandbox.as_deref()).await?;
 
         let report = StartupReport {
             listen_url: format!("http://{local_addr}"),
@@ -159,13 +205,24 @@ impl Application {
                 .is_none()
                 .then(|| config.admin_token_file()),
             demo_app,
+            demo_channels,
+            sandbox: sandbox.as_ref().map(|s| SandboxInfo {
+                wechat_base_url: s.base_url(),
+                tls_base_url: s.refund_tls_url(),
+            }),
         };
+        let mut router = router(state.clone());
+        if let Some(s) = &sandbox {
+            // Sandbox routes carry their full paths (`/sandbox/...`).
+            router = router.merge(s.router());
+        }
         Ok(Application {
             listener,
             local_addr,
-            router: router(state.clone()),
+            router,
             state,
             report,
+            sandbox,
         })
     }
 
@@ -183,6 +240,11 @@ impl Application {
 
     pub fn startup_report(&self) -> &StartupReport {
         &self.report
+    }
+
+    /// The mounted sandbox, when `sandbox` is on.
+    pub fn sandbox(&self) -> Option<Arc<Sandbox>> {
+        self.sandbox.clone()
     }
 
     /// The store this application uses (CLI and tests).
@@ -203,6 +265,9 @@ impl Application {
             .await
             .context("HTTP server failed");
         workers.stop().await;
+        if let Some(sandbox) = &self.sandbox {
+            sandbox.shutdown().await;
+        }
         tracing::info!("cashdesk stopped");
         served
     }
@@ -216,6 +281,8 @@ pub fn router(state: AppState) -> Router {
         .merge(api::router(state.clone()))
         .merge(sa::router(state.clone()))
         .merge(admin::router(state.clone()))
+        .merge(notify::router())
+        .merge(cashier::router())
         .merge(ops::router())
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
@@ -389,12 +456,16 @@ async fn load_platform_keys(
 }
 
 /// On a database without apps, creates "Demo shop" (HMAC-SHA256) once —
-/// across instances too: the first to record its id in the settings wins.
-async fn create_demo_app(state: &AppState) -> anyhow::Result<Option<DemoApp>> {
+/// across instances too: the first to record its id in the settings wins —
+/// and, with the sandbox on, binds it to sandbox WeChat Pay channels.
+async fn create_demo_app(
+    state: &AppState,
+    sandbox: Option<&Sandbox>,
+) -> anyhow::Result<(Option<DemoApp>, Vec<DemoChannel>)> {
     if !state.store.list_apps().await?.is_empty()
         || state.store.get_setting(SETTING_DEMO_APP).await?.is_some()
     {
-        return Ok(None);
+        return Ok((None, Vec::new()));
     }
     let claim = random::nonce_str(32);
     if state
@@ -403,7 +474,7 @@ async fn create_demo_app(state: &AppState) -> anyhow::Result<Option<DemoApp>> {
         .await?
         != claim
     {
-        return Ok(None);
+        return Ok((None, Vec::new()));
     }
     let new = NewApp {
         app_name: "Demo shop".to_owned(),
@@ -415,18 +486,28 @@ async fn create_demo_app(state: &AppState) -> anyhow::Result<Option<DemoApp>> {
     let (app, key) = apps::create(state, new, "startup")
         .await
         .map_err(|e| anyhow::anyhow!("creating the demo app: {e}"))?;
+    let channels = match sandbox {
+        Some(sb) => demo::bind_demo_channels(state, sb, &app)
+            .await
+            .map_err(|e| anyhow::anyhow!("binding the demo app to sandbox channels: {e}"))?,
+        None => Vec::new(),
+    };
     let file = state.config.demo_app_file();
     let content = serde_json::json!({
         "appId": app.app_id,
         "appKey": key.expose(),
         "signType": app.sign_type,
         "baseUrl": state.public_url,
+        "channels": channels,
     });
     let _ = std::fs::remove_file(&file);
     write_secret_file(&file, &format!("{content:#}\n"))?;
-    Ok(Some(DemoApp {
-        app_id: app.app_id.to_string(),
-        app_key: key,
-        file,
-    }))
+    Ok((
+        Some(DemoApp {
+            app_id: app.app_id.to_string(),
+            app_key: key,
+            file,
+        }),
+        channels,
+    ))
 }

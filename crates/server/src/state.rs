@@ -1,5 +1,5 @@
 //! The state every handler sees: the store, the master key, the config,
-//! cashdesk's platform key pairs and the metrics. Cheap to clone (one `Arc`).
+//! cashdesk's platform key pairs, the metrics and the channel adapters. Cheap to clone (one `Arc`).
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -10,6 +10,7 @@ use cashdesk_crypto::secretbox::MasterKey;
 use cashdesk_crypto::sm::Sm2PrivateKey;
 use cashdesk_store::Store;
 
+use crate::channel_cache::ChannelCache;
 use crate::config::Config;
 use crate::metrics::Metrics;
 
@@ -31,6 +32,12 @@ pub struct Inner {
     pub platform: PlatformKeys,
     pub metrics: Metrics,
     pub admin_token: Secret,
+    /// Channel adapters by config id.
+    pub channels: ChannelCache,
+    /// When each config was last reconciled after a key-problem
+    /// notification (one reconciliation per config per interval).
+    pub reconciled_at:
+        std::sync::Mutex<std::collections::HashMap<cashdesk_core::ConfigId, std::time::Instant>>,
 }
 
 #[derive(Clone)]

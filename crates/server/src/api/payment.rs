@@ -7,7 +7,7 @@ use crate::auth::Authed;
 use crate::envelope;
 use crate::error::ApiResult;
 use crate::input::parse_object;
-use crate::service::orders;
+use crate::service::payments;
 use crate::state::AppState;
 
 pub async fn pay(
@@ -16,6 +16,6 @@ pub async fn pay(
 ) -> ApiResult<envelope::Success<serde_json::Value>> {
     let body = parse_object(&req.body)?;
     Ok(envelope::Success(
-        orders::pay(&state, &req.app, &body).await?,
+        payments::pay(&state, &req.app, &body).await?,
     ))
 }

@@ -75,6 +75,26 @@ pub async fn create_config(state: &AppState, body: &Map<String, Value>) -> ApiRe
         .str_opt("baseUrl", 512)?
         .map(|s| http_url("baseUrl", s))
         .transpose()?;
+    // A config that could not build an adapter is refused now, with the
+    // adapter's reason (it names the field and never echoes a secret).
+    let as_value = Value::Object(credentials.clone());
+    cashdesk_channels::validate_credentials(
+        channel_type,
+        api_version.as_deref().unwrap_or(""),
+        &as_value,
+    )
+    .map_err(|reason| {
+        let field = if reason.contains("apiVersion") {
+            "apiVersion"
+        } else {
+            "credentials"
+        };
+        ApiError::with_data(
+            crate::error::ErrorCode::InvalidParam,
+            reason,
+            json!({ "field": field }),
+        )
+    })?;
 
     let config_id = ConfigId::generate();
     let plain = serde_json::to_vec(credentials).map_err(ApiError::internal)?;
@@ -170,6 +190,7 @@ pub async fn set_config_enabled(
     if !state.store.set_channel_config_enabled(&id, enabled).await? {
         return Err(ApiError::not_found(format!("channel config {config_id}")));
     }
+    state.channels.invalidate(&id);
     let action = if enabled {
         "channel_config.enable"
     } else {

@@ -7,7 +7,11 @@
 pub mod apps;
 pub mod bindings;
 pub mod channels;
+pub mod demo;
+pub mod notify;
 pub mod orders;
+pub mod payments;
+pub mod refunds;
 
 use std::net::IpAddr;
 

@@ -1,6 +1,6 @@
 //! Pay orders: create (idempotent on the raw body), the buyer's payment
-//! list, query, close, and the checks of the payment call that do not need
-//! a channel.
+//! list, query and close (the channel side of both is in
+//! [`super::payments`]).
 //!
 //! Idempotency: the order stores `sha256(body)` and the `data` it was
 //! answered with. The same `outTradeNo` with the same bytes gets that
@@ -10,7 +10,7 @@
 
 use std::net::IpAddr;
 
-use cashdesk_core::{ChannelId, Fen, OrderId, OrderState, OutTradeNo, StoreId};
+use cashdesk_core::{Fen, OrderId, OrderState, OutTradeNo, StoreId};
 use cashdesk_crypto::{digest, random};
 use cashdesk_store::{App, Inserted, NewOrder, Order, OrderFilter, OrderTransition};
 use chrono::Utc;
@@ -232,7 +232,11 @@ fn parse_out_trade_no(s: &str) -> ApiResult<OutTradeNo> {
     Ok(OutTradeNo::parse(s)?)
 }
 
-async fn order_of_app(state: &AppState, app: &App, out_trade_no: &str) -> ApiResult<Order> {
+pub(crate) async fn order_of_app(
+    state: &AppState,
+    app: &App,
+    out_trade_no: &str,
+) -> ApiResult<Order> {
     let otn = parse_out_trade_no(out_trade_no)?;
     state
         .store
@@ -241,22 +245,32 @@ async fn order_of_app(state: &AppState, app: &App, out_trade_no: &str) -> ApiRes
         .ok_or_else(|| ApiError::not_found(format!("order with outTradeNo {otn}")))
 }
 
-/// `query-pay-result`. The channel query of `sync=true` arrives with the
-/// channel adapters; until then the local state is the answer.
+/// `query-pay-result`; with `sync`, an unpaid order that has a channel is
+/// first asked about at the channel (see [`super::payments::sync_if_pending`]).
 pub async fn query(
     state: &AppState,
     app: &App,
     out_trade_no: &str,
-    _sync: bool,
+    sync: bool,
 ) -> ApiResult<PayResult> {
     let order = order_of_app(state, app, out_trade_no).await?;
+    let order = if sync {
+        super::payments::sync_if_pending(state, order).await?
+    } else {
+        order
+    };
     Ok(PayResult::from(&order))
 }
 
-/// CREATED/PAYING → CLOSED; closing a closed order answers the same; a paid
+/// CREATED/PAYING → CLOSED, closing at the channel first when the order
+/// has one (already closed there is fine; a channel failure leaves the
+/// order as it was, 502); closing a closed order answers the same; a paid
 /// or failed order cannot be closed (422).
 pub async fn close(state: &AppState, app: &App, out_trade_no: &str) -> ApiResult<PayResult> {
     let order = order_of_app(state, app, out_trade_no).await?;
+    if order.state.is_payable() {
+        super::payments::close_at_channel(state, &order).await?;
+    }
     let t = OrderTransition::new(
         &[OrderState::Created, OrderState::Paying],
         OrderState::Closed,
@@ -322,58 +336,6 @@ pub async fn payment_list(state: &AppState, token: &str) -> ApiResult<PaymentLis
         app_name: app.app_name.clone(),
         channels,
     })
-}
-
-/// `POST /api/cashier-desk/payment`: everything up to the channel call —
-/// the order exists and is payable, and the channel is bound to the app
-/// (for the order's store). The call itself belongs to the channel
-/// adapters (next issues); until one is registered the answer is 502
-/// CHANNEL_ERROR and nothing changes.
-pub async fn pay(state: &AppState, app: &App, body: &Map<String, Value>) -> ApiResult<Value> {
-    let f = Fields(body);
-    let out_trade_no = f.str_req("outTradeNo", usize::MAX)?;
-    let channel_s = f.str_req("channelId", 64)?;
-    let channel_id = ChannelId::parse(channel_s)
-        .ok_or_else(|| ApiError::invalid("channelId", "is not a channel id"))?;
-    f.str_opt("openid", 128)?;
-    f.str_opt("buyerId", 128)?;
-    if let Some(ip) = f.str_opt("clientIp", 64)? {
-        ip.parse::<IpAddr>()
-            .map_err(|_| ApiError::invalid("clientIp", "must be an IPv4 or IPv6 address"))?;
-    }
-    let order = order_of_app(state, app, out_trade_no).await?;
-    if !order.state.is_payable() {
-        return Err(ApiError::new(
-            ErrorCode::StateNotAllowed,
-            format!("order is {} and cannot be paid", order.state),
-        ));
-    }
-    if order.expire_at <= Utc::now() {
-        return Err(ApiError::new(
-            ErrorCode::StateNotAllowed,
-            "order has expired and cannot be paid",
-        ));
-    }
-    let channels = payment_channels(state, app, order.store_id.as_ref()).await?;
-    let Some(chosen) = channels
-        .iter()
-        .find(|c| c.channel_id == channel_id.as_str())
-    else {
-        return Err(ApiError::new(
-            ErrorCode::ChannelNotBound,
-            format!(
-                "channel {channel_id} is not bound to app {} for this order (apply for it and wait for approval)",
-                app.app_id
-            ),
-        ));
-    };
-    Err(ApiError::new(
-        ErrorCode::ChannelError,
-        format!(
-            "no {} adapter is available in this build yet",
-            chosen.channel_type
-        ),
-    ))
 }
 
 // --- admin ---

@@ -79,16 +79,35 @@ async fn apps_list_get_disable_enable(b: Backend) {
 
 async fn channel_config_credentials_never_leave_in_clear(b: Backend) {
     let app = spawn_app(b).await;
-    let secret = "-----BEGIN PRIVATE KEY-----SUPERSECRET123";
+    let configs_before = app
+        .admin
+        .list_channel_configs()
+        .await
+        .expect("list")
+        .as_array()
+        .map_or(0, Vec::len);
+    let m = app.open_sandbox_merchant("HMAC-SHA256").await;
+    let api_key = m["credentialsV2"]["apiKey"]
+        .as_str()
+        .expect("apiKey")
+        .to_owned();
+    let key_pem = m["credentialsV2"]["keyPem"]
+        .as_str()
+        .expect("keyPem")
+        .to_owned();
+    // A line from the middle of the private key: certainly secret material.
+    let key_line = key_pem.lines().nth(3).expect("pem line").to_owned();
+    let mut credentials = m["credentialsV2"].clone();
+    credentials["nested"] = json!({"k": "also-secret-xyz", "pin": 123456});
     let created = app
         .admin
         .create_channel_config(&CreateChannelConfigRequest {
-            channel_type: "ali-pay".into(),
-            name: "Alipay".into(),
-            mch_id: "2088000000000001".into(),
-            api_version: None,
-            credentials: json!({"appPrivateKey": secret, "pin": 123456, "nested": {"k": "also-secret-xyz"}}),
-            base_url: Some("https://openapi.alipay.com".into()),
+            channel_type: "wx-pay".into(),
+            name: "WeChat v2".into(),
+            mch_id: m["mchId"].as_str().expect("mchId").into(),
+            api_version: Some("v2".into()),
+            credentials,
+            base_url: Some("https://api.mch.weixin.qq.com".into()),
         })
         .await
         .expect("config");
@@ -101,19 +120,22 @@ async fn channel_config_credentials_never_leave_in_clear(b: Backend) {
     for v in [&one, &all] {
         let text = v.to_string();
         assert!(
-            !text.contains("SUPERSECRET")
+            !text.contains(&api_key)
+                && !text.contains(&key_line)
                 && !text.contains("also-secret")
                 && !text.contains("123456"),
             "{text}"
         );
     }
+    assert_eq!(one["credentials"]["apiKey"], "***");
+    assert_eq!(one["credentials"]["keyPem"], "***");
     assert_eq!(
-        one["credentials"],
-        json!({"appPrivateKey": "***", "pin": "***", "nested": {"k": "***"}})
+        one["credentials"]["nested"],
+        json!({"k": "***", "pin": "***"})
     );
-    assert_eq!(one["channelType"], "ali-pay");
-    assert_eq!(one["mchId"], "2088000000000001");
-    assert_eq!(one["baseUrl"], "https://openapi.alipay.com");
+    assert_eq!(one["channelType"], "wx-pay");
+    assert_eq!(one["mchId"], m["mchId"]);
+    assert_eq!(one["baseUrl"], "https://api.mch.weixin.qq.com");
     // Sealed at rest.
     let stored = app
         .store
@@ -124,14 +146,14 @@ async fn channel_config_credentials_never_leave_in_clear(b: Backend) {
     assert!(
         !stored
             .credentials_sealed
-            .windows(11)
-            .any(|w| w == b"SUPERSECRET")
+            .windows(api_key.len())
+            .any(|w| w == api_key.as_bytes())
     );
     // Audit names the keys, not the values.
     let audit = app.admin.list_audit(None).await.expect("audit").to_string();
     assert!(audit.contains("channel_config.create"));
     assert!(
-        !audit.contains("SUPERSECRET") && !audit.contains("also-secret"),
+        !audit.contains(&api_key) && !audit.contains("also-secret"),
         "{audit}"
     );
     // Disable / enable.
@@ -193,20 +215,38 @@ async fn channel_config_credentials_never_leave_in_clear(b: Backend) {
             .expect("list")
             .as_array()
             .map(Vec::len),
-        Some(1)
+        Some(configs_before + 1)
     );
+    // Credentials that could not work are refused with the reason.
+    let data = assert_api_error(
+        app.admin
+            .create_channel_config(&bad("wx-pay", json!({"appId": "wx1"}), Some("v2")))
+            .await,
+        400,
+        4000,
+    )
+    .expect("data");
+    assert_eq!(data["field"], "credentials");
 }
 
 async fn channels_validate_and_list(b: Backend) {
     let app = spawn_app(b).await;
+    let channels_before = app
+        .admin
+        .list_channels()
+        .await
+        .expect("list")
+        .as_array()
+        .map_or(0, Vec::len);
+    let m = app.open_sandbox_merchant("MD5").await;
     let config = app
         .admin
         .create_channel_config(&CreateChannelConfigRequest {
-            channel_type: "lakala".into(),
-            name: "Lakala".into(),
-            mch_id: "822000000000001".into(),
-            api_version: None,
-            credentials: json!({"privateKey": "k"}),
+            channel_type: "wx-pay".into(),
+            name: "WeChat v3".into(),
+            mch_id: m["mchId"].as_str().expect("mchId").into(),
+            api_version: Some("v3".into()),
+            credentials: m["credentialsV3"].clone(),
             base_url: None,
         })
         .await
@@ -217,7 +257,7 @@ async fn channels_validate_and_list(b: Backend) {
         channel_name: "c".into(),
         sort: None,
     };
-    // Lakala has no "page" scene; unknown scene; unknown config.
+    // WeChat Pay has no "page" scene; unknown scene; unknown config.
     assert_api_error(
         app.admin
             .create_channel(&ch("page", &config.config_id))
@@ -255,10 +295,10 @@ async fn channels_validate_and_list(b: Backend) {
         .await
         .expect("get");
     assert_eq!(one["sceneCode"], "mini");
-    assert_eq!(one["sceneName"], "拉卡拉小程序支付");
+    assert_eq!(one["sceneName"], "微信小程序支付");
     assert_eq!(one["configId"], config.config_id.as_str());
     let all = app.admin.list_channels().await.expect("list");
-    assert_eq!(all.as_array().map(Vec::len), Some(1));
+    assert_eq!(all.as_array().map(Vec::len), Some(channels_before + 1));
     assert_eq!(
         app.admin
             .disable_channel(&created.channel_id)

@@ -24,15 +24,16 @@ backend_tests!(
 
 /// A wx-pay config with one channel of `scene`; returns the channel id.
 pub async fn new_channel(app: &TestApp, scene: &str) -> String {
+    let m = app.open_sandbox_merchant("MD5").await;
     let config = app
         .admin
         .create_channel_config(&CreateChannelConfigRequest {
             channel_type: "wx-pay".into(),
             name: "WeChat main".into(),
-            mch_id: "1900000109".into(),
+            mch_id: m["mchId"].as_str().expect("mchId").into(),
             api_version: Some("v3".into()),
-            credentials: json!({"apiV3Key": "secret-v3-key-000000000000000000", "serialNo": "ABC"}),
-            base_url: None,
+            credentials: m["credentialsV3"].clone(),
+            base_url: Some(m["baseUrl"].as_str().expect("baseUrl").into()),
         })
         .await
         .expect("config");
@@ -78,7 +79,7 @@ async fn listed(app: &TestApp, store: Option<&str>) -> Vec<String> {
 }
 
 async fn pending_is_not_listed_approved_is(b: Backend) {
-    let app = spawn_app(b).await;
+    let app = spawn_app_unbound(b).await;
     let channel = new_channel(&app, "mini").await;
     let applied = apply(&app, &channel, None).await;
     assert_eq!(applied.state, BindingState::Pending);
@@ -123,13 +124,19 @@ async fn pending_is_not_listed_approved_is(b: Backend) {
         ("wx-pay", "mini")
     );
     assert_eq!(c.scene_name.as_deref(), Some("微信小程序支付"));
-    assert_eq!(c.mch_id.as_deref(), Some("1900000109"));
+    assert!(
+        c.mch_id
+            .as_deref()
+            .is_some_and(|m| m.len() == 10 && m.starts_with("19")),
+        "{:?}",
+        c.mch_id
+    );
     assert_eq!(c.url, format!("{}/api/cashier-desk/payment", app.base_url));
     assert_eq!(
         (c.method.as_str(), c.enctype.as_str(), c.sort),
         ("POST", "application/json", 1)
     );
-    assert_eq!(c.app_name, "Demo shop");
+    assert_eq!(c.app_name, "shop HMAC-SHA256");
 
     // Applying again answers with the existing binding.
     let again = apply(&app, &channel, None).await;
@@ -138,9 +145,9 @@ async fn pending_is_not_listed_approved_is(b: Backend) {
         (applied.binding_id, BindingState::Approved)
     );
 
-    // Now the payment call gets past the binding check (the channel call
-    // itself arrives with the channel adapters).
-    let pay = json!({"outTradeNo": created.out_trade_no, "channelId": channel});
+    // Now the payment call gets past the binding check and reaches the
+    // channel (the sandbox).
+    let pay = json!({"outTradeNo": created.out_trade_no, "channelId": channel, "openid": "oBuyer"});
     let r = app
         .client
         .send(
@@ -148,12 +155,14 @@ async fn pending_is_not_listed_approved_is(b: Backend) {
             "/api/cashier-desk/payment",
             Some(&pay),
         )
-        .await;
-    assert_api_error(r, 502, 5020);
+        .await
+        .expect("pay");
+    let data = r.data.expect("data");
+    assert_eq!(data["payData"]["signType"], "RSA", "{data}");
 }
 
 async fn reject_and_decisions_are_compare_and_set(b: Backend) {
-    let app = spawn_app(b).await;
+    let app = spawn_app_unbound(b).await;
     let channel = new_channel(&app, "native").await;
     let applied = apply(&app, &channel, None).await;
     let rejected = app
@@ -198,7 +207,7 @@ async fn reject_and_decisions_are_compare_and_set(b: Backend) {
 }
 
 async fn disabled_channel_or_config_is_not_listed(b: Backend) {
-    let app = spawn_app(b).await;
+    let app = spawn_app_unbound(b).await;
     let channel = new_channel(&app, "h5").await;
     let applied = apply(&app, &channel, None).await;
     app.admin
@@ -227,7 +236,7 @@ async fn disabled_channel_or_config_is_not_listed(b: Backend) {
 }
 
 async fn store_bindings_apply_to_their_store(b: Backend) {
-    let app = spawn_app(b).await;
+    let app = spawn_app_unbound(b).await;
     let channel = new_channel(&app, "jsapi").await;
     let applied = apply(&app, &channel, Some("store-A")).await;
     app.admin
@@ -265,7 +274,7 @@ async fn auto_approval_after_delay(b: Backend) {
 }
 
 async fn apply_for_unknown_or_disabled_channel(b: Backend) {
-    let app = spawn_app(b).await;
+    let app = spawn_app_unbound(b).await;
     let req = |id: &str| ApplyBindingRequest {
         channel_id: id.to_owned(),
         store_id: None,
@@ -284,7 +293,10 @@ async fn apply_for_unknown_or_disabled_channel(b: Backend) {
     assert_api_error(app.client.apply_binding(&req(&channel)).await, 403, 4033);
     let all = app
         .admin
-        .list_bindings(&BindingQuery::default())
+        .list_bindings(&BindingQuery {
+            app_id: Some(app.demo_app_id.clone()),
+            ..BindingQuery::default()
+        })
         .await
         .expect("list");
     assert_eq!(all.as_array().map(Vec::len), Some(0), "nothing written");

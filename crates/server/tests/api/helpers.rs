@@ -140,6 +140,20 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {}).await
 }
 
+/// Like [`spawn_app`], but `client`, `demo_app_id` and `demo_app_key` are a
+/// newly registered HMAC-SHA256 app with no channel bound (the demo app
+/// itself is bound to the sandbox channels on a fresh database).
+pub async fn spawn_app_unbound(backend: Backend) -> TestApp {
+    let mut app = spawn_app(backend).await;
+    let m = app.merchant(SignType::HmacSha256).await;
+    if let Credentials::Shared { app_key, .. } = &m.credentials {
+        app.demo_app_key = app_key.expose().to_owned();
+    }
+    app.client = m.client;
+    app.demo_app_id = m.app_id;
+    app
+}
+
 /// Like [`spawn_app`], with a chance to change the config first.
 pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
@@ -381,5 +395,227 @@ where
             return false;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+// --- channels and the sandbox ---
+
+/// A sandbox WeChat Pay merchant wired into cashdesk: its credentials (as
+/// the sandbox handed them out), a channel config, one channel per scene,
+/// and a fresh merchant app bound (approved) to all of them.
+pub struct WxSetup {
+    /// `POST /sandbox/api/merchants`'s answer.
+    pub merchant: serde_json::Value,
+    pub api_version: &'static str,
+    pub config_id: String,
+    /// scene code → channel id.
+    pub channels: std::collections::HashMap<String, String>,
+    pub shop: TestMerchant,
+}
+
+impl WxSetup {
+    pub fn mch_id(&self) -> &str {
+        self.merchant["mchId"].as_str().expect("mchId")
+    }
+    /// The credentials object of this setup's API version.
+    pub fn creds(&self) -> &serde_json::Value {
+        match self.api_version {
+            "v2" => &self.merchant["credentialsV2"],
+            _ => &self.merchant["credentialsV3"],
+        }
+    }
+    pub fn channel(&self, scene: &str) -> &str {
+        self.channels.get(scene).expect("channel of scene")
+    }
+}
+
+pub const SCENES: [&str; 5] = ["mini", "jsapi", "native", "h5", "app"];
+
+impl TestApp {
+    pub fn http(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("http client")
+    }
+
+    /// POSTs JSON to the mounted sandbox's test API.
+    pub async fn sandbox_post(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let resp = self
+            .http()
+            .post(format!("{}{path}", self.base_url))
+            .json(&body)
+            .send()
+            .await
+            .expect("sandbox call");
+        let status = resp.status().as_u16();
+        let v = resp.json().await.unwrap_or(serde_json::Value::Null);
+        (status, v)
+    }
+
+    pub async fn open_sandbox_merchant(&self, sign_type: &str) -> serde_json::Value {
+        let (status, m) = self
+            .sandbox_post(
+                "/sandbox/api/merchants",
+                serde_json::json!({"channelType": "wx-pay", "signType": sign_type}),
+            )
+            .await;
+        assert_eq!(status, 201, "{m}");
+        m
+    }
+
+    /// A wx-pay config from `credentials` (overridable), channels for every
+    /// scene and a new merchant app bound to them.
+    pub async fn wechat_setup_with(
+        &self,
+        api_version: &'static str,
+        sign_type: &str,
+        tweak: impl FnOnce(&mut serde_json::Value),
+    ) -> WxSetup {
+        let merchant = self.open_sandbox_merchant(sign_type).await;
+        let mut credentials = match api_version {
+            "v2" => merchant["credentialsV2"].clone(),
+            _ => merchant["credentialsV3"].clone(),
+        };
+        tweak(&mut credentials);
+        let config = self
+            .admin
+            .create_channel_config(&cashdesk_sdk::CreateChannelConfigRequest {
+                channel_type: "wx-pay".into(),
+                name: format!("sandbox {api_version}"),
+                mch_id: merchant["mchId"].as_str().expect("mchId").to_owned(),
+                api_version: Some(api_version.into()),
+                credentials,
+                base_url: Some(merchant["baseUrl"].as_str().expect("baseUrl").to_owned()),
+            })
+            .await
+            .expect("channel config");
+        let shop = self.merchant(SignType::HmacSha256).await;
+        let mut channels = std::collections::HashMap::new();
+        for scene in SCENES {
+            let ch = self
+                .admin
+                .create_channel(&cashdesk_sdk::CreateChannelRequest {
+                    config_id: config.config_id.clone(),
+                    scene_code: scene.into(),
+                    channel_name: format!("WeChat {scene} {api_version}"),
+                    sort: None,
+                })
+                .await
+                .expect("channel");
+            let applied = shop
+                .client
+                .apply_binding(&cashdesk_sdk::ApplyBindingRequest {
+                    channel_id: ch.channel_id.clone(),
+                    store_id: None,
+                })
+                .await
+                .expect("apply");
+            self.admin
+                .approve_binding(&applied.binding_id)
+                .await
+                .expect("approve");
+            channels.insert(scene.to_owned(), ch.channel_id);
+        }
+        WxSetup {
+            merchant,
+            api_version,
+            config_id: config.config_id,
+            channels,
+            shop,
+        }
+    }
+
+    pub async fn wechat_setup(&self, api_version: &'static str) -> WxSetup {
+        self.wechat_setup_with(api_version, "HMAC-SHA256", |_| {})
+            .await
+    }
+
+    /// `POST /api/cashier-desk/payment` signed by `client`.
+    pub async fn pay(
+        &self,
+        client: &Client,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, SdkError> {
+        client
+            .send(Method::POST, "/api/cashier-desk/payment", Some(&body))
+            .await
+            .map(|env| env.data.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Pays the order at the sandbox (as the buyer would).
+    pub async fn sandbox_pay(&self, order_id: &str) {
+        let (status, v) = self
+            .sandbox_post(
+                "/sandbox/api/pay",
+                serde_json::json!({"channelType": "wx-pay", "outTradeNo": order_id, "result": "SUCCESS"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+    }
+
+    pub async fn add_fault(&self, fault: serde_json::Value) {
+        let (status, v) = self.sandbox_post("/sandbox/api/faults", fault).await;
+        assert_eq!(status, 201, "{v}");
+    }
+
+    /// Sum of the values of `name` series whose labels contain every `labels` pair.
+    pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let text = self
+            .http()
+            .get(format!("{}/metrics", self.base_url))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+            .filter(|l| {
+                labels
+                    .iter()
+                    .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// Creates an order for `client` and returns (outTradeNo, orderId).
+    pub async fn new_order(&self, client: &Client, amount: i64) -> (String, String) {
+        let no = otn();
+        let created = client
+            .create_order(&order(&no, amount))
+            .await
+            .expect("order");
+        (no, created.order_id)
+    }
+
+    /// Waits until the order's local state is `state`.
+    pub async fn wait_state(
+        &self,
+        client: &Client,
+        out_trade_no: &str,
+        state: &str,
+    ) -> cashdesk_sdk::PayResult {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let r = client
+                .query_pay_result(out_trade_no, false)
+                .await
+                .expect("query");
+            if serde_json::to_value(r.state).expect("state") == state {
+                return r;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "order never reached {state}: {r:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }

@@ -48,7 +48,10 @@ async fn create_order_answers_the_contract(b: Backend) {
         chrono::DateTime::parse_from_rfc3339(&created.expire_at).expect("RFC 3339 expireAt");
     let minutes = (expire_at.with_timezone(&chrono::Utc) - before).num_seconds();
     assert!((595..=605).contains(&minutes), "expires in {minutes} s");
-    assert!(created.channels.is_empty(), "no channel bound yet");
+    // The demo app is bound to the sandbox's WeChat Pay v2 and v3 channels.
+    assert_eq!(created.channels.len(), 10, "demo channels");
+    assert!(created.channels.iter().all(|c| c.channel_type == "wx-pay"
+        && c.url == format!("{}/api/cashier-desk/payment", app.base_url)));
 
     // The order signature proves the order came from cashdesk.
     let s = &created.signature;
@@ -236,7 +239,7 @@ async fn payment_list_by_token(b: Backend) {
     assert_eq!(list.app_id, app.demo_app_id);
     assert_eq!(list.app_name, "Demo shop");
     assert_eq!(list.state, OrderState::Created);
-    assert!(list.channels.is_empty());
+    assert_eq!(list.channels, created.channels);
 
     assert_api_error(app.client.payment_list("no-such-token").await, 404, 4041);
     assert_api_error(app.client.payment_list(&"x".repeat(500)).await, 404, 4041);

@@ -1,0 +1,229 @@
+//! Channel notifications (`GET|POST /api/cashier-desk/notify/{configId}`):
+//! verify, match to the order, apply once, answer in the channel's format.
+//!
+//! Order of checks, and why:
+//! 1. the config exists (unknown → 404, nothing parsed);
+//! 2. the adapter verifies everything that belongs to the config without a
+//!    network call (signature, timestamp window, appid/mch_id, decryption);
+//!    a key problem (v3 platform key rotated, APIv3 key wrong) cannot tell
+//!    which order it is about, so this config's `PAYING` orders are queried
+//!    at the channel in the background (at most once per
+//!    [`RECONCILE_INTERVAL`] per config, so forged notifications cannot
+//!    turn cashdesk into a query amplifier) and the channel gets its failure
+//!    reply, so it retries;
+//! 3. the order the notification names exists, belongs to this config
+//!    (or has no channel yet), and the amount is the order's
+//!    ([`cashdesk_channels::PaymentNotification::check_against`]);
+//! 4. [`super::payments::apply_paid`]: one compare-and-set, however many
+//!    copies arrive.
+//!
+//! Anything refused changes nothing and gets the channel's failure reply.
+//! Every outcome is counted in `cashdesk_channel_notifications_total`
+//! by channel type and result.
+
+use std::time::{Duration, Instant};
+
+use cashdesk_channels::{
+    Channel, ExpectedOrder, IncomingNotification, NotificationReply, NotifyErrorKind,
+    PaymentResult, VerifiedNotification,
+};
+use cashdesk_core::{ConfigId, OrderState};
+use cashdesk_store::{ChannelConfig, OrderFilter, OrderTransition};
+use chrono::Utc;
+
+use crate::channel_cache;
+use crate::error::ApiResult;
+use crate::service::payments::{self, PaidOutcome};
+use crate::state::AppState;
+
+/// The least time between two key-problem reconciliations of one config.
+pub const RECONCILE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The answer to the channel: its own reply, or a bare 404 for a config
+/// that does not exist.
+pub enum NotifyAnswer {
+    Reply(NotificationReply),
+    UnknownConfig,
+}
+
+/// Handles one notification sent to `config_id`'s notify URL.
+pub async fn handle(state: &AppState, config_id: &str, n: IncomingNotification) -> NotifyAnswer {
+    let Some(config_id) = ConfigId::parse(config_id) else {
+        state
+            .metrics
+            .channel_notification("unknown", "unknown_config");
+        return NotifyAnswer::UnknownConfig;
+    };
+    let config = match state.store.get_channel_config(&config_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            state
+                .metrics
+                .channel_notification("unknown", "unknown_config");
+            return NotifyAnswer::UnknownConfig;
+        }
+        Err(e) => {
+            tracing::error!(config_id = %config_id, error = %e, "loading the config of a notification failed");
+            return NotifyAnswer::UnknownConfig;
+        }
+    };
+    let adapter = match channel_cache::adapter(state, &config) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(config_id = %config_id, error = %e, "notification for an unusable config");
+            state
+                .metrics
+                .channel_notification(config.channel_type.as_str(), "config_error");
+            return NotifyAnswer::UnknownConfig;
+        }
+    };
+    let (ok, result) = match process(state, &config, adapter.as_ref(), &n).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(config_id = %config_id, error = %e, "processing a verified notification failed");
+            (false, "error")
+        }
+    };
+    state
+        .metrics
+        .channel_notification(config.channel_type.as_str(), result);
+    NotifyAnswer::Reply(adapter.notification_reply(ok))
+}
+
+/// `(acknowledge?, result label)`.
+async fn process(
+    state: &AppState,
+    config: &ChannelConfig,
+    adapter: &dyn Channel,
+    n: &IncomingNotification,
+) -> ApiResult<(bool, &'static str)> {
+    let verified = match adapter.parse_notification(n) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(config_id = %config.config_id, kind = ?e.kind, reason = %e.message, "notification refused");
+            return Ok((
+                false,
+                match e.kind {
+                    NotifyErrorKind::Malformed => "malformed",
+                    NotifyErrorKind::Unverifiable => "unverifiable",
+                    NotifyErrorKind::Mismatch => "mismatch",
+                    NotifyErrorKind::KeyProblem => {
+                        spawn_reconcile(state, &config.config_id);
+                        "key_problem"
+                    }
+                },
+            ));
+        }
+    };
+    let payment = match verified {
+        VerifiedNotification::Payment(p) => p,
+        VerifiedNotification::Refund(r) => {
+            let ok = super::refunds::handle_notification(state, config, &r).await?;
+            return Ok((ok, if ok { "refund" } else { "refund_refused" }));
+        }
+        VerifiedNotification::Other { event } => {
+            tracing::info!(config_id = %config.config_id, event, "verified notification of no interest acknowledged");
+            return Ok((true, "ignored"));
+        }
+    };
+    let Some(order_id) = payment.order_id() else {
+        tracing::warn!(config_id = %config.config_id, out_trade_no = %payment.out_trade_no, "notification names no cashdesk order");
+        return Ok((false, "unknown_order"));
+    };
+    let Some(order) = state.store.get_order(&order_id).await? else {
+        tracing::warn!(config_id = %config.config_id, order_id = %order_id, "notification for an unknown order");
+        return Ok((false, "unknown_order"));
+    };
+    if let Some(c) = &order.channel
+        && c.config_id != config.config_id
+    {
+        // Verified by another merchant account than the one the order is
+        // being paid with: cashdesk never created it there (see
+        // service::payments), so it is not acted on; the channel keeps
+        // retrying and the log says why.
+        tracing::error!(order_id = %order_id, notified_config = %config.config_id, order_config = %c.config_id, "verified notification from a config the order is not paid with");
+        return Ok((false, "mismatch"));
+    }
+    if let Err(e) = payment.check_against(&ExpectedOrder {
+        order_id: order.order_id.clone(),
+        amount: order.amount,
+    }) {
+        tracing::warn!(order_id = %order_id, reason = %e.message, "notification does not match its order");
+        return Ok((false, "mismatch"));
+    }
+    match payment.result {
+        PaymentResult::Paid(paid) => {
+            let (_, outcome) = payments::apply_paid(state, &order, &paid, None, "notify").await?;
+            Ok((
+                true,
+                match outcome {
+                    PaidOutcome::Applied => "applied",
+                    PaidOutcome::Duplicate => "duplicate",
+                    PaidOutcome::PaidAfterClose => "paid_after_close",
+                },
+            ))
+        }
+        PaymentResult::Failed { code, message } => {
+            let mut t = OrderTransition::new(&[OrderState::Paying], OrderState::Failed, Utc::now());
+            t.result_error_code = Some(code.clone());
+            t.result_error_msg = Some(message);
+            let changed = state.store.transition_order(&order_id, &t).await?;
+            tracing::info!(order_id = %order_id, code, applied = changed.is_some(), "channel reported a failed payment");
+            Ok((true, "failed_payment"))
+        }
+    }
+}
+
+/// Queries this config's `PAYING` orders at the channel, in the background,
+/// unless that was done less than [`RECONCILE_INTERVAL`] ago.
+fn spawn_reconcile(state: &AppState, config_id: &ConfigId) {
+    {
+        let mut last = state
+            .reconciled_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if last
+            .get(config_id)
+            .is_some_and(|t| now.duration_since(*t) < RECONCILE_INTERVAL)
+        {
+            return;
+        }
+        last.insert(config_id.clone(), now);
+    }
+    let state = state.clone();
+    let config_id = config_id.clone();
+    tokio::spawn(async move {
+        match reconcile(&state, &config_id).await {
+            Ok(n) => {
+                tracing::info!(config_id = %config_id, queried = n, "reconciled after a key-problem notification")
+            }
+            Err(e) => tracing::warn!(config_id = %config_id, error = %e, "reconciliation failed"),
+        }
+    });
+}
+
+/// Asks the channel about every `PAYING` order of `config_id` (newest
+/// 1000); returns how many were queried.
+pub async fn reconcile(state: &AppState, config_id: &ConfigId) -> ApiResult<usize> {
+    let paying = state
+        .store
+        .list_orders(&OrderFilter {
+            state: Some(OrderState::Paying),
+            limit: 1000,
+            ..OrderFilter::default()
+        })
+        .await?;
+    let mut queried = 0;
+    for order in paying.iter().filter(|o| {
+        o.channel
+            .as_ref()
+            .is_some_and(|c| &c.config_id == config_id)
+    }) {
+        queried += 1;
+        if let Err(e) = payments::sync_if_pending(state, order.clone()).await {
+            tracing::warn!(order_id = %order.order_id, error = %e, "query during reconciliation failed");
+        }
+    }
+    Ok(queried)
+}

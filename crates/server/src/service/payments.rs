@@ -1,0 +1,528 @@
+//! Paying an order through a channel, and everything that asks a channel
+//! about a payment: `POST /payment`, `query-pay-result?sync=true`, `close`,
+//! and [`apply_paid`], the one place a payment becomes `SUCCESS` (used by
+//! verified notifications and by channel queries alike).
+//!
+//! # One channel per order (no double payment)
+//!
+//! cashdesk's order id is the channel's `out_trade_no`, and a buyer can
+//! only pay what a `payData` was returned for. The rules:
+//!
+//! - `CREATED`: the channel is called first, then the order moves
+//!   `CREATED → PAYING` with the channel recorded (compare-and-set). If two
+//!   requests race, one wins; the loser finds the order `PAYING` with
+//!   another channel (or closed, or paid), closes what it just created at
+//!   its channel (best effort: its `payData` was never returned, so nobody
+//!   can pay it) and answers 422 4220.
+//! - `PAYING` with the same channel: the channel is asked again with the
+//!   same parameters; WeChat answers with the same prepay (and so does the
+//!   sandbox), so the buyer gets a fresh `payData` for the same payment.
+//! - `PAYING` with another channel: refused with 422 4220. Switching would
+//!   need "close at the old channel, then create at the new one" to be
+//!   atomic across concurrent switchers, which a state compare-and-set
+//!   cannot guarantee; to let the buyer pay another way the merchant closes
+//!   the order (which closes it at the channel) and creates a new one.
+//!
+//! # Channel errors
+//!
+//! A failed channel call changes nothing: the merchant gets 502 5020 with
+//! the channel's message (`data.channelCode` when the channel gave one) and
+//! may retry. Business answers that are outcomes are mapped: `ORDERPAID`
+//! → the channel is queried and the payment applied, then 4220 (the order
+//! is paid); `ORDERCLOSED` → 4220; a request the channel cannot take for
+//! this scene (no openid for mini/jsapi, no clientIp for h5) → 400 4000.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use cashdesk_channels::{
+    Channel, ChannelError, ChannelOrderStatus, CloseRequest, PaidInfo, PayRequest, QueryRequest,
+};
+use cashdesk_core::{ChannelId, OrderId, OrderState, SceneCode};
+use cashdesk_store::{App, BoundChannel, Order, OrderChannel, OrderTransition};
+use chrono::Utc;
+use serde_json::{Map, Value, json};
+
+use crate::channel_cache;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::input::Fields;
+use crate::service::orders::order_of_app;
+use crate::state::AppState;
+
+/// AAD of a sealed QR token.
+const QR_AAD: &[u8] = b"cashier:qr";
+
+/// A channel failure as the merchant sees it: 502 5020, the channel's
+/// message, and its code when there is one.
+pub fn channel_error(e: &ChannelError) -> ApiError {
+    let mut data = json!({ "retryable": e.is_retryable() });
+    if let Some(code) = e.code() {
+        data["channelCode"] = json!(code);
+    }
+    ApiError::with_data(ErrorCode::ChannelError, e.to_string(), data)
+}
+
+fn state_not_allowed(msg: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::StateNotAllowed, msg)
+}
+
+fn is_order_paid_code(e: &ChannelError) -> bool {
+    matches!(e, ChannelError::Business { code, .. } if code == "ORDERPAID" || code == "ORDER_PAID")
+}
+
+fn is_order_closed_code(e: &ChannelError) -> bool {
+    matches!(e, ChannelError::Business { code, .. } if code == "ORDERCLOSED" || code == "ORDER_CLOSED")
+}
+
+/// What the payment request asks for.
+struct PayInput<'a> {
+    out_trade_no: &'a str,
+    channel_id: ChannelId,
+    payer_id: Option<String>,
+    client_ip: Option<String>,
+}
+
+fn parse_input<'a>(body: &'a Map<String, Value>) -> ApiResult<PayInput<'a>> {
+    let f = Fields(body);
+    let out_trade_no = f.str_req("outTradeNo", usize::MAX)?;
+    let channel_id = ChannelId::parse(f.str_req("channelId", 64)?)
+        .ok_or_else(|| ApiError::invalid("channelId", "is not a channel id"))?;
+    let openid = f
+        .str_opt("openid", 128)?
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let buyer_id = f
+        .str_opt("buyerId", 128)?
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let client_ip = f
+        .str_opt("clientIp", 64)?
+        .map(|ip| {
+            ip.parse::<IpAddr>()
+                .map(|ip| ip.to_string())
+                .map_err(|_| ApiError::invalid("clientIp", "must be an IPv4 or IPv6 address"))
+        })
+        .transpose()?;
+    Ok(PayInput {
+        out_trade_no,
+        channel_id,
+        payer_id: openid.or(buyer_id).map(str::to_owned),
+        client_ip,
+    })
+}
+
+async fn bound_channel(
+    state: &AppState,
+    app: &App,
+    order: &Order,
+    channel_id: &ChannelId,
+) -> ApiResult<BoundChannel> {
+    if state.config.binding_auto_approve_secs.is_some() {
+        state.store.approve_due_bindings(Utc::now()).await?;
+    }
+    state
+        .store
+        .bound_channels(&app.app_id, order.store_id.as_ref())
+        .await?
+        .into_iter()
+        .find(|b| &b.channel.channel_id == channel_id)
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::ChannelNotBound,
+                format!(
+                    "channel {channel_id} is not bound to app {} for this order (apply for it and wait for approval)",
+                    app.app_id
+                ),
+            )
+        })
+}
+
+fn order_channel(b: &BoundChannel) -> OrderChannel {
+    OrderChannel {
+        channel_id: b.channel.channel_id.clone(),
+        channel_type: b.config.channel_type,
+        config_id: b.config.config_id.clone(),
+        mch_id: b.config.mch_id.clone(),
+        scene_code: b.channel.scene_code,
+    }
+}
+
+/// `POST /api/cashier-desk/payment` → `{orderId, channelType, sceneCode, payData}`.
+pub async fn pay(state: &AppState, app: &App, body: &Map<String, Value>) -> ApiResult<Value> {
+    let input = parse_input(body)?;
+    let order = order_of_app(state, app, input.out_trade_no).await?;
+    if !order.state.is_payable() {
+        return Err(state_not_allowed(format!(
+            "order is {} and cannot be paid",
+            order.state
+        )));
+    }
+    if order.expire_at <= Utc::now() {
+        return Err(state_not_allowed("order has expired and cannot be paid"));
+    }
+    let bound = bound_channel(state, app, &order, &input.channel_id).await?;
+    if let Some(current) = &order.channel
+        && current.channel_id != bound.channel.channel_id
+    {
+        return Err(state_not_allowed(format!(
+            "order is already being paid with channel {} ({} {}); to pay another way, close this order and create a new one",
+            current.channel_id, current.channel_type, current.scene_code
+        )));
+    }
+    let adapter = channel_cache::adapter(state, &bound.config)?;
+    let req = PayRequest {
+        order_id: order.order_id.clone(),
+        amount: order.amount,
+        scene: bound.channel.scene_code,
+        description: order.order_title.clone(),
+        payer_id: input.payer_id,
+        client_ip: input.client_ip.or_else(|| order.client_ip.clone()),
+        expire_at: Some(order.expire_at),
+        attach: order.attach.clone(),
+    };
+    let created = match adapter.create_payment(&req).await {
+        Ok(r) => r,
+        Err(e) => return Err(pay_error(state, &order, adapter.as_ref(), &bound, e).await),
+    };
+    let oc = order_channel(&bound);
+    if order.state == OrderState::Created {
+        let mut t = OrderTransition::new(&[OrderState::Created], OrderState::Paying, Utc::now());
+        t.channel = Some(oc.clone());
+        if state
+            .store
+            .transition_order(&order.order_id, &t)
+            .await?
+            .is_none()
+        {
+            lost_race(state, &order.order_id, adapter.as_ref(), &oc).await?;
+        }
+    }
+    tracing::info!(order_id = %order.order_id, channel_id = %oc.channel_id, scene = %oc.scene_code, "payment started at the channel");
+    let mut pay_data = created.pay_data;
+    if bound.channel.scene_code == SceneCode::Native
+        && let Some(code_url) = pay_data.get("codeUrl").and_then(Value::as_str)
+    {
+        let url = qr_svg_url(state, &order.order_id, code_url);
+        if let Some(o) = pay_data.as_object_mut() {
+            o.insert("qrSvgUrl".into(), json!(url));
+        }
+    }
+    Ok(json!({
+        "orderId": order.order_id,
+        "channelType": oc.channel_type,
+        "sceneCode": oc.scene_code,
+        "payData": pay_data,
+    }))
+}
+
+/// Our `CREATED → PAYING` lost: decide on the order as it is now. The same
+/// channel won (a concurrent identical request): fine, same prepay. Anything
+/// else: close what we just created (nobody has its payData) and refuse.
+async fn lost_race(
+    state: &AppState,
+    order_id: &OrderId,
+    adapter: &dyn Channel,
+    ours: &OrderChannel,
+) -> ApiResult<()> {
+    let current = state
+        .store
+        .get_order(order_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("order {order_id}")))?;
+    let same_channel = current
+        .channel
+        .as_ref()
+        .is_some_and(|c| c.channel_id == ours.channel_id);
+    if current.state == OrderState::Paying && same_channel {
+        return Ok(());
+    }
+    if !same_channel
+        && let Err(e) = adapter
+            .close(&CloseRequest {
+                order_id: order_id.clone(),
+            })
+            .await
+    {
+        tracing::warn!(order_id = %order_id, error = %e, "could not close the losing channel order; nobody holds its payData");
+    }
+    Err(state_not_allowed(match current.state {
+        OrderState::Paying => "order is already being paid with another channel".to_owned(),
+        s => format!("order is {s} and cannot be paid"),
+    }))
+}
+
+async fn pay_error(
+    state: &AppState,
+    order: &Order,
+    adapter: &dyn Channel,
+    bound: &BoundChannel,
+    e: ChannelError,
+) -> ApiError {
+    tracing::warn!(order_id = %order.order_id, error = %e, "channel refused or failed the payment");
+    if is_order_paid_code(&e) {
+        // Paid at the channel before we heard of it: find out and apply.
+        let oc = order_channel(bound);
+        return match sync_order(state, order, adapter, Some(oc), "query").await {
+            Ok(o) if o.state.is_paid() => state_not_allowed(format!(
+                "order is already paid (transaction {})",
+                o.transaction_id.unwrap_or_default()
+            )),
+            Ok(_) => channel_error(&e),
+            Err(err) => err,
+        };
+    }
+    if is_order_closed_code(&e) {
+        return state_not_allowed(
+            "order is closed at the channel (closed or expired); create a new order",
+        );
+    }
+    match e {
+        ChannelError::InvalidRequest { message } => ApiError::new(ErrorCode::InvalidParam, message),
+        other => channel_error(&other),
+    }
+}
+
+/// Why [`apply_paid`] did (or did not) change the order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaidOutcome {
+    /// CREATED/PAYING → SUCCESS now.
+    Applied,
+    /// It was already paid (a copy of the same news).
+    Duplicate,
+    /// CLOSED/FAILED → SUCCESS with `paidAfterClose`.
+    PaidAfterClose,
+}
+
+/// Records a verified payment: `CREATED|PAYING → SUCCESS` with the
+/// transaction id and pay time (compare-and-set: however many copies of the
+/// news arrive, concurrently or not, one transition happens). A payment for
+/// a `CLOSED` or `FAILED` order is never dropped: it becomes `SUCCESS` with
+/// `paidAfterClose`. The amount must equal the order's.
+pub async fn apply_paid(
+    state: &AppState,
+    order: &Order,
+    paid: &PaidInfo,
+    channel: Option<OrderChannel>,
+    source: &str,
+) -> ApiResult<(Order, PaidOutcome)> {
+    if paid.amount != order.amount {
+        return Err(ApiError::new(
+            ErrorCode::ChannelError,
+            format!(
+                "the channel reports {} fen paid for an order of {} fen; nothing was changed",
+                paid.amount, order.amount
+            ),
+        ));
+    }
+    let now = Utc::now();
+    let mut t = OrderTransition::new(
+        &[OrderState::Created, OrderState::Paying],
+        OrderState::Success,
+        now,
+    );
+    t.transaction_id = Some(paid.transaction_id.clone());
+    t.pay_time = Some(paid.pay_time);
+    if order.channel.is_none() {
+        t.channel = channel;
+    }
+    if let Some(o) = state.store.transition_order(&order.order_id, &t).await? {
+        state.metrics.order_paid(source);
+        tracing::info!(order_id = %o.order_id, transaction_id = %paid.transaction_id, source, "order paid");
+        return Ok((o, PaidOutcome::Applied));
+    }
+    for _ in 0..2 {
+        let current = state
+            .store
+            .get_order(&order.order_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("order {}", order.order_id)))?;
+        if current.state.is_paid() {
+            if current.transaction_id.as_deref() != Some(paid.transaction_id.as_str()) {
+                tracing::error!(
+                    order_id = %current.order_id,
+                    recorded = current.transaction_id.as_deref().unwrap_or(""),
+                    reported = %paid.transaction_id,
+                    "a second payment was reported for a paid order: refund one by hand"
+                );
+            }
+            return Ok((current, PaidOutcome::Duplicate));
+        }
+        if matches!(current.state, OrderState::Closed | OrderState::Failed) {
+            t.from = vec![OrderState::Closed, OrderState::Failed];
+            t.paid_after_close = Some(true);
+            if let Some(o) = state.store.transition_order(&order.order_id, &t).await? {
+                state.metrics.order_paid(source);
+                tracing::warn!(order_id = %o.order_id, transaction_id = %paid.transaction_id, "payment for a closed order recorded (paidAfterClose): the merchant should refund or deliver");
+                return Ok((o, PaidOutcome::PaidAfterClose));
+            }
+            continue;
+        }
+        // CREATED/PAYING again (cannot happen: the first CAS would have
+        // applied); read once more.
+    }
+    Err(ApiError::internal(anyhow::anyhow!(
+        "order {} did not settle while recording a payment",
+        order.order_id
+    )))
+}
+
+/// The adapter of the config an order is being paid with.
+pub async fn order_adapter(
+    state: &AppState,
+    order: &Order,
+) -> ApiResult<Option<(OrderChannel, Arc<dyn Channel>)>> {
+    let Some(oc) = order.channel.clone() else {
+        return Ok(None);
+    };
+    let config = state
+        .store
+        .get_channel_config(&oc.config_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!(
+                "order {} names config {} which does not exist",
+                order.order_id,
+                oc.config_id
+            ))
+        })?;
+    let adapter = channel_cache::adapter(state, &config)?;
+    Ok(Some((oc, adapter)))
+}
+
+/// Asks the channel how the order stands and applies what it says:
+/// paid → [`apply_paid`] (amount checked), failed → `FAILED`, closed at the
+/// channel → `CLOSED`. Only for orders that are still `CREATED`/`PAYING`.
+pub async fn sync_order(
+    state: &AppState,
+    order: &Order,
+    adapter: &dyn Channel,
+    channel: Option<OrderChannel>,
+    source: &str,
+) -> ApiResult<Order> {
+    let status = adapter
+        .query(&QueryRequest {
+            order_id: order.order_id.clone(),
+            amount: order.amount,
+        })
+        .await
+        .map_err(|e| channel_error(&e))?;
+    let now = Utc::now();
+    let changed = match status {
+        ChannelOrderStatus::Paid(paid) | ChannelOrderStatus::Refunded(paid) => {
+            return Ok(apply_paid(state, order, &paid, channel, source).await?.0);
+        }
+        ChannelOrderStatus::Closed if order.state == OrderState::Paying => {
+            let t = OrderTransition::new(&[OrderState::Paying], OrderState::Closed, now);
+            state.store.transition_order(&order.order_id, &t).await?
+        }
+        ChannelOrderStatus::Failed { code, message } if order.state == OrderState::Paying => {
+            let mut t = OrderTransition::new(&[OrderState::Paying], OrderState::Failed, now);
+            t.result_error_code = Some(code);
+            t.result_error_msg = Some(message);
+            state.store.transition_order(&order.order_id, &t).await?
+        }
+        other => {
+            tracing::debug!(order_id = %order.order_id, status = ?other, "channel query: nothing to apply");
+            None
+        }
+    };
+    match changed {
+        Some(o) => {
+            tracing::info!(order_id = %o.order_id, state = %o.state, "order updated from a channel query");
+            Ok(o)
+        }
+        None => state
+            .store
+            .get_order(&order.order_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("order {}", order.order_id))),
+    }
+}
+
+/// `query-pay-result?sync=true`: an unpaid order with a channel is asked
+/// about at the channel first.
+pub async fn sync_if_pending(state: &AppState, order: Order) -> ApiResult<Order> {
+    if !order.state.is_payable() {
+        return Ok(order);
+    }
+    match order_adapter(state, &order).await? {
+        Some((oc, adapter)) => sync_order(state, &order, adapter.as_ref(), Some(oc), "query").await,
+        None => Ok(order),
+    }
+}
+
+/// Before a local close: close at the channel (already closed there is
+/// fine). A channel that says the order is paid is queried and the payment
+/// applied; the caller then finds the order paid.
+pub async fn close_at_channel(state: &AppState, order: &Order) -> ApiResult<()> {
+    let Some((oc, adapter)) = order_adapter(state, order).await? else {
+        return Ok(());
+    };
+    match adapter
+        .close(&CloseRequest {
+            order_id: order.order_id.clone(),
+        })
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(e @ ChannelError::Business { .. }) => {
+            // ORDERPAID and friends: ask what happened rather than guess.
+            tracing::warn!(order_id = %order.order_id, error = %e, "channel refused to close; querying");
+            let now = sync_order(state, order, adapter.as_ref(), Some(oc), "query").await?;
+            if now.state.is_paid() {
+                Ok(())
+            } else {
+                Err(channel_error(&e))
+            }
+        }
+        Err(e) => Err(channel_error(&e)),
+    }
+}
+
+// --- the Native QR code ---
+
+/// `<public_url>/cashier-desk-web/qr/<token>.svg`. The token is the order id
+/// and the channel's code URL sealed under the master key: only cashdesk
+/// mints them, so the endpoint renders code URLs the channel gave for an
+/// order and nothing else (it is not an open QR generator).
+pub fn qr_svg_url(state: &AppState, order_id: &OrderId, code_url: &str) -> String {
+    let plain = json!({"o": order_id, "u": code_url}).to_string();
+    let token = URL_SAFE_NO_PAD.encode(state.master_key.seal(plain.as_bytes(), QR_AAD));
+    format!("{}/cashier-desk-web/qr/{token}.svg", state.public_url)
+}
+
+/// The SVG of a QR token, while its order can still be paid.
+pub async fn qr_svg(state: &AppState, file: &str) -> ApiResult<String> {
+    let gone = || ApiError::not_found("QR code");
+    let token = file.strip_suffix(".svg").ok_or_else(gone)?;
+    if token.len() > 2048 {
+        return Err(gone());
+    }
+    let sealed = URL_SAFE_NO_PAD
+        .decode(token.as_bytes())
+        .map_err(|_| gone())?;
+    let plain = state.master_key.open(&sealed, QR_AAD).map_err(|_| gone())?;
+    let v: Value = serde_json::from_slice(&plain).map_err(|_| gone())?;
+    let order_id = v["o"].as_str().and_then(OrderId::parse).ok_or_else(gone)?;
+    let code_url = v["u"].as_str().ok_or_else(gone)?;
+    let order = state.store.get_order(&order_id).await?.ok_or_else(gone)?;
+    if !order.state.is_payable() || order.expire_at <= Utc::now() {
+        return Err(ApiError::new(
+            ErrorCode::StateNotAllowed,
+            format!("order is {} and can no longer be paid", order.state),
+        ));
+    }
+    render_qr_svg(code_url)
+}
+
+/// The QR code of `text` as SVG (error correction M, quiet zone included).
+pub fn render_qr_svg(text: &str) -> ApiResult<String> {
+    let code = qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M)
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("QR encoding failed: {e}")))?;
+    Ok(code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(256, 256)
+        .build())
+}

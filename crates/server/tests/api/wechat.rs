@@ -1,0 +1,506 @@
+//! WeChat Pay end to end over HTTP against the mounted sandbox: every scene
+//! of both API versions (payData checked independently), the sandbox pays,
+//! its notification moves the order to SUCCESS; same channel again and
+//! channel switching; close at the channel; sync query after a dropped or
+//! tampered notification; channel failures; the demo app's channels.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use cashdesk_crypto::rsa::RsaPrivateKey;
+use cashdesk_crypto::wxv2::{self, WxSignType};
+use serde_json::{Value, json};
+
+use crate::backend_tests;
+use crate::helpers::{
+    Backend, SCENES, TestApp, WxSetup, assert_api_error, spawn_app, spawn_app_with,
+};
+
+backend_tests!(
+    every_scene_v2,
+    every_scene_v3,
+    same_channel_again_and_switching,
+    close_goes_to_the_channel,
+    sync_query_recovers_a_dropped_notification,
+    tampered_notifications_change_nothing,
+    channel_failures_leave_the_order_payable,
+    demo_app_pays_on_the_sandbox,
+    config_credentials_are_validated,
+);
+
+fn s<'a>(v: &'a Value, k: &str) -> &'a str {
+    v[k].as_str()
+        .unwrap_or_else(|| panic!("{k} missing in {v}"))
+}
+
+fn pay_body(no: &str, setup: &WxSetup, scene: &str) -> Value {
+    let mut body = json!({"outTradeNo": no, "channelId": setup.channel(scene)});
+    match scene {
+        "mini" | "jsapi" => body["openid"] = json!("oBuyer0001"),
+        "h5" => body["clientIp"] = json!("203.0.113.7"),
+        _ => {}
+    }
+    body
+}
+
+/// Checks `payData` for `scene` without cashdesk's code: v2 signatures are
+/// recomputed with the merchant's API key, v3 ones verified with the
+/// merchant's public key.
+async fn check_pay_data(app: &TestApp, setup: &WxSetup, scene: &str, pay_data: &Value) {
+    let creds = setup.creds();
+    let app_id = s(creds, "appId");
+    let v3_key = || {
+        RsaPrivateKey::from_pem(s(creds, "privateKeyPem"))
+            .expect("merchant key")
+            .public_key()
+    };
+    match scene {
+        "mini" | "jsapi" => {
+            assert_eq!(s(pay_data, "appId"), app_id);
+            assert!(
+                s(pay_data, "package").starts_with("prepay_id="),
+                "{pay_data}"
+            );
+            let ts: i64 = s(pay_data, "timeStamp").parse().expect("timeStamp");
+            assert!((ts - crate::helpers::now()).abs() < 60);
+            if setup.api_version == "v2" {
+                assert_eq!(s(pay_data, "signType"), "HMAC-SHA256");
+                let expected = wxv2::request_payment_sign(
+                    app_id,
+                    s(pay_data, "timeStamp"),
+                    s(pay_data, "nonceStr"),
+                    s(pay_data, "package"),
+                    WxSignType::HmacSha256,
+                    s(creds, "apiKey"),
+                );
+                assert_eq!(s(pay_data, "paySign"), expected);
+            } else {
+                assert_eq!(s(pay_data, "signType"), "RSA");
+                let msg = format!(
+                    "{app_id}\n{}\n{}\n{}\n",
+                    s(pay_data, "timeStamp"),
+                    s(pay_data, "nonceStr"),
+                    s(pay_data, "package")
+                );
+                v3_key()
+                    .verify_sha256_base64(msg.as_bytes(), s(pay_data, "paySign"))
+                    .expect("v3 paySign verifies with the merchant key");
+            }
+        }
+        "app" => {
+            assert_eq!(s(pay_data, "appid"), app_id);
+            assert_eq!(s(pay_data, "partnerid"), setup.mch_id());
+            assert_eq!(s(pay_data, "package"), "Sign=WXPay");
+            if setup.api_version == "v2" {
+                let fields: BTreeMap<String, String> = [
+                    "appid",
+                    "partnerid",
+                    "prepayid",
+                    "package",
+                    "noncestr",
+                    "timestamp",
+                ]
+                .iter()
+                .map(|k| ((*k).to_owned(), s(pay_data, k).to_owned()))
+                .collect();
+                assert_eq!(
+                    s(pay_data, "sign"),
+                    wxv2::sign(&fields, s(creds, "apiKey"), WxSignType::HmacSha256)
+                );
+            } else {
+                let msg = format!(
+                    "{app_id}\n{}\n{}\n{}\n",
+                    s(pay_data, "timestamp"),
+                    s(pay_data, "noncestr"),
+                    s(pay_data, "prepayid")
+                );
+                v3_key()
+                    .verify_sha256_base64(msg.as_bytes(), s(pay_data, "sign"))
+                    .expect("v3 app sign verifies");
+            }
+        }
+        "native" => {
+            let code_url = s(pay_data, "codeUrl");
+            let parsed = url::Url::parse(code_url).expect("codeUrl is a URL");
+            assert!(
+                parsed.path().starts_with("/sandbox/wechat/pay/"),
+                "{code_url}"
+            );
+            // The code URL opens the sandbox payer page.
+            let page = app.http().get(code_url).send().await.expect("payer page");
+            assert_eq!(page.status().as_u16(), 200);
+            // The QR SVG served by cashdesk encodes exactly that URL.
+            let svg_url = s(pay_data, "qrSvgUrl");
+            assert!(svg_url.starts_with(&format!("{}/cashier-desk-web/qr/", app.base_url)));
+            let resp = app.http().get(svg_url).send().await.expect("svg");
+            assert_eq!(resp.status().as_u16(), 200);
+            assert_eq!(
+                resp.headers()["content-type"].to_str().expect("ct"),
+                "image/svg+xml"
+            );
+            let svg = resp.text().await.expect("svg text");
+            let expected = qrcode::QrCode::with_error_correction_level(
+                code_url.as_bytes(),
+                qrcode::EcLevel::M,
+            )
+            .expect("qr")
+            .render::<qrcode::render::svg::Color<'_>>()
+            .min_dimensions(256, 256)
+            .build();
+            assert!(svg.contains("<svg"));
+            assert_eq!(svg, expected, "the SVG encodes the codeUrl");
+            // A forged token is refused.
+            let forged = app
+                .http()
+                .get(format!("{}/cashier-desk-web/qr/AAAA.svg", app.base_url))
+                .send()
+                .await
+                .expect("forged");
+            assert_eq!(forged.status().as_u16(), 404);
+        }
+        "h5" => {
+            let h5 = s(pay_data, "h5Url");
+            assert!(h5.contains("/sandbox/wechat/pay/"), "{h5}");
+        }
+        other => panic!("scene {other}"),
+    }
+}
+
+async fn every_scene(b: Backend, version: &'static str) {
+    let app = spawn_app(b).await;
+    let setup = app.wechat_setup(version).await;
+    let client = &setup.shop.client;
+    for scene in SCENES {
+        let (no, order_id) = app.new_order(client, 101).await;
+        let paid = app
+            .pay(client, pay_body(&no, &setup, scene))
+            .await
+            .unwrap_or_else(|e| panic!("{version} {scene}: {e:?}"));
+        assert_eq!(s(&paid, "orderId"), order_id);
+        assert_eq!(s(&paid, "channelType"), "wx-pay");
+        assert_eq!(s(&paid, "sceneCode"), scene);
+        check_pay_data(&app, &setup, scene, &paid["payData"]).await;
+        let paying = client.query_pay_result(&no, false).await.expect("query");
+        assert_eq!(serde_json::to_value(paying.state).expect("state"), "PAYING");
+        assert_eq!(paying.channel_id.as_deref(), Some(setup.channel(scene)));
+        assert_eq!(paying.mch_id.as_deref(), Some(setup.mch_id()));
+        app.sandbox_pay(&order_id).await;
+        let done = app.wait_state(client, &no, "SUCCESS").await;
+        assert!(
+            done.transaction_id
+                .as_deref()
+                .is_some_and(|t| !t.is_empty()),
+            "{done:?}"
+        );
+        let pay_time = done.pay_time.clone().expect("payTime");
+        assert_eq!(pay_time.len(), 19, "yyyy-MM-dd HH:mm:ss: {pay_time}");
+        assert!(!done.paid_after_close);
+        // The sync query agrees and changes nothing.
+        let synced = client.query_pay_result(&no, true).await.expect("sync");
+        assert_eq!(synced.transaction_id, done.transaction_id);
+        // A paid order cannot be paid again.
+        assert_api_error(
+            app.pay(client, pay_body(&no, &setup, scene)).await,
+            422,
+            4220,
+        );
+    }
+    assert!(
+        app.metric(
+            "cashdesk_channel_notifications_total",
+            &[("result", "applied")]
+        )
+        .await
+            >= 5.0
+    );
+}
+
+async fn every_scene_v2(b: Backend) {
+    every_scene(b, "v2").await
+}
+
+async fn every_scene_v3(b: Backend) {
+    every_scene(b, "v3").await
+}
+
+async fn same_channel_again_and_switching(b: Backend) {
+    let app = spawn_app(b).await;
+    let setup = app.wechat_setup("v2").await;
+    let client = &setup.shop.client;
+    let (no, _) = app.new_order(client, 5).await;
+    let first = app
+        .pay(client, pay_body(&no, &setup, "mini"))
+        .await
+        .expect("first");
+    let again = app
+        .pay(client, pay_body(&no, &setup, "mini"))
+        .await
+        .expect("again");
+    assert_eq!(
+        first["payData"]["package"], again["payData"]["package"],
+        "the same channel gets the same prepay"
+    );
+    // Another channel while PAYING: refused, order unchanged.
+    assert_api_error(
+        app.pay(client, pay_body(&no, &setup, "native")).await,
+        422,
+        4220,
+    );
+    let q = client.query_pay_result(&no, false).await.expect("query");
+    assert_eq!(q.channel_id.as_deref(), Some(setup.channel("mini")));
+    // Missing openid for mini: 400, nothing changes.
+    let (no2, _) = app.new_order(client, 5).await;
+    assert_api_error(
+        app.pay(
+            client,
+            json!({"outTradeNo": no2, "channelId": setup.channel("mini")}),
+        )
+        .await,
+        400,
+        4000,
+    );
+    let q2 = client.query_pay_result(&no2, false).await.expect("query");
+    assert_eq!(serde_json::to_value(q2.state).expect("s"), "CREATED");
+}
+
+async fn close_goes_to_the_channel(b: Backend) {
+    let app = spawn_app(b).await;
+    let setup = app.wechat_setup("v3").await;
+    let client = &setup.shop.client;
+    let (no, order_id) = app.new_order(client, 7).await;
+    app.pay(client, pay_body(&no, &setup, "native"))
+        .await
+        .expect("pay");
+    let closed = client.close_order(&no).await.expect("close");
+    assert_eq!(serde_json::to_value(closed.state).expect("s"), "CLOSED");
+    // Closed at the channel: the buyer can no longer pay there.
+    let (status, v) = app
+        .sandbox_post(
+            "/sandbox/api/pay",
+            json!({"channelType": "wx-pay", "outTradeNo": order_id, "result": "SUCCESS"}),
+        )
+        .await;
+    assert_eq!(status, 409, "{v}");
+    // Closing again is idempotent; paying is refused.
+    client.close_order(&no).await.expect("close again");
+    assert_api_error(
+        app.pay(client, pay_body(&no, &setup, "native")).await,
+        422,
+        4220,
+    );
+    // v2 as well, with a channel failure first: the order stays open.
+    let v2 = app.wechat_setup("v2").await;
+    let (no2, _) = app.new_order(&v2.shop.client, 7).await;
+    app.pay(&v2.shop.client, pay_body(&no2, &v2, "app"))
+        .await
+        .expect("pay v2");
+    app.add_fault(json!({"channelType": "wx-pay", "fault": "SYSTEMERROR", "mchId": v2.mch_id(), "pathContains": "closeorder"}))
+        .await;
+    assert_api_error(v2.shop.client.close_order(&no2).await, 502, 5020);
+    let q = v2
+        .shop
+        .client
+        .query_pay_result(&no2, false)
+        .await
+        .expect("q");
+    assert_eq!(serde_json::to_value(q.state).expect("s"), "PAYING");
+    let closed = v2.shop.client.close_order(&no2).await.expect("close v2");
+    assert_eq!(serde_json::to_value(closed.state).expect("s"), "CLOSED");
+}
+
+async fn sync_query_recovers_a_dropped_notification(b: Backend) {
+    let app = spawn_app(b).await;
+    for version in ["v2", "v3"] {
+        let setup = app.wechat_setup(version).await;
+        let client = &setup.shop.client;
+        let (no, order_id) = app.new_order(client, 300).await;
+        app.pay(client, pay_body(&no, &setup, "jsapi"))
+            .await
+            .expect("pay");
+        app.add_fault(
+            json!({"channelType": "wx-pay", "fault": "DROP_NOTIFY", "mchId": setup.mch_id()}),
+        )
+        .await;
+        app.sandbox_pay(&order_id).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let local = client.query_pay_result(&no, false).await.expect("local");
+        assert_eq!(serde_json::to_value(local.state).expect("s"), "PAYING");
+        let synced = client.query_pay_result(&no, true).await.expect("sync");
+        assert_eq!(
+            serde_json::to_value(synced.state).expect("s"),
+            "SUCCESS",
+            "{version}"
+        );
+        assert!(synced.transaction_id.is_some() && synced.pay_time.is_some());
+    }
+}
+
+async fn tampered_notifications_change_nothing(b: Backend) {
+    let app = spawn_app(b).await;
+    for (version, fault, result) in [
+        ("v2", "TAMPER_AMOUNT", "mismatch"),
+        ("v3", "TAMPER_AMOUNT", "mismatch"),
+        ("v2", "TAMPER_SIGNATURE", "unverifiable"),
+        ("v3", "TAMPER_SIGNATURE", "unverifiable"),
+    ] {
+        let setup = app.wechat_setup(version).await;
+        let client = &setup.shop.client;
+        let (no, order_id) = app.new_order(client, 88).await;
+        app.pay(client, pay_body(&no, &setup, "mini"))
+            .await
+            .expect("pay");
+        let before = app
+            .metric(
+                "cashdesk_channel_notifications_total",
+                &[("result", result)],
+            )
+            .await;
+        app.add_fault(json!({"channelType": "wx-pay", "fault": fault, "mchId": setup.mch_id()}))
+            .await;
+        app.sandbox_pay(&order_id).await;
+        let refused = crate::helpers::wait_until(Duration::from_secs(5), || async {
+            app.metric(
+                "cashdesk_channel_notifications_total",
+                &[("result", result)],
+            )
+            .await
+                > before
+        })
+        .await;
+        assert!(refused, "{version} {fault}: the notification was refused");
+        let q = client.query_pay_result(&no, false).await.expect("q");
+        assert_eq!(
+            serde_json::to_value(q.state).expect("s"),
+            "PAYING",
+            "{version} {fault}"
+        );
+        assert!(q.transaction_id.is_none());
+        // The channel's own answer (amount checked) settles it.
+        let synced = client.query_pay_result(&no, true).await.expect("sync");
+        assert_eq!(serde_json::to_value(synced.state).expect("s"), "SUCCESS");
+        assert_eq!(synced.amount, 88);
+    }
+}
+
+async fn channel_failures_leave_the_order_payable(b: Backend) {
+    let app = spawn_app_with(b, |c| c.channel_timeout_ms = 1_000).await;
+    for version in ["v2", "v3"] {
+        let setup = app.wechat_setup(version).await;
+        let client = &setup.shop.client;
+        for (fault, expect) in [
+            ("SYSTEMERROR", ["SYSTEM", "系统"]),
+            ("HTTP_500", ["500", "500"]),
+            ("TIMEOUT", ["timed out", "timed out"]),
+        ] {
+            let (no, _) = app.new_order(client, 9).await;
+            app.add_fault(json!({"channelType": "wx-pay", "fault": fault, "mchId": setup.mch_id(), "delayMs": 2500}))
+                .await;
+            let err = app.pay(client, pay_body(&no, &setup, "native")).await;
+            match err {
+                Err(cashdesk_sdk::SdkError::Api {
+                    status, code, msg, ..
+                }) => {
+                    assert_eq!((status, code), (502, 5020), "{version} {fault}: {msg}");
+                    assert!(
+                        expect.iter().any(|e| msg.contains(e)),
+                        "{version} {fault}: {msg}"
+                    );
+                }
+                other => panic!("{version} {fault}: expected 502, got {other:?}"),
+            }
+            let q = client.query_pay_result(&no, false).await.expect("q");
+            assert_eq!(serde_json::to_value(q.state).expect("s"), "CREATED");
+            assert!(q.channel_id.is_none());
+            // Retryable: the next attempt goes through.
+            let ok = app
+                .pay(client, pay_body(&no, &setup, "native"))
+                .await
+                .unwrap_or_else(|e| panic!("{version} {fault} retry: {e:?}"));
+            assert!(ok["payData"]["codeUrl"].is_string());
+        }
+    }
+}
+
+/// The README's flow: the demo app, its v2 mini-program channel, the sandbox.
+async fn demo_app_pays_on_the_sandbox(b: Backend) {
+    let app = spawn_app(b).await;
+    let demo: Value =
+        serde_json::from_slice(&std::fs::read(app.config.demo_app_file()).expect("demo file"))
+            .expect("json");
+    let channels = demo["channels"].as_array().expect("channels");
+    assert_eq!(channels.len(), 10, "v2 and v3 × five scenes");
+    let (no, order_id) = app.new_order(&app.client, 1).await;
+    let created_channels = app
+        .client
+        .payment_list(
+            &app.client
+                .create_order(&crate::helpers::order(&crate::helpers::otn(), 1))
+                .await
+                .expect("order")
+                .token,
+        )
+        .await
+        .expect("list")
+        .channels;
+    assert_eq!(created_channels.len(), 10);
+    let mini = channels
+        .iter()
+        .find(|c| c["apiVersion"] == "v2" && c["sceneCode"] == "mini")
+        .expect("v2 mini");
+    let paid = app
+        .pay(
+            &app.client,
+            json!({"outTradeNo": no, "channelId": mini["channelId"], "openid": "oSandboxBuyer"}),
+        )
+        .await
+        .expect("pay");
+    assert_eq!(paid["payData"]["signType"], "HMAC-SHA256");
+    app.sandbox_pay(&order_id).await;
+    let done = app.wait_state(&app.client, &no, "SUCCESS").await;
+    assert!(done.transaction_id.is_some());
+}
+
+async fn config_credentials_are_validated(b: Backend) {
+    let app = spawn_app(b).await;
+    let m = app.open_sandbox_merchant("MD5").await;
+    let req = |api: &str, creds: Value| cashdesk_sdk::CreateChannelConfigRequest {
+        channel_type: "wx-pay".into(),
+        name: "x".into(),
+        mch_id: m["mchId"].as_str().expect("mch").into(),
+        api_version: Some(api.into()),
+        credentials: creds,
+        base_url: Some(m["baseUrl"].as_str().expect("base").into()),
+    };
+    let mut bad_sign = m["credentialsV2"].clone();
+    bad_sign["signType"] = json!("SHA1");
+    let data = assert_api_error(
+        app.admin.create_channel_config(&req("v2", bad_sign)).await,
+        400,
+        4000,
+    )
+    .expect("data");
+    assert_eq!(data["field"], "credentials");
+    let mut short_key = m["credentialsV3"].clone();
+    short_key["apiV3Key"] = json!("short");
+    assert_api_error(
+        app.admin.create_channel_config(&req("v3", short_key)).await,
+        400,
+        4000,
+    );
+    assert_api_error(
+        app.admin
+            .create_channel_config(&req("v9", m["credentialsV2"].clone()))
+            .await,
+        400,
+        4000,
+    );
+    // The sandbox's answer pastes as is.
+    app.admin
+        .create_channel_config(&req("v2", m["credentialsV2"].clone()))
+        .await
+        .expect("v2 config");
+    app.admin
+        .create_channel_config(&req("v3", m["credentialsV3"].clone()))
+        .await
+        .expect("v3 config");
+}
