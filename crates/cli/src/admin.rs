@@ -14,14 +14,14 @@ use std::path::Path;
 use anyhow::{Context as _, bail};
 use cashdesk_sdk::{
     AdminClient, BindingQuery, CreateChannelConfigRequest, CreateChannelRequest, OrderQuery,
-    RegisterAppRequest,
+    RefundQuery, RegisterAppRequest,
 };
 use cashdesk_server::Config;
 use serde_json::Value;
 
 use crate::cli::{
     AdminOpts, AppAction, AuditAction, BindingAction, ChannelAction, ChannelConfigAction,
-    OrderAction,
+    OrderAction, RefundAction,
 };
 
 /// The operator token, from the first place that has one.
@@ -245,6 +245,31 @@ pub async fn order(
             .await,
         ),
         OrderAction::Show { order_id } => show(c.get_order(&order_id).await),
+    }
+}
+
+pub async fn refund(
+    config: Option<&Path>,
+    opts: &AdminOpts,
+    action: RefundAction,
+) -> anyhow::Result<()> {
+    let c = client(config, opts)?;
+    match action {
+        RefundAction::List {
+            state,
+            app_id,
+            limit,
+        } => show(
+            c.list_refunds(&RefundQuery {
+                app_id,
+                state,
+                limit,
+            })
+            .await,
+        ),
+        RefundAction::Show { refund_id } => show(c.get_refund(&refund_id).await),
+        RefundAction::Approve { refund_id } => show(c.approve_refund(&refund_id).await),
+        RefundAction::Reject { refund_id } => show(c.reject_refund(&refund_id).await),
     }
 }
 

@@ -47,6 +47,9 @@ pub enum Command {
     Binding(BindingCmd),
     /// Pay orders.
     Order(OrderCmd),
+    /// Refunds: list, show, and review (approve / reject) for apps with
+    /// refund review on.
+    Refund(RefundCmd),
     /// The operator audit log.
     Audit(AuditCmd),
 }
@@ -240,6 +243,34 @@ pub enum OrderAction {
 }
 
 #[derive(Debug, Args)]
+pub struct RefundCmd {
+    #[command(flatten)]
+    pub admin: AdminOpts,
+    #[command(subcommand)]
+    pub action: RefundAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RefundAction {
+    /// List refunds, newest first.
+    List {
+        /// PENDING_REVIEW, PROCESSING, SUCCESS, FAIL or REJECTED.
+        #[arg(long, value_parser = parse_refund_state)]
+        state: Option<String>,
+        #[arg(long)]
+        app_id: Option<String>,
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Show one refund by its refundId.
+    Show { refund_id: String },
+    /// Approve a PENDING_REVIEW refund: it goes to the channel.
+    Approve { refund_id: String },
+    /// Reject a PENDING_REVIEW refund: its amount is refundable again.
+    Reject { refund_id: String },
+}
+
+#[derive(Debug, Args)]
 pub struct AuditCmd {
     #[command(flatten)]
     pub admin: AdminOpts,
@@ -267,6 +298,16 @@ fn parse_binding_state(s: &str) -> Result<BindingState, String> {
         .ok_or_else(|| format!("unknown state `{s}` (use PENDING, APPROVED or REJECTED)"))
 }
 
+fn parse_refund_state(s: &str) -> Result<String, String> {
+    cashdesk_core::RefundState::parse(&s.to_ascii_uppercase())
+        .map(|st| st.as_str().to_owned())
+        .ok_or_else(|| {
+            format!(
+                "unknown state `{s}` (use PENDING_REVIEW, PROCESSING, SUCCESS, FAIL or REJECTED)"
+            )
+        })
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = cli.config;
     match cli.command {
@@ -281,6 +322,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Channel(cmd) => admin::channel(config.as_deref(), &cmd.admin, cmd.action).await,
         Command::Binding(cmd) => admin::binding(config.as_deref(), &cmd.admin, cmd.action).await,
         Command::Order(cmd) => admin::order(config.as_deref(), &cmd.admin, cmd.action).await,
+        Command::Refund(cmd) => admin::refund(config.as_deref(), &cmd.admin, cmd.action).await,
         Command::Audit(cmd) => admin::audit(config.as_deref(), &cmd.admin, cmd.action).await,
     }
 }
@@ -324,5 +366,10 @@ mod tests {
         assert!(parse_sign_type("SHA1").is_err());
         assert_eq!(parse_binding_state("pending"), Ok(BindingState::Pending));
         assert!(parse_binding_state("DONE").is_err());
+        assert_eq!(
+            parse_refund_state("pending_review").as_deref(),
+            Ok("PENDING_REVIEW")
+        );
+        assert!(parse_refund_state("DONE").is_err());
     }
 }

@@ -487,7 +487,7 @@ async fn operator_commands_round_trip_through_the_admin_api() {
     let serve = Serve::start();
 
     // Apps: create, show, disable, enable.
-    let created = run_json(serve.admin(&["app", "create", "--name", "Shop A"]));
+    let created = run_json(serve.admin(&["app", "create", "--name", "Shop A", "--refund-review"]));
     let app_id = created["appId"].as_str().expect("appId").to_owned();
     let app_key = created["appKey"].as_str().expect("appKey").to_owned();
     let list = run_json(serve.admin(&["app", "list"]));
@@ -536,6 +536,8 @@ async fn operator_commands_round_trip_through_the_admin_api() {
         "v2",
         "--credentials-file",
         creds.to_str().unwrap(),
+        "--base-url",
+        merchant["baseUrl"].as_str().expect("baseUrl"),
     ]));
     let config_id = cfg["configId"].as_str().expect("configId").to_owned();
     for args in [
@@ -613,6 +615,72 @@ async fn operator_commands_round_trip_through_the_admin_api() {
     assert!(orders.to_string().contains(&order.order_id), "{orders}");
     let shown = run_ok(serve.admin(&["order", "show", &order.order_id]));
     assert!(shown.contains("T-CLI-1"), "{shown}");
+
+    // Refund review: the order is paid on the sandbox, the app's refunds
+    // wait for the operator, who approves one and rejects the other.
+    client
+        .send(
+            cashdesk_sdk::Method::POST,
+            "/api/cashier-desk/payment",
+            Some(&serde_json::json!({"outTradeNo": "T-CLI-1", "channelId": channel_id, "openid": "oCli"})),
+        )
+        .await
+        .expect("pay");
+    let paid = reqwest::Client::new()
+        .post(format!("{}/sandbox/api/pay", serve.url))
+        .json(&serde_json::json!({"channelType": "wx-pay", "outTradeNo": order.order_id, "result": "SUCCESS"}))
+        .send()
+        .await
+        .expect("sandbox pay");
+    assert_eq!(paid.status().as_u16(), 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let q = client
+            .query_pay_result("T-CLI-1", true)
+            .await
+            .expect("query");
+        if serde_json::to_value(q.state).unwrap() == "SUCCESS" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never paid: {q:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let first = client
+        .create_refund(&cashdesk_sdk::CreateRefundRequest::new(
+            "T-CLI-1", "RF-CLI-1", 40,
+        ))
+        .await
+        .expect("refund");
+    let second = client
+        .create_refund(&cashdesk_sdk::CreateRefundRequest::new(
+            "T-CLI-1", "RF-CLI-2", 60,
+        ))
+        .await
+        .expect("refund");
+    let pending = run_json(serve.admin(&[
+        "refund",
+        "list",
+        "--state",
+        "pending_review",
+        "--app-id",
+        &app_id,
+    ]));
+    assert_eq!(pending.as_array().map(Vec::len), Some(2), "{pending}");
+    let shown = run_json(serve.admin(&["refund", "show", &first.refund_id]));
+    assert_eq!(shown["outRefundNo"], "RF-CLI-1", "{shown}");
+    let approved = run_json(serve.admin(&["refund", "approve", &first.refund_id]));
+    assert_ne!(approved["state"], "PENDING_REVIEW", "{approved}");
+    let rejected = run_json(serve.admin(&["refund", "reject", &second.refund_id]));
+    assert_eq!(rejected["state"], "REJECTED", "{rejected}");
+    let out = serve
+        .admin(&["refund", "approve", &second.refund_id])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("4220"),
+        "{out:?}"
+    );
 
     // Every write was audited.
     let audit = run_ok(serve.admin(&["audit", "list"]));

@@ -36,7 +36,8 @@
 //! refunds and their rules; [`notify`] sends notifications with retries;
 //! [`faults`] and [`reqlog`] are the test harness; [`pki`] and [`merchants`]
 //! own keys, certificates and their persistence; [`tls`] the HTTPS listener;
-//! [`page`] the payer page; [`api`] the test API; [`xml`] v2's XML.
+//! [`page`] the payer page; [`oauth`] WeChat's web OAuth (code → openid);
+//! [`api`] the test API; [`xml`] v2's XML.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -57,6 +58,7 @@ pub mod lakala;
 pub mod ledger;
 pub mod merchants;
 pub mod notify;
+pub mod oauth;
 pub mod page;
 pub mod pki;
 pub mod reqlog;
@@ -158,6 +160,7 @@ pub struct Shared {
     pub(crate) ledger: ledger::Ledger,
     pub(crate) faults: faults::Faults,
     pub(crate) log: reqlog::RequestLog,
+    pub(crate) oauth: oauth::Codes,
     notifier: mpsc::UnboundedSender<Msg>,
 }
 
@@ -236,6 +239,7 @@ impl Sandbox {
             ledger: ledger::Ledger::default(),
             faults: faults::Faults::default(),
             log: reqlog::RequestLog::default(),
+            oauth: oauth::Codes::default(),
             notifier: notify_tx,
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -383,6 +387,7 @@ fn build_router(shared: Arc<Shared>) -> Router {
         .merge(alipay::router())
         .merge(lakala::router())
         .merge(page::router())
+        .merge(oauth::router())
         .merge(api::router())
         .with_state(shared)
 }

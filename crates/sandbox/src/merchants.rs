@@ -65,6 +65,16 @@ impl std::fmt::Debug for Merchant {
 }
 
 impl Merchant {
+    /// The AppSecret of the merchant's official account (`app_id`), for
+    /// the OAuth code → openid exchange. Derived from the API key, so
+    /// merchants saved before OAuth existed have one too.
+    pub fn app_secret(&self) -> String {
+        let d = cashdesk_crypto::digest::sha256(
+            format!("sandbox app secret\n{}", self.api_key).as_bytes(),
+        );
+        hex::encode(&d[..16])
+    }
+
     pub fn v3_public_key(&self) -> anyhow::Result<cashdesk_crypto::rsa::RsaPublicKey> {
         cashdesk_crypto::rsa::RsaPublicKey::from_pem(&self.cert_pem).context("merchant certificate")
     }
@@ -76,9 +86,10 @@ impl Merchant {
 ///
 /// ```json
 /// {"mchId": "19…",
-///  "credentialsV2": {"appId", "apiKey", "signType", "certPem", "keyPem", "caCertPem", "refundBaseUrl"},
+///  "credentialsV2": {"appId", "apiKey", "signType", "certPem", "keyPem", "caCertPem", "refundBaseUrl",
+///                    "appSecret"},
 ///  "credentialsV3": {"appId", "serialNo", "privateKeyPem", "apiV3Key", "platformSerial",
-///                    "platformPublicKeyPem", "platformCertPem"},
+///                    "platformPublicKeyPem", "platformCertPem", "appSecret"},
 ///  "baseUrl": "http://…/sandbox/wechat", "tlsBaseUrl": "https://127.0.0.1:…/sandbox/wechat"}
 /// ```
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -107,6 +118,9 @@ pub struct CredentialsV2 {
     /// `tlsBaseUrl`). The cashdesk `wx-pay` adapter reads this optional
     /// field; with it, `baseUrl` can stay the plain-HTTP base.
     pub refund_base_url: String,
+    /// The official account's AppSecret: the cashier page's WeChat OAuth
+    /// (code → openid) for JSAPI payments. Not used by Pay itself.
+    pub app_secret: String,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -119,6 +133,8 @@ pub struct CredentialsV3 {
     pub platform_serial: String,
     pub platform_public_key_pem: String,
     pub platform_cert_pem: String,
+    /// The official account's AppSecret (see [`CredentialsV2::app_secret`]).
+    pub app_secret: String,
 }
 
 impl std::fmt::Debug for CredentialsV2 {
@@ -346,6 +362,16 @@ impl Merchants {
             lakala: RwLock::new(lakala),
             write_lock: std::sync::Mutex::new(()),
         })
+    }
+
+    /// The WeChat merchant whose official account is `app_id`.
+    pub fn by_app_id(&self, app_id: &str) -> Option<Arc<Merchant>> {
+        self.by_id
+            .read()
+            .ok()?
+            .values()
+            .find(|m| m.app_id == app_id)
+            .cloned()
     }
 
     pub fn get(&self, mch_id: &str) -> Option<Arc<Merchant>> {
@@ -595,6 +621,7 @@ impl Merchants {
                 key_pem: m.key_pem.clone(),
                 ca_cert_pem: pki.ca_cert_pem().to_owned(),
                 refund_base_url: tls_base_url.to_owned(),
+                app_secret: m.app_secret(),
             },
             credentials_v3: CredentialsV3 {
                 app_id: m.app_id.clone(),
@@ -604,6 +631,7 @@ impl Merchants {
                 platform_serial: pki.platform_serial.clone(),
                 platform_public_key_pem: pki.platform_public_key_pem.clone(),
                 platform_cert_pem: pki.platform_cert_pem.clone(),
+                app_secret: m.app_secret(),
             },
             base_url: base_url.to_owned(),
             tls_base_url: tls_base_url.to_owned(),

@@ -1,7 +1,8 @@
 //! The payer pages: `/sandbox/wechat/pay/{prepay_id}`,
 //! `/sandbox/alipay/pay/{trade_no}` and `/sandbox/lakala/pay/{trade_no}`:
-//! what the buyer would see inside the wallet, reduced to amount, merchant,
-//! description and two buttons. `code_url` (Native) and `mweb_url` (H5) point here, so scanning
+//! what the buyer would see inside the wallet — a phone wallet's
+//! confirmation sheet: brand bar, amount, payee, order, one Pay button and
+//! Cancel. `code_url` (Native) and `mweb_url` (H5) point here, so scanning
 //! the QR code with a phone opens it. Plain HTML forms (works with
 //! JavaScript off), no external assets, and a big SANDBOX label so nobody
 //! mistakes it for a real payment.
@@ -9,7 +10,9 @@
 //! Pay marks the order paid and sends the notification; Cancel is what a
 //! buyer closing the sheet does in WeChat: nothing changes, the order stays
 //! NOTPAY. For H5, `redirect_url` (appended to `mweb_url` by the merchant,
-//! as WeChat documents) is offered as the way back.
+//! as WeChat documents) is offered as the way back, and after a successful
+//! payment the page goes there by itself after two seconds (a meta
+//! refresh, so still no script), as WeChat returns to it.
 //!
 //! Alipay's page is also what `gateway.do` answers to a signed wap, page or
 //! app order (the browser lands on it); after paying, the order's
@@ -71,7 +74,7 @@ struct PageForm {
     redirect_url: Option<String>,
 }
 
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -92,34 +95,73 @@ fn safe_redirect(u: Option<&str>) -> Option<String> {
     matches!(url.scheme(), "http" | "https").then(|| url.to_string())
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;background:#ededed;margin:0}\
-.band{background:#c62828;color:#fff;text-align:center;font-size:2.4em;font-weight:800;letter-spacing:.3em;padding:.4em}\
-.card{max-width:420px;margin:1.5em auto;background:#fff;border-radius:8px;padding:1.5em;text-align:center}\
-.amount{font-size:2.6em;font-weight:700;margin:.3em 0}.muted{color:#777;font-size:.9em;word-break:break-all}\
-button{width:100%;padding:.9em;font-size:1.1em;border:0;border-radius:6px;margin-top:.8em;cursor:pointer}\
-.pay{color:#fff}.cancel{background:#f2f2f2;color:#333}.msg{font-size:1.2em;margin:1em 0}";
+/// A phone wallet's confirmation sheet: the brand bar, the amount large,
+/// payee and order below, one big Pay button. Narrow first (it is opened
+/// on a phone), centred on a desktop. The red SANDBOX band stays on top.
+const STYLE: &str = "*{box-sizing:border-box}body{font-family:system-ui,-apple-system,'PingFang SC','Microsoft YaHei',sans-serif;background:#ededed;margin:0;color:#111}\
+.band{background:#c62828;color:#fff;text-align:center;font-weight:800;letter-spacing:.25em;padding:.45em;font-size:1.1em}\
+.band small{display:block;letter-spacing:0;font-weight:400;font-size:.75em;opacity:.9}\
+.phone{max-width:420px;margin:0 auto;min-height:90vh;background:#f7f7f7}\
+.bar{display:flex;align-items:center;gap:.5em;padding:.8em 1em;color:#fff;font-weight:600}\
+.bar svg{width:1.6em;height:1.6em}\
+.sheet{background:#fff;margin:1em;border-radius:12px;padding:1.4em 1.2em;text-align:center;box-shadow:0 1px 3px rgba(0,0,0,.08)}\
+.desc{color:#555;margin:.2em 0}.amount{font-size:2.6em;font-weight:700;margin:.2em 0 .5em}\
+.rows{text-align:left;border-top:1px solid #eee;margin:0;padding:.6em 0 0;font-size:.92em}\
+.rows div{display:flex;justify-content:space-between;gap:1em;padding:.35em 0}.rows dt{color:#888}.rows dd{margin:0;word-break:break-all;text-align:right}\
+.muted{color:#777;font-size:.85em;word-break:break-all}\
+button{width:100%;padding:.95em;font-size:1.1em;border:0;border-radius:8px;margin-top:.8em;cursor:pointer}\
+.pay{color:#fff;font-weight:600}.cancel{background:#f2f2f2;color:#333}.msg{font-size:1.2em;margin:1em 0}\
+a{color:#576b95}";
+
+/// The brand's mark, drawn here (no external assets).
+fn logo(brand: &Brand) -> &'static str {
+    match brand.name {
+        "Alipay" => {
+            "<svg viewBox=\"0 0 32 32\" aria-hidden=\"true\"><rect width=\"32\" height=\"32\" rx=\"7\" fill=\"#fff\"/><text x=\"16\" y=\"23\" font-size=\"19\" text-anchor=\"middle\" fill=\"#1677ff\" font-weight=\"700\">支</text></svg>"
+        }
+        "Lakala" => {
+            "<svg viewBox=\"0 0 32 32\" aria-hidden=\"true\"><rect width=\"32\" height=\"32\" rx=\"7\" fill=\"#fff\"/><text x=\"16\" y=\"23\" font-size=\"19\" text-anchor=\"middle\" fill=\"#e60012\" font-weight=\"700\">L</text></svg>"
+        }
+        _ => {
+            "<svg viewBox=\"0 0 32 32\" aria-hidden=\"true\"><ellipse cx=\"13\" cy=\"13\" rx=\"11\" ry=\"9\" fill=\"#fff\"/><ellipse cx=\"21\" cy=\"20\" rx=\"9\" ry=\"7.5\" fill=\"#fff\" stroke=\"#07c160\" stroke-width=\"1.5\"/></svg>"
+        }
+    }
+}
 
 fn page(title: &str, inner: &str) -> Html<String> {
     branded_page(&WECHAT, title, inner)
 }
 
+/// A WeChat-branded sandbox page (also the OAuth error page).
+pub(crate) fn wechat_page(title: &str, inner: &str) -> Html<String> {
+    page(title, inner)
+}
+
 fn branded_page(brand: &Brand, title: &str, inner: &str) -> Html<String> {
+    branded_page_with_head(brand, title, inner, "")
+}
+
+fn branded_page_with_head(brand: &Brand, title: &str, inner: &str, head: &str) -> Html<String> {
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-<title>SANDBOX · {title}</title><style>{STYLE}.pay{{background:{color}}}</style></head><body>\
-<div class=\"band\">SANDBOX</div>\
-<div class=\"card\"><p class=\"muted\">{name} simulator — no real money moves</p>{inner}</div></body></html>",
+<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">{head}\
+<title>SANDBOX · {title}</title><style>{STYLE}.pay,.bar{{background:{color}}}</style></head><body>\
+<div class=\"band\" role=\"note\">SANDBOX<small>{name} simulator · 沙箱 · no real money moves</small></div>\
+<main class=\"phone\"><div class=\"bar\">{logo}<span>{name}</span></div>\
+<div class=\"sheet\">{inner}</div></main></body></html>",
         title = esc(title),
         color = brand.pay_color,
         name = brand.name,
+        logo = logo(brand),
     ))
 }
 
 fn order_summary(o: &Order) -> String {
     format!(
-        "<p>{desc}</p><div class=\"amount\">¥{amount}</div>\
-<p class=\"muted\">Merchant {mch} · order {no}</p>",
+        "<p class=\"desc\">{desc}</p><div class=\"amount\">¥{amount}</div>\
+<dl class=\"rows\"><div><dt>Payee 收款方</dt><dd>Merchant {mch}</dd></div>\
+<div><dt>Order 订单号</dt><dd>{no}</dd></div>\
+<div><dt>Pay with 付款方式</dt><dd>Sandbox balance 沙箱零钱</dd></div></dl>",
         desc = esc(&o.description),
         amount = cashdesk_core::Fen::from_stored(o.total).to_yuan(),
         mch = esc(&o.mch_id),
@@ -180,8 +222,10 @@ async fn act(
     let Some(order) = s.ledger.find_by_prepay(&prepay_id) else {
         return not_found();
     };
-    let back = safe_redirect(form.redirect_url.as_deref())
-        .map(|r| format!("<p><a href=\"{}\">Back to the merchant</a></p>", esc(&r)))
+    let redirect = safe_redirect(form.redirect_url.as_deref());
+    let back = redirect
+        .as_ref()
+        .map(|r| format!("<p><a href=\"{}\">Back to the merchant</a></p>", esc(r)))
         .unwrap_or_default();
     let (status, msg) = match form.action.as_str() {
         "pay" => match s.pay(&order.mch_id, &order.out_trade_no, true, None, "payer") {
@@ -199,11 +243,23 @@ async fn act(
         _ => (StatusCode::BAD_REQUEST, "Unknown action."),
     };
     let body = format!(
-        "{}<p class=\"msg\">{}</p>{back}",
+        "{}<p class=\"msg\" role=\"status\">{}</p>{back}",
         order_summary(&order),
         esc(msg)
     );
-    (status, page("WeChat Pay", &body)).into_response()
+    // Like WeChat's H5 payment, a finished payment returns to the
+    // merchant's redirect_url by itself (after a moment to read the result).
+    let head = match (&redirect, form.action.as_str(), status) {
+        (Some(r), "pay", StatusCode::OK) => {
+            format!("<meta http-equiv=\"refresh\" content=\"2;url={}\">", esc(r))
+        }
+        _ => String::new(),
+    };
+    (
+        status,
+        branded_page_with_head(&WECHAT, "WeChat Pay", &body, &head),
+    )
+        .into_response()
 }
 
 /// The payer form (Pay / Cancel) posting to `action`, or the order's state.

@@ -84,6 +84,15 @@ pub struct OrderQuery {
     pub limit: Option<u32>,
 }
 
+/// Filters of `GET /api/admin/refunds`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RefundQuery {
+    pub app_id: Option<String>,
+    /// A refund state such as `PENDING_REVIEW` or `PROCESSING`.
+    pub state: Option<String>,
+    pub limit: Option<u32>,
+}
+
 /// A client for the operator API. Cheap to clone.
 #[derive(Clone)]
 pub struct AdminClient {
@@ -367,6 +376,41 @@ impl AdminClient {
     /// `GET /api/admin/orders/{orderId}`.
     pub async fn get_order(&self, order_id: &str) -> Result<Value> {
         self.get(&format!("/api/admin/orders/{}", seg(order_id)?))
+            .await
+    }
+
+    // --- refunds ---
+
+    /// `GET /api/admin/refunds?state=&appId=&limit=` (newest first).
+    pub async fn list_refunds(&self, query: &RefundQuery) -> Result<Value> {
+        let path = with_query(
+            "/api/admin/refunds",
+            &[
+                ("state", query.state.clone()),
+                ("appId", query.app_id.clone()),
+                ("limit", query.limit.map(|l| l.to_string())),
+            ],
+        );
+        self.get(&path).await
+    }
+
+    /// `GET /api/admin/refunds/{refundId}`.
+    pub async fn get_refund(&self, refund_id: &str) -> Result<Value> {
+        self.get(&format!("/api/admin/refunds/{}", seg(refund_id)?))
+            .await
+    }
+
+    /// `POST /api/admin/refunds/{refundId}/approve`: a `PENDING_REVIEW`
+    /// refund goes to the channel (otherwise 422).
+    pub async fn approve_refund(&self, refund_id: &str) -> Result<Value> {
+        self.action(&format!("/api/admin/refunds/{}/approve", seg(refund_id)?))
+            .await
+    }
+
+    /// `POST /api/admin/refunds/{refundId}/reject`: a `PENDING_REVIEW`
+    /// refund becomes `REJECTED` and its amount refundable again.
+    pub async fn reject_refund(&self, refund_id: &str) -> Result<Value> {
+        self.action(&format!("/api/admin/refunds/{}/reject", seg(refund_id)?))
             .await
     }
 

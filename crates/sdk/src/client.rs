@@ -16,8 +16,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::model::{
-    ApplyBindingRequest, ApplyBindingResponse, CreateOrderRequest, CreateOrderResponse, Envelope,
-    PayResult, PaymentList, PlatformKeys,
+    ApplyBindingRequest, ApplyBindingResponse, CreateOrderRequest, CreateOrderResponse,
+    CreateRefundRequest, Envelope, PayResult, PaymentList, PlatformKeys, RefundResult,
 };
 use crate::signing::{Credentials, RequestSigner, SignatureVerifier, SignedHeaders};
 use crate::{CODE_OK, Result, SdkError};
@@ -381,6 +381,23 @@ impl Client {
             self.send_signed(Method::POST, &path, Some(b"{}".to_vec()))
                 .await?,
         )
+    }
+
+    /// `POST /api/cashier-desk/refunds`. A refund the channel refused is
+    /// answered (state `FAIL`, with `errorCode`/`errorMsg`), not an error;
+    /// errors are refusals before anything was stored (400, 404, 409, 422).
+    pub async fn create_refund(&self, req: &CreateRefundRequest) -> Result<RefundResult> {
+        self.post_json("/api/cashier-desk/refunds", req).await
+    }
+
+    /// `GET /api/cashier-desk/refunds/{outRefundNo}`; `sync` asks the
+    /// channel first about a `PROCESSING` refund.
+    pub async fn get_refund(&self, out_refund_no: &str, sync: bool) -> Result<RefundResult> {
+        let mut path = format!("/api/cashier-desk/refunds/{}", path_segment(out_refund_no));
+        if sync {
+            path.push_str("?sync=true");
+        }
+        require_data(self.send_signed(Method::GET, &path, None).await?)
     }
 
     /// `POST /api/cashier-desk-sa/apply/binding-channel`.

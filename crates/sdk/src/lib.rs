@@ -61,13 +61,13 @@ mod tests;
 
 pub use admin::{
     AdminClient, BindingQuery, ChannelConfigCreated, ChannelCreated, CreateChannelConfigRequest,
-    CreateChannelRequest, OrderQuery,
+    CreateChannelRequest, OrderQuery, RefundQuery,
 };
 pub use client::{Client, ClientBuilder, RawResponse};
 pub use model::{
-    ApplyBindingRequest, ApplyBindingResponse, CreateOrderRequest, CreateOrderResponse, Envelope,
-    OrderSignature, PayResult, PaymentChannel, PaymentList, PlatformKeys, RegisterAppRequest,
-    RegisterAppResponse,
+    ApplyBindingRequest, ApplyBindingResponse, CreateOrderRequest, CreateOrderResponse,
+    CreateRefundRequest, Envelope, OrderSignature, PayResult, PaymentChannel, PaymentList,
+    PlatformKeys, RefundResult, RegisterAppRequest, RegisterAppResponse,
 };
 pub use notification::{
     MerchantNotification, NOTIFICATION_ACK_BODY, notify_path_and_query, verify_notification,
@@ -76,7 +76,7 @@ pub use signing::{
     Credentials, DEFAULT_MAX_SKEW_SECS, RequestSigner, SignatureVerifier, SignedHeaders,
 };
 
-pub use cashdesk_core::SignType;
+pub use cashdesk_core::{RefundState, SignType};
 pub use cashdesk_crypto::Secret;
 pub use reqwest::header::HeaderMap;
 pub use reqwest::{Method, StatusCode};

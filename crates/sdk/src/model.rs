@@ -4,7 +4,7 @@
 //! merchant would. Optional response fields are `Option`, so `null` and an
 //! absent field read the same.
 
-use cashdesk_core::{BindingState, OrderState, ResultCode, SignType};
+use cashdesk_core::{BindingState, OrderState, RefundState, ResultCode, SignType};
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// `{code, msg, data, responseTime}`: every `/api` response body.
@@ -217,4 +217,66 @@ pub struct RegisterAppResponse {
 pub struct PlatformKeys {
     pub rsa_public_key_pem: String,
     pub sm2_public_key_pem: String,
+}
+
+/// `POST /api/cashier-desk/refunds`: refund `amount` fen of a paid order
+/// (partial refunds allowed). Idempotent by `out_refund_no`: the same body
+/// again gets the refund as it stands now; another body gets 409.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateRefundRequest {
+    pub out_trade_no: String,
+    /// The merchant's refund number, unique per app (at most 64 of
+    /// `[A-Za-z0-9_-|*]`).
+    pub out_refund_no: String,
+    /// Fen.
+    pub amount: i64,
+    /// At most 80 characters (WeChat's limit); shown to the buyer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notify_url: Option<String>,
+}
+
+impl CreateRefundRequest {
+    pub fn new(
+        out_trade_no: impl Into<String>,
+        out_refund_no: impl Into<String>,
+        amount: i64,
+    ) -> Self {
+        Self {
+            out_trade_no: out_trade_no.into(),
+            out_refund_no: out_refund_no.into(),
+            amount,
+            ..Self::default()
+        }
+    }
+}
+
+/// A refund as the merchant API answers it (`POST /refunds`,
+/// `GET /refunds/{outRefundNo}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundResult {
+    pub refund_id: String,
+    pub out_refund_no: String,
+    pub out_trade_no: String,
+    pub order_id: String,
+    /// Fen.
+    pub amount: i64,
+    /// `PENDING_REVIEW`, `PROCESSING`, `SUCCESS`, `FAIL` or `REJECTED`.
+    pub state: RefundState,
+    pub reason: Option<String>,
+    /// The channel's refund id, once known.
+    pub channel_refund_id: Option<String>,
+    /// Why the channel refused (state `FAIL`), or what it reported.
+    pub error_code: Option<String>,
+    pub error_msg: Option<String>,
+    /// The order's refunded amount so far (successful refunds only), fen.
+    #[serde(default)]
+    pub refunded_amount: i64,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339, once final.
+    pub finished_at: Option<String>,
 }

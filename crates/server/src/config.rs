@@ -33,6 +33,8 @@ pub const ENV_KEYS: &[&str] = &[
     "sandbox_tls_listen",
     "sandbox_notify_schedule",
     "channel_timeout_ms",
+    "wechat_oauth_base_url",
+    "query_schedule",
 ];
 
 /// The config file read when no `--config` is given and it exists.
@@ -82,6 +84,20 @@ pub struct Config {
     /// Whole-request timeout of outbound channel calls, in milliseconds
     /// (`CASHDESK_CHANNEL_TIMEOUT_MS`, default 15000).
     pub channel_timeout_ms: u64,
+    /// Where the cashier page sends a buyer in the WeChat browser for the
+    /// openid of a JSAPI payment (`CASHDESK_WECHAT_OAUTH_BASE_URL`):
+    /// `<base>/connect/oauth2/authorize` and
+    /// `<base>/sns/oauth2/access_token`. Default: the mounted sandbox
+    /// (`<public_url>/sandbox/wechat`) in sandbox mode, WeChat itself
+    /// (`open.weixin.qq.com` / `api.weixin.qq.com`) otherwise.
+    #[serde(deserialize_with = "lossy_opt_string")]
+    pub wechat_oauth_base_url: Option<String>,
+    /// When the poller asks a channel about a `PROCESSING` refund that
+    /// has no final answer yet: the first duration after its last change,
+    /// then each following one after the previous query (the last repeats).
+    /// Default `60s,60s,2m,5m,10m` (`CASHDESK_QUERY_SCHEDULE`).
+    #[serde(deserialize_with = "lossy_opt_string")]
+    pub query_schedule: Option<String>,
     /// Whether `POST /api/cashier-desk-sa/register` works without the operator token.
     pub open_registration: bool,
     /// Approve binding applications automatically after this many seconds;
@@ -110,6 +126,8 @@ impl Default for Config {
             sandbox_tls_listen: None,
             sandbox_notify_schedule: None,
             channel_timeout_ms: 15_000,
+            wechat_oauth_base_url: None,
+            query_schedule: None,
             open_registration: false,
             binding_auto_approve_secs: None,
             allow_private_notify_urls: false,
@@ -137,6 +155,8 @@ impl std::fmt::Debug for Config {
             .field("sandbox_tls_listen", &self.sandbox_tls_listen)
             .field("sandbox_notify_schedule", &self.sandbox_notify_schedule)
             .field("channel_timeout_ms", &self.channel_timeout_ms)
+            .field("wechat_oauth_base_url", &self.wechat_oauth_base_url)
+            .field("query_schedule", &self.query_schedule)
             .field("open_registration", &self.open_registration)
             .field("binding_auto_approve_secs", &self.binding_auto_approve_secs)
             .field("allow_private_notify_urls", &self.allow_private_notify_urls)
@@ -207,8 +227,19 @@ impl Config {
                 "public_url must not have a query or fragment"
             );
         }
+        if let Some(url) = &self.wechat_oauth_base_url {
+            let parsed = url::Url::parse(url)
+                .with_context(|| format!("wechat_oauth_base_url `{url}` is not a URL"))?;
+            anyhow::ensure!(
+                matches!(parsed.scheme(), "http" | "https") && parsed.host_str().is_some(),
+                "wechat_oauth_base_url must be an http(s) URL with a host"
+            );
+        }
         if let Some(s) = &self.sandbox_notify_schedule {
             parse_schedule(s).context("sandbox_notify_schedule")?;
+        }
+        if let Some(s) = &self.query_schedule {
+            parse_schedule(s).context("query_schedule")?;
         }
         anyhow::ensure!(
             (100..=300_000).contains(&self.channel_timeout_ms),
@@ -235,6 +266,26 @@ impl Config {
     /// Where a generated operator token is kept.
     pub fn admin_token_file(&self) -> PathBuf {
         self.data_dir.join("admin.token")
+    }
+
+    /// The channel poller's schedule ([`Config::query_schedule`]).
+    pub fn query_schedule(&self) -> cashdesk_store::QuerySchedule {
+        let Some(durations) = self
+            .query_schedule
+            .as_deref()
+            .and_then(|s| parse_schedule(s).ok())
+        else {
+            return cashdesk_store::QuerySchedule::default();
+        };
+        let to_chrono = |d: &std::time::Duration| {
+            chrono::Duration::from_std(*d).unwrap_or(chrono::Duration::seconds(60))
+        };
+        let mut all = durations.iter().map(to_chrono);
+        let first_after = all.next().unwrap_or(chrono::Duration::seconds(60));
+        cashdesk_store::QuerySchedule {
+            first_after,
+            delays: all.collect(),
+        }
     }
 
     /// Where a generated master key is kept.

@@ -13,6 +13,8 @@ pub const HTTP_DURATION: &str = "cashdesk_http_request_duration_seconds";
 pub const ORDERS_CREATED: &str = "cashdesk_orders_created_total";
 pub const CHANNEL_NOTIFICATIONS: &str = "cashdesk_channel_notifications_total";
 pub const ORDERS_PAID: &str = "cashdesk_orders_paid_total";
+pub const REFUNDS_CREATED: &str = "cashdesk_refunds_created_total";
+pub const REFUNDS_FINISHED: &str = "cashdesk_refunds_finished_total";
 
 const BUCKETS: &[f64] = &[
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -74,6 +76,23 @@ impl Metrics {
         let labels = vec![Label::new("source", source.to_owned())];
         self.recorder
             .register_counter(&Key::from_parts(ORDERS_PAID, labels), &METADATA)
+            .increment(1);
+    }
+
+    /// A refund was stored; `state` is where it starts (`PROCESSING` or
+    /// `PENDING_REVIEW`).
+    pub fn refund_requested(&self, state: &str) {
+        let labels = vec![Label::new("state", state.to_owned())];
+        self.recorder
+            .register_counter(&Key::from_parts(REFUNDS_CREATED, labels), &METADATA)
+            .increment(1);
+    }
+
+    /// A refund became final (`SUCCESS`, `FAIL`, `REJECTED`).
+    pub fn refund_finished(&self, state: &str) {
+        let labels = vec![Label::new("state", state.to_owned())];
+        self.recorder
+            .register_counter(&Key::from_parts(REFUNDS_FINISHED, labels), &METADATA)
             .increment(1);
     }
 

@@ -260,10 +260,16 @@ impl Application {
     ) -> anyhow::Result<()> {
         let workers = Workers::spawn(&self.state);
         tracing::info!(addr = %self.local_addr, "cashdesk serving");
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("HTTP server failed");
+        // The peer address is the buyer's IP for the cashier page (WeChat H5
+        // needs it as `spbill_create_ip`).
+        let served = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("HTTP server failed");
         workers.stop().await;
         if let Some(sandbox) = &self.sandbox {
             sandbox.shutdown().await;

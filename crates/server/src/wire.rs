@@ -4,8 +4,10 @@
 //! documented in docs/api.md and never carry a secret.
 
 use cashdesk_core::time::{to_cn_datetime, to_rfc3339_cn};
-use cashdesk_core::{BindingState, ChannelType, OrderState, ResultCode, SceneCode, SignType};
-use cashdesk_store::{App, AuditEntry, Binding, BoundChannel, Channel, Order};
+use cashdesk_core::{
+    BindingState, ChannelType, OrderState, RefundState, ResultCode, SceneCode, SignType,
+};
+use cashdesk_store::{App, AuditEntry, Binding, BoundChannel, Channel, Order, Refund};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -379,6 +381,77 @@ impl From<&AuditEntry> for AuditView {
             action: a.action.clone(),
             target: a.target.clone(),
             detail: a.detail.clone(),
+        }
+    }
+}
+
+/// A refund as the merchant sees it (`POST /refunds`, `GET
+/// /refunds/{outRefundNo}`); `refundedAmount` is its order's.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundResult {
+    pub refund_id: String,
+    pub out_refund_no: String,
+    pub out_trade_no: String,
+    pub order_id: String,
+    pub amount: i64,
+    pub state: RefundState,
+    pub reason: Option<String>,
+    pub channel_refund_id: Option<String>,
+    pub error_code: Option<String>,
+    pub error_msg: Option<String>,
+    pub refunded_amount: i64,
+    pub created_at: String,
+    pub finished_at: Option<String>,
+}
+
+impl RefundResult {
+    pub fn new(r: &Refund, order: &Order) -> Self {
+        Self {
+            refund_id: r.refund_id.to_string(),
+            out_refund_no: r.out_refund_no.to_string(),
+            out_trade_no: order.out_trade_no.to_string(),
+            order_id: r.order_id.to_string(),
+            amount: r.amount.get(),
+            state: r.state,
+            reason: r.reason.clone(),
+            channel_refund_id: r.channel_refund_id.clone(),
+            error_code: r.error_code.clone(),
+            error_msg: r.error_msg.clone(),
+            refunded_amount: order.refunded_amount.get(),
+            created_at: time(r.created_at),
+            finished_at: r.finished_at.map(time),
+        }
+    }
+}
+
+/// A refund as the operator sees it: the merchant's view plus the app,
+/// the notify URL and the poller's bookkeeping.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundView {
+    #[serde(flatten)]
+    pub refund: RefundResult,
+    pub app_id: String,
+    pub notify_url: Option<String>,
+    pub order_amount: i64,
+    pub order_state: OrderState,
+    pub updated_at: String,
+    pub next_query_at: Option<String>,
+    pub query_attempts: u32,
+}
+
+impl RefundView {
+    pub fn new(r: &Refund, order: &Order) -> Self {
+        Self {
+            refund: RefundResult::new(r, order),
+            app_id: r.app_id.to_string(),
+            notify_url: r.notify_url.clone(),
+            order_amount: order.amount.get(),
+            order_state: order.state,
+            updated_at: time(r.updated_at),
+            next_query_at: r.next_query_at.map(time),
+            query_attempts: r.query_attempts,
         }
     }
 }

@@ -1,9 +1,11 @@
 //! Background workers of one application: binding auto-approval (when
-//! configured), nonce purge and metrics upkeep. Plain tokio tasks that
+//! configured), the refund poller (see [`crate::service::refunds`]), nonce
+//! purge and metrics upkeep. Plain tokio tasks that
 //! watch one shutdown flag; [`Workers::stop`] raises it and waits for each
 //! task to finish its current step. Each step is one store call that is
 //! safe to run on several instances at once (compare-and-set / idempotent
-//! deletes), so no claiming is needed.
+//! deletes, or the refund poller's claim, which is its own lease), so no
+//! cluster lease is needed.
 
 use std::time::Duration;
 
@@ -70,6 +72,30 @@ impl Workers {
                 },
             ));
         }
+        // The refund poller looks for due refunds at least every second
+        // (more often when the schedule's first query is sooner).
+        let first = state
+            .config
+            .query_schedule()
+            .first_after
+            .to_std()
+            .unwrap_or(Duration::from_secs(1));
+        let s = state.clone();
+        handles.push(periodic(
+            rx.clone(),
+            first.clamp(Duration::from_millis(50), Duration::from_secs(1)),
+            "refund-poller",
+            move || {
+                let s = s.clone();
+                async move {
+                    match crate::service::refunds::query_due(&s, 50).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::debug!(queried = n, "refunds queried"),
+                        Err(e) => tracing::warn!(error = ?e, "refund poller step failed"),
+                    }
+                }
+            },
+        ));
         let s = state.clone();
         handles.push(periodic(
             rx,

@@ -408,7 +408,13 @@ fn claim_query_sql(
         case.push_str(&format!(" WHEN query_attempts = {n} THEN {at}"));
     }
     let last = sql.push_arg(now + schedule.delay_after(steps));
-    case.push_str(&format!(" ELSE {last} END"));
+    // One step (zero or one delay): no WHEN arm, and `CASE ELSE x END` is
+    // not SQL, so the value stands alone.
+    let case = if steps > 1 {
+        format!("{case} ELSE {last} END")
+    } else {
+        last
+    };
     let expiry = if c.expires {
         format!(" AND expire_at > {now_p}")
     } else {

@@ -726,3 +726,100 @@ async fn request_log_shows_calls_and_notifications() {
     let text = log.to_string();
     assert!(!text.contains(m.api_key()));
 }
+
+#[tokio::test]
+async fn wechat_oauth_issues_single_use_codes_for_the_openid() {
+    let app = spawn().await;
+    let m = app.open_merchant("MD5").await;
+    let secret = m.creds["credentialsV2"]["appSecret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(secret.len(), 32);
+    assert_eq!(m.creds["credentialsV3"]["appSecret"], secret.as_str());
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let authorize = |appid: &str, scope: &str| {
+        reqwest::Url::parse_with_params(
+            &format!("{}/sandbox/wechat/connect/oauth2/authorize", app.origin),
+            &[
+                ("appid", appid),
+                ("redirect_uri", "https://shop.example.com/back?x=1"),
+                ("response_type", "code"),
+                ("scope", scope),
+                ("state", "abc123"),
+            ],
+        )
+        .unwrap()
+    };
+    // Unknown appid or scope: WeChat's error page, no redirect.
+    for url in [
+        authorize("wxnope", "snsapi_base"),
+        authorize(m.app_id(), "snsapi_all"),
+    ] {
+        let resp = no_redirect.get(url).send().await.unwrap();
+        assert_eq!(resp.status(), 400);
+        assert!(resp.text().await.unwrap().contains("SANDBOX"));
+    }
+    let resp = no_redirect
+        .get(authorize(m.app_id(), "snsapi_base"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 302);
+    let back = reqwest::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
+    assert_eq!(back.host_str(), Some("shop.example.com"));
+    let q: std::collections::HashMap<String, String> = back.query_pairs().into_owned().collect();
+    assert_eq!((q["x"].as_str(), q["state"].as_str()), ("1", "abc123"));
+    let code = q["code"].clone();
+    let exchange = |appid: &str, secret: &str, code: &str| {
+        reqwest::Url::parse_with_params(
+            &format!("{}/sandbox/wechat/sns/oauth2/access_token", app.origin),
+            &[
+                ("appid", appid),
+                ("secret", secret),
+                ("code", code),
+                ("grant_type", "authorization_code"),
+            ],
+        )
+        .unwrap()
+    };
+    let call = |url: reqwest::Url| {
+        let http = app.http.clone();
+        async move {
+            let r = http.get(url).send().await.unwrap();
+            assert_eq!(r.status(), 200, "WeChat answers errors with HTTP 200");
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let v = call(exchange(m.app_id(), "wrong", &code)).await;
+    assert_eq!(v["errcode"], 40125);
+    let v = call(exchange("wxnope", &secret, &code)).await;
+    assert_eq!(v["errcode"], 40013);
+    let v = call(exchange(m.app_id(), &secret, &code)).await;
+    let openid = v["openid"].as_str().unwrap().to_owned();
+    assert_eq!(openid.len(), 28);
+    assert_eq!(v["scope"], "snsapi_base");
+    assert_eq!(v["expires_in"], 7200);
+    let v = call(exchange(m.app_id(), &secret, &code)).await;
+    assert_eq!(v["errcode"], 40163, "a code is used once");
+    let v = call(exchange(m.app_id(), &secret, "made-up")).await;
+    assert_eq!(v["errcode"], 40029);
+    // The same user comes back with the same openid.
+    let resp = no_redirect
+        .get(authorize(m.app_id(), "snsapi_base"))
+        .send()
+        .await
+        .unwrap();
+    let back = reqwest::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
+    let code2 = back
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    assert_ne!(code2, code);
+    let v = call(exchange(m.app_id(), &secret, &code2)).await;
+    assert_eq!(v["openid"], openid.as_str());
+}

@@ -9,6 +9,7 @@ mod bindings;
 mod channels;
 mod configs;
 mod orders;
+mod refunds;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -79,6 +80,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/admin/bindings/{id}/reject", post(bindings::reject))
         .route("/api/admin/orders", get(orders::list))
         .route("/api/admin/orders/{id}", get(orders::get))
+        .route("/api/admin/refunds", get(refunds::list))
+        .route("/api/admin/refunds/{id}", get(refunds::get))
+        .route("/api/admin/refunds/{id}/approve", post(refunds::approve))
+        .route("/api/admin/refunds/{id}/reject", post(refunds::reject))
         .route("/api/admin/audit", get(audit::list))
         .route_layer(from_fn_with_state(state, require_admin))
 }

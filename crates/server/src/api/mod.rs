@@ -9,6 +9,7 @@ mod payment;
 mod payment_list;
 mod platform_keys;
 mod query;
+mod refunds;
 
 use axum::Router;
 use axum::middleware::from_fn_with_state;
@@ -28,6 +29,11 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/api/cashier-desk/out-trade-no/{out_trade_no}/close",
             post(close::close),
+        )
+        .route("/api/cashier-desk/refunds", post(refunds::create))
+        .route(
+            "/api/cashier-desk/refunds/{out_refund_no}",
+            get(refunds::get),
         )
         .route_layer(from_fn_with_state(state, require_signature));
     let open = Router::new()

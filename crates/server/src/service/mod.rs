@@ -6,6 +6,7 @@
 
 pub mod apps;
 pub mod bindings;
+pub mod cashier;
 pub mod channels;
 pub mod demo;
 pub mod notify;

@@ -118,8 +118,7 @@ async fn process(
     let payment = match verified {
         VerifiedNotification::Payment(p) => p,
         VerifiedNotification::Refund(r) => {
-            let ok = super::refunds::handle_notification(state, config, &r).await?;
-            return Ok((ok, if ok { "refund" } else { "refund_refused" }));
+            return super::refunds::handle_notification(state, config, &r).await;
         }
         VerifiedNotification::Other { event } => {
             tracing::info!(config_id = %config.config_id, event, "verified notification of no interest acknowledged");

@@ -1,51 +1,714 @@
-//! Refunds. The refund API (`POST /api/cashier-desk/refunds`,
-//! `GET …/refunds/{outRefundNo}`) and the refund store land with the next
-//! piece of work; this module is where they go.
+//! Refunds: the merchant API (`POST /api/cashier-desk/refunds`,
+//! `GET …/refunds/{outRefundNo}`), refund notifications from channels, the
+//! poller step for refunds without a final answer, and the operators'
+//! review (approve / reject).
 //!
-//! For now it holds the one entry point the notification handler needs:
-//! [`handle_notification`] receives refund notifications that the adapter
-//! has already verified (v2: `req_info` decrypted with the config's key;
-//! v3: signed and decrypted), checks that they name an order of this
-//! config, logs them and acknowledges. Nothing is changed yet, because no
-//! refund is ever started by this version.
+//! # Life of a refund
+//!
+//! `PENDING_REVIEW? → PROCESSING → SUCCESS | FAIL`, or `PENDING_REVIEW →
+//! REJECTED` (ARCHITECTURE.md §4). The store holds the rules that need a
+//! transaction: [`cashdesk_store::Store::insert_refund`] checks the
+//! refundable amount while holding the order, so concurrent requests never
+//! refund more than was paid (a refund in `PENDING_REVIEW`, `PROCESSING` or
+//! `SUCCESS` holds its amount; `FAIL` and `REJECTED` release it), and
+//! [`cashdesk_store::Store::transition_refund`] moves a refund to
+//! `SUCCESS` together with its order's `refundedAmount` and state
+//! (`PART_REFUNDED` / `REFUNDED`). Every transition is a compare-and-set,
+//! so a notification, a query and a sync racing for one refund make one
+//! transition.
+//!
+//! cashdesk's refund id is the channel's `out_refund_no`; channels treat a
+//! second request with the same `out_refund_no` as the same refund, which
+//! is what makes re-sending safe.
+//!
+//! # What the channel's answer does
+//!
+//! - success → `SUCCESS`; accepted / processing → stays `PROCESSING`
+//!   (the notification or the poller settles it);
+//! - a definite refusal (a business error such as `NOTENOUGH`, a config
+//!   error such as a missing client certificate, a request the channel
+//!   cannot take) → `FAIL` with the channel's code and message, amount
+//!   released. The merchant gets 200 with state `FAIL`, not an error: the
+//!   refund exists under its `outRefundNo`, and the same body sent again
+//!   must get the same answer. A new attempt uses a new `outRefundNo`;
+//! - an unknown outcome (`SYSTEMERROR`, 5xx, timeout, an unverifiable
+//!   answer) → stays `PROCESSING`, answered 200 with state `PROCESSING`,
+//!   and the poller queries it (or the merchant asks with `?sync=true`). A
+//!   channel that then says it has never heard of the refund
+//!   (`REFUNDNOTEXIST`, `RESOURCE_NOT_EXISTS`) gets the refund again.
+//! - `ABNORMAL` (WeChat: the money could not reach the buyer's account and
+//!   needs handling in the merchant platform) is recorded in
+//!   `errorCode`/`errorMsg` and the refund stays `PROCESSING`: the channel
+//!   reports the outcome once the merchant has dealt with it.
+//!
+//! # The poller
+//!
+//! [`query_due`] claims `PROCESSING` refunds that are due for a query
+//! ([`cashdesk_store::Store::claim_refunds_to_query`]). The claim is one
+//! statement that pushes each row's next query time forward, so it is
+//! itself the lease: every instance runs the step, no two get the same
+//! refund in one round, and a dying instance's refunds come due again. No
+//! cluster lease is needed.
+//!
+//! Merchant notifications (`REFUND_SUCCESS`, `REFUND_FAIL`) belong to the
+//! outbox; every final transition goes through [`finish`], which asks
+//! [`merchant_notification`] for the outbox row to write with it.
 
-use cashdesk_channels::RefundNotification;
-use cashdesk_core::OrderId;
-use cashdesk_store::ChannelConfig;
+use std::sync::Arc;
 
-use crate::error::ApiResult;
+use cashdesk_channels::{
+    Channel, ChannelError, ExpectedRefund, RefundNotification, RefundOutcome, RefundQueryRequest,
+    RefundRequest, RefundStatus,
+};
+use cashdesk_core::{AppId, Fen, OutRefundNo, OutTradeNo, RefundId, RefundState};
+use cashdesk_crypto::digest;
+use cashdesk_store::{
+    App, ChannelConfig, InitialRefundState, NewNotification, NewRefund, Order, Refund,
+    RefundFilter, RefundInsert, RefundTransition,
+};
+use chrono::Utc;
+use serde_json::{Map, Value, json};
+
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::input::Fields;
+use crate::service::orders::order_of_app;
+use crate::service::payments::{channel_error, order_adapter};
 use crate::state::AppState;
+use crate::wire::{RefundResult, RefundView};
 
-/// A verified refund notification for `config`. `Ok(true)` acknowledges it;
-/// `Ok(false)` gets the channel's failure reply (it will retry).
+/// WeChat's limit for `refund_desc`.
+pub const REASON_MAX_CHARS: usize = 80;
+
+/// The channel's "no such refund" codes (v2, v3): the refund request never
+/// reached it, so it is sent again.
+const NOT_FOUND_CODES: &[&str] = &["REFUNDNOTEXIST", "RESOURCE_NOT_EXISTS"];
+
+/// A validated refund request.
+#[derive(Debug, Clone)]
+pub struct RefundInput {
+    pub out_trade_no: OutTradeNo,
+    pub out_refund_no: OutRefundNo,
+    pub amount: Fen,
+    pub reason: Option<String>,
+    pub notify_url: Option<String>,
+}
+
+impl RefundInput {
+    pub fn parse(state: &AppState, body: &Map<String, Value>) -> ApiResult<RefundInput> {
+        let f = Fields(body);
+        let out_trade_no = match f.str_opt("outTradeNo", usize::MAX)? {
+            Some(s) => OutTradeNo::parse(s)?,
+            None => return Err(ApiError::invalid("outTradeNo", "is required")),
+        };
+        let out_refund_no = match f.str_opt("outRefundNo", usize::MAX)? {
+            Some(s) => OutRefundNo::parse(s)?,
+            None => return Err(ApiError::invalid("outRefundNo", "is required")),
+        };
+        let amount = match f.int_opt("amount") {
+            Ok(Some(v)) => Fen::parse_positive("amount", v)?,
+            Ok(None) => return Err(ApiError::invalid("amount", "is required")),
+            Err(_) => {
+                return Err(ApiError::invalid(
+                    "amount",
+                    "must be a positive integer number of fen",
+                ));
+            }
+        };
+        let reason = f
+            .str_opt("reason", REASON_MAX_CHARS)?
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned);
+        let notify_url = f
+            .str_opt("notifyUrl", 512)?
+            .map(|s| super::parse_notify_url(state, "notifyUrl", s))
+            .transpose()?
+            .map(|u| u.as_str().to_owned());
+        Ok(RefundInput {
+            out_trade_no,
+            out_refund_no,
+            amount,
+            reason,
+            notify_url,
+        })
+    }
+}
+
+fn state_not_allowed(msg: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::StateNotAllowed, msg)
+}
+
+fn conflict(out_refund_no: &OutRefundNo) -> ApiError {
+    ApiError::new(
+        ErrorCode::Conflict,
+        format!(
+            "outRefundNo {out_refund_no} already exists with a different request body; use a new outRefundNo or resend the original body"
+        ),
+    )
+}
+
+async fn order_of(state: &AppState, refund: &Refund) -> ApiResult<Order> {
+    state
+        .store
+        .get_order(&refund.order_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!(
+                "refund {} names order {} which does not exist",
+                refund.refund_id,
+                refund.order_id
+            ))
+        })
+}
+
+/// The refund as the merchant sees it now (its order read afresh, for
+/// `refundedAmount`).
+async fn answer(state: &AppState, refund: &Refund) -> ApiResult<RefundResult> {
+    let order = order_of(state, refund).await?;
+    Ok(RefundResult::new(refund, &order))
+}
+
+async fn reload(state: &AppState, refund_id: &RefundId) -> ApiResult<Refund> {
+    state
+        .store
+        .get_refund(refund_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("refund {refund_id}")))
+}
+
+/// `POST /api/cashier-desk/refunds`; `body` is the raw body the merchant
+/// signed (its sha256 decides same-request vs conflict).
+pub async fn create(
+    state: &AppState,
+    app: &App,
+    body: &[u8],
+    input: RefundInput,
+) -> ApiResult<RefundResult> {
+    let request_hash = hex::encode(digest::sha256(body));
+    if let Some(existing) = state
+        .store
+        .get_refund_by_out_refund_no(&app.app_id, &input.out_refund_no)
+        .await?
+    {
+        return replay(state, &existing, &request_hash).await;
+    }
+    let order = order_of_app(state, app, input.out_trade_no.as_str()).await?;
+    if !order.state.is_paid() {
+        return Err(state_not_allowed(format!(
+            "order is {}: only a paid order can be refunded",
+            order.state
+        )));
+    }
+    // Resolved before anything is stored: an order whose channel cannot be
+    // reached leaves no refund behind.
+    let Some((_, adapter)) = order_adapter(state, &order).await? else {
+        return Err(state_not_allowed("order has no channel to refund through"));
+    };
+    let now = Utc::now();
+    let new = NewRefund {
+        refund_id: RefundId::generate(),
+        app_id: app.app_id.clone(),
+        order_id: order.order_id.clone(),
+        out_refund_no: input.out_refund_no.clone(),
+        amount: input.amount,
+        reason: input.reason,
+        notify_url: input.notify_url,
+        request_hash: request_hash.clone(),
+        created_at: now,
+    };
+    let initial = if app.refund_review {
+        InitialRefundState::PendingReview
+    } else {
+        InitialRefundState::Processing
+    };
+    let refund = match state.store.insert_refund(&new, initial).await {
+        Ok(RefundInsert::New(r)) => r,
+        Ok(RefundInsert::Existing(r)) => return replay(state, &r, &request_hash).await,
+        Ok(RefundInsert::ExceedsRefundable { refundable }) => {
+            return Err(ApiError::with_data(
+                ErrorCode::StateNotAllowed,
+                format!(
+                    "amount {} fen is more than the {} fen still refundable on this order",
+                    input.amount, refundable
+                ),
+                json!({ "refundable": refundable.get() }),
+            ));
+        }
+        Ok(RefundInsert::OrderNotRefundable { state: s }) => {
+            return Err(state_not_allowed(format!(
+                "order is {s} and can no longer be refunded"
+            )));
+        }
+        Err(cashdesk_store::StoreError::NotFound(_)) => {
+            return Err(ApiError::not_found(format!(
+                "order with outTradeNo {}",
+                input.out_trade_no
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    state.metrics.refund_requested(refund.state.as_str());
+    tracing::info!(
+        refund_id = %refund.refund_id,
+        order_id = %refund.order_id,
+        app_id = %refund.app_id,
+        amount = refund.amount.get(),
+        state = %refund.state,
+        "refund created"
+    );
+    let refund = if refund.state == RefundState::Processing {
+        submit(state, &refund, &order, adapter.as_ref()).await?
+    } else {
+        refund
+    };
+    answer(state, &refund).await
+}
+
+/// Same `outRefundNo`: the same body gets the refund as it stands now,
+/// another body 409.
+async fn replay(
+    state: &AppState,
+    existing: &Refund,
+    request_hash: &str,
+) -> ApiResult<RefundResult> {
+    if existing.request_hash != request_hash {
+        return Err(conflict(&existing.out_refund_no));
+    }
+    answer(state, existing).await
+}
+
+/// `GET /api/cashier-desk/refunds/{outRefundNo}`; with `sync`, a
+/// `PROCESSING` refund is first asked about at the channel (a channel
+/// failure is a 502 and changes nothing).
+pub async fn get(
+    state: &AppState,
+    app: &App,
+    out_refund_no: &str,
+    sync: bool,
+) -> ApiResult<RefundResult> {
+    let no = OutRefundNo::parse(out_refund_no)?;
+    let refund = refund_of_app(state, &app.app_id, &no).await?;
+    let refund = if sync && refund.state == RefundState::Processing {
+        sync_refund(state, &refund, "sync").await?
+    } else {
+        refund
+    };
+    answer(state, &refund).await
+}
+
+async fn refund_of_app(state: &AppState, app_id: &AppId, no: &OutRefundNo) -> ApiResult<Refund> {
+    state
+        .store
+        .get_refund_by_out_refund_no(app_id, no)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("refund with outRefundNo {no}")))
+}
+
+// --- the channel side ---
+
+fn refund_request(refund: &Refund, order: &Order) -> RefundRequest {
+    RefundRequest {
+        order_id: order.order_id.clone(),
+        refund_id: refund.refund_id.clone(),
+        order_amount: order.amount,
+        refund_amount: refund.amount,
+        reason: refund.reason.clone(),
+    }
+}
+
+/// Sends a `PROCESSING` refund to the channel and applies the answer (see
+/// the module comment). Returns the refund as it is afterwards.
+async fn submit(
+    state: &AppState,
+    refund: &Refund,
+    order: &Order,
+    adapter: &dyn Channel,
+) -> ApiResult<Refund> {
+    match adapter.refund(&refund_request(refund, order)).await {
+        Ok(status) => apply_status(state, refund, &status, "refund").await,
+        Err(e) => {
+            if is_definite_refusal(&e) {
+                tracing::warn!(refund_id = %refund.refund_id, error = %e, "the channel refused the refund");
+                let (code, msg) = refusal_code(&e);
+                let mut t = RefundTransition::new(
+                    &[RefundState::Processing],
+                    RefundState::Fail,
+                    Utc::now(),
+                );
+                t.error_code = Some(code);
+                t.error_msg = Some(msg);
+                t.finished_at = Some(t.now);
+                finish(state, refund, &t).await?;
+            } else {
+                // Unknown outcome: the channel may have taken it. The
+                // poller asks (and re-sends if the channel never saw it).
+                tracing::warn!(refund_id = %refund.refund_id, error = %e, "refund outcome unknown; it will be queried");
+                let at = Utc::now() + state.config.query_schedule().first_after;
+                state
+                    .store
+                    .schedule_refund_query(&refund.refund_id, at)
+                    .await?;
+            }
+            reload(state, &refund.refund_id).await
+        }
+    }
+}
+
+/// Whether a failed refund call certainly moved no money: the channel said
+/// no, or the request never left (configuration, request shape).
+fn is_definite_refusal(e: &ChannelError) -> bool {
+    matches!(
+        e,
+        ChannelError::Business { .. }
+            | ChannelError::Config { .. }
+            | ChannelError::InvalidRequest { .. }
+    )
+}
+
+fn refusal_code(e: &ChannelError) -> (String, String) {
+    match e {
+        ChannelError::Business { code, message } => (code.clone(), message.clone()),
+        ChannelError::Config { message } => ("CHANNEL_CONFIG".to_owned(), message.clone()),
+        ChannelError::InvalidRequest { message } => ("INVALID_REQUEST".to_owned(), message.clone()),
+        other => (
+            e.code().unwrap_or("CHANNEL_ERROR").to_owned(),
+            other.to_string(),
+        ),
+    }
+}
+
+/// Asks the channel about a `PROCESSING` refund and applies the answer; a
+/// refund the channel has never heard of is sent again. Channel failures
+/// are returned as 502 and change nothing.
+pub async fn sync_refund(state: &AppState, refund: &Refund, source: &str) -> ApiResult<Refund> {
+    let order = order_of(state, refund).await?;
+    let adapter = adapter_of(state, &order).await?;
+    let query = RefundQueryRequest {
+        order_id: order.order_id.clone(),
+        refund_id: refund.refund_id.clone(),
+    };
+    match adapter.query_refund(&query).await {
+        Ok(status) => apply_status(state, refund, &status, source).await,
+        Err(ChannelError::Business { code, .. }) if NOT_FOUND_CODES.contains(&code.as_str()) => {
+            tracing::info!(refund_id = %refund.refund_id, source, "the channel has no such refund; sending it again");
+            submit(state, refund, &order, adapter.as_ref()).await
+        }
+        Err(e) => Err(channel_error(&e)),
+    }
+}
+
+async fn adapter_of(state: &AppState, order: &Order) -> ApiResult<Arc<dyn Channel>> {
+    order_adapter(state, order)
+        .await?
+        .map(|(_, a)| a)
+        .ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!(
+                "order {} has refunds but no channel",
+                order.order_id
+            ))
+        })
+}
+
+/// Applies what the channel says about a refund (answer or query).
+async fn apply_status(
+    state: &AppState,
+    refund: &Refund,
+    status: &RefundStatus,
+    source: &str,
+) -> ApiResult<Refund> {
+    if let Some(amount) = status.refund_amount
+        && amount != refund.amount
+    {
+        tracing::error!(
+            refund_id = %refund.refund_id,
+            reported = amount.get(),
+            expected = refund.amount.get(),
+            source,
+            "the channel reports another amount for this refund; nothing applied"
+        );
+        return reload(state, &refund.refund_id).await;
+    }
+    let now = Utc::now();
+    match status.outcome {
+        RefundOutcome::Success => {
+            let mut t =
+                RefundTransition::new(&[RefundState::Processing], RefundState::Success, now);
+            t.channel_refund_id = status.channel_refund_id.clone();
+            t.finished_at = Some(status.success_time.unwrap_or(now));
+            finish(state, refund, &t).await?;
+        }
+        RefundOutcome::Closed => {
+            let mut t = RefundTransition::new(&[RefundState::Processing], RefundState::Fail, now);
+            t.channel_refund_id = status.channel_refund_id.clone();
+            t.error_code = Some("REFUND_CLOSED".to_owned());
+            t.error_msg = Some("the channel closed the refund; no money was moved".to_owned());
+            t.finished_at = Some(now);
+            finish(state, refund, &t).await?;
+        }
+        RefundOutcome::Abnormal => {
+            tracing::error!(refund_id = %refund.refund_id, source, "the channel reports the refund ABNORMAL: handle it in the channel's merchant platform");
+            let mut t =
+                RefundTransition::new(&[RefundState::Processing], RefundState::Processing, now);
+            t.channel_refund_id = status.channel_refund_id.clone();
+            t.error_code = Some("ABNORMAL".to_owned());
+            t.error_msg = Some(
+                "the refund could not reach the buyer's account; handle it in the channel's merchant platform"
+                    .to_owned(),
+            );
+            state
+                .store
+                .transition_refund(&refund.refund_id, &t, None)
+                .await?;
+        }
+        RefundOutcome::Processing => {
+            if status.channel_refund_id.is_some() && refund.channel_refund_id.is_none() {
+                let mut t =
+                    RefundTransition::new(&[RefundState::Processing], RefundState::Processing, now);
+                t.channel_refund_id = status.channel_refund_id.clone();
+                state
+                    .store
+                    .transition_refund(&refund.refund_id, &t, None)
+                    .await?;
+            }
+        }
+    }
+    reload(state, &refund.refund_id).await
+}
+
+/// The outbox row for a refund's final transition (`REFUND_SUCCESS`,
+/// `REFUND_FAIL`), written in the same transaction. The merchant
+/// notification outbox arrives with the next issue: this is the one place
+/// that builds it, and for now there is none.
+fn merchant_notification(_refund: &Refund, _to: RefundState) -> Option<NewNotification> {
+    None
+}
+
+/// The one place a refund becomes final (`SUCCESS`, `FAIL`, `REJECTED`):
+/// the compare-and-set, the order's bookkeeping (store) and the merchant's
+/// notification in one transaction. `Some` if this call made the change.
+async fn finish(
+    state: &AppState,
+    refund: &Refund,
+    t: &RefundTransition,
+) -> ApiResult<Option<Refund>> {
+    let notification = merchant_notification(refund, t.to);
+    let changed = state
+        .store
+        .transition_refund(&refund.refund_id, t, notification.as_ref())
+        .await?;
+    if let Some((r, _)) = &changed {
+        state.metrics.refund_finished(r.state.as_str());
+        tracing::info!(
+            refund_id = %r.refund_id,
+            order_id = %r.order_id,
+            state = %r.state,
+            error_code = r.error_code.as_deref().unwrap_or(""),
+            "refund settled"
+        );
+    }
+    Ok(changed.map(|(r, _)| r))
+}
+
+// --- channel notifications ---
+
+/// A verified refund notification for `config`: `(acknowledge?, result
+/// label)`. Refused (the channel retries): a refund cashdesk does not know,
+/// of an order paid through another config, or with another order or
+/// amount. Copies after the first change nothing and are acknowledged.
 pub async fn handle_notification(
     state: &AppState,
     config: &ChannelConfig,
     n: &RefundNotification,
-) -> ApiResult<bool> {
-    let Some(order_id) = OrderId::parse(&n.out_trade_no) else {
-        tracing::warn!(config_id = %config.config_id, out_trade_no = %n.out_trade_no, "refund notification names no cashdesk order");
-        return Ok(false);
+) -> ApiResult<(bool, &'static str)> {
+    let Some(refund_id) = n.refund_id() else {
+        tracing::warn!(config_id = %config.config_id, out_refund_no = %n.out_refund_no, "refund notification names no cashdesk refund");
+        return Ok((false, "unknown_refund"));
     };
-    let Some(order) = state.store.get_order(&order_id).await? else {
-        tracing::warn!(config_id = %config.config_id, order_id = %order_id, "refund notification for an unknown order");
-        return Ok(false);
+    let Some(refund) = state.store.get_refund(&refund_id).await? else {
+        tracing::warn!(config_id = %config.config_id, refund_id = %refund_id, "refund notification for an unknown refund");
+        return Ok((false, "unknown_refund"));
     };
+    let order = order_of(state, &refund).await?;
     if order
         .channel
         .as_ref()
         .is_none_or(|c| c.config_id != config.config_id)
     {
-        tracing::warn!(config_id = %config.config_id, order_id = %order_id, "refund notification for an order of another config");
-        return Ok(false);
+        tracing::error!(config_id = %config.config_id, refund_id = %refund_id, "refund notification from a config the order was not paid with");
+        return Ok((false, "mismatch"));
     }
-    tracing::info!(
-        config_id = %config.config_id,
-        order_id = %order_id,
-        out_refund_no = %n.out_refund_no,
-        outcome = ?n.outcome,
-        refund_amount = n.refund_amount.get(),
-        "verified refund notification (refund bookkeeping arrives with the refund API)"
-    );
-    Ok(true)
+    if let Err(e) = n.check_against(&ExpectedRefund {
+        order_id: order.order_id.clone(),
+        refund_id: refund.refund_id.clone(),
+        refund_amount: refund.amount,
+    }) {
+        tracing::warn!(refund_id = %refund_id, reason = %e.message, "refund notification does not match its refund");
+        return Ok((false, "mismatch"));
+    }
+    let status = RefundStatus {
+        outcome: n.outcome,
+        channel_refund_id: n.channel_refund_id.clone(),
+        refund_amount: Some(n.refund_amount),
+        success_time: n.success_time,
+    };
+    let before = refund.state;
+    let after = apply_status(state, &refund, &status, "notify").await?;
+    let label = match (n.outcome, before, after.state) {
+        (RefundOutcome::Success, RefundState::Processing, RefundState::Success)
+        | (RefundOutcome::Closed, RefundState::Processing, RefundState::Fail) => "refund_applied",
+        (RefundOutcome::Success, _, RefundState::Success)
+        | (RefundOutcome::Closed, _, RefundState::Fail) => "duplicate",
+        (RefundOutcome::Processing | RefundOutcome::Abnormal, _, _) => "refund_processing",
+        (outcome, _, now) => {
+            // A final answer that contradicts a final state (e.g. SUCCESS
+            // for a refund cashdesk recorded as FAIL): retrying cannot
+            // change it, so it is acknowledged and raised for a human.
+            tracing::error!(refund_id = %refund_id, ?outcome, state = %now, "refund notification contradicts the recorded state: check this refund by hand");
+            "refund_conflict"
+        }
+    };
+    Ok((true, label))
+}
+
+// --- the poller ---
+
+/// One round of the refund poller: claims up to `limit` `PROCESSING`
+/// refunds due for a query and asks their channel. Returns how many were
+/// claimed. Failures of one refund are logged; its claim already set its
+/// next query time.
+pub async fn query_due(state: &AppState, limit: u32) -> ApiResult<usize> {
+    let schedule = state.config.query_schedule();
+    let due = state
+        .store
+        .claim_refunds_to_query(Utc::now(), limit, &schedule)
+        .await?;
+    for refund in &due {
+        match sync_refund(state, refund, "poller").await {
+            Ok(r) => {
+                tracing::debug!(refund_id = %r.refund_id, state = %r.state, attempts = refund.query_attempts, "refund queried")
+            }
+            Err(e) => {
+                tracing::warn!(refund_id = %refund.refund_id, error = ?e, "refund query failed; will try again")
+            }
+        }
+    }
+    Ok(due.len())
+}
+
+// --- operators ---
+
+pub async fn admin_list(
+    state: &AppState,
+    app_id: Option<&str>,
+    refund_state: Option<&str>,
+    order_id: Option<&str>,
+    limit: Option<&str>,
+    before: Option<&str>,
+) -> ApiResult<Vec<RefundView>> {
+    let filter = RefundFilter {
+        app_id: app_id.map(AppId::parse).transpose()?,
+        order_id: order_id
+            .map(|s| {
+                cashdesk_core::OrderId::parse(s)
+                    .ok_or_else(|| ApiError::invalid("orderId", "is not an order id"))
+            })
+            .transpose()?,
+        state: refund_state
+            .map(|s| {
+                RefundState::parse(s).ok_or_else(|| {
+                    ApiError::invalid(
+                        "state",
+                        "must be PENDING_REVIEW, PROCESSING, SUCCESS, FAIL or REJECTED",
+                    )
+                })
+            })
+            .transpose()?,
+        before: before
+            .map(|s| {
+                RefundId::parse(s).ok_or_else(|| ApiError::invalid("before", "is not a refund id"))
+            })
+            .transpose()?,
+        limit: match limit {
+            None => 50,
+            Some(l) => l
+                .parse::<u32>()
+                .ok()
+                .filter(|l| (1..=500).contains(l))
+                .ok_or_else(|| ApiError::invalid("limit", "must be between 1 and 500"))?,
+        },
+    };
+    let refunds = state.store.list_refunds(&filter).await?;
+    let mut out = Vec::with_capacity(refunds.len());
+    for r in &refunds {
+        out.push(RefundView::new(r, &order_of(state, r).await?));
+    }
+    Ok(out)
+}
+
+async fn refund_by_id(state: &AppState, refund_id: &str) -> ApiResult<Refund> {
+    let id = RefundId::parse(refund_id)
+        .ok_or_else(|| ApiError::not_found(format!("refund {refund_id}")))?;
+    reload(state, &id).await
+}
+
+pub async fn admin_get(state: &AppState, refund_id: &str) -> ApiResult<RefundView> {
+    let refund = refund_by_id(state, refund_id).await?;
+    Ok(RefundView::new(&refund, &order_of(state, &refund).await?))
+}
+
+/// An operator's review: `PENDING_REVIEW → PROCESSING` and to the channel
+/// (approve), or `PENDING_REVIEW → REJECTED`, releasing the amount
+/// (reject). Compare-and-set: of two operators deciding at once, one
+/// wins; the other (and any refund not pending) gets 422.
+pub async fn decide(state: &AppState, refund_id: &str, approve: bool) -> ApiResult<RefundView> {
+    let refund = refund_by_id(state, refund_id).await?;
+    let order = order_of(state, &refund).await?;
+    let now = Utc::now();
+    let decided = if approve {
+        // Resolved first: an unusable channel leaves the refund pending.
+        let adapter = adapter_of(state, &order).await?;
+        let t = RefundTransition::new(&[RefundState::PendingReview], RefundState::Processing, now);
+        match state
+            .store
+            .transition_refund(&refund.refund_id, &t, None)
+            .await?
+        {
+            Some((r, _)) => Some(submit(state, &r, &order, adapter.as_ref()).await?),
+            None => None,
+        }
+    } else {
+        let mut t =
+            RefundTransition::new(&[RefundState::PendingReview], RefundState::Rejected, now);
+        t.error_code = Some("REJECTED".to_owned());
+        t.error_msg = Some("rejected by an operator".to_owned());
+        t.finished_at = Some(now);
+        finish(state, &refund, &t).await?
+    };
+    let Some(r) = decided else {
+        let current = reload(state, &refund.refund_id).await?;
+        return Err(state_not_allowed(format!(
+            "refund {} is {}, only a PENDING_REVIEW refund can be decided",
+            current.refund_id, current.state
+        )));
+    };
+    crate::service::audit(
+        state,
+        "admin",
+        if approve {
+            "refund.approve"
+        } else {
+            "refund.reject"
+        },
+        r.refund_id.as_str(),
+        json!({
+            "appId": r.app_id,
+            "orderId": r.order_id,
+            "outRefundNo": r.out_refund_no,
+            "amount": r.amount.get(),
+            "state": r.state,
+        }),
+    )
+    .await;
+    let order = order_of(state, &r).await?;
+    Ok(RefundView::new(&r, &order))
 }

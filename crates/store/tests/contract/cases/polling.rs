@@ -444,4 +444,16 @@ pub async fn claim_refunds_to_query_follows_the_schedule(db: &TestDb) {
             .query_attempts,
         0
     );
+    // Schedules of one step (one delay, or none) are valid too.
+    for (n, delays) in [(1, vec![Duration::seconds(7)]), (2, vec![])] {
+        let short = QuerySchedule {
+            first_after: Duration::seconds(3),
+            delays,
+        };
+        let at = at + Duration::hours(n * 2);
+        let got = store.claim_refunds_to_query(at, 10, &short).await.unwrap();
+        assert_eq!(ids(got.clone()), vec![scheduled.refund_id.clone()]);
+        let expected = if n == 1 { 7 } else { 3 };
+        assert_eq!(got[0].next_query_at, Some(at + Duration::seconds(expected)));
+    }
 }
