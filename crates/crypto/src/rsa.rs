@@ -3,7 +3,11 @@
 //!
 //! Keys arrive in every shape the channels' consoles hand out, so the
 //! constructors accept all of them and normalise: a private key is held as an
-//! aws-lc-rs key pair, a public key as SPKI DER (aws-lc-rs converts PKCS#1).
+//! aws-lc-rs key pair, a public key as SPKI DER (aws-lc-rs converts PKCS#1)
+//! together with the key aws-lc-rs parsed from it once, at construction:
+//! cashdesk verifies with the same platform key over and over (v3
+//! notifications, Alipay and Lakala responses), and parsing on every call
+//! cost about a sixth of each verification (docs/benchmarks.md).
 
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
 use aws_lc_rs::signature::{self, KeyPair as _};
@@ -75,8 +79,9 @@ impl RsaPrivateKey {
             Ok(der) => der,
             Err(_) => unreachable!("an RSA public key always serialises to SPKI"),
         };
-        RsaPublicKey {
-            spki: der.as_ref().to_vec(),
+        match RsaPublicKey::from_spki_der(der.as_ref()) {
+            Ok(key) => key,
+            Err(_) => unreachable!("the public half of an RSA key pair is a valid SPKI key"),
         }
     }
 
@@ -105,10 +110,29 @@ impl std::fmt::Debug for RsaPrivateKey {
 /// An RSA public key: SPKI `PUBLIC KEY`, PKCS#1 `RSA PUBLIC KEY`, or the key
 /// of an X.509 `CERTIFICATE` PEM; also bare base64 DER (Alipay's console
 /// hands out SPKI as one base64 line).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct RsaPublicKey {
     /// SubjectPublicKeyInfo DER, validated as an RSA key.
     spki: Vec<u8>,
+    /// The same key, parsed once for verification (shared by clones).
+    parsed: std::sync::Arc<signature::ParsedPublicKey>,
+}
+
+/// Two keys are equal when their SPKI encodings are.
+impl PartialEq for RsaPublicKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.spki == other.spki
+    }
+}
+
+impl Eq for RsaPublicKey {}
+
+impl std::fmt::Debug for RsaPublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RsaPublicKey")
+            .field("spki", &hex::encode(&self.spki))
+            .finish()
+    }
 }
 
 impl RsaPublicKey {
@@ -154,8 +178,12 @@ impl RsaPublicKey {
         let spki: PublicKeyX509Der<'static> = key
             .as_der()
             .map_err(|_| CryptoError::InvalidKey("RSA public key cannot be serialised".into()))?;
+        let spki = spki.as_ref().to_vec();
+        let parsed = signature::ParsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, &spki)
+            .map_err(|e| CryptoError::InvalidKey(format!("RSA public key rejected: {e}")))?;
         Ok(Self {
-            spki: spki.as_ref().to_vec(),
+            spki,
+            parsed: std::sync::Arc::new(parsed),
         })
     }
 
@@ -169,8 +197,8 @@ impl RsaPublicKey {
     }
 
     pub fn verify_sha256(&self, msg: &[u8], sig: &[u8]) -> crate::Result<()> {
-        signature::UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, &self.spki)
-            .verify(msg, sig)
+        self.parsed
+            .verify_sig(msg, sig)
             .map_err(|_| CryptoError::BadSignature)
     }
 
