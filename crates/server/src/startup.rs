@@ -488,6 +488,7 @@ async fn create_demo_app(
         sign_type: SignType::HmacSha256,
         public_key_pem: None,
         refund_review: false,
+        auto_refund_paid_after_close: false,
     };
     let (app, key) = apps::create(state, new, "startup")
         .await

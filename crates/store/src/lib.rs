@@ -117,6 +117,13 @@ pub trait Store: Send + Sync + 'static {
     async fn list_apps(&self) -> Result<Vec<App>>;
     /// `false` if no such app.
     async fn set_app_enabled(&self, app_id: &AppId, enabled: bool) -> Result<bool>;
+    /// Change the settings that are `Some` in `update`; the app as stored
+    /// afterwards, `None` if no such app.
+    async fn update_app_settings(
+        &self,
+        app_id: &AppId,
+        update: &AppSettingsUpdate,
+    ) -> Result<Option<App>>;
 
     // --- channel configs and channels ---
     async fn insert_channel_config(&self, config: &ChannelConfig) -> Result<()>;

@@ -24,6 +24,7 @@ pub struct NewApp {
     pub sign_type: SignType,
     pub public_key_pem: Option<String>,
     pub refund_review: bool,
+    pub auto_refund_paid_after_close: bool,
 }
 
 impl NewApp {
@@ -71,12 +72,14 @@ impl NewApp {
             (_, None) => {}
         }
         let refund_review = f.bool_opt("refundReview")?.unwrap_or(false);
+        let auto_refund_paid_after_close = f.bool_opt("autoRefundPaidAfterClose")?.unwrap_or(false);
         Ok(NewApp {
             app_name,
             notify_url,
             sign_type,
             public_key_pem,
             refund_review,
+            auto_refund_paid_after_close,
         })
     }
 }
@@ -105,6 +108,7 @@ pub async fn create(state: &AppState, new: NewApp, actor: &str) -> ApiResult<(Ap
         public_key_pem: new.public_key_pem,
         notify_url: new.notify_url,
         refund_review: new.refund_review,
+        auto_refund_paid_after_close: new.auto_refund_paid_after_close,
         enabled: true,
         created_at: Utc::now(),
     };
