@@ -6,7 +6,7 @@ use cashdesk_core::{AppId, SignType};
 use cashdesk_crypto::rsa::RsaPublicKey;
 use cashdesk_crypto::sm::Sm2PublicKey;
 use cashdesk_crypto::{Secret, random};
-use cashdesk_store::App;
+use cashdesk_store::{App, AppSettingsUpdate};
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 
@@ -164,4 +164,42 @@ pub async fn set_enabled(state: &AppState, app_id: &str, enabled: bool) -> ApiRe
     let action = if enabled { "app.enable" } else { "app.disable" };
     super::audit(state, "admin", action, id.as_str(), Value::Null).await;
     get(state, app_id).await
+}
+
+/// An operator's change of an app's settings (`refundReview`,
+/// `autoRefundPaidAfterClose`; what is absent stays). Audited.
+pub async fn update_settings(
+    state: &AppState,
+    app_id: &str,
+    body: &Map<String, Value>,
+) -> ApiResult<AppView> {
+    let id = parse_id(app_id)?;
+    let f = Fields(body);
+    let update = AppSettingsUpdate {
+        refund_review: f.bool_opt("refundReview")?,
+        auto_refund_paid_after_close: f.bool_opt("autoRefundPaidAfterClose")?,
+    };
+    if update == AppSettingsUpdate::default() {
+        return Err(ApiError::invalid(
+            "refundReview",
+            "give refundReview and/or autoRefundPaidAfterClose",
+        ));
+    }
+    let app = state
+        .store
+        .update_app_settings(&id, &update)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("app {app_id}")))?;
+    super::audit(
+        state,
+        "admin",
+        "app.settings",
+        id.as_str(),
+        json!({
+            "refundReview": update.refund_review,
+            "autoRefundPaidAfterClose": update.auto_refund_paid_after_close,
+        }),
+    )
+    .await;
+    Ok(AppView::from(&app))
 }
