@@ -386,6 +386,18 @@ mod tests {
         assert!(!is_ack(200, br#"[1000]"#));
     }
 
+    #[tokio::test]
+    async fn the_resolver_drops_private_addresses() {
+        use reqwest::dns::Resolve as _;
+        let err = match PublicOnly.resolve("localhost".parse().expect("name")).await {
+            Ok(addrs) => panic!("resolved to {:?}", addrs.collect::<Vec<_>>()),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("no public address"), "{err}");
+        let literal = url::Url::parse("http://10.0.0.8/cb").expect("url");
+        assert!(literal.host().is_some_and(|h| is_private_host(&h)));
+    }
+
     #[test]
     fn path_and_query_follows_the_sdk_rule() {
         for (url, want) in [
