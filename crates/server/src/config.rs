@@ -476,8 +476,10 @@ mod tests {
             std::time::Duration::from_secs(24 * 3600 + 4 * 60),
             "24h4m in all"
         );
-        let mut c = Config::default();
-        c.notify_schedule = Some("100ms,1s".into());
+        let mut c = Config {
+            notify_schedule: Some("100ms,1s".into()),
+            ..Config::default()
+        };
         assert_eq!(
             c.notify_schedule(),
             vec![

@@ -1355,9 +1355,12 @@ impl<B: Backend> Store for SqlStore<B> {
         notify_id: &NotifyId,
         now: DateTime<Utc>,
     ) -> Result<Option<Notification>> {
+        // A live lease is kept: its holder may be sending right now, and
+        // nobody else may send until it records or its lease runs out.
         let sql = Sql::new(format!(
             "UPDATE notifications SET state = $1, next_attempt_at = $2, \
-             lease_owner = NULL, lease_until = NULL \
+             lease_owner = CASE WHEN lease_until > $2 THEN lease_owner ELSE NULL END, \
+             lease_until = CASE WHEN lease_until > $2 THEN lease_until ELSE NULL END \
              WHERE notify_id = $3 RETURNING {NOTIFY_COLS}"
         ))
         .bind(NotificationState::Pending.as_str())

@@ -40,7 +40,9 @@
 //! wait's attempt the notification is `FAILED`. An operator's resend makes
 //! any notification due now; it keeps its attempt count, so a pending one
 //! continues its schedule and one whose schedule was used up gets one
-//! attempt per resend.
+//! attempt per resend. A resend while an attempt is in flight keeps that
+//! attempt's lease: the attempt finishes and its outcome applies (the
+//! deliveries of one notification never overlap).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
