@@ -67,11 +67,12 @@ pub async fn query_due_orders(state: &AppState, limit: u32) -> ApiResult<usize> 
     Ok(due.len())
 }
 
-/// How long the expiry lease lasts: the longest an order can take (a
-/// query and a close at the channel) and some.
+/// How long the expiry lease lasts: the longest one order can take (a
+/// query, a close at the channel and, if the channel refuses the close, a
+/// second query) and some.
 fn lease_ttl(state: &AppState) -> chrono::Duration {
     let ms = i64::try_from(state.config.channel_timeout_ms).unwrap_or(15_000);
-    chrono::Duration::milliseconds(ms * 2) + chrono::Duration::seconds(10)
+    chrono::Duration::milliseconds(ms * 3) + chrono::Duration::seconds(10)
 }
 
 /// One round of the expiry job, if this instance holds (or gets) the
