@@ -61,7 +61,7 @@ use crate::service::{is_private_host, is_private_ip};
 use crate::state::AppState;
 
 /// How many notifications one instance sends at once (and claims per round).
-pub const CONCURRENCY: usize = 8;
+pub const CONCURRENCY: usize = 32;
 
 /// The most of a reply that is read (an acknowledgement is a few bytes).
 const MAX_REPLY_BYTES: usize = 64 * 1024;
@@ -355,7 +355,7 @@ async fn deliver(state: &AppState, d: &Deliverer, n: Notification) {
 /// One round: claims up to [`CONCURRENCY`] due notifications and sends
 /// them at once. Returns how many were claimed.
 pub async fn deliver_due(state: &AppState, d: &Deliverer) -> ApiResult<usize> {
-    let limit = u32::try_from(CONCURRENCY).unwrap_or(8);
+    let limit = u32::try_from(CONCURRENCY).unwrap_or(32);
     let claimed = state
         .store
         .claim_due_notifications(&d.owner, Utc::now(), d.lease, limit)
