@@ -13,15 +13,15 @@ use std::path::Path;
 
 use anyhow::{Context as _, bail};
 use cashdesk_sdk::{
-    AdminClient, BindingQuery, CreateChannelConfigRequest, CreateChannelRequest, OrderQuery,
-    RefundQuery, RegisterAppRequest,
+    AdminClient, AppSettings, BindingQuery, CreateChannelConfigRequest, CreateChannelRequest,
+    NotificationQuery, OrderQuery, RefundQuery, RegisterAppRequest,
 };
 use cashdesk_server::Config;
 use serde_json::Value;
 
 use crate::cli::{
     AdminOpts, AppAction, AuditAction, BindingAction, ChannelAction, ChannelConfigAction,
-    OrderAction, RefundAction,
+    NotificationAction, OrderAction, RefundAction,
 };
 
 /// The operator token, from the first place that has one.
@@ -80,12 +80,27 @@ pub async fn app(config: Option<&Path>, opts: &AdminOpts, action: AppAction) -> 
         AppAction::Show { app_id } => show(c.get_app(&app_id).await),
         AppAction::Disable { app_id } => show(c.disable_app(&app_id).await),
         AppAction::Enable { app_id } => show(c.enable_app(&app_id).await),
+        AppAction::Settings {
+            app_id,
+            refund_review,
+            auto_refund_paid_after_close,
+        } => {
+            if refund_review.is_none() && auto_refund_paid_after_close.is_none() {
+                bail!("give --refund-review and/or --auto-refund-paid-after-close (true or false)");
+            }
+            let settings = AppSettings {
+                refund_review,
+                auto_refund_paid_after_close,
+            };
+            show(c.update_app_settings(&app_id, &settings).await)
+        }
         AppAction::Create {
             name,
             notify_url,
             sign_type,
             public_key_pem_file,
             refund_review,
+            auto_refund_paid_after_close,
         } => {
             let public_key_pem = match &public_key_pem_file {
                 Some(file) => Some(
@@ -103,6 +118,7 @@ pub async fn app(config: Option<&Path>, opts: &AdminOpts, action: AppAction) -> 
                 sign_type,
                 public_key_pem,
                 refund_review: refund_review.then_some(true),
+                auto_refund_paid_after_close: auto_refund_paid_after_close.then_some(true),
             };
             print_json(&serde_json::to_value(c.create_app(&req).await?)?)
         }
@@ -270,6 +286,34 @@ pub async fn refund(
         RefundAction::Show { refund_id } => show(c.get_refund(&refund_id).await),
         RefundAction::Approve { refund_id } => show(c.approve_refund(&refund_id).await),
         RefundAction::Reject { refund_id } => show(c.reject_refund(&refund_id).await),
+    }
+}
+
+pub async fn notification(
+    config: Option<&Path>,
+    opts: &AdminOpts,
+    action: NotificationAction,
+) -> anyhow::Result<()> {
+    let c = client(config, opts)?;
+    match action {
+        NotificationAction::List {
+            app_id,
+            order_id,
+            state,
+            limit,
+            before,
+        } => show(
+            c.list_notifications(&NotificationQuery {
+                app_id,
+                order_id,
+                state,
+                limit,
+                before,
+            })
+            .await,
+        ),
+        NotificationAction::Show { notify_id } => show(c.get_notification(&notify_id).await),
+        NotificationAction::Resend { notify_id } => show(c.resend_notification(&notify_id).await),
     }
 }
 

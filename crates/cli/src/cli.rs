@@ -50,6 +50,8 @@ pub enum Command {
     /// Refunds: list, show, and review (approve / reject) for apps with
     /// refund review on.
     Refund(RefundCmd),
+    /// Merchant notifications: list, show (with every attempt), resend.
+    Notification(NotificationCmd),
     /// The operator audit log.
     Audit(AuditCmd),
 }
@@ -107,6 +109,20 @@ pub enum AppAction {
         /// Refunds of this app wait for an operator's review.
         #[arg(long)]
         refund_review: bool,
+        /// Refund a payment that arrives for an already closed order
+        /// automatically.
+        #[arg(long)]
+        auto_refund_paid_after_close: bool,
+    },
+    /// Change an app's settings (only the ones given).
+    Settings {
+        app_id: String,
+        /// Refunds wait for an operator's review: true or false.
+        #[arg(long, value_name = "BOOL")]
+        refund_review: Option<bool>,
+        /// Refund payments for closed orders automatically: true or false.
+        #[arg(long, value_name = "BOOL")]
+        auto_refund_paid_after_close: Option<bool>,
     },
     /// Refuse the app's requests from now on.
     Disable { app_id: String },
@@ -271,6 +287,37 @@ pub enum RefundAction {
 }
 
 #[derive(Debug, Args)]
+pub struct NotificationCmd {
+    #[command(flatten)]
+    pub admin: AdminOpts,
+    #[command(subcommand)]
+    pub action: NotificationAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotificationAction {
+    /// List merchant notifications, newest first.
+    List {
+        #[arg(long)]
+        app_id: Option<String>,
+        #[arg(long)]
+        order_id: Option<String>,
+        /// PENDING, DELIVERED or FAILED.
+        #[arg(long, value_parser = parse_notification_state)]
+        state: Option<String>,
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Only notifications older than this notifyId (paging).
+        #[arg(long)]
+        before: Option<String>,
+    },
+    /// Show one notification: its body, state and every delivery attempt.
+    Show { notify_id: String },
+    /// Send it again now, whatever its state, with the same notifyId.
+    Resend { notify_id: String },
+}
+
+#[derive(Debug, Args)]
 pub struct AuditCmd {
     #[command(flatten)]
     pub admin: AdminOpts,
@@ -308,6 +355,16 @@ fn parse_refund_state(s: &str) -> Result<String, String> {
         })
 }
 
+fn parse_notification_state(s: &str) -> Result<String, String> {
+    let up = s.to_ascii_uppercase();
+    match up.as_str() {
+        "PENDING" | "DELIVERED" | "FAILED" => Ok(up),
+        _ => Err(format!(
+            "unknown state `{s}` (use PENDING, DELIVERED or FAILED)"
+        )),
+    }
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = cli.config;
     match cli.command {
@@ -323,6 +380,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Binding(cmd) => admin::binding(config.as_deref(), &cmd.admin, cmd.action).await,
         Command::Order(cmd) => admin::order(config.as_deref(), &cmd.admin, cmd.action).await,
         Command::Refund(cmd) => admin::refund(config.as_deref(), &cmd.admin, cmd.action).await,
+        Command::Notification(cmd) => {
+            admin::notification(config.as_deref(), &cmd.admin, cmd.action).await
+        }
         Command::Audit(cmd) => admin::audit(config.as_deref(), &cmd.admin, cmd.action).await,
     }
 }
@@ -371,5 +431,7 @@ mod tests {
             Ok("PENDING_REVIEW")
         );
         assert!(parse_refund_state("DONE").is_err());
+        assert_eq!(parse_notification_state("failed").as_deref(), Ok("FAILED"));
+        assert!(parse_notification_state("LOST").is_err());
     }
 }

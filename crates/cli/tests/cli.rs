@@ -6,7 +6,7 @@ use std::borrow::BorrowMut;
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use cashdesk_sdk::{
@@ -264,7 +264,7 @@ struct Serve {
     child: Child,
     url: String,
     report: String,
-    data_dir: tempfile::TempDir,
+    data_dir: Arc<tempfile::TempDir>,
     stderr_file: PathBuf,
 }
 
@@ -277,66 +277,103 @@ impl Drop for Serve {
     }
 }
 
+/// Spawns `cmd` with stdout piped and reads lines until `done` says the
+/// startup report is in (then a little more): `(child, url, report)`.
+fn spawn_reporting(
+    mut cmd: Command,
+    what: &str,
+    stderr_file: &Path,
+    url_of: impl Fn(&str) -> Option<String>,
+) -> (Child, String, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(stderr_file).unwrap())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {what}: {e}"));
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            match line {
+                Ok(l) => {
+                    if tx.send(l).is_err() {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+    });
+    let mut url = String::new();
+    let mut report = String::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // The report is written in one piece; once the URL line is in, the
+    // rest follows within moments.
+    while url.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                if let Some(u) = url_of(&line) {
+                    url = u;
+                }
+                report.push_str(&line);
+                report.push('\n');
+            }
+            Err(_) => panic!(
+                "{what}: no startup report within 60 s; stdout so far:\n{report}\nstderr:\n{}",
+                std::fs::read_to_string(stderr_file).unwrap_or_default()
+            ),
+        }
+    }
+    while let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) {
+        report.push_str(&line);
+        report.push('\n');
+    }
+    (child, url, report)
+}
+
+/// Numbers the stderr files of the processes a test starts.
+static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 impl Serve {
     fn start() -> Serve {
-        let data_dir = tempfile::tempdir().unwrap();
-        let stderr_file = data_dir.path().join("serve.stderr");
-        let mut child = cashdesk(data_dir.path())
-            .arg("serve")
+        Serve::start_in(Arc::new(tempfile::tempdir().unwrap()), &[])
+    }
+
+    /// `cashdesk serve` in `data_dir` (its `data` subfolder is the data
+    /// folder) with `env` on top of the test defaults (a free port,
+    /// private notify URLs allowed).
+    fn start_in(data_dir: Arc<tempfile::TempDir>, env: &[(&str, String)]) -> Serve {
+        let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let stderr_file = data_dir.path().join(format!("serve-{n}.stderr"));
+        let mut cmd = cashdesk(data_dir.path());
+        cmd.arg("serve")
             .env("CASHDESK_LISTEN", "127.0.0.1:0")
             .env("CASHDESK_DATA_DIR", data_dir.path().join("data"))
             .env("CASHDESK_ALLOW_PRIVATE_NOTIFY_URLS", "true")
-            .env("CASHDESK_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr_file).unwrap())
-            .spawn()
-            .expect("spawn cashdesk serve");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                match line {
-                    Ok(l) => {
-                        if tx.send(l).is_err() {
-                            break;
-                        }
-                    }
-                    Err(_) => break,
-                }
-            }
+            .env("CASHDESK_LOG", "info");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let (child, url, report) = spawn_reporting(cmd, "cashdesk serve", &stderr_file, |line| {
+            line.trim()
+                .strip_prefix("listening on")
+                .map(|rest| rest.trim().trim_end_matches('/').to_owned())
         });
-        let mut serve = Serve {
+        Serve {
             child,
-            url: String::new(),
-            report: String::new(),
+            url,
+            report,
             data_dir,
             stderr_file,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        // The report is written in one piece; once the listen line is in,
-        // the rest follows within moments.
-        while serve.url.is_empty() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(rest) = line.trim().strip_prefix("listening on") {
-                        serve.url = rest.trim().trim_end_matches('/').to_owned();
-                    }
-                    serve.report.push_str(&line);
-                    serve.report.push('\n');
-                }
-                Err(_) => panic!(
-                    "no startup report within 60 s; stdout so far:\n{}\nstderr:\n{}",
-                    serve.report,
-                    serve.stderr()
-                ),
-            }
         }
-        while let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) {
-            serve.report.push_str(&line);
-            serve.report.push('\n');
-        }
-        serve
+    }
+
+    /// `kill -9`: no shutdown, no flushing, leases left held.
+    fn kill9(&mut self) {
+        // Child::kill is SIGKILL on Unix.
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("reap");
     }
 
     fn data(&self) -> PathBuf {
@@ -727,4 +764,484 @@ fn admin_commands_without_a_token_say_where_to_get_one() {
         err.contains("admin token") && err.contains("admin.token"),
         "{err}"
     );
+}
+
+// ------------------------------------------- notifications, crashes, instances
+
+#[path = "../../server/tests/api/receiver.rs"]
+mod receiver;
+
+use receiver::Receiver;
+
+/// `cashdesk sandbox` on its own (its orders live in its memory, so it
+/// must outlive the cashdesk processes a test kills), retrying its
+/// notifications on a millisecond schedule.
+struct StandaloneSandbox {
+    child: Child,
+    /// `http://127.0.0.1:<port>` (the test API is under `/sandbox/api`).
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for StandaloneSandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl StandaloneSandbox {
+    fn start() -> StandaloneSandbox {
+        let dir = tempfile::tempdir().unwrap();
+        let stderr_file = dir.path().join("sandbox.stderr");
+        let mut cmd = cashdesk(dir.path());
+        cmd.args([
+            "sandbox",
+            "--listen",
+            "127.0.0.1:0",
+            "--notify-schedule",
+            "200ms,300ms,500ms,1s,1s,2s,2s,2s,2s,2s",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"));
+        let (child, url, _) = spawn_reporting(cmd, "cashdesk sandbox", &stderr_file, |line| {
+            line.trim()
+                .strip_prefix("WeChat Pay base URL")
+                .map(|rest| rest.trim().trim_end_matches("/sandbox/wechat").to_owned())
+        });
+        StandaloneSandbox {
+            child,
+            url,
+            _dir: dir,
+        }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let resp = reqwest::Client::new()
+            .post(format!("{}{path}", self.url))
+            .json(&body)
+            .send()
+            .await
+            .expect("sandbox call");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+}
+
+/// A free port on 127.0.0.1, so a restarted server can take its old
+/// address (the sandbox keeps notifying the URL it was given).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A merchant app notified at `receiver`, bound (approved) to a v3
+/// mini-program channel of a fresh merchant of `sandbox`, set up through
+/// the admin API of `url`: (appId, its credentials, channelId).
+async fn notified_shop(
+    url: &str,
+    token: &str,
+    sandbox: &StandaloneSandbox,
+    receiver: &Receiver,
+) -> (String, Credentials, String) {
+    let admin = cashdesk_sdk::AdminClient::new(url, token).unwrap();
+    let (status, merchant) = sandbox
+        .post(
+            "/sandbox/api/merchants",
+            serde_json::json!({"channelType": "wx-pay", "signType": "HMAC-SHA256"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{merchant}");
+    let config = admin
+        .create_channel_config(&cashdesk_sdk::CreateChannelConfigRequest {
+            channel_type: "wx-pay".into(),
+            name: "sandbox v3".into(),
+            mch_id: merchant["mchId"].as_str().unwrap().to_owned(),
+            api_version: Some("v3".into()),
+            credentials: merchant["credentialsV3"].clone(),
+            base_url: Some(merchant["baseUrl"].as_str().unwrap().to_owned()),
+        })
+        .await
+        .expect("channel config");
+    let channel = admin
+        .create_channel(&cashdesk_sdk::CreateChannelRequest {
+            config_id: config.config_id,
+            scene_code: "mini".into(),
+            channel_name: "mini".into(),
+            sort: None,
+        })
+        .await
+        .expect("channel");
+    let reg = admin
+        .create_app(&cashdesk_sdk::RegisterAppRequest {
+            app_name: "notified shop".into(),
+            notify_url: Some(receiver.url("/merchant/notify")),
+            ..Default::default()
+        })
+        .await
+        .expect("app");
+    let credentials = Credentials::hmac_sha256(reg.app_key.clone());
+    receiver.trust(&reg.app_id, &credentials);
+    let client = Client::new(url, &reg.app_id, credentials.clone()).unwrap();
+    let applied = client
+        .apply_binding(&ApplyBindingRequest {
+            channel_id: channel.channel_id.clone(),
+            store_id: None,
+        })
+        .await
+        .expect("apply");
+    admin
+        .approve_binding(&applied.binding_id)
+        .await
+        .expect("approve");
+    (reg.app_id, credentials, channel.channel_id)
+}
+
+/// Creates an order and starts paying it (PAYING): (outTradeNo, orderId).
+async fn paying(client: &Client, channel_id: &str, i: usize) -> (String, String) {
+    let no = format!("T-BURST-{i:03}");
+    let created = client
+        .create_order(&cashdesk_sdk::CreateOrderRequest::new(
+            &no,
+            100 + i as i64,
+            "Tea",
+        ))
+        .await
+        .expect("order");
+    client
+        .send(
+            cashdesk_sdk::Method::POST,
+            "/api/cashier-desk/payment",
+            Some(
+                &serde_json::json!({"outTradeNo": no, "channelId": channel_id, "openid": "oBurst"}),
+            ),
+        )
+        .await
+        .expect("pay");
+    (no, created.order_id)
+}
+
+async fn wait_for(timeout: Duration, mut cond: impl AsyncFnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond().await {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `kill -9` of `cashdesk serve` while the buyers of a burst of orders pay
+/// at the channel, then a restart on the same data folder: every order the
+/// channel saw paid is SUCCESS (the channel's retried notifications and
+/// the poller), and every PAY_SUCCESS reaches the merchant, acknowledged
+/// once. Then the operator's notification commands.
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_during_a_burst_loses_nothing() {
+    let sandbox = StandaloneSandbox::start();
+    let receiver = Receiver::start().await;
+    let port = free_port();
+    let env = [
+        ("CASHDESK_LISTEN", format!("127.0.0.1:{port}")),
+        ("CASHDESK_SANDBOX", "false".to_owned()),
+        (
+            "CASHDESK_NOTIFY_SCHEDULE",
+            "100ms,200ms,400ms,800ms,1s,1s,2s".to_owned(),
+        ),
+        ("CASHDESK_NOTIFY_TIMEOUT_MS", "1000".to_owned()),
+        ("CASHDESK_QUERY_SCHEDULE", "1s,500ms".to_owned()),
+    ];
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let mut first = Serve::start_in(dir.clone(), &env);
+    let token = std::fs::read_to_string(first.data().join("admin.token")).unwrap();
+    let token = token.trim().to_owned();
+    let (app_id, credentials, channel_id) =
+        notified_shop(&first.url, &token, &sandbox, &receiver).await;
+    let client = Client::new(&first.url, &app_id, credentials).unwrap();
+
+    const N: usize = 24;
+    let mut orders = Vec::new();
+    for i in 0..N {
+        orders.push(paying(&client, &channel_id, i).await);
+    }
+    // The buyers pay, one every 40 ms; cashdesk dies half way through.
+    let pay = {
+        let url = sandbox.url.clone();
+        let ids: Vec<String> = orders.iter().map(|(_, id)| id.clone()).collect();
+        tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut paid = Vec::new();
+            for id in ids {
+                let resp = http
+                    .post(format!("{url}/sandbox/api/pay"))
+                    .json(&serde_json::json!({"channelType": "wx-pay", "outTradeNo": id, "result": "SUCCESS"}))
+                    .send()
+                    .await
+                    .expect("sandbox pay");
+                if resp.status().is_success() {
+                    paid.push(id);
+                }
+                tokio::time::sleep(Duration::from_millis(40)).await;
+            }
+            paid
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(40 * N as u64 / 2)).await;
+    assert!(!pay.is_finished(), "killed during the burst");
+    first.kill9();
+    let paid_at_channel = pay.await.expect("payer task");
+    assert_eq!(paid_at_channel.len(), N, "the channel took every payment");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = Serve::start_in(dir.clone(), &env);
+    assert_eq!(second.url, first.url, "same address after the restart");
+
+    let all_paid = wait_for(Duration::from_secs(60), async || {
+        for (no, _) in &orders {
+            let q = client.query_pay_result(no, false).await.expect("query");
+            if serde_json::to_value(q.state).unwrap() != "SUCCESS" {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    assert!(
+        all_paid,
+        "every order the channel saw paid is SUCCESS; stderr:\n{}",
+        second.stderr()
+    );
+    let all_told = receiver
+        .wait(Duration::from_secs(60), |r| {
+            paid_at_channel
+                .iter()
+                .all(|id| !r.acked_for(id, "PAY_SUCCESS").is_empty())
+        })
+        .await;
+    assert!(
+        all_told,
+        "every PAY_SUCCESS reached the merchant: {} of {N}; stderr:\n{}",
+        receiver.acked().len(),
+        second.stderr()
+    );
+    assert!(
+        receiver.unverified().is_empty(),
+        "{:?}",
+        receiver.unverified()
+    );
+    // One notification per order, acknowledged (a repeat is possible only
+    // if the kill fell between the acknowledgement and its record; the
+    // notifyId is then the same).
+    let mut ids_by_order: std::collections::HashMap<String, std::collections::HashSet<String>> =
+        Default::default();
+    for n in receiver.acked() {
+        ids_by_order
+            .entry(n.order_id)
+            .or_default()
+            .insert(n.notify_id);
+    }
+    assert!(
+        ids_by_order.values().all(|ids| ids.len() == 1),
+        "{ids_by_order:?}"
+    );
+
+    // The operator's view through the CLI.
+    let delivered = run_json(second.admin(&[
+        "notification",
+        "list",
+        "--app-id",
+        &app_id,
+        "--state",
+        "delivered",
+        "--limit",
+        "100",
+    ]));
+    assert_eq!(delivered.as_array().map(Vec::len), Some(N), "{delivered}");
+    let notify_id = delivered[0]["notifyId"].as_str().unwrap().to_owned();
+    let shown = run_json(second.admin(&["notification", "show", &notify_id]));
+    assert_eq!(shown["state"], "DELIVERED");
+    let log = shown["attemptLog"].as_array().expect("attempt log");
+    assert_eq!(log.last().unwrap()["outcome"], "DELIVERED", "{shown}");
+    assert_eq!(log.last().unwrap()["httpStatus"], 200, "{shown}");
+    let before = receiver.deliveries_of(&notify_id).len();
+    let resent = run_json(second.admin(&["notification", "resend", &notify_id]));
+    assert_eq!(resent["notifyId"], notify_id.as_str());
+    assert!(
+        receiver
+            .wait(Duration::from_secs(15), |r| r
+                .deliveries_of(&notify_id)
+                .len()
+                > before)
+            .await,
+        "the resend reached the merchant"
+    );
+    let out = second
+        .admin(&["notification", "list", "--state", "lost"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    // The app setting, through the CLI.
+    let app = run_json(second.admin(&[
+        "app",
+        "settings",
+        &app_id,
+        "--auto-refund-paid-after-close",
+        "true",
+    ]));
+    assert_eq!(app["autoRefundPaidAfterClose"], true, "{app}");
+    assert_eq!(app["refundReview"], false, "{app}");
+    let audit = run_ok(second.admin(&["audit", "list"]));
+    assert!(
+        audit.contains("notification.resend") && audit.contains("app.settings"),
+        "{audit}"
+    );
+}
+
+/// Two `cashdesk serve` processes on one PostgreSQL database under a
+/// burst: every notification is delivered, and none by both at once (the
+/// receiver answers slowly and fails each first attempt, so retries are up
+/// for grabs while the other instance may be sending).
+#[tokio::test(flavor = "multi_thread")]
+async fn two_instances_on_postgres_deliver_each_notification_once() {
+    let Some(server_url) = std::env::var("CASHDESK_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
+    else {
+        eprintln!("skipping: CASHDESK_TEST_POSTGRES_URL not set (two instances need PostgreSQL)");
+        return;
+    };
+    use sqlx::Connection as _;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let name = format!("cd_cli_{}_{nanos}", std::process::id());
+    let mut conn = sqlx::PgConnection::connect(&server_url)
+        .await
+        .expect("PostgreSQL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
+    let _ = conn.close().await;
+    let mut db_url = url::Url::parse(&server_url).unwrap();
+    db_url.set_path(&format!("/{name}"));
+    /// Drops the database when the test ends, also when it panics.
+    struct DropDb(String, String);
+    impl Drop for DropDb {
+        fn drop(&mut self) {
+            let (server, name) = (self.0.clone(), self.1.clone());
+            let _ = std::thread::spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                rt.block_on(async move {
+                    if let Ok(mut c) = sqlx::PgConnection::connect(&server).await {
+                        let _ =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&mut c)
+                                .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+    let _drop_db = DropDb(server_url.clone(), name.clone());
+
+    let sandbox = StandaloneSandbox::start();
+    let receiver = Receiver::start().await;
+    receiver.set_delay(Duration::from_millis(100));
+    receiver.fail_first_attempts(true);
+    let token = "two-instances-operator-token";
+    let env = [
+        ("CASHDESK_DATABASE_URL", db_url.to_string()),
+        ("CASHDESK_SANDBOX", "false".to_owned()),
+        ("CASHDESK_ADMIN_TOKEN", token.to_owned()),
+        (
+            "CASHDESK_MASTER_KEY",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".to_owned(),
+        ),
+        (
+            "CASHDESK_NOTIFY_SCHEDULE",
+            "100ms,100ms,200ms,400ms,1s".to_owned(),
+        ),
+        ("CASHDESK_NOTIFY_TIMEOUT_MS", "2000".to_owned()),
+    ];
+    let a = Serve::start_in(Arc::new(tempfile::tempdir().unwrap()), &env);
+    let b = Serve::start_in(Arc::new(tempfile::tempdir().unwrap()), &env);
+    let (app_id, credentials, channel_id) = notified_shop(&a.url, token, &sandbox, &receiver).await;
+    let clients = [
+        Client::new(&a.url, &app_id, credentials.clone()).unwrap(),
+        Client::new(&b.url, &app_id, credentials).unwrap(),
+    ];
+    // A burst through both instances; the channel notifies whichever
+    // instance started the payment.
+    const N: usize = 20;
+    let mut ids = Vec::new();
+    for i in 0..N {
+        ids.push(paying(&clients[i % 2], &channel_id, i).await.1);
+    }
+    let pays = ids.iter().map(|id| {
+        sandbox.post(
+            "/sandbox/api/pay",
+            serde_json::json!({"channelType": "wx-pay", "outTradeNo": id, "result": "SUCCESS"}),
+        )
+    });
+    for (status, v) in futures::future::join_all(pays).await {
+        assert_eq!(status, 200, "{v}");
+    }
+    let all = receiver
+        .wait(Duration::from_secs(60), |r| {
+            ids.iter()
+                .all(|id| !r.acked_for(id, "PAY_SUCCESS").is_empty())
+        })
+        .await;
+    assert!(
+        all,
+        "every notification delivered: {} of {N}\nA:\n{}\nB:\n{}",
+        receiver.acked().len(),
+        a.stderr(),
+        b.stderr()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        receiver.max_in_flight(),
+        1,
+        "never delivered by both at once"
+    );
+    let mut acked: std::collections::HashMap<String, usize> = Default::default();
+    for n in receiver.acked() {
+        *acked.entry(n.notify_id).or_default() += 1;
+    }
+    assert_eq!(acked.len(), N);
+    assert!(
+        acked.values().all(|&c| c == 1),
+        "acknowledged once each: {acked:?}"
+    );
+    assert!(
+        receiver.unverified().is_empty(),
+        "{:?}",
+        receiver.unverified()
+    );
+    // Each instance's log names the attempts it made; between them, all.
+    let admin = cashdesk_sdk::AdminClient::new(&b.url, token).unwrap();
+    let listed = admin
+        .list_notifications(&cashdesk_sdk::NotificationQuery {
+            app_id: Some(app_id.clone()),
+            state: Some("DELIVERED".into()),
+            limit: Some(100),
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(listed.as_array().map(Vec::len), Some(N), "{listed}");
 }

@@ -93,6 +93,29 @@ pub struct RefundQuery {
     pub limit: Option<u32>,
 }
 
+/// Filters of `GET /api/admin/notifications`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NotificationQuery {
+    pub app_id: Option<String>,
+    pub order_id: Option<String>,
+    /// `PENDING`, `DELIVERED` or `FAILED`.
+    pub state: Option<String>,
+    pub limit: Option<u32>,
+    /// A notifyId: only older notifications (paging).
+    pub before: Option<String>,
+}
+
+/// `POST /api/admin/apps/{appId}/settings`: the settings to change
+/// (absent ones stay as they are).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppSettings {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refund_review: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_refund_paid_after_close: Option<bool>,
+}
+
 /// A client for the operator API. Cheap to clone.
 #[derive(Clone)]
 pub struct AdminClient {
@@ -261,6 +284,19 @@ impl AdminClient {
             .await
     }
 
+    /// `POST /api/admin/apps/{appId}/settings`: changes the given settings
+    /// (`refundReview`, `autoRefundPaidAfterClose`); the app afterwards.
+    pub async fn update_app_settings(&self, app_id: &str, settings: &AppSettings) -> Result<Value> {
+        let body =
+            serde_json::to_value(settings).map_err(|e| SdkError::InvalidBody(e.to_string()))?;
+        self.request(
+            Method::POST,
+            &format!("/api/admin/apps/{}/settings", seg(app_id)?),
+            Some(&body),
+        )
+        .await
+    }
+
     // --- channel configs ---
 
     /// `POST /api/admin/channel-configs`.
@@ -412,6 +448,41 @@ impl AdminClient {
     pub async fn reject_refund(&self, refund_id: &str) -> Result<Value> {
         self.action(&format!("/api/admin/refunds/{}/reject", seg(refund_id)?))
             .await
+    }
+
+    // --- merchant notifications ---
+
+    /// `GET /api/admin/notifications?appId=&orderId=&state=&limit=&before=`
+    /// (newest first).
+    pub async fn list_notifications(&self, query: &NotificationQuery) -> Result<Value> {
+        let path = with_query(
+            "/api/admin/notifications",
+            &[
+                ("appId", query.app_id.clone()),
+                ("orderId", query.order_id.clone()),
+                ("state", query.state.clone()),
+                ("limit", query.limit.map(|l| l.to_string())),
+                ("before", query.before.clone()),
+            ],
+        );
+        self.get(&path).await
+    }
+
+    /// `GET /api/admin/notifications/{notifyId}`: the notification, its
+    /// body and every attempt (`attemptLog`).
+    pub async fn get_notification(&self, notify_id: &str) -> Result<Value> {
+        self.get(&format!("/api/admin/notifications/{}", seg(notify_id)?))
+            .await
+    }
+
+    /// `POST /api/admin/notifications/{notifyId}/resend`: due now, whatever
+    /// its state, with the same notifyId.
+    pub async fn resend_notification(&self, notify_id: &str) -> Result<Value> {
+        self.action(&format!(
+            "/api/admin/notifications/{}/resend",
+            seg(notify_id)?
+        ))
+        .await
     }
 
     /// `GET /api/admin/audit?limit=` (newest first).

@@ -60,8 +60,8 @@ mod signing;
 mod tests;
 
 pub use admin::{
-    AdminClient, BindingQuery, ChannelConfigCreated, ChannelCreated, CreateChannelConfigRequest,
-    CreateChannelRequest, OrderQuery, RefundQuery,
+    AdminClient, AppSettings, BindingQuery, ChannelConfigCreated, ChannelCreated,
+    CreateChannelConfigRequest, CreateChannelRequest, NotificationQuery, OrderQuery, RefundQuery,
 };
 pub use client::{Client, ClientBuilder, RawResponse};
 pub use model::{

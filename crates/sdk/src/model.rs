@@ -199,6 +199,10 @@ pub struct RegisterAppRequest {
     pub public_key_pem: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refund_review: Option<bool>,
+    /// Refund a payment that arrives for an already closed order
+    /// automatically.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_refund_paid_after_close: Option<bool>,
 }
 
 /// The app key is shown once: store it now.

@@ -26,7 +26,9 @@ pub const NOTIFICATION_ACK_BODY: &str = r#"{"code":1000,"msg":"操作成功"}"#;
 /// The JSON body of a merchant notification. `notifyType` is one of
 /// `PAY_SUCCESS`, `PAY_CLOSED`, `REFUND_SUCCESS`, `REFUND_FAIL`; types and
 /// states are strings so a newer server never makes an older merchant fail
-/// to acknowledge.
+/// to acknowledge. In `PAY_*` notifications `state`/`resultCode` are the
+/// order's; in `REFUND_*` ones they are the refund's (`SUCCESS`, `FAIL`,
+/// `REJECTED` / `SUCCESS`, `FAIL`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MerchantNotification {
@@ -47,12 +49,24 @@ pub struct MerchantNotification {
     pub pay_time: Option<String>,
     pub store_id: Option<String>,
     pub attach: Option<String>,
+    /// A payment that arrived after the order was closed (the field is
+    /// absent otherwise).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paid_after_close: bool,
+    /// Refund notifications only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_id: Option<String>,
     /// Refund notifications only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub out_refund_no: Option<String>,
     /// Refund notifications only (fen).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_amount: Option<i64>,
+    /// `REFUND_FAIL` only: why (the channel's code, `REJECTED`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_msg: Option<String>,
 }
 
 /// The path and query a notification is signed over: for an absolute

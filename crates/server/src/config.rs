@@ -35,7 +35,14 @@ pub const ENV_KEYS: &[&str] = &[
     "channel_timeout_ms",
     "wechat_oauth_base_url",
     "query_schedule",
+    "notify_schedule",
+    "notify_timeout_ms",
 ];
+
+/// The merchant notification retry waits of ARCHITECTURE.md §5.3 (24 h 4 min
+/// in all): after the n-th failed attempt the next one is the n-th wait
+/// later; after the last, the notification is `FAILED`.
+pub const DEFAULT_NOTIFY_SCHEDULE: &str = "15s,15s,30s,3m,10m,20m,30m,30m,30m,60m,3h,3h,3h,6h,6h";
 
 /// The config file read when no `--config` is given and it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "cashdesk.toml";
@@ -92,12 +99,22 @@ pub struct Config {
     /// (`open.weixin.qq.com` / `api.weixin.qq.com`) otherwise.
     #[serde(deserialize_with = "lossy_opt_string")]
     pub wechat_oauth_base_url: Option<String>,
-    /// When the poller asks a channel about a `PROCESSING` refund that
-    /// has no final answer yet: the first duration after its last change,
-    /// then each following one after the previous query (the last repeats).
-    /// Default `60s,60s,2m,5m,10m` (`CASHDESK_QUERY_SCHEDULE`).
+    /// When the poller asks a channel about a `PAYING` order or a
+    /// `PROCESSING` refund that has no final answer yet: the first duration
+    /// after its last change, then each following one after the previous
+    /// query (the last repeats; orders until they expire). Default
+    /// `60s,60s,2m,5m,10m` (`CASHDESK_QUERY_SCHEDULE`).
     #[serde(deserialize_with = "lossy_opt_string")]
     pub query_schedule: Option<String>,
+    /// The waits between merchant notification attempts, comma-separated
+    /// (`CASHDESK_NOTIFY_SCHEDULE`, default [`DEFAULT_NOTIFY_SCHEDULE`]):
+    /// one more attempt than waits, then `FAILED`.
+    #[serde(deserialize_with = "lossy_opt_string")]
+    pub notify_schedule: Option<String>,
+    /// Whole-request timeout of one merchant notification attempt, in
+    /// milliseconds (`CASHDESK_NOTIFY_TIMEOUT_MS`, default 10000). The
+    /// delivery lease is twice this plus a second.
+    pub notify_timeout_ms: u64,
     /// Whether `POST /api/cashier-desk-sa/register` works without the operator token.
     pub open_registration: bool,
     /// Approve binding applications automatically after this many seconds;
@@ -128,6 +145,8 @@ impl Default for Config {
             channel_timeout_ms: 15_000,
             wechat_oauth_base_url: None,
             query_schedule: None,
+            notify_schedule: None,
+            notify_timeout_ms: 10_000,
             open_registration: false,
             binding_auto_approve_secs: None,
             allow_private_notify_urls: false,
@@ -157,6 +176,8 @@ impl std::fmt::Debug for Config {
             .field("channel_timeout_ms", &self.channel_timeout_ms)
             .field("wechat_oauth_base_url", &self.wechat_oauth_base_url)
             .field("query_schedule", &self.query_schedule)
+            .field("notify_schedule", &self.notify_schedule)
+            .field("notify_timeout_ms", &self.notify_timeout_ms)
             .field("open_registration", &self.open_registration)
             .field("binding_auto_approve_secs", &self.binding_auto_approve_secs)
             .field("allow_private_notify_urls", &self.allow_private_notify_urls)
@@ -196,15 +217,18 @@ impl Config {
     }
 
     /// A configuration for tests: `data_dir`, listen on `127.0.0.1:0`,
-    /// sandbox on with a notification schedule in milliseconds, private
-    /// notify URLs allowed (test merchants listen on loopback). Nothing is
-    /// read from the environment.
+    /// sandbox on, the sandbox's and the merchant notifications' schedules
+    /// in milliseconds, a 2 s notification timeout, private notify URLs
+    /// allowed (test merchants listen on loopback). Nothing is read from
+    /// the environment.
     pub fn for_tests(data_dir: impl Into<PathBuf>) -> Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data_dir.into(),
             allow_private_notify_urls: true,
             sandbox_notify_schedule: Some("100ms,200ms,400ms,800ms,1s,2s".to_owned()),
+            notify_schedule: Some("100ms,200ms,400ms,800ms,1s,2s".to_owned()),
+            notify_timeout_ms: 2_000,
             ..Config::default()
         }
     }
@@ -241,6 +265,13 @@ impl Config {
         if let Some(s) = &self.query_schedule {
             parse_schedule(s).context("query_schedule")?;
         }
+        if let Some(s) = &self.notify_schedule {
+            parse_schedule(s).context("notify_schedule")?;
+        }
+        anyhow::ensure!(
+            (100..=120_000).contains(&self.notify_timeout_ms),
+            "notify_timeout_ms must be between 100 and 120000"
+        );
         anyhow::ensure!(
             (100..=300_000).contains(&self.channel_timeout_ms),
             "channel_timeout_ms must be between 100 and 300000"
@@ -266,6 +297,15 @@ impl Config {
     /// Where a generated operator token is kept.
     pub fn admin_token_file(&self) -> PathBuf {
         self.data_dir.join("admin.token")
+    }
+
+    /// The merchant notification retry waits ([`Config::notify_schedule`]).
+    pub fn notify_schedule(&self) -> Vec<std::time::Duration> {
+        self.notify_schedule
+            .as_deref()
+            .and_then(|s| parse_schedule(s).ok())
+            .or_else(|| parse_schedule(DEFAULT_NOTIFY_SCHEDULE).ok())
+            .unwrap_or_default()
     }
 
     /// The channel poller's schedule ([`Config::query_schedule`]).
@@ -429,6 +469,26 @@ mod tests {
         for bad in ["", "15", "s", "1d", "25h", "1.5s"] {
             assert!(parse_schedule(bad).is_err(), "{bad}");
         }
+        let default = Config::default().notify_schedule();
+        assert_eq!(default.len(), 15);
+        assert_eq!(
+            default.iter().sum::<std::time::Duration>(),
+            std::time::Duration::from_secs(24 * 3600 + 4 * 60),
+            "24h4m in all"
+        );
+        let mut c = Config {
+            notify_schedule: Some("100ms,1s".into()),
+            ..Config::default()
+        };
+        assert_eq!(
+            c.notify_schedule(),
+            vec![
+                std::time::Duration::from_millis(100),
+                std::time::Duration::from_secs(1)
+            ]
+        );
+        c.notify_schedule = Some("soon".into());
+        assert!(c.validate().is_err());
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub const CHANNEL_NOTIFICATIONS: &str = "cashdesk_channel_notifications_total";
 pub const ORDERS_PAID: &str = "cashdesk_orders_paid_total";
 pub const REFUNDS_CREATED: &str = "cashdesk_refunds_created_total";
 pub const REFUNDS_FINISHED: &str = "cashdesk_refunds_finished_total";
+pub const NOTIFICATION_ATTEMPTS: &str = "cashdesk_notification_attempts_total";
+pub const ORDERS_CLOSED: &str = "cashdesk_orders_closed_total";
 
 const BUCKETS: &[f64] = &[
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -71,7 +73,8 @@ impl Metrics {
             .increment(1);
     }
 
-    /// An order moved to SUCCESS; `source` is `notify` or `query`.
+    /// An order moved to SUCCESS; `source` is `notify`, `query` (a sync or
+    /// a channel answer), `poller` or `expiry`.
     pub fn order_paid(&self, source: &str) {
         let labels = vec![Label::new("source", source.to_owned())];
         self.recorder
@@ -93,6 +96,24 @@ impl Metrics {
         let labels = vec![Label::new("state", state.to_owned())];
         self.recorder
             .register_counter(&Key::from_parts(REFUNDS_FINISHED, labels), &METADATA)
+            .increment(1);
+    }
+
+    /// One merchant notification attempt recorded: `delivered`, `retry`,
+    /// `failed` (schedule used up) or `lease_lost`.
+    pub fn notification_attempt(&self, outcome: &str) {
+        let labels = vec![Label::new("outcome", outcome.to_owned())];
+        self.recorder
+            .register_counter(&Key::from_parts(NOTIFICATION_ATTEMPTS, labels), &METADATA)
+            .increment(1);
+    }
+
+    /// An order moved to CLOSED; `source` is `merchant`, `expiry` or
+    /// `channel` (the channel said it is closed).
+    pub fn order_closed(&self, source: &str) {
+        let labels = vec![Label::new("source", source.to_owned())];
+        self.recorder
+            .register_counter(&Key::from_parts(ORDERS_CLOSED, labels), &METADATA)
             .increment(1);
     }
 

@@ -314,6 +314,16 @@ mod tests {
         ("post", "/api/admin/bindings/{bindingId}/reject"),
         ("get", "/api/admin/orders"),
         ("get", "/api/admin/orders/{orderId}"),
+        ("post", "/api/admin/apps/{appId}/settings"),
+        ("get", "/api/admin/refunds"),
+        ("get", "/api/admin/refunds/{refundId}"),
+        ("post", "/api/admin/refunds/{refundId}/approve"),
+        ("post", "/api/admin/refunds/{refundId}/reject"),
+        ("post", "/api/cashier-desk/refunds"),
+        ("get", "/api/cashier-desk/refunds/{outRefundNo}"),
+        ("get", "/api/admin/notifications"),
+        ("get", "/api/admin/notifications/{notifyId}"),
+        ("post", "/api/admin/notifications/{notifyId}/resend"),
         ("get", "/api/admin/audit"),
         ("get", "/healthz"),
         ("get", "/metrics"),
@@ -349,6 +359,8 @@ mod tests {
             }
         }
         walk(&doc, &doc);
+        // The merchant notification is described as a webhook.
+        assert!(doc["webhooks"]["merchantNotification"]["post"].is_object());
     }
 
     #[test]

@@ -176,6 +176,8 @@ impl Application {
             admin_token: admin_token.clone(),
             channels: Default::default(),
             reconciled_at: Default::default(),
+            instance_id: crate::state::new_instance_id(),
+            outbox_wake: Default::default(),
         }));
         let sandbox = if config.sandbox {
             let mut sc = SandboxConfig::new(&config.data_dir, public_url.clone());
@@ -488,6 +490,7 @@ async fn create_demo_app(
         sign_type: SignType::HmacSha256,
         public_key_pem: None,
         refund_review: false,
+        auto_refund_paid_after_close: false,
     };
     let (app, key) = apps::create(state, new, "startup")
         .await

@@ -1,5 +1,7 @@
 //! The state every handler sees: the store, the master key, the config,
-//! cashdesk's platform key pairs, the metrics and the channel adapters. Cheap to clone (one `Arc`).
+//! cashdesk's platform key pairs, the metrics, the channel adapters, this
+//! instance's identity and the outbox worker's wake-up signal. Cheap to
+//! clone (one `Arc`).
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -38,6 +40,24 @@ pub struct Inner {
     /// notification (one reconciliation per config per interval).
     pub reconciled_at:
         std::sync::Mutex<std::collections::HashMap<cashdesk_core::ConfigId, std::time::Instant>>,
+    /// This instance in leases and attempt logs: `host:pid:uuid`, unique
+    /// per process and application.
+    pub instance_id: String,
+    /// Wakes this instance's notification delivery worker when a terminal
+    /// event has written an outbox row (other instances find it by polling).
+    pub outbox_wake: tokio::sync::Notify,
+}
+
+/// `host:pid:uuid` for [`Inner::instance_id`].
+pub fn new_instance_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned());
+    let id = cashdesk_crypto::random::nonce_str(12);
+    format!("{host}:{}:{id}", std::process::id())
 }
 
 #[derive(Clone)]

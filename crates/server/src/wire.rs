@@ -5,9 +5,12 @@
 
 use cashdesk_core::time::{to_cn_datetime, to_rfc3339_cn};
 use cashdesk_core::{
-    BindingState, ChannelType, OrderState, RefundState, ResultCode, SceneCode, SignType,
+    BindingState, ChannelType, NotifyId, OrderState, RefundState, ResultCode, SceneCode, SignType,
 };
-use cashdesk_store::{App, AuditEntry, Binding, BoundChannel, Channel, Order, Refund};
+use cashdesk_store::{
+    App, AttemptOutcome, AuditEntry, Binding, BoundChannel, Channel, Notification,
+    NotificationAttempt, NotificationState, NotifyType, Order, Refund,
+};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -196,6 +199,7 @@ pub struct AppView {
     pub public_key_pem: Option<String>,
     pub notify_url: Option<String>,
     pub refund_review: bool,
+    pub auto_refund_paid_after_close: bool,
     pub enabled: bool,
     pub created_at: String,
 }
@@ -209,6 +213,7 @@ impl From<&App> for AppView {
             public_key_pem: a.public_key_pem.clone(),
             notify_url: a.notify_url.clone(),
             refund_review: a.refund_review,
+            auto_refund_paid_after_close: a.auto_refund_paid_after_close,
             enabled: a.enabled,
             created_at: time(a.created_at),
         }
@@ -452,6 +457,188 @@ impl RefundView {
             updated_at: time(r.updated_at),
             next_query_at: r.next_query_at.map(time),
             query_attempts: r.query_attempts,
+        }
+    }
+}
+
+/// The JSON body of a merchant notification (ARCHITECTURE.md §5.3;
+/// `cashdesk_sdk::MerchantNotification` is its merchant-side mirror).
+/// `PAY_*`: `state`/`resultCode` are the order's after the event.
+/// `REFUND_*`: they are the refund's (`SUCCESS` → `SUCCESS`; `FAIL` or
+/// `REJECTED` → `FAIL`), with the refund's fields; the order's fields are
+/// the paid order's, which a refund does not change.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationBody {
+    pub notify_id: String,
+    pub notify_type: &'static str,
+    pub app_id: String,
+    pub order_id: String,
+    pub out_trade_no: String,
+    pub amount: i64,
+    pub state: String,
+    pub result_code: String,
+    pub channel_id: Option<String>,
+    pub channel_type: Option<String>,
+    pub mch_id: Option<String>,
+    pub transaction_id: Option<String>,
+    pub pay_time: Option<String>,
+    pub store_id: Option<String>,
+    pub attach: Option<String>,
+    /// Only when true (a payment that arrived after the order was closed).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub paid_after_close: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refund_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out_refund_no: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refund_amount: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_msg: Option<String>,
+}
+
+impl NotificationBody {
+    /// A `PAY_*` notification about `order` as it is after the event.
+    pub fn for_order(
+        notify_id: &NotifyId,
+        notify_type: NotifyType,
+        order: &Order,
+    ) -> NotificationBody {
+        let ch = order.channel.as_ref();
+        NotificationBody {
+            notify_id: notify_id.to_string(),
+            notify_type: notify_type.as_str(),
+            app_id: order.app_id.to_string(),
+            order_id: order.order_id.to_string(),
+            out_trade_no: order.out_trade_no.to_string(),
+            amount: order.amount.get(),
+            state: order.state.as_str().to_owned(),
+            result_code: order.state.result_code().as_str().to_owned(),
+            channel_id: ch.map(|c| c.channel_id.to_string()),
+            channel_type: ch.map(|c| c.channel_type.as_str().to_owned()),
+            mch_id: ch.map(|c| c.mch_id.clone()),
+            transaction_id: order.transaction_id.clone(),
+            pay_time: order.pay_time.map(to_cn_datetime),
+            store_id: order.store_id.as_ref().map(|s| s.to_string()),
+            attach: order.attach.clone(),
+            paid_after_close: order.paid_after_close,
+            refund_id: None,
+            out_refund_no: None,
+            refund_amount: None,
+            error_code: None,
+            error_msg: None,
+        }
+    }
+
+    /// A `REFUND_*` notification about `refund` as it is after the event.
+    pub fn for_refund(
+        notify_id: &NotifyId,
+        notify_type: NotifyType,
+        refund: &Refund,
+        order: &Order,
+    ) -> NotificationBody {
+        let mut body = NotificationBody::for_order(notify_id, notify_type, order);
+        body.state = refund.state.as_str().to_owned();
+        body.result_code = match refund.state {
+            RefundState::Success => ResultCode::Success,
+            _ => ResultCode::Fail,
+        }
+        .as_str()
+        .to_owned();
+        body.refund_id = Some(refund.refund_id.to_string());
+        body.out_refund_no = Some(refund.out_refund_no.to_string());
+        body.refund_amount = Some(refund.amount.get());
+        body.error_code = refund.error_code.clone();
+        body.error_msg = refund.error_msg.clone();
+        body
+    }
+}
+
+/// A notification as the operator sees it, with its attempts when one is
+/// shown alone.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationView {
+    pub notify_id: String,
+    pub app_id: String,
+    pub order_id: String,
+    pub refund_id: Option<String>,
+    pub notify_type: NotifyType,
+    pub url: String,
+    pub state: NotificationState,
+    pub attempts: u32,
+    pub next_attempt_at: Option<String>,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<String>,
+    pub created_at: String,
+    pub delivered_at: Option<String>,
+    pub last_error: Option<String>,
+    /// The exact JSON that is POSTed (parsed, for reading).
+    pub body: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt_log: Option<Vec<AttemptView>>,
+}
+
+impl From<&Notification> for NotificationView {
+    fn from(n: &Notification) -> Self {
+        Self {
+            notify_id: n.notify_id.to_string(),
+            app_id: n.app_id.to_string(),
+            order_id: n.order_id.to_string(),
+            refund_id: n.refund_id.as_ref().map(|r| r.to_string()),
+            notify_type: n.notify_type,
+            url: n.url.clone(),
+            state: n.state,
+            attempts: n.attempts,
+            next_attempt_at: (n.state == NotificationState::Pending)
+                .then(|| time(n.next_attempt_at)),
+            lease_owner: n.lease_owner.clone(),
+            lease_until: n.lease_until.map(time),
+            created_at: time(n.created_at),
+            delivered_at: n.delivered_at.map(time),
+            last_error: n.last_error.clone(),
+            body: serde_json::from_str(&n.body).unwrap_or_else(|_| Value::String(n.body.clone())),
+            attempt_log: None,
+        }
+    }
+}
+
+/// One logged delivery attempt.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttemptView {
+    pub at: String,
+    /// The instance (lease owner) that made it.
+    pub owner: String,
+    pub http_status: Option<u16>,
+    pub latency_ms: u64,
+    /// The first bytes of the reply (at most 512).
+    pub response_excerpt: Option<String>,
+    pub error: Option<String>,
+    /// `DELIVERED`, `RETRY_AT` (with `retryAt`) or `FAILED`.
+    pub outcome: &'static str,
+    pub retry_at: Option<String>,
+}
+
+impl From<&NotificationAttempt> for AttemptView {
+    fn from(a: &NotificationAttempt) -> Self {
+        let (outcome, retry_at) = match a.outcome {
+            AttemptOutcome::Delivered => ("DELIVERED", None),
+            AttemptOutcome::RetryAt(t) => ("RETRY_AT", Some(time(t))),
+            AttemptOutcome::Failed => ("FAILED", None),
+        };
+        Self {
+            at: time(a.at),
+            owner: a.owner.clone(),
+            http_status: a.http_status,
+            latency_ms: a.latency_ms,
+            response_excerpt: a.response_excerpt.clone(),
+            error: a.error.clone(),
+            outcome,
+            retry_at,
         }
     }
 }

@@ -1,11 +1,22 @@
-//! Background workers of one application: binding auto-approval (when
-//! configured), the refund poller (see [`crate::service::refunds`]), nonce
-//! purge and metrics upkeep. Plain tokio tasks that
-//! watch one shutdown flag; [`Workers::stop`] raises it and waits for each
-//! task to finish its current step. Each step is one store call that is
-//! safe to run on several instances at once (compare-and-set / idempotent
-//! deletes, or the refund poller's claim, which is its own lease), so no
-//! cluster lease is needed.
+//! Background workers of one application: merchant notification delivery
+//! (see [`crate::service::delivery`]), the order and refund pollers and the
+//! expiry job (see [`crate::service::poller`], [`crate::service::refunds`]),
+//! binding auto-approval (when configured), nonce purge and metrics upkeep.
+//! Plain tokio tasks that watch one shutdown flag; [`Workers::stop`] raises
+//! it and waits for each task to finish its current step.
+//!
+//! Every instance runs every worker, so nothing is done twice only because
+//! each step is safe to run on several instances at once: a compare-and-set
+//! or idempotent delete (auto-approval, nonce purge), a claim that is its
+//! own lease (the outbox, the pollers), or — for the expiry job, whose list
+//! of expired orders is a plain read — a cluster lease held by one instance
+//! at a time ([`crate::service::poller::EXPIRY_LEASE`]). No step relies on
+//! an instance-local timer being the only one.
+//!
+//! The delivery worker wakes when this instance queues a notification
+//! ([`crate::state::Inner::outbox_wake`]), so the merchant hears of a
+//! payment within moments, and polls (at the schedule's shortest wait, at
+//! most every second) for rows queued by other instances or come due.
 
 use std::time::Duration;
 
@@ -13,11 +24,57 @@ use chrono::Utc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::service::delivery::{self, Deliverer};
 use crate::state::AppState;
 
 pub struct Workers {
     stop: watch::Sender<bool>,
     handles: Vec<JoinHandle<()>>,
+    state: AppState,
+}
+
+/// How often a poller or the delivery worker looks for due rows, given the
+/// shortest wait of its schedule: that often, but between 50 ms and 1 s.
+fn poll_every(shortest: Option<Duration>) -> Duration {
+    shortest
+        .unwrap_or(Duration::from_secs(1))
+        .clamp(Duration::from_millis(50), Duration::from_secs(1))
+}
+
+/// The delivery worker: a round when woken or every `every`, and again at
+/// once while rounds come back full.
+fn delivery_worker(
+    mut stop: watch::Receiver<bool>,
+    state: AppState,
+    deliverer: Deliverer,
+) -> JoinHandle<()> {
+    let every = poll_every(deliverer.shortest_wait());
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = state.outbox_wake.notified() => {}
+                _ = tick.tick() => {}
+                changed = stop.changed() => {
+                    if changed.is_err() || *stop.borrow() {
+                        break;
+                    }
+                }
+            }
+            loop {
+                match delivery::deliver_due(&state, &deliverer).await {
+                    Ok(n) if n >= delivery::CONCURRENCY && !*stop.borrow() => continue,
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = ?e, "notification delivery round failed");
+                        break;
+                    }
+                }
+            }
+        }
+        tracing::debug!(worker = "notification-delivery", "worker stopped");
+    })
 }
 
 /// Runs `step` every `every` until told to stop.
@@ -72,30 +129,56 @@ impl Workers {
                 },
             ));
         }
-        // The refund poller looks for due refunds at least every second
-        // (more often when the schedule's first query is sooner).
-        let first = state
-            .config
-            .query_schedule()
-            .first_after
-            .to_std()
-            .unwrap_or(Duration::from_secs(1));
+        match Deliverer::new(state) {
+            Ok(d) => handles.push(delivery_worker(rx.clone(), state.clone(), d)),
+            // Only a TLS backend that cannot start; the rows wait for the
+            // next start (or another instance).
+            Err(e) => {
+                tracing::error!(error = %e, "cannot build the notification client: merchant notifications are NOT delivered by this instance")
+            }
+        }
+        // The pollers look for due rows at least every second (more often
+        // when the schedule's first query is sooner).
+        let every = poll_every(state.config.query_schedule().first_after.to_std().ok());
+        let s = state.clone();
+        handles.push(periodic(rx.clone(), every, "order-poller", move || {
+            let s = s.clone();
+            async move {
+                match crate::service::poller::query_due_orders(&s, 50).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(queried = n, "orders queried"),
+                    Err(e) => tracing::warn!(error = ?e, "order poller step failed"),
+                }
+            }
+        }));
         let s = state.clone();
         handles.push(periodic(
             rx.clone(),
-            first.clamp(Duration::from_millis(50), Duration::from_secs(1)),
-            "refund-poller",
+            Duration::from_secs(1),
+            "expiry",
             move || {
                 let s = s.clone();
                 async move {
-                    match crate::service::refunds::query_due(&s, 50).await {
+                    let owner = s.instance_id.clone();
+                    match crate::service::poller::expire_due(&s, &owner, 50).await {
                         Ok(0) => {}
-                        Ok(n) => tracing::debug!(queried = n, "refunds queried"),
-                        Err(e) => tracing::warn!(error = ?e, "refund poller step failed"),
+                        Ok(n) => tracing::debug!(expired = n, "expired orders handled"),
+                        Err(e) => tracing::warn!(error = ?e, "expiry step failed"),
                     }
                 }
             },
         ));
+        let s = state.clone();
+        handles.push(periodic(rx.clone(), every, "refund-poller", move || {
+            let s = s.clone();
+            async move {
+                match crate::service::refunds::query_due(&s, 50).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(queried = n, "refunds queried"),
+                    Err(e) => tracing::warn!(error = ?e, "refund poller step failed"),
+                }
+            }
+        }));
         let s = state.clone();
         handles.push(periodic(
             rx,
@@ -112,10 +195,15 @@ impl Workers {
                 }
             },
         ));
-        Workers { stop, handles }
+        Workers {
+            stop,
+            handles,
+            state: state.clone(),
+        }
     }
 
-    /// Signals every worker and waits for them.
+    /// Signals every worker, waits for them, and gives up this instance's
+    /// job lease so another instance takes over at once.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         for h in self.handles {
@@ -123,5 +211,6 @@ impl Workers {
                 tracing::warn!(error = %e, "a worker ended abnormally");
             }
         }
+        crate::service::poller::release(&self.state, &self.state.instance_id).await;
     }
 }

@@ -114,6 +114,7 @@ impl BenchDb {
                 public_key_pem: None,
                 notify_url: Some("https://shop.example.com/notify".into()),
                 refund_review: false,
+                auto_refund_paid_after_close: false,
                 enabled: true,
                 created_at: t,
             })

@@ -46,11 +46,11 @@ use crate::rows::{
     RawRefund, Ts, json_text,
 };
 use crate::{
-    App, AttemptOutcome, AuditEntry, Binding, BindingFilter, BoundChannel, Channel, ChannelConfig,
-    InitialRefundState, Inserted, NewAttempt, NewNotification, NewOrder, NewRefund, Notification,
-    NotificationAttempt, NotificationFilter, NotificationState, Order, OrderFilter,
-    OrderTransition, QuerySchedule, RESPONSE_EXCERPT_MAX, Refund, RefundFilter, RefundInsert,
-    RefundTransition, Result, Store, StoreError,
+    App, AppSettingsUpdate, AttemptOutcome, AuditEntry, Binding, BindingFilter, BoundChannel,
+    Channel, ChannelConfig, InitialRefundState, Inserted, NewAttempt, NewNotification, NewOrder,
+    NewRefund, Notification, NotificationAttempt, NotificationFilter, NotificationState, Order,
+    OrderFilter, OrderTransition, QuerySchedule, RESPONSE_EXCERPT_MAX, Refund, RefundFilter,
+    RefundInsert, RefundTransition, Result, Store, StoreError,
 };
 
 /// Who approved a binding whose `auto_approve_at` passed.
@@ -534,7 +534,7 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn insert_app(&self, app: &App) -> Result<()> {
         let sql = Sql::new(format!(
-            "INSERT INTO apps ({APP_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            "INSERT INTO apps ({APP_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         ))
         .bind(app.app_id.as_str())
         .bind(app.app_name.as_str())
@@ -544,7 +544,8 @@ impl<B: Backend> Store for SqlStore<B> {
         .bind(app.notify_url.as_deref())
         .bind(app.refund_review)
         .bind(app.enabled)
-        .bind(app.created_at);
+        .bind(app.created_at)
+        .bind(app.auto_refund_paid_after_close);
         self.backend.execute(sql).await?;
         Ok(())
     }
@@ -567,6 +568,22 @@ impl<B: Backend> Store for SqlStore<B> {
             .bind(enabled)
             .bind(app_id.as_str());
         Ok(self.backend.execute(sql).await? > 0)
+    }
+
+    async fn update_app_settings(
+        &self,
+        app_id: &AppId,
+        update: &AppSettingsUpdate,
+    ) -> Result<Option<App>> {
+        let sql = Sql::new(format!(
+            "UPDATE apps SET refund_review = COALESCE($1, refund_review), \
+             auto_refund_paid_after_close = COALESCE($2, auto_refund_paid_after_close) \
+             WHERE app_id = $3 RETURNING {APP_COLS}"
+        ))
+        .bind(update.refund_review)
+        .bind(update.auto_refund_paid_after_close)
+        .bind(app_id.as_str());
+        self.one::<RawApp, _>(sql).await
     }
 
     // --- channel configs and channels ---
@@ -1338,9 +1355,12 @@ impl<B: Backend> Store for SqlStore<B> {
         notify_id: &NotifyId,
         now: DateTime<Utc>,
     ) -> Result<Option<Notification>> {
+        // A live lease is kept: its holder may be sending right now, and
+        // nobody else may send until it records or its lease runs out.
         let sql = Sql::new(format!(
             "UPDATE notifications SET state = $1, next_attempt_at = $2, \
-             lease_owner = NULL, lease_until = NULL \
+             lease_owner = CASE WHEN lease_until > $2 THEN lease_owner ELSE NULL END, \
+             lease_until = CASE WHEN lease_until > $2 THEN lease_until ELSE NULL END \
              WHERE notify_id = $3 RETURNING {NOTIFY_COLS}"
         ))
         .bind(NotificationState::Pending.as_str())

@@ -117,6 +117,13 @@ pub trait Store: Send + Sync + 'static {
     async fn list_apps(&self) -> Result<Vec<App>>;
     /// `false` if no such app.
     async fn set_app_enabled(&self, app_id: &AppId, enabled: bool) -> Result<bool>;
+    /// Change the settings that are `Some` in `update`; the app as stored
+    /// afterwards, `None` if no such app.
+    async fn update_app_settings(
+        &self,
+        app_id: &AppId,
+        update: &AppSettingsUpdate,
+    ) -> Result<Option<App>>;
 
     // --- channel configs and channels ---
     async fn insert_channel_config(&self, config: &ChannelConfig) -> Result<()>;
@@ -315,9 +322,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<NotificationAttempt>>;
     /// An operator's resend: whatever its state, the notification becomes
     /// PENDING and due at `now`, with the same `notify_id`, its attempts
-    /// count and history kept, and any lease dropped (a worker still
-    /// sending it can no longer record its attempt). `None` if no such
-    /// notification.
+    /// count and history kept. A live lease (`lease_until > now`) is kept:
+    /// its holder may be sending it this moment, so nobody else claims it
+    /// until the holder records its attempt (whose outcome then applies)
+    /// or the lease runs out; an expired lease is dropped. `None` if no
+    /// such notification.
     async fn resend_notification(
         &self,
         notify_id: &NotifyId,

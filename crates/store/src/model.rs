@@ -22,8 +22,18 @@ pub struct App {
     pub public_key_pem: Option<String>,
     pub notify_url: Option<String>,
     pub refund_review: bool,
+    /// A payment for an order that was already closed (paidAfterClose) is
+    /// refunded automatically.
+    pub auto_refund_paid_after_close: bool,
     pub enabled: bool,
     pub created_at: DateTime<Utc>,
+}
+
+/// An operator's change of an app's settings: `None` leaves a setting as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AppSettingsUpdate {
+    pub refund_review: Option<bool>,
+    pub auto_refund_paid_after_close: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

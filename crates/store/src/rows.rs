@@ -111,7 +111,7 @@ pub(crate) fn json_text(column: &str, value: &serde_json::Value) -> Result<Strin
 }
 
 pub(crate) const APP_COLS: &str = "app_id, app_name, sign_type, app_key_sealed, public_key_pem, \
-     notify_url, refund_review, enabled, created_at";
+     notify_url, refund_review, enabled, created_at, auto_refund_paid_after_close";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct RawApp {
@@ -124,6 +124,7 @@ pub(crate) struct RawApp {
     refund_review: bool,
     enabled: bool,
     created_at: Ts,
+    auto_refund_paid_after_close: bool,
 }
 
 impl TryFrom<RawApp> for App {
@@ -138,6 +139,7 @@ impl TryFrom<RawApp> for App {
             public_key_pem: r.public_key_pem,
             notify_url: r.notify_url,
             refund_review: r.refund_review,
+            auto_refund_paid_after_close: r.auto_refund_paid_after_close,
             enabled: r.enabled,
             created_at: r.created_at.0,
         })

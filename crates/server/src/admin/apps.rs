@@ -44,3 +44,12 @@ pub async fn enable(
 ) -> ApiResult<Success<AppView>> {
     Ok(Success(apps::set_enabled(&state, &id, true).await?))
 }
+
+/// `{refundReview?, autoRefundPaidAfterClose?}`: changes what is given.
+pub async fn settings(
+    State(state): State<AppState>,
+    PathParam(id): PathParam,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Success<AppView>> {
+    Ok(Success(apps::update_settings(&state, &id, &body).await?))
+}

@@ -8,6 +8,7 @@ mod audit;
 mod bindings;
 mod channels;
 mod configs;
+mod notifications;
 mod orders;
 mod refunds;
 
@@ -55,6 +56,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/admin/apps/{id}", get(apps::get))
         .route("/api/admin/apps/{id}/disable", post(apps::disable))
         .route("/api/admin/apps/{id}/enable", post(apps::enable))
+        .route("/api/admin/apps/{id}/settings", post(apps::settings))
         .route(
             "/api/admin/channel-configs",
             get(configs::list).post(configs::create),
@@ -84,6 +86,12 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/admin/refunds/{id}", get(refunds::get))
         .route("/api/admin/refunds/{id}/approve", post(refunds::approve))
         .route("/api/admin/refunds/{id}/reject", post(refunds::reject))
+        .route("/api/admin/notifications", get(notifications::list))
+        .route("/api/admin/notifications/{id}", get(notifications::get))
+        .route(
+            "/api/admin/notifications/{id}/resend",
+            post(notifications::resend),
+        )
         .route("/api/admin/audit", get(audit::list))
         .route_layer(from_fn_with_state(state, require_admin))
 }

@@ -20,6 +20,7 @@ fn opened(state: OrderState, expire_in: Duration, return_url: Option<&str>) -> O
             public_key_pem: None,
             notify_url: None,
             refund_review: false,
+            auto_refund_paid_after_close: false,
             enabled: true,
             created_at: now,
         },

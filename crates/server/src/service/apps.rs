@@ -6,7 +6,7 @@ use cashdesk_core::{AppId, SignType};
 use cashdesk_crypto::rsa::RsaPublicKey;
 use cashdesk_crypto::sm::Sm2PublicKey;
 use cashdesk_crypto::{Secret, random};
-use cashdesk_store::App;
+use cashdesk_store::{App, AppSettingsUpdate};
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 
@@ -24,6 +24,7 @@ pub struct NewApp {
     pub sign_type: SignType,
     pub public_key_pem: Option<String>,
     pub refund_review: bool,
+    pub auto_refund_paid_after_close: bool,
 }
 
 impl NewApp {
@@ -71,12 +72,14 @@ impl NewApp {
             (_, None) => {}
         }
         let refund_review = f.bool_opt("refundReview")?.unwrap_or(false);
+        let auto_refund_paid_after_close = f.bool_opt("autoRefundPaidAfterClose")?.unwrap_or(false);
         Ok(NewApp {
             app_name,
             notify_url,
             sign_type,
             public_key_pem,
             refund_review,
+            auto_refund_paid_after_close,
         })
     }
 }
@@ -105,6 +108,7 @@ pub async fn create(state: &AppState, new: NewApp, actor: &str) -> ApiResult<(Ap
         public_key_pem: new.public_key_pem,
         notify_url: new.notify_url,
         refund_review: new.refund_review,
+        auto_refund_paid_after_close: new.auto_refund_paid_after_close,
         enabled: true,
         created_at: Utc::now(),
     };
@@ -160,4 +164,42 @@ pub async fn set_enabled(state: &AppState, app_id: &str, enabled: bool) -> ApiRe
     let action = if enabled { "app.enable" } else { "app.disable" };
     super::audit(state, "admin", action, id.as_str(), Value::Null).await;
     get(state, app_id).await
+}
+
+/// An operator's change of an app's settings (`refundReview`,
+/// `autoRefundPaidAfterClose`; what is absent stays). Audited.
+pub async fn update_settings(
+    state: &AppState,
+    app_id: &str,
+    body: &Map<String, Value>,
+) -> ApiResult<AppView> {
+    let id = parse_id(app_id)?;
+    let f = Fields(body);
+    let update = AppSettingsUpdate {
+        refund_review: f.bool_opt("refundReview")?,
+        auto_refund_paid_after_close: f.bool_opt("autoRefundPaidAfterClose")?,
+    };
+    if update == AppSettingsUpdate::default() {
+        return Err(ApiError::invalid(
+            "refundReview",
+            "give refundReview and/or autoRefundPaidAfterClose",
+        ));
+    }
+    let app = state
+        .store
+        .update_app_settings(&id, &update)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("app {app_id}")))?;
+    super::audit(
+        state,
+        "admin",
+        "app.settings",
+        id.as_str(),
+        json!({
+            "refundReview": update.refund_review,
+            "autoRefundPaidAfterClose": update.auto_refund_paid_after_close,
+        }),
+    )
+    .await;
+    Ok(AppView::from(&app))
 }

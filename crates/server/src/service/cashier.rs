@@ -204,7 +204,7 @@ pub async fn refresh(state: &AppState, order: Order) -> ApiResult<Order> {
     {
         return Ok(order);
     }
-    match payments::sync_if_pending(state, order.clone()).await {
+    match payments::sync_if_pending(state, order.clone(), "query").await {
         Ok(o) => Ok(o),
         Err(ApiError::Internal(e)) => Err(ApiError::Internal(e)),
         Err(e) => {

@@ -8,10 +8,13 @@ pub mod apps;
 pub mod bindings;
 pub mod cashier;
 pub mod channels;
+pub mod delivery;
 pub mod demo;
 pub mod notify;
 pub mod orders;
+pub mod outbox;
 pub mod payments;
+pub mod poller;
 pub mod refunds;
 
 use std::net::IpAddr;

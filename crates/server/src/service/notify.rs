@@ -166,7 +166,7 @@ async fn process(
             let mut t = OrderTransition::new(&[OrderState::Paying], OrderState::Failed, Utc::now());
             t.result_error_code = Some(code.clone());
             t.result_error_msg = Some(message);
-            let changed = state.store.transition_order(&order_id, &t).await?;
+            let changed = super::outbox::transition_order(state, &order, &t).await?;
             tracing::info!(order_id = %order_id, code, applied = changed.is_some(), "channel reported a failed payment");
             Ok((true, "failed_payment"))
         }
@@ -220,7 +220,7 @@ pub async fn reconcile(state: &AppState, config_id: &ConfigId) -> ApiResult<usiz
             .is_some_and(|c| &c.config_id == config_id)
     }) {
         queried += 1;
-        if let Err(e) = payments::sync_if_pending(state, order.clone()).await {
+        if let Err(e) = payments::sync_if_pending(state, order.clone(), "query").await {
             tracing::warn!(order_id = %order.order_id, error = %e, "query during reconciliation failed");
         }
     }

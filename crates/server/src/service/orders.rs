@@ -12,7 +12,7 @@ use std::net::IpAddr;
 
 use cashdesk_core::{Fen, OrderId, OrderState, OutTradeNo, StoreId};
 use cashdesk_crypto::{digest, random};
-use cashdesk_store::{App, Inserted, NewOrder, Order, OrderFilter, OrderTransition};
+use cashdesk_store::{App, Inserted, NewOrder, Order, OrderFilter};
 use chrono::Utc;
 use serde_json::{Map, Value};
 
@@ -255,29 +255,23 @@ pub async fn query(
 ) -> ApiResult<PayResult> {
     let order = order_of_app(state, app, out_trade_no).await?;
     let order = if sync {
-        super::payments::sync_if_pending(state, order).await?
+        super::payments::sync_if_pending(state, order, "query").await?
     } else {
         order
     };
     Ok(PayResult::from(&order))
 }
 
-/// CREATED/PAYING → CLOSED, closing at the channel first when the order
-/// has one (already closed there is fine; a channel failure leaves the
-/// order as it was, 502); closing a closed order answers the same; a paid
-/// or failed order cannot be closed (422).
+/// CREATED/PAYING → CLOSED (merchant told `PAY_CLOSED`), closing at the
+/// channel first when the order has one (already closed there is fine; a
+/// channel failure leaves the order as it was, 502); closing a closed
+/// order answers the same; a paid or failed order cannot be closed (422).
 pub async fn close(state: &AppState, app: &App, out_trade_no: &str) -> ApiResult<PayResult> {
     let order = order_of_app(state, app, out_trade_no).await?;
     if order.state.is_payable() {
         super::payments::close_at_channel(state, &order).await?;
     }
-    let t = OrderTransition::new(
-        &[OrderState::Created, OrderState::Paying],
-        OrderState::Closed,
-        Utc::now(),
-    );
-    if let Some(closed) = state.store.transition_order(&order.order_id, &t).await? {
-        tracing::info!(order_id = %closed.order_id, "order closed by the merchant");
+    if let Some(closed) = super::payments::close_order(state, &order, "merchant").await? {
         return Ok(PayResult::from(&closed));
     }
     // Lost the race or not closable: decide on the state as it is now.

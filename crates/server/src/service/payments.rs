@@ -49,6 +49,7 @@ use crate::channel_cache;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::input::Fields;
 use crate::service::orders::order_of_app;
+use crate::service::{outbox, refunds};
 use crate::state::AppState;
 
 /// AAD of a sealed QR token.
@@ -190,12 +191,7 @@ pub async fn pay(state: &AppState, app: &App, body: &Map<String, Value>) -> ApiR
     if order.state == OrderState::Created {
         let mut t = OrderTransition::new(&[OrderState::Created], OrderState::Paying, Utc::now());
         t.channel = Some(oc.clone());
-        if state
-            .store
-            .transition_order(&order.order_id, &t)
-            .await?
-            .is_none()
-        {
+        if outbox::transition_order(state, &order, &t).await?.is_none() {
             lost_race(state, &order.order_id, adapter.as_ref(), &oc).await?;
         }
     }
@@ -327,7 +323,7 @@ pub async fn apply_paid(
     if order.channel.is_none() {
         t.channel = channel;
     }
-    if let Some(o) = state.store.transition_order(&order.order_id, &t).await? {
+    if let Some(o) = outbox::transition_order(state, order, &t).await? {
         state.metrics.order_paid(source);
         tracing::info!(order_id = %o.order_id, transaction_id = %paid.transaction_id, source, "order paid");
         return Ok((o, PaidOutcome::Applied));
@@ -346,15 +342,21 @@ pub async fn apply_paid(
                     reported = %paid.transaction_id,
                     "a second payment was reported for a paid order: refund one by hand"
                 );
+            } else if current.paid_after_close {
+                // A copy of the news that made it paidAfterClose: if the
+                // automatic refund was not stored then (a crash, a
+                // database error), it is now.
+                refunds::auto_refund_paid_after_close(state, &current).await?;
             }
             return Ok((current, PaidOutcome::Duplicate));
         }
         if matches!(current.state, OrderState::Closed | OrderState::Failed) {
             t.from = vec![OrderState::Closed, OrderState::Failed];
             t.paid_after_close = Some(true);
-            if let Some(o) = state.store.transition_order(&order.order_id, &t).await? {
+            if let Some(o) = outbox::transition_order(state, &current, &t).await? {
                 state.metrics.order_paid(source);
                 tracing::warn!(order_id = %o.order_id, transaction_id = %paid.transaction_id, "payment for a closed order recorded (paidAfterClose): the merchant should refund or deliver");
+                refunds::auto_refund_paid_after_close(state, &o).await?;
                 return Ok((o, PaidOutcome::PaidAfterClose));
             }
             continue;
@@ -391,9 +393,9 @@ pub async fn order_adapter(
     Ok(Some((oc, adapter)))
 }
 
-/// Asks the channel how the order stands and applies what it says:
-/// paid → [`apply_paid`] (amount checked), failed → `FAILED`, closed at the
-/// channel → `CLOSED`. Only for orders that are still `CREATED`/`PAYING`.
+/// Asks the channel how the order stands and applies what it says
+/// ([`apply_channel_status`]). Only for orders that are still
+/// `CREATED`/`PAYING`; a channel failure is a 502 and changes nothing.
 pub async fn sync_order(
     state: &AppState,
     order: &Order,
@@ -408,20 +410,38 @@ pub async fn sync_order(
         })
         .await
         .map_err(|e| channel_error(&e))?;
+    apply_channel_status(state, order, &status, channel, source).await
+}
+
+/// Applies what a channel says about an unpaid order: paid →
+/// [`apply_paid`] (amount checked), failed → `FAILED`, closed at the
+/// channel → `CLOSED` (merchant told `PAY_CLOSED`); anything else changes
+/// nothing. Returns the order as it is afterwards.
+pub async fn apply_channel_status(
+    state: &AppState,
+    order: &Order,
+    status: &ChannelOrderStatus,
+    channel: Option<OrderChannel>,
+    source: &str,
+) -> ApiResult<Order> {
     let now = Utc::now();
     let changed = match status {
         ChannelOrderStatus::Paid(paid) | ChannelOrderStatus::Refunded(paid) => {
-            return Ok(apply_paid(state, order, &paid, channel, source).await?.0);
+            return Ok(apply_paid(state, order, paid, channel, source).await?.0);
         }
         ChannelOrderStatus::Closed if order.state == OrderState::Paying => {
             let t = OrderTransition::new(&[OrderState::Paying], OrderState::Closed, now);
-            state.store.transition_order(&order.order_id, &t).await?
+            let closed = outbox::transition_order(state, order, &t).await?;
+            if closed.is_some() {
+                state.metrics.order_closed("channel");
+            }
+            closed
         }
         ChannelOrderStatus::Failed { code, message } if order.state == OrderState::Paying => {
             let mut t = OrderTransition::new(&[OrderState::Paying], OrderState::Failed, now);
-            t.result_error_code = Some(code);
-            t.result_error_msg = Some(message);
-            state.store.transition_order(&order.order_id, &t).await?
+            t.result_error_code = Some(code.clone());
+            t.result_error_msg = Some(message.clone());
+            outbox::transition_order(state, order, &t).await?
         }
         other => {
             tracing::debug!(order_id = %order.order_id, status = ?other, "channel query: nothing to apply");
@@ -430,7 +450,7 @@ pub async fn sync_order(
     };
     match changed {
         Some(o) => {
-            tracing::info!(order_id = %o.order_id, state = %o.state, "order updated from a channel query");
+            tracing::info!(order_id = %o.order_id, state = %o.state, source, "order updated from a channel query");
             Ok(o)
         }
         None => state
@@ -441,16 +461,37 @@ pub async fn sync_order(
     }
 }
 
-/// `query-pay-result?sync=true`: an unpaid order with a channel is asked
-/// about at the channel first.
-pub async fn sync_if_pending(state: &AppState, order: Order) -> ApiResult<Order> {
+/// An unpaid order with a channel is asked about at the channel first
+/// (`query-pay-result?sync=true`, the cashier page's wait, the poller).
+pub async fn sync_if_pending(state: &AppState, order: Order, source: &str) -> ApiResult<Order> {
     if !order.state.is_payable() {
         return Ok(order);
     }
     match order_adapter(state, &order).await? {
-        Some((oc, adapter)) => sync_order(state, &order, adapter.as_ref(), Some(oc), "query").await,
+        Some((oc, adapter)) => sync_order(state, &order, adapter.as_ref(), Some(oc), source).await,
         None => Ok(order),
     }
+}
+
+/// `CREATED|PAYING → CLOSED` locally (compare-and-set) with the
+/// `PAY_CLOSED` notification; call [`close_at_channel`] first for an order
+/// that has a channel. `Some` if this call closed it.
+pub async fn close_order(
+    state: &AppState,
+    order: &Order,
+    source: &str,
+) -> ApiResult<Option<Order>> {
+    let t = OrderTransition::new(
+        &[OrderState::Created, OrderState::Paying],
+        OrderState::Closed,
+        Utc::now(),
+    );
+    let closed = outbox::transition_order(state, order, &t).await?;
+    if let Some(o) = &closed {
+        state.metrics.order_closed(source);
+        tracing::info!(order_id = %o.order_id, source, "order closed");
+    }
+    Ok(closed)
 }
 
 /// Before a local close: close at the channel (already closed there is

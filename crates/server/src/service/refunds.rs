@@ -51,8 +51,15 @@
 //! cluster lease is needed.
 //!
 //! Merchant notifications (`REFUND_SUCCESS`, `REFUND_FAIL`) belong to the
-//! outbox; every final transition goes through [`finish`], which asks
-//! [`merchant_notification`] for the outbox row to write with it.
+//! outbox; every final transition goes through [`finish`], which writes
+//! the outbox row with it.
+//!
+//! # Paid after close
+//!
+//! [`auto_refund_paid_after_close`] refunds a payment that arrived for a
+//! closed order, for apps that ask for it: one refund per order (its
+//! `outRefundNo` is `PAC-<orderId>`), through the same path as a
+//! merchant's.
 
 use std::sync::Arc;
 
@@ -63,8 +70,8 @@ use cashdesk_channels::{
 use cashdesk_core::{AppId, Fen, OutRefundNo, OutTradeNo, RefundId, RefundState};
 use cashdesk_crypto::digest;
 use cashdesk_store::{
-    App, ChannelConfig, InitialRefundState, NewNotification, NewRefund, Order, Refund,
-    RefundFilter, RefundInsert, RefundTransition,
+    App, ChannelConfig, InitialRefundState, NewRefund, Order, Refund, RefundFilter, RefundInsert,
+    RefundTransition,
 };
 use chrono::Utc;
 use serde_json::{Map, Value, json};
@@ -72,6 +79,7 @@ use serde_json::{Map, Value, json};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::input::Fields;
 use crate::service::orders::order_of_app;
+use crate::service::outbox;
 use crate::service::payments::{channel_error, order_adapter};
 use crate::state::AppState;
 use crate::wire::{RefundResult, RefundView};
@@ -475,28 +483,24 @@ async fn apply_status(
     reload(state, &refund.refund_id).await
 }
 
-/// The outbox row for a refund's final transition (`REFUND_SUCCESS`,
-/// `REFUND_FAIL`), written in the same transaction. The merchant
-/// notification outbox arrives with the next issue: this is the one place
-/// that builds it, and for now there is none.
-fn merchant_notification(_refund: &Refund, _to: RefundState) -> Option<NewNotification> {
-    None
-}
-
 /// The one place a refund becomes final (`SUCCESS`, `FAIL`, `REJECTED`):
 /// the compare-and-set, the order's bookkeeping (store) and the merchant's
-/// notification in one transaction. `Some` if this call made the change.
+/// notification (`REFUND_SUCCESS`, `REFUND_FAIL`; see
+/// [`super::outbox`]) in one transaction. `Some` if this call made the
+/// change.
 async fn finish(
     state: &AppState,
     refund: &Refund,
     t: &RefundTransition,
 ) -> ApiResult<Option<Refund>> {
-    let notification = merchant_notification(refund, t.to);
+    let order = order_of(state, refund).await?;
+    let notification =
+        outbox::refund_notification(state, &outbox::project_refund(refund, t), &order).await?;
     let changed = state
         .store
         .transition_refund(&refund.refund_id, t, notification.as_ref())
         .await?;
-    if let Some((r, _)) = &changed {
+    if let Some((r, n)) = &changed {
         state.metrics.refund_finished(r.state.as_str());
         tracing::info!(
             refund_id = %r.refund_id,
@@ -505,9 +509,93 @@ async fn finish(
             error_code = r.error_code.as_deref().unwrap_or(""),
             "refund settled"
         );
+        if n.is_some() {
+            outbox::queued(state);
+        }
     }
     Ok(changed.map(|(r, _)| r))
 }
+
+// --- paid after close ---
+
+/// The `outRefundNo` of an order's automatic refund: deterministic, so
+/// however often it is asked for, one refund exists.
+pub fn auto_refund_no(order: &Order) -> ApiResult<OutRefundNo> {
+    Ok(OutRefundNo::parse(&format!("PAC-{}", order.order_id))?)
+}
+
+/// For an app with `autoRefundPaidAfterClose`: stores the full refund of a
+/// `paidAfterClose` order (idempotent by [`auto_refund_no`], skipping
+/// review: the app asked for it in advance) and sends it to the channel in
+/// the background. It goes the normal way from there (answer, channel
+/// notification, poller), and the merchant is told `REFUND_SUCCESS` or
+/// `REFUND_FAIL`. The insert is awaited so that a failure reaches the
+/// caller (a channel notification is then refused, and its retry comes
+/// back here); if the background send is lost, the poller finds the
+/// refund `PROCESSING`, asks the channel, which has never seen it, and
+/// sends it.
+pub async fn auto_refund_paid_after_close(
+    state: &AppState,
+    order: &Order,
+) -> ApiResult<Option<Refund>> {
+    if !order.paid_after_close {
+        return Ok(None);
+    }
+    let app = state.store.get_app(&order.app_id).await?.ok_or_else(|| {
+        ApiError::internal(anyhow::anyhow!("order {} has no app", order.order_id))
+    })?;
+    if !app.auto_refund_paid_after_close {
+        return Ok(None);
+    }
+    let out_refund_no = auto_refund_no(order)?;
+    let new = NewRefund {
+        refund_id: RefundId::generate(),
+        app_id: order.app_id.clone(),
+        order_id: order.order_id.clone(),
+        out_refund_no: out_refund_no.clone(),
+        amount: order.amount,
+        reason: Some(AUTO_REFUND_REASON.to_owned()),
+        notify_url: None,
+        request_hash: hex::encode(digest::sha256(
+            format!("auto-refund-paid-after-close:{}", order.order_id).as_bytes(),
+        )),
+        created_at: Utc::now(),
+    };
+    let refund = match state
+        .store
+        .insert_refund(&new, InitialRefundState::Processing)
+        .await?
+    {
+        RefundInsert::New(r) => r,
+        RefundInsert::Existing(r) => return Ok(Some(r)),
+        RefundInsert::ExceedsRefundable { refundable } => {
+            tracing::error!(order_id = %order.order_id, refundable = refundable.get(), "paid after close, but the order is already (partly) refunded: no automatic refund; check it by hand");
+            return Ok(None);
+        }
+        RefundInsert::OrderNotRefundable { state: s } => {
+            tracing::error!(order_id = %order.order_id, state = %s, "paid after close, but the order cannot be refunded: check it by hand");
+            return Ok(None);
+        }
+    };
+    state.metrics.refund_requested(refund.state.as_str());
+    tracing::warn!(refund_id = %refund.refund_id, order_id = %order.order_id, out_refund_no = %out_refund_no, "paid after close: refunding automatically");
+    let (state2, refund2, order2) = (state.clone(), refund.clone(), order.clone());
+    tokio::spawn(async move {
+        let sent = match adapter_of(&state2, &order2).await {
+            Ok(adapter) => submit(&state2, &refund2, &order2, adapter.as_ref())
+                .await
+                .map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sent {
+            tracing::warn!(refund_id = %refund2.refund_id, error = ?e, "sending the automatic refund failed; the poller will");
+        }
+    });
+    Ok(Some(refund))
+}
+
+/// The reason of an automatic refund (shown to the buyer; ≤ 80 characters).
+pub const AUTO_REFUND_REASON: &str = "paid after the order was closed";
 
 // --- channel notifications ---
 

@@ -4,9 +4,9 @@
 //!
 //! 1. H5: order through the signed API → open `cashierUrl` → choose the
 //!    sandbox WeChat H5 channel → confirm on the sandbox payer page → back
-//!    on the paid result page. Merchant notifications do not exist yet
-//!    (issue 4), so "the merchant got the notification" is checked as the
-//!    order being `SUCCESS` through the signed query API.
+//!    on the paid result page; the merchant's endpoint (a test
+//!    [`Receiver`], the order's `notifyUrl`) got the signed `PAY_SUCCESS`
+//!    notification, and the signed query API agrees.
 //! 2. Native QR: the QR code is shown, the order is paid through
 //!    `POST /sandbox/api/pay`, and the page notices within a few seconds.
 //!
@@ -32,6 +32,7 @@ use serde_json::{Value, json};
 use crate::backend_tests;
 use crate::cashier::{ANDROID, demo_channel};
 use crate::helpers::{Backend, TestApp, otn, spawn_app};
+use crate::receiver::Receiver;
 
 backend_tests!(browser_h5_payment, browser_qr_payment);
 
@@ -272,7 +273,20 @@ async fn browser_h5_payment(b: Backend) {
     let Some(br) = Browser::start(prefix).await else {
         return;
     };
-    let created = order(&app, 1234, "拿铁咖啡 Latte").await;
+    // The merchant's notification endpoint, named by the order.
+    let receiver = Receiver::start().await;
+    receiver.trust(
+        &app.demo_app_id,
+        &cashdesk_sdk::Credentials::hmac_sha256(app.demo_app_key.clone()),
+    );
+    let created = app
+        .client
+        .create_order(&cashdesk_sdk::CreateOrderRequest {
+            notify_url: Some(receiver.url("/merchant/notify")),
+            ..cashdesk_sdk::CreateOrderRequest::new(otn(), 1234, "拿铁咖啡 Latte")
+        })
+        .await
+        .expect("order through the signed API");
     br.client
         .goto(&created.cashier_url)
         .await
@@ -320,8 +334,18 @@ async fn browser_h5_payment(b: Backend) {
     assert!(br.source().await.contains("¥12.34"));
     br.screenshot("result").await;
 
-    // Merchant notifications are issue 4: the merchant's view of the
-    // payment is checked through the signed query API instead.
+    // The merchant was told, signed, and its query agrees.
+    assert!(
+        receiver
+            .wait(Duration::from_secs(15), |r| !r
+                .acked_for(&created.order_id, "PAY_SUCCESS")
+                .is_empty())
+            .await,
+        "the merchant got PAY_SUCCESS: {:?} {:?}",
+        receiver.acked(),
+        receiver.unverified()
+    );
+    let told = &receiver.acked_for(&created.order_id, "PAY_SUCCESS")[0];
     let r = app
         .client
         .query_pay_result(&created.out_trade_no, false)
@@ -330,6 +354,16 @@ async fn browser_h5_payment(b: Backend) {
     assert_eq!(serde_json::to_value(r.state).expect("state"), "SUCCESS");
     assert_eq!(r.channel_id.as_deref(), Some(h5.as_str()));
     assert!(r.transaction_id.is_some());
+    assert_eq!(told.out_trade_no, created.out_trade_no);
+    assert_eq!(told.amount, 1234);
+    assert_eq!(told.state, "SUCCESS");
+    assert_eq!(told.channel_id.as_deref(), Some(h5.as_str()));
+    assert_eq!(told.transaction_id, r.transaction_id);
+    assert!(
+        receiver.unverified().is_empty(),
+        "{:?}",
+        receiver.unverified()
+    );
 
     let n = br.assert_stayed_on(&app.base_url).await;
     eprintln!("{n} requests, all to {}", app.base_url);

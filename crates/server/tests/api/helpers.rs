@@ -476,6 +476,34 @@ impl TestApp {
         sign_type: &str,
         tweak: impl FnOnce(&mut serde_json::Value),
     ) -> WxSetup {
+        let shop = self.merchant(SignType::HmacSha256).await;
+        self.wechat_setup_for(api_version, sign_type, tweak, shop)
+            .await
+    }
+
+    /// An HMAC-SHA256 app registered with `req` (its name and settings).
+    pub async fn merchant_with(&self, req: RegisterAppRequest) -> TestMerchant {
+        let reg = self.admin.create_app(&req).await.expect("register app");
+        let credentials = Credentials::Shared {
+            sign_type: reg.sign_type,
+            app_key: Secret::new(reg.app_key.clone()),
+        };
+        let client = Client::new(&self.base_url, &reg.app_id, credentials.clone()).expect("client");
+        TestMerchant {
+            app_id: reg.app_id,
+            client,
+            credentials,
+        }
+    }
+
+    /// [`TestApp::wechat_setup`] for an app the test registered.
+    pub async fn wechat_setup_for(
+        &self,
+        api_version: &'static str,
+        sign_type: &str,
+        tweak: impl FnOnce(&mut serde_json::Value),
+        shop: TestMerchant,
+    ) -> WxSetup {
         let merchant = self.open_sandbox_merchant(sign_type).await;
         let mut credentials = match api_version {
             "v2" => merchant["credentialsV2"].clone(),
@@ -494,7 +522,6 @@ impl TestApp {
             })
             .await
             .expect("channel config");
-        let shop = self.merchant(SignType::HmacSha256).await;
         let mut channels = std::collections::HashMap::new();
         for scene in SCENES {
             let ch = self
@@ -593,6 +620,41 @@ impl TestApp {
             .await
             .expect("order");
         (no, created.order_id)
+    }
+
+    /// Moves the order's `expireAt` into the past, straight in the
+    /// database (orders live at least a minute through the API; tests of
+    /// expiry cannot wait that long). The channel still has the original
+    /// expiry.
+    pub async fn force_expire(&self, order_id: &str) {
+        use sqlx::Connection as _;
+        let past = chrono::Utc::now() - chrono::Duration::seconds(1);
+        let url = self.config.effective_database_url();
+        let sql = "UPDATE orders SET expire_at = $1 WHERE order_id = $2";
+        let n = if url.starts_with("sqlite:") {
+            let mut c = sqlx::SqliteConnection::connect(&url)
+                .await
+                .expect("open sqlite");
+            sqlx::query(sql)
+                .bind(past.timestamp_micros())
+                .bind(order_id)
+                .execute(&mut c)
+                .await
+                .expect("update")
+                .rows_affected()
+        } else {
+            let mut c = sqlx::PgConnection::connect(&url)
+                .await
+                .expect("open postgres");
+            sqlx::query(sql)
+                .bind(past)
+                .bind(order_id)
+                .execute(&mut c)
+                .await
+                .expect("update")
+                .rows_affected()
+        };
+        assert_eq!(n, 1, "order {order_id} exists");
     }
 
     /// Waits until the order's local state is `state`.

@@ -4,6 +4,7 @@
 //! latter skips with a message when CASHDESK_TEST_POSTGRES_URL is unset).
 
 mod helpers;
+mod receiver;
 
 mod admin;
 mod bad_input;
@@ -13,6 +14,7 @@ mod cashier;
 mod notify;
 mod ops;
 mod orders;
+mod outbox;
 mod refunds;
 mod register;
 mod signing;

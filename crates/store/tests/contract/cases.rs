@@ -10,8 +10,8 @@ use cashdesk_core::{
     OutTradeNo, SceneCode, SignType, StoreId,
 };
 use cashdesk_store::{
-    App, AuditEntry, Binding, BindingFilter, Channel, ChannelConfig, Inserted, NewOrder, Order,
-    OrderChannel, OrderFilter, OrderTransition, Store, StoreError,
+    App, AppSettingsUpdate, AuditEntry, Binding, BindingFilter, Channel, ChannelConfig, Inserted,
+    NewOrder, Order, OrderChannel, OrderFilter, OrderTransition, Store, StoreError,
 };
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
@@ -57,6 +57,7 @@ fn app(id: &str) -> App {
         public_key_pem: None,
         notify_url: Some("https://shop.example.com/notify".into()),
         refund_review: false,
+        auto_refund_paid_after_close: false,
         enabled: true,
         created_at: t0(),
     }
@@ -390,6 +391,7 @@ pub async fn apps_round_trip(db: &TestDb) {
     a.sign_type = SignType::Sm2;
     a.public_key_pem = Some("-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----\n".into());
     a.refund_review = true;
+    a.auto_refund_paid_after_close = true;
     let mut b = app("app-2");
     b.created_at = t0() + Duration::seconds(1);
     b.notify_url = None;
@@ -415,6 +417,57 @@ pub async fn apps_round_trip(db: &TestDb) {
     assert!(store.set_app_enabled(&a.app_id, true).await.unwrap());
     assert!(store.get_app(&a.app_id).await.unwrap().unwrap().enabled);
     assert!(!store.set_app_enabled(&app_id("nope"), false).await.unwrap());
+
+    // Settings: only what the update names changes.
+    let updated = store
+        .update_app_settings(
+            &b.app_id,
+            &AppSettingsUpdate {
+                auto_refund_paid_after_close: Some(true),
+                ..AppSettingsUpdate::default()
+            },
+        )
+        .await
+        .unwrap()
+        .expect("app exists");
+    assert!(updated.auto_refund_paid_after_close);
+    assert!(!updated.refund_review, "not named, not changed");
+    assert_eq!(
+        store.get_app(&b.app_id).await.unwrap(),
+        Some(updated.clone())
+    );
+    let updated = store
+        .update_app_settings(
+            &b.app_id,
+            &AppSettingsUpdate {
+                refund_review: Some(true),
+                auto_refund_paid_after_close: Some(false),
+            },
+        )
+        .await
+        .unwrap()
+        .expect("app exists");
+    assert!(updated.refund_review && !updated.auto_refund_paid_after_close);
+    assert_eq!(
+        store
+            .update_app_settings(&b.app_id, &AppSettingsUpdate::default())
+            .await
+            .unwrap(),
+        Some(updated),
+        "an empty update changes nothing"
+    );
+    assert_eq!(
+        store.get_app(&a.app_id).await.unwrap(),
+        Some(a.clone()),
+        "other app untouched"
+    );
+    assert_eq!(
+        store
+            .update_app_settings(&app_id("nope"), &AppSettingsUpdate::default())
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 pub async fn configs_and_channels_round_trip(db: &TestDb) {

@@ -342,29 +342,69 @@ pub async fn resend_keeps_the_notify_id(db: &TestDb) {
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].notify_id, n.notify_id);
 
-    // Resent while leased: the lease is dropped, so the holder can no
-    // longer record, and it is due again at once.
+    // Resent while leased: the lease is kept (the holder may be sending it
+    // right now), so nobody else can claim it until the holder records.
     let t3 = t2 + Duration::seconds(1);
     let again = store
         .resend_notification(&n.notify_id, t3)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((again.lease_owner, again.lease_until), (None, None));
+    assert_eq!(again.state, NotificationState::Pending);
+    assert_eq!(again.next_attempt_at, t3);
+    assert_eq!(again.lease_owner.as_deref(), Some("w2"));
+    assert!(
+        store
+            .claim_due_notifications("w3", t3, lease(), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "no second sender while the lease lives"
+    );
+    assert!(
+        store
+            .record_notification_attempt(
+                &n.notify_id,
+                "w2",
+                &attempt(t3, Some(500), Some("HTTP 500")),
+                AttemptOutcome::RetryAt(t3)
+            )
+            .await
+            .unwrap(),
+        "the holder records its attempt"
+    );
+    // Once recorded, the next claim takes it.
+    assert_eq!(
+        store
+            .claim_due_notifications("w3", t3, lease(), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // Resent after the holder's lease ran out: the dead lease is dropped.
+    let t4 = t3 + lease() + Duration::seconds(1);
+    let taken = store
+        .resend_notification(&n.notify_id, t4)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((taken.lease_owner, taken.lease_until), (None, None));
     assert!(
         !store
             .record_notification_attempt(
                 &n.notify_id,
-                "w2",
-                &attempt(t3, Some(200), None),
+                "w3",
+                &attempt(t4, Some(200), None),
                 AttemptOutcome::Delivered
             )
             .await
-            .unwrap()
+            .unwrap(),
+        "a lease that ran out and was dropped cannot record"
     );
     assert_eq!(
         store
-            .claim_due_notifications("w3", t3, lease(), 10)
+            .claim_due_notifications("w3", t4, lease(), 10)
             .await
             .unwrap()
             .len(),
@@ -375,7 +415,7 @@ pub async fn resend_keeps_the_notify_id(db: &TestDb) {
             .record_notification_attempt(
                 &n.notify_id,
                 "w3",
-                &attempt(t3, Some(200), None),
+                &attempt(t4, Some(200), None),
                 AttemptOutcome::Failed
             )
             .await
@@ -383,13 +423,13 @@ pub async fn resend_keeps_the_notify_id(db: &TestDb) {
     );
     // FAILED → resent too.
     let revived = store
-        .resend_notification(&n.notify_id, t3)
+        .resend_notification(&n.notify_id, t4)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(
         (revived.state, revived.attempts),
-        (NotificationState::Pending, 2)
+        (NotificationState::Pending, 3)
     );
     assert_eq!(
         store
@@ -397,7 +437,7 @@ pub async fn resend_keeps_the_notify_id(db: &TestDb) {
             .await
             .unwrap()
             .len(),
-        2
+        3
     );
     assert_eq!(
         store

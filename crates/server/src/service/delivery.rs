@@ -1,0 +1,422 @@
+//! Delivery of merchant notifications: the worker step that claims due
+//! outbox rows, POSTs them signed, and records each attempt.
+//!
+//! # One delivery at a time, nothing lost
+//!
+//! A row is claimed with a lease ([`cashdesk_store::Store::claim_due_notifications`]:
+//! PostgreSQL `FOR UPDATE SKIP LOCKED`, SQLite its single writer) to this
+//! instance's owner id (`host:pid:random`), for twice the request timeout
+//! plus a second. Only as many rows are claimed as are sent at once, each
+//! is sent at once, and a row whose lease would run out before the request
+//! could time out is left alone, so while a lease lives nobody else sends
+//! that row, and no instance sends a row whose lease another instance could
+//! already hold. The attempt is recorded only if the lease is still ours
+//! ([`cashdesk_store::Store::record_notification_attempt`]); a dead
+//! instance's rows come due again when its lease runs out. The one
+//! unavoidable repeat — an instance dies after the merchant acknowledged
+//! but before the acknowledgement was recorded — is why the `notifyId` is
+//! kept: merchants deduplicate on it.
+//!
+//! # The request
+//!
+//! `POST <url>` with the stored JSON body and the five `Cashdesk-*`
+//! headers, signed like a request (ARCHITECTURE.md §5.1) over method
+//! `POST` and the URL's path and query (the rule of
+//! `cashdesk_sdk::notification::notify_path_and_query`), afresh for every
+//! attempt. No redirects (the signature names the path), no proxy, TLS
+//! verified, `CASHDESK_NOTIFY_TIMEOUT_MS` for the whole exchange. Unless
+//! `allow_private_notify_urls` is on, the address is checked when it is
+//! used, not only when the URL was accepted: an IP literal must be public,
+//! and a host name is resolved by a resolver that drops loopback, private
+//! and link-local addresses (a name that later points inside the network
+//! cannot reach it).
+//!
+//! # The answer
+//!
+//! Acknowledged = HTTP 200 and a body that is `{"code":1000,…}` (JSON, the
+//! number 1000) or the text `success` (trimmed, any case). Anything else
+//! is a failed attempt: the next one is the schedule's n-th wait later
+//! after the n-th attempt (`CASHDESK_NOTIFY_SCHEDULE`), and after the last
+//! wait's attempt the notification is `FAILED`. An operator's resend makes
+//! any notification due now; it keeps its attempt count, so a pending one
+//! continues its schedule and one whose schedule was used up gets one
+//! attempt per resend. A resend while an attempt is in flight keeps that
+//! attempt's lease: the attempt finishes and its outcome applies (the
+//! deliveries of one notification never overlap).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cashdesk_crypto::apisig;
+use cashdesk_crypto::random;
+use cashdesk_store::{AttemptOutcome, NewAttempt, Notification};
+use chrono::Utc;
+use futures::StreamExt as _;
+use serde_json::Value;
+
+use crate::auth::sign_for_app;
+use crate::error::ApiResult;
+use crate::service::{is_private_host, is_private_ip};
+use crate::state::AppState;
+
+/// How many notifications one instance sends at once (and claims per round).
+pub const CONCURRENCY: usize = 32;
+
+/// The most of a reply that is read (an acknowledgement is a few bytes).
+const MAX_REPLY_BYTES: usize = 64 * 1024;
+
+/// What one instance's delivery worker needs: its lease owner id, the HTTP
+/// client, the schedule and the lease length.
+pub struct Deliverer {
+    owner: String,
+    client: reqwest::Client,
+    schedule: Vec<Duration>,
+    timeout: Duration,
+    lease: chrono::Duration,
+}
+
+impl Deliverer {
+    pub fn new(state: &AppState) -> anyhow::Result<Deliverer> {
+        let timeout = Duration::from_millis(state.config.notify_timeout_ms);
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .user_agent(concat!("cashdesk/", env!("CARGO_PKG_VERSION")));
+        if !state.config.allow_private_notify_urls {
+            builder = builder.dns_resolver(Arc::new(PublicOnly));
+        }
+        let lease = chrono::Duration::from_std(timeout * 2 + Duration::from_secs(1))?;
+        Ok(Deliverer {
+            owner: state.instance_id.clone(),
+            client: builder.build()?,
+            schedule: state.config.notify_schedule(),
+            timeout,
+            lease,
+        })
+    }
+
+    /// The shortest wait of the schedule (how often the worker polls for
+    /// rows other instances queued or that came due).
+    pub fn shortest_wait(&self) -> Option<Duration> {
+        self.schedule.iter().min().copied()
+    }
+
+    /// What an attempt that was not acknowledged leads to: `attempts` is
+    /// the number of attempts before this one.
+    fn after_failure(&self, attempts: u32, now: chrono::DateTime<Utc>) -> AttemptOutcome {
+        let wait = usize::try_from(attempts)
+            .ok()
+            .and_then(|i| self.schedule.get(i))
+            .and_then(|w| chrono::Duration::from_std(*w).ok());
+        match wait {
+            Some(w) => AttemptOutcome::RetryAt(now + w),
+            None => AttemptOutcome::Failed,
+        }
+    }
+}
+
+/// Resolves host names to public addresses only.
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let public: Vec<SocketAddr> =
+                all.into_iter().filter(|a| !is_private_ip(a.ip())).collect();
+            if public.is_empty() {
+                return Err(format!(
+                    "{host} resolves to no public address (loopback, private and link-local \
+                     addresses are refused unless allow_private_notify_urls is on)"
+                )
+                .into());
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(public.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+/// Whether a reply acknowledges a notification (see the module comment).
+pub fn is_ack(status: u16, body: &[u8]) -> bool {
+    if status != 200 {
+        return false;
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("success") {
+        return true;
+    }
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .is_some_and(|v| v.get("code").and_then(Value::as_i64) == Some(1000))
+}
+
+/// The path and query a notification to `url` is signed over.
+pub fn path_and_query(url: &url::Url) -> String {
+    let mut out = url.path().to_owned();
+    if let Some(q) = url.query() {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// `e` and its causes, for the attempt log.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}
+
+/// A signed, checked request for `n`, or why none can be made.
+async fn prepare(
+    state: &AppState,
+    d: &Deliverer,
+    n: &Notification,
+) -> Result<reqwest::RequestBuilder, String> {
+    let url = url::Url::parse(&n.url).map_err(|e| format!("the notify URL does not parse: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("the notify URL is not http(s)".to_owned());
+    }
+    if !state.config.allow_private_notify_urls && url.host().is_some_and(|h| is_private_host(&h)) {
+        return Err(
+            "the notify URL points to a loopback, private or link-local host (refused unless allow_private_notify_urls is on)"
+                .to_owned(),
+        );
+    }
+    let app = state
+        .store
+        .get_app(&n.app_id)
+        .await
+        .map_err(|e| format!("loading the app: {e}"))?
+        .ok_or_else(|| format!("app {} does not exist", n.app_id))?;
+    let timestamp = Utc::now().timestamp().to_string();
+    let nonce = random::nonce_str(32);
+    let message = apisig::request_message(
+        "POST",
+        &path_and_query(&url),
+        &timestamp,
+        &nonce,
+        n.body.as_bytes(),
+    );
+    let signature = sign_for_app(state, &app, &message).map_err(|e| format!("signing: {e}"))?;
+    Ok(d.client
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(apisig::HEADER_APP_ID, app.app_id.as_str())
+        .header(apisig::HEADER_TIMESTAMP, timestamp)
+        .header(apisig::HEADER_NONCE, nonce)
+        .header(apisig::HEADER_SIGN_TYPE, app.sign_type.as_str())
+        .header(apisig::HEADER_SIGNATURE, signature)
+        .body(n.body.clone()))
+}
+
+/// Reads at most [`MAX_REPLY_BYTES`] of a reply.
+async fn read_reply(mut resp: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        let room = MAX_REPLY_BYTES - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= MAX_REPLY_BYTES {
+            break;
+        }
+    }
+    Ok(body)
+}
+
+/// One attempt: `(what happened, acknowledged?)`.
+async fn attempt(state: &AppState, d: &Deliverer, n: &Notification) -> (NewAttempt, bool) {
+    let at = Utc::now();
+    let started = Instant::now();
+    let elapsed =
+        |started: Instant| u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let failed = |error: String, started: Instant| NewAttempt {
+        at,
+        http_status: None,
+        latency_ms: elapsed(started),
+        response_excerpt: None,
+        error: Some(error),
+    };
+    let req = match prepare(state, d, n).await {
+        Ok(r) => r,
+        Err(e) => return (failed(e, started), false),
+    };
+    let resp = match req.send().await {
+        Ok(r) => r,
+        Err(e) if e.is_timeout() => {
+            let msg = format!("timed out after {} ms", d.timeout.as_millis());
+            return (failed(msg, started), false);
+        }
+        Err(e) => return (failed(format!("no answer: {}", chain(&e)), started), false),
+    };
+    let status = resp.status().as_u16();
+    let (body, read_error) = match read_reply(resp).await {
+        Ok(b) => (b, None),
+        Err(e) => (
+            Vec::new(),
+            Some(format!("reading the reply: {}", chain(&e))),
+        ),
+    };
+    let acked = read_error.is_none() && is_ack(status, &body);
+    let excerpt = (!body.is_empty())
+        .then(|| String::from_utf8_lossy(&body[..body.len().min(1024)]).into_owned());
+    let error = if acked {
+        None
+    } else {
+        read_error.or_else(|| {
+            Some(if status == 200 {
+                "HTTP 200 but the reply is not an acknowledgement ({\"code\":1000,…} or success)"
+                    .to_owned()
+            } else {
+                format!("HTTP {status}")
+            })
+        })
+    };
+    (
+        NewAttempt {
+            at,
+            http_status: Some(status),
+            latency_ms: elapsed(started),
+            response_excerpt: excerpt,
+            error,
+        },
+        acked,
+    )
+}
+
+/// Sends one claimed notification and records the attempt.
+async fn deliver(state: &AppState, d: &Deliverer, n: Notification) {
+    // Claimed a while ago (e.g. the store was slow): if the lease could
+    // run out while the request is in flight, leave it to whoever takes it.
+    if n.lease_until.is_none_or(|until| {
+        Utc::now() + chrono::Duration::from_std(d.timeout).unwrap_or_default() >= until
+    }) {
+        tracing::warn!(notify_id = %n.notify_id, "lease too short to send safely; left for the next claim");
+        return;
+    }
+    let (attempt, acked) = attempt(state, d, &n).await;
+    let outcome = if acked {
+        AttemptOutcome::Delivered
+    } else {
+        d.after_failure(n.attempts, Utc::now())
+    };
+    let label = match outcome {
+        AttemptOutcome::Delivered => "delivered",
+        AttemptOutcome::RetryAt(_) => "retry",
+        AttemptOutcome::Failed => "failed",
+    };
+    match state
+        .store
+        .record_notification_attempt(&n.notify_id, &d.owner, &attempt, outcome)
+        .await
+    {
+        Ok(true) => {
+            state.metrics.notification_attempt(label);
+            match outcome {
+                AttemptOutcome::Delivered => tracing::info!(
+                    notify_id = %n.notify_id, order_id = %n.order_id, notify_type = %n.notify_type,
+                    attempt = n.attempts + 1, latency_ms = attempt.latency_ms, "merchant notification delivered"
+                ),
+                AttemptOutcome::RetryAt(t) => tracing::info!(
+                    notify_id = %n.notify_id, attempt = n.attempts + 1, error = attempt.error.as_deref().unwrap_or(""),
+                    retry_at = %t, "merchant notification not acknowledged; will retry"
+                ),
+                AttemptOutcome::Failed => tracing::warn!(
+                    notify_id = %n.notify_id, order_id = %n.order_id, attempt = n.attempts + 1,
+                    error = attempt.error.as_deref().unwrap_or(""),
+                    "merchant notification FAILED: schedule used up (an operator can resend it)"
+                ),
+            }
+        }
+        Ok(false) => {
+            state.metrics.notification_attempt("lease_lost");
+            tracing::warn!(notify_id = %n.notify_id, "the lease was lost (resent or taken over) before the attempt was recorded");
+        }
+        Err(e) => {
+            tracing::error!(notify_id = %n.notify_id, error = %e, "recording a notification attempt failed; it will be sent again when the lease runs out");
+        }
+    }
+}
+
+/// One round: claims up to [`CONCURRENCY`] due notifications and sends
+/// them at once. Returns how many were claimed.
+pub async fn deliver_due(state: &AppState, d: &Deliverer) -> ApiResult<usize> {
+    let limit = u32::try_from(CONCURRENCY).unwrap_or(32);
+    let claimed = state
+        .store
+        .claim_due_notifications(&d.owner, Utc::now(), d.lease, limit)
+        .await?;
+    let n = claimed.len();
+    futures::stream::iter(claimed)
+        .for_each_concurrent(CONCURRENCY, |row| deliver(state, d, row))
+        .await;
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acknowledgements() {
+        assert!(is_ack(200, r#"{"code":1000,"msg":"操作成功"}"#.as_bytes()));
+        assert!(is_ack(200, b" {\"code\": 1000} \n"));
+        assert!(is_ack(200, b"success"));
+        assert!(is_ack(200, b"  SUCCESS\r\n"));
+        assert!(is_ack(200, b"Success"));
+        assert!(!is_ack(201, b"success"), "only HTTP 200");
+        assert!(!is_ack(500, br#"{"code":1000}"#));
+        assert!(!is_ack(200, b""));
+        assert!(!is_ack(200, b"ok"));
+        assert!(!is_ack(200, b"successful"));
+        assert!(!is_ack(200, br#"{"code":"1000"}"#), "the number 1000");
+        assert!(!is_ack(200, br#"{"code":1001}"#));
+        assert!(!is_ack(200, br#"[1000]"#));
+    }
+
+    #[tokio::test]
+    async fn the_resolver_drops_private_addresses() {
+        use reqwest::dns::Resolve as _;
+        let err = match PublicOnly.resolve("localhost".parse().expect("name")).await {
+            Ok(addrs) => panic!("resolved to {:?}", addrs.collect::<Vec<_>>()),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("no public address"), "{err}");
+        let literal = url::Url::parse("http://10.0.0.8/cb").expect("url");
+        assert!(literal.host().is_some_and(|h| is_private_host(&h)));
+    }
+
+    #[test]
+    fn path_and_query_follows_the_sdk_rule() {
+        for (url, want) in [
+            (
+                "https://shop.example.com/pay/cb?shop=1&x=a%20b#frag",
+                "/pay/cb?shop=1&x=a%20b",
+            ),
+            ("http://shop.example.com", "/"),
+            ("http://127.0.0.1:9000/n", "/n"),
+        ] {
+            let u = url::Url::parse(url).expect("url");
+            assert_eq!(path_and_query(&u), want);
+            assert_eq!(
+                cashdesk_sdk::notify_path_and_query(url).expect("sdk"),
+                want,
+                "the SDK verifies over the same path and query"
+            );
+        }
+    }
+}

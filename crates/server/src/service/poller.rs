@@ -1,0 +1,165 @@
+//! Asking the channels on cashdesk's own initiative, for orders whose
+//! outcome no notification has brought: the `PAYING`-order poller and the
+//! expiry job.
+//!
+//! # The poller
+//!
+//! [`query_due_orders`] claims `PAYING` orders that are due for a query
+//! ([`cashdesk_store::Store::claim_orders_to_query`]: first
+//! `CASHDESK_QUERY_SCHEDULE`'s first wait after the move to `PAYING`, then
+//! backing off; never once expired, that is the expiry job's). What the
+//! channel says is applied exactly as a verified notification would be
+//! ([`payments::apply_channel_status`]): paid → `SUCCESS` and
+//! `PAY_SUCCESS`, closed → `CLOSED` and `PAY_CLOSED`. The claim is one
+//! statement that pushes each order's next query forward, so it is its own
+//! lease: every instance runs the step, none queries an order another
+//! instance claimed in the same round, and a dead instance's orders come
+//! due again.
+//!
+//! # Expiry
+//!
+//! [`expire_due`] handles `CREATED`/`PAYING` orders past `expireAt`. The
+//! list of them is a plain read, so the job runs under the cluster lease
+//! [`EXPIRY_LEASE`] (one instance at a time, renewed before each order;
+//! another instance takes over when its holder dies). For each order:
+//!
+//! - never sent to a channel (`CREATED`, no channel) → `CLOSED`;
+//! - otherwise the channel is asked first: paid → `SUCCESS` (never close
+//!   what is paid), failed → `FAILED`, closed there → `CLOSED`; unpaid →
+//!   closed at the channel (a channel that then says "paid" is queried and
+//!   the payment recorded), then `CLOSED` locally; unknown at the channel →
+//!   `CLOSED` locally (nothing can be paid there);
+//! - the channel unreachable, or a state it cannot explain → left as it is
+//!   and tried again next round.
+//!
+//! Every `CLOSED` tells the merchant `PAY_CLOSED`.
+
+use cashdesk_channels::{ChannelOrderStatus, QueryRequest};
+use cashdesk_store::Order;
+use chrono::Utc;
+
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::service::payments::{self, channel_error};
+use crate::state::AppState;
+
+/// The cluster lease the expiry job runs under.
+pub const EXPIRY_LEASE: &str = "job.expiry";
+
+/// One round of the order poller: claims up to `limit` due `PAYING`
+/// orders and asks their channel. Returns how many were claimed. One
+/// order's failure is logged; its claim already set its next query.
+pub async fn query_due_orders(state: &AppState, limit: u32) -> ApiResult<usize> {
+    let schedule = state.config.query_schedule();
+    let due = state
+        .store
+        .claim_orders_to_query(Utc::now(), limit, &schedule)
+        .await?;
+    for order in &due {
+        match payments::sync_if_pending(state, order.clone(), "poller").await {
+            Ok(o) => {
+                tracing::debug!(order_id = %o.order_id, state = %o.state, attempts = order.query_attempts, "order queried")
+            }
+            Err(e) => {
+                tracing::warn!(order_id = %order.order_id, error = ?e, "order query failed; will try again")
+            }
+        }
+    }
+    Ok(due.len())
+}
+
+/// How long the expiry lease lasts: the longest one order can take (a
+/// query, a close at the channel and, if the channel refuses the close, a
+/// second query) and some.
+fn lease_ttl(state: &AppState) -> chrono::Duration {
+    let ms = i64::try_from(state.config.channel_timeout_ms).unwrap_or(15_000);
+    chrono::Duration::milliseconds(ms * 3) + chrono::Duration::seconds(10)
+}
+
+/// One round of the expiry job, if this instance holds (or gets) the
+/// expiry lease: up to `limit` expired orders. Returns how many were
+/// looked at.
+pub async fn expire_due(state: &AppState, owner: &str, limit: u32) -> ApiResult<usize> {
+    let ttl = lease_ttl(state);
+    if !state
+        .store
+        .try_acquire_lease(EXPIRY_LEASE, owner, Utc::now(), ttl)
+        .await?
+    {
+        return Ok(0);
+    }
+    let expired = state.store.list_expired_orders(Utc::now(), limit).await?;
+    let mut seen = 0;
+    for order in &expired {
+        // Renewed before each order: a slow channel must not let the lease
+        // run out while this instance still works through the list.
+        if !state
+            .store
+            .try_acquire_lease(EXPIRY_LEASE, owner, Utc::now(), ttl)
+            .await?
+        {
+            break;
+        }
+        seen += 1;
+        match expire(state, order).await {
+            Ok(o) => {
+                tracing::info!(order_id = %o.order_id, state = %o.state, "expired order settled")
+            }
+            Err(e) => {
+                tracing::warn!(order_id = %order.order_id, error = ?e, "expired order left as it is; trying again next round")
+            }
+        }
+    }
+    Ok(seen)
+}
+
+/// Gives the expiry lease up (on shutdown), so another instance takes
+/// over at once.
+pub async fn release(state: &AppState, owner: &str) {
+    if let Err(e) = state.store.release_lease(EXPIRY_LEASE, owner).await {
+        tracing::warn!(error = %e, "could not release the expiry lease; it runs out by itself");
+    }
+}
+
+/// Settles one expired order (see the module comment).
+async fn expire(state: &AppState, order: &Order) -> ApiResult<Order> {
+    let Some((oc, adapter)) = payments::order_adapter(state, order).await? else {
+        return closed(state, order).await;
+    };
+    let status = adapter
+        .query(&QueryRequest {
+            order_id: order.order_id.clone(),
+            amount: order.amount,
+        })
+        .await
+        .map_err(|e| channel_error(&e))?;
+    let after = payments::apply_channel_status(state, order, &status, Some(oc), "expiry").await?;
+    if !after.state.is_payable() {
+        return Ok(after);
+    }
+    match status {
+        ChannelOrderStatus::NotFound => {}
+        ChannelOrderStatus::NotPaid | ChannelOrderStatus::Paying | ChannelOrderStatus::Closed => {
+            payments::close_at_channel(state, &after).await?;
+        }
+        other => {
+            return Err(ApiError::new(
+                ErrorCode::ChannelError,
+                format!("the channel reports a state cashdesk does not know ({other:?})"),
+            ));
+        }
+    }
+    closed(state, &after).await
+}
+
+/// Closes locally; the order as it is afterwards (closed by this call, or
+/// settled otherwise meanwhile).
+async fn closed(state: &AppState, order: &Order) -> ApiResult<Order> {
+    if let Some(o) = payments::close_order(state, order, "expiry").await? {
+        return Ok(o);
+    }
+    state
+        .store
+        .get_order(&order.order_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("order {}", order.order_id)))
+}
