@@ -205,6 +205,11 @@ impl ChannelFactory for LakalaFactory {
         &["v3"]
     }
 
+    /// The only version, so a config may leave `apiVersion` out.
+    fn default_api_version(&self) -> Option<&'static str> {
+        Some("v3")
+    }
+
     fn validate(&self, _api_version: &str, credentials: &serde_json::Value) -> Result<(), String> {
         LakalaCredentials::parse(credentials)?.check().map(|_| ())
     }
@@ -892,12 +897,16 @@ impl Channel for Lakala {
                     }),
                 }))
             }
-            "FAIL" | "CLOSE" => Ok(VerifiedNotification::Payment(PaymentNotification {
+            "FAIL" => Ok(VerifiedNotification::Payment(PaymentNotification {
                 out_trade_no,
                 result: PaymentResult::Failed {
                     code: status.to_owned(),
                     message: t.trade_state_desc.clone().unwrap_or_default(),
                 },
+            })),
+            "CLOSE" => Ok(VerifiedNotification::Payment(PaymentNotification {
+                out_trade_no,
+                result: PaymentResult::Closed,
             })),
             other => Ok(VerifiedNotification::Other {
                 event: other.to_owned(),

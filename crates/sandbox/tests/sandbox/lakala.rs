@@ -205,9 +205,13 @@ async fn lakala_credentials_have_the_config_shape() {
             "merchantNo",
             "privateKeyPem",
             "serialNo",
+            "subAppId",
             "termNo"
         ]
     );
+    // The WeChat AppID for mini/jsapi: AppID-shaped, distinct per app.
+    let sub = l.c("subAppId");
+    assert!(sub.starts_with("wx") && sub.len() == 18, "{sub}");
     assert_eq!(l.creds["mchId"], l.merchant_no());
     assert_eq!(
         l.creds["baseUrl"].as_str().unwrap(),

@@ -6,6 +6,7 @@
 mod helpers;
 
 mod admin;
+mod alipay;
 mod bad_input;
 mod bindings;
 mod browser;
