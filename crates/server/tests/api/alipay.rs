@@ -32,6 +32,7 @@ backend_tests!(
     sandbox_notification_faults_change_nothing,
     channel_failures_leave_the_order_payable,
     a_refund_alipay_never_received_is_sent_again,
+    the_readme_alipay_qr_payment_works_with_the_demo_app,
 );
 
 const RETURN_URL: &str = "https://shop.example.com/orders/back?from=alipay";
@@ -882,5 +883,30 @@ async fn a_refund_alipay_never_received_is_sent_again(b: Backend) {
     assert_eq!(
         (state(q.state), q.refunded_amount),
         ("PART_REFUNDED".into(), 200)
+    );
+}
+
+/// The README's Alipay example: the demo app's sandbox Alipay QR channel.
+async fn the_readme_alipay_qr_payment_works_with_the_demo_app(b: Backend) {
+    let app = spawn_app(b).await;
+    let channel = crate::cashier::demo_channel_of(&app, "ali-pay", "qr");
+    let (no, order_id) = app.new_order(&app.client, 1010).await;
+    let paid = app
+        .pay(&app.client, json!({"outTradeNo": no, "channelId": channel}))
+        .await
+        .expect("pay");
+    assert_eq!(paid["channelType"], "ali-pay");
+    let code = s(&paid["payData"], "qrCode");
+    check_qr_svg(&app, s(&paid["payData"], "qrSvgUrl"), code).await;
+    let at_sandbox = app
+        .sandbox_pay_with(
+            json!({"channelType": "ali-pay", "outTradeNo": order_id, "result": "SUCCESS"}),
+        )
+        .await;
+    let done = app.wait_state(&app.client, &no, "SUCCESS").await;
+    assert_eq!(done.channel_type.as_deref(), Some("ali-pay"));
+    assert_eq!(
+        done.transaction_id.as_deref(),
+        Some(s(&at_sandbox, "transactionId"))
     );
 }

@@ -11,6 +11,7 @@ mod bad_input;
 mod bindings;
 mod browser;
 mod cashier;
+mod lakala;
 mod notify;
 mod ops;
 mod orders;
