@@ -627,7 +627,6 @@ impl TestApp {
 pub struct ChannelSetup {
     /// `POST /sandbox/api/merchants`'s answer.
     pub merchant: serde_json::Value,
-    pub channel_type: &'static str,
     /// The credentials object the config was created with.
     pub credentials: serde_json::Value,
     pub config_id: String,
@@ -723,7 +722,6 @@ impl TestApp {
         }
         ChannelSetup {
             merchant,
-            channel_type,
             credentials,
             config_id: config.config_id,
             channels,
@@ -770,30 +768,6 @@ impl TestApp {
             .await
             .expect("requests JSON");
         v["requests"].as_array().cloned().unwrap_or_default()
-    }
-
-    /// Waits until the refund's local state is `state`.
-    pub async fn wait_refund(
-        &self,
-        client: &Client,
-        out_refund_no: &str,
-        state: &str,
-    ) -> cashdesk_sdk::RefundResult {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let r = client
-                .get_refund(out_refund_no, false)
-                .await
-                .expect("get refund");
-            if serde_json::to_value(r.state).expect("state") == state {
-                return r;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "refund never reached {state}: {r:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
     }
 }
 

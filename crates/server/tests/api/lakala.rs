@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::helpers::{
-    Backend, ChannelSetup, LAKALA_SCENES, TestApp, assert_api_error, order, orn, otn, spawn_app,
-    spawn_app_with, wait_until,
+    Backend, ChannelSetup, TestApp, assert_api_error, order, orn, otn, spawn_app, spawn_app_with,
+    wait_until,
 };
 
 backend_tests!(
