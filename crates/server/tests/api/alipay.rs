@@ -223,6 +223,23 @@ async fn every_scene(b: Backend, cert: bool) {
         .await
         .expect("config");
     assert_eq!(cfg["apiVersion"], "v2");
+    // Given, it is still checked.
+    let data = assert_api_error(
+        app.admin
+            .create_channel_config(&cashdesk_sdk::CreateChannelConfigRequest {
+                channel_type: "ali-pay".into(),
+                name: "x".into(),
+                mch_id: setup.mch_id().into(),
+                api_version: Some("v3".into()),
+                credentials: setup.credentials.clone(),
+                base_url: None,
+            })
+            .await,
+        400,
+        4000,
+    )
+    .expect("data");
+    assert_eq!(data["field"], "apiVersion");
     for scene in ALIPAY_SCENES {
         let what = format!("cert={cert} {scene}");
         let no = otn();
