@@ -693,6 +693,29 @@ async fn hand_built_notifications_are_verified_exactly(b: Backend) {
     assert_eq!((status, reply.as_str()), (200, "success"));
     let q = client.query_pay_result(&no3, false).await.expect("q");
     assert_eq!((state(q.state), q.amount), ("SUCCESS".into(), 1234));
+
+    // TRADE_CLOSED closes a PAYING order (closed, not failed), so the
+    // merchant's own close — whose notification may overtake its answer —
+    // still ends CLOSED.
+    let (no4, order4) = hand.paying(&app, 50).await;
+    let mut closed = hand.fields(&order4, "0.50", "2024010222001400001000000005");
+    closed.insert("trade_status".into(), "TRADE_CLOSED".into());
+    closed.remove("gmt_payment");
+    closed.insert("gmt_close".into(), "2024-01-02 03:10:00".into());
+    let (status, reply) = hand.post(&app, hand.form(&closed)).await;
+    assert_eq!((status, reply.as_str()), (200, "success"));
+    let q = client.query_pay_result(&no4, false).await.expect("q");
+    assert_eq!(state(q.state), "CLOSED");
+    let q = client.close_order(&no4).await.expect("close");
+    assert_eq!(state(q.state), "CLOSED");
+    assert!(
+        app.metric(
+            "cashdesk_channel_notifications_total",
+            &[("channel_type", "ali-pay"), ("result", "closed")]
+        )
+        .await
+            >= 1.0
+    );
 }
 
 async fn concurrent_copies_make_one_transition(b: Backend) {
