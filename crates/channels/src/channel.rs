@@ -23,6 +23,13 @@ use chrono::{DateTime, Utc};
 
 use crate::error::{ChannelError, NotifyError};
 
+/// The code of the [`ChannelError::Business`] a [`Channel::query_refund`]
+/// returns when the channel has no record of the refund (the request never
+/// reached it). The server then sends the refund again, which is safe:
+/// channels treat a second request with the same refund number as the
+/// same refund.
+pub const REFUND_NOT_FOUND: &str = "REFUND_NOT_FOUND";
+
 /// One payment channel account (a channel config), speaking one API version.
 ///
 /// Object safe; the server holds `Arc<dyn Channel>` built by
@@ -74,6 +81,10 @@ pub struct PayRequest {
     pub expire_at: Option<DateTime<Utc>>,
     /// Echoed back by the channel (WeChat `attach`, at most 127 bytes).
     pub attach: Option<String>,
+    /// Where the buyer's browser goes after paying on the channel's own
+    /// pages (Alipay wap/page `return_url`, and the wap `quit_url`); an
+    /// adapter without such pages ignores it. `None` = the config's default.
+    pub return_url: Option<String>,
 }
 
 /// What `POST /payment` returns for the scene.
@@ -215,6 +226,10 @@ pub enum PaymentResult {
         code: String,
         message: String,
     },
+    /// The channel closed the unpaid order (Alipay `TRADE_CLOSED`, Lakala
+    /// `CLOSE`): it will never be paid. Like a query answering
+    /// [`ChannelOrderStatus::Closed`], this closes a `PAYING` order.
+    Closed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -32,9 +32,9 @@ pub mod xml;
 pub use channel::{
     Channel, ChannelOrderStatus, CloseRequest, ExpectedOrder, ExpectedRefund, IncomingNotification,
     NotificationReply, PaidInfo, PayRequest, PayResponse, PaymentNotification, PaymentResult,
-    QueryRequest, RefundNotification, RefundOutcome, RefundQueryRequest, RefundRequest,
-    RefundStatus, VerifiedNotification,
+    QueryRequest, REFUND_NOT_FOUND, RefundNotification, RefundOutcome, RefundQueryRequest,
+    RefundRequest, RefundStatus, VerifiedNotification,
 };
 pub use error::{ChannelError, ChannelErrorKind, NotifyError, NotifyErrorKind};
 pub use http::HttpSettings;
-pub use registry::{ChannelEnv, build_channel, validate_credentials};
+pub use registry::{ChannelEnv, build_channel, resolve_api_version, validate_credentials};

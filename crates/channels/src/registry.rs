@@ -5,6 +5,12 @@
 //! `Arc<dyn Channel>`; the admin API calls [`validate_credentials`] to refuse
 //! a bad config before it is stored. Adding a channel adds a module and one
 //! entry in [`FACTORIES`]; nothing else matches on the channel type.
+//!
+//! `apiVersion` may be left out for a channel that speaks one version
+//! (Alipay's `gateway.do` is `v2`, Lakala's labs API `v3`): its
+//! [`ChannelFactory::default_api_version`] applies. WeChat Pay has two
+//! versions with different credentials, so there it stays required. A
+//! version that is given is always checked.
 
 use std::sync::Arc;
 
@@ -44,6 +50,11 @@ pub trait ChannelFactory: Sync {
     fn channel_type(&self) -> ChannelType;
     /// Accepted `apiVersion` values (lowercase).
     fn api_versions(&self) -> &'static [&'static str];
+    /// The version used when a config gives none; `None` = `apiVersion`
+    /// is required.
+    fn default_api_version(&self) -> Option<&'static str> {
+        None
+    }
     /// Check credentials for `api_version` (already known to be accepted).
     fn validate(&self, api_version: &str, credentials: &serde_json::Value) -> Result<(), String>;
     fn build(
@@ -69,6 +80,15 @@ fn factory(channel_type: ChannelType) -> Option<&'static dyn ChannelFactory> {
 
 fn checked_version(f: &dyn ChannelFactory, api_version: &str) -> Result<String, String> {
     let v = api_version.trim().to_ascii_lowercase();
+    if v.is_empty() {
+        return f.default_api_version().map(str::to_owned).ok_or_else(|| {
+            format!(
+                "apiVersion is required for {} (one of {})",
+                f.channel_type(),
+                f.api_versions().join(", ")
+            )
+        });
+    }
     if f.api_versions().contains(&v.as_str()) {
         Ok(v)
     } else {
@@ -78,6 +98,17 @@ fn checked_version(f: &dyn ChannelFactory, api_version: &str) -> Result<String, 
             f.api_versions().join(", ")
         ))
     }
+}
+
+/// The version a config speaks: `api_version` checked and lowercased, or
+/// the channel's default when it is absent or empty.
+pub fn resolve_api_version(
+    channel_type: ChannelType,
+    api_version: Option<&str>,
+) -> Result<String, String> {
+    let f = factory(channel_type)
+        .ok_or_else(|| format!("channel type {channel_type} is not available yet"))?;
+    checked_version(f, api_version.unwrap_or(""))
 }
 
 /// Refuse credentials that could not work, with a message for the operator

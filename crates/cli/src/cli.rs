@@ -149,11 +149,12 @@ pub enum ChannelConfigAction {
         /// A name for operators.
         #[arg(long)]
         name: String,
-        /// The merchant id at the channel (WeChat mch_id, Alipay app_id,
+        /// The merchant id at the channel (WeChat mch_id, Alipay PID,
         /// Lakala merchant_no).
         #[arg(long)]
         mch_id: String,
-        /// The channel API version (e.g. v2 or v3 for wx-pay).
+        /// The channel API version: v2 or v3 for wx-pay (required); ali-pay
+        /// (v2) and lakala (v3) have one, the default.
         #[arg(long)]
         api_version: Option<String>,
         /// A JSON object with the channel credentials (keys, certificates);

@@ -1,7 +1,8 @@
-//! `cashdesk sandbox`: the WeChat Pay simulator alone, without the rest of
-//! cashdesk (the same one `cashdesk serve` mounts under `/sandbox` when
-//! `sandbox` is on). Useful to point another cashdesk, or any WeChat Pay
-//! client, at a simulator on its own port.
+//! `cashdesk sandbox`: the channel simulators (WeChat Pay v2/v3, Alipay,
+//! Lakala) alone, without the rest of cashdesk (the same ones `cashdesk
+//! serve` mounts under `/sandbox` when `sandbox` is on). Useful to point
+//! another cashdesk, or any WeChat Pay, Alipay or Lakala client, at a
+//! simulator on its own port.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,8 +35,9 @@ pub struct SandboxArgs {
     /// Address of the HTTPS (mutual-TLS) listener. Default: 127.0.0.1:0.
     #[arg(long, env = "CASHDESK_SANDBOX_TLS_LISTEN")]
     pub tls_listen: Option<SocketAddr>,
-    /// Notification retry waits, comma-separated (e.g. `15s,30s,3m`).
-    /// Default: WeChat's schedule (15s/15s/30s/3m/10m/… 24h4m in all).
+    /// Notification retry waits of every channel, comma-separated (e.g.
+    /// `15s,30s,3m`). Default: each channel's own (WeChat's and Lakala's
+    /// 15s/15s/30s/3m/10m/… 24h4m in all; Alipay's 4m/10m/10m/1h/2h/6h/15h).
     #[arg(long, env = "CASHDESK_SANDBOX_NOTIFY_SCHEDULE")]
     pub notify_schedule: Option<String>,
 }
@@ -53,20 +55,30 @@ pub async fn run(args: &SandboxArgs) -> anyhow::Result<()> {
     let mut config = SandboxConfig::new(&args.data_dir, public_url.clone());
     config.tls_listen = args.tls_listen;
     if let Some(s) = &args.notify_schedule {
-        config.notify_schedule = parse_schedule(s).context("--notify-schedule")?;
+        config = config.with_notify_schedule(parse_schedule(s).context("--notify-schedule")?);
     }
     let sandbox = Sandbox::start(config).await?;
-    println!("cashdesk SANDBOX (WeChat Pay simulator; not a payment service) is running");
+    println!(
+        "cashdesk SANDBOX (WeChat Pay, Alipay and Lakala simulators; not a payment service) is running"
+    );
     println!("  WeChat Pay base URL  {}", sandbox.base_url());
     println!("  HTTPS (mutual TLS)   {}", sandbox.refund_tls_url());
+    println!("  Alipay gateway       {}", sandbox.alipay_gateway_url());
+    println!("  Lakala base URL      {}", sandbox.lakala_base_url());
     println!(
         "  data folder          {}",
         args.data_dir.join("sandbox").display()
     );
-    println!("Open a merchant (credentials in the shape a wx-pay channel config takes):");
-    println!(
-        "  curl -s -X POST {public_url}/sandbox/api/merchants -H 'content-type: application/json' -d '{{\"channelType\":\"wx-pay\",\"signType\":\"HMAC-SHA256\"}}'"
-    );
+    println!("Open a merchant (credentials in the shape the channel config takes):");
+    for body in [
+        r#"{"channelType":"wx-pay","signType":"HMAC-SHA256"}"#,
+        r#"{"channelType":"ali-pay"}"#,
+        r#"{"channelType":"lakala"}"#,
+    ] {
+        println!(
+            "  curl -s -X POST {public_url}/sandbox/api/merchants -H 'content-type: application/json' -d '{body}'"
+        );
+    }
     let served = axum::serve(listener, sandbox.router())
         .with_graceful_shutdown(shutdown_signal())
         .await

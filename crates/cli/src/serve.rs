@@ -9,7 +9,7 @@ use std::io::Write as _;
 use std::path::Path;
 
 use anyhow::Context as _;
-use cashdesk_core::SceneCode;
+use cashdesk_core::{ChannelType, SceneCode};
 use cashdesk_server::config::redact_url;
 use cashdesk_server::{Application, Config, StartupReport, shutdown_signal};
 use cashdesk_store::ConnectOptions;
@@ -61,6 +61,8 @@ fn render_report(report: &StartupReport, sandbox: bool) -> String {
             "  WeChat Pay sandbox  {} (HTTPS {})",
             sb.wechat_base_url, sb.tls_base_url
         ));
+        line(format!("  Alipay sandbox      {}", sb.alipay_gateway_url));
+        line(format!("  Lakala sandbox      {}", sb.lakala_base_url));
     }
     line(format!("  API docs      {}/api/docs", report.public_url));
     match (&report.admin_token, &report.admin_token_file) {
@@ -89,7 +91,13 @@ fn render_report(report: &StartupReport, sandbox: bool) -> String {
         if !report.demo_channels.is_empty() {
             line("  bound to sandbox channels:".to_owned());
             for c in &report.demo_channels {
-                line(format!("    {}  {}", c.channel_id, c.channel_name));
+                line(format!(
+                    "    {}  {:<7} {:<6} {}",
+                    c.channel_id,
+                    c.channel_type.as_str(),
+                    c.scene_code.as_str(),
+                    c.channel_name
+                ));
             }
         }
         let sign = format!(
@@ -104,10 +112,11 @@ fn render_report(report: &StartupReport, sandbox: bool) -> String {
             "    --body '{\"outTradeNo\":\"T1001\",\"amount\":1,\"orderTitle\":\"Test\"}' --curl | sh"
                 .to_owned(),
         );
-        let mini_v2 = report
-            .demo_channels
-            .iter()
-            .find(|c| c.api_version == "v2" && c.scene_code == SceneCode::Mini);
+        let mini_v2 = report.demo_channels.iter().find(|c| {
+            c.channel_type == ChannelType::WxPay
+                && c.api_version == "v2"
+                && c.scene_code == SceneCode::Mini
+        });
         if let Some(mini) = mini_v2 {
             line("Then pay it on the sandbox (mini-program, WeChat Pay v2; see README \"Try a payment on the sandbox\"):".to_owned());
             line(format!(

@@ -443,6 +443,31 @@ async fn serve_reports_answers_healthz_and_stops_on_sigterm() {
         report.contains(demo["appKey"].as_str().unwrap()),
         "{report}"
     );
+    // The sandbox simulates every channel, and the demo app is bound to all.
+    for line in [
+        "/sandbox/wechat",
+        "Alipay sandbox",
+        "/sandbox/alipay/gateway.do",
+        "Lakala sandbox",
+        "/sandbox/lakala",
+    ] {
+        assert!(report.contains(line), "{line}: {report}");
+    }
+    let channels = demo["channels"].as_array().unwrap();
+    for (channel_type, n) in [("wx-pay", 10), ("ali-pay", 5), ("lakala", 4)] {
+        let of_type: Vec<&Value> = channels
+            .iter()
+            .filter(|c| c["channelType"] == channel_type)
+            .collect();
+        assert_eq!(of_type.len(), n, "{channel_type}: {demo}");
+        for c in of_type {
+            let id = c["channelId"].as_str().unwrap();
+            assert!(
+                report.contains(&format!("{id}  {channel_type} ")),
+                "{id}: {report}"
+            );
+        }
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
@@ -1244,4 +1269,93 @@ async fn two_instances_on_postgres_deliver_each_notification_once() {
         .await
         .expect("list");
     assert_eq!(listed.as_array().map(Vec::len), Some(N), "{listed}");
+}
+
+/// `cashdesk sandbox`: the simulators alone, on their own port; the
+/// printed URLs work and the merchant-opening commands it prints answer
+/// in the config shapes.
+#[tokio::test(flavor = "multi_thread")]
+async fn sandbox_runs_alone_and_prints_every_simulator() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = cashdesk(dir.path())
+        .args(["sandbox", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn cashdesk sandbox");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut out = String::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while out.matches("curl -s -X POST").count() < 3 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                out.push_str(&line);
+                out.push('\n');
+            }
+            Err(_) => {
+                let _ = child.kill();
+                panic!("no banner within 60 s: {out}");
+            }
+        }
+    }
+    let url_after = |label: &str| -> String {
+        out.lines()
+            .find_map(|l| l.trim().strip_prefix(label))
+            .unwrap_or_else(|| panic!("{label}: {out}"))
+            .trim()
+            .to_owned()
+    };
+    let alipay = url_after("Alipay gateway");
+    let lakala = url_after("Lakala base URL");
+    assert!(alipay.ends_with("/sandbox/alipay/gateway.do"), "{out}");
+    assert!(lakala.ends_with("/sandbox/lakala"), "{out}");
+    let base = lakala.trim_end_matches("/sandbox/lakala").to_owned();
+    for body in [
+        r#"{"channelType":"wx-pay","signType":"HMAC-SHA256"}"#,
+        r#"{"channelType":"ali-pay"}"#,
+        r#"{"channelType":"lakala"}"#,
+    ] {
+        assert!(out.contains(body), "{body}: {out}");
+    }
+    let http = reqwest::Client::new();
+    let opened: Value = http
+        .post(format!("{base}/sandbox/api/merchants"))
+        .header("content-type", "application/json")
+        .body(r#"{"channelType":"lakala"}"#)
+        .send()
+        .await
+        .expect("open lakala")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(opened["baseUrl"], lakala.as_str());
+    assert!(
+        opened["credentials"]["subAppId"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("wx")),
+        "{opened}"
+    );
+    let opened: Value = http
+        .post(format!("{base}/sandbox/api/merchants"))
+        .header("content-type", "application/json")
+        .body(r#"{"channelType":"ali-pay"}"#)
+        .send()
+        .await
+        .expect("open alipay")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(opened["baseUrl"], alipay.as_str());
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -49,6 +49,7 @@
 //!   ([`crate::lakala_notify_schedule`]).
 //! - Expiry: `acc_busi_fields.timeout_express`, whole minutes (an expired
 //!   unpaid trade reads CLOSE; not notified).
+//! - `subject` at most 42 bytes ([`SUBJECT_MAX_BYTES`]).
 //! - Timestamp window 300 s. Error codes: see [`codes`]; gateway failures
 //!   (signature, unknown appid, malformed envelope) answer HTTP 401/400
 //!   with those codes, business failures HTTP 200.
@@ -73,6 +74,10 @@ use crate::merchants::LakalaMerchant;
 use crate::pki::Pki;
 use crate::reqlog::NewEntry;
 use crate::{Shared, validate};
+
+/// `subject`: String(42), "at most 42 bytes" (UNCONFIRMED; the adapter's
+/// `lakala::choices::SUBJECT_MAX_BYTES` mirrors it).
+pub const SUBJECT_MAX_BYTES: usize = 42;
 
 /// The sandbox's Lakala result codes (UNCONFIRMED except `BBS00000`).
 pub mod codes {
@@ -581,8 +586,8 @@ fn create(
     let total = fen("total_amount", req_str(d, "total_amount")?)?;
     req_str(d, "location_info.request_ip")?;
     let subject = opt_str(d, "subject")?.unwrap_or("");
-    if subject.chars().count() > 42 {
-        return Err(param("subject长度不能超过42"));
+    if subject.len() > SUBJECT_MAX_BYTES {
+        return Err(param("subject长度不能超过42个字节"));
     }
     let notify_url = opt_str(d, "notify_url")?.unwrap_or("");
     if !notify_url.is_empty() {

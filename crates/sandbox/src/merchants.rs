@@ -192,7 +192,23 @@ pub struct LakalaMerchant {
     /// The default merchant and terminal numbers.
     pub merchant_no: String,
     pub term_no: String,
+    /// The WeChat AppID (mini-program / official account) bound to the
+    /// merchant, for WeChat `mini`/`jsapi` payments (`sub_appid`). Files
+    /// written before it existed get one derived from the app id on load.
+    #[serde(default)]
+    pub sub_app_id: String,
     pub created_at: String,
+}
+
+impl LakalaMerchant {
+    /// A `wx` + 16 hex AppID derived from the Lakala app id (stable across
+    /// restarts, distinct per app).
+    pub fn derived_sub_app_id(app_id: &str) -> String {
+        let d = cashdesk_crypto::digest::sha256(
+            format!("sandbox lakala sub_appid\n{app_id}").as_bytes(),
+        );
+        format!("wx{}", hex::encode(&d[..8]))
+    }
 }
 
 impl std::fmt::Debug for LakalaMerchant {
@@ -265,7 +281,7 @@ impl std::fmt::Debug for AlipayCertCredentials {
 /// ```json
 /// {"mchId": "822…",
 ///  "credentials": {"appId", "serialNo", "privateKeyPem", "lklCertPem",
-///                  "lklNotifyCertPem", "merchantNo", "termNo"},
+///                  "lklNotifyCertPem", "merchantNo", "termNo", "subAppId"},
 ///  "baseUrl": "http://…/sandbox/lakala"}
 /// ```
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -288,6 +304,8 @@ pub struct LakalaCredentials {
     pub lkl_notify_cert_pem: String,
     pub merchant_no: String,
     pub term_no: String,
+    /// The WeChat AppID for `mini`/`jsapi` (the adapter's `subAppId`).
+    pub sub_app_id: String,
 }
 
 impl std::fmt::Debug for LakalaCredentials {
@@ -351,7 +369,10 @@ impl Merchants {
             for m in file.alipay {
                 alipay.insert(m.app_id.clone(), Arc::new(m));
             }
-            for m in file.lakala {
+            for mut m in file.lakala {
+                if m.sub_app_id.is_empty() {
+                    m.sub_app_id = LakalaMerchant::derived_sub_app_id(&m.app_id);
+                }
                 lakala.insert(m.app_id.clone(), Arc::new(m));
             }
         }
@@ -547,6 +568,7 @@ impl Merchants {
             cert_pem: issued.cert_pem,
             merchant_no: format!("822{}", digits(12)),
             term_no: digits(8),
+            sub_app_id: LakalaMerchant::derived_sub_app_id(&app_id),
             created_at: chrono::Utc::now().to_rfc3339(),
         });
         self.save(Added::Lakala(&m))?;
@@ -599,6 +621,7 @@ impl Merchants {
                 lkl_notify_cert_pem: pki.lakala.notify_cert_pem.clone(),
                 merchant_no: m.merchant_no.clone(),
                 term_no: m.term_no.clone(),
+                sub_app_id: m.sub_app_id.clone(),
             },
             base_url: base_url.to_owned(),
         }

@@ -82,6 +82,10 @@ pub struct SandboxInfo {
     pub wechat_base_url: String,
     /// The HTTPS (mutual-TLS) listener's base URL.
     pub tls_base_url: String,
+    /// `<public_url>/sandbox/alipay/gateway.do`.
+    pub alipay_gateway_url: String,
+    /// `<public_url>/sandbox/lakala`.
+    pub lakala_base_url: String,
 }
 
 /// Prints the report, including the secrets created by this start (that is
@@ -113,6 +117,16 @@ impl fmt::Display for StartupReport {
                 "  SANDBOX:     WeChat Pay simulator at {} (HTTPS {})",
                 sb.wechat_base_url, sb.tls_base_url
             )?;
+            writeln!(
+                f,
+                "               Alipay simulator at {}",
+                sb.alipay_gateway_url
+            )?;
+            writeln!(
+                f,
+                "               Lakala simulator at {}",
+                sb.lakala_base_url
+            )?;
         }
         if let Some(demo) = &self.demo_app {
             writeln!(
@@ -126,8 +140,8 @@ impl fmt::Display for StartupReport {
         for c in &self.demo_channels {
             writeln!(
                 f,
-                "  demo channel {} ({} {}): {}",
-                c.channel_id, c.api_version, c.scene_code, c.channel_name
+                "  demo channel {} ({} {} {}): {}",
+                c.channel_id, c.channel_type, c.api_version, c.scene_code, c.channel_name
             )?;
         }
         Ok(())
@@ -183,7 +197,8 @@ impl Application {
             let mut sc = SandboxConfig::new(&config.data_dir, public_url.clone());
             sc.tls_listen = config.sandbox_tls_listen;
             if let Some(schedule) = &config.sandbox_notify_schedule {
-                sc.notify_schedule = parse_schedule(schedule)?;
+                // Every channel's retries (WeChat, Alipay, Lakala).
+                sc = sc.with_notify_schedule(parse_schedule(schedule)?);
             }
             Some(Arc::new(
                 Sandbox::start(sc)
@@ -211,6 +226,8 @@ impl Application {
             sandbox: sandbox.as_ref().map(|s| SandboxInfo {
                 wechat_base_url: s.base_url(),
                 tls_base_url: s.refund_tls_url(),
+                alipay_gateway_url: s.alipay_gateway_url(),
+                lakala_base_url: s.lakala_base_url(),
             }),
         };
         let mut router = router(state.clone());
@@ -465,7 +482,8 @@ async fn load_platform_keys(
 
 /// On a database without apps, creates "Demo shop" (HMAC-SHA256) once —
 /// across instances too: the first to record its id in the settings wins —
-/// and, with the sandbox on, binds it to sandbox WeChat Pay channels.
+/// and, with the sandbox on, binds it to sandbox WeChat Pay, Alipay and
+/// Lakala channels.
 async fn create_demo_app(
     state: &AppState,
     sandbox: Option<&Sandbox>,

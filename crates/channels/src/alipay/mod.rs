@@ -34,19 +34,22 @@
 //! `{qrCode}`), `wap` / `page` (`alipay.trade.wap.pay` / `.page.pay`: no server
 //! call; payData `{redirectUrl, form}`, a signed GET URL and the same
 //! parameters as an auto-submitting POST form; `return_url` and the wap
-//! `quit_url` come from the config's `returnUrl`, as a [`PayRequest`] has
-//! no per-order return URL), `app` (`alipay.trade.app.pay`:
+//! `quit_url` are the request's [`PayRequest::return_url`], else the
+//! config's `returnUrl`), `app` (`alipay.trade.app.pay`:
 //! payData `{orderString}`, the signed, URL-encoded parameters the Alipay app
 //! SDK takes).
 //!
 //! Refunds: `alipay.trade.refund` with `out_request_no` = cashdesk's refund
 //! id (partial refunds, idempotent retries). `fund_change == "Y"` is
 //! `Success`; `N` (a repeated call) is `Processing`, to be confirmed by
-//! `alipay.trade.fastpay.refund.query`, where only `refund_status ==
-//! REFUND_SUCCESS` is `Success` and anything else `Processing`: Alipay cannot
-//! tell "never received" from "not processed yet", so a refund is never
-//! reported failed from a query (re-sending it with the same
-//! `out_request_no` is safe).
+//! `alipay.trade.fastpay.refund.query`, where `refund_status ==
+//! REFUND_SUCCESS` is `Success`. An answer without `refund_status` (and
+//! without `refund_amount`) is Alipay's "refund not received, or failed":
+//! it is reported as the business error [`crate::REFUND_NOT_FOUND`], never
+//! as a failure, so the server sends the refund again with the same
+//! `out_request_no` — Alipay's documented remedy, safe because Alipay
+//! treats it as the same refund (and answers a refusal again if it was
+//! refused). Any other status is `Processing`.
 //!
 //! Query: `TRADE_SUCCESS` / `TRADE_FINISHED` → `Paid` (the amount must equal
 //! the order's), `WAIT_BUYER_PAY` → `NotPaid`, `TRADE_CLOSED` → `Closed`, or
@@ -58,7 +61,10 @@
 //! config sets `sellerId`) must be this config's. `TRADE_SUCCESS` and
 //! `TRADE_FINISHED` are payments (`total_amount` converted to fen exactly and
 //! left to [`crate::PaymentNotification::check_against`]); `TRADE_CLOSED`
-//! without refund fields is a failed payment; refund-related notifications
+//! without refund fields is [`PaymentResult::Closed`] (Alipay closed the
+//! unpaid trade: on timeout, or after `alipay.trade.close`, when the
+//! notification may even arrive before the close's own answer — closed,
+//! not failed, so the merchant's close still ends `CLOSED`); refund-related notifications
 //! (`out_biz_no`/`refund_fee`/`gmt_refund`) and `WAIT_BUYER_PAY` are verified
 //! and acknowledged as [`VerifiedNotification::Other`] — their `refund_fee`
 //! is cumulative, so refunds are settled by query instead. The reply is
@@ -118,6 +124,11 @@ impl ChannelFactory for AlipayFactory {
     /// REST API, not spoken here).
     fn api_versions(&self) -> &'static [&'static str] {
         &["v2"]
+    }
+
+    /// The only version, so a config may leave `apiVersion` out.
+    fn default_api_version(&self) -> Option<&'static str> {
+        Some("v2")
     }
 
     fn validate(&self, _api_version: &str, credentials: &serde_json::Value) -> Result<(), String> {
@@ -357,15 +368,15 @@ impl AliPay {
             })
     }
 
-    /// The common parameters plus `biz_content`, signed. `client_side`
-    /// (wap/page/app) adds `return_url` where one is configured.
+    /// The common parameters plus `biz_content`, signed. `return_url`
+    /// (wap/page/app only) is added when there is one.
     fn signed_params(
         &self,
         method: &str,
         biz_content: String,
         timestamp: &str,
         with_notify: bool,
-        client_side: bool,
+        return_url: Option<&str>,
     ) -> Result<Fields, ChannelError> {
         let mut p = Fields::new();
         let mut put = |k: &str, v: &str| {
@@ -382,7 +393,7 @@ impl AliPay {
         if with_notify {
             put("notify_url", &self.notify_url);
         }
-        if client_side && let Some(url) = &self.return_url {
+        if let Some(url) = return_url {
             put("return_url", url);
         }
         if let Some(c) = &self.cert {
@@ -451,7 +462,7 @@ impl AliPay {
             Self::biz_json(biz)?,
             &to_cn_datetime(Utc::now()),
             with_notify,
-            false,
+            None,
         )?;
         let form = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(params.iter())
@@ -507,14 +518,17 @@ impl AliPay {
         product_code: &'static str,
     ) -> Result<Fields, ChannelError> {
         let mut biz = self.trade_biz(req, Some(product_code));
+        // The order's return URL, else the config's.
+        let return_url = req
+            .return_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .or(self.return_url.as_deref());
         if method == WAP_METHOD {
             // The buyer leaving the wap cashier goes back to the shop:
-            // the configured returnUrl, else cashdesk's public site.
-            biz.quit_url = Some(
-                self.return_url
-                    .clone()
-                    .unwrap_or_else(|| self.public_url.clone()),
-            );
+            // the return URL, else cashdesk's public site.
+            biz.quit_url = Some(return_url.unwrap_or(&self.public_url).to_owned());
         }
         biz.passback_params = req
             .attach
@@ -526,7 +540,7 @@ impl AliPay {
             Self::biz_json(&biz)?,
             &to_cn_datetime(Utc::now()),
             true,
-            true,
+            return_url,
         )
     }
 
@@ -848,7 +862,17 @@ impl Channel for AliPay {
             )?),
             None => None,
         };
-        let success = r.refund_status.as_deref() == Some("REFUND_SUCCESS");
+        let status = r.refund_status.as_deref().filter(|s| !s.is_empty());
+        if status.is_none() && refund_amount.is_none() {
+            return Err(ChannelError::business(
+                crate::REFUND_NOT_FOUND,
+                format!(
+                    "{method}: Alipay has no refund {} (not received, or refused)",
+                    req.refund_id
+                ),
+            ));
+        }
+        let success = status == Some("REFUND_SUCCESS");
         Ok(RefundStatus {
             outcome: if success {
                 RefundOutcome::Success
@@ -942,10 +966,7 @@ impl Channel for AliPay {
             "TRADE_CLOSED" if !refund_related => {
                 Ok(VerifiedNotification::Payment(PaymentNotification {
                     out_trade_no,
-                    result: PaymentResult::Failed {
-                        code: "TRADE_CLOSED".into(),
-                        message: "交易关闭".into(),
-                    },
+                    result: PaymentResult::Closed,
                 }))
             }
             other => Ok(VerifiedNotification::Other {

@@ -18,8 +18,8 @@ use crate::wechat::{check_ca_pem, parse_base_url, parse_private_key, parse_publi
 /// Certificate mode: `{appId, privateKeyPem, appCertPem, alipayCertPem,
 /// alipayRootCertPem}`. Both: optional `sellerId` (the merchant's PID,
 /// `2088…`, checked in notifications when set), `returnUrl` (where Alipay
-/// sends the buyer after a wap/page payment; cashdesk's addition, because a
-/// [`crate::PayRequest`] carries no per-order return URL) and `caCertPem`
+/// sends the buyer after a wap/page payment when the order names no
+/// [`crate::PayRequest::return_url`]; cashdesk's addition) and `caCertPem`
 /// (an extra trusted root for HTTPS, e.g. a sandbox).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]

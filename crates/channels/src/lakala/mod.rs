@@ -126,6 +126,12 @@ pub mod choices {
     /// Alipay and UnionPay QR, not WeChat.
     pub const NATIVE_ACCOUNT_TYPE: &str = "ALIPAY";
 
+    /// UNCONFIRMED: the preorder's `subject` (Lakala documents it as
+    /// String(42), "at most 42 bytes" at the wallet): the order title is cut
+    /// to 42 bytes on a character boundary (14 Chinese characters). The
+    /// sandbox refuses a longer one.
+    pub const SUBJECT_MAX_BYTES: usize = 42;
+
     /// Silent: `request_ip` for server-side calls (close, refund) and when
     /// the buyer's IP is unknown.
     pub const SERVER_REQUEST_IP: &str = "127.0.0.1";
@@ -203,6 +209,11 @@ impl ChannelFactory for LakalaFactory {
 
     fn api_versions(&self) -> &'static [&'static str] {
         &["v3"]
+    }
+
+    /// The only version, so a config may leave `apiVersion` out.
+    fn default_api_version(&self) -> Option<&'static str> {
+        Some("v3")
     }
 
     fn validate(&self, _api_version: &str, credentials: &serde_json::Value) -> Result<(), String> {
@@ -615,7 +626,7 @@ impl Channel for Lakala {
             trans_type,
             total_amount: req.amount.get().to_string(),
             location_info: Self::location(req.client_ip.as_deref()),
-            subject: truncate_bytes(&req.description, 120).to_owned(),
+            subject: truncate_bytes(&req.description, choices::SUBJECT_MAX_BYTES).to_owned(),
             notify_url: self.notify_url.clone(),
             remark: req
                 .attach
@@ -892,12 +903,16 @@ impl Channel for Lakala {
                     }),
                 }))
             }
-            "FAIL" | "CLOSE" => Ok(VerifiedNotification::Payment(PaymentNotification {
+            "FAIL" => Ok(VerifiedNotification::Payment(PaymentNotification {
                 out_trade_no,
                 result: PaymentResult::Failed {
                     code: status.to_owned(),
                     message: t.trade_state_desc.clone().unwrap_or_default(),
                 },
+            })),
+            "CLOSE" => Ok(VerifiedNotification::Payment(PaymentNotification {
+                out_trade_no,
+                result: PaymentResult::Closed,
             })),
             other => Ok(VerifiedNotification::Other {
                 event: other.to_owned(),

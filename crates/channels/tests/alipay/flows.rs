@@ -40,6 +40,7 @@ fn pay_request(scene: SceneCode) -> PayRequest {
         client_ip: Some("203.0.113.7".into()),
         expire_at: Some(chrono::Utc::now() + chrono::Duration::minutes(30)),
         attach: Some("store=S1&x=中".into()),
+        return_url: None,
     }
 }
 
@@ -149,6 +150,25 @@ async fn wap_and_page_return_a_signed_redirect_and_form_without_calling() {
             html.contains("&quot;out_trade_no&quot;"),
             "biz_content escaped"
         );
+    }
+    // The order's own return URL wins over the config's.
+    for scene in [SceneCode::Wap, SceneCode::Page] {
+        let mut req = pay_request(scene);
+        req.return_url = Some("https://shop.example.com/orders/42?from=alipay".into());
+        let resp = ch.create_payment(&req).await.unwrap();
+        let url = resp.pay_data["redirectUrl"].as_str().unwrap();
+        let params = form(url.split_once('?').unwrap().1);
+        let biz = check_client_side(&params, params["method"].as_str());
+        assert_eq!(
+            params["return_url"],
+            "https://shop.example.com/orders/42?from=alipay"
+        );
+        if scene == SceneCode::Wap {
+            assert_eq!(
+                biz["quit_url"],
+                "https://shop.example.com/orders/42?from=alipay"
+            );
+        }
     }
     assert_eq!(d.count(), 0, "wap/page make no server call");
 }
@@ -399,12 +419,12 @@ async fn close_refund_and_refund_query() {
     assert_eq!(d.last().biz["out_request_no"], refund_id.as_str());
     assert_eq!(st.outcome, RefundOutcome::Success);
     assert_eq!(st.refund_amount, Some(Fen::from_stored(30)));
-    // Not found is never read as "failed": Alipay cannot tell it from "not yet".
+    // Not found is never read as "failed": it is REFUND_NOT_FOUND, and the
+    // server sends the refund again with the same out_request_no.
     *d.refund_found.lock().unwrap() = false;
-    assert_eq!(
-        ch.query_refund(&rq).await.unwrap().outcome,
-        RefundOutcome::Processing
-    );
+    let e = ch.query_refund(&rq).await.unwrap_err();
+    assert_eq!(e.kind(), ChannelErrorKind::Business);
+    assert_eq!(e.code(), Some(REFUND_NOT_FOUND));
     d.set_fault(Fault::Business(
         "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL",
         "退款金额超限",

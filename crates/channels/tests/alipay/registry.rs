@@ -92,3 +92,33 @@ fn built_adapter_describes_itself_without_secrets() {
     .unwrap_err();
     assert_eq!(e.kind(), ChannelErrorKind::Config);
 }
+
+#[test]
+fn api_version_defaults_to_the_only_one() {
+    // The sandbox's and the docs' config shapes carry no apiVersion.
+    assert_eq!(
+        resolve_api_version(ChannelType::AliPay, None).unwrap(),
+        "v2"
+    );
+    assert_eq!(
+        resolve_api_version(ChannelType::AliPay, Some(" ")).unwrap(),
+        "v2"
+    );
+    assert_eq!(
+        resolve_api_version(ChannelType::AliPay, Some("V2")).unwrap(),
+        "v2"
+    );
+    let e = resolve_api_version(ChannelType::AliPay, Some("v3")).unwrap_err();
+    assert!(e.contains("apiVersion") && e.contains("v2"), "{e}");
+    validate_credentials(ChannelType::AliPay, "", &creds()).unwrap();
+    let env = env();
+    build_channel(
+        ChannelType::AliPay,
+        "",
+        "2088102146225135",
+        &creds(),
+        None,
+        &env,
+    )
+    .unwrap();
+}

@@ -34,6 +34,7 @@ fn pay_request(scene: SceneCode, payer: Option<&str>) -> PayRequest {
         client_ip: Some("203.0.113.7".into()),
         expire_at: Some(chrono::Utc::now() + chrono::Duration::minutes(15)),
         attach: Some("store=S1".into()),
+        return_url: None,
     }
 }
 

@@ -110,6 +110,15 @@ fn other_statuses() {
             ..
         })
     ));
+    v["trade_status"] = json!("CLOSE");
+    assert!(matches!(
+        ch.parse_notification(&signed(&v.to_string(), &keys().notify))
+            .unwrap(),
+        VerifiedNotification::Payment(PaymentNotification {
+            result: PaymentResult::Closed,
+            ..
+        })
+    ));
     v["trade_status"] = json!("DEAL");
     assert_eq!(
         ch.parse_notification(&signed(&v.to_string(), &keys().notify))

@@ -51,3 +51,17 @@ fn built_adapter_describes_itself_without_secrets() {
     let dbg = format!("{ch:?}");
     assert!(!dbg.contains("PRIVATE"), "{dbg}");
 }
+
+#[test]
+fn api_version_defaults_to_the_only_one() {
+    assert_eq!(
+        resolve_api_version(ChannelType::Lakala, None).unwrap(),
+        "v3"
+    );
+    assert_eq!(
+        resolve_api_version(ChannelType::Lakala, Some("V3")).unwrap(),
+        "v3"
+    );
+    assert!(resolve_api_version(ChannelType::Lakala, Some("v2")).is_err());
+    validate_credentials(ChannelType::Lakala, "", &creds()).unwrap();
+}

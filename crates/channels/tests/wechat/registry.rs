@@ -134,3 +134,16 @@ fn build_reports_config_errors() {
         "{dbg}"
     );
 }
+
+#[test]
+fn api_version_is_required_for_wechat() {
+    // Two versions with different credentials: no default.
+    let e = resolve_api_version(ChannelType::WxPay, None).unwrap_err();
+    assert!(e.contains("apiVersion is required"), "{e}");
+    assert_eq!(
+        resolve_api_version(ChannelType::WxPay, Some("V3")).unwrap(),
+        "v3"
+    );
+    let ok = json!({"appId": APP_ID, "apiKey": API_KEY, "signType": "MD5"});
+    assert!(validate_credentials(ChannelType::WxPay, "", &ok).is_err());
+}

@@ -46,6 +46,7 @@ fn pay_request(scene: SceneCode) -> PayRequest {
         client_ip: Some("203.0.113.7".into()),
         expire_at: Some(chrono::Utc::now() + chrono::Duration::minutes(30)),
         attach: None,
+        return_url: None,
     }
 }
 

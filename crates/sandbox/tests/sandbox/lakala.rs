@@ -205,9 +205,13 @@ async fn lakala_credentials_have_the_config_shape() {
             "merchantNo",
             "privateKeyPem",
             "serialNo",
+            "subAppId",
             "termNo"
         ]
     );
+    // The WeChat AppID for mini/jsapi: AppID-shaped, distinct per app.
+    let sub = l.c("subAppId");
+    assert!(sub.starts_with("wx") && sub.len() == 18, "{sub}");
     assert_eq!(l.creds["mchId"], l.merchant_no());
     assert_eq!(
         l.creds["baseUrl"].as_str().unwrap(),
@@ -251,6 +255,13 @@ async fn lakala_mini_program_pay_notify_query_refund() {
     let mut bad = l.preorder(&lkl_no(), "71", "WECHAT", &rx.url);
     bad["acc_busi_fields"] = json!({"sub_appid": "wx1"});
     assert_eq!(l.call(&app, PREORDER, bad).await.json()["code"], "BBS10002");
+    // subject is at most 42 bytes: 14 Chinese characters fit, 15 do not.
+    let mut bad = l.preorder(&lkl_no(), "71", "WECHAT", &rx.url);
+    bad["subject"] = json!("拿".repeat(15));
+    assert_eq!(l.call(&app, PREORDER, bad).await.json()["code"], "BBS10002");
+    let mut ok = l.preorder(&lkl_no(), "71", "WECHAT", &rx.url);
+    ok["subject"] = json!("拿".repeat(14));
+    assert_eq!(l.call(&app, PREORDER, ok).await.json()["code"], "BBS00000");
 
     let q = l
         .call(

@@ -134,7 +134,9 @@ pub async fn offered(state: &AppState, opened: &Opened, device: Device) -> ApiRe
 }
 
 /// Pays with `channel_id` through [`payments::pay`]; returns its `data`
-/// (`{orderId, channelType, sceneCode, payData}`).
+/// (`{orderId, channelType, sceneCode, payData}`). A channel that shows
+/// its own pages (Alipay wap/page) sends the buyer back to the cashier's
+/// result page, which forwards to the order's `returnUrl` once paid.
 pub async fn pay(
     state: &AppState,
     opened: &Opened,
@@ -154,7 +156,14 @@ pub async fn pay(
     if let Some(openid) = openid {
         body.insert("openid".into(), json!(openid));
     }
-    payments::pay(state, &opened.app, &body).await
+    let back = format!(
+        "{}/cashier-desk-web/result?{}",
+        state.public_url,
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("token", &opened.order.token)
+            .finish()
+    );
+    payments::pay_returning_to(state, &opened.app, &body, Some(back)).await
 }
 
 /// The official account (appId, AppSecret) of a WeChat channel, for the

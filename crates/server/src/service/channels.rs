@@ -60,16 +60,18 @@ pub async fn create_config(state: &AppState, body: &Map<String, Value>) -> ApiRe
     })?;
     let name = f.str_req("name", 64)?.trim().to_owned();
     let mch_id = f.str_req("mchId", 64)?.trim().to_owned();
-    let api_version = f.str_opt("apiVersion", 16)?.map(str::to_owned);
-    if channel_type == ChannelType::WxPay
-        && let Some(v) = &api_version
-        && !matches!(v.as_str(), "v2" | "v3")
-    {
-        return Err(ApiError::invalid(
-            "apiVersion",
-            "must be v2 or v3 for wx-pay",
-        ));
-    }
+    // Checked when given; left out, the channel's only version applies
+    // (ali-pay v2, lakala v3; wx-pay has two and needs it). The resolved
+    // version is stored, so the config shows what it speaks.
+    let api_version =
+        cashdesk_channels::resolve_api_version(channel_type, f.str_opt("apiVersion", 16)?)
+            .map_err(|reason| {
+                ApiError::with_data(
+                    crate::error::ErrorCode::InvalidParam,
+                    reason,
+                    json!({ "field": "apiVersion" }),
+                )
+            })?;
     let credentials = f.object_req("credentials")?;
     let base_url = f
         .str_opt("baseUrl", 512)?
@@ -78,23 +80,20 @@ pub async fn create_config(state: &AppState, body: &Map<String, Value>) -> ApiRe
     // A config that could not build an adapter is refused now, with the
     // adapter's reason (it names the field and never echoes a secret).
     let as_value = Value::Object(credentials.clone());
-    cashdesk_channels::validate_credentials(
-        channel_type,
-        api_version.as_deref().unwrap_or(""),
-        &as_value,
-    )
-    .map_err(|reason| {
-        let field = if reason.contains("apiVersion") {
-            "apiVersion"
-        } else {
-            "credentials"
-        };
-        ApiError::with_data(
-            crate::error::ErrorCode::InvalidParam,
-            reason,
-            json!({ "field": field }),
-        )
-    })?;
+    cashdesk_channels::validate_credentials(channel_type, &api_version, &as_value).map_err(
+        |reason| {
+            let field = if reason.contains("apiVersion") {
+                "apiVersion"
+            } else {
+                "credentials"
+            };
+            ApiError::with_data(
+                crate::error::ErrorCode::InvalidParam,
+                reason,
+                json!({ "field": field }),
+            )
+        },
+    )?;
 
     let config_id = ConfigId::generate();
     let plain = serde_json::to_vec(credentials).map_err(ApiError::internal)?;
@@ -106,7 +105,7 @@ pub async fn create_config(state: &AppState, body: &Map<String, Value>) -> ApiRe
         channel_type,
         name,
         mch_id,
-        api_version,
+        api_version: Some(api_version),
         base_url,
         enabled: true,
         created_at: Utc::now(),

@@ -170,6 +170,15 @@ async fn process(
             tracing::info!(order_id = %order_id, code, applied = changed.is_some(), "channel reported a failed payment");
             Ok((true, "failed_payment"))
         }
+        PaymentResult::Closed => {
+            // As a query answering "closed": a PAYING order closes; a
+            // CLOSED one (the merchant's own close, whose notification can
+            // overtake the close's answer) stays as it is.
+            let t = OrderTransition::new(&[OrderState::Paying], OrderState::Closed, Utc::now());
+            let changed = state.store.transition_order(&order_id, &t).await?;
+            tracing::info!(order_id = %order_id, applied = changed.is_some(), "channel reported the order closed");
+            Ok((true, "closed"))
+        }
     }
 }
 

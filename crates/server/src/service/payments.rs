@@ -151,7 +151,21 @@ fn order_channel(b: &BoundChannel) -> OrderChannel {
 }
 
 /// `POST /api/cashier-desk/payment` → `{orderId, channelType, sceneCode, payData}`.
+/// The buyer comes back from a channel's own pages (Alipay wap/page) to
+/// the order's `returnUrl`.
 pub async fn pay(state: &AppState, app: &App, body: &Map<String, Value>) -> ApiResult<Value> {
+    pay_returning_to(state, app, body, None).await
+}
+
+/// [`pay`], with the buyer sent back to `return_url` instead of the
+/// order's `returnUrl` (the cashier page sends them to its result page,
+/// which forwards to the order's `returnUrl` once paid).
+pub async fn pay_returning_to(
+    state: &AppState,
+    app: &App,
+    body: &Map<String, Value>,
+    return_url: Option<String>,
+) -> ApiResult<Value> {
     let input = parse_input(body)?;
     let order = order_of_app(state, app, input.out_trade_no).await?;
     if !order.state.is_payable() {
@@ -182,6 +196,7 @@ pub async fn pay(state: &AppState, app: &App, body: &Map<String, Value>) -> ApiR
         client_ip: input.client_ip.or_else(|| order.client_ip.clone()),
         expire_at: Some(order.expire_at),
         attach: order.attach.clone(),
+        return_url: return_url.or_else(|| order.return_url.clone()),
     };
     let created = match adapter.create_payment(&req).await {
         Ok(r) => r,
@@ -197,20 +212,38 @@ pub async fn pay(state: &AppState, app: &App, body: &Map<String, Value>) -> ApiR
     }
     tracing::info!(order_id = %order.order_id, channel_id = %oc.channel_id, scene = %oc.scene_code, "payment started at the channel");
     let mut pay_data = created.pay_data;
-    if bound.channel.scene_code == SceneCode::Native
-        && let Some(code_url) = pay_data.get("codeUrl").and_then(Value::as_str)
-    {
-        let url = qr_svg_url(state, &order.order_id, code_url);
-        if let Some(o) = pay_data.as_object_mut() {
-            o.insert("qrSvgUrl".into(), json!(url));
-        }
-    }
+    add_qr_svg_url(
+        state,
+        &order.order_id,
+        bound.channel.scene_code,
+        &mut pay_data,
+    );
     Ok(json!({
         "orderId": order.order_id,
         "channelType": oc.channel_type,
         "sceneCode": oc.scene_code,
         "payData": pay_data,
     }))
+}
+
+/// The one place a QR scene's `payData` gets its `qrSvgUrl`: the code the
+/// channel gave (WeChat/Lakala Native `codeUrl`, Alipay `qrCode`) as an
+/// SVG served by cashdesk.
+fn add_qr_svg_url(state: &AppState, order_id: &OrderId, scene: SceneCode, pay_data: &mut Value) {
+    if !matches!(scene, SceneCode::Native | SceneCode::Qr) {
+        return;
+    }
+    let code = pay_data
+        .get("codeUrl")
+        .or_else(|| pay_data.get("qrCode"))
+        .and_then(Value::as_str)
+        .filter(|c| !c.is_empty());
+    if let Some(code) = code {
+        let url = qr_svg_url(state, order_id, code);
+        if let Some(o) = pay_data.as_object_mut() {
+            o.insert("qrSvgUrl".into(), json!(url));
+        }
+    }
 }
 
 /// Our `CREATED → PAYING` lost: decide on the order as it is now. The same

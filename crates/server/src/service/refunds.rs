@@ -87,9 +87,14 @@ use crate::wire::{RefundResult, RefundView};
 /// WeChat's limit for `refund_desc`.
 pub const REASON_MAX_CHARS: usize = 80;
 
-/// The channel's "no such refund" codes (v2, v3): the refund request never
-/// reached it, so it is sent again.
-const NOT_FOUND_CODES: &[&str] = &["REFUNDNOTEXIST", "RESOURCE_NOT_EXISTS"];
+/// The channel's "no such refund" codes (WeChat v2, v3, and
+/// [`cashdesk_channels::REFUND_NOT_FOUND`] for adapters that map it, such
+/// as Alipay's): the refund request never reached it, so it is sent again.
+const NOT_FOUND_CODES: &[&str] = &[
+    "REFUNDNOTEXIST",
+    "RESOURCE_NOT_EXISTS",
+    cashdesk_channels::REFUND_NOT_FOUND,
+];
 
 /// A validated refund request.
 #[derive(Debug, Clone)]

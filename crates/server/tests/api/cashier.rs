@@ -20,6 +20,9 @@ backend_tests!(
     wechat_browser_pays_with_jsapi_after_oauth,
     computer_gets_a_qr_of_the_page_for_phone_channels,
     static_files_and_status_errors,
+    alipay_wap_goes_to_alipay_and_comes_back_to_the_result,
+    alipay_page_and_qr_on_a_computer,
+    lakala_h5_and_native_through_the_page,
 );
 
 pub const ANDROID: &str = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36";
@@ -34,8 +37,22 @@ fn browser() -> reqwest::Client {
         .expect("client")
 }
 
-/// The demo app's channel id for an API version and scene.
+/// The demo app's WeChat Pay channel id for an API version and scene.
 pub fn demo_channel(app: &TestApp, version: &str, scene: &str) -> String {
+    find_demo_channel(app, "wx-pay", Some(version), scene)
+}
+
+/// The demo app's channel id for a channel type and scene.
+pub fn demo_channel_of(app: &TestApp, channel_type: &str, scene: &str) -> String {
+    find_demo_channel(app, channel_type, None, scene)
+}
+
+fn find_demo_channel(
+    app: &TestApp,
+    channel_type: &str,
+    version: Option<&str>,
+    scene: &str,
+) -> String {
     let demo: Value =
         serde_json::from_slice(&std::fs::read(app.config.demo_app_file()).expect("demo file"))
             .expect("json");
@@ -43,7 +60,11 @@ pub fn demo_channel(app: &TestApp, version: &str, scene: &str) -> String {
         .as_array()
         .expect("channels")
         .iter()
-        .find(|c| c["apiVersion"] == version && c["sceneCode"] == scene)
+        .find(|c| {
+            c["channelType"] == channel_type
+                && version.is_none_or(|v| c["apiVersion"] == v)
+                && c["sceneCode"] == scene
+        })
         .and_then(|c| c["channelId"].as_str())
         .expect("demo channel")
         .to_owned()
@@ -152,7 +173,8 @@ async fn page_shows_the_order_and_the_channels_for_the_device(b: Backend) {
     assert!(html.contains("Latte &#38; cake") || html.contains("Latte &amp; cake"));
     assert!(html.contains(&o.no) && html.contains("id=\"countdown\""));
     assert!(html.contains("选择支付方式") && html.contains("微信支付"));
-    // A phone outside WeChat: Native and H5, by sort (v2 scenes 0..4, v3 10..14).
+    // A phone outside WeChat: Native/QR, H5/WAP and Alipay's PC page, by
+    // sort (WeChat v2 0..4, v3 10..14, Alipay 20..24, Lakala 30..33).
     assert_eq!(
         channel_buttons(&html),
         vec![
@@ -160,13 +182,19 @@ async fn page_shows_the_order_and_the_channels_for_the_device(b: Backend) {
             demo_channel(&app, "v2", "h5"),
             demo_channel(&app, "v3", "native"),
             demo_channel(&app, "v3", "h5"),
+            demo_channel_of(&app, "ali-pay", "wap"),
+            demo_channel_of(&app, "ali-pay", "page"),
+            demo_channel_of(&app, "ali-pay", "qr"),
+            demo_channel_of(&app, "lakala", "native"),
+            demo_channel_of(&app, "lakala", "h5"),
         ]
     );
+    assert!(html.contains("支付宝") && html.contains("拉卡拉"), "{html}");
     // English on request.
     let (_, html, _) = get(&o.cashier_url, ANDROID, "en-US,en;q=0.9,zh;q=0.5").await;
     assert!(html.contains("lang=\"en\"") && html.contains("Choose how to pay"));
     assert!(html.contains("WeChat Pay"));
-    // In WeChat: JSAPI and Native, no H5 (WeChat blocks it).
+    // In WeChat: JSAPI and the QR codes, no H5/WAP (WeChat blocks them).
     let (_, html, _) = get(&o.cashier_url, WECHAT, "zh-CN").await;
     assert_eq!(
         channel_buttons(&html),
@@ -175,14 +203,24 @@ async fn page_shows_the_order_and_the_channels_for_the_device(b: Backend) {
             demo_channel(&app, "v2", "native"),
             demo_channel(&app, "v3", "jsapi"),
             demo_channel(&app, "v3", "native"),
+            demo_channel_of(&app, "ali-pay", "qr"),
+            demo_channel_of(&app, "lakala", "native"),
         ]
     );
     // Mini-program and app scenes are never offered on the web.
     let (_, html, _) = get(&o.cashier_url, DESKTOP, "zh-CN").await;
     let buttons = channel_buttons(&html);
-    assert_eq!(buttons.len(), 6, "jsapi, native, h5 of both versions");
+    assert_eq!(
+        buttons.len(),
+        11,
+        "WeChat jsapi, native, h5 of both versions; Alipay wap, page, qr; Lakala native, h5"
+    );
     assert!(!buttons.contains(&demo_channel(&app, "v2", "mini")));
     assert!(!buttons.contains(&demo_channel(&app, "v3", "app")));
+    assert!(!buttons.contains(&demo_channel_of(&app, "ali-pay", "mini")));
+    assert!(!buttons.contains(&demo_channel_of(&app, "ali-pay", "app")));
+    assert!(!buttons.contains(&demo_channel_of(&app, "lakala", "mini")));
+    assert!(!buttons.contains(&demo_channel_of(&app, "lakala", "jsapi")));
 }
 
 async fn unknown_expired_and_closed_tokens(b: Backend) {
@@ -503,4 +541,211 @@ async fn static_files_and_status_errors(b: Backend) {
     let (st, html, _) = choose(&app, &o.token, "C-nope", ANDROID).await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     assert!(html.contains("role=\"alert\"") && html.contains("channelId"));
+}
+
+/// The value of `name` in a URL's query.
+fn query_value(url: &str, name: &str) -> Option<String> {
+    reqwest::Url::parse(url)
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The `action` of the sandbox payer page's form.
+fn payer_form_action(html: &str) -> String {
+    html.split("<form method=\"post\" action=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("payer form")
+        .to_owned()
+}
+
+async fn alipay_wap_goes_to_alipay_and_comes_back_to_the_result(b: Backend) {
+    let app = spawn_app(b).await;
+    let o = order(&app, 1010, Some("https://shop.example.com/done?o=2")).await;
+    let wap = demo_channel_of(&app, "ali-pay", "wap");
+    let (st, _, h) = choose(&app, &o.token, &wap, ANDROID).await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    // To the signed alipay.trade.wap.pay URL at the (sandbox) gateway.
+    let target = location(&h);
+    assert!(
+        target.starts_with(&format!("{}/sandbox/alipay/gateway.do?", app.base_url)),
+        "{target}"
+    );
+    assert_eq!(
+        query_value(&target, "method").as_deref(),
+        Some("alipay.trade.wap.pay")
+    );
+    // Alipay sends the buyer back to the cashier's result page (which
+    // forwards to the order's returnUrl once paid), and there on quitting.
+    let result = format!("{}/cashier-desk-web/result?token={}", app.base_url, o.token);
+    assert_eq!(query_value(&target, "return_url"), Some(result.clone()));
+    let biz: Value =
+        serde_json::from_str(&query_value(&target, "biz_content").expect("biz")).expect("json");
+    assert_eq!(biz["quit_url"], result);
+    assert_eq!(biz["total_amount"], "10.10");
+    let r = app.client.query_pay_result(&o.no, false).await.expect("q");
+    assert_eq!(serde_json::to_value(r.state).expect("state"), "PAYING");
+    assert_eq!(r.channel_id.as_deref(), Some(wap.as_str()));
+
+    // The buyer at Alipay: the gateway shows the payer page; paying there
+    // notifies cashdesk and offers the signed way back.
+    let (st, html, _) = get(&target, ANDROID, "zh-CN").await;
+    assert_eq!(st, StatusCode::OK, "{html}");
+    assert!(html.contains("10.10"), "{html}");
+    let paid = browser()
+        .post(format!("{}{}", app.base_url, payer_form_action(&html)))
+        .form(&[("action", "pay")])
+        .send()
+        .await
+        .expect("pay at Alipay");
+    assert_eq!(paid.status(), StatusCode::OK);
+    let html = paid.text().await.expect("html");
+    let back = html
+        .split("<a href=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("back link")
+        .replace("&amp;", "&");
+    assert!(back.starts_with(&result), "{back}");
+    assert_eq!(
+        query_value(&back, "method").as_deref(),
+        Some("alipay.trade.wap.pay.return")
+    );
+    app.wait_state(&app.client, &o.no, "SUCCESS").await;
+    let (st, html, _) = get(&back, ANDROID, "en").await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(html.contains("Payment successful") && html.contains("¥10.10"));
+    assert!(
+        html.contains("3;url=https://shop.example.com/done?o=2"),
+        "{html}"
+    );
+    // In WeChat's browser Alipay's wap is not offered (WeChat blocks it).
+    let o2 = order(&app, 5, None).await;
+    let (st, _, _) = choose(&app, &o2.token, &wap, WECHAT).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+}
+
+async fn alipay_page_and_qr_on_a_computer(b: Backend) {
+    let app = spawn_app(b).await;
+    // The PC page payment: a redirect to alipay.trade.page.pay.
+    let o = order(&app, 300, None).await;
+    let (st, _, h) = choose(
+        &app,
+        &o.token,
+        &demo_channel_of(&app, "ali-pay", "page"),
+        DESKTOP,
+    )
+    .await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    let target = location(&h);
+    assert_eq!(
+        query_value(&target, "method").as_deref(),
+        Some("alipay.trade.page.pay")
+    );
+    let (st, _, _) = get(&target, DESKTOP, "zh-CN").await;
+    assert_eq!(st, StatusCode::OK);
+    app.sandbox_pay_with(
+        serde_json::json!({"channelType": "ali-pay", "orderString": target, "result": "SUCCESS"}),
+    )
+    .await;
+    app.wait_state(&app.client, &o.no, "SUCCESS").await;
+
+    // The QR: precreate's qr_code, drawn by cashdesk, and the status poll.
+    let o = order(&app, 301, None).await;
+    let (st, html, _) = choose(
+        &app,
+        &o.token,
+        &demo_channel_of(&app, "ali-pay", "qr"),
+        DESKTOP,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{html}");
+    let src = qr_src(&html);
+    assert!(src.starts_with("/cashier-desk-web/qr/"), "{src}");
+    let svg = browser()
+        .get(format!("{}{src}", app.base_url))
+        .send()
+        .await
+        .expect("qr");
+    assert_eq!(svg.status(), StatusCode::OK);
+    assert!(svg.text().await.expect("svg").contains("<svg"));
+    let s = status(&app, &o.token).await;
+    assert_eq!(s["state"], "PAYING");
+    app.sandbox_pay_with(serde_json::json!({"channelType": "ali-pay", "outTradeNo": o.order_id, "result": "SUCCESS"}))
+        .await;
+    app.wait_state(&app.client, &o.no, "SUCCESS").await;
+    let s = status(&app, &o.token).await;
+    assert_eq!(
+        (s["final"].as_bool(), s["state"].as_str()),
+        (Some(true), Some("SUCCESS"))
+    );
+    // Alipay's wap on a computer: carry on on a phone.
+    let o = order(&app, 302, None).await;
+    let (st, html, _) = choose(
+        &app,
+        &o.token,
+        &demo_channel_of(&app, "ali-pay", "wap"),
+        DESKTOP,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(qr_src(&html).contains("page-qr.svg"), "{html}");
+}
+
+async fn lakala_h5_and_native_through_the_page(b: Backend) {
+    let app = spawn_app(b).await;
+    // H5 (Alipay H5 through Lakala) on a phone: to Lakala's page, pay there.
+    let o = order(&app, 520, None).await;
+    let h5 = demo_channel_of(&app, "lakala", "h5");
+    let (st, _, h) = choose(&app, &o.token, &h5, ANDROID).await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    let target = location(&h);
+    assert!(
+        target.starts_with(&format!("{}/sandbox/lakala/pay/", app.base_url)),
+        "{target}"
+    );
+    let (st, html, _) = get(&target, ANDROID, "zh-CN").await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(html.contains("5.20"), "{html}");
+    let paid = browser()
+        .post(format!("{}{}", app.base_url, payer_form_action(&html)))
+        .form(&[("action", "pay")])
+        .send()
+        .await
+        .expect("pay at Lakala");
+    assert_eq!(paid.status(), StatusCode::OK);
+    let done = app.wait_state(&app.client, &o.no, "SUCCESS").await;
+    assert_eq!(done.channel_type.as_deref(), Some("lakala"));
+    let (_, html, _) = get(
+        &format!("{}/cashier-desk-web/result?token={}", app.base_url, o.token),
+        ANDROID,
+        "zh-CN",
+    )
+    .await;
+    assert!(html.contains("支付成功"), "{html}");
+
+    // Native: Lakala's code drawn by cashdesk.
+    let o = order(&app, 521, None).await;
+    let native = demo_channel_of(&app, "lakala", "native");
+    let (st, html, _) = choose(&app, &o.token, &native, WECHAT).await;
+    assert_eq!(st, StatusCode::OK, "{html}");
+    let src = qr_src(&html);
+    let svg = browser()
+        .get(format!("{}{src}", app.base_url))
+        .send()
+        .await
+        .expect("qr")
+        .text()
+        .await
+        .expect("svg");
+    assert!(svg.contains("<svg"));
+    app.sandbox_pay_with(
+        serde_json::json!({"channelType": "lakala", "outTradeNo": o.order_id, "result": "SUCCESS"}),
+    )
+    .await;
+    app.wait_state(&app.client, &o.no, "SUCCESS").await;
+    let s = status(&app, &o.token).await;
+    assert_eq!(s["state"], "SUCCESS");
 }

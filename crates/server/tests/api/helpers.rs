@@ -681,3 +681,166 @@ impl TestApp {
         }
     }
 }
+
+/// A sandbox Alipay or Lakala merchant wired into cashdesk (like
+/// [`WxSetup`]): the sandbox's answer, the credentials pasted into a config
+/// created WITHOUT `apiVersion` (the channel's only version applies), one
+/// channel per scene and a fresh merchant app bound (approved) to them.
+pub struct ChannelSetup {
+    /// `POST /sandbox/api/merchants`'s answer.
+    pub merchant: serde_json::Value,
+    /// The credentials object the config was created with.
+    pub credentials: serde_json::Value,
+    pub config_id: String,
+    /// scene code → channel id.
+    pub channels: std::collections::HashMap<String, String>,
+    pub shop: TestMerchant,
+}
+
+impl ChannelSetup {
+    /// The credentials' `mchId` (Alipay's pid, Lakala's merchant_no).
+    pub fn mch_id(&self) -> &str {
+        self.merchant["mchId"].as_str().expect("mchId")
+    }
+    /// A string field of the credentials.
+    pub fn cred(&self, k: &str) -> &str {
+        self.credentials[k]
+            .as_str()
+            .unwrap_or_else(|| panic!("credentials.{k}"))
+    }
+    pub fn channel(&self, scene: &str) -> &str {
+        self.channels.get(scene).expect("channel of scene")
+    }
+}
+
+pub const ALIPAY_SCENES: [&str; 5] = ["mini", "wap", "page", "qr", "app"];
+pub const LAKALA_SCENES: [&str; 4] = ["mini", "jsapi", "native", "h5"];
+
+impl TestApp {
+    /// `POST /sandbox/api/merchants {"channelType": channel_type}`.
+    pub async fn open_sandbox(&self, channel_type: &str) -> serde_json::Value {
+        let (status, m) = self
+            .sandbox_post(
+                "/sandbox/api/merchants",
+                serde_json::json!({"channelType": channel_type}),
+            )
+            .await;
+        assert_eq!(status, 201, "{m}");
+        m
+    }
+
+    /// A config of `channel_type` from the sandbox's `credentials_key`
+    /// (`credentials` or, Alipay certificate mode, `credentialsCert`),
+    /// changed by `tweak`, with channels for `scenes`.
+    pub async fn channel_setup_with(
+        &self,
+        channel_type: &'static str,
+        credentials_key: &str,
+        scenes: &[&str],
+        tweak: impl FnOnce(&mut serde_json::Value),
+    ) -> ChannelSetup {
+        let merchant = self.open_sandbox(channel_type).await;
+        let mut credentials = merchant[credentials_key].clone();
+        assert!(credentials.is_object(), "{credentials_key} in {merchant}");
+        tweak(&mut credentials);
+        let config = self
+            .admin
+            .create_channel_config(&cashdesk_sdk::CreateChannelConfigRequest {
+                channel_type: channel_type.into(),
+                name: format!("sandbox {channel_type} {credentials_key}"),
+                mch_id: merchant["mchId"].as_str().expect("mchId").to_owned(),
+                api_version: None,
+                credentials: credentials.clone(),
+                base_url: Some(merchant["baseUrl"].as_str().expect("baseUrl").to_owned()),
+            })
+            .await
+            .expect("channel config");
+        let shop = self.merchant(SignType::HmacSha256).await;
+        let mut channels = std::collections::HashMap::new();
+        for scene in scenes {
+            let ch = self
+                .admin
+                .create_channel(&cashdesk_sdk::CreateChannelRequest {
+                    config_id: config.config_id.clone(),
+                    scene_code: (*scene).into(),
+                    channel_name: format!("{channel_type} {scene}"),
+                    sort: None,
+                })
+                .await
+                .expect("channel");
+            let applied = shop
+                .client
+                .apply_binding(&cashdesk_sdk::ApplyBindingRequest {
+                    channel_id: ch.channel_id.clone(),
+                    store_id: None,
+                })
+                .await
+                .expect("apply");
+            self.admin
+                .approve_binding(&applied.binding_id)
+                .await
+                .expect("approve");
+            channels.insert((*scene).to_owned(), ch.channel_id);
+        }
+        ChannelSetup {
+            merchant,
+            credentials,
+            config_id: config.config_id,
+            channels,
+            shop,
+        }
+    }
+
+    /// Alipay in public-key mode, or with `cert` in certificate mode.
+    pub async fn alipay_setup(&self, cert: bool) -> ChannelSetup {
+        let key = if cert {
+            "credentialsCert"
+        } else {
+            "credentials"
+        };
+        self.channel_setup_with("ali-pay", key, &ALIPAY_SCENES, |_| {})
+            .await
+    }
+
+    pub async fn lakala_setup(&self) -> ChannelSetup {
+        self.channel_setup_with("lakala", "credentials", &LAKALA_SCENES, |_| {})
+            .await
+    }
+
+    /// `POST /sandbox/api/pay` with `body`; returns the answer (status 200
+    /// asserted).
+    pub async fn sandbox_pay_with(&self, body: serde_json::Value) -> serde_json::Value {
+        let (status, v) = self.sandbox_post("/sandbox/api/pay", body.clone()).await;
+        assert_eq!(status, 200, "{body} → {v}");
+        v
+    }
+
+    /// The sandbox's request log: `GET /sandbox/api/requests?mchId=&kind=`.
+    pub async fn sandbox_requests(&self, mch_id: &str, kind: &str) -> Vec<serde_json::Value> {
+        let v: serde_json::Value = self
+            .http()
+            .get(format!(
+                "{}/sandbox/api/requests?mchId={mch_id}&kind={kind}&limit=1000",
+                self.base_url
+            ))
+            .send()
+            .await
+            .expect("requests")
+            .json()
+            .await
+            .expect("requests JSON");
+        v["requests"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+/// The value of `name` in an `application/x-www-form-urlencoded` string.
+pub fn form_value(form: &str, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(form.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// A fresh outRefundNo.
+pub fn orn() -> String {
+    format!("R{}", &uuid::Uuid::new_v4().simple().to_string()[..20])
+}

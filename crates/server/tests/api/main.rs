@@ -7,10 +7,12 @@ mod helpers;
 mod receiver;
 
 mod admin;
+mod alipay;
 mod bad_input;
 mod bindings;
 mod browser;
 mod cashier;
+mod lakala;
 mod notify;
 mod ops;
 mod orders;

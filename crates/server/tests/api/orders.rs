@@ -48,10 +48,26 @@ async fn create_order_answers_the_contract(b: Backend) {
         chrono::DateTime::parse_from_rfc3339(&created.expire_at).expect("RFC 3339 expireAt");
     let minutes = (expire_at.with_timezone(&chrono::Utc) - before).num_seconds();
     assert!((595..=605).contains(&minutes), "expires in {minutes} s");
-    // The demo app is bound to the sandbox's WeChat Pay v2 and v3 channels.
-    assert_eq!(created.channels.len(), 10, "demo channels");
-    assert!(created.channels.iter().all(|c| c.channel_type == "wx-pay"
-        && c.url == format!("{}/api/cashier-desk/payment", app.base_url)));
+    // The demo app is bound to the sandbox's WeChat Pay v2 and v3, Alipay
+    // and Lakala channels.
+    assert_eq!(created.channels.len(), 19, "demo channels");
+    for (channel_type, n) in [("wx-pay", 10), ("ali-pay", 5), ("lakala", 4)] {
+        assert_eq!(
+            created
+                .channels
+                .iter()
+                .filter(|c| c.channel_type == channel_type)
+                .count(),
+            n,
+            "{channel_type}"
+        );
+    }
+    assert!(
+        created
+            .channels
+            .iter()
+            .all(|c| c.url == format!("{}/api/cashier-desk/payment", app.base_url))
+    );
 
     // The order signature proves the order came from cashdesk.
     let s = &created.signature;

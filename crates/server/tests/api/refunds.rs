@@ -693,7 +693,9 @@ async fn the_readme_refund_works_with_the_demo_app(b: Backend) {
         .as_array()
         .expect("channels")
         .iter()
-        .find(|c| c["apiVersion"] == "v2" && c["sceneCode"] == "mini")
+        .find(|c| {
+            c["channelType"] == "wx-pay" && c["apiVersion"] == "v2" && c["sceneCode"] == "mini"
+        })
         .expect("v2 mini")
         .clone();
     let (no, order_id) = app.new_order(&app.client, 1).await;

@@ -428,7 +428,11 @@ async fn demo_app_pays_on_the_sandbox(b: Backend) {
         serde_json::from_slice(&std::fs::read(app.config.demo_app_file()).expect("demo file"))
             .expect("json");
     let channels = demo["channels"].as_array().expect("channels");
-    assert_eq!(channels.len(), 10, "v2 and v3 × five scenes");
+    assert_eq!(
+        channels.len(),
+        19,
+        "WeChat v2 and v3 × five scenes, Alipay five, Lakala four"
+    );
     let (no, order_id) = app.new_order(&app.client, 1).await;
     let created_channels = app
         .client
@@ -442,10 +446,12 @@ async fn demo_app_pays_on_the_sandbox(b: Backend) {
         .await
         .expect("list")
         .channels;
-    assert_eq!(created_channels.len(), 10);
+    assert_eq!(created_channels.len(), 19);
     let mini = channels
         .iter()
-        .find(|c| c["apiVersion"] == "v2" && c["sceneCode"] == "mini")
+        .find(|c| {
+            c["channelType"] == "wx-pay" && c["apiVersion"] == "v2" && c["sceneCode"] == "mini"
+        })
         .expect("v2 mini");
     let paid = app
         .pay(
