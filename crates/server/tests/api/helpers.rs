@@ -457,6 +457,19 @@ impl TestApp {
         (status, v)
     }
 
+    /// GETs the mounted sandbox's test API.
+    pub async fn sandbox_get(&self, path_and_query: &str) -> (u16, serde_json::Value) {
+        let resp = self
+            .http()
+            .get(format!("{}{path_and_query}", self.base_url))
+            .send()
+            .await
+            .expect("sandbox call");
+        let status = resp.status().as_u16();
+        let v = resp.json().await.unwrap_or(serde_json::Value::Null);
+        (status, v)
+    }
+
     pub async fn open_sandbox_merchant(&self, sign_type: &str) -> serde_json::Value {
         let (status, m) = self
             .sandbox_post(
@@ -533,18 +546,6 @@ impl TestApp {
     pub async fn wechat_setup(&self, api_version: &'static str) -> WxSetup {
         self.wechat_setup_with(api_version, "HMAC-SHA256", |_| {})
             .await
-    }
-
-    /// `POST /api/cashier-desk/payment` signed by `client`.
-    pub async fn pay(
-        &self,
-        client: &Client,
-        body: serde_json::Value,
-    ) -> Result<serde_json::Value, SdkError> {
-        client
-            .send(Method::POST, "/api/cashier-desk/payment", Some(&body))
-            .await
-            .map(|env| env.data.unwrap_or(serde_json::Value::Null))
     }
 
     /// Pays the order at the sandbox (as the buyer would).

@@ -13,6 +13,7 @@ mod cashier;
 mod notify;
 mod ops;
 mod orders;
+mod qr;
 mod refunds;
 mod register;
 mod signing;
