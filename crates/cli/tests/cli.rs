@@ -285,7 +285,12 @@ impl Serve {
     /// `cashdesk serve` with these environment variables on top of the
     /// test defaults (which they may override).
     fn start_with(env: &[(&str, &str)]) -> Serve {
-        let data_dir = tempfile::tempdir().unwrap();
+        Serve::start_in(tempfile::tempdir().unwrap(), env)
+    }
+
+    /// `cashdesk serve` started in `data_dir` (so a `cashdesk.toml` there
+    /// is read), data in `<data_dir>/data`.
+    fn start_in(data_dir: tempfile::TempDir, env: &[(&str, &str)]) -> Serve {
         let stderr_file = data_dir.path().join("serve.stderr");
         let mut cmd = cashdesk(data_dir.path());
         cmd.arg("serve")
@@ -1163,4 +1168,56 @@ async fn json_logs_are_json_lines_without_secrets() {
         assert!(secret.len() >= 16, "{what} is a real secret");
         assert!(!stderr.contains(secret), "the {what} is in the logs");
     }
+}
+
+// ---------------------------------------------------------------- config
+
+/// `./cashdesk.toml` is read, and a `CASHDESK_*` variable wins over it.
+#[tokio::test(flavor = "multi_thread")]
+async fn config_file_is_read_and_environment_overrides_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("cashdesk.toml"),
+        "sandbox = false\nadmin_token = \"file-token-0123456789\"\nlog_format = \"json\"\n",
+    )
+    .unwrap();
+    let env_token = "env-token-9876543210";
+    let mut serve = Serve::start_in(dir, &[("CASHDESK_ADMIN_TOKEN", env_token)]);
+    // From the file: the sandbox is off, logs are JSON.
+    assert!(
+        serve.report.contains("sandbox       off"),
+        "{}",
+        serve.report
+    );
+    let merchants = reqwest::Client::new()
+        .post(format!("{}/sandbox/api/merchants", serve.url))
+        .json(&serde_json::json!({"channelType": "wx-pay"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(merchants.status(), 404);
+    // From the environment, over the file: the operator token.
+    let env_admin = cashdesk_sdk::AdminClient::new(&serve.url, env_token).unwrap();
+    env_admin
+        .list_channels()
+        .await
+        .expect("the environment's token");
+    let file_admin = cashdesk_sdk::AdminClient::new(&serve.url, "file-token-0123456789").unwrap();
+    assert!(file_admin.list_channels().await.is_err());
+    assert!(
+        !dir_has_token_file(&serve),
+        "a configured token is not generated"
+    );
+    let status = serve.sigterm_and_wait();
+    assert!(status.success());
+    let stderr = serve.stderr();
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(
+        serde_json::from_str::<Value>(first).is_ok(),
+        "JSON logs: {first}"
+    );
+}
+
+fn dir_has_token_file(serve: &Serve) -> bool {
+    serve.data().join("admin.token").exists()
 }
