@@ -337,7 +337,14 @@ static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::
 
 impl Serve {
     fn start() -> Serve {
-        Serve::start_in(Arc::new(tempfile::tempdir().unwrap()), &[])
+        Serve::start_with(&[])
+    }
+
+    /// `cashdesk serve` with these environment variables on top of the
+    /// test defaults (which they may override).
+    fn start_with(env: &[(&str, &str)]) -> Serve {
+        let env: Vec<(&str, String)> = env.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        Serve::start_in(Arc::new(tempfile::tempdir().unwrap()), &env)
     }
 
     /// `cashdesk serve` in `data_dir` (its `data` subfolder is the data
@@ -395,23 +402,28 @@ impl Serve {
     }
 
     fn sigterm_and_wait(&mut self) -> std::process::ExitStatus {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill -TERM");
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "cashdesk did not stop within 30 s of SIGTERM; stderr:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(50));
+        sigterm_and_wait(&mut self.child, &self.stderr_file)
+    }
+}
+
+/// Sends SIGTERM to `child` and waits (at most 30 s) for it to exit.
+fn sigterm_and_wait(child: &mut Child, stderr_file: &Path) -> std::process::ExitStatus {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
         }
+        assert!(
+            Instant::now() < deadline,
+            "cashdesk did not stop within 30 s of SIGTERM; stderr:\n{}",
+            std::fs::read_to_string(stderr_file).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -681,11 +693,7 @@ async fn operator_commands_round_trip_through_the_admin_api() {
     // Refund review: the order is paid on the sandbox, the app's refunds
     // wait for the operator, who approves one and rejects the other.
     client
-        .send(
-            cashdesk_sdk::Method::POST,
-            "/api/cashier-desk/payment",
-            Some(&serde_json::json!({"outTradeNo": "T-CLI-1", "channelId": channel_id, "openid": "oCli"})),
-        )
+        .pay(&cashdesk_sdk::PaymentRequest::new("T-CLI-1", &channel_id).with_openid("oCli"))
         .await
         .expect("pay");
     let paid = reqwest::Client::new()
@@ -937,13 +945,7 @@ async fn paying(client: &Client, channel_id: &str, i: usize) -> (String, String)
         .await
         .expect("order");
     client
-        .send(
-            cashdesk_sdk::Method::POST,
-            "/api/cashier-desk/payment",
-            Some(
-                &serde_json::json!({"outTradeNo": no, "channelId": channel_id, "openid": "oBurst"}),
-            ),
-        )
+        .pay(&cashdesk_sdk::PaymentRequest::new(&no, channel_id).with_openid("oBurst"))
         .await
         .expect("pay");
     (no, created.order_id)
@@ -1358,4 +1360,484 @@ async fn sandbox_runs_alone_and_prints_every_simulator() {
     assert_eq!(opened["baseUrl"], alipay.as_str());
     let _ = child.kill();
     let _ = child.wait();
+}
+
+// --------------------------------------------------------------- sandbox
+
+/// `cashdesk sandbox` alone, on a free port: it reports where it listens,
+/// opens a merchant through its test API, answers a WeChat Pay v2 call the
+/// way WeChat does (signed request verified, signed answer), and stops on
+/// SIGTERM.
+#[tokio::test(flavor = "multi_thread")]
+async fn sandbox_runs_alone_answers_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let stderr_file = dir.path().join("sandbox.stderr");
+    let mut child = cashdesk(dir.path())
+        .args(["sandbox", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .args(["--notify-schedule", "100ms,200ms"])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&stderr_file).unwrap())
+        .spawn()
+        .expect("spawn cashdesk sandbox");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut report = String::new();
+    let mut base = None;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while base.is_none() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(line) = rx.recv_timeout(left) else {
+            let _ = child.kill();
+            panic!(
+                "no report within 60 s: {report}\nstderr:\n{}",
+                std::fs::read_to_string(&stderr_file).unwrap_or_default()
+            );
+        };
+        if let Some(url) = line.trim().strip_prefix("WeChat Pay base URL") {
+            base = Some(url.trim().to_owned());
+        }
+        report.push_str(&line);
+        report.push('\n');
+    }
+    let base = base.unwrap();
+    assert!(report.contains("SANDBOX"), "clearly labelled: {report}");
+    let origin = base
+        .strip_suffix("/sandbox/wechat")
+        .unwrap_or_else(|| panic!("base URL {base}"));
+    assert!(
+        origin.starts_with("http://127.0.0.1:") && !origin.ends_with(":0"),
+        "the bound port is reported: {report}"
+    );
+
+    let http = reqwest::Client::new();
+    let resp = http
+        .post(format!("{origin}/sandbox/api/merchants"))
+        .json(&serde_json::json!({"channelType": "wx-pay", "signType": "MD5"}))
+        .send()
+        .await
+        .expect("open a merchant");
+    assert_eq!(resp.status(), 201);
+    let m: Value = resp.json().await.unwrap();
+    assert_eq!(m["baseUrl"], base.as_str(), "{m}");
+    let mch_id = m["mchId"].as_str().expect("mchId").to_owned();
+    let v2 = &m["credentialsV2"];
+    let key = v2["apiKey"].as_str().expect("apiKey");
+    assert!(
+        v2["certPem"]
+            .as_str()
+            .is_some_and(|c| c.contains("CERTIFICATE"))
+    );
+    assert!(
+        m["credentialsV3"]["privateKeyPem"]
+            .as_str()
+            .is_some_and(|k| k.contains("PRIVATE KEY"))
+    );
+
+    // pay/orderquery for an order it never saw: a signed, verified
+    // business answer; the same call with a wrong key: SIGNERROR.
+    let query = |api_key: &str| {
+        let mut f = std::collections::BTreeMap::new();
+        f.insert("appid".to_owned(), v2["appId"].as_str().unwrap().to_owned());
+        f.insert("mch_id".to_owned(), mch_id.clone());
+        f.insert("out_trade_no".to_owned(), "P-NEVER-SEEN".to_owned());
+        f.insert(
+            "nonce_str".to_owned(),
+            "5K8264ILTKCH16CQ2502SI8ZNMTM67VS".to_owned(),
+        );
+        let sign = cashdesk_crypto::wxv2::sign(&f, api_key, cashdesk_crypto::wxv2::WxSignType::Md5);
+        f.insert("sign".to_owned(), sign);
+        let mut xml = String::from("<xml>");
+        for (k, v) in &f {
+            xml.push_str(&format!("<{k}>{v}</{k}>"));
+        }
+        xml + "</xml>"
+    };
+    let answer = http
+        .post(format!("{base}/pay/orderquery"))
+        .body(query(key))
+        .send()
+        .await
+        .expect("orderquery")
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        answer.contains("<return_code><![CDATA[SUCCESS]]></return_code>")
+            && answer.contains("ORDERNOTEXIST")
+            && answer.contains("<sign>"),
+        "{answer}"
+    );
+    let refused = http
+        .post(format!("{base}/pay/orderquery"))
+        .body(query("0123456789abcdef0123456789abcdef"))
+        .send()
+        .await
+        .expect("orderquery")
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        refused.contains("<return_code><![CDATA[FAIL]]></return_code>"),
+        "{refused}"
+    );
+
+    // Its keys are kept, privately, in the data folder.
+    let sandbox_dir = dir.path().join("data").join("sandbox");
+    assert!(sandbox_dir.is_dir(), "{}", sandbox_dir.display());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        for entry in std::fs::read_dir(&sandbox_dir).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                let mode = entry.metadata().unwrap().permissions().mode();
+                assert_eq!(mode & 0o077, 0, "{} is private", entry.path().display());
+            }
+        }
+    }
+
+    let status = sigterm_and_wait(&mut child, &stderr_file);
+    assert!(
+        status.success(),
+        "exit status {status}; stderr:\n{}",
+        std::fs::read_to_string(&stderr_file).unwrap_or_default()
+    );
+    assert!(
+        http.get(format!("{origin}/sandbox/api/faults"))
+            .send()
+            .await
+            .is_err(),
+        "the port is closed after shutdown"
+    );
+}
+
+// ------------------------------------------------------------ PostgreSQL
+
+/// A fresh PostgreSQL database on the server of
+/// `CASHDESK_TEST_POSTGRES_URL`, dropped when this is dropped.
+struct PgDatabase {
+    server_url: String,
+    name: String,
+    url: String,
+}
+
+impl PgDatabase {
+    async fn create() -> Option<PgDatabase> {
+        use sqlx::Connection as _;
+        let Some(server_url) = std::env::var("CASHDESK_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|s| !s.is_empty())
+        else {
+            eprintln!("skipping: CASHDESK_TEST_POSTGRES_URL not set");
+            return None;
+        };
+        let name = format!("cd_cli_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(&server_url)
+            .await
+            .expect("connect to PostgreSQL");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create database");
+        let _ = conn.close().await;
+        let mut url = reqwest::Url::parse(&server_url).expect("URL");
+        url.set_path(&format!("/{name}"));
+        Some(PgDatabase {
+            server_url,
+            name,
+            url: url.to_string(),
+        })
+    }
+
+    async fn connect(&self) -> sqlx::PgConnection {
+        use sqlx::Connection as _;
+        sqlx::PgConnection::connect(&self.url)
+            .await
+            .expect("connect to the test database")
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (server_url, name) = (self.server_url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            use sqlx::Connection as _;
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&server_url).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                    let _ = conn.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// The binary on a `postgres://` `CASHDESK_DATABASE_URL`: `migrate` builds
+/// the schema (twice is fine), `serve` starts on it, reports it, keeps its
+/// orders there and stops on SIGTERM.
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_and_serve_on_postgresql() {
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        let out = run_ok(
+            cashdesk(dir.path())
+                .arg("migrate")
+                .env("CASHDESK_DATA_DIR", dir.path().join("data"))
+                .env("CASHDESK_DATABASE_URL", &db.url),
+        );
+        assert!(out.contains("postgres"), "{out}");
+    }
+    assert!(
+        !dir.path().join("data").join("cashdesk.db").exists(),
+        "no SQLite file next to a PostgreSQL database"
+    );
+    let mut conn = db.connect().await;
+    let (tables,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' \
+         AND table_name IN ('apps', 'orders', 'refunds', 'notifications')",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(tables, 4, "migrate created the schema");
+
+    let mut serve = Serve::start_with(&[("CASHDESK_DATABASE_URL", &db.url)]);
+    assert!(serve.report.contains("postgres"), "{}", serve.report);
+    let health: Value = reqwest::get(format!("{}/healthz", serve.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health, serde_json::json!({"status": "ok", "db": "ok"}));
+    let demo: Value =
+        serde_json::from_str(&std::fs::read_to_string(serve.data().join("demo-app.json")).unwrap())
+            .unwrap();
+    let client = Client::new(
+        &serve.url,
+        demo["appId"].as_str().unwrap(),
+        Credentials::hmac_sha256(demo["appKey"].as_str().unwrap()),
+    )
+    .unwrap();
+    let order = client
+        .create_order(&cashdesk_sdk::CreateOrderRequest::new(
+            "T-PG-1", 100, "Test",
+        ))
+        .await
+        .expect("order");
+    let (stored,): (String,) =
+        sqlx::query_as("SELECT order_id FROM orders WHERE out_trade_no = $1")
+            .bind("T-PG-1")
+            .fetch_one(&mut conn)
+            .await
+            .expect("the order is in PostgreSQL");
+    assert_eq!(stored, order.order_id);
+    let _ = sqlx::Connection::close(conn).await;
+
+    let status = serve.sigterm_and_wait();
+    assert!(
+        status.success(),
+        "exit status {status}; stderr:\n{}",
+        serve.stderr()
+    );
+}
+
+// ------------------------------------------------------------------ logs
+
+/// `CASHDESK_LOG_FORMAT=json`: every stderr line is one JSON object with a
+/// timestamp, a level and a message, and no secret appears in the logs —
+/// not the operator token, the master key, an app key, a channel key, a
+/// cashier token — even at debug level, after requests that carry them.
+#[tokio::test(flavor = "multi_thread")]
+async fn json_logs_are_json_lines_without_secrets() {
+    let admin_token = "op-token-6f1d0c9e2b7a4f58a3c1";
+    let mut serve = Serve::start_with(&[
+        ("CASHDESK_LOG_FORMAT", "json"),
+        ("CASHDESK_LOG", "debug"),
+        ("CASHDESK_ADMIN_TOKEN", admin_token),
+    ]);
+    assert!(
+        !serve.report.contains(admin_token),
+        "a configured token is not printed"
+    );
+    let data = serve.data();
+    let demo: Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("demo-app.json")).unwrap())
+            .unwrap();
+    let demo_key = demo["appKey"].as_str().unwrap().to_owned();
+    let master_key = std::fs::read_to_string(data.join("master.key"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let client = Client::new(
+        &serve.url,
+        demo["appId"].as_str().unwrap(),
+        Credentials::hmac_sha256(demo_key.clone()),
+    )
+    .unwrap();
+
+    // Requests that carry secrets: signed API calls, a bad signature, the
+    // cashier page with its token, operator calls with the token, a channel
+    // config with keys, a new app whose key is answered once.
+    let order = client
+        .create_order(&cashdesk_sdk::CreateOrderRequest::new(
+            "T-LOG-1", 100, "Test",
+        ))
+        .await
+        .expect("order");
+    let wrong = Client::new(
+        &serve.url,
+        demo["appId"].as_str().unwrap(),
+        Credentials::hmac_sha256("not-the-key"),
+    )
+    .unwrap();
+    assert!(wrong.query_pay_result("T-LOG-1", false).await.is_err());
+    let page = reqwest::get(&order.cashier_url).await.unwrap();
+    assert_eq!(page.status(), 200);
+    let admin = cashdesk_sdk::AdminClient::new(&serve.url, admin_token).unwrap();
+    let merchant: Value = reqwest::Client::new()
+        .post(format!("{}/sandbox/api/merchants", serve.url))
+        .json(&serde_json::json!({"channelType": "wx-pay"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let v3 = merchant["credentialsV3"].clone();
+    admin
+        .create_channel_config(&cashdesk_sdk::CreateChannelConfigRequest {
+            channel_type: "wx-pay".into(),
+            name: "logs".into(),
+            mch_id: merchant["mchId"].as_str().unwrap().into(),
+            api_version: Some("v3".into()),
+            credentials: v3.clone(),
+            base_url: Some(merchant["baseUrl"].as_str().unwrap().into()),
+        })
+        .await
+        .expect("channel config");
+    let app = admin
+        .create_app(&cashdesk_sdk::RegisterAppRequest {
+            app_name: "Logs shop".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("app");
+    let bad_admin = cashdesk_sdk::AdminClient::new(&serve.url, "wrong-token-0123456789").unwrap();
+    assert!(bad_admin.list_channels().await.is_err());
+
+    let status = serve.sigterm_and_wait();
+    assert!(status.success(), "exit status {status}");
+    let stderr = serve.stderr();
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.len() >= 5, "some logs were written:\n{stderr}");
+    for line in &lines {
+        let v: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        assert!(v["timestamp"].is_string(), "{line}");
+        assert!(
+            ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"]
+                .contains(&v["level"].as_str().unwrap_or("")),
+            "{line}"
+        );
+        assert!(v["target"].is_string(), "{line}");
+    }
+    assert!(
+        lines.iter().any(|l| l.contains("cashdesk serving")),
+        "{stderr}"
+    );
+    let v3_key_line = v3["privateKeyPem"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    for (what, secret) in [
+        ("operator token", admin_token),
+        ("master key", master_key.as_str()),
+        ("demo app key", demo_key.as_str()),
+        ("new app key", app.app_key.as_str()),
+        ("cashier token", order.token.as_str()),
+        ("APIv3 key", v3["apiV3Key"].as_str().unwrap()),
+        ("merchant private key", v3_key_line.as_str()),
+    ] {
+        assert!(secret.len() >= 16, "{what} is a real secret");
+        assert!(!stderr.contains(secret), "the {what} is in the logs");
+    }
+}
+
+// ---------------------------------------------------------------- config
+
+/// `./cashdesk.toml` is read, and a `CASHDESK_*` variable wins over it.
+#[tokio::test(flavor = "multi_thread")]
+async fn config_file_is_read_and_environment_overrides_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("cashdesk.toml"),
+        "sandbox = false\nadmin_token = \"file-token-0123456789\"\nlog_format = \"json\"\n",
+    )
+    .unwrap();
+    let env_token = "env-token-9876543210";
+    let mut serve = Serve::start_in(
+        Arc::new(dir),
+        &[("CASHDESK_ADMIN_TOKEN", env_token.to_string())],
+    );
+    // From the file: the sandbox is off, logs are JSON.
+    assert!(
+        serve.report.contains("sandbox       off"),
+        "{}",
+        serve.report
+    );
+    let merchants = reqwest::Client::new()
+        .post(format!("{}/sandbox/api/merchants", serve.url))
+        .json(&serde_json::json!({"channelType": "wx-pay"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(merchants.status(), 404);
+    // From the environment, over the file: the operator token.
+    let env_admin = cashdesk_sdk::AdminClient::new(&serve.url, env_token).unwrap();
+    env_admin
+        .list_channels()
+        .await
+        .expect("the environment's token");
+    let file_admin = cashdesk_sdk::AdminClient::new(&serve.url, "file-token-0123456789").unwrap();
+    assert!(file_admin.list_channels().await.is_err());
+    assert!(
+        !dir_has_token_file(&serve),
+        "a configured token is not generated"
+    );
+    let status = serve.sigterm_and_wait();
+    assert!(status.success());
+    let stderr = serve.stderr();
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(
+        serde_json::from_str::<Value>(first).is_ok(),
+        "JSON logs: {first}"
+    );
+}
+
+fn dir_has_token_file(serve: &Serve) -> bool {
+    serve.data().join("admin.token").exists()
 }

@@ -17,7 +17,8 @@ use serde_json::Value;
 
 use crate::model::{
     ApplyBindingRequest, ApplyBindingResponse, CreateOrderRequest, CreateOrderResponse,
-    CreateRefundRequest, Envelope, PayResult, PaymentList, PlatformKeys, RefundResult,
+    CreateRefundRequest, Envelope, PayResult, PaymentList, PaymentRequest, PaymentResponse,
+    PlatformKeys, RefundResult,
 };
 use crate::signing::{Credentials, RequestSigner, SignatureVerifier, SignedHeaders};
 use crate::{CODE_OK, Result, SdkError};
@@ -356,6 +357,15 @@ impl Client {
             .finish();
         self.send_unsigned(&format!("/api/cashier-desk/payment/list?{q}"))
             .await
+    }
+
+    /// `POST /api/cashier-desk/payment`: pays the order with one bound
+    /// channel; the answer's [`crate::PayData`] is what the buyer's front
+    /// end needs. A channel failure is [`SdkError::Api`] 502 `5020` with
+    /// nothing changed (retry); a paid, closed or expired order is 422
+    /// `4220`.
+    pub async fn pay(&self, req: &PaymentRequest) -> Result<PaymentResponse> {
+        self.post_json("/api/cashier-desk/payment", req).await
     }
 
     /// `GET /api/cashier-desk/out-trade-no/query-pay-result/{outTradeNo}`;

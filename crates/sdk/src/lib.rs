@@ -11,6 +11,11 @@
 //!   request before it parses a byte of it, and turns a non-1000 envelope into
 //!   [`SdkError::Api`]. [`Client::send_raw`] skips all of that, for tests of
 //!   bad input.
+//! - [`Client::pay`] answers with a typed [`PayData`]: one variant per
+//!   shape of `payData` (`wx.requestPayment` parameters, WeChat app
+//!   `PayReq`, Native code URL, H5 URL, Alipay redirect/app/QR/trade
+//!   number), recognised by its fields; an unknown shape is
+//!   [`PayData::Other`] with the JSON as sent, not an error.
 //! - [`AdminClient`] calls the operator API (`/api/admin`, bearer token).
 //!
 //! TLS verification is always on; self-hosted TLS is supported by adding a
@@ -66,8 +71,9 @@ pub use admin::{
 pub use client::{Client, ClientBuilder, RawResponse};
 pub use model::{
     ApplyBindingRequest, ApplyBindingResponse, CreateOrderRequest, CreateOrderResponse,
-    CreateRefundRequest, Envelope, OrderSignature, PayResult, PaymentChannel, PaymentList,
-    PlatformKeys, RefundResult, RegisterAppRequest, RegisterAppResponse,
+    CreateRefundRequest, Envelope, OrderSignature, PayData, PayResult, PaymentChannel, PaymentList,
+    PaymentRequest, PaymentResponse, PlatformKeys, RefundResult, RegisterAppRequest,
+    RegisterAppResponse, WxAppPayReq, WxRequestPayment,
 };
 pub use notification::{
     MerchantNotification, NOTIFICATION_ACK_BODY, notify_path_and_query, verify_notification,

@@ -284,3 +284,167 @@ pub struct RefundResult {
     /// RFC 3339, once final.
     pub finished_at: Option<String>,
 }
+
+/// `POST /api/cashier-desk/payment`: pay an order with one channel bound to
+/// the app, server to server. `openid` (WeChat mini/jsapi; also Lakala's
+/// WeChat scenes) or `buyer_id` (Alipay mini-program) names the payer;
+/// `client_ip` is the buyer's address (WeChat H5 needs it, here or on the
+/// order).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentRequest {
+    pub out_trade_no: String,
+    pub channel_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub openid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub buyer_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_ip: Option<String>,
+}
+
+impl PaymentRequest {
+    /// The two required fields; add the payer or the buyer's IP with the
+    /// `with_*` methods.
+    pub fn new(out_trade_no: impl Into<String>, channel_id: impl Into<String>) -> Self {
+        Self {
+            out_trade_no: out_trade_no.into(),
+            channel_id: channel_id.into(),
+            ..Self::default()
+        }
+    }
+
+    pub fn with_openid(mut self, openid: impl Into<String>) -> Self {
+        self.openid = Some(openid.into());
+        self
+    }
+
+    pub fn with_buyer_id(mut self, buyer_id: impl Into<String>) -> Self {
+        self.buyer_id = Some(buyer_id.into());
+        self
+    }
+
+    pub fn with_client_ip(mut self, client_ip: impl Into<String>) -> Self {
+        self.client_ip = Some(client_ip.into());
+        self
+    }
+}
+
+/// The answer to [`PaymentRequest`]: the order is now `PAYING` with this
+/// channel, and `pay_data` is what the buyer's front end needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentResponse {
+    pub order_id: String,
+    /// `wx-pay`, `ali-pay` or `lakala`.
+    pub channel_type: String,
+    /// `mini`, `jsapi`, `native`, `h5`, `app`, `wap`, `page`, `qr`.
+    pub scene_code: String,
+    pub pay_data: PayData,
+}
+
+/// `payData`, by shape. Its shape follows from the channel and the scene,
+/// which the response names too; the SDK recognises it by its fields (each
+/// shape has fields the others lack), so a match on this enum is the whole
+/// dispatch a front end needs. A shape this SDK does not know (a newer
+/// server, a new channel) arrives as [`PayData::Other`] with the JSON as
+/// sent, never as an error. Serializing gives back the JSON cashdesk sent,
+/// field for field, so `pay_data` can be handed to a front end as it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged, rename_all_fields = "camelCase")]
+pub enum PayData {
+    /// WeChat Pay `mini`/`jsapi` (and Lakala's WeChat scenes): the object
+    /// `wx.requestPayment` / `WeixinJSBridge.invoke('getBrandWCPayRequest')`
+    /// takes.
+    RequestPayment(WxRequestPayment),
+    /// WeChat Pay `app`: the WeChat app SDK's `PayReq`.
+    WxApp(WxAppPayReq),
+    /// `native` (WeChat Pay, Lakala): the code URL to show as a QR code,
+    /// and cashdesk's SVG rendering of it. On the sandbox the code URL is an
+    /// `http` link to the sandbox payer page; real WeChat gives
+    /// `weixin://wxpay/bizpayurl?pr=…`, which only WeChat's scanner opens.
+    Native {
+        code_url: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        qr_svg_url: Option<String>,
+    },
+    /// `h5`: the channel's page to send the buyer's browser to (WeChat's
+    /// `mweb_url`; append `&redirect_url=…` as WeChat documents).
+    H5 { h5_url: String },
+    /// Alipay `wap`/`page`: a signed GET URL and the same request as an
+    /// auto-submitting HTML form.
+    Redirect { redirect_url: String, form: String },
+    /// Alipay `app`: the signed order string the Alipay app SDK takes.
+    AlipayApp { order_string: String },
+    /// Alipay `qr` (precreate): the QR code content.
+    QrCode { qr_code: String },
+    /// Alipay `mini` (and Lakala's Alipay JSAPI): the trade number for
+    /// `my.tradePay`.
+    TradeNo { trade_no: String },
+    /// Any other shape, as sent.
+    Other(serde_json::Value),
+}
+
+/// `wx.requestPayment` parameters. v2: `sign_type` is the channel config's
+/// (`MD5` or `HMAC-SHA256`) and `pay_sign` its signature over `appId`,
+/// `nonceStr`, `package`, `signType`, `timeStamp`; v3: `RSA`, SHA256withRSA
+/// over `appId\ntimeStamp\nnonceStr\npackage\n`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WxRequestPayment {
+    pub app_id: String,
+    /// Unix seconds, as a string (what WeChat wants).
+    #[serde(deserialize_with = "string_or_number")]
+    pub time_stamp: String,
+    pub nonce_str: String,
+    /// `prepay_id=…`.
+    pub package: String,
+    pub sign_type: String,
+    pub pay_sign: String,
+}
+
+/// The WeChat app SDK's `PayReq` (field names as WeChat spells them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WxAppPayReq {
+    pub appid: String,
+    pub partnerid: String,
+    pub prepayid: String,
+    /// `Sign=WXPay`.
+    pub package: String,
+    pub noncestr: String,
+    #[serde(deserialize_with = "string_or_number")]
+    pub timestamp: String,
+    pub sign: String,
+}
+
+impl PayData {
+    /// The `wx.requestPayment` parameters, when that is the shape.
+    pub fn request_payment(&self) -> Option<&WxRequestPayment> {
+        match self {
+            PayData::RequestPayment(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The code URL of a Native payment.
+    pub fn code_url(&self) -> Option<&str> {
+        match self {
+            PayData::Native { code_url, .. } => Some(code_url),
+            _ => None,
+        }
+    }
+
+    /// A URL to send the buyer's browser to (H5, Alipay wap/page).
+    pub fn redirect_url(&self) -> Option<&str> {
+        match self {
+            PayData::H5 { h5_url } => Some(h5_url),
+            PayData::Redirect { redirect_url, .. } => Some(redirect_url),
+            _ => None,
+        }
+    }
+
+    /// The JSON as cashdesk sent it.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}

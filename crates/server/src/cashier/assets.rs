@@ -13,8 +13,19 @@
 //! channel posts the form to cashdesk, which answers with a redirect to
 //! the channel's page, and browsers apply `form-action` to that redirect
 //! too; the form itself only ever posts to this origin.
-//! `Referrer-Policy: no-referrer` keeps the token in the page URL from
-//! leaking to the channel's pages.
+//!
+//! # Referrer-Policy
+//!
+//! `strict-origin-when-cross-origin`, as a header and as a `<meta>` tag
+//! (`templates/cashier/base.html`). Cashier URLs carry the order's token in
+//! their query, so a cross-origin request (the channel's page the H5 choice
+//! redirects to, a link out) gets the origin only, never the path and
+//! query; an HTTPS page sends nothing to plain HTTP; same-origin requests
+//! (this server) keep the full URL. Not `no-referrer`: WeChat Pay H5 (MWEB)
+//! checks that the buyer arrives at `mweb_url` with a `Referer` on the H5
+//! domain the merchant registered, and refuses the payment without one, so
+//! the cashier's origin (the host of `CASHDESK_PUBLIC_URL`) must be sent,
+//! and is all that is sent.
 
 use std::sync::LazyLock;
 
@@ -23,6 +34,9 @@ use axum::response::{IntoResponse, Response};
 
 pub const CSS: &str = include_str!("../../static/cashier.css");
 pub const JS: &str = include_str!("../../static/cashier.js");
+
+/// See the module comment: the origin only, cross-origin.
+pub const REFERRER_POLICY: &str = "strict-origin-when-cross-origin";
 
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
 connect-src 'self'; base-uri 'none'; frame-ancestors 'none'";
@@ -51,7 +65,7 @@ pub fn secure(mut resp: Response) -> Response {
     );
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static(REFERRER_POLICY),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -154,7 +154,13 @@ async fn result_pages_per_state_and_language() {
         assert!(html.contains("Latte &#38; cake") || html.contains("Latte &amp; cake"));
         assert_self_contained(&html);
         assert_eq!(headers[header::CONTENT_SECURITY_POLICY], assets::CSP);
-        assert_eq!(headers[header::REFERRER_POLICY], "no-referrer");
+        assert_eq!(
+            headers[header::REFERRER_POLICY],
+            "strict-origin-when-cross-origin"
+        );
+        assert!(
+            html.contains(r#"<meta name="referrer" content="strict-origin-when-cross-origin">"#)
+        );
         let (_, html, _) = body(result_page(Lang::En.texts(), &o, stage)).await;
         assert!(html.contains(en) && html.contains("lang=\"en\""), "{html}");
         // Waiting pages poll and refresh; final ones do not.

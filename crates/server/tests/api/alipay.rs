@@ -247,7 +247,7 @@ async fn every_scene(b: Backend, cert: bool) {
         req.return_url = Some(RETURN_URL.to_owned());
         let order_id = client.create_order(&req).await.expect("order").order_id;
         let paid = app
-            .pay(client, pay_body(&no, &setup, scene))
+            .pay_json(client, pay_body(&no, &setup, scene))
             .await
             .unwrap_or_else(|e| panic!("{what}: {e:?}"));
         assert_eq!(s(&paid, "orderId"), order_id);
@@ -281,7 +281,7 @@ async fn every_scene(b: Backend, cert: bool) {
         let synced = client.query_pay_result(&no, true).await.expect("sync");
         assert_eq!(synced.transaction_id, done.transaction_id);
         assert_api_error(
-            app.pay(client, pay_body(&no, &setup, scene)).await,
+            app.pay_json(client, pay_body(&no, &setup, scene)).await,
             422,
             4220,
         );
@@ -318,7 +318,7 @@ async fn every_scene(b: Backend, cert: bool) {
     }
     // The mini scene with an app-scoped OpenID goes as buyer_open_id.
     let (no, _) = app.new_order(client, 5).await;
-    app.pay(
+    app.pay_json(
         client,
         json!({"outTradeNo": no, "channelId": setup.channel("mini"), "buyerId": "074a1CcTG1LelxKe4xQC0zgNdId0nxi95b5lsNpazWYoCo5"}),
     )
@@ -377,7 +377,7 @@ async fn close_goes_to_the_channel(b: Backend) {
         // TRADE_CLOSED, which must not turn the merchant's close into
         // anything else.
         let (no, order_id) = app.new_order(client, 7).await;
-        app.pay(client, pay_body(&no, &setup, "qr"))
+        app.pay_json(client, pay_body(&no, &setup, "qr"))
             .await
             .expect("pay");
         let closed = client.close_order(&no).await.expect("close");
@@ -394,7 +394,7 @@ async fn close_goes_to_the_channel(b: Backend) {
         assert_eq!(state(q.state), "CLOSED", "round {round}: {q:?}");
         client.close_order(&no).await.expect("close again");
         assert_api_error(
-            app.pay(client, pay_body(&no, &setup, "qr")).await,
+            app.pay_json(client, pay_body(&no, &setup, "qr")).await,
             422,
             4220,
         );
@@ -402,14 +402,14 @@ async fn close_goes_to_the_channel(b: Backend) {
     // A wap order the buyer never opened has no trade at Alipay: closing it
     // is Alipay's signed ACQ.TRADE_NOT_EXIST, which is fine.
     let (no, _) = app.new_order(client, 7).await;
-    app.pay(client, pay_body(&no, &setup, "wap"))
+    app.pay_json(client, pay_body(&no, &setup, "wap"))
         .await
         .expect("wap");
     let closed = client.close_order(&no).await.expect("close wap");
     assert_eq!(state(closed.state), "CLOSED");
     // A failing close changes nothing; the next one goes through.
     let (no, _) = app.new_order(client, 7).await;
-    app.pay(client, pay_body(&no, &setup, "mini"))
+    app.pay_json(client, pay_body(&no, &setup, "mini"))
         .await
         .expect("mini");
     app.add_fault(json!({"channelType": "ali-pay", "fault": "SYSTEMERROR", "mchId": setup.mch_id(), "pathContains": "alipay.trade.close"}))
@@ -421,7 +421,7 @@ async fn close_goes_to_the_channel(b: Backend) {
     assert_eq!(state(closed.state), "CLOSED");
     // A paid trade cannot be closed: the close finds it paid and says so.
     let (no, order_id) = app.new_order(client, 7).await;
-    app.pay(client, pay_body(&no, &setup, "qr"))
+    app.pay_json(client, pay_body(&no, &setup, "qr"))
         .await
         .expect("qr");
     app.add_fault(
@@ -464,7 +464,7 @@ impl Hand {
     async fn paying(&self, app: &TestApp, amount: i64) -> (String, String) {
         let client = &self.setup.shop.client;
         let (no, order_id) = app.new_order(client, amount).await;
-        app.pay(client, pay_body(&no, &self.setup, "wap"))
+        app.pay_json(client, pay_body(&no, &self.setup, "wap"))
             .await
             .expect("wap");
         (no, order_id)
@@ -783,7 +783,7 @@ async fn sandbox_notification_faults_change_nothing(b: Backend) {
         let setup = app.alipay_setup(cert).await;
         let client = &setup.shop.client;
         let (no, order_id) = app.new_order(client, 88).await;
-        app.pay(client, pay_body(&no, &setup, "qr"))
+        app.pay_json(client, pay_body(&no, &setup, "qr"))
             .await
             .expect("pay");
         let labels = [("channel_type", "ali-pay"), ("result", result)];
@@ -828,7 +828,7 @@ async fn channel_failures_leave_the_order_payable(b: Backend) {
             let (no, _) = app.new_order(client, 9).await;
             app.add_fault(json!({"channelType": "ali-pay", "fault": fault, "mchId": setup.mch_id(), "pathContains": method, "delayMs": 2500}))
                 .await;
-            match app.pay(client, pay_body(&no, &setup, scene)).await {
+            match app.pay_json(client, pay_body(&no, &setup, scene)).await {
                 Err(SdkError::Api {
                     status,
                     code,
@@ -848,7 +848,7 @@ async fn channel_failures_leave_the_order_payable(b: Backend) {
             let q = client.query_pay_result(&no, false).await.expect("q");
             assert_eq!(state(q.state), "CREATED", "{scene} {fault}");
             assert!(q.channel_id.is_none());
-            app.pay(client, pay_body(&no, &setup, scene))
+            app.pay_json(client, pay_body(&no, &setup, scene))
                 .await
                 .unwrap_or_else(|e| panic!("{scene} {fault} retry: {e:?}"));
         }
@@ -856,7 +856,7 @@ async fn channel_failures_leave_the_order_payable(b: Backend) {
     // A business refusal is the channel's own message, and nothing changes.
     let (no, _) = app.new_order(client, 9).await;
     assert_api_error(
-        app.pay(
+        app.pay_json(
             client,
             json!({"outTradeNo": no, "channelId": setup.channel("mini")}),
         )
@@ -866,7 +866,7 @@ async fn channel_failures_leave_the_order_payable(b: Backend) {
     );
     // A sync query that fails is a 502 and changes nothing.
     let (no, _) = app.new_order(client, 9).await;
-    app.pay(client, pay_body(&no, &setup, "qr"))
+    app.pay_json(client, pay_body(&no, &setup, "qr"))
         .await
         .expect("pay");
     app.add_fault(json!({"channelType": "ali-pay", "fault": "SYSTEMERROR", "mchId": setup.mch_id(), "pathContains": "alipay.trade.query"}))
@@ -884,7 +884,7 @@ async fn a_refund_alipay_never_received_is_sent_again(b: Backend) {
     let setup = app.alipay_setup(true).await;
     let client = &setup.shop.client;
     let (no, order_id) = app.new_order(client, 500).await;
-    app.pay(client, pay_body(&no, &setup, "qr"))
+    app.pay_json(client, pay_body(&no, &setup, "qr"))
         .await
         .expect("pay");
     app.sandbox_pay_with(
@@ -932,7 +932,7 @@ async fn the_readme_alipay_qr_payment_works_with_the_demo_app(b: Backend) {
     let channel = crate::cashier::demo_channel_of(&app, "ali-pay", "qr");
     let (no, order_id) = app.new_order(&app.client, 1010).await;
     let paid = app
-        .pay(&app.client, json!({"outTradeNo": no, "channelId": channel}))
+        .pay_json(&app.client, json!({"outTradeNo": no, "channelId": channel}))
         .await
         .expect("pay");
     assert_eq!(paid["channelType"], "ali-pay");

@@ -8,7 +8,6 @@ use cashdesk_core::BindingState;
 use cashdesk_sdk::{
     ApplyBindingRequest, BindingQuery, CreateChannelConfigRequest, CreateChannelRequest,
 };
-use serde_json::json;
 
 use crate::backend_tests;
 use crate::helpers::*;
@@ -147,18 +146,19 @@ async fn pending_is_not_listed_approved_is(b: Backend) {
 
     // Now the payment call gets past the binding check and reaches the
     // channel (the sandbox).
-    let pay = json!({"outTradeNo": created.out_trade_no, "channelId": channel, "openid": "oBuyer"});
     let r = app
         .client
-        .send(
-            cashdesk_sdk::Method::POST,
-            "/api/cashier-desk/payment",
-            Some(&pay),
+        .pay(
+            &cashdesk_sdk::PaymentRequest::new(&created.out_trade_no, &channel)
+                .with_openid("oBuyer"),
         )
         .await
         .expect("pay");
-    let data = r.data.expect("data");
-    assert_eq!(data["payData"]["signType"], "RSA", "{data}");
+    let rp = r
+        .pay_data
+        .request_payment()
+        .expect("wx.requestPayment params");
+    assert_eq!(rp.sign_type, "RSA", "{r:?}");
 }
 
 async fn reject_and_decisions_are_compare_and_set(b: Backend) {

@@ -9,6 +9,14 @@
 //!    notification, and the signed query API agrees.
 //! 2. Native QR: the QR code is shown, the order is paid through
 //!    `POST /sandbox/api/pay`, and the page notices within a few seconds.
+//! 3. H5 with JavaScript off (chromedriver pref
+//!    `profile.managed_default_content_settings.javascript = 2`): the
+//!    basic choice works from the cashier page through the payer page to
+//!    the paid result page with forms, redirects and meta refreshes only.
+//!    The cashier page is opened on another origin than the channel's
+//!    (`localhost` vs the public URL's `127.0.0.1`), so the run also shows
+//!    what the channel receives as `Referer`: the cashier's origin, without
+//!    the token (WeChat H5 checks that origin; see `cashier::assets`).
 //!
 //! Each run saves screenshots under `target/browser-artifacts/` and
 //! checks, from chromedriver's performance log (the DevTools
@@ -34,7 +42,11 @@ use crate::cashier::{ANDROID, demo_channel};
 use crate::helpers::{Backend, TestApp, otn, spawn_app};
 use crate::receiver::Receiver;
 
-backend_tests!(browser_h5_payment, browser_qr_payment);
+backend_tests!(
+    browser_h5_payment,
+    browser_qr_payment,
+    browser_h5_payment_without_javascript
+);
 
 /// One browser at a time: the machine is small and the runs are timed.
 static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -115,6 +127,12 @@ impl fantoccini::wd::WebDriverCompatibleCommand for GetLog {
 impl Browser {
     /// `None` (with a message) when chromium or chromedriver is missing.
     async fn start(prefix: &str) -> Option<Browser> {
+        Self::start_with(prefix, true).await
+    }
+
+    /// Like [`Browser::start`]; `javascript: false` blocks every script
+    /// (Chromium's content setting, as a user who turned JavaScript off).
+    async fn start_with(prefix: &str, javascript: bool) -> Option<Browser> {
         let Some((chromium, driver)) = tools() else {
             let msg = "chromium/chromedriver not found (apt-get install chromium chromium-driver, \
                        or set CASHDESK_CHROMIUM and CASHDESK_CHROMEDRIVER)";
@@ -148,17 +166,29 @@ impl Browser {
             assert!(Instant::now() < deadline, "chromedriver did not start");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|f| (*f).to_owned()).collect();
+        let mut options = json!({
+            "binary": chromium,
+            "prefs": {"intl": {"accept_languages": "zh-CN,zh"}},
+        });
+        if javascript {
+            options["mobileEmulation"] = json!({
+                "deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 1.0, "touch": true, "mobile": true},
+                "userAgent": ANDROID,
+            });
+        } else {
+            options["prefs"]["profile"] =
+                json!({"managed_default_content_settings": {"javascript": 2}});
+            // chromedriver's mobile emulation hangs every click once
+            // scripts are blocked, so the phone is a user agent and a
+            // window size here (all the cashier page looks at).
+            args.push(format!("--user-agent={ANDROID}"));
+            args.push("--window-size=390,844".to_owned());
+        }
+        options["args"] = json!(args);
         let caps = json!({
             "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": chromium,
-                "args": CHROMIUM_FLAGS,
-                "prefs": {"intl": {"accept_languages": "zh-CN,zh"}},
-                "mobileEmulation": {
-                    "deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 1.0, "touch": true, "mobile": true},
-                    "userAgent": ANDROID,
-                },
-            },
+            "goog:chromeOptions": options,
             "goog:loggingPrefs": {"performance": "ALL", "browser": "ALL"},
         });
         let caps = match caps {
@@ -217,30 +247,29 @@ impl Browser {
         }
     }
 
+    /// The DevTools messages of the performance log since the last read.
+    async fn devtools_events(&self) -> Vec<Value> {
+        self.log("performance")
+            .await
+            .into_iter()
+            .filter_map(|entry| {
+                let msg = entry["message"].as_str()?;
+                let v = serde_json::from_str::<Value>(msg).ok()?;
+                Some(v["message"].clone())
+            })
+            .collect()
+    }
+
     /// Every URL the tab requested (DevTools network events) is on the
     /// server; no CSP violation was reported.
     async fn assert_stayed_on(&self, base_url: &str) -> usize {
-        let mut urls = Vec::new();
-        for entry in self.log("performance").await {
-            let Some(msg) = entry["message"].as_str() else {
-                continue;
-            };
-            let Ok(v) = serde_json::from_str::<Value>(msg) else {
-                continue;
-            };
-            if v["message"]["method"] == "Network.requestWillBeSent"
-                && let Some(u) = v["message"]["params"]["request"]["url"].as_str()
-            {
-                urls.push(u.to_owned());
-            }
-        }
-        assert!(!urls.is_empty(), "the performance log saw the requests");
-        for u in &urls {
-            assert!(
-                u.starts_with(&format!("{base_url}/")) || u.starts_with("data:"),
-                "request outside the server: {u}\nall: {urls:#?}"
-            );
-        }
+        let events = self.devtools_events().await;
+        assert_requests_on(&events, &[base_url]);
+        self.assert_no_csp_violation().await;
+        events.len()
+    }
+
+    async fn assert_no_csp_violation(&self) {
         for entry in self.log("browser").await {
             let m = entry["message"].as_str().unwrap_or("");
             assert!(
@@ -248,12 +277,59 @@ impl Browser {
                 "browser console: {m}"
             );
         }
-        urls.len()
     }
 
     async fn close(self) {
         let _ = self.client.close().await;
     }
+}
+
+/// Every request in `events` went to one of `origins` (or was a `data:` URL).
+fn assert_requests_on(events: &[Value], origins: &[&str]) {
+    let urls: Vec<&str> = events
+        .iter()
+        .filter(|m| m["method"] == "Network.requestWillBeSent")
+        .filter_map(|m| m["params"]["request"]["url"].as_str())
+        .collect();
+    assert!(!urls.is_empty(), "the performance log saw the requests");
+    for u in &urls {
+        assert!(
+            origins.iter().any(|o| u.starts_with(&format!("{o}/"))) || u.starts_with("data:"),
+            "request outside the server: {u}\nall: {urls:#?}"
+        );
+    }
+}
+
+/// The `Referer` the browser sent with the request for `url_prefix`
+/// (from the DevTools events: the request as built, and the headers as
+/// sent), `None` when it sent none.
+fn referer_of(events: &[Value], url_prefix: &str) -> Option<String> {
+    let ids: Vec<&Value> = events
+        .iter()
+        .filter(|m| m["method"] == "Network.requestWillBeSent")
+        .filter(|m| {
+            m["params"]["request"]["url"]
+                .as_str()
+                .is_some_and(|u| u.starts_with(url_prefix))
+        })
+        .map(|m| &m["params"]["requestId"])
+        .collect();
+    assert!(!ids.is_empty(), "no request for {url_prefix}");
+    let header = |h: &Value| {
+        h.as_object()?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("referer"))
+            .and_then(|(_, v)| v.as_str().map(str::to_owned))
+    };
+    events
+        .iter()
+        .filter(|m| ids.contains(&&m["params"]["requestId"]))
+        .filter_map(|m| match m["method"].as_str() {
+            Some("Network.requestWillBeSent") => header(&m["params"]["request"]["headers"]),
+            Some("Network.requestWillBeSentExtraInfo") => header(&m["params"]["headers"]),
+            _ => None,
+        })
+        .next_back()
 }
 
 async fn order(app: &TestApp, amount: i64, title: &str) -> cashdesk_sdk::CreateOrderResponse {
@@ -298,6 +374,13 @@ async fn browser_h5_payment(b: Backend) {
         "{html}"
     );
     br.screenshot("cashier").await;
+    // The script runs: the countdown ticks.
+    let first = countdown(&br).await;
+    let ticked = wait_for(Duration::from_secs(5), || async {
+        countdown(&br).await != first
+    })
+    .await;
+    assert!(ticked, "the countdown never changed from {first}");
 
     let h5 = demo_channel(&app, "v2", "h5");
     br.client
@@ -444,5 +527,118 @@ async fn browser_qr_payment(b: Backend) {
         .expect("query");
     assert_eq!(serde_json::to_value(r.state).expect("state"), "SUCCESS");
     br.assert_stayed_on(&app.base_url).await;
+    br.close().await;
+}
+
+/// The countdown's text as shown.
+async fn countdown(br: &Browser) -> String {
+    br.client
+        .find(Locator::Id("countdown"))
+        .await
+        .expect("the countdown")
+        .text()
+        .await
+        .expect("countdown text")
+}
+
+async fn wait_for<F, Fut>(within: Duration, mut cond: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if cond().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
+
+async fn browser_h5_payment_without_javascript(b: Backend) {
+    let _one = ONE_BROWSER.lock().await;
+    let app = spawn_app(b.clone()).await;
+    let prefix = match b {
+        Backend::Sqlite => "nojs-sqlite",
+        Backend::Postgres(_) => "nojs-postgres",
+    };
+    let Some(br) = Browser::start_with(prefix, false).await else {
+        return;
+    };
+    let created = order(&app, 1234, "拿铁咖啡 Latte").await;
+    // The same server under another origin than its public URL (which the
+    // sandbox's payer pages are on): the H5 redirect crosses origins.
+    let public = url::Url::parse(&app.base_url).expect("base URL");
+    assert_eq!(public.host_str(), Some("127.0.0.1"));
+    let port = public.port().expect("port");
+    let cashier_origin = format!("http://localhost:{port}");
+    let cashier_url = created
+        .cashier_url
+        .replacen(&app.base_url, &cashier_origin, 1);
+    assert_ne!(cashier_url, created.cashier_url);
+    br.client.goto(&cashier_url).await.expect("open cashierUrl");
+    br.wait_text("选择支付方式", Duration::from_secs(10)).await;
+    assert!(br.source().await.contains("¥12.34"));
+    // Scripts are off: the countdown stays as the server rendered it.
+    let first = countdown(&br).await;
+    assert!(first.contains(':'), "{first}");
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(countdown(&br).await, first, "no script ran");
+    br.screenshot("cashier").await;
+
+    let h5 = demo_channel(&app, "v2", "h5");
+    br.client
+        .find(Locator::Css(&format!("button[value=\"{h5}\"]")))
+        .await
+        .expect("the H5 channel button")
+        .click()
+        .await
+        .expect("choose H5");
+    br.wait_text("SANDBOX", Duration::from_secs(10)).await;
+    let payer_prefix = format!("{}/sandbox/wechat/pay/", app.base_url);
+    assert!(
+        br.url().await.starts_with(&payer_prefix),
+        "{}",
+        br.url().await
+    );
+    assert!(br.source().await.contains("¥12.34"));
+    br.screenshot("payer").await;
+    let events = br.devtools_events().await;
+    // The channel's page got the cashier's origin as Referer, not its URL.
+    assert_eq!(
+        referer_of(&events, &payer_prefix).as_deref(),
+        Some(format!("{cashier_origin}/").as_str()),
+        "the Referer on arrival at the channel's page"
+    );
+    br.client
+        .find(Locator::Css("button.pay"))
+        .await
+        .expect("Pay button")
+        .click()
+        .await
+        .expect("confirm");
+    // Back on the cashier's result page by a meta refresh, no script.
+    br.wait_text("支付成功", Duration::from_secs(15)).await;
+    assert!(
+        br.url()
+            .await
+            .starts_with(&format!("{}/cashier-desk-web/result?token=", app.base_url)),
+        "{}",
+        br.url().await
+    );
+    br.screenshot("result").await;
+    let r = app
+        .client
+        .query_pay_result(&created.out_trade_no, false)
+        .await
+        .expect("query");
+    assert_eq!(serde_json::to_value(r.state).expect("state"), "SUCCESS");
+    assert_eq!(r.channel_id.as_deref(), Some(h5.as_str()));
+
+    let mut all = events;
+    all.extend(br.devtools_events().await);
+    assert_requests_on(&all, &[&app.base_url, &cashier_origin]);
+    br.assert_no_csp_violation().await;
     br.close().await;
 }

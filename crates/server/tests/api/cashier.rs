@@ -167,7 +167,13 @@ async fn page_shows_the_order_and_the_channels_for_the_device(b: Backend) {
     let csp = headers[CONTENT_SECURITY_POLICY].to_str().expect("csp");
     assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"));
     assert!(!csp.contains("unsafe-inline"));
-    assert_eq!(headers["referrer-policy"], "no-referrer");
+    // The token never leaves in a Referer; the origin does (WeChat H5
+    // checks it against the merchant's registered H5 domain).
+    assert_eq!(
+        headers["referrer-policy"],
+        "strict-origin-when-cross-origin"
+    );
+    assert!(html.contains(r#"<meta name="referrer" content="strict-origin-when-cross-origin">"#));
     assert!(html.contains("lang=\"zh-CN\""));
     assert!(html.contains("¥12.34") && html.contains("Demo shop"));
     assert!(html.contains("Latte &#38; cake") || html.contains("Latte &amp; cake"));
@@ -345,7 +351,19 @@ async fn native_qr_and_the_status_poll_and_no_second_payment(b: Backend) {
         .expect("qr");
     assert_eq!(svg.status(), StatusCode::OK);
     assert_eq!(svg.headers()["content-type"], "image/svg+xml");
-    assert!(svg.text().await.expect("svg").contains("<svg"));
+    // The QR code reads as the channel's code URL: on the sandbox, its
+    // payer page for this order.
+    let code_url = crate::qr::decode_svg(&svg.text().await.expect("svg"));
+    assert!(
+        code_url.starts_with(&format!("{}/sandbox/wechat/pay/", app.base_url)),
+        "{code_url}"
+    );
+    let (st, payer, _) = get(&code_url, ANDROID, "zh-CN").await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        payer.contains("SANDBOX") && payer.contains("12.34"),
+        "{payer}"
+    );
     let s = status(&app, &o.token).await;
     assert_eq!(
         (s["final"].as_bool(), s["state"].as_str()),
@@ -484,6 +502,11 @@ async fn computer_gets_a_qr_of_the_page_for_phone_channels(b: Backend) {
         .await
         .expect("svg");
     assert_eq!(svg.status(), StatusCode::OK);
+    // It reads as this very cashier page, for the phone to open.
+    assert_eq!(
+        crate::qr::decode_svg(&svg.text().await.expect("svg")),
+        o.cashier_url
+    );
     // Nothing was started at the channel: the phone chooses.
     let r = app
         .client

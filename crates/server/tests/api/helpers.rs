@@ -457,6 +457,19 @@ impl TestApp {
         (status, v)
     }
 
+    /// GETs the mounted sandbox's test API.
+    pub async fn sandbox_get(&self, path_and_query: &str) -> (u16, serde_json::Value) {
+        let resp = self
+            .http()
+            .get(format!("{}{path_and_query}", self.base_url))
+            .send()
+            .await
+            .expect("sandbox call");
+        let status = resp.status().as_u16();
+        let v = resp.json().await.unwrap_or(serde_json::Value::Null);
+        (status, v)
+    }
+
     pub async fn open_sandbox_merchant(&self, sign_type: &str) -> serde_json::Value {
         let (status, m) = self
             .sandbox_post(
@@ -562,8 +575,10 @@ impl TestApp {
             .await
     }
 
-    /// `POST /api/cashier-desk/payment` signed by `client`.
-    pub async fn pay(
+    /// `POST /api/cashier-desk/payment` with a raw JSON body signed by
+    /// `client`: for tests that send channel-specific or odd fields (the
+    /// typed way is `client.pay(&PaymentRequest…)`).
+    pub async fn pay_json(
         &self,
         client: &Client,
         body: serde_json::Value,

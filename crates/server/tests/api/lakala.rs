@@ -154,7 +154,7 @@ async fn every_scene(b: Backend) {
         req.order_title = title.to_owned();
         let order_id = client.create_order(&req).await.expect("order").order_id;
         let paid = app
-            .pay(client, pay_body(&no, &setup, scene))
+            .pay_json(client, pay_body(&no, &setup, scene))
             .await
             .unwrap_or_else(|e| panic!("{scene}: {e:?}"));
         assert_eq!(s(&paid, "channelType"), "lakala");
@@ -208,7 +208,7 @@ async fn every_scene(b: Backend) {
         let synced = client.query_pay_result(&no, true).await.expect("sync");
         assert_eq!(synced.transaction_id, done.transaction_id);
         assert_api_error(
-            app.pay(client, pay_body(&no, &setup, scene)).await,
+            app.pay_json(client, pay_body(&no, &setup, scene)).await,
             422,
             4220,
         );
@@ -241,7 +241,7 @@ async fn every_scene(b: Backend) {
     let before = preorders(&app, &setup).await.len();
     let (no, _) = app.new_order(client, 5).await;
     assert_api_error(
-        app.pay(
+        app.pay_json(
             client,
             json!({"outTradeNo": no, "channelId": setup.channel("mini")}),
         )
@@ -258,7 +258,7 @@ async fn jsapi_serves_alipay_buyers_too(b: Backend) {
     let client = &setup.shop.client;
     let (no, order_id) = app.new_order(client, 66).await;
     let paid = app
-        .pay(
+        .pay_json(
             client,
             json!({"outTradeNo": no, "channelId": setup.channel("jsapi"), "buyerId": ALIPAY_BUYER}),
         )
@@ -282,7 +282,7 @@ async fn close_goes_to_the_channel(b: Backend) {
     let setup = app.lakala_setup().await;
     let client = &setup.shop.client;
     let (no, order_id) = app.new_order(client, 7).await;
-    app.pay(client, pay_body(&no, &setup, "native"))
+    app.pay_json(client, pay_body(&no, &setup, "native"))
         .await
         .expect("pay");
     let closed = client.close_order(&no).await.expect("close");
@@ -296,7 +296,7 @@ async fn close_goes_to_the_channel(b: Backend) {
     assert_eq!(status, 409, "closed at Lakala: {v}");
     client.close_order(&no).await.expect("close again");
     assert_api_error(
-        app.pay(client, pay_body(&no, &setup, "native")).await,
+        app.pay_json(client, pay_body(&no, &setup, "native")).await,
         422,
         4220,
     );
@@ -309,7 +309,7 @@ async fn close_goes_to_the_channel(b: Backend) {
     assert_eq!(closes, 1, "the second close is local: already closed");
     // A failing close changes nothing; the next one goes through.
     let (no, _) = app.new_order(client, 7).await;
-    app.pay(client, pay_body(&no, &setup, "h5"))
+    app.pay_json(client, pay_body(&no, &setup, "h5"))
         .await
         .expect("pay");
     app.add_fault(json!({"channelType": "lakala", "fault": "SYSTEMERROR", "mchId": setup.mch_id(), "pathContains": "relation/close"}))
@@ -321,7 +321,7 @@ async fn close_goes_to_the_channel(b: Backend) {
     assert_eq!(state(closed.state), "CLOSED");
     // A payment that failed at Lakala (not notified) is found by query.
     let (no, order_id) = app.new_order(client, 7).await;
-    app.pay(client, pay_body(&no, &setup, "mini"))
+    app.pay_json(client, pay_body(&no, &setup, "mini"))
         .await
         .expect("pay");
     app.sandbox_pay_with(
@@ -408,7 +408,7 @@ async fn hand_built_notifications_are_verified(b: Backend) {
     let (notify_key, api_key) = sandbox_lakala_keys(&app);
     let stranger = RsaPrivateKey::generate_2048().expect("key");
     let (no, order_id) = app.new_order(client, 100).await;
-    app.pay(client, pay_body(&no, &setup, "mini"))
+    app.pay_json(client, pay_body(&no, &setup, "mini"))
         .await
         .expect("pay");
     let good = notification(&setup, &order_id, "100", "20240102110405030000001").to_string();
@@ -518,7 +518,7 @@ async fn sandbox_notification_faults_change_nothing(b: Backend) {
         ("DROP_NOTIFY", ""),
     ] {
         let (no, order_id) = app.new_order(client, 88).await;
-        app.pay(client, pay_body(&no, &setup, "native"))
+        app.pay_json(client, pay_body(&no, &setup, "native"))
             .await
             .expect("pay");
         let labels = [("channel_type", "lakala"), ("result", result)];
@@ -562,7 +562,7 @@ async fn channel_failures_leave_the_order_payable(b: Backend) {
         let (no, _) = app.new_order(client, 9).await;
         app.add_fault(json!({"channelType": "lakala", "fault": fault, "mchId": setup.mch_id(), "pathContains": "preorder", "delayMs": 2500}))
             .await;
-        match app.pay(client, pay_body(&no, &setup, "native")).await {
+        match app.pay_json(client, pay_body(&no, &setup, "native")).await {
             Err(SdkError::Api {
                 status, code, msg, ..
             }) => {
@@ -574,7 +574,7 @@ async fn channel_failures_leave_the_order_payable(b: Backend) {
         let q = client.query_pay_result(&no, false).await.expect("q");
         assert_eq!(state(q.state), "CREATED", "{fault}");
         let ok = app
-            .pay(client, pay_body(&no, &setup, "native"))
+            .pay_json(client, pay_body(&no, &setup, "native"))
             .await
             .unwrap_or_else(|e| panic!("{fault} retry: {e:?}"));
         assert!(ok["payData"]["codeUrl"].is_string());
@@ -582,7 +582,7 @@ async fn channel_failures_leave_the_order_payable(b: Backend) {
     // A refund whose outcome is unknown stays PROCESSING and is settled by
     // the query (tradequery of the refund's own out_trade_no).
     let (no, order_id) = app.new_order(client, 50).await;
-    app.pay(client, pay_body(&no, &setup, "native"))
+    app.pay_json(client, pay_body(&no, &setup, "native"))
         .await
         .expect("pay");
     app.sandbox_pay_with(
@@ -613,7 +613,7 @@ async fn the_readme_lakala_native_payment_works_with_the_demo_app(b: Backend) {
     let channel = crate::cashier::demo_channel_of(&app, "lakala", "native");
     let (no, order_id) = app.new_order(&app.client, 1).await;
     let paid = app
-        .pay(&app.client, json!({"outTradeNo": no, "channelId": channel}))
+        .pay_json(&app.client, json!({"outTradeNo": no, "channelId": channel}))
         .await
         .expect("pay");
     assert_eq!(paid["channelType"], "lakala");
@@ -628,7 +628,7 @@ async fn the_readme_lakala_native_payment_works_with_the_demo_app(b: Backend) {
     // And the demo's Lakala mini-program channel has its WeChat AppID.
     let (no, _) = app.new_order(&app.client, 1).await;
     let mini = app
-        .pay(
+        .pay_json(
             &app.client,
             json!({"outTradeNo": no, "channelId": crate::cashier::demo_channel_of(&app, "lakala", "mini"), "openid": OPENID}),
         )

@@ -17,6 +17,7 @@ mod notify;
 mod ops;
 mod orders;
 mod outbox;
+mod qr;
 mod refunds;
 mod register;
 mod signing;

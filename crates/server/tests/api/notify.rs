@@ -5,12 +5,14 @@
 //! concurrent copies of one success make one transition.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use cashdesk_core::OrderId;
 use cashdesk_crypto::rsa::RsaPrivateKey;
 use cashdesk_crypto::wxv2::{self, WxSignType};
+use cashdesk_sdk::PaymentRequest;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
@@ -18,8 +20,11 @@ use crate::helpers::{Backend, TestApp, WxSetup, spawn_app};
 
 backend_tests!(
     v2_forgeries_are_refused,
+    v2_md5_order_is_verified_with_md5_without_sign_type,
     v2_concurrent_copies_make_one_transition,
+    v3_concurrent_copies_make_one_transition,
     v3_hand_built_notifications,
+    v3_key_problem_makes_cashdesk_query_the_channel,
     unknown_config_is_404,
 );
 
@@ -79,8 +84,16 @@ fn v2_fields(setup: &WxSetup, order_id: &str, amount: i64, txn: &str) -> BTreeMa
     .collect()
 }
 
-fn v2_xml(mut fields: BTreeMap<String, String>, key: &str) -> Vec<u8> {
-    let sign = wxv2::sign(&fields, key, WxSignType::HmacSha256);
+fn v2_xml(fields: BTreeMap<String, String>, key: &str) -> Vec<u8> {
+    v2_xml_signed(fields, key, WxSignType::HmacSha256)
+}
+
+fn v2_xml_signed(
+    mut fields: BTreeMap<String, String>,
+    key: &str,
+    sign_type: WxSignType,
+) -> Vec<u8> {
+    let sign = wxv2::sign(&fields, key, sign_type);
     fields.insert("sign".into(), sign);
     let mut xml = String::from("<xml>");
     for (k, v) in &fields {
@@ -101,12 +114,10 @@ fn is_v2_failure(r: &Reply) -> bool {
 async fn paying_v2_order(app: &TestApp, setup: &WxSetup, amount: i64) -> (String, String) {
     let client = &setup.shop.client;
     let (no, order_id) = app.new_order(client, amount).await;
-    app.pay(
-        client,
-        json!({"outTradeNo": no, "channelId": setup.channel("mini"), "openid": "oBuyer0001"}),
-    )
-    .await
-    .expect("pay");
+    client
+        .pay(&PaymentRequest::new(&no, setup.channel("mini")).with_openid("oBuyer0001"))
+        .await
+        .expect("pay");
     (no, order_id)
 }
 
@@ -327,22 +338,27 @@ impl V3Hand {
     }
 
     fn headers(&self, body: &str, timestamp: i64, key: &RsaPrivateKey) -> Vec<(String, String)> {
-        let nonce = "593BEC0C930BF1AFEB40B4A08C8FB242";
-        let sig = key
-            .sign_sha256_base64(format!("{timestamp}\n{nonce}\n{body}\n").as_bytes())
-            .expect("sign");
-        vec![
-            ("content-type".into(), "application/json".into()),
-            ("Wechatpay-Serial".into(), TEST_SERIAL.into()),
-            ("Wechatpay-Timestamp".into(), timestamp.to_string()),
-            ("Wechatpay-Nonce".into(), nonce.into()),
-            ("Wechatpay-Signature".into(), sig),
-            (
-                "Wechatpay-Signature-Type".into(),
-                "WECHATPAY2-SHA256-RSA2048".into(),
-            ),
-        ]
+        v3_headers(TEST_SERIAL, body, timestamp, key)
     }
+}
+
+/// `Wechatpay-*` headers of a v3 notification signed by `key` under `serial`.
+fn v3_headers(serial: &str, body: &str, timestamp: i64, key: &RsaPrivateKey) -> Headers {
+    let nonce = "593BEC0C930BF1AFEB40B4A08C8FB242";
+    let sig = key
+        .sign_sha256_base64(format!("{timestamp}\n{nonce}\n{body}\n").as_bytes())
+        .expect("sign");
+    vec![
+        ("content-type".into(), "application/json".into()),
+        ("Wechatpay-Serial".into(), serial.into()),
+        ("Wechatpay-Timestamp".into(), timestamp.to_string()),
+        ("Wechatpay-Nonce".into(), nonce.into()),
+        ("Wechatpay-Signature".into(), sig),
+        (
+            "Wechatpay-Signature-Type".into(),
+            "WECHATPAY2-SHA256-RSA2048".into(),
+        ),
+    ]
 }
 
 async fn v3_hand_built_notifications(b: Backend) {
@@ -487,6 +503,203 @@ async fn v3_hand_built_notifications(b: Backend) {
         )
         .await
             >= 1.0
+    );
+}
+
+/// A v2 config signing with MD5: a notification without `sign_type` is
+/// verified with the order's MD5, so an HMAC-SHA256 signature is refused
+/// and the MD5 one accepted.
+async fn v2_md5_order_is_verified_with_md5_without_sign_type(b: Backend) {
+    let app = spawn_app(b).await;
+    let setup = app.wechat_setup_with("v2", "MD5", |_| {}).await;
+    assert_eq!(setup.creds()["signType"], "MD5");
+    let key = setup.creds()["apiKey"].as_str().expect("key").to_owned();
+    let (no, order_id) = paying_v2_order(&app, &setup, 250).await;
+    let mut fields = v2_fields(&setup, &order_id, 250, "4200000777");
+    fields.remove("sign_type");
+    let hmac = v2_xml_signed(fields.clone(), &key, WxSignType::HmacSha256);
+    let r = post(&app, &setup.config_id, &[], hmac).await;
+    assert!(is_v2_failure(&r), "{} {}", r.status, r.body);
+    assert_paying(&setup, &no, "HMAC-SHA256 signature for an MD5 order").await;
+    let md5 = v2_xml_signed(fields, &key, WxSignType::Md5);
+    let r = post(&app, &setup.config_id, &[], md5).await;
+    assert!(is_v2_success(&r), "{} {}", r.status, r.body);
+    let q = setup
+        .shop
+        .client
+        .query_pay_result(&no, false)
+        .await
+        .expect("q");
+    assert_eq!(serde_json::to_value(q.state).expect("s"), "SUCCESS");
+    assert_eq!(q.transaction_id.as_deref(), Some("4200000777"));
+}
+
+/// The sandbox sends one v3 success notification 100 times at once (each
+/// copy signed afresh by its platform key): every copy is acknowledged,
+/// one makes the transition.
+async fn v3_concurrent_copies_make_one_transition(b: Backend) {
+    let app = spawn_app(b).await;
+    let setup = app.wechat_setup("v3").await;
+    let client = &setup.shop.client;
+    let (no, order_id) = app.new_order(client, 999).await;
+    client
+        .pay(&PaymentRequest::new(&no, setup.channel("native")))
+        .await
+        .expect("pay");
+    app.add_fault(json!({"channelType": "wx-pay", "fault": "DUPLICATE_NOTIFY", "copies": 100, "mchId": setup.mch_id()}))
+        .await;
+    app.sandbox_pay(&order_id).await;
+    let counted = || async {
+        app.metric(
+            "cashdesk_channel_notifications_total",
+            &[("result", "applied")],
+        )
+        .await
+            + app
+                .metric(
+                    "cashdesk_channel_notifications_total",
+                    &[("result", "duplicate")],
+                )
+                .await
+    };
+    let all = crate::helpers::wait_until(Duration::from_secs(30), || async {
+        counted().await >= 100.0
+    })
+    .await;
+    assert!(all, "only {} of 100 copies were processed", counted().await);
+    let applied = app
+        .metric(
+            "cashdesk_channel_notifications_total",
+            &[("result", "applied")],
+        )
+        .await;
+    assert_eq!((applied, counted().await), (1.0, 100.0));
+    assert_eq!(
+        app.metric("cashdesk_orders_paid_total", &[("source", "notify")])
+            .await,
+        1.0
+    );
+    // The sandbox saw all 100 acknowledged (HTTP 204).
+    let (status, log) = app
+        .sandbox_get(&format!(
+            "/sandbox/api/requests?mchId={}&kind=notify&limit=1000",
+            setup.mch_id()
+        ))
+        .await;
+    assert_eq!(status, 200, "{log}");
+    let sent = log["requests"].as_array().expect("requests");
+    assert_eq!(sent.len(), 100, "{log}");
+    assert!(sent.iter().all(|e| e["result"] == "ACKED"), "{log}");
+    let q = client.query_pay_result(&no, false).await.expect("q");
+    assert_eq!(serde_json::to_value(q.state).expect("s"), "SUCCESS");
+    assert!(q.transaction_id.is_some());
+}
+
+/// How many times the sandbox was asked about `order_id` (v3 query by
+/// out-trade-no).
+async fn v3_queries_of(app: &TestApp, setup: &WxSetup, order_id: &str) -> usize {
+    let (status, log) = app
+        .sandbox_get(&format!(
+            "/sandbox/api/requests?mchId={}&kind=api&limit=1000",
+            setup.mch_id()
+        ))
+        .await;
+    assert_eq!(status, 200, "{log}");
+    log["requests"]
+        .as_array()
+        .expect("requests")
+        .iter()
+        .filter_map(|e| e["target"].as_str())
+        .filter(|t| t.contains(&format!("/out-trade-no/{order_id}")) && !t.contains("/close"))
+        .count()
+}
+
+/// A v3 notification signed under a platform serial the config does not
+/// know (WeChat rotated its platform key) cannot be verified: it changes
+/// nothing and gets the failure reply, and cashdesk asks the channel about
+/// the config's PAYING orders instead, which settles the paid one. A second
+/// such notification within the reconcile interval asks nothing more.
+async fn v3_key_problem_makes_cashdesk_query_the_channel(b: Backend) {
+    let app = spawn_app(b).await;
+    let setup = app.wechat_setup("v3").await;
+    let client = &setup.shop.client;
+    let (no, order_id) = app.new_order(client, 321).await;
+    client
+        .pay(&PaymentRequest::new(&no, setup.channel("jsapi")).with_openid("oBuyer0001"))
+        .await
+        .expect("pay");
+    // The buyer pays; the sandbox's own notification is lost.
+    app.add_fault(
+        json!({"channelType": "wx-pay", "fault": "DROP_NOTIFY", "mchId": setup.mch_id()}),
+    )
+    .await;
+    app.sandbox_pay(&order_id).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_paying(&setup, &no, "paid at the channel, not yet known").await;
+    let queries = v3_queries_of(&app, &setup, &order_id).await;
+
+    let hand = V3Hand {
+        platform: RsaPrivateKey::generate_2048().expect("key"),
+        api_v3_key: setup.creds()["apiV3Key"].as_str().expect("k").to_owned(),
+        app_id: setup.creds()["appId"].as_str().expect("a").to_owned(),
+        mch_id: setup.mch_id().to_owned(),
+    };
+    let rotated_serial = "7E2F0AB1C5D3E4F5061728394A5B6C7D8E9F0A1B";
+    assert_ne!(setup.creds()["platformSerial"], rotated_serial);
+    let forged = hand.body(&hand.resource(&order_id, 321, "4200000321"), false);
+    let headers = v3_headers(
+        rotated_serial,
+        &forged,
+        crate::helpers::now(),
+        &hand.platform,
+    );
+    let r = post(
+        &app,
+        &setup.config_id,
+        &headers,
+        forged.clone().into_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert!(r.body.contains("FAIL"), "{}", r.body);
+
+    let paid = app.wait_state(client, &no, "SUCCESS").await;
+    assert!(
+        paid.transaction_id
+            .as_deref()
+            .is_some_and(|t| t != "4200000321"),
+        "the channel's transaction id, not the unverified notification's: {paid:?}"
+    );
+    assert_eq!(v3_queries_of(&app, &setup, &order_id).await, queries + 1);
+    assert_eq!(
+        app.metric("cashdesk_orders_paid_total", &[("source", "query")])
+            .await,
+        1.0
+    );
+    assert_eq!(
+        app.metric("cashdesk_orders_paid_total", &[("source", "notify")])
+            .await,
+        0.0
+    );
+
+    // Another one at once: refused again, no second round of queries.
+    let (no2, order2) = app.new_order(client, 322).await;
+    client
+        .pay(&PaymentRequest::new(&no2, setup.channel("jsapi")).with_openid("oBuyer0001"))
+        .await
+        .expect("pay");
+    let r = post(&app, &setup.config_id, &headers, forged.into_bytes()).await;
+    assert_eq!(r.status, 500, "{}", r.body);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(v3_queries_of(&app, &setup, &order2).await, 0);
+    assert_paying(&setup, &no2, "second key problem").await;
+    assert_eq!(
+        app.metric(
+            "cashdesk_channel_notifications_total",
+            &[("result", "key_problem")]
+        )
+        .await,
+        2.0
     );
 }
 

@@ -1,5 +1,5 @@
 //! Operations: healthz, metrics, OpenAPI and docs, startup secrets and
-//! their files, graceful shutdown.
+//! their files, graceful shutdown, production mode (`CASHDESK_SANDBOX=false`).
 
 use cashdesk_sdk::{HeaderMap, Method};
 use cashdesk_server::{Application, Config};
@@ -10,7 +10,8 @@ use crate::helpers::*;
 backend_tests!(
     healthz_metrics_openapi_docs,
     startup_creates_secrets_once,
-    graceful_shutdown
+    graceful_shutdown,
+    sandbox_off_mounts_nothing_and_binds_no_demo_channels,
 );
 
 async fn healthz_metrics_openapi_docs(b: Backend) {
@@ -169,4 +170,60 @@ async fn graceful_shutdown(b: Backend) {
         "server stops cleanly: {ended:?}"
     );
     assert!(reqwest::get(&url).await.is_err(), "no longer listening");
+}
+
+/// `CASHDESK_SANDBOX=false`: no `/sandbox/*` route answers (404 envelope,
+/// whatever the method), the demo app exists but is bound to nothing, and
+/// no channel config or channel was created.
+async fn sandbox_off_mounts_nothing_and_binds_no_demo_channels(b: Backend) {
+    let app = spawn_app_with(b, |c| c.sandbox = false).await;
+    for (method, path) in [
+        (Method::POST, "/sandbox/api/merchants"),
+        (Method::POST, "/sandbox/api/pay"),
+        (Method::GET, "/sandbox/api/requests"),
+        (Method::POST, "/sandbox/api/faults"),
+        (Method::GET, "/sandbox/wechat/pay/wx0000"),
+        (Method::POST, "/sandbox/wechat/pay/unifiedorder"),
+        (Method::GET, "/sandbox/wechat/connect/oauth2/authorize"),
+        (Method::POST, "/sandbox/alipay/gateway.do"),
+        (Method::GET, "/sandbox/"),
+    ] {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", "application/json".parse().expect("ct"));
+        let resp = app
+            .raw(
+                method.clone(),
+                path,
+                br#"{"channelType":"wx-pay"}"#,
+                headers,
+            )
+            .await;
+        assert_envelope(&resp, 404, 4040);
+        assert!(
+            !String::from_utf8_lossy(&resp.body).contains("SANDBOX"),
+            "{method} {path}"
+        );
+    }
+    let demo: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(app.config.demo_app_file()).expect("demo file"))
+            .expect("json");
+    assert!(
+        demo["channels"].as_array().is_none_or(Vec::is_empty),
+        "{demo}"
+    );
+    let count = |v: serde_json::Value| v.as_array().map(Vec::len);
+    assert_eq!(
+        count(app.admin.list_channel_configs().await.expect("configs")),
+        Some(0)
+    );
+    assert_eq!(
+        count(app.admin.list_channels().await.expect("channels")),
+        Some(0)
+    );
+    let created = app
+        .client
+        .create_order(&order(&otn(), 1))
+        .await
+        .expect("order");
+    assert!(created.channels.is_empty(), "{created:?}");
 }

@@ -75,7 +75,7 @@ async fn shop_with(
 async fn paying_order(app: &TestApp, setup: &WxSetup, amount: i64) -> (String, String) {
     let client = &setup.shop.client;
     let (no, order_id) = app.new_order(client, amount).await;
-    app.pay(
+    app.pay_json(
         client,
         json!({"outTradeNo": no, "channelId": setup.channel("mini"), "openid": "oBuyer0001"}),
     )
@@ -819,7 +819,7 @@ async fn two_instances_never_deliver_one_notification_at_once(b: Backend) {
             (&via_other, &other)
         };
         let (no, id) = app.new_order(client, 100 + i).await;
-        app.pay(
+        app.pay_json(
             client,
             json!({"outTradeNo": no, "channelId": setup.channel("mini"), "openid": "oBuyer0001"}),
         )

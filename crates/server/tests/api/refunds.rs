@@ -8,8 +8,8 @@
 use std::time::Duration;
 
 use cashdesk_sdk::{
-    ApplyBindingRequest, Client, CreateRefundRequest, Credentials, Method, RefundResult,
-    RefundState, RegisterAppRequest, SdkError, Secret, SignType,
+    ApplyBindingRequest, Client, CreateRefundRequest, Credentials, Method, PaymentRequest,
+    RefundResult, RefundState, RegisterAppRequest, SdkError, Secret, SignType,
 };
 use cashdesk_store::RefundFilter;
 use serde_json::{Value, json};
@@ -30,7 +30,7 @@ backend_tests!(
     the_readme_refund_works_with_the_demo_app,
 );
 
-fn orn() -> String {
+pub fn orn() -> String {
     format!("R{}", &uuid::Uuid::new_v4().simple().to_string()[..20])
 }
 
@@ -43,12 +43,10 @@ async fn paid_order(
     amount: i64,
 ) -> (String, String) {
     let (no, order_id) = app.new_order(client, amount).await;
-    app.pay(
-        client,
-        json!({"outTradeNo": no, "channelId": setup.channel("mini"), "openid": "oBuyer0001"}),
-    )
-    .await
-    .expect("pay");
+    client
+        .pay(&PaymentRequest::new(&no, setup.channel("mini")).with_openid("oBuyer0001"))
+        .await
+        .expect("pay");
     app.sandbox_pay(&order_id).await;
     app.wait_state(client, &no, "SUCCESS").await;
     (no, order_id)
@@ -63,7 +61,7 @@ fn state_of(r: &RefundResult) -> String {
 }
 
 /// Polls the refund (locally, no sync) until it is `state`.
-async fn wait_refund(client: &Client, out_refund_no: &str, state: &str) -> RefundResult {
+pub async fn wait_refund(client: &Client, out_refund_no: &str, state: &str) -> RefundResult {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
         let r = client
@@ -699,12 +697,13 @@ async fn the_readme_refund_works_with_the_demo_app(b: Backend) {
         .expect("v2 mini")
         .clone();
     let (no, order_id) = app.new_order(&app.client, 1).await;
-    app.pay(
-        &app.client,
-        json!({"outTradeNo": no, "channelId": mini["channelId"], "openid": "oSandboxBuyer"}),
-    )
-    .await
-    .expect("pay");
+    app.client
+        .pay(
+            &PaymentRequest::new(&no, mini["channelId"].as_str().expect("channelId"))
+                .with_openid("oSandboxBuyer"),
+        )
+        .await
+        .expect("pay");
     app.sandbox_pay(&order_id).await;
     app.wait_state(&app.client, &no, "SUCCESS").await;
     let rno = orn();

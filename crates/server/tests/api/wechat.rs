@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use cashdesk_crypto::rsa::RsaPrivateKey;
 use cashdesk_crypto::wxv2::{self, WxSignType};
+use cashdesk_sdk::{PayData, PaymentRequest};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
@@ -26,6 +27,7 @@ backend_tests!(
     channel_failures_leave_the_order_payable,
     demo_app_pays_on_the_sandbox,
     config_credentials_are_validated,
+    v2_md5_end_to_end,
 );
 
 fn s<'a>(v: &'a Value, k: &str) -> &'a str {
@@ -33,20 +35,27 @@ fn s<'a>(v: &'a Value, k: &str) -> &'a str {
         .unwrap_or_else(|| panic!("{k} missing in {v}"))
 }
 
-fn pay_body(no: &str, setup: &WxSetup, scene: &str) -> Value {
-    let mut body = json!({"outTradeNo": no, "channelId": setup.channel(scene)});
+/// The payment request a merchant makes for `scene` (the payer's openid
+/// for JSAPI scenes, the buyer's IP for H5).
+fn pay_req(no: &str, setup: &WxSetup, scene: &str) -> PaymentRequest {
+    let req = PaymentRequest::new(no, setup.channel(scene));
     match scene {
-        "mini" | "jsapi" => body["openid"] = json!("oBuyer0001"),
-        "h5" => body["clientIp"] = json!("203.0.113.7"),
-        _ => {}
+        "mini" | "jsapi" => req.with_openid("oBuyer0001"),
+        "h5" => req.with_client_ip("203.0.113.7"),
+        _ => req,
     }
-    body
+}
+
+/// The v2 sign type of `setup`'s config (its credentials' `signType`).
+fn v2_sign_type(setup: &WxSetup) -> WxSignType {
+    WxSignType::parse(s(setup.creds(), "signType")).expect("a v2 sign type")
 }
 
 /// Checks `payData` for `scene` without cashdesk's code: v2 signatures are
-/// recomputed with the merchant's API key, v3 ones verified with the
-/// merchant's public key.
-async fn check_pay_data(app: &TestApp, setup: &WxSetup, scene: &str, pay_data: &Value) {
+/// recomputed with the merchant's API key and the config's sign type, v3
+/// ones verified with the merchant's public key, and the Native QR code is
+/// decoded back to its code URL.
+async fn check_pay_data(app: &TestApp, setup: &WxSetup, scene: &str, pay_data: &PayData) {
     let creds = setup.creds();
     let app_id = s(creds, "appId");
     let v3_key = || {
@@ -54,83 +63,83 @@ async fn check_pay_data(app: &TestApp, setup: &WxSetup, scene: &str, pay_data: &
             .expect("merchant key")
             .public_key()
     };
-    match scene {
-        "mini" | "jsapi" => {
-            assert_eq!(s(pay_data, "appId"), app_id);
-            assert!(
-                s(pay_data, "package").starts_with("prepay_id="),
-                "{pay_data}"
-            );
-            let ts: i64 = s(pay_data, "timeStamp").parse().expect("timeStamp");
+    match (scene, pay_data) {
+        ("mini" | "jsapi", PayData::RequestPayment(p)) => {
+            assert_eq!(p.app_id, app_id);
+            assert!(p.package.starts_with("prepay_id="), "{p:?}");
+            let ts: i64 = p.time_stamp.parse().expect("timeStamp");
             assert!((ts - crate::helpers::now()).abs() < 60);
             if setup.api_version == "v2" {
-                assert_eq!(s(pay_data, "signType"), "HMAC-SHA256");
+                let sign_type = v2_sign_type(setup);
+                assert_eq!(p.sign_type, sign_type.as_str());
                 let expected = wxv2::request_payment_sign(
                     app_id,
-                    s(pay_data, "timeStamp"),
-                    s(pay_data, "nonceStr"),
-                    s(pay_data, "package"),
-                    WxSignType::HmacSha256,
+                    &p.time_stamp,
+                    &p.nonce_str,
+                    &p.package,
+                    sign_type,
                     s(creds, "apiKey"),
                 );
-                assert_eq!(s(pay_data, "paySign"), expected);
+                assert_eq!(p.pay_sign, expected);
             } else {
-                assert_eq!(s(pay_data, "signType"), "RSA");
+                assert_eq!(p.sign_type, "RSA");
                 let msg = format!(
                     "{app_id}\n{}\n{}\n{}\n",
-                    s(pay_data, "timeStamp"),
-                    s(pay_data, "nonceStr"),
-                    s(pay_data, "package")
+                    p.time_stamp, p.nonce_str, p.package
                 );
                 v3_key()
-                    .verify_sha256_base64(msg.as_bytes(), s(pay_data, "paySign"))
+                    .verify_sha256_base64(msg.as_bytes(), &p.pay_sign)
                     .expect("v3 paySign verifies with the merchant key");
             }
         }
-        "app" => {
-            assert_eq!(s(pay_data, "appid"), app_id);
-            assert_eq!(s(pay_data, "partnerid"), setup.mch_id());
-            assert_eq!(s(pay_data, "package"), "Sign=WXPay");
+        ("app", PayData::WxApp(p)) => {
+            assert_eq!(p.appid, app_id);
+            assert_eq!(p.partnerid, setup.mch_id());
+            assert_eq!(p.package, "Sign=WXPay");
             if setup.api_version == "v2" {
                 let fields: BTreeMap<String, String> = [
-                    "appid",
-                    "partnerid",
-                    "prepayid",
-                    "package",
-                    "noncestr",
-                    "timestamp",
+                    ("appid", &p.appid),
+                    ("partnerid", &p.partnerid),
+                    ("prepayid", &p.prepayid),
+                    ("package", &p.package),
+                    ("noncestr", &p.noncestr),
+                    ("timestamp", &p.timestamp),
                 ]
-                .iter()
-                .map(|k| ((*k).to_owned(), s(pay_data, k).to_owned()))
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.clone()))
                 .collect();
                 assert_eq!(
-                    s(pay_data, "sign"),
-                    wxv2::sign(&fields, s(creds, "apiKey"), WxSignType::HmacSha256)
+                    p.sign,
+                    wxv2::sign(&fields, s(creds, "apiKey"), v2_sign_type(setup))
                 );
             } else {
                 let msg = format!(
                     "{app_id}\n{}\n{}\n{}\n",
-                    s(pay_data, "timestamp"),
-                    s(pay_data, "noncestr"),
-                    s(pay_data, "prepayid")
+                    p.timestamp, p.noncestr, p.prepayid
                 );
                 v3_key()
-                    .verify_sha256_base64(msg.as_bytes(), s(pay_data, "sign"))
+                    .verify_sha256_base64(msg.as_bytes(), &p.sign)
                     .expect("v3 app sign verifies");
             }
         }
-        "native" => {
-            let code_url = s(pay_data, "codeUrl");
+        (
+            "native",
+            PayData::Native {
+                code_url,
+                qr_svg_url,
+            },
+        ) => {
+            // The sandbox's code URL is an http link to its payer page (real
+            // WeChat: weixin://wxpay/bizpayurl?pr=…, for WeChat's scanner).
             let parsed = url::Url::parse(code_url).expect("codeUrl is a URL");
             assert!(
                 parsed.path().starts_with("/sandbox/wechat/pay/"),
                 "{code_url}"
             );
-            // The code URL opens the sandbox payer page.
             let page = app.http().get(code_url).send().await.expect("payer page");
             assert_eq!(page.status().as_u16(), 200);
-            // The QR SVG served by cashdesk encodes exactly that URL.
-            let svg_url = s(pay_data, "qrSvgUrl");
+            // The QR SVG served by cashdesk reads back as exactly that URL.
+            let svg_url = qr_svg_url.as_deref().expect("qrSvgUrl");
             assert!(svg_url.starts_with(&format!("{}/cashier-desk-web/qr/", app.base_url)));
             let resp = app.http().get(svg_url).send().await.expect("svg");
             assert_eq!(resp.status().as_u16(), 200);
@@ -139,16 +148,11 @@ async fn check_pay_data(app: &TestApp, setup: &WxSetup, scene: &str, pay_data: &
                 "image/svg+xml"
             );
             let svg = resp.text().await.expect("svg text");
-            let expected = qrcode::QrCode::with_error_correction_level(
-                code_url.as_bytes(),
-                qrcode::EcLevel::M,
-            )
-            .expect("qr")
-            .render::<qrcode::render::svg::Color<'_>>()
-            .min_dimensions(256, 256)
-            .build();
-            assert!(svg.contains("<svg"));
-            assert_eq!(svg, expected, "the SVG encodes the codeUrl");
+            assert_eq!(
+                crate::qr::decode_svg(&svg),
+                *code_url,
+                "the QR code reads as the codeUrl"
+            );
             // A forged token is refused.
             let forged = app
                 .http()
@@ -158,11 +162,10 @@ async fn check_pay_data(app: &TestApp, setup: &WxSetup, scene: &str, pay_data: &
                 .expect("forged");
             assert_eq!(forged.status().as_u16(), 404);
         }
-        "h5" => {
-            let h5 = s(pay_data, "h5Url");
-            assert!(h5.contains("/sandbox/wechat/pay/"), "{h5}");
+        ("h5", PayData::H5 { h5_url }) => {
+            assert!(h5_url.contains("/sandbox/wechat/pay/"), "{h5_url}");
         }
-        other => panic!("scene {other}"),
+        (scene, other) => panic!("scene {scene}: unexpected payData {other:?}"),
     }
 }
 
@@ -172,14 +175,14 @@ async fn every_scene(b: Backend, version: &'static str) {
     let client = &setup.shop.client;
     for scene in SCENES {
         let (no, order_id) = app.new_order(client, 101).await;
-        let paid = app
-            .pay(client, pay_body(&no, &setup, scene))
+        let paid = client
+            .pay(&pay_req(&no, &setup, scene))
             .await
             .unwrap_or_else(|e| panic!("{version} {scene}: {e:?}"));
-        assert_eq!(s(&paid, "orderId"), order_id);
-        assert_eq!(s(&paid, "channelType"), "wx-pay");
-        assert_eq!(s(&paid, "sceneCode"), scene);
-        check_pay_data(&app, &setup, scene, &paid["payData"]).await;
+        assert_eq!(paid.order_id, order_id);
+        assert_eq!(paid.channel_type, "wx-pay");
+        assert_eq!(paid.scene_code, scene);
+        check_pay_data(&app, &setup, scene, &paid.pay_data).await;
         let paying = client.query_pay_result(&no, false).await.expect("query");
         assert_eq!(serde_json::to_value(paying.state).expect("state"), "PAYING");
         assert_eq!(paying.channel_id.as_deref(), Some(setup.channel(scene)));
@@ -199,11 +202,7 @@ async fn every_scene(b: Backend, version: &'static str) {
         let synced = client.query_pay_result(&no, true).await.expect("sync");
         assert_eq!(synced.transaction_id, done.transaction_id);
         // A paid order cannot be paid again.
-        assert_api_error(
-            app.pay(client, pay_body(&no, &setup, scene)).await,
-            422,
-            4220,
-        );
+        assert_api_error(client.pay(&pay_req(&no, &setup, scene)).await, 422, 4220);
     }
     assert!(
         app.metric(
@@ -228,34 +227,29 @@ async fn same_channel_again_and_switching(b: Backend) {
     let setup = app.wechat_setup("v2").await;
     let client = &setup.shop.client;
     let (no, _) = app.new_order(client, 5).await;
-    let first = app
-        .pay(client, pay_body(&no, &setup, "mini"))
+    let first = client
+        .pay(&pay_req(&no, &setup, "mini"))
         .await
         .expect("first");
-    let again = app
-        .pay(client, pay_body(&no, &setup, "mini"))
+    let again = client
+        .pay(&pay_req(&no, &setup, "mini"))
         .await
         .expect("again");
     assert_eq!(
-        first["payData"]["package"], again["payData"]["package"],
+        first.pay_data.request_payment().map(|p| &p.package),
+        again.pay_data.request_payment().map(|p| &p.package),
         "the same channel gets the same prepay"
     );
     // Another channel while PAYING: refused, order unchanged.
-    assert_api_error(
-        app.pay(client, pay_body(&no, &setup, "native")).await,
-        422,
-        4220,
-    );
+    assert_api_error(client.pay(&pay_req(&no, &setup, "native")).await, 422, 4220);
     let q = client.query_pay_result(&no, false).await.expect("query");
     assert_eq!(q.channel_id.as_deref(), Some(setup.channel("mini")));
     // Missing openid for mini: 400, nothing changes.
     let (no2, _) = app.new_order(client, 5).await;
     assert_api_error(
-        app.pay(
-            client,
-            json!({"outTradeNo": no2, "channelId": setup.channel("mini")}),
-        )
-        .await,
+        client
+            .pay(&PaymentRequest::new(&no2, setup.channel("mini")))
+            .await,
         400,
         4000,
     );
@@ -268,7 +262,8 @@ async fn close_goes_to_the_channel(b: Backend) {
     let setup = app.wechat_setup("v3").await;
     let client = &setup.shop.client;
     let (no, order_id) = app.new_order(client, 7).await;
-    app.pay(client, pay_body(&no, &setup, "native"))
+    client
+        .pay(&pay_req(&no, &setup, "native"))
         .await
         .expect("pay");
     let closed = client.close_order(&no).await.expect("close");
@@ -283,15 +278,13 @@ async fn close_goes_to_the_channel(b: Backend) {
     assert_eq!(status, 409, "{v}");
     // Closing again is idempotent; paying is refused.
     client.close_order(&no).await.expect("close again");
-    assert_api_error(
-        app.pay(client, pay_body(&no, &setup, "native")).await,
-        422,
-        4220,
-    );
+    assert_api_error(client.pay(&pay_req(&no, &setup, "native")).await, 422, 4220);
     // v2 as well, with a channel failure first: the order stays open.
     let v2 = app.wechat_setup("v2").await;
     let (no2, _) = app.new_order(&v2.shop.client, 7).await;
-    app.pay(&v2.shop.client, pay_body(&no2, &v2, "app"))
+    v2.shop
+        .client
+        .pay(&pay_req(&no2, &v2, "app"))
         .await
         .expect("pay v2");
     app.add_fault(json!({"channelType": "wx-pay", "fault": "SYSTEMERROR", "mchId": v2.mch_id(), "pathContains": "closeorder"}))
@@ -314,7 +307,8 @@ async fn sync_query_recovers_a_dropped_notification(b: Backend) {
         let setup = app.wechat_setup(version).await;
         let client = &setup.shop.client;
         let (no, order_id) = app.new_order(client, 300).await;
-        app.pay(client, pay_body(&no, &setup, "jsapi"))
+        client
+            .pay(&pay_req(&no, &setup, "jsapi"))
             .await
             .expect("pay");
         app.add_fault(
@@ -346,7 +340,8 @@ async fn tampered_notifications_change_nothing(b: Backend) {
         let setup = app.wechat_setup(version).await;
         let client = &setup.shop.client;
         let (no, order_id) = app.new_order(client, 88).await;
-        app.pay(client, pay_body(&no, &setup, "mini"))
+        client
+            .pay(&pay_req(&no, &setup, "mini"))
             .await
             .expect("pay");
         let before = app
@@ -395,7 +390,7 @@ async fn channel_failures_leave_the_order_payable(b: Backend) {
             let (no, _) = app.new_order(client, 9).await;
             app.add_fault(json!({"channelType": "wx-pay", "fault": fault, "mchId": setup.mch_id(), "delayMs": 2500}))
                 .await;
-            let err = app.pay(client, pay_body(&no, &setup, "native")).await;
+            let err = client.pay(&pay_req(&no, &setup, "native")).await;
             match err {
                 Err(cashdesk_sdk::SdkError::Api {
                     status, code, msg, ..
@@ -412,11 +407,11 @@ async fn channel_failures_leave_the_order_payable(b: Backend) {
             assert_eq!(serde_json::to_value(q.state).expect("s"), "CREATED");
             assert!(q.channel_id.is_none());
             // Retryable: the next attempt goes through.
-            let ok = app
-                .pay(client, pay_body(&no, &setup, "native"))
+            let ok = client
+                .pay(&pay_req(&no, &setup, "native"))
                 .await
                 .unwrap_or_else(|e| panic!("{version} {fault} retry: {e:?}"));
-            assert!(ok["payData"]["codeUrl"].is_string());
+            assert!(ok.pay_data.code_url().is_some(), "{ok:?}");
         }
     }
 }
@@ -454,13 +449,19 @@ async fn demo_app_pays_on_the_sandbox(b: Backend) {
         })
         .expect("v2 mini");
     let paid = app
+        .client
         .pay(
-            &app.client,
-            json!({"outTradeNo": no, "channelId": mini["channelId"], "openid": "oSandboxBuyer"}),
+            &PaymentRequest::new(&no, mini["channelId"].as_str().expect("channelId"))
+                .with_openid("oSandboxBuyer"),
         )
         .await
         .expect("pay");
-    assert_eq!(paid["payData"]["signType"], "HMAC-SHA256");
+    assert_eq!(
+        paid.pay_data
+            .request_payment()
+            .map(|p| p.sign_type.as_str()),
+        Some("HMAC-SHA256")
+    );
     app.sandbox_pay(&order_id).await;
     let done = app.wait_state(&app.client, &no, "SUCCESS").await;
     assert!(done.transaction_id.is_some());
@@ -509,4 +510,86 @@ async fn config_credentials_are_validated(b: Backend) {
         .create_channel_config(&req("v3", m["credentialsV3"].clone()))
         .await
         .expect("v3 config");
+}
+
+/// A v2 config signing with MD5 (WeChat's default), end to end over HTTP:
+/// `paySign` and the app `sign` recomputed with MD5, the sandbox's
+/// notification (which, like WeChat's, carries no `sign_type`) verified
+/// with the order's MD5, the sync query, and a partial and a full refund
+/// settled by the sandbox's refund notifications.
+async fn v2_md5_end_to_end(b: Backend) {
+    let app = spawn_app(b).await;
+    let setup = app.wechat_setup_with("v2", "MD5", |_| {}).await;
+    assert_eq!(v2_sign_type(&setup), WxSignType::Md5);
+    let client = &setup.shop.client;
+
+    // The app scene's sign, with MD5 too.
+    let (app_no, _) = app.new_order(client, 50).await;
+    let paid = client
+        .pay(&pay_req(&app_no, &setup, "app"))
+        .await
+        .expect("pay app");
+    check_pay_data(&app, &setup, "app", &paid.pay_data).await;
+
+    let (no, order_id) = app.new_order(client, 1000).await;
+    let paid = client
+        .pay(&pay_req(&no, &setup, "mini"))
+        .await
+        .expect("pay mini");
+    let rp = paid.pay_data.request_payment().expect("wx.requestPayment");
+    assert_eq!(rp.sign_type, "MD5");
+    check_pay_data(&app, &setup, "mini", &paid.pay_data).await;
+
+    app.sandbox_pay(&order_id).await;
+    let done = app.wait_state(client, &no, "SUCCESS").await;
+    assert!(done.transaction_id.is_some() && done.pay_time.is_some());
+    assert_eq!(
+        app.metric("cashdesk_orders_paid_total", &[("source", "notify")])
+            .await,
+        1.0,
+        "paid by the notification, not by a query"
+    );
+    // What the sandbox sent: signed XML without sign_type, acknowledged.
+    let (status, log) = app
+        .sandbox_get(&format!(
+            "/sandbox/api/requests?mchId={}&kind=notify",
+            setup.mch_id()
+        ))
+        .await;
+    assert_eq!(status, 200, "{log}");
+    let sent = log["requests"]
+        .as_array()
+        .expect("requests")
+        .iter()
+        .find(|e| {
+            e["requestBody"]
+                .as_str()
+                .is_some_and(|b| b.contains(&order_id))
+        })
+        .unwrap_or_else(|| panic!("the pay notification in {log}"));
+    let body = s(sent, "requestBody");
+    assert!(
+        body.contains("<sign>") && !body.contains("sign_type"),
+        "{body}"
+    );
+    assert_eq!(sent["result"], "ACKED", "{sent}");
+    let synced = client.query_pay_result(&no, true).await.expect("sync");
+    assert_eq!(synced.transaction_id, done.transaction_id);
+
+    // Refunds (mutual TLS to the sandbox, then its refund notifications).
+    let first = crate::refunds::orn();
+    client
+        .create_refund(&cashdesk_sdk::CreateRefundRequest::new(&no, &first, 400))
+        .await
+        .expect("partial refund");
+    crate::refunds::wait_refund(client, &first, "SUCCESS").await;
+    app.wait_state(client, &no, "PART_REFUNDED").await;
+    let rest = crate::refunds::orn();
+    client
+        .create_refund(&cashdesk_sdk::CreateRefundRequest::new(&no, &rest, 600))
+        .await
+        .expect("full refund");
+    let last = crate::refunds::wait_refund(client, &rest, "SUCCESS").await;
+    assert_eq!(last.refunded_amount, 1000);
+    app.wait_state(client, &no, "REFUNDED").await;
 }
