@@ -110,6 +110,11 @@ fn message_hash(public_key: &Sm2PublicKey, user_id: &[u8], msg: &[u8]) -> crate:
 pub struct Sm2PrivateKey {
     /// Zeroized on drop by the `elliptic-curve` crate.
     inner: sm2::SecretKey,
+    /// Derived once (boxed: the key stays small to move around).
+    derived: Box<Derived>,
+}
+
+struct Derived {
     /// The `sm2` crate's signing key (it holds a copy of the scalar, which
     /// that crate does not zeroize on drop; keys live as long as the
     /// process that loaded them).
@@ -126,8 +131,7 @@ impl Sm2PrivateKey {
         };
         Ok(Self {
             inner,
-            signing,
-            public,
+            derived: Box::new(Derived { signing, public }),
         })
     }
 
@@ -206,16 +210,17 @@ impl Sm2PrivateKey {
     }
 
     pub fn public_key(&self) -> Sm2PublicKey {
-        self.public.clone()
+        self.derived.public.clone()
     }
 
     /// SM3withSM2 signature, DER `SEQUENCE{r,s}`.
     pub fn sign_der(&self, msg: &[u8], user_id: &[u8]) -> crate::Result<Vec<u8>> {
-        let e = message_hash(&self.public, user_id, msg)?;
-        let sig: sm2::dsa::Signature = self
-            .signing
-            .sign_prehash_with_rng(&mut OsRng, &e)
-            .map_err(|_| CryptoError::InvalidKey("SM2 signing failed".into()))?;
+        let e = message_hash(&self.derived.public, user_id, msg)?;
+        let sig: sm2::dsa::Signature =
+            self.derived
+                .signing
+                .sign_prehash_with_rng(&mut OsRng, &e)
+                .map_err(|_| CryptoError::InvalidKey("SM2 signing failed".into()))?;
         encode_der_signature(&sig)
     }
 }
