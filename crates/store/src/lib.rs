@@ -55,6 +55,11 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
+    /// A write was not stored: its SQLite group commit failed, or the
+    /// writer has stopped (see the `sqlite` module). Nothing of it
+    /// remains; the caller may retry.
+    #[error("database write failed: {0}")]
+    WriteFailed(String),
 }
 
 /// Classifies database errors, so `?` on a query gives the variant callers
