@@ -61,7 +61,7 @@ mod tests;
 
 pub use admin::{
     AdminClient, BindingQuery, ChannelConfigCreated, ChannelCreated, CreateChannelConfigRequest,
-    CreateChannelRequest, OrderQuery, RefundQuery,
+    CreateChannelRequest, CreateStoreRequest, OrderQuery, RefundQuery,
 };
 pub use client::{Client, ClientBuilder, RawResponse};
 pub use model::{

@@ -166,11 +166,7 @@ async fn v2_partner_payment_query_refund_and_notifications() {
     let r = v2_call(&app.http, &url, &sp, p.clone(), st).await;
     assert_eq!(r["result_code"], "SUCCESS", "{r:?}");
     assert_eq!(
-        (
-            g(&r, "mch_id"),
-            g(&r, "sub_mch_id"),
-            g(&r, "sub_appid")
-        ),
+        (g(&r, "mch_id"), g(&r, "sub_mch_id"), g(&r, "sub_appid")),
         (Some(sp.mch_id()), Some(sub_mch), Some(sub_app)),
         "the answer names the sub-merchant"
     );

@@ -13,6 +13,7 @@ pub mod notify;
 pub mod orders;
 pub mod payments;
 pub mod refunds;
+pub mod stores;
 
 use std::net::IpAddr;
 

@@ -16,4 +16,5 @@ mod orders;
 mod refunds;
 mod register;
 mod signing;
+mod stores;
 mod wechat;
