@@ -8,6 +8,10 @@
 //! amount, a refund and the refundable-amount check. Work shared by many
 //! instances is claimed with leases (the outbox, the poller) and scheduled
 //! jobs run under cluster-wide leases ([`Store::try_acquire_lease`]).
+//! Stores of an app and their merchant identities per channel config are
+//! kept sealed ([`StoreIdentity`]); an order keeps a copy of the identity
+//! it is paid with ([`Order::store_identity_sealed`], written with its
+//! channel in one compare-and-set).
 //! Migrations live per
 //! backend under `migrations/{sqlite,postgres}` and are applied by
 //! [`Store::migrate`] (on start and by `cashdesk migrate`).
