@@ -227,22 +227,22 @@ fn identity_view(
         &i.config_id,
         &i.identity_sealed,
     )?;
-    let secret: &[&str] = match config {
-        Some(c) => validate_store_identity(
+    // Which fields are secret is the adapter's to say; an identity it does
+    // not accept (any more), or of a config that is gone, is masked whole.
+    let secret: Option<&[&str]> = config.and_then(|c| {
+        validate_store_identity(
             c.channel_type,
             c.api_version.as_deref().unwrap_or(""),
             &Value::Object(opened.fields.clone()),
         )
+        .ok()
         .map(|s| s.secret_fields)
-        .unwrap_or(&[]),
-        None => &[],
-    };
+    });
     let fields = opened
         .fields
         .iter()
         .map(|(k, v)| {
-            // Unknown to the adapter (it no longer validates): masked too.
-            let hide = secret.contains(&k.as_str()) || config.is_none();
+            let hide = secret.is_none_or(|s| s.contains(&k.as_str()));
             (k.clone(), if hide { mask(v) } else { v.clone() })
         })
         .collect::<Map<String, Value>>();
@@ -488,5 +488,53 @@ mod tests {
         // Fits every channel's field (WeChat v2: 127 bytes).
         let longest = StoreId::parse(&"s".repeat(StoreId::MAX_LEN)).unwrap();
         assert!(attach_tag(&longest).len() <= 127);
+    }
+
+    #[test]
+    fn the_channel_attach_is_the_store_tag_for_store_orders() {
+        let now = Utc::now();
+        let mut o = Order {
+            order_id: cashdesk_core::OrderId::generate(),
+            app_id: AppId::parse("app-1").unwrap(),
+            out_trade_no: cashdesk_core::OutTradeNo::parse("T1").unwrap(),
+            amount: cashdesk_core::Fen::from_stored(1),
+            order_title: "t".into(),
+            goods_desc: String::new(),
+            third_party_user: String::new(),
+            notify_url: None,
+            return_url: None,
+            store_id: None,
+            attach: Some("memo".into()),
+            client_ip: None,
+            token: "tok".into(),
+            expire_at: now,
+            request_hash: String::new(),
+            response: Value::Null,
+            state: cashdesk_core::OrderState::Created,
+            channel: None,
+            transaction_id: None,
+            pay_time: None,
+            refunded_amount: cashdesk_core::Fen::from_stored(0),
+            result_error_code: None,
+            result_error_msg: None,
+            paid_after_close: false,
+            created_at: now,
+            updated_at: now,
+            next_query_at: None,
+            query_attempts: 0,
+            store_identity_sealed: None,
+        };
+        assert_eq!(channel_attach(&o).as_deref(), Some("memo"));
+        // Without a store, the merchant's attach is not interpreted.
+        assert!(check_attach(&o, Some("cashdesk-store:S-02")).is_ok());
+        o.store_id = Some(StoreId::parse("S-01").unwrap());
+        assert_eq!(channel_attach(&o).as_deref(), Some("cashdesk-store:S-01"));
+        assert!(check_attach(&o, Some("cashdesk-store:S-01")).is_ok());
+        assert!(
+            check_attach(&o, None).is_ok(),
+            "a channel that does not echo it"
+        );
+        assert!(check_attach(&o, Some("cashdesk-store:S-02")).is_err());
+        assert!(check_attach(&o, Some("memo")).is_err());
     }
 }
