@@ -11,10 +11,21 @@
 //!   payment/refund variants') with the order's id and amount before it
 //!   changes anything.
 //!
+//! Stores (ARCHITECTURE.md §7): a request may carry the [`StoreMerchant`]
+//! identity of the order's store at this config (a WeChat service-provider
+//! sub-merchant, a Lakala merchant number, an Alipay app authorization);
+//! `None` means the config's own merchant account. A verified notification
+//! reports whom the channel says it is for ([`NotifiedMerchant`]); once the
+//! server has loaded the order it asks the adapter
+//! ([`Channel::check_merchant`]) whether that is the identity the order is
+//! paid with. The adapter cannot decide alone: two stores may share one
+//! config, and only the order knows its store.
+//!
 //! `parse_notification` is synchronous on purpose: verifying a notification
 //! needs only the config's keys, never a network call, so a flood of forged
 //! notifications cannot make cashdesk call out.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use async_trait::async_trait;
@@ -63,6 +74,96 @@ pub trait Channel: Send + Sync + fmt::Debug {
     /// The reply the channel expects: `ok` acknowledges, otherwise the
     /// channel's failure reply (it will retry).
     fn notification_reply(&self, ok: bool) -> NotificationReply;
+    /// Whether a verified notification (its [`NotifiedMerchant`]) is for
+    /// `store`, the identity its order is paid with at this config (`None`:
+    /// the config's own account); a [`crate::NotifyErrorKind::Mismatch`]
+    /// otherwise. The default is for channels without store identities:
+    /// any notification of an order paid with the config's own account.
+    fn check_merchant(
+        &self,
+        notified: &NotifiedMerchant,
+        store: Option<&StoreMerchant>,
+    ) -> Result<(), NotifyError> {
+        let _ = notified;
+        match store {
+            None => Ok(()),
+            Some(s) => Err(NotifyError::mismatch(format!(
+                "{} has no per-store identities (store {})",
+                self.channel_type(),
+                s.store_id
+            ))),
+        }
+    }
+}
+
+/// A store's own merchant identity at one channel config: the fields the
+/// operator stored for it, validated by the channel's
+/// [`crate::validate_store_identity`] (e.g. `{"subMchId","subAppId"}` for
+/// WeChat Pay, `{"merchantNo","termNo"}` for Lakala, `{"appAuthToken"}` for
+/// Alipay). Only the adapter of that channel reads them. `Debug` shows the
+/// field names, never their values (an app auth token is a secret).
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoreMerchant {
+    /// cashdesk's `storeId` of the order.
+    pub store_id: String,
+    pub fields: serde_json::Map<String, serde_json::Value>,
+}
+
+impl StoreMerchant {
+    pub fn new(store_id: impl Into<String>, fields: serde_json::Value) -> Self {
+        Self {
+            store_id: store_id.into(),
+            fields: match fields {
+                serde_json::Value::Object(m) => m,
+                _ => serde_json::Map::new(),
+            },
+        }
+    }
+
+    /// A string field, trimmed; `None` when absent or empty.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .get(name)
+            .and_then(serde_json::Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    }
+}
+
+impl fmt::Debug for StoreMerchant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreMerchant")
+            .field("store_id", &self.store_id)
+            .field("fields", &self.fields.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Whom a verified notification says it is for, beyond the config's own
+/// account, in the channel's own field names (`sub_mch_id`, `merchant_no`,
+/// `seller_id`, `auth_app_id`…). Only the adapter that produced it
+/// interprets it, in [`Channel::check_merchant`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NotifiedMerchant(pub BTreeMap<String, String>);
+
+impl NotifiedMerchant {
+    /// Keeps the non-empty values of `names` found by `get`.
+    pub fn from_fields<'a>(names: &[&str], get: impl Fn(&str) -> Option<&'a str>) -> Self {
+        Self(
+            names
+                .iter()
+                .filter_map(|n| {
+                    get(n)
+                        .filter(|v| !v.is_empty())
+                        .map(|v| ((*n).to_owned(), v.to_owned()))
+                })
+                .collect(),
+        )
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
 }
 
 /// Pay one order through one scene.
@@ -85,6 +186,9 @@ pub struct PayRequest {
     /// pages (Alipay wap/page `return_url`, and the wap `quit_url`); an
     /// adapter without such pages ignores it. `None` = the config's default.
     pub return_url: Option<String>,
+    /// The order's store identity at this config; `None`: the config's own
+    /// merchant account.
+    pub store: Option<StoreMerchant>,
 }
 
 /// What `POST /payment` returns for the scene.
@@ -103,11 +207,15 @@ pub struct PayResponse {
 pub struct QueryRequest {
     pub order_id: OrderId,
     pub amount: Fen,
+    /// The identity the order is paid with (see [`PayRequest::store`]).
+    pub store: Option<StoreMerchant>,
 }
 
 #[derive(Debug, Clone)]
 pub struct CloseRequest {
     pub order_id: OrderId,
+    /// The identity the order is paid with (see [`PayRequest::store`]).
+    pub store: Option<StoreMerchant>,
 }
 
 #[derive(Debug, Clone)]
@@ -119,12 +227,16 @@ pub struct RefundRequest {
     pub order_amount: Fen,
     pub refund_amount: Fen,
     pub reason: Option<String>,
+    /// The identity the order was paid with (see [`PayRequest::store`]).
+    pub store: Option<StoreMerchant>,
 }
 
 #[derive(Debug, Clone)]
 pub struct RefundQueryRequest {
     pub order_id: OrderId,
     pub refund_id: RefundId,
+    /// The identity the order was paid with (see [`PayRequest::store`]).
+    pub store: Option<StoreMerchant>,
 }
 
 /// A payment the channel reports as made.
@@ -216,6 +328,12 @@ pub struct PaymentNotification {
     /// The out_trade_no the channel names (cashdesk's order id).
     pub out_trade_no: String,
     pub result: PaymentResult,
+    /// Whom the channel says it is for (checked with
+    /// [`Channel::check_merchant`] once the order is known).
+    pub merchant: NotifiedMerchant,
+    /// The attach-style field as echoed (WeChat `attach`, Alipay
+    /// `passback_params` decoded, Lakala `remark`); `None` when absent.
+    pub attach: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,6 +361,8 @@ pub struct RefundNotification {
     pub refund_amount: Fen,
     pub order_amount: Option<Fen>,
     pub success_time: Option<DateTime<Utc>>,
+    /// Whom the channel says it is for (see [`PaymentNotification::merchant`]).
+    pub merchant: NotifiedMerchant,
 }
 
 /// The order a payment notification must match.

@@ -9,7 +9,9 @@
 //!   the server speaks. Nothing in it names a channel.
 //! - [`error`]: [`ChannelError`] (what a call can end in) and [`NotifyError`]
 //!   (why a notification was refused).
-//! - [`registry`]: [`build_channel`] and [`validate_credentials`]; a list of
+//! - [`registry`]: [`build_channel`], [`validate_credentials`] and
+//!   [`validate_store_identity`] (a store's own merchant identity at a
+//!   config, see [`StoreMerchant`]); a list of
 //!   [`registry::ChannelFactory`] values, one per channel module. Adding
 //!   Alipay or Lakala is a new module plus one line in that list — there is no
 //!   closed enum of adapters to edit elsewhere.
@@ -31,10 +33,13 @@ pub mod xml;
 
 pub use channel::{
     Channel, ChannelOrderStatus, CloseRequest, ExpectedOrder, ExpectedRefund, IncomingNotification,
-    NotificationReply, PaidInfo, PayRequest, PayResponse, PaymentNotification, PaymentResult,
-    QueryRequest, REFUND_NOT_FOUND, RefundNotification, RefundOutcome, RefundQueryRequest,
-    RefundRequest, RefundStatus, VerifiedNotification,
+    NotificationReply, NotifiedMerchant, PaidInfo, PayRequest, PayResponse, PaymentNotification,
+    PaymentResult, QueryRequest, REFUND_NOT_FOUND, RefundNotification, RefundOutcome,
+    RefundQueryRequest, RefundRequest, RefundStatus, StoreMerchant, VerifiedNotification,
 };
 pub use error::{ChannelError, ChannelErrorKind, NotifyError, NotifyErrorKind};
 pub use http::HttpSettings;
-pub use registry::{ChannelEnv, build_channel, resolve_api_version, validate_credentials};
+pub use registry::{
+    ChannelEnv, IdentitySummary, build_channel, resolve_api_version, validate_credentials,
+    validate_store_identity,
+};

@@ -45,6 +45,17 @@ pub struct ChannelSpec<'a> {
     pub base_url: Option<&'a str>,
 }
 
+/// What a valid store identity amounts to (see [`validate_store_identity`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentitySummary {
+    /// The merchant id the store is paid to at the channel (WeChat
+    /// `sub_mch_id`, Lakala `merchant_no`, Alipay seller id); `None` when
+    /// the identity does not name one (the config's `mchId` stands).
+    pub mch_id: Option<String>,
+    /// Fields whose values are secrets: shown masked, never logged.
+    pub secret_fields: &'static [&'static str],
+}
+
 /// Builds one channel's adapters.
 pub trait ChannelFactory: Sync {
     fn channel_type(&self) -> ChannelType;
@@ -57,6 +68,20 @@ pub trait ChannelFactory: Sync {
     }
     /// Check credentials for `api_version` (already known to be accepted).
     fn validate(&self, api_version: &str, credentials: &serde_json::Value) -> Result<(), String>;
+    /// Check a store's own merchant identity for configs of this channel
+    /// and `api_version` (the [`crate::StoreMerchant`] fields its adapters
+    /// read). The default: this channel has none.
+    fn validate_store_identity(
+        &self,
+        api_version: &str,
+        identity: &serde_json::Value,
+    ) -> Result<IdentitySummary, String> {
+        let _ = (api_version, identity);
+        Err(format!(
+            "{} has no per-store merchant identity",
+            self.channel_type()
+        ))
+    }
     fn build(
         &self,
         spec: &ChannelSpec<'_>,
@@ -122,6 +147,24 @@ pub fn validate_credentials(
         .ok_or_else(|| format!("channel type {channel_type} is not available yet"))?;
     let v = checked_version(f, api_version)?;
     f.validate(&v, credentials)
+}
+
+/// Refuse a store identity the config's adapter could not use, with a
+/// message for the operator (names the field; never echoes a secret);
+/// otherwise what it amounts to. Checked when the identity is stored, as
+/// credentials are.
+pub fn validate_store_identity(
+    channel_type: ChannelType,
+    api_version: &str,
+    identity: &serde_json::Value,
+) -> Result<IdentitySummary, String> {
+    let f = factory(channel_type)
+        .ok_or_else(|| format!("channel type {channel_type} is not available yet"))?;
+    let v = checked_version(f, api_version)?;
+    if !identity.is_object() {
+        return Err("identity must be a JSON object".to_owned());
+    }
+    f.validate_store_identity(&v, identity)
 }
 
 /// Build the adapter for one channel config.

@@ -14,14 +14,14 @@ use std::path::Path;
 use anyhow::{Context as _, bail};
 use cashdesk_sdk::{
     AdminClient, AppSettings, BindingQuery, CreateChannelConfigRequest, CreateChannelRequest,
-    NotificationQuery, OrderQuery, RefundQuery, RegisterAppRequest,
+    CreateStoreRequest, NotificationQuery, OrderQuery, RefundQuery, RegisterAppRequest,
 };
 use cashdesk_server::Config;
 use serde_json::Value;
 
 use crate::cli::{
     AdminOpts, AppAction, AuditAction, BindingAction, ChannelAction, ChannelConfigAction,
-    NotificationAction, OrderAction, RefundAction,
+    NotificationAction, OrderAction, RefundAction, StoreAction,
 };
 
 /// The operator token, from the first place that has one.
@@ -127,32 +127,109 @@ pub async fn app(config: Option<&Path>, opts: &AdminOpts, action: AppAction) -> 
 
 /// The credentials JSON object from a file, or stdin for `-`.
 fn read_credentials(path: &Path) -> anyhow::Result<Value> {
+    read_json_object(path, "--credentials-file")
+}
+
+/// A JSON object (credentials, a store identity) from a file, or stdin for
+/// `-`. Errors never quote the input: it may hold secrets.
+fn read_json_object(path: &Path, flag: &str) -> anyhow::Result<Value> {
     let text = if path == Path::new("-") {
         let mut s = String::new();
         std::io::stdin()
             .read_to_string(&mut s)
-            .context("cannot read the credentials from stdin")?;
+            .with_context(|| format!("cannot read {flag} from stdin"))?;
         s
     } else {
         std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read --credentials-file {}", path.display()))?
+            .with_context(|| format!("cannot read {flag} {}", path.display()))?
     };
     // The parse error may quote the input; the input is a secret.
     let value: Value = serde_json::from_str(&text).map_err(|e| {
         anyhow::anyhow!(
-            "--credentials-file {} is not valid JSON (line {}, column {})",
+            "{flag} {} is not valid JSON (line {}, column {})",
             path.display(),
             e.line(),
             e.column()
         )
     })?;
     if !value.is_object() {
-        bail!(
-            "--credentials-file {} must hold a JSON object",
-            path.display()
-        );
+        bail!("{flag} {} must hold a JSON object", path.display());
     }
     Ok(value)
+}
+
+pub async fn store(
+    config: Option<&Path>,
+    opts: &AdminOpts,
+    action: StoreAction,
+) -> anyhow::Result<()> {
+    match action {
+        StoreAction::SetIdentity {
+            app_id,
+            store_id,
+            config_id,
+            identity_file,
+        } => {
+            // Local input first: a bad file fails before anything is sent.
+            let identity = read_json_object(&identity_file, "--identity-file")?;
+            let c = client(config, opts)?;
+            show(
+                c.put_store_identity(&app_id, &store_id, &config_id, &identity)
+                    .await,
+            )
+        }
+        StoreAction::Create {
+            app_id,
+            store_id,
+            name,
+            disabled,
+        } => {
+            let req = CreateStoreRequest {
+                app_id,
+                store_id,
+                name,
+                enabled: disabled.then_some(false),
+            };
+            show(client(config, opts)?.create_store(&req).await)
+        }
+        StoreAction::List { app_id } => {
+            show(client(config, opts)?.list_stores(app_id.as_deref()).await)
+        }
+        StoreAction::Show { app_id, store_id } => {
+            show(client(config, opts)?.get_store(&app_id, &store_id).await)
+        }
+        StoreAction::Rename {
+            app_id,
+            store_id,
+            name,
+        } => show(
+            client(config, opts)?
+                .rename_store(&app_id, &store_id, &name)
+                .await,
+        ),
+        StoreAction::Disable { app_id, store_id } => show(
+            client(config, opts)?
+                .disable_store(&app_id, &store_id)
+                .await,
+        ),
+        StoreAction::Enable { app_id, store_id } => {
+            show(client(config, opts)?.enable_store(&app_id, &store_id).await)
+        }
+        StoreAction::Identities { app_id, store_id } => show(
+            client(config, opts)?
+                .list_store_identities(&app_id, &store_id)
+                .await,
+        ),
+        StoreAction::DeleteIdentity {
+            app_id,
+            store_id,
+            config_id,
+        } => show(
+            client(config, opts)?
+                .delete_store_identity(&app_id, &store_id, &config_id)
+                .await,
+        ),
+    }
 }
 
 pub async fn channel_config(
@@ -250,11 +327,13 @@ pub async fn order(
     match action {
         OrderAction::List {
             app_id,
+            store_id,
             state,
             limit,
         } => show(
             c.list_orders(&OrderQuery {
                 app_id,
+                store_id,
                 state,
                 limit,
             })

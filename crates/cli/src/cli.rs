@@ -45,6 +45,9 @@ pub enum Command {
     Channel(ChannelCmd),
     /// Apps' applications to use a channel: list, approve, reject.
     Binding(BindingCmd),
+    /// Stores of an app (the shops of a chain) and their own merchant
+    /// identity per channel config.
+    Store(StoreCmd),
     /// Pay orders.
     Order(OrderCmd),
     /// Refunds: list, show, and review (approve / reject) for apps with
@@ -249,6 +252,9 @@ pub enum OrderAction {
     List {
         #[arg(long)]
         app_id: Option<String>,
+        /// Only this store's orders.
+        #[arg(long)]
+        store_id: Option<String>,
         /// CREATED, PAYING, SUCCESS, FAILED, CLOSED, …
         #[arg(long)]
         state: Option<String>,
@@ -257,6 +263,72 @@ pub enum OrderAction {
     },
     /// Show one order by its orderId.
     Show { order_id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct StoreCmd {
+    #[command(flatten)]
+    pub admin: AdminOpts,
+    #[command(subcommand)]
+    pub action: StoreAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreAction {
+    /// Add a store to an app; orders and binding applications name it by
+    /// its store id.
+    Create {
+        #[arg(long)]
+        app_id: String,
+        /// Letters, digits, _ and - (at most 32).
+        #[arg(long)]
+        store_id: String,
+        /// A name for operators (at most 64 characters).
+        #[arg(long)]
+        name: String,
+        /// Create it disabled (it takes no orders until enabled).
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// List stores (of one app with --app-id), with their identities.
+    List {
+        #[arg(long)]
+        app_id: Option<String>,
+    },
+    /// Show one store and its identities (secrets masked).
+    Show { app_id: String, store_id: String },
+    /// Rename a store.
+    Rename {
+        app_id: String,
+        store_id: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Refuse the store's new orders, payments and applications.
+    Disable { app_id: String, store_id: String },
+    /// Accept them again.
+    Enable { app_id: String, store_id: String },
+    /// Set the store's own merchant identity at a channel config (WeChat
+    /// service-provider {"subMchId","subAppId"}, Lakala
+    /// {"merchantNo","termNo"}, Alipay {"appAuthToken","authAppId","sellerId"});
+    /// it is checked by the channel and encrypted at rest.
+    SetIdentity {
+        app_id: String,
+        store_id: String,
+        config_id: String,
+        /// A JSON object with the identity's fields; `-` reads it from stdin.
+        #[arg(long, value_name = "FILE")]
+        identity_file: PathBuf,
+    },
+    /// List the store's identities (secrets masked).
+    Identities { app_id: String, store_id: String },
+    /// Remove the store's identity at a config: its orders use the
+    /// config's own account again.
+    DeleteIdentity {
+        app_id: String,
+        store_id: String,
+        config_id: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -379,6 +451,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Channel(cmd) => admin::channel(config.as_deref(), &cmd.admin, cmd.action).await,
         Command::Binding(cmd) => admin::binding(config.as_deref(), &cmd.admin, cmd.action).await,
+        Command::Store(cmd) => admin::store(config.as_deref(), &cmd.admin, cmd.action).await,
         Command::Order(cmd) => admin::order(config.as_deref(), &cmd.admin, cmd.action).await,
         Command::Refund(cmd) => admin::refund(config.as_deref(), &cmd.admin, cmd.action).await,
         Command::Notification(cmd) => {

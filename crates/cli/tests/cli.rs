@@ -1841,3 +1841,155 @@ async fn config_file_is_read_and_environment_overrides_it() {
 fn dir_has_token_file(serve: &Serve) -> bool {
     serve.data().join("admin.token").exists()
 }
+
+/// `cashdesk store …`: a chain's stores and their identities, as the
+/// README's walkthrough uses them (the identity piped in on stdin).
+#[tokio::test(flavor = "multi_thread")]
+async fn store_commands_manage_stores_and_identities() {
+    let serve = Serve::start();
+    let app = run_json(serve.admin(&["app", "create", "--name", "Chain"]));
+    let app_id = app["appId"].as_str().expect("appId").to_owned();
+    let app_key = app["appKey"].as_str().expect("appKey").to_owned();
+    let store = run_json(serve.admin(&[
+        "store",
+        "create",
+        "--app-id",
+        &app_id,
+        "--store-id",
+        "SH-001",
+        "--name",
+        "上海店",
+    ]));
+    assert_eq!(
+        (store["storeId"].as_str(), store["enabled"].as_bool()),
+        (Some("SH-001"), Some(true)),
+        "{store}"
+    );
+    run_json(serve.admin(&[
+        "store",
+        "create",
+        "--app-id",
+        &app_id,
+        "--store-id",
+        "BJ-002",
+        "--name",
+        "北京店",
+        "--disabled",
+    ]));
+    let listed = run_json(serve.admin(&["store", "list", "--app-id", &app_id]));
+    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
+    assert_eq!(listed[0]["storeId"], "BJ-002");
+    assert_eq!(listed[0]["enabled"], false);
+
+    // A Lakala app and a store terminal of it, opened on the sandbox.
+    let http = reqwest::Client::new();
+    let open = |body: Value| {
+        let http = http.clone();
+        let url = format!("{}/sandbox/api/merchants", serve.url);
+        async move {
+            http.post(url)
+                .json(&body)
+                .send()
+                .await
+                .expect("sandbox")
+                .json::<Value>()
+                .await
+                .expect("JSON")
+        }
+    };
+    let lkl = open(serde_json::json!({"channelType": "lakala"})).await;
+    let creds = serve.data_dir.path().join("lakala.json");
+    std::fs::write(&creds, lkl["credentials"].to_string()).unwrap();
+    let cfg = run_json(serve.admin(&[
+        "channel-config",
+        "create",
+        "--channel-type",
+        "lakala",
+        "--name",
+        "Lakala",
+        "--mch-id",
+        lkl["mchId"].as_str().expect("mchId"),
+        "--api-version",
+        "v3",
+        "--credentials-file",
+        creds.to_str().unwrap(),
+        "--base-url",
+        lkl["baseUrl"].as_str().expect("baseUrl"),
+    ]));
+    let config_id = cfg["configId"].as_str().expect("configId").to_owned();
+    let terminal =
+        open(serde_json::json!({"channelType": "lakala", "appId": lkl["credentials"]["appId"]}))
+            .await;
+    let mut child = serve
+        .admin(&[
+            "store",
+            "set-identity",
+            &app_id,
+            "SH-001",
+            &config_id,
+            "--identity-file",
+            "-",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(terminal["identity"].to_string().as_bytes())
+            .unwrap();
+    }
+    let out = child.wait_with_output().expect("set-identity");
+    assert!(out.status.success(), "{out:?}");
+    let set: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(set["mchId"], terminal["merchantNo"], "{set}");
+    let ids = run_json(serve.admin(&["store", "identities", &app_id, "SH-001"]));
+    assert_eq!(ids[0]["identity"], terminal["identity"], "{ids}");
+    // A bad identity is refused before or by the server, naming the field.
+    let bad = serve.data_dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"merchantNo": "822"}"#).unwrap();
+    let out = serve
+        .admin(&[
+            "store",
+            "set-identity",
+            &app_id,
+            "SH-001",
+            &config_id,
+            "--identity-file",
+            bad.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("4000") && err.contains("termNo"), "{err}");
+
+    // Orders of the disabled store are refused; enabled, they are listed
+    // per store.
+    let client = Client::new(&serve.url, &app_id, Credentials::hmac_sha256(app_key)).unwrap();
+    let mut req = cashdesk_sdk::CreateOrderRequest::new("T-STORE-1", 100, "Coffee");
+    req.store_id = Some("BJ-002".into());
+    match client.create_order(&req).await {
+        Err(cashdesk_sdk::SdkError::Api { code, .. }) => assert_eq!(code, 4034),
+        other => panic!("{other:?}"),
+    }
+    run_ok(serve.admin(&["store", "enable", &app_id, "BJ-002"]));
+    let created = client.create_order(&req).await.expect("order");
+    let orders = run_json(serve.admin(&["order", "list", "--store-id", "BJ-002"]));
+    assert_eq!(orders[0]["orderId"], created.order_id.as_str(), "{orders}");
+    assert_eq!(
+        run_json(serve.admin(&["order", "list", "--store-id", "SH-001"]))
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
+    let renamed =
+        run_json(serve.admin(&["store", "rename", &app_id, "BJ-002", "--name", "北京旗舰店"]));
+    assert_eq!(renamed["name"], "北京旗舰店");
+    run_ok(serve.admin(&["store", "delete-identity", &app_id, "SH-001", &config_id]));
+    let shown = run_json(serve.admin(&["store", "show", &app_id, "SH-001"]));
+    assert_eq!(shown["identities"], serde_json::json!([]), "{shown}");
+}

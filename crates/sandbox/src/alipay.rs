@@ -47,6 +47,13 @@
 //! `out_biz_no`, cumulative `refund_fee`, `gmt_refund`). An order that
 //! expires unpaid is closed lazily and not notified.
 //!
+//! App authorization (应用授权): a call carrying `app_auth_token` must use
+//! a token issued to its `app_id` (else `20001
+//! aop.invalid-app-auth-token`); it then works on the authorizing
+//! merchant's trades: their `seller_id` is that merchant's pid and their
+//! notifications name it as `auth_app_id` (the caller stays `app_id`).
+//! Tokens come from the test API (`{"channelType":"ali-pay","isvAppId"}`).
+//!
 //! Faults (see [`crate::faults`]) are matched against
 //! `/sandbox/alipay/gateway.do?method=<method>`; `mchId` is the pid.
 
@@ -106,6 +113,7 @@ fn msg_of(code: &str) -> &'static str {
         "20000" => "Service Currently Unavailable",
         "40001" => "Missing Required Arguments",
         "40002" => "Invalid Arguments",
+        "20001" => "Insufficient Token Permissions",
         "40006" => "Insufficient Permissions",
         _ => "Business Failed",
     }
@@ -219,7 +227,11 @@ enum Answer {
 }
 
 struct Request {
+    /// The calling app (it signs).
     merchant: Arc<AlipayMerchant>,
+    /// Whose trades the call works on: the authorizing merchant when the
+    /// call carries an `app_auth_token`, else the caller.
+    book: Arc<AlipayMerchant>,
     method: String,
     params: BTreeMap<String, String>,
     cert_mode: bool,
@@ -228,7 +240,14 @@ struct Request {
 async fn call(s: Arc<Shared>, http_method: &str, params: BTreeMap<String, String>) -> Response {
     let method = params.get("method").cloned().unwrap_or_default();
     let merchant = params.get("app_id").and_then(|a| s.merchants.alipay(a));
-    let mch_hint = merchant.as_ref().map(|m| m.pid.clone());
+    // An authorized call is logged (and matched by faults) under the
+    // authorizing merchant.
+    let mch_hint = params
+        .get("app_auth_token")
+        .and_then(|t| s.merchants.alipay_auth(t))
+        .and_then(|a| s.merchants.alipay(&a.auth_app_id))
+        .or_else(|| merchant.clone())
+        .map(|m| m.pid.clone());
     let target = format!("/sandbox/alipay/gateway.do?method={method}");
     let logged_body = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(params.iter())
@@ -426,12 +445,26 @@ fn check(
     if let Some(u) = get("notify_url") {
         validate::notify_url(u).map_err(|m| invalid("isv.invalid-notify-url", m))?;
     }
-    if let Some(t) = get("app_auth_token")
-        && t.len() > 128
-    {
-        return Err(invalid("isv.invalid-app-auth-token", "无效的应用授权令牌"));
-    }
+    let book = match get("app_auth_token") {
+        None => merchant.clone(),
+        Some(t) => {
+            let invalid_token = || AliError {
+                code: "20001",
+                sub_code: "aop.invalid-app-auth-token".to_owned(),
+                sub_msg: "无效的应用授权令牌（app_auth_token不存在或未授权给该应用）".to_owned(),
+            };
+            let auth = s
+                .merchants
+                .alipay_auth(t)
+                .filter(|a| a.isv_app_id == merchant.app_id)
+                .ok_or_else(invalid_token)?;
+            s.merchants
+                .alipay(&auth.auth_app_id)
+                .ok_or_else(invalid_token)?
+        }
+    };
     Ok(Request {
+        book,
         merchant,
         method: method.to_owned(),
         params,
@@ -523,7 +556,7 @@ fn masked_logon_id(buyer_id: &str) -> String {
 }
 
 fn dispatch(s: &Shared, req: &Request, now: DateTime<Utc>) -> Result<Answer, AliError> {
-    let pid = req.merchant.pid.as_str();
+    let pid = req.book.pid.as_str();
     match req.method.as_str() {
         "alipay.trade.create"
         | "alipay.trade.precreate"
@@ -637,7 +670,9 @@ fn parse_expiry(
 
 fn create(s: &Shared, req: &Request, now: DateTime<Utc>) -> Result<Answer, AliError> {
     let b = biz_content(req)?;
-    let m = &req.merchant;
+    // The trade is the book's (the authorizer's, with a token); the
+    // calling app stays its app_id.
+    let m = &req.book;
     let out_trade_no = req_str(&b, "out_trade_no")?;
     check_out_trade_no(out_trade_no)?;
     let total = parse_yuan("total_amount", req_str(&b, "total_amount")?)?;
@@ -708,7 +743,7 @@ fn create(s: &Shared, req: &Request, now: DateTime<Utc>) -> Result<Answer, AliEr
     .join("\u{1f}");
     let order = Order {
         mch_id: m.pid.clone(),
-        appid: m.app_id.clone(),
+        appid: req.merchant.app_id.clone(),
         out_trade_no: out_trade_no.to_owned(),
         api: Api::Alipay,
         trade_type,
@@ -761,7 +796,7 @@ fn create(s: &Shared, req: &Request, now: DateTime<Utc>) -> Result<Answer, AliEr
 
 fn refund(s: &Shared, req: &Request, now: DateTime<Utc>) -> Result<Answer, AliError> {
     let b = biz_content(req)?;
-    let pid = req.merchant.pid.as_str();
+    let pid = req.book.pid.as_str();
     let o = find_trade(s, pid, &b)?;
     let amount = parse_yuan("refund_amount", req_str(&b, "refund_amount")?)?;
     let request_no = opt_str(&b, "out_request_no")?
@@ -877,6 +912,15 @@ fn tamper_signature(sig: &str) -> String {
     chars.into_iter().collect()
 }
 
+/// The app of the merchant whose trade `o` is (`auth_app_id`): the
+/// authorizer's for a trade made with an app auth token, else the caller's.
+fn auth_app_id(s: &Shared, o: &Order) -> String {
+    s.merchants
+        .alipay_by_pid(&o.mch_id)
+        .map(|m| m.app_id.clone())
+        .unwrap_or_else(|| o.appid.clone())
+}
+
 /// An asynchronous notification for `o` (paid or closed), or for a refund
 /// of it: `(notify_id, form body)`.
 pub(crate) fn notification(
@@ -905,7 +949,7 @@ pub(crate) fn notification(
     put("version", "1.0".into());
     put("sign_type", "RSA2".into());
     put("app_id", o.appid.clone());
-    put("auth_app_id", o.appid.clone());
+    put("auth_app_id", auth_app_id(s, o));
     put("trade_no", o.prepay_id.clone());
     put("out_trade_no", o.out_trade_no.clone());
     put("subject", o.description.clone());
@@ -986,7 +1030,7 @@ pub(crate) fn return_url(s: &Shared, o: &Order) -> Option<String> {
     f.insert("method".to_owned(), format!("{}.return", a.method));
     f.insert("total_amount".to_owned(), yuan(o.total));
     f.insert("trade_no".to_owned(), o.prepay_id.clone());
-    f.insert("auth_app_id".to_owned(), o.appid.clone());
+    f.insert("auth_app_id".to_owned(), auth_app_id(s, o));
     f.insert("version".to_owned(), "1.0".to_owned());
     f.insert("app_id".to_owned(), o.appid.clone());
     f.insert("sign_type".to_owned(), "RSA2".to_owned());

@@ -5,6 +5,17 @@
 //!   → 201 with [`MerchantCredentials`](crate::MerchantCredentials);
 //!   `{"channelType":"ali-pay"}` → [`AlipayMerchantCredentials`](crate::AlipayMerchantCredentials);
 //!   `{"channelType":"lakala"}` → [`LakalaMerchantCredentials`](crate::LakalaMerchantCredentials);
+//!   for chains and service providers (the `identity` in each answer is
+//!   what a cashdesk store takes at the config of the parent):
+//!   `{"channelType":"wx-pay","serviceProvider":true}` → a service
+//!   provider's [`MerchantCredentials`](crate::MerchantCredentials)
+//!   (`serviceProvider: true`), `{"channelType":"wx-pay","spMchId":"…"}` →
+//!   one of its sub-merchants, [`SubMerchantCredentials`](crate::SubMerchantCredentials);
+//!   `{"channelType":"lakala","appId":"OP…"}` → a store terminal of that app,
+//!   [`LakalaStoreCredentials`](crate::LakalaStoreCredentials);
+//!   `{"channelType":"ali-pay","isvAppId":"…"}` → a new merchant that
+//!   authorized that app, with its `app_auth_token`,
+//!   [`AlipayAuthCredentials`](crate::AlipayAuthCredentials);
 //! - `POST /sandbox/api/pay` `{"channelType","outTradeNo","result":"SUCCESS"|"FAIL","mchId"?,"openid"?}`
 //!   → 200 `{mchId, outTradeNo, tradeState, transactionId?, notified}`
 //!   (`tradeState` in the channel's own words: WeChat's trade_state,
@@ -84,6 +95,73 @@ fn open_failed(e: anyhow::Error) -> Response {
 struct OpenMerchant {
     channel_type: String,
     sign_type: Option<String>,
+    /// wx-pay: open a service provider.
+    #[serde(default)]
+    service_provider: bool,
+    /// wx-pay: open a sub-merchant of this service provider.
+    sp_mch_id: Option<String>,
+    /// lakala: open a store terminal of this app.
+    app_id: Option<String>,
+    /// ali-pay: open a merchant that authorizes this app.
+    isv_app_id: Option<String>,
+}
+
+/// The parent-scoped openings: a sub-merchant, a store terminal, an app
+/// authorization. `None` when the request opens a top-level merchant.
+async fn open_child(s: &Arc<Shared>, req: &OpenMerchant) -> Option<Response> {
+    let misplaced = |field: &str, channel: &str| {
+        Some(bad_request(format!("{field} only applies to {channel}")))
+    };
+    if req.sp_mch_id.is_some() && req.channel_type != "wx-pay" {
+        return misplaced("spMchId", "wx-pay");
+    }
+    if req.service_provider && req.channel_type != "wx-pay" {
+        return misplaced("serviceProvider", "wx-pay");
+    }
+    if req.app_id.is_some() && req.channel_type != "lakala" {
+        return misplaced("appId", "lakala");
+    }
+    if req.isv_app_id.is_some() && req.channel_type != "ali-pay" {
+        return misplaced("isvAppId", "ali-pay");
+    }
+    if req.sp_mch_id.is_some() && (req.service_provider || req.sign_type.is_some()) {
+        return Some(bad_request(
+            "a sub-merchant has no keys: spMchId goes without serviceProvider and signType",
+        ));
+    }
+    let shared = s.clone();
+    let (sp, app, isv) = (
+        req.sp_mch_id.clone(),
+        req.app_id.clone(),
+        req.isv_app_id.clone(),
+    );
+    if sp.is_none() && app.is_none() && isv.is_none() {
+        return None;
+    }
+    let opened = tokio::task::spawn_blocking(move || -> anyhow::Result<serde_json::Value> {
+        if let Some(sp) = sp {
+            return Ok(serde_json::to_value(
+                shared.merchants.open_sub_merchant(&sp)?,
+            )?);
+        }
+        if let Some(app) = app {
+            return Ok(serde_json::to_value(
+                shared.merchants.open_lakala_store(&app)?,
+            )?);
+        }
+        let isv = isv.unwrap_or_default();
+        Ok(serde_json::to_value(
+            shared.merchants.open_alipay_authorized(&shared.pki, &isv)?,
+        )?)
+    })
+    .await;
+    Some(match opened {
+        Ok(Ok(v)) => (StatusCode::CREATED, axum::Json(v)).into_response(),
+        // The parent does not exist (or is not a service provider): the
+        // caller's mistake, said plainly.
+        Ok(Err(e)) => plain_error(StatusCode::NOT_FOUND, "PARENT_NOT_FOUND", format!("{e:#}")),
+        Err(e) => open_failed(anyhow::anyhow!("opening task failed: {e}")),
+    })
 }
 
 async fn open_merchant(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
@@ -93,6 +171,9 @@ async fn open_merchant(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
     };
     if let Err(resp) = check_channel(&req.channel_type) {
         return *resp;
+    }
+    if let Some(resp) = open_child(&s, &req).await {
+        return resp;
     }
     if req.channel_type != "wx-pay" {
         if req.sign_type.is_some() {
@@ -125,7 +206,11 @@ async fn open_merchant(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
             None => return bad_request("signType must be MD5 or HMAC-SHA256"),
         },
     };
-    match s.clone().open_merchant(sign_type).await {
+    match s
+        .clone()
+        .open_merchant(sign_type, req.service_provider)
+        .await
+    {
         Ok(creds) => (StatusCode::CREATED, axum::Json(creds)).into_response(),
         Err(e) => open_failed(e),
     }

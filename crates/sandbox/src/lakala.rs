@@ -33,9 +33,11 @@
 //! a trade with its own `out_trade_no` (the refund number); tradequery
 //! answers it too (`trade_type` REFUND).
 //!
-//! A Lakala app may transact for any well-formed `merchant_no`/`term_no`
-//! (the stores of a chain); the order book, the request log (`mchId`) and
-//! faults are keyed by `merchant_no`.
+//! A Lakala app transacts for its own `merchant_no`/`term_no` and for its
+//! store terminals' (the stores of a chain, opened through the test API
+//! with `{"channelType":"lakala","appId":…}`); any other pair is refused
+//! (`BBS11009`). The order book, the request log (`mchId`) and faults are
+//! keyed by `merchant_no`.
 //!
 //! # UNCONFIRMED choices (PROTOCOLS.md leaves them open; all here)
 //!
@@ -93,6 +95,9 @@ pub mod codes {
     pub const ORDER_CLOSED: &str = "BBS11005";
     pub const REFUND_EXCEEDS: &str = "BBS11006";
     pub const TRADE_STATE_ERROR: &str = "BBS11007";
+    /// The merchant or terminal number is not the app's (nor one of its
+    /// stores').
+    pub const MERCHANT_NOT_BOUND: &str = "BBS11009";
 }
 
 pub fn router() -> Router<Arc<Shared>> {
@@ -496,6 +501,16 @@ fn dispatch(
     d: &Map<String, Value>,
     now: DateTime<Utc>,
 ) -> Result<Map<String, Value>, LklError> {
+    let (merchant_no, term_no) = merchant_term(d)?;
+    if !s
+        .merchants
+        .lakala_terminal_of(&m.app_id, merchant_no, term_no)
+    {
+        return Err(err(
+            codes::MERCHANT_NOT_BOUND,
+            "商户号或终端号不属于该appid（merchant_no/term_no未绑定）",
+        ));
+    }
     match op {
         Op::Preorder => create(s, m, d, now),
         Op::Query => {

@@ -51,6 +51,30 @@ pub enum OrderExt {
     None,
     Alipay(AlipayOrder),
     Lakala(LakalaOrder),
+    /// A WeChat service provider's order for a sub-merchant: the order is
+    /// in the sub-merchant's book (`Order::mch_id`), `Order::appid` is the
+    /// service provider's AppID.
+    WechatPartner(PartnerOrder),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerOrder {
+    /// The service provider (it signs every call and notification).
+    pub sp_mch_id: String,
+    /// `sub_appid` when the order was made with the sub-merchant's AppID.
+    pub sub_app_id: Option<String>,
+    /// The payer under `sub_appid` (`sub_openid`), when given.
+    pub sub_openid: Option<String>,
+}
+
+impl Order {
+    /// The service-provider part of a partner order.
+    pub fn partner(&self) -> Option<&PartnerOrder> {
+        match &self.ext {
+            OrderExt::WechatPartner(p) => Some(p),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

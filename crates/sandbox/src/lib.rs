@@ -70,8 +70,9 @@ pub mod validate;
 pub mod xml;
 
 pub use merchants::{
-    AlipayCertCredentials, AlipayCredentials, AlipayMerchantCredentials, CredentialsV2,
-    CredentialsV3, LakalaCredentials, LakalaMerchantCredentials, MerchantCredentials,
+    AlipayAuthCredentials, AlipayCertCredentials, AlipayCredentials, AlipayMerchantCredentials,
+    CredentialsV2, CredentialsV3, LakalaCredentials, LakalaMerchantCredentials,
+    LakalaStoreCredentials, MerchantCredentials, SubMerchantCredentials,
 };
 
 use ledger::{Api, LedgerError, Order, OrderRef, Refund};
@@ -319,7 +320,46 @@ impl Sandbox {
             None => WxSignType::Md5,
             Some(t) => WxSignType::parse(t).with_context(|| format!("unknown sign type `{t}`"))?,
         };
-        self.shared.clone().open_merchant(sign_type).await
+        self.shared.clone().open_merchant(sign_type, false).await
+    }
+
+    /// Open a WeChat service provider (`{"channelType":"wx-pay",
+    /// "serviceProvider":true}`).
+    pub async fn open_wechat_service_provider(&self) -> anyhow::Result<MerchantCredentials> {
+        self.shared
+            .clone()
+            .open_merchant(WxSignType::HmacSha256, true)
+            .await
+    }
+
+    /// Open a sub-merchant of the service provider `sp_mch_id`
+    /// (`{"channelType":"wx-pay","spMchId":…}`).
+    pub fn open_wechat_sub_merchant(
+        &self,
+        sp_mch_id: &str,
+    ) -> anyhow::Result<SubMerchantCredentials> {
+        self.shared.merchants.open_sub_merchant(sp_mch_id)
+    }
+
+    /// Open a store terminal of the Lakala app `app_id`
+    /// (`{"channelType":"lakala","appId":…}`).
+    pub fn open_lakala_store(&self, app_id: &str) -> anyhow::Result<LakalaStoreCredentials> {
+        self.shared.merchants.open_lakala_store(app_id)
+    }
+
+    /// Open an Alipay merchant that authorizes the app `isv_app_id`
+    /// (`{"channelType":"ali-pay","isvAppId":…}`).
+    pub async fn open_alipay_authorization(
+        &self,
+        isv_app_id: &str,
+    ) -> anyhow::Result<AlipayAuthCredentials> {
+        let shared = self.shared.clone();
+        let isv = isv_app_id.to_owned();
+        tokio::task::spawn_blocking(move || {
+            shared.merchants.open_alipay_authorized(&shared.pki, &isv)
+        })
+        .await
+        .context("opening a sandbox Alipay authorization")?
     }
 
     /// Open a sandbox Alipay app (what `POST /sandbox/api/merchants
@@ -462,15 +502,27 @@ impl Shared {
     pub(crate) async fn open_merchant(
         self: Arc<Self>,
         sign_type: WxSignType,
+        service_provider: bool,
     ) -> anyhow::Result<MerchantCredentials> {
         tokio::task::spawn_blocking(move || {
-            let m = self.merchants.open(&self.pki, sign_type)?;
+            let m = self
+                .merchants
+                .open(&self.pki, sign_type, service_provider)?;
             Ok(self
                 .merchants
                 .credentials(&m, &self.pki, &self.base_url(), &self.tls_base_url))
         })
         .await
         .context("opening a sandbox merchant")?
+    }
+
+    /// The WeChat merchant that signs for an order: the service provider
+    /// of a partner order, else the order's merchant.
+    pub(crate) fn wechat_signer(&self, o: &Order) -> Option<Arc<merchants::Merchant>> {
+        match o.partner() {
+            Some(p) => self.merchants.get(&p.sp_mch_id),
+            None => self.merchants.get(&o.mch_id),
+        }
     }
 
     /// The payer paid (or failed): update the order and notify.
@@ -557,7 +609,7 @@ impl Shared {
             }
             Api::V2(_) | Api::V3 => {}
         }
-        let Some(m) = self.merchants.get(&o.mch_id) else {
+        let Some(m) = self.wechat_signer(o) else {
             return;
         };
         if o.api == Api::V3 && o.paid().is_none() {
@@ -615,17 +667,27 @@ impl Shared {
             self.enqueue(id, &r.mch_id, url, "refund", body, Format::Alipay, &faults);
             return;
         }
-        let (Some(m), Some(url)) = (self.merchants.get(&r.mch_id), r.notify_url.as_deref()) else {
+        let order = self
+            .ledger
+            .find(&r.mch_id, &OrderRef::OutTradeNo(r.out_trade_no.clone()));
+        let (Some(m), Some(url)) = (
+            order.as_ref().and_then(|o| self.wechat_signer(o)),
+            r.notify_url.as_deref(),
+        ) else {
             return;
         };
+        let partner = order.as_ref().and_then(|o| o.partner().cloned());
         let faults = self.faults.take_notify(&r.mch_id);
         let id = notification_id();
         let (body, format) = match r.api {
-            Api::V2(_) => (notify::v2_refund(&m, r, &faults), Format::V2),
+            Api::V2(_) => (
+                notify::v2_refund(&m, r, partner.as_ref(), &faults),
+                Format::V2,
+            ),
             Api::Alipay | Api::Lakala => return,
             Api::V3 => {
                 let amount = r.amount + i64::from(faults.tamper_amount);
-                let plain = json!({
+                let mut plain = json!({
                     "mchid": r.mch_id,
                     "out_trade_no": r.out_trade_no,
                     "transaction_id": r.transaction_id,
@@ -636,6 +698,13 @@ impl Shared {
                     "user_received_account": "支付用户零钱",
                     "amount": {"total": r.total, "refund": amount, "payer_total": r.total, "payer_refund": amount},
                 });
+                if let (Some(p), Some(o)) = (&partner, plain.as_object_mut()) {
+                    // A partner refund names the service provider and the
+                    // sub-merchant instead of mchid.
+                    o.remove("mchid");
+                    o.insert("sp_mchid".into(), json!(p.sp_mch_id));
+                    o.insert("sub_mchid".into(), json!(r.mch_id));
+                }
                 match notify::v3_body(&m, &id, "REFUND.SUCCESS", "退款成功", "refund", &plain) {
                     Ok(body) => (
                         body,

@@ -10,9 +10,18 @@
 //!   per request by the presence of `app_cert_sn`.
 //! - A Lakala app (`OP…`) has a key pair whose certificate serial is its
 //!   `serial_no`, and a default `merchant_no`/`term_no`. Like an institution
-//!   on Lakala's open platform it may transact for other merchant numbers
-//!   too (the stores of a chain), so the sandbox accepts any well-formed
-//!   `merchant_no`/`term_no` from it.
+//!   on Lakala's open platform it transacts for the stores of a chain too:
+//!   each store terminal (`lakala_stores`, opened with
+//!   `{"channelType":"lakala","appId":"OP…"}`) has its own numbers, and the
+//!   sandbox accepts from an app only its own numbers and its stores'.
+//! - A WeChat merchant may be a service provider (服务商, `serviceProvider`);
+//!   its sub-merchants (特约商户, `sub_merchants`, opened with
+//!   `{"channelType":"wx-pay","spMchId":"…"}`) have their own `mch_id` and
+//!   AppID but no keys: the service provider signs every call for them.
+//! - An Alipay app may act for other merchants that authorized it
+//!   (应用授权): `alipay_auth` holds each `app_auth_token`, the app it was
+//!   issued to and the authorizing merchant's app (opened together with
+//!   `{"channelType":"ali-pay","isvAppId":"…"}`).
 //!
 //! The file holds key material in clear (API keys, the APIv3 key, the
 //! merchant private key): it is written with mode 0600 inside a 0700 folder.
@@ -49,6 +58,10 @@ pub struct Merchant {
     /// APIv3 key (32 characters), for AEAD_AES_256_GCM.
     pub api_v3_key: String,
     pub created_at: String,
+    /// A service provider (服务商): it takes payments only for its
+    /// sub-merchants, through `sub_mch_id` / the partner endpoints.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub service_provider: bool,
     /// DER of `cert_pem`, to recognise the client certificate on the mTLS listener.
     #[serde(skip)]
     pub cert_der: Vec<u8>,
@@ -80,6 +93,100 @@ impl Merchant {
     }
 }
 
+/// A WeChat sub-merchant (特约商户) of a service provider: its own
+/// `mch_id` and AppID, no keys (the service provider signs for it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubMerchant {
+    pub mch_id: String,
+    pub sp_mch_id: String,
+    /// The sub-merchant's own AppID (its mini-program): `sub_appid`.
+    pub app_id: String,
+    pub created_at: String,
+}
+
+/// A store terminal of a Lakala app: its own merchant and terminal numbers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LakalaStore {
+    pub app_id: String,
+    pub merchant_no: String,
+    pub term_no: String,
+    pub created_at: String,
+}
+
+/// An Alipay app authorization (应用授权): `token` lets `isv_app_id` call
+/// for the merchant whose app is `auth_app_id`.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlipayAuth {
+    pub app_auth_token: String,
+    pub isv_app_id: String,
+    pub auth_app_id: String,
+    pub created_at: String,
+}
+
+impl std::fmt::Debug for AlipayAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlipayAuth")
+            .field("isv_app_id", &self.isv_app_id)
+            .field("auth_app_id", &self.auth_app_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `POST /sandbox/api/merchants {"channelType":"wx-pay","spMchId"}`
+/// returns: the sub-merchant and, in `identity`, the store identity a
+/// cashdesk store takes at the service provider's `wx-pay` config.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubMerchantCredentials {
+    pub mch_id: String,
+    pub sp_mch_id: String,
+    pub sub_app_id: String,
+    /// `{subMchId, subAppId}`.
+    pub identity: serde_json::Value,
+}
+
+/// What `POST /sandbox/api/merchants {"channelType":"lakala","appId"}`
+/// returns: the store's numbers and, in `identity`, the store identity at
+/// that app's `lakala` config.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LakalaStoreCredentials {
+    pub mch_id: String,
+    pub app_id: String,
+    pub merchant_no: String,
+    pub term_no: String,
+    /// `{merchantNo, termNo}`.
+    pub identity: serde_json::Value,
+}
+
+/// What `POST /sandbox/api/merchants {"channelType":"ali-pay","isvAppId"}`
+/// returns: a new merchant that authorized the app `isvAppId`, and in
+/// `identity` the store identity at that app's `ali-pay` config.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlipayAuthCredentials {
+    /// The authorizing merchant's pid (`seller_id`).
+    pub mch_id: String,
+    pub isv_app_id: String,
+    pub auth_app_id: String,
+    pub seller_id: String,
+    pub app_auth_token: String,
+    /// `{appAuthToken, authAppId, sellerId}`.
+    pub identity: serde_json::Value,
+}
+
+impl std::fmt::Debug for AlipayAuthCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlipayAuthCredentials")
+            .field("mch_id", &self.mch_id)
+            .field("auth_app_id", &self.auth_app_id)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What `POST /sandbox/api/merchants` returns: the `wx-pay` channel config
 /// fields (`credentials` for both API versions, `mchId`, `baseUrl`) plus the
 /// HTTPS base URL that serves every path, the v2 refund (mutual TLS) included.
@@ -103,6 +210,9 @@ pub struct MerchantCredentials {
     /// HTTPS base of the mTLS listener: every v2 and v3 path, including
     /// `secapi/pay/refund`. Trust `credentialsV2.caCertPem` to reach it.
     pub tls_base_url: String,
+    /// A service provider: open sub-merchants under `mchId`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub service_provider: bool,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -325,6 +435,12 @@ struct MerchantsFile {
     alipay: Vec<AlipayMerchant>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     lakala: Vec<LakalaMerchant>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    sub_merchants: Vec<SubMerchant>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    lakala_stores: Vec<LakalaStore>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    alipay_auth: Vec<AlipayAuth>,
 }
 
 pub struct Merchants {
@@ -334,6 +450,12 @@ pub struct Merchants {
     alipay: RwLock<HashMap<String, Arc<AlipayMerchant>>>,
     /// Lakala apps by app id.
     lakala: RwLock<HashMap<String, Arc<LakalaMerchant>>>,
+    /// WeChat sub-merchants by mch_id.
+    subs: RwLock<HashMap<String, Arc<SubMerchant>>>,
+    /// Lakala store terminals by merchant_no.
+    lakala_stores: RwLock<HashMap<String, Arc<LakalaStore>>>,
+    /// Alipay app authorizations by token.
+    alipay_auth: RwLock<HashMap<String, Arc<AlipayAuth>>>,
     /// Serialises writers so two openings cannot lose each other's merchant.
     write_lock: std::sync::Mutex<()>,
 }
@@ -351,6 +473,9 @@ impl Merchants {
         let mut by_id = HashMap::new();
         let mut alipay = HashMap::new();
         let mut lakala = HashMap::new();
+        let mut subs = HashMap::new();
+        let mut lakala_stores = HashMap::new();
+        let mut alipay_auth = HashMap::new();
         if path.exists() {
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("reading {}", path.display()))?;
@@ -375,12 +500,24 @@ impl Merchants {
                 }
                 lakala.insert(m.app_id.clone(), Arc::new(m));
             }
+            for m in file.sub_merchants {
+                subs.insert(m.mch_id.clone(), Arc::new(m));
+            }
+            for m in file.lakala_stores {
+                lakala_stores.insert(m.merchant_no.clone(), Arc::new(m));
+            }
+            for a in file.alipay_auth {
+                alipay_auth.insert(a.app_auth_token.clone(), Arc::new(a));
+            }
         }
         Ok(Self {
             path,
             by_id: RwLock::new(by_id),
             alipay: RwLock::new(alipay),
             lakala: RwLock::new(lakala),
+            subs: RwLock::new(subs),
+            lakala_stores: RwLock::new(lakala_stores),
+            alipay_auth: RwLock::new(alipay_auth),
             write_lock: std::sync::Mutex::new(()),
         })
     }
@@ -402,7 +539,12 @@ impl Merchants {
     /// Open a merchant: ids, keys, certificate; persisted before it is returned.
     /// CPU-heavy (RSA key generation) and does file I/O: call it off the
     /// async workers.
-    pub fn open(&self, pki: &Pki, sign_type: WxSignType) -> anyhow::Result<Arc<Merchant>> {
+    pub fn open(
+        &self,
+        pki: &Pki,
+        sign_type: WxSignType,
+        service_provider: bool,
+    ) -> anyhow::Result<Arc<Merchant>> {
         let _guard = self
             .write_lock
             .lock()
@@ -426,6 +568,7 @@ impl Merchants {
             created_at: chrono::Utc::now().to_rfc3339(),
             cert_der: issued.cert_der,
             mch_id: mch_id.clone(),
+            service_provider,
         };
         let merchant = Arc::new(merchant);
         self.save(Added::WeChat(&merchant))?;
@@ -479,11 +622,40 @@ impl Merchants {
             .values()
             .map(|m| (**m).clone())
             .collect();
+        let mut sub_merchants: Vec<SubMerchant> = self
+            .subs
+            .read()
+            .map_err(|_| poisoned())?
+            .values()
+            .map(|m| (**m).clone())
+            .collect();
+        let mut lakala_stores: Vec<LakalaStore> = self
+            .lakala_stores
+            .read()
+            .map_err(|_| poisoned())?
+            .values()
+            .map(|m| (**m).clone())
+            .collect();
+        let mut alipay_auth: Vec<AlipayAuth> = self
+            .alipay_auth
+            .read()
+            .map_err(|_| poisoned())?
+            .values()
+            .map(|m| (**m).clone())
+            .collect();
         match added {
             Added::WeChat(m) => merchants.push(m.clone()),
             Added::Alipay(m) => alipay.push(m.clone()),
             Added::Lakala(m) => lakala.push(m.clone()),
+            Added::Sub(m) => sub_merchants.push(m.clone()),
+            Added::LakalaStore(m) => lakala_stores.push(m.clone()),
+            Added::AlipayAuth(a) => alipay_auth.push(a.clone()),
         }
+        sub_merchants.sort_by(|a, b| (&a.created_at, &a.mch_id).cmp(&(&b.created_at, &b.mch_id)));
+        lakala_stores
+            .sort_by(|a, b| (&a.created_at, &a.merchant_no).cmp(&(&b.created_at, &b.merchant_no)));
+        alipay_auth
+            .sort_by(|a, b| (&a.created_at, &a.auth_app_id).cmp(&(&b.created_at, &b.auth_app_id)));
         merchants.sort_by(|a, b| {
             a.created_at
                 .cmp(&b.created_at)
@@ -504,6 +676,9 @@ impl Merchants {
             merchants,
             alipay,
             lakala,
+            sub_merchants,
+            lakala_stores,
+            alipay_auth,
         })
         .context("serialising sandbox merchants")?;
         write_private_file(&self.path, json.as_bytes())
@@ -658,7 +833,165 @@ impl Merchants {
             },
             base_url: base_url.to_owned(),
             tls_base_url: tls_base_url.to_owned(),
+            service_provider: m.service_provider,
         }
+    }
+
+    // --- service providers, chain stores, app authorizations ---
+
+    pub fn sub(&self, mch_id: &str) -> Option<Arc<SubMerchant>> {
+        self.subs.read().ok()?.get(mch_id).cloned()
+    }
+
+    /// The sub-merchant `mch_id` of the service provider `sp_mch_id`.
+    pub fn sub_of(&self, sp_mch_id: &str, mch_id: &str) -> Option<Arc<SubMerchant>> {
+        self.sub(mch_id).filter(|s| s.sp_mch_id == sp_mch_id)
+    }
+
+    /// Open a sub-merchant under the service provider `sp_mch_id`
+    /// (`mch_id` and AppID; no keys). Persisted before it is returned.
+    pub fn open_sub_merchant(&self, sp_mch_id: &str) -> anyhow::Result<SubMerchantCredentials> {
+        let sp = self
+            .get(sp_mch_id)
+            .with_context(|| format!("no sandbox WeChat merchant {sp_mch_id}"))?;
+        anyhow::ensure!(
+            sp.service_provider,
+            "sandbox WeChat merchant {sp_mch_id} is not a service provider (open one with serviceProvider: true)"
+        );
+        let _guard = self
+            .write_lock
+            .lock()
+            .map_err(|_| anyhow::anyhow!("merchant registry lock poisoned"))?;
+        let mch_id = loop {
+            let id = format!("19{}", digits(8));
+            if self.get(&id).is_none() && self.sub(&id).is_none() {
+                break id;
+            }
+        };
+        let sub = Arc::new(SubMerchant {
+            mch_id: mch_id.clone(),
+            sp_mch_id: sp.mch_id.clone(),
+            app_id: format!("wx{}", hex::encode(cashdesk_crypto::random::bytes(8))),
+            created_at: chrono::Utc::now().to_rfc3339(),
+        });
+        self.save(Added::Sub(&sub))?;
+        self.subs
+            .write()
+            .map_err(|_| anyhow::anyhow!("merchant registry lock poisoned"))?
+            .insert(mch_id, sub.clone());
+        Ok(SubMerchantCredentials {
+            mch_id: sub.mch_id.clone(),
+            sp_mch_id: sub.sp_mch_id.clone(),
+            sub_app_id: sub.app_id.clone(),
+            identity: serde_json::json!({"subMchId": sub.mch_id, "subAppId": sub.app_id}),
+        })
+    }
+
+    /// Whether the Lakala app `app_id` may transact with these numbers:
+    /// its own, or one of its store terminals'.
+    pub fn lakala_terminal_of(&self, app_id: &str, merchant_no: &str, term_no: &str) -> bool {
+        if self
+            .lakala(app_id)
+            .is_some_and(|m| m.merchant_no == merchant_no && m.term_no == term_no)
+        {
+            return true;
+        }
+        self.lakala_stores.read().ok().is_some_and(|stores| {
+            stores
+                .get(merchant_no)
+                .is_some_and(|s| s.app_id == app_id && s.term_no == term_no)
+        })
+    }
+
+    /// Open a store terminal (merchant and terminal numbers) under the
+    /// Lakala app `app_id`. Persisted before it is returned.
+    pub fn open_lakala_store(&self, app_id: &str) -> anyhow::Result<LakalaStoreCredentials> {
+        let app = self
+            .lakala(app_id)
+            .with_context(|| format!("no sandbox Lakala app {app_id}"))?;
+        let _guard = self
+            .write_lock
+            .lock()
+            .map_err(|_| anyhow::anyhow!("merchant registry lock poisoned"))?;
+        let merchant_no = loop {
+            let no = format!("822{}", digits(12));
+            let taken = self
+                .lakala_stores
+                .read()
+                .map_err(|_| anyhow::anyhow!("merchant registry lock poisoned"))?
+                .contains_key(&no);
+            if !taken && no != app.merchant_no {
+                break no;
+            }
+        };
+        let store = Arc::new(LakalaStore {
+            app_id: app.app_id.clone(),
+            merchant_no: merchant_no.clone(),
+            term_no: digits(8),
+            created_at: chrono::Utc::now().to_rfc3339(),
+        });
+        self.save(Added::LakalaStore(&store))?;
+        self.lakala_stores
+            .write()
+            .map_err(|_| anyhow::anyhow!("merchant registry lock poisoned"))?
+            .insert(merchant_no, store.clone());
+        Ok(LakalaStoreCredentials {
+            mch_id: store.merchant_no.clone(),
+            app_id: store.app_id.clone(),
+            merchant_no: store.merchant_no.clone(),
+            term_no: store.term_no.clone(),
+            identity: serde_json::json!({"merchantNo": store.merchant_no, "termNo": store.term_no}),
+        })
+    }
+
+    /// The authorization behind an `app_auth_token`.
+    pub fn alipay_auth(&self, token: &str) -> Option<Arc<AlipayAuth>> {
+        self.alipay_auth.read().ok()?.get(token).cloned()
+    }
+
+    /// Open an Alipay merchant (app and pid) that authorizes the app
+    /// `isv_app_id` to call for it. CPU-heavy (a key pair); persisted.
+    pub fn open_alipay_authorized(
+        &self,
+        pki: &Pki,
+        isv_app_id: &str,
+    ) -> anyhow::Result<AlipayAuthCredentials> {
+        anyhow::ensure!(
+            self.alipay(isv_app_id).is_some(),
+            "no sandbox Alipay app {isv_app_id}"
+        );
+        let merchant = self.open_alipay(pki)?;
+        let _guard = self
+            .write_lock
+            .lock()
+            .map_err(|_| anyhow::anyhow!("merchant registry lock poisoned"))?;
+        let auth = Arc::new(AlipayAuth {
+            app_auth_token: format!(
+                "{}BB{}",
+                &chrono::Utc::now().format("%Y%m").to_string(),
+                hex::encode(cashdesk_crypto::random::bytes(16))
+            ),
+            isv_app_id: isv_app_id.to_owned(),
+            auth_app_id: merchant.app_id.clone(),
+            created_at: chrono::Utc::now().to_rfc3339(),
+        });
+        self.save(Added::AlipayAuth(&auth))?;
+        self.alipay_auth
+            .write()
+            .map_err(|_| anyhow::anyhow!("merchant registry lock poisoned"))?
+            .insert(auth.app_auth_token.clone(), auth.clone());
+        Ok(AlipayAuthCredentials {
+            mch_id: merchant.pid.clone(),
+            isv_app_id: auth.isv_app_id.clone(),
+            auth_app_id: auth.auth_app_id.clone(),
+            seller_id: merchant.pid.clone(),
+            app_auth_token: auth.app_auth_token.clone(),
+            identity: serde_json::json!({
+                "appAuthToken": auth.app_auth_token,
+                "authAppId": auth.auth_app_id,
+                "sellerId": merchant.pid,
+            }),
+        })
     }
 }
 
@@ -666,4 +999,7 @@ enum Added<'a> {
     WeChat(&'a Merchant),
     Alipay(&'a AlipayMerchant),
     Lakala(&'a LakalaMerchant),
+    Sub(&'a SubMerchant),
+    LakalaStore(&'a LakalaStore),
+    AlipayAuth(&'a AlipayAuth),
 }

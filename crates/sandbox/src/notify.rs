@@ -1,5 +1,10 @@
 //! Notifications to the merchant's `notify_url`, as WeChat sends them.
 //!
+//! A service provider's (partner) orders are notified as WeChat does:
+//! signed with the service provider's keys, `appid`/`mch_id` the service
+//! provider's, plus `sub_mch_id` (and `sub_appid`, `sub_openid`); v3
+//! resources carry `sp_appid`, `sp_mchid`, `sub_appid`, `sub_mchid`.
+//!
 //! - v2 pay: XML signed with the merchant's API key and the order's sign
 //!   type; `sign_type` itself is not sent (the receiver must use the type the
 //!   order was made with). Acknowledged by an XML body whose `return_code` is
@@ -41,7 +46,7 @@ use tokio::task::JoinSet;
 
 use crate::Shared;
 use crate::faults::NotifyFaults;
-use crate::ledger::{Order, Refund};
+use crate::ledger::{Order, PartnerOrder, Refund};
 use crate::merchants::Merchant;
 use crate::reqlog::NewEntry;
 
@@ -113,7 +118,14 @@ pub fn v2_pay(m: &Merchant, o: &Order, sign_type: WxSignType, faults: &NotifyFau
     let total = o.total + i64::from(faults.tamper_amount);
     put("return_code", "SUCCESS".into());
     put("appid", o.appid.clone());
-    put("mch_id", o.mch_id.clone());
+    // The signer's mch_id: the service provider's for a partner order,
+    // whose sub-merchant is named besides.
+    put("mch_id", m.mch_id.clone());
+    if let Some(p) = o.partner() {
+        put("sub_mch_id", o.mch_id.clone());
+        put("sub_appid", p.sub_app_id.clone().unwrap_or_default());
+        put("sub_openid", p.sub_openid.clone().unwrap_or_default());
+    }
     put("nonce_str", cashdesk_crypto::random::nonce_str(32));
     put("out_trade_no", o.out_trade_no.clone());
     put("total_fee", total.to_string());
@@ -145,8 +157,14 @@ pub fn v2_pay(m: &Merchant, o: &Order, sign_type: WxSignType, faults: &NotifyFau
     crate::xml::render(&f)
 }
 
-/// Build a v2 refund notification body.
-pub fn v2_refund(m: &Merchant, r: &Refund, faults: &NotifyFaults) -> String {
+/// Build a v2 refund notification body (`partner`: the order's
+/// service-provider part, named in the outer fields).
+pub fn v2_refund(
+    m: &Merchant,
+    r: &Refund,
+    partner: Option<&PartnerOrder>,
+    faults: &NotifyFaults,
+) -> String {
     let amount = r.amount + i64::from(faults.tamper_amount);
     let success_time = r
         .success_at
@@ -180,6 +198,12 @@ pub fn v2_refund(m: &Merchant, r: &Refund, faults: &NotifyFaults) -> String {
     f.insert("return_code".to_owned(), "SUCCESS".to_owned());
     f.insert("appid".to_owned(), m.app_id.clone());
     f.insert("mch_id".to_owned(), m.mch_id.clone());
+    if let Some(p) = partner {
+        f.insert("sub_mch_id".to_owned(), r.mch_id.clone());
+        if let Some(a) = &p.sub_app_id {
+            f.insert("sub_appid".to_owned(), a.clone());
+        }
+    }
     f.insert(
         "nonce_str".to_owned(),
         cashdesk_crypto::random::nonce_str(32),

@@ -10,6 +10,14 @@
 //! signature (a bad signature also carries `err_code=SIGNERROR`); business
 //! failures are `return_code=SUCCESS, result_code=FAIL, err_code=…`, signed
 //! like successes with the request's sign type.
+//!
+//! Service providers (服务商): a service provider's every call names a
+//! sub-merchant (`sub_mch_id`, which must be one of its own; `sub_appid`,
+//! when given, must be that sub-merchant's AppID, and `sub_openid` needs
+//! it); the order lives in the sub-merchant's book, the answers name
+//! `sub_mch_id` (and `sub_appid`) back. A direct merchant may not name a
+//! sub-merchant, and a service provider may not take payments of its own.
+//! The request log's `mchId` of a partner call is the sub-merchant.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,9 +33,10 @@ use chrono::{DateTime, Utc};
 
 use crate::faults::{CallFault, FaultKind};
 use crate::ledger::{
-    Api, LedgerError, NewRefund, Order, OrderRef, PayState, Refund, RefundStatus, TradeType,
+    Api, LedgerError, NewRefund, Order, OrderExt, OrderRef, PartnerOrder, PayState, Refund,
+    RefundStatus, TradeType,
 };
-use crate::merchants::Merchant;
+use crate::merchants::{Merchant, SubMerchant};
 use crate::reqlog::NewEntry;
 use crate::tls::TlsPeer;
 use crate::{Shared, validate, xml};
@@ -91,8 +100,17 @@ enum Outcome {
     Result {
         merchant: Arc<Merchant>,
         sign_type: WxSignType,
+        /// A partner call's `sub_mch_id` and `sub_appid`, named back.
+        sub: Option<(String, Option<String>)>,
         result: Result<BTreeMap<String, String>, BizError>,
     },
+}
+
+/// Whose book a call works on: the merchant's own, or (a service
+/// provider's call) the sub-merchant's.
+struct Party {
+    book: String,
+    sub: Option<Arc<SubMerchant>>,
 }
 
 fn return_fail(msg: impl Into<String>) -> Outcome {
@@ -124,7 +142,13 @@ async fn call(
 ) -> Response {
     let text = String::from_utf8_lossy(body);
     let parsed = xml::parse(&text);
-    let mch_hint = parsed.as_ref().ok().and_then(|p| p.get("mch_id")).cloned();
+    // A partner call is logged (and matched by faults) under the
+    // sub-merchant whose order it is.
+    let mch_hint = parsed
+        .as_ref()
+        .ok()
+        .and_then(|p| p.get("sub_mch_id").or_else(|| p.get("mch_id")))
+        .cloned();
     let log = |status: u16, result: &str, detail: Option<String>| {
         s.log.push(NewEntry {
             kind: "api",
@@ -186,6 +210,7 @@ fn render(outcome: Outcome) -> (String, String, Option<String>) {
         Outcome::Result {
             merchant,
             sign_type,
+            sub,
             result,
         } => {
             let (mut f, code, detail) = match result {
@@ -206,6 +231,12 @@ fn render(outcome: Outcome) -> (String, String, Option<String>) {
             f.insert("return_msg".to_owned(), "OK".to_owned());
             f.insert("appid".to_owned(), merchant.app_id.clone());
             f.insert("mch_id".to_owned(), merchant.mch_id.clone());
+            if let Some((sub_mch_id, sub_appid)) = sub {
+                f.insert("sub_mch_id".to_owned(), sub_mch_id);
+                if let Some(a) = sub_appid {
+                    f.insert("sub_appid".to_owned(), a);
+                }
+            }
             f.insert(
                 "nonce_str".to_owned(),
                 cashdesk_crypto::random::nonce_str(16),
@@ -228,6 +259,7 @@ async fn fault_response(
             let (text, _, _) = render(Outcome::Result {
                 merchant,
                 sign_type,
+                sub: None,
                 result: Err((
                     "SYSTEMERROR",
                     "系统错误（沙箱故障注入），请用相同参数重试".into(),
@@ -277,6 +309,8 @@ fn handle(
             err_code: Some("SIGNERROR"),
         };
     }
+    let sub = optional(p, "sub_mch_id")
+        .map(|id| (id.to_owned(), optional(p, "sub_appid").map(str::to_owned)));
     let result = (|| {
         let appid = required(p, "appid")?;
         if appid != merchant.app_id {
@@ -286,20 +320,58 @@ fn handle(
         if nonce.len() > 32 {
             return Err(param_error("nonce_str长度不能超过32个字符"));
         }
+        let party = party(s, &merchant, p)?;
         let now = Utc::now();
         match ep {
-            Endpoint::UnifiedOrder => unified_order(s, &merchant, p, sign_type, now),
-            Endpoint::OrderQuery => order_query(s, &merchant, p, now),
-            Endpoint::CloseOrder => close_order(s, &merchant, p, now),
-            Endpoint::Refund => create_refund(s, &merchant, p, sign_type, now),
-            Endpoint::RefundQuery => refund_query(s, &merchant, p),
+            Endpoint::UnifiedOrder => unified_order(s, &merchant, &party, p, sign_type, now),
+            Endpoint::OrderQuery => order_query(s, &party, p, now),
+            Endpoint::CloseOrder => close_order(s, &party, p, now),
+            Endpoint::Refund => create_refund(s, &party, p, sign_type, now),
+            Endpoint::RefundQuery => refund_query(s, &party, p),
         }
     })();
     Outcome::Result {
         merchant,
         sign_type,
+        sub,
         result,
     }
+}
+
+/// The sub-merchant rules (see the module comment).
+fn party(s: &Shared, m: &Merchant, p: &BTreeMap<String, String>) -> Result<Party, BizError> {
+    let sub_mch_id = optional(p, "sub_mch_id");
+    if !m.service_provider {
+        if sub_mch_id.is_some() || optional(p, "sub_appid").is_some() {
+            return Err((
+                "NOAUTH",
+                "商户无此接口权限：非服务商商户号不能传sub_mch_id".to_owned(),
+            ));
+        }
+        return Ok(Party {
+            book: m.mch_id.clone(),
+            sub: None,
+        });
+    }
+    let id = sub_mch_id.ok_or_else(|| param_error("服务商模式下缺少参数sub_mch_id"))?;
+    let sub = s.merchants.sub_of(&m.mch_id, id).ok_or_else(|| {
+        (
+            "NOAUTH",
+            "特约商户sub_mch_id不存在或不属于该服务商".to_owned(),
+        )
+    })?;
+    if let Some(a) = optional(p, "sub_appid")
+        && a != sub.app_id
+    {
+        return Err((
+            "APPID_MCHID_NOT_MATCH",
+            "sub_appid和sub_mch_id不匹配".to_owned(),
+        ));
+    }
+    Ok(Party {
+        book: sub.mch_id.clone(),
+        sub: Some(sub),
+    })
 }
 
 fn required<'a>(p: &'a BTreeMap<String, String>, name: &str) -> Result<&'a str, BizError> {
@@ -332,6 +404,7 @@ fn fields<const N: usize>(pairs: [(&str, String); N]) -> BTreeMap<String, String
 fn unified_order(
     s: &Shared,
     m: &Merchant,
+    party: &Party,
     p: &BTreeMap<String, String>,
     sign_type: WxSignType,
     now: DateTime<Utc>,
@@ -355,10 +428,17 @@ fn unified_order(
         return Err(param_error("fee_type只支持CNY"));
     }
     let openid = optional(p, "openid");
+    let sub_openid = optional(p, "sub_openid");
+    if sub_openid.is_some() && optional(p, "sub_appid").is_none() {
+        return Err(param_error("传了sub_openid时，sub_appid为必传参数"));
+    }
+    if sub_openid.is_some() && party.sub.is_none() {
+        return Err(param_error("sub_openid仅用于服务商模式"));
+    }
     match tt {
-        TradeType::Jsapi if openid.is_none() => {
+        TradeType::Jsapi if openid.is_none() && sub_openid.is_none() => {
             return Err(param_error(
-                "trade_type=JSAPI时（即JSAPI支付），必须传openid",
+                "trade_type=JSAPI时（即JSAPI支付），必须传openid或sub_openid",
             ));
         }
         TradeType::Native if optional(p, "product_id").is_none() => {
@@ -403,10 +483,22 @@ fn unified_order(
         optional(p, "product_id").unwrap_or(""),
         attach.unwrap_or(""),
         notify_url,
+        optional(p, "sub_appid").unwrap_or(""),
+        sub_openid.unwrap_or(""),
     ]
     .join("\u{1f}");
+    let ext = match &party.sub {
+        Some(_) => OrderExt::WechatPartner(PartnerOrder {
+            sp_mch_id: m.mch_id.clone(),
+            sub_app_id: optional(p, "sub_appid").map(str::to_owned),
+            sub_openid: sub_openid
+                .filter(|_| tt == TradeType::Jsapi)
+                .map(str::to_owned),
+        }),
+        None => OrderExt::None,
+    };
     let order = Order {
-        mch_id: m.mch_id.clone(),
+        mch_id: party.book.clone(),
         appid: appid.to_owned(),
         out_trade_no: out_trade_no.to_owned(),
         api: Api::V2(sign_type),
@@ -422,7 +514,7 @@ fn unified_order(
         state: PayState::NotPay,
         refunded: 0,
         fingerprint,
-        ext: crate::ledger::OrderExt::None,
+        ext,
     };
     let order = s.ledger.create_order(order, now).map_err(|e| match e {
         LedgerError::OrderPaid => ("ORDERPAID", "该订单已支付".to_owned()),
@@ -454,24 +546,24 @@ fn unified_order(
     ]))
 }
 
-fn find_order(s: &Shared, m: &Merchant, p: &BTreeMap<String, String>) -> Result<Order, BizError> {
+fn find_order(s: &Shared, party: &Party, p: &BTreeMap<String, String>) -> Result<Order, BizError> {
     let r = match (optional(p, "transaction_id"), optional(p, "out_trade_no")) {
         (Some(id), _) => OrderRef::TransactionId(id.to_owned()),
         (None, Some(no)) => OrderRef::OutTradeNo(no.to_owned()),
         (None, None) => return Err(param_error("transaction_id和out_trade_no必须二选一")),
     };
     s.ledger
-        .find(&m.mch_id, &r)
+        .find(&party.book, &r)
         .ok_or_else(|| ("ORDERNOTEXIST", "此交易订单号不存在".to_owned()))
 }
 
 fn order_query(
     s: &Shared,
-    m: &Merchant,
+    party: &Party,
     p: &BTreeMap<String, String>,
     now: DateTime<Utc>,
 ) -> Result<BTreeMap<String, String>, BizError> {
-    let o = find_order(s, m, p)?;
+    let o = find_order(s, party, p)?;
     let mut f = fields([
         ("out_trade_no", o.out_trade_no.clone()),
         ("trade_state", o.trade_state(now).to_owned()),
@@ -491,18 +583,21 @@ fn order_query(
             ("cash_fee_type", "CNY".to_owned()),
             ("time_end", cashdesk_core::time::to_compact(paid_at)),
         ]));
+        if let Some(sub_openid) = o.partner().and_then(|p| p.sub_openid.clone()) {
+            f.insert("sub_openid".into(), sub_openid);
+        }
     }
     Ok(f)
 }
 
 fn close_order(
     s: &Shared,
-    m: &Merchant,
+    party: &Party,
     p: &BTreeMap<String, String>,
     now: DateTime<Utc>,
 ) -> Result<BTreeMap<String, String>, BizError> {
     let no = required(p, "out_trade_no")?;
-    match s.ledger.close(&m.mch_id, no, now) {
+    match s.ledger.close(&party.book, no, now) {
         Ok(_) => Ok(BTreeMap::new()),
         Err(LedgerError::OrderPaid) => Err(("ORDERPAID", "订单已支付，不能发起关单".into())),
         Err(LedgerError::OrderClosed) => Err(("ORDERCLOSED", "订单已关闭，无法重复关闭".into())),
@@ -512,7 +607,7 @@ fn close_order(
 
 fn create_refund(
     s: &Shared,
-    m: &Merchant,
+    party: &Party,
     p: &BTreeMap<String, String>,
     sign_type: WxSignType,
     now: DateTime<Utc>,
@@ -538,7 +633,7 @@ fn create_refund(
         .ledger
         .refund(
             NewRefund {
-                mch_id: m.mch_id.clone(),
+                mch_id: party.book.clone(),
                 order,
                 out_refund_no: out_refund_no.to_owned(),
                 amount,
@@ -588,7 +683,7 @@ fn create_refund(
 
 fn refund_query(
     s: &Shared,
-    m: &Merchant,
+    party: &Party,
     p: &BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, String>, BizError> {
     let not_found = || {
@@ -602,15 +697,18 @@ fn refund_query(
     {
         let r = s
             .ledger
-            .find_refund_by_id(&m.mch_id, id)
+            .find_refund_by_id(&party.book, id)
             .ok_or_else(not_found)?;
         (r.out_trade_no.clone(), vec![r])
     } else if let Some(no) = optional(p, "out_refund_no") {
-        let r = s.ledger.find_refund(&m.mch_id, no).ok_or_else(not_found)?;
+        let r = s
+            .ledger
+            .find_refund(&party.book, no)
+            .ok_or_else(not_found)?;
         (r.out_trade_no.clone(), vec![r])
     } else if optional(p, "transaction_id").is_some() || optional(p, "out_trade_no").is_some() {
-        let o = find_order(s, m, p).map_err(|_| not_found())?;
-        let refunds = s.ledger.refunds_of(&m.mch_id, &o.out_trade_no);
+        let o = find_order(s, party, p).map_err(|_| not_found())?;
+        let refunds = s.ledger.refunds_of(&party.book, &o.out_trade_no);
         (o.out_trade_no, refunds)
     } else {
         return Err(param_error(
@@ -622,7 +720,7 @@ fn refund_query(
     }
     let order = s
         .ledger
-        .find(&m.mch_id, &OrderRef::OutTradeNo(out_trade_no))
+        .find(&party.book, &OrderRef::OutTradeNo(out_trade_no))
         .ok_or_else(not_found)?;
     let mut f = fields([
         ("out_trade_no", order.out_trade_no.clone()),

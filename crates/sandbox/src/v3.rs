@@ -8,6 +8,15 @@
 //! 300 s. Errors are `{code, message}` with WeChat's HTTP statuses. Every
 //! response, errors and 204s included, is signed with the platform key over
 //! `TIMESTAMP\nNONCE\nBODY\n` (Wechatpay-Timestamp/Nonce/Signature/Serial).
+//!
+//! Service providers (服务商) use the partner endpoints
+//! (`/v3/pay/partner/transactions/{jsapi|native|h5|app}` with `sp_appid`,
+//! `sp_mchid`, `sub_appid`, `sub_mchid`, `payer.sp_openid|sub_openid`;
+//! query `?sp_mchid=&sub_mchid=`; close `{sp_mchid, sub_mchid}`) and name
+//! `sub_mchid` in refunds (`?sub_mchid=` on the refund query); the
+//! sub-merchant must be one of theirs and `sub_appid` its AppID. A service
+//! provider cannot use the direct-merchant endpoints, nor a direct
+//! merchant the partner ones (403 `NO_AUTH`).
 
 use std::sync::Arc;
 
@@ -23,9 +32,10 @@ use serde_json::{Map, Value, json};
 
 use crate::faults::{CallFault, FaultKind};
 use crate::ledger::{
-    Api, LedgerError, NewRefund, Order, OrderRef, PayState, Refund, RefundStatus, TradeType,
+    Api, LedgerError, NewRefund, Order, OrderExt, OrderRef, PartnerOrder, PayState, Refund,
+    RefundStatus, TradeType,
 };
-use crate::merchants::Merchant;
+use crate::merchants::{Merchant, SubMerchant};
 use crate::pki::Pki;
 use crate::reqlog::NewEntry;
 use crate::{Shared, validate};
@@ -42,6 +52,34 @@ pub fn router() -> Router<Arc<Shared>> {
         )
         .route("/sandbox/wechat/v3/pay/transactions/h5", post(create_h5))
         .route("/sandbox/wechat/v3/pay/transactions/app", post(create_app))
+        .route(
+            "/sandbox/wechat/v3/pay/partner/transactions/jsapi",
+            post(partner_jsapi),
+        )
+        .route(
+            "/sandbox/wechat/v3/pay/partner/transactions/native",
+            post(partner_native),
+        )
+        .route(
+            "/sandbox/wechat/v3/pay/partner/transactions/h5",
+            post(partner_h5),
+        )
+        .route(
+            "/sandbox/wechat/v3/pay/partner/transactions/app",
+            post(partner_app),
+        )
+        .route(
+            "/sandbox/wechat/v3/pay/partner/transactions/out-trade-no/{no}",
+            get(partner_query_by_out_trade_no),
+        )
+        .route(
+            "/sandbox/wechat/v3/pay/partner/transactions/id/{id}",
+            get(partner_query_by_id),
+        )
+        .route(
+            "/sandbox/wechat/v3/pay/partner/transactions/out-trade-no/{no}/close",
+            post(partner_close),
+        )
         .route(
             "/sandbox/wechat/v3/pay/transactions/out-trade-no/{no}",
             get(query_by_out_trade_no),
@@ -89,6 +127,9 @@ enum Op {
     Create(TradeType, &'static str),
     Query(OrderRef),
     Close(String),
+    PartnerCreate(TradeType, &'static str),
+    PartnerQuery(OrderRef),
+    PartnerClose(String),
     Refund,
     RefundQuery(String),
     Certificates,
@@ -112,6 +153,61 @@ create_handler!(create_jsapi, TradeType::Jsapi, "jsapi");
 create_handler!(create_native, TradeType::Native, "native");
 create_handler!(create_h5, TradeType::Mweb, "h5");
 create_handler!(create_app, TradeType::App, "app");
+
+macro_rules! partner_create_handler {
+    ($name:ident, $tt:expr, $kind:literal) => {
+        async fn $name(
+            State(s): State<Arc<Shared>>,
+            OriginalUri(uri): OriginalUri,
+            headers: HeaderMap,
+            body: Bytes,
+        ) -> Response {
+            entry(
+                s,
+                Op::PartnerCreate($tt, $kind),
+                Method::POST,
+                uri,
+                headers,
+                body,
+            )
+            .await
+        }
+    };
+}
+partner_create_handler!(partner_jsapi, TradeType::Jsapi, "jsapi");
+partner_create_handler!(partner_native, TradeType::Native, "native");
+partner_create_handler!(partner_h5, TradeType::Mweb, "h5");
+partner_create_handler!(partner_app, TradeType::App, "app");
+
+async fn partner_query_by_out_trade_no(
+    State(s): State<Arc<Shared>>,
+    OriginalUri(uri): OriginalUri,
+    Path(no): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let op = Op::PartnerQuery(OrderRef::OutTradeNo(no));
+    entry(s, op, Method::GET, uri, headers, Bytes::new()).await
+}
+
+async fn partner_query_by_id(
+    State(s): State<Arc<Shared>>,
+    OriginalUri(uri): OriginalUri,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let op = Op::PartnerQuery(OrderRef::TransactionId(id));
+    entry(s, op, Method::GET, uri, headers, Bytes::new()).await
+}
+
+async fn partner_close(
+    State(s): State<Arc<Shared>>,
+    OriginalUri(uri): OriginalUri,
+    Path(no): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    entry(s, Op::PartnerClose(no), Method::POST, uri, headers, body).await
+}
 
 async fn query_by_out_trade_no(
     State(s): State<Arc<Shared>>,
@@ -208,8 +304,15 @@ async fn entry(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(parse_authorization);
+    // A partner call is logged (and matched by faults) under the
+    // sub-merchant whose order it is.
+    let sub_hint = query_param(&uri, "sub_mchid").or_else(|| {
+        serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v["sub_mchid"].as_str().map(str::to_owned))
+    });
     let mch_hint = match &auth {
-        Some(Ok(a)) => Some(a.mchid.clone()),
+        Some(Ok(a)) => sub_hint.or_else(|| Some(a.mchid.clone())),
         _ => None,
     };
     let body_text = String::from_utf8_lossy(&body).into_owned();
@@ -458,11 +561,87 @@ fn req_int(obj: &Map<String, Value>, path: &str) -> Result<i64, V3Error> {
     Ok(n)
 }
 
+fn no_auth(message: &str) -> V3Error {
+    err(StatusCode::FORBIDDEN, "NO_AUTH", message)
+}
+
+/// The service provider's sub-merchant `sub_mchid` (403 otherwise).
+fn sub_of(s: &Shared, m: &Merchant, sub_mchid: &str) -> Result<Arc<SubMerchant>, V3Error> {
+    s.merchants
+        .sub_of(&m.mch_id, sub_mchid)
+        .ok_or_else(|| no_auth("特约商户sub_mchid不存在或未与服务商建立受理关系"))
+}
+
+/// Whose book a refund call works on: a service provider names its
+/// sub-merchant (`sub_mchid`), a direct merchant may not.
+fn refund_book(s: &Shared, m: &Merchant, sub_mchid: Option<&str>) -> Result<String, V3Error> {
+    match (m.service_provider, sub_mchid.filter(|v| !v.is_empty())) {
+        (true, Some(sub)) => Ok(sub_of(s, m, sub)?.mch_id.clone()),
+        (true, None) => Err(param("服务商退款sub_mchid为必填参数")),
+        (false, Some(_)) => Err(no_auth("非服务商商户号不能传sub_mchid")),
+        (false, None) => Ok(m.mch_id.clone()),
+    }
+}
+
 fn dispatch(s: &Shared, m: &Arc<Merchant>, op: Op, uri: &axum::http::Uri, body: &[u8]) -> Outcome {
     let now = Utc::now();
+    let direct_only = || {
+        if m.service_provider {
+            Err(no_auth(
+                "服务商商户号不能调用直连商户接口，请使用服务商（partner）接口",
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    let partner_only = || {
+        if m.service_provider {
+            Ok(())
+        } else {
+            Err(no_auth("非服务商商户号不能调用服务商（partner）接口"))
+        }
+    };
     match op {
-        Op::Create(tt, kind) => create(s, m, tt, kind, body, now),
+        Op::Create(tt, kind) => {
+            direct_only()?;
+            create(s, m, tt, kind, body, now, false)
+        }
+        Op::PartnerCreate(tt, kind) => {
+            partner_only()?;
+            create(s, m, tt, kind, body, now, true)
+        }
+        Op::PartnerQuery(r) => {
+            partner_only()?;
+            let sp = query_param(uri, "sp_mchid").ok_or_else(|| param("sp_mchid为必填参数"))?;
+            if sp != m.mch_id {
+                return Err(param("sp_mchid与Authorization中的商户号不一致"));
+            }
+            let sub_mchid =
+                query_param(uri, "sub_mchid").ok_or_else(|| param("sub_mchid为必填参数"))?;
+            let sub = sub_of(s, m, &sub_mchid)?;
+            let order = s
+                .ledger
+                .find(&sub.mch_id, &r)
+                .ok_or_else(|| err(StatusCode::NOT_FOUND, "ORDER_NOT_EXIST", "订单不存在"))?;
+            Ok((StatusCode::OK, Some(transaction_json(&order, now))))
+        }
+        Op::PartnerClose(no) => {
+            partner_only()?;
+            let obj = parse_body(body)?;
+            if req_str(&obj, "sp_mchid")? != m.mch_id {
+                return Err(param("sp_mchid与Authorization中的商户号不一致"));
+            }
+            let sub = sub_of(s, m, req_str(&obj, "sub_mchid")?)?;
+            match s.ledger.close(&sub.mch_id, &no, now) {
+                Ok(_) | Err(LedgerError::OrderClosed) => Ok((StatusCode::NO_CONTENT, None)),
+                Err(LedgerError::OrderPaid) => {
+                    Err(err(StatusCode::BAD_REQUEST, "ORDERPAID", "订单已支付"))
+                }
+                Err(_) => Err(err(StatusCode::NOT_FOUND, "ORDER_NOT_EXIST", "订单不存在")),
+            }
+        }
         Op::Query(r) => {
+            direct_only()?;
             let mchid = query_param(uri, "mchid").ok_or_else(|| param("mchid为必填参数"))?;
             if mchid != m.mch_id {
                 return Err(param("mchid与Authorization中的商户号不一致"));
@@ -474,6 +653,7 @@ fn dispatch(s: &Shared, m: &Arc<Merchant>, op: Op, uri: &axum::http::Uri, body: 
             Ok((StatusCode::OK, Some(transaction_json(&order, now))))
         }
         Op::Close(no) => {
+            direct_only()?;
             let obj = parse_body(body)?;
             if req_str(&obj, "mchid")? != m.mch_id {
                 return Err(param("mchid与Authorization中的商户号不一致"));
@@ -488,9 +668,10 @@ fn dispatch(s: &Shared, m: &Arc<Merchant>, op: Op, uri: &axum::http::Uri, body: 
         }
         Op::Refund => create_refund(s, m, body, now),
         Op::RefundQuery(no) => {
+            let book = refund_book(s, m, query_param(uri, "sub_mchid").as_deref())?;
             let r = s
                 .ledger
-                .find_refund(&m.mch_id, &no)
+                .find_refund(&book, &no)
                 .ok_or_else(|| err(StatusCode::NOT_FOUND, "RESOURCE_NOT_EXISTS", "退款单不存在"))?;
             Ok((StatusCode::OK, Some(refund_json(&r))))
         }
@@ -534,20 +715,43 @@ fn create(
     kind: &str,
     body: &[u8],
     now: DateTime<Utc>,
+    partner: bool,
 ) -> Outcome {
     let obj = parse_body(body)?;
-    let appid = req_str(&obj, "appid")?;
-    let mchid = req_str(&obj, "mchid")?;
+    let (appid_field, mchid_field) = if partner {
+        ("sp_appid", "sp_mchid")
+    } else {
+        ("appid", "mchid")
+    };
+    let appid = req_str(&obj, appid_field)?;
+    let mchid = req_str(&obj, mchid_field)?;
     if mchid != m.mch_id {
-        return Err(param("mchid与Authorization中的商户号不一致"));
+        return Err(param(format!(
+            "{mchid_field}与Authorization中的商户号不一致"
+        )));
     }
     if appid != m.app_id {
         return Err(err(
             StatusCode::BAD_REQUEST,
             "APPID_MCHID_NOT_MATCH",
-            "appid和mch_id不匹配",
+            format!("{appid_field}和{mchid_field}不匹配"),
         ));
     }
+    // A partner order: the sub-merchant's book, its AppID when named.
+    let (book, sub_appid) = if partner {
+        let sub = sub_of(s, m, req_str(&obj, "sub_mchid")?)?;
+        let sub_appid = opt_str(&obj, "sub_appid")?.filter(|a| !a.is_empty());
+        if sub_appid.is_some_and(|a| a != sub.app_id) {
+            return Err(err(
+                StatusCode::BAD_REQUEST,
+                "APPID_MCHID_NOT_MATCH",
+                "sub_appid和sub_mchid不匹配",
+            ));
+        }
+        (sub.mch_id.clone(), sub_appid)
+    } else {
+        (m.mch_id.clone(), None)
+    };
     let description = req_str(&obj, "description")?;
     if description.len() > 127 {
         return Err(param("description长度不能超过127字节"));
@@ -576,9 +780,29 @@ fn create(
             Some(t)
         }
     };
-    let openid = opt_str(&obj, "payer.openid")?.filter(|o| !o.is_empty());
+    let (openid, sub_openid) = if partner {
+        let sub_openid = opt_str(&obj, "payer.sub_openid")?.filter(|o| !o.is_empty());
+        if sub_openid.is_some() && sub_appid.is_none() {
+            return Err(param("传了payer.sub_openid时，sub_appid为必填参数"));
+        }
+        (
+            opt_str(&obj, "payer.sp_openid")?.filter(|o| !o.is_empty()),
+            sub_openid,
+        )
+    } else {
+        (
+            opt_str(&obj, "payer.openid")?.filter(|o| !o.is_empty()),
+            None,
+        )
+    };
     match tt {
-        TradeType::Jsapi if openid.is_none() => return Err(param("payer.openid为必填参数")),
+        TradeType::Jsapi if openid.is_none() && sub_openid.is_none() => {
+            return Err(param(if partner {
+                "payer.sp_openid和payer.sub_openid必须二选一"
+            } else {
+                "payer.openid为必填参数"
+            }));
+        }
         TradeType::Mweb => {
             req_str(&obj, "scene_info.payer_client_ip")?;
             req_str(&obj, "scene_info.h5_info.type")?;
@@ -586,6 +810,11 @@ fn create(
         _ => {}
     }
     let openid = if tt == TradeType::Jsapi { openid } else { None };
+    let sub_openid = if tt == TradeType::Jsapi {
+        sub_openid
+    } else {
+        None
+    };
     let fingerprint = [
         "v3",
         appid,
@@ -595,10 +824,21 @@ fn create(
         openid.unwrap_or(""),
         attach.unwrap_or(""),
         notify_url,
+        sub_appid.unwrap_or(""),
+        sub_openid.unwrap_or(""),
     ]
     .join("\u{1f}");
+    let ext = if partner {
+        OrderExt::WechatPartner(PartnerOrder {
+            sp_mch_id: m.mch_id.clone(),
+            sub_app_id: sub_appid.map(str::to_owned),
+            sub_openid: sub_openid.map(str::to_owned),
+        })
+    } else {
+        OrderExt::None
+    };
     let order = Order {
-        mch_id: m.mch_id.clone(),
+        mch_id: book,
         appid: appid.to_owned(),
         out_trade_no: out_trade_no.to_owned(),
         api: Api::V3,
@@ -614,7 +854,7 @@ fn create(
         state: PayState::NotPay,
         refunded: 0,
         fingerprint,
-        ext: crate::ledger::OrderExt::None,
+        ext,
     };
     let order = s.ledger.create_order(order, now).map_err(|e| match e {
         LedgerError::OrderPaid => err(StatusCode::BAD_REQUEST, "ORDERPAID", "该订单已支付"),
@@ -635,6 +875,7 @@ fn create(
 
 fn create_refund(s: &Shared, m: &Merchant, body: &[u8], now: DateTime<Utc>) -> Outcome {
     let obj = parse_body(body)?;
+    let book = refund_book(s, m, opt_str(&obj, "sub_mchid")?)?;
     let order = match (
         opt_str(&obj, "transaction_id")?,
         opt_str(&obj, "out_trade_no")?,
@@ -662,7 +903,7 @@ fn create_refund(s: &Shared, m: &Merchant, body: &[u8], now: DateTime<Utc>) -> O
         .ledger
         .refund(
             NewRefund {
-                mch_id: m.mch_id.clone(),
+                mch_id: book,
                 order,
                 out_refund_no: out_refund_no.to_owned(),
                 amount,
@@ -700,8 +941,38 @@ fn create_refund(s: &Shared, m: &Merchant, body: &[u8], now: DateTime<Utc>) -> O
     Ok((StatusCode::OK, Some(refund_json(&refund))))
 }
 
-/// A transaction as the v3 query returns it and the notification encrypts it.
+/// A transaction as the v3 query returns it and the notification encrypts
+/// it; a partner order names the service provider and the sub-merchant.
 pub fn transaction_json(o: &Order, now: DateTime<Utc>) -> Value {
+    if let Some(p) = o.partner() {
+        let mut v = direct_transaction_json(o, now);
+        if let Some(obj) = v.as_object_mut() {
+            obj.remove("appid");
+            obj.remove("mchid");
+            obj.insert("sp_appid".into(), json!(o.appid));
+            obj.insert("sp_mchid".into(), json!(p.sp_mch_id));
+            obj.insert("sub_mchid".into(), json!(o.mch_id));
+            if let Some(a) = &p.sub_app_id {
+                obj.insert("sub_appid".into(), json!(a));
+            }
+            if let Some(payer) = obj.get_mut("payer").and_then(Value::as_object_mut) {
+                let sp_openid = payer.remove("openid");
+                if p.sub_openid.is_none()
+                    && let Some(sp) = sp_openid
+                {
+                    payer.insert("sp_openid".into(), sp);
+                }
+                if let Some(sub) = &p.sub_openid {
+                    payer.insert("sub_openid".into(), json!(sub));
+                }
+            }
+        }
+        return v;
+    }
+    direct_transaction_json(o, now)
+}
+
+fn direct_transaction_json(o: &Order, now: DateTime<Utc>) -> Value {
     let mut v = json!({
         "appid": o.appid,
         "mchid": o.mch_id,

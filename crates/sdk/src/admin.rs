@@ -75,10 +75,25 @@ pub struct BindingQuery {
     pub app_id: Option<String>,
 }
 
+/// `POST /api/admin/stores`: a store (one shop of a chain) of an app.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateStoreRequest {
+    pub app_id: String,
+    /// What orders and binding applications name (`storeId`).
+    pub store_id: String,
+    pub name: String,
+    /// Default `true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
 /// Filters of `GET /api/admin/orders`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OrderQuery {
     pub app_id: Option<String>,
+    /// Only this store's orders.
+    pub store_id: Option<String>,
     /// An order state such as `CREATED` or `SUCCESS`.
     pub state: Option<String>,
     pub limit: Option<u32>,
@@ -143,6 +158,15 @@ fn seg(s: &str) -> Result<String> {
     Ok(url::form_urlencoded::byte_serialize(s.as_bytes())
         .collect::<String>()
         .replace('+', "%20"))
+}
+
+/// `/api/admin/stores/{appId}/{storeId}{rest}`.
+fn store_path(app_id: &str, store_id: &str, rest: &str) -> Result<String> {
+    Ok(format!(
+        "/api/admin/stores/{}/{}{rest}",
+        seg(app_id)?,
+        seg(store_id)?
+    ))
 }
 
 fn with_query(path: &str, pairs: &[(&str, Option<String>)]) -> String {
@@ -402,6 +426,7 @@ impl AdminClient {
             "/api/admin/orders",
             &[
                 ("appId", query.app_id.clone()),
+                ("storeId", query.store_id.clone()),
                 ("state", query.state.clone()),
                 ("limit", query.limit.map(|l| l.to_string())),
             ],
@@ -413,6 +438,92 @@ impl AdminClient {
     pub async fn get_order(&self, order_id: &str) -> Result<Value> {
         self.get(&format!("/api/admin/orders/{}", seg(order_id)?))
             .await
+    }
+
+    // --- stores ---
+
+    /// `POST /api/admin/stores`; answers the store (`StoreView`).
+    pub async fn create_store(&self, req: &CreateStoreRequest) -> Result<Value> {
+        let body = serde_json::to_value(req).map_err(|e| SdkError::InvalidBody(e.to_string()))?;
+        self.request(Method::POST, "/api/admin/stores", Some(&body))
+            .await
+    }
+
+    /// `GET /api/admin/stores?appId=`.
+    pub async fn list_stores(&self, app_id: Option<&str>) -> Result<Value> {
+        let path = with_query("/api/admin/stores", &[("appId", app_id.map(str::to_owned))]);
+        self.get(&path).await
+    }
+
+    /// `GET /api/admin/stores/{appId}/{storeId}`.
+    pub async fn get_store(&self, app_id: &str, store_id: &str) -> Result<Value> {
+        self.get(&store_path(app_id, store_id, "")?).await
+    }
+
+    /// `PUT /api/admin/stores/{appId}/{storeId}` `{name}`.
+    pub async fn rename_store(&self, app_id: &str, store_id: &str, name: &str) -> Result<Value> {
+        self.request(
+            Method::PUT,
+            &store_path(app_id, store_id, "")?,
+            Some(&serde_json::json!({ "name": name })),
+        )
+        .await
+    }
+
+    /// `POST /api/admin/stores/{appId}/{storeId}/disable`: its new orders,
+    /// payments and binding applications are refused (403 4034).
+    pub async fn disable_store(&self, app_id: &str, store_id: &str) -> Result<Value> {
+        self.action(&store_path(app_id, store_id, "/disable")?)
+            .await
+    }
+
+    /// `POST /api/admin/stores/{appId}/{storeId}/enable`.
+    pub async fn enable_store(&self, app_id: &str, store_id: &str) -> Result<Value> {
+        self.action(&store_path(app_id, store_id, "/enable")?).await
+    }
+
+    /// `GET /api/admin/stores/{appId}/{storeId}/identities` (secrets masked).
+    pub async fn list_store_identities(&self, app_id: &str, store_id: &str) -> Result<Value> {
+        self.get(&store_path(app_id, store_id, "/identities")?)
+            .await
+    }
+
+    /// `PUT /api/admin/stores/{appId}/{storeId}/identities/{configId}`
+    /// `{identity}`: the store's own merchant identity at that channel
+    /// config (e.g. `{"subMchId": …}` for a WeChat service provider).
+    pub async fn put_store_identity(
+        &self,
+        app_id: &str,
+        store_id: &str,
+        config_id: &str,
+        identity: &Value,
+    ) -> Result<Value> {
+        let path = store_path(
+            app_id,
+            store_id,
+            &format!("/identities/{}", seg(config_id)?),
+        )?;
+        self.request(
+            Method::PUT,
+            &path,
+            Some(&serde_json::json!({ "identity": identity })),
+        )
+        .await
+    }
+
+    /// `DELETE /api/admin/stores/{appId}/{storeId}/identities/{configId}`.
+    pub async fn delete_store_identity(
+        &self,
+        app_id: &str,
+        store_id: &str,
+        config_id: &str,
+    ) -> Result<Value> {
+        let path = store_path(
+            app_id,
+            store_id,
+            &format!("/identities/{}", seg(config_id)?),
+        )?;
+        self.request(Method::DELETE, &path, None).await
     }
 
     // --- refunds ---

@@ -66,7 +66,8 @@ mod tests;
 
 pub use admin::{
     AdminClient, AppSettings, BindingQuery, ChannelConfigCreated, ChannelCreated,
-    CreateChannelConfigRequest, CreateChannelRequest, NotificationQuery, OrderQuery, RefundQuery,
+    CreateChannelConfigRequest, CreateChannelRequest, CreateStoreRequest, NotificationQuery,
+    OrderQuery, RefundQuery,
 };
 pub use client::{Client, ClientBuilder, RawResponse};
 pub use model::{

@@ -17,6 +17,8 @@ pub enum ErrorCode {
     InvalidParam,
     InvalidJson,
     BodyTooLarge,
+    /// An order, payment or application names a store the app does not have.
+    StoreUnknown,
     MissingAuthHeader,
     UnknownSignType,
     TimestampOutOfWindow,
@@ -29,6 +31,8 @@ pub enum ErrorCode {
     ChannelNotBound,
     RegistrationClosed,
     ChannelDisabled,
+    /// An order, payment or application names a disabled store.
+    StoreDisabled,
     NotFound,
     TokenUnknown,
     TokenExpired,
@@ -45,6 +49,7 @@ impl ErrorCode {
         Self::InvalidParam,
         Self::InvalidJson,
         Self::BodyTooLarge,
+        Self::StoreUnknown,
         Self::MissingAuthHeader,
         Self::UnknownSignType,
         Self::TimestampOutOfWindow,
@@ -57,6 +62,7 @@ impl ErrorCode {
         Self::ChannelNotBound,
         Self::RegistrationClosed,
         Self::ChannelDisabled,
+        Self::StoreDisabled,
         Self::NotFound,
         Self::TokenUnknown,
         Self::TokenExpired,
@@ -73,6 +79,7 @@ impl ErrorCode {
             Self::InvalidParam => 4000,
             Self::InvalidJson => 4001,
             Self::BodyTooLarge => 4002,
+            Self::StoreUnknown => 4003,
             Self::MissingAuthHeader => 4010,
             Self::UnknownSignType => 4011,
             Self::TimestampOutOfWindow => 4012,
@@ -85,6 +92,7 @@ impl ErrorCode {
             Self::ChannelNotBound => 4031,
             Self::RegistrationClosed => 4032,
             Self::ChannelDisabled => 4033,
+            Self::StoreDisabled => 4034,
             Self::NotFound => 4040,
             Self::TokenUnknown => 4041,
             Self::TokenExpired => 4042,
@@ -99,7 +107,7 @@ impl ErrorCode {
 
     pub const fn status(self) -> StatusCode {
         match self {
-            Self::InvalidParam | Self::InvalidJson => StatusCode::BAD_REQUEST,
+            Self::InvalidParam | Self::InvalidJson | Self::StoreUnknown => StatusCode::BAD_REQUEST,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MissingAuthHeader
             | Self::UnknownSignType
@@ -112,7 +120,8 @@ impl ErrorCode {
             Self::AppDisabled
             | Self::ChannelNotBound
             | Self::RegistrationClosed
-            | Self::ChannelDisabled => StatusCode::FORBIDDEN,
+            | Self::ChannelDisabled
+            | Self::StoreDisabled => StatusCode::FORBIDDEN,
             Self::NotFound | Self::TokenUnknown | Self::TokenExpired => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict => StatusCode::CONFLICT,
@@ -129,6 +138,7 @@ impl ErrorCode {
             Self::InvalidParam => "INVALID_PARAM",
             Self::InvalidJson => "INVALID_JSON",
             Self::BodyTooLarge => "BODY_TOO_LARGE",
+            Self::StoreUnknown => "STORE_UNKNOWN",
             Self::MissingAuthHeader => "MISSING_AUTH_HEADER",
             Self::UnknownSignType => "UNKNOWN_SIGN_TYPE",
             Self::TimestampOutOfWindow => "TIMESTAMP_OUT_OF_WINDOW",
@@ -141,6 +151,7 @@ impl ErrorCode {
             Self::ChannelNotBound => "CHANNEL_NOT_BOUND",
             Self::RegistrationClosed => "REGISTRATION_CLOSED",
             Self::ChannelDisabled => "CHANNEL_DISABLED",
+            Self::StoreDisabled => "STORE_DISABLED",
             Self::NotFound => "NOT_FOUND",
             Self::TokenUnknown => "TOKEN_UNKNOWN",
             Self::TokenExpired => "TOKEN_EXPIRED",

@@ -185,6 +185,26 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathParam {
     }
 }
 
+/// Extractor: several path parameters (a tuple of `String`s), with the
+/// same envelope error as [`PathParam`].
+pub struct PathParams<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> axum::extract::FromRequestParts<S>
+    for PathParams<T>
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(PathParams(v)),
+            Err(e) => Err(ApiError::invalid("path", e.body_text())),
+        }
+    }
+}
+
 /// Query-string parameters (`?a=1&b=2`), last value wins.
 pub fn query_params(raw: Option<&str>) -> std::collections::HashMap<String, String> {
     url::form_urlencoded::parse(raw.unwrap_or("").as_bytes())

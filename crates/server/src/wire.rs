@@ -265,6 +265,48 @@ impl ChannelView {
     }
 }
 
+/// A store as the operator sees it, with its identities.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreView {
+    pub app_id: String,
+    pub store_id: String,
+    pub name: String,
+    pub enabled: bool,
+    pub created_at: String,
+    pub updated_at: String,
+    pub identities: Vec<StoreIdentityView>,
+}
+
+impl StoreView {
+    pub fn new(s: &cashdesk_store::MerchantStore, identities: Vec<StoreIdentityView>) -> Self {
+        Self {
+            app_id: s.app_id.to_string(),
+            store_id: s.store_id.to_string(),
+            name: s.name.clone(),
+            enabled: s.enabled,
+            created_at: time(s.created_at),
+            updated_at: time(s.updated_at),
+            identities,
+        }
+    }
+}
+
+/// A store's identity at one channel config: secret fields (an Alipay
+/// app auth token) replaced by `"***"`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreIdentityView {
+    pub config_id: String,
+    /// `None` if the config is gone.
+    pub channel_type: Option<ChannelType>,
+    /// The merchant id the store is paid to at that config.
+    pub mch_id: String,
+    pub identity: Value,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BindingView {

@@ -41,16 +41,17 @@ use sqlx::sqlite::SqliteRow;
 
 use crate::rows::{
     APP_COLS, ATTEMPT_COLS, AUDIT_COLS, BINDING_COLS, BOUND_COLS, CHANNEL_COLS, CONFIG_COLS,
-    NOTIFY_COLS, ORDER_COLS, OUTCOME_DELIVERED, OUTCOME_FAILED, OUTCOME_RETRY, REFUND_COLS, RawApp,
-    RawAttempt, RawAudit, RawBinding, RawBound, RawChannel, RawConfig, RawNotification, RawOrder,
-    RawRefund, Ts, json_text,
+    IDENTITY_COLS, NOTIFY_COLS, ORDER_COLS, OUTCOME_DELIVERED, OUTCOME_FAILED, OUTCOME_RETRY,
+    REFUND_COLS, RawApp, RawAttempt, RawAudit, RawBinding, RawBound, RawChannel, RawConfig,
+    RawIdentity, RawNotification, RawOrder, RawRefund, RawStore, STORE_COLS, Ts, json_text,
 };
 use crate::{
     App, AppSettingsUpdate, AttemptOutcome, AuditEntry, Binding, BindingFilter, BoundChannel,
-    Channel, ChannelConfig, InitialRefundState, Inserted, NewAttempt, NewNotification, NewOrder,
-    NewRefund, Notification, NotificationAttempt, NotificationFilter, NotificationState, Order,
-    OrderFilter, OrderTransition, QuerySchedule, RESPONSE_EXCERPT_MAX, Refund, RefundFilter,
-    RefundInsert, RefundTransition, Result, Store, StoreError,
+    Channel, ChannelConfig, InitialRefundState, Inserted, MerchantStore, NewAttempt,
+    NewNotification, NewOrder, NewRefund, Notification, NotificationAttempt, NotificationFilter,
+    NotificationState, Order, OrderFilter, OrderTransition, QuerySchedule, RESPONSE_EXCERPT_MAX,
+    Refund, RefundFilter, RefundInsert, RefundTransition, Result, Store, StoreError, StoreIdentity,
+    StoreUpdate,
 };
 
 /// Who approved a binding whose `auto_approve_at` passed.
@@ -73,7 +74,7 @@ fn page_size(limit: u32) -> u32 {
 #[derive(Debug, Clone)]
 pub(crate) enum Arg {
     Text(Option<String>),
-    Bytes(Vec<u8>),
+    Bytes(Option<Vec<u8>>),
     I64(i64),
     I32(Option<i32>),
     Bool(Option<bool>),
@@ -97,7 +98,12 @@ impl From<Option<&str>> for Arg {
 }
 impl From<&[u8]> for Arg {
     fn from(v: &[u8]) -> Self {
-        Arg::Bytes(v.to_vec())
+        Arg::Bytes(Some(v.to_vec()))
+    }
+}
+impl From<Option<&[u8]>> for Arg {
+    fn from(v: Option<&[u8]>) -> Self {
+        Arg::Bytes(v.map(<[u8]>::to_vec))
     }
 }
 impl From<i64> for Arg {
@@ -299,10 +305,11 @@ fn order_transition_sql(order_id: &OrderId, t: &OrderTransition) -> Option<Sql> 
         .bind(t.result_error_msg.as_deref())
         .bind(t.paid_after_close)
         .bind(order_id.as_str())
-        .bind(t.next_query_at);
+        .bind(t.next_query_at)
+        .bind(t.store_identity_sealed.as_deref());
     let from: Vec<String> = t.from.iter().map(|s| sql.push_arg(s.as_str())).collect();
-    // The channel's five columns are replaced together (or not at all):
-    // $3 decides for all of them.
+    // The channel's five columns and the store identity it is used with
+    // are replaced together (or not at all): $3 decides for all of them.
     sql.text = format!(
         "UPDATE orders SET state = $1, updated_at = $2, \
          channel_id = CASE WHEN $3 IS NULL THEN channel_id ELSE $3 END, \
@@ -310,6 +317,7 @@ fn order_transition_sql(order_id: &OrderId, t: &OrderTransition) -> Option<Sql> 
          config_id = CASE WHEN $3 IS NULL THEN config_id ELSE $5 END, \
          mch_id = CASE WHEN $3 IS NULL THEN mch_id ELSE $6 END, \
          scene_code = CASE WHEN $3 IS NULL THEN scene_code ELSE $7 END, \
+         store_identity_sealed = CASE WHEN $3 IS NULL THEN store_identity_sealed ELSE $15 END, \
          transaction_id = COALESCE($8, transaction_id), \
          pay_time = COALESCE($9, pay_time), \
          result_error_code = COALESCE($10, result_error_code), \
@@ -794,6 +802,139 @@ impl<B: Backend> Store for SqlStore<B> {
         Ok(rows)
     }
 
+    // --- stores ---
+
+    async fn insert_store(&self, st: &MerchantStore) -> Result<()> {
+        let sql = Sql::new(format!(
+            "INSERT INTO stores ({STORE_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"
+        ))
+        .bind(st.app_id.as_str())
+        .bind(st.store_id.as_str())
+        .bind(st.name.as_str())
+        .bind(st.enabled)
+        .bind(st.created_at)
+        .bind(st.updated_at);
+        self.backend.execute(sql).await?;
+        Ok(())
+    }
+
+    async fn get_store(&self, app_id: &AppId, store_id: &StoreId) -> Result<Option<MerchantStore>> {
+        let sql = Sql::new(format!(
+            "SELECT {STORE_COLS} FROM stores WHERE app_id = $1 AND store_id = $2"
+        ))
+        .bind(app_id.as_str())
+        .bind(store_id.as_str());
+        self.one::<RawStore, _>(sql).await
+    }
+
+    async fn list_stores(&self, app_id: Option<&AppId>) -> Result<Vec<MerchantStore>> {
+        let sql = match app_id {
+            Some(a) => Sql::new(format!(
+                "SELECT {STORE_COLS} FROM stores WHERE app_id = $1 ORDER BY app_id, store_id"
+            ))
+            .bind(a.as_str()),
+            None => Sql::new(format!(
+                "SELECT {STORE_COLS} FROM stores ORDER BY app_id, store_id"
+            )),
+        };
+        let mut stores: Vec<MerchantStore> = self.all::<RawStore, _>(sql).await?;
+        // By bytes, whatever the database collation.
+        stores.sort_by(|a, b| {
+            (a.app_id.as_str(), a.store_id.as_str()).cmp(&(b.app_id.as_str(), b.store_id.as_str()))
+        });
+        Ok(stores)
+    }
+
+    async fn update_store(
+        &self,
+        app_id: &AppId,
+        store_id: &StoreId,
+        update: &StoreUpdate,
+        now: DateTime<Utc>,
+    ) -> Result<Option<MerchantStore>> {
+        let sql = Sql::new(format!(
+            "UPDATE stores SET name = COALESCE($1, name), enabled = COALESCE($2, enabled), \
+             updated_at = $3 WHERE app_id = $4 AND store_id = $5 RETURNING {STORE_COLS}"
+        ))
+        .bind(update.name.as_deref())
+        .bind(update.enabled)
+        .bind(now)
+        .bind(app_id.as_str())
+        .bind(store_id.as_str());
+        self.one::<RawStore, _>(sql).await
+    }
+
+    async fn put_store_identity(&self, i: &StoreIdentity) -> Result<StoreIdentity> {
+        // One upsert: a second put replaces the fields and keeps created_at.
+        let sql = Sql::new(format!(
+            "INSERT INTO store_identities ({IDENTITY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (app_id, store_id, config_id) DO UPDATE SET mch_id = excluded.mch_id, \
+             identity_sealed = excluded.identity_sealed, updated_at = excluded.updated_at \
+             RETURNING {IDENTITY_COLS}"
+        ))
+        .bind(i.app_id.as_str())
+        .bind(i.store_id.as_str())
+        .bind(i.config_id.as_str())
+        .bind(i.mch_id.as_str())
+        .bind(i.identity_sealed.as_slice())
+        .bind(i.created_at)
+        .bind(i.updated_at);
+        self.one::<RawIdentity, StoreIdentity>(sql)
+            .await?
+            .ok_or_else(|| {
+                StoreError::Conflict(format!(
+                    "identity of store {} at {} was not written",
+                    i.store_id, i.config_id
+                ))
+            })
+    }
+
+    async fn get_store_identity(
+        &self,
+        app_id: &AppId,
+        store_id: &StoreId,
+        config_id: &ConfigId,
+    ) -> Result<Option<StoreIdentity>> {
+        let sql = Sql::new(format!(
+            "SELECT {IDENTITY_COLS} FROM store_identities \
+             WHERE app_id = $1 AND store_id = $2 AND config_id = $3"
+        ))
+        .bind(app_id.as_str())
+        .bind(store_id.as_str())
+        .bind(config_id.as_str());
+        self.one::<RawIdentity, _>(sql).await
+    }
+
+    async fn list_store_identities(
+        &self,
+        app_id: &AppId,
+        store_id: &StoreId,
+    ) -> Result<Vec<StoreIdentity>> {
+        let sql = Sql::new(format!(
+            "SELECT {IDENTITY_COLS} FROM store_identities WHERE app_id = $1 AND store_id = $2"
+        ))
+        .bind(app_id.as_str())
+        .bind(store_id.as_str());
+        let mut all: Vec<StoreIdentity> = self.all::<RawIdentity, _>(sql).await?;
+        all.sort_by(|a, b| a.config_id.cmp(&b.config_id));
+        Ok(all)
+    }
+
+    async fn delete_store_identity(
+        &self,
+        app_id: &AppId,
+        store_id: &StoreId,
+        config_id: &ConfigId,
+    ) -> Result<bool> {
+        let sql = Sql::new(
+            "DELETE FROM store_identities WHERE app_id = $1 AND store_id = $2 AND config_id = $3",
+        )
+        .bind(app_id.as_str())
+        .bind(store_id.as_str())
+        .bind(config_id.as_str());
+        Ok(self.backend.execute(sql).await? > 0)
+    }
+
     // --- orders ---
 
     async fn insert_order(&self, o: &NewOrder) -> Result<Inserted<Order>> {
@@ -883,6 +1024,9 @@ impl<B: Backend> Store for SqlStore<B> {
         let mut cond = vec!["TRUE".to_owned()];
         if let Some(app_id) = &filter.app_id {
             cond.push(format!("app_id = {}", sql.push_arg(app_id.as_str())));
+        }
+        if let Some(store_id) = &filter.store_id {
+            cond.push(format!("store_id = {}", sql.push_arg(store_id.as_str())));
         }
         if let Some(state) = filter.state {
             cond.push(format!("state = {}", sql.push_arg(state.as_str())));

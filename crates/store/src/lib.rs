@@ -8,6 +8,10 @@
 //! amount, a refund and the refundable-amount check. Work shared by many
 //! instances is claimed with leases (the outbox, the poller) and scheduled
 //! jobs run under cluster-wide leases ([`Store::try_acquire_lease`]).
+//! Stores of an app and their merchant identities per channel config are
+//! kept sealed ([`StoreIdentity`]); an order keeps a copy of the identity
+//! it is paid with ([`Order::store_identity_sealed`], written with its
+//! channel in one compare-and-set).
 //! Migrations live per
 //! backend under `migrations/{sqlite,postgres}` and are applied by
 //! [`Store::migrate`] (on start and by `cashdesk migrate`).
@@ -168,6 +172,46 @@ pub trait Store: Send + Sync + 'static {
         app_id: &AppId,
         store_id: Option<&StoreId>,
     ) -> Result<Vec<BoundChannel>>;
+
+    // --- stores and their merchant identities ---
+    /// `Conflict` if the app already has this store, `NotFound` if the app
+    /// does not exist.
+    async fn insert_store(&self, store: &MerchantStore) -> Result<()>;
+    async fn get_store(&self, app_id: &AppId, store_id: &StoreId) -> Result<Option<MerchantStore>>;
+    /// Ordered by app then store id; every app's when `app_id` is `None`.
+    async fn list_stores(&self, app_id: Option<&AppId>) -> Result<Vec<MerchantStore>>;
+    /// Changes what `update` sets and `updated_at`; `None` if no such store.
+    async fn update_store(
+        &self,
+        app_id: &AppId,
+        store_id: &StoreId,
+        update: &StoreUpdate,
+        now: DateTime<Utc>,
+    ) -> Result<Option<MerchantStore>>;
+    /// Insert or replace the store's identity at the config (one upsert;
+    /// a replacement keeps `created_at`). Returns the stored row.
+    /// `NotFound` if the store or the config does not exist.
+    async fn put_store_identity(&self, identity: &StoreIdentity) -> Result<StoreIdentity>;
+    async fn get_store_identity(
+        &self,
+        app_id: &AppId,
+        store_id: &StoreId,
+        config_id: &ConfigId,
+    ) -> Result<Option<StoreIdentity>>;
+    /// Ordered by config id.
+    async fn list_store_identities(
+        &self,
+        app_id: &AppId,
+        store_id: &StoreId,
+    ) -> Result<Vec<StoreIdentity>>;
+    /// `false` if there was none. Orders already paying with it keep their
+    /// copy ([`Order::store_identity_sealed`]).
+    async fn delete_store_identity(
+        &self,
+        app_id: &AppId,
+        store_id: &StoreId,
+        config_id: &ConfigId,
+    ) -> Result<bool>;
 
     // --- orders ---
     /// Insert, or return the existing order with the same (app, outTradeNo).

@@ -146,6 +146,10 @@ pub struct Order {
     pub next_query_at: Option<DateTime<Utc>>,
     /// How many times the poller has claimed this order.
     pub query_attempts: u32,
+    /// The store identity the order is being paid with (sealed, as in
+    /// [`StoreIdentity::identity_sealed`]); set with the channel when the
+    /// order moves to PAYING, `None` when the config's own account is used.
+    pub store_identity_sealed: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -171,6 +175,10 @@ pub struct OrderTransition {
     pub paid_after_close: Option<bool>,
     /// Schedules the poller's next query (typically set on → PAYING).
     pub next_query_at: Option<DateTime<Utc>>,
+    /// Written together with `channel` (and only then): the sealed store
+    /// identity the channel is used with, `None` for the config's own
+    /// account.
+    pub store_identity_sealed: Option<Vec<u8>>,
     pub now: DateTime<Utc>,
 }
 
@@ -186,6 +194,7 @@ impl OrderTransition {
             result_error_msg: None,
             paid_after_close: None,
             next_query_at: None,
+            store_identity_sealed: None,
             now,
         }
     }
@@ -201,11 +210,54 @@ pub enum Inserted<T> {
 #[derive(Debug, Clone, Default)]
 pub struct OrderFilter {
     pub app_id: Option<AppId>,
+    /// Only orders of this store (of any app unless `app_id` is set too).
+    pub store_id: Option<StoreId>,
     pub state: Option<OrderState>,
     /// Only orders whose id sorts before this one (ids are time-ordered).
     pub before: Option<OrderId>,
     /// Page size; 0 means the default (100), larger than 1000 means 1000.
     pub limit: u32,
+}
+
+// --- stores ---
+
+/// A store of an app (one shop of a chain): what an order's or a
+/// binding's `storeId` names. `(app_id, store_id)` is unique.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MerchantStore {
+    pub app_id: AppId,
+    pub store_id: StoreId,
+    pub name: String,
+    /// A disabled store takes no new orders, payments or applications.
+    pub enabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A store's own merchant identity at one channel config: the
+/// channel-specific fields (validated by the channel adapter) as a JSON
+/// object sealed under the master key, AAD
+/// `store:<appId>:<storeId>:<configId>:identity`. The store never sees
+/// them in clear.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreIdentity {
+    pub app_id: AppId,
+    pub store_id: StoreId,
+    pub config_id: ConfigId,
+    /// The merchant id the identity amounts to at the channel (WeChat
+    /// `sub_mch_id`, Lakala `merchant_no`, …), for display and the order's
+    /// `mchId`.
+    pub mch_id: String,
+    pub identity_sealed: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What [`crate::Store::update_store`] changes; `None` keeps the value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoreUpdate {
+    pub name: Option<String>,
+    pub enabled: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default)]

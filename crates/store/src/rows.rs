@@ -19,8 +19,9 @@ use sqlx::sqlite::{SqliteArgumentValue, SqliteTypeInfo, SqliteValueRef};
 use sqlx::{Decode, Encode, Postgres, Sqlite, Type};
 
 use crate::{
-    App, AttemptOutcome, AuditEntry, Binding, BoundChannel, Channel, ChannelConfig, Notification,
-    NotificationAttempt, NotificationState, NotifyType, Order, OrderChannel, Refund, StoreError,
+    App, AttemptOutcome, AuditEntry, Binding, BoundChannel, Channel, ChannelConfig, MerchantStore,
+    Notification, NotificationAttempt, NotificationState, NotifyType, Order, OrderChannel, Refund,
+    StoreError, StoreIdentity,
 };
 
 /// A stored instant. SQLite keeps it as INTEGER unix microseconds (sorts
@@ -314,7 +315,7 @@ pub(crate) const ORDER_COLS: &str = "order_id, app_id, out_trade_no, amount, ord
      goods_desc, third_party_user, notify_url, return_url, store_id, attach, client_ip, token, \
      expire_at, request_hash, response, state, channel_id, channel_type, config_id, mch_id, \
      scene_code, transaction_id, pay_time, refunded_amount, result_error_code, result_error_msg, \
-     paid_after_close, created_at, updated_at, next_query_at, query_attempts";
+     paid_after_close, created_at, updated_at, next_query_at, query_attempts, store_identity_sealed";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct RawOrder {
@@ -350,6 +351,7 @@ pub(crate) struct RawOrder {
     updated_at: Ts,
     next_query_at: Option<Ts>,
     query_attempts: i32,
+    store_identity_sealed: Option<Vec<u8>>,
 }
 
 impl TryFrom<RawOrder> for Order {
@@ -426,6 +428,7 @@ impl TryFrom<RawOrder> for Order {
             updated_at: r.updated_at.0,
             next_query_at: r.next_query_at.map(|t| t.0),
             query_attempts: count("orders.query_attempts", r.query_attempts)?,
+            store_identity_sealed: r.store_identity_sealed,
         })
     }
 }
@@ -604,6 +607,65 @@ impl TryFrom<RawAttempt> for NotificationAttempt {
     }
 }
 
+pub(crate) const STORE_COLS: &str = "app_id, store_id, name, enabled, created_at, updated_at";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RawStore {
+    app_id: String,
+    store_id: String,
+    name: String,
+    enabled: bool,
+    created_at: Ts,
+    updated_at: Ts,
+}
+
+impl TryFrom<RawStore> for MerchantStore {
+    type Error = StoreError;
+
+    fn try_from(r: RawStore) -> Result<Self, StoreError> {
+        Ok(MerchantStore {
+            app_id: app_id("stores.app_id", r.app_id)?,
+            store_id: id("stores.store_id", r.store_id, |s| StoreId::parse(s).ok())?,
+            name: r.name,
+            enabled: r.enabled,
+            created_at: r.created_at.0,
+            updated_at: r.updated_at.0,
+        })
+    }
+}
+
+pub(crate) const IDENTITY_COLS: &str =
+    "app_id, store_id, config_id, mch_id, identity_sealed, created_at, updated_at";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RawIdentity {
+    app_id: String,
+    store_id: String,
+    config_id: String,
+    mch_id: String,
+    identity_sealed: Vec<u8>,
+    created_at: Ts,
+    updated_at: Ts,
+}
+
+impl TryFrom<RawIdentity> for StoreIdentity {
+    type Error = StoreError;
+
+    fn try_from(r: RawIdentity) -> Result<Self, StoreError> {
+        Ok(StoreIdentity {
+            app_id: app_id("store_identities.app_id", r.app_id)?,
+            store_id: id("store_identities.store_id", r.store_id, |s| {
+                StoreId::parse(s).ok()
+            })?,
+            config_id: id("store_identities.config_id", r.config_id, ConfigId::parse)?,
+            mch_id: r.mch_id,
+            identity_sealed: r.identity_sealed,
+            created_at: r.created_at.0,
+            updated_at: r.updated_at.0,
+        })
+    }
+}
+
 pub(crate) const AUDIT_COLS: &str = "at, actor, action, target, detail";
 
 #[derive(sqlx::FromRow)]
@@ -668,6 +730,7 @@ mod tests {
             updated_at: t,
             next_query_at: None,
             query_attempts: 0,
+            store_identity_sealed: None,
         }
     }
 

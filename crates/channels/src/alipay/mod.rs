@@ -56,9 +56,19 @@
 //! `Refunded` when the answer carries a payment date (Alipay closes a trade
 //! that was refunded in full).
 //!
+//! Stores (third-party app mode, 第三方应用): a store whose own Alipay
+//! merchant authorized the config's app has an [`wire::AppAuthIdentity`];
+//! every call for its orders carries `app_auth_token` among the signed
+//! common parameters (client-side wap/page/app parameters too), and its
+//! notifications must name the authorizer (`auth_app_id`, and `seller_id`
+//! when the identity has a `sellerId`), checked in
+//! [`Channel::check_merchant`] once the order is known.
+//!
 //! Notifications: form POST (or GET query), values URL-decoded; verified with
-//! `sign` and `sign_type` removed; then `app_id` (and `seller_id` when the
-//! config sets `sellerId`) must be this config's. `TRADE_SUCCESS` and
+//! `sign` and `sign_type` removed; then `app_id` must be this config's, and
+//! the merchant (`seller_id` when the config sets `sellerId`; for a store's
+//! order its authorizer) is checked against the order
+//! ([`Channel::check_merchant`]). `TRADE_SUCCESS` and
 //! `TRADE_FINISHED` are payments (`total_amount` converted to fen exactly and
 //! left to [`crate::PaymentNotification::check_against`]); `TRADE_CLOSED`
 //! without refund fields is [`PaymentResult::Closed`] (Alipay closed the
@@ -89,7 +99,7 @@ use url::Url;
 use crate::channel::*;
 use crate::error::{ChannelError, NotifyError};
 use crate::http;
-use crate::registry::{ChannelEnv, ChannelFactory, ChannelSpec};
+use crate::registry::{ChannelEnv, ChannelFactory, ChannelSpec, IdentitySummary};
 use crate::wechat::{parse_base_url, truncate_bytes};
 use wire::*;
 
@@ -133,6 +143,19 @@ impl ChannelFactory for AlipayFactory {
 
     fn validate(&self, _api_version: &str, credentials: &serde_json::Value) -> Result<(), String> {
         AlipayCredentials::parse(credentials)?.check().map(|_| ())
+    }
+
+    /// `{appAuthToken, authAppId, sellerId?}` (third-party app mode).
+    fn validate_store_identity(
+        &self,
+        _api_version: &str,
+        identity: &serde_json::Value,
+    ) -> Result<IdentitySummary, String> {
+        let a = AppAuthIdentity::parse(identity)?.check()?;
+        Ok(IdentitySummary {
+            mch_id: Some(a.seller_id.unwrap_or(a.auth_app_id)),
+            secret_fields: AppAuthIdentity::SECRET_FIELDS,
+        })
     }
 
     fn build(
@@ -369,7 +392,8 @@ impl AliPay {
     }
 
     /// The common parameters plus `biz_content`, signed. `return_url`
-    /// (wap/page/app only) is added when there is one.
+    /// (wap/page/app only) is added when there is one; `auth` (a store's
+    /// authorization) adds `app_auth_token`.
     fn signed_params(
         &self,
         method: &str,
@@ -377,6 +401,7 @@ impl AliPay {
         timestamp: &str,
         with_notify: bool,
         return_url: Option<&str>,
+        auth: Option<&AppAuth>,
     ) -> Result<Fields, ChannelError> {
         let mut p = Fields::new();
         let mut put = |k: &str, v: &str| {
@@ -399,6 +424,9 @@ impl AliPay {
         if let Some(c) = &self.cert {
             put("app_cert_sn", &c.app_cert_sn);
             put("alipay_root_cert_sn", &c.alipay_root_cert_sn);
+        }
+        if let Some(a) = auth {
+            put("app_auth_token", a.token.expose());
         }
         let sign = self.rsa_sign(&signing_string(&p, &["sign"]))?;
         p.insert("sign".into(), sign);
@@ -450,19 +478,23 @@ impl AliPay {
         }))
     }
 
-    /// POST one signed call and return the verified answer.
+    /// POST one signed call (for `store`'s authorizer when it has an
+    /// identity) and return the verified answer.
     async fn call<T: DeserializeOwned>(
         &self,
         method: &str,
         biz: &impl Serialize,
         with_notify: bool,
+        store: Option<&StoreMerchant>,
     ) -> Result<Result<T, Failure>, ChannelError> {
+        let auth = app_auth(store)?;
         let params = self.signed_params(
             method,
             Self::biz_json(biz)?,
             &to_cn_datetime(Utc::now()),
             with_notify,
             None,
+            auth.as_ref(),
         )?;
         let form = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(params.iter())
@@ -535,12 +567,14 @@ impl AliPay {
             .as_deref()
             .filter(|a| !a.is_empty())
             .map(|a| url_encode(truncate_bytes(a, 512)));
+        let auth = app_auth(req.store.as_ref())?;
         self.signed_params(
             method,
             Self::biz_json(&biz)?,
             &to_cn_datetime(Utc::now()),
             true,
             return_url,
+            auth.as_ref(),
         )
     }
 
@@ -586,6 +620,18 @@ pub fn auto_submit_form(action: &str, params: &BTreeMap<String, String>) -> Stri
     s.push_str("<input type=\"submit\" value=\"立即支付\" style=\"display:none\">\n</form>\n");
     s.push_str("<script>document.forms[0].submit();</script>");
     s
+}
+
+/// The app authorization a request is made under, if the order's store
+/// has one.
+fn app_auth(store: Option<&StoreMerchant>) -> Result<Option<AppAuth>, ChannelError> {
+    store
+        .map(|s| {
+            AppAuthIdentity::parse(&serde_json::Value::Object(s.fields.clone()))
+                .and_then(|i| i.check())
+                .map_err(|e| ChannelError::config(format!("store {}: {e}", s.store_id)))
+        })
+        .transpose()
 }
 
 fn html_escape(s: &str) -> String {
@@ -659,7 +705,7 @@ impl Channel for AliPay {
                     biz.buyer_open_id = Some(payer.to_owned());
                 }
                 let r: CreateResponse = self
-                    .call(method, &biz, true)
+                    .call(method, &biz, true, req.store.as_ref())
                     .await?
                     .map_err(|f| f.into_error(method))?;
                 self.check_echo(method, r.out_trade_no.as_deref(), order)?;
@@ -675,7 +721,7 @@ impl Channel for AliPay {
                 let method = "alipay.trade.precreate";
                 let biz = self.trade_biz(req, None);
                 let r: CreateResponse = self
-                    .call(method, &biz, true)
+                    .call(method, &biz, true, req.store.as_ref())
                     .await?
                     .map_err(|f| f.into_error(method))?;
                 self.check_echo(method, r.out_trade_no.as_deref(), order)?;
@@ -722,7 +768,7 @@ impl Channel for AliPay {
         let biz = TradeRef {
             out_trade_no: order.to_owned(),
         };
-        let r: QueryResponse = match self.call(method, &biz, false).await? {
+        let r: QueryResponse = match self.call(method, &biz, false, req.store.as_ref()).await? {
             Ok(r) => r,
             Err(f) if f.is("ACQ.TRADE_NOT_EXIST") => {
                 if !f.signed {
@@ -790,7 +836,10 @@ impl Channel for AliPay {
         let biz = TradeRef {
             out_trade_no: req.order_id.as_str().to_owned(),
         };
-        match self.call::<CreateResponse>(method, &biz, false).await? {
+        match self
+            .call::<CreateResponse>(method, &biz, false, req.store.as_ref())
+            .await?
+        {
             Ok(r) => self.check_echo(method, r.out_trade_no.as_deref(), req.order_id.as_str()),
             // A trade Alipay never created (the buyer never opened the wap or
             // page URL) has nothing to close; its time_expire bounds the URL.
@@ -813,7 +862,7 @@ impl Channel for AliPay {
                 .map(|r| truncate_chars(r, 256)),
         };
         let r: RefundResponse = self
-            .call(method, &biz, false)
+            .call(method, &biz, false, req.store.as_ref())
             .await?
             .map_err(|f| f.into_error(method))?;
         self.check_echo(method, r.out_trade_no.as_deref(), req.order_id.as_str())?;
@@ -842,7 +891,7 @@ impl Channel for AliPay {
             query_options: vec!["gmt_refund_pay"],
         };
         let r: RefundQueryResponse = self
-            .call(method, &biz, false)
+            .call(method, &biz, false, req.store.as_ref())
             .await?
             .map_err(|f| f.into_error(method))?;
         self.check_echo(method, r.out_trade_no.as_deref(), req.order_id.as_str())?;
@@ -927,14 +976,14 @@ impl Channel for AliPay {
                 "app_id `{app_id}` is not this config's"
             )));
         }
-        if let Some(seller) = &self.seller_id {
-            let got = get("seller_id").unwrap_or("");
-            if got != seller {
-                return Err(NotifyError::mismatch(format!(
-                    "seller_id `{got}` is not this config's"
-                )));
-            }
-        }
+        // The merchant (seller, authorizing app) is checked against the
+        // order in check_merchant.
+        let merchant = NotifiedMerchant::from_fields(&["seller_id", "auth_app_id"], get);
+        let attach = match get("passback_params") {
+            // Sent URL-encoded (see client_side_params), echoed as sent.
+            Some(p) => Some(form_decode(p)?),
+            None => None,
+        };
         let out_trade_no = need("out_trade_no")?.to_owned();
         let status = need("trade_status")?;
         let refund_related = ["out_biz_no", "refund_fee", "gmt_refund"]
@@ -954,6 +1003,8 @@ impl Channel for AliPay {
                     .ok_or_else(|| NotifyError::malformed("no gmt_payment"))?;
                 Ok(VerifiedNotification::Payment(PaymentNotification {
                     out_trade_no,
+                    merchant,
+                    attach,
                     result: PaymentResult::Paid(PaidInfo {
                         transaction_id: need("trade_no")?.to_owned(),
                         pay_time: parse_cn_datetime(time).ok_or_else(|| {
@@ -966,6 +1017,8 @@ impl Channel for AliPay {
             "TRADE_CLOSED" if !refund_related => {
                 Ok(VerifiedNotification::Payment(PaymentNotification {
                     out_trade_no,
+                    merchant,
+                    attach,
                     result: PaymentResult::Closed,
                 }))
             }
@@ -977,6 +1030,49 @@ impl Channel for AliPay {
                 },
             }),
         }
+    }
+
+    /// The config's own orders: `seller_id` must be the config's `sellerId`
+    /// when it sets one, and `auth_app_id`, when named, the config's app.
+    /// A store's order: `auth_app_id` must be its authorizer's app, and
+    /// `seller_id` its `sellerId` when the identity has one.
+    fn check_merchant(
+        &self,
+        notified: &NotifiedMerchant,
+        store: Option<&StoreMerchant>,
+    ) -> Result<(), NotifyError> {
+        let seller = notified.get("seller_id").unwrap_or("");
+        let auth_app = notified.get("auth_app_id");
+        let (want_app, want_seller) =
+            match app_auth(store).map_err(|e| NotifyError::mismatch(e.message().to_owned()))? {
+                None => (self.app_id.clone(), self.seller_id.clone()),
+                Some(a) => (a.auth_app_id, a.seller_id),
+            };
+        let whose = store.map_or_else(
+            || "this config's".to_owned(),
+            |s| format!("store {}'s authorizer", s.store_id),
+        );
+        match (store, auth_app) {
+            (_, Some(got)) if got != want_app => {
+                return Err(NotifyError::mismatch(format!(
+                    "auth_app_id `{got}` is not {whose} ({want_app})"
+                )));
+            }
+            (Some(_), None) => {
+                return Err(NotifyError::mismatch(format!(
+                    "no auth_app_id: the order is paid through {whose} ({want_app})"
+                )));
+            }
+            _ => {}
+        }
+        if let Some(want) = want_seller
+            && seller != want
+        {
+            return Err(NotifyError::mismatch(format!(
+                "seller_id `{seller}` is not {whose} ({want})"
+            )));
+        }
+        Ok(())
     }
 
     fn notification_reply(&self, ok: bool) -> NotificationReply {

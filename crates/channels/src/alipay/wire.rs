@@ -161,6 +161,64 @@ fn secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
     String::deserialize(d).map(Secret::new)
 }
 
+/// A store's identity at an `ali-pay` config used as a third-party
+/// (ISV) app: `{appAuthToken, authAppId, sellerId?}`. The store's own
+/// Alipay merchant authorized the config's app (应用授权); `appAuthToken`
+/// (a secret) goes with every call made for its orders, `authAppId` is the
+/// authorizing merchant's app (`auth_app_id` in notifications) and
+/// `sellerId` its pid (`seller_id`), both checked in notifications.
+/// Unknown fields are refused.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AppAuthIdentity {
+    #[serde(deserialize_with = "secret")]
+    pub app_auth_token: Secret,
+    pub auth_app_id: String,
+    #[serde(default)]
+    pub seller_id: Option<String>,
+}
+
+/// A checked [`AppAuthIdentity`].
+#[derive(Debug, Clone)]
+pub(crate) struct AppAuth {
+    pub token: Secret,
+    pub auth_app_id: String,
+    pub seller_id: Option<String>,
+}
+
+impl AppAuthIdentity {
+    /// The fields whose values are secrets.
+    pub const SECRET_FIELDS: &'static [&'static str] = &["appAuthToken"];
+
+    pub fn parse(v: &serde_json::Value) -> Result<Self, String> {
+        Self::deserialize(v).map_err(|e| format!("identity for Alipay: {e}"))
+    }
+
+    pub(crate) fn check(&self) -> Result<AppAuth, String> {
+        let token = self.app_auth_token.expose().trim();
+        if token.is_empty() || token.len() > 128 || !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(
+                "identity.appAuthToken must be the app auth token (printable, at most 128)".into(),
+            );
+        }
+        let auth_app_id = required("authAppId", &self.auth_app_id)
+            .map_err(|e| e.replace("credentials.", "identity."))?;
+        if !auth_app_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err("identity.authAppId must be an Alipay app id (digits)".into());
+        }
+        let seller_id = match self.seller_id.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(s) if s.len() == 16 && s.bytes().all(|b| b.is_ascii_digit()) => Some(s.to_owned()),
+            Some(_) => return Err("identity.sellerId must be a pid (2088 + 12 digits)".into()),
+        };
+        Ok(AppAuth {
+            token: Secret::new(token),
+            auth_app_id: auth_app_id.to_owned(),
+            seller_id,
+        })
+    }
+}
+
 // ---- biz_content ----
 
 /// The `biz_content` of `alipay.trade.create`, `.precreate`, `.wap.pay`,

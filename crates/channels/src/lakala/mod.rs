@@ -31,10 +31,19 @@
 //! Query (`tradequery`), close (`relation/close`), refund (`relation/refund`,
 //! `out_trade_no` = cashdesk's refund id, `origin_out_trade_no` = the order).
 //!
+//! Stores: one Lakala app serves a chain, each store under its own
+//! merchant and terminal numbers ([`wire::TerminalIdentity`]); a request
+//! for a store's order carries the store's `merchant_no`/`term_no`
+//! (otherwise the config's), and answers must name that `merchant_no`.
+//!
 //! Notifications: JSON POST with `Authorization: LKLAPI-SHA256withRSA
 //! timestamp="…",nonce_str="…",signature="…"` over
 //! `timestamp\nnonce_str\nbody\n`, verified with the separate
-//! `lklNotifyCertPem`; then `merchant_no` must be this config's. No clock
+//! `lklNotifyCertPem` — one key for every merchant of the platform, so the
+//! signature does not say which merchant a notification is for: its
+//! `merchant_no` (and `term_no`) are returned as the [`NotifiedMerchant`]
+//! and [`Channel::check_merchant`] compares them with the order's store
+//! (or this config's own numbers), once the server knows the order. No clock
 //! window is enforced (Lakala's retries are not documented to re-sign, and a
 //! replayed genuine notification changes nothing: the server's transitions
 //! are compare-and-set and the amount is checked). Reply
@@ -64,7 +73,7 @@ use url::Url;
 use crate::channel::*;
 use crate::error::{ChannelError, NotifyError};
 use crate::http;
-use crate::registry::{ChannelEnv, ChannelFactory, ChannelSpec};
+use crate::registry::{ChannelEnv, ChannelFactory, ChannelSpec, IdentitySummary};
 use crate::wechat::{join_url, parse_base_url, truncate_bytes};
 use wire::*;
 
@@ -218,6 +227,19 @@ impl ChannelFactory for LakalaFactory {
 
     fn validate(&self, _api_version: &str, credentials: &serde_json::Value) -> Result<(), String> {
         LakalaCredentials::parse(credentials)?.check().map(|_| ())
+    }
+
+    /// `{merchantNo, termNo, subAppId?}`.
+    fn validate_store_identity(
+        &self,
+        _api_version: &str,
+        identity: &serde_json::Value,
+    ) -> Result<IdentitySummary, String> {
+        let t = TerminalIdentity::parse(identity)?.check()?;
+        Ok(IdentitySummary {
+            mch_id: Some(t.merchant_no),
+            secret_fields: &[],
+        })
     }
 
     fn build(
@@ -463,11 +485,36 @@ impl Lakala {
         }
     }
 
-    fn check_merchant(&self, what: &str, merchant_no: Option<&str>) -> Result<(), ChannelError> {
+    /// The merchant and terminal numbers for `store` (else the config's).
+    fn terminal(&self, store: Option<&StoreMerchant>) -> Result<Terminal, ChannelError> {
+        match store {
+            None => Ok(Terminal {
+                merchant_no: self.merchant_no.clone(),
+                term_no: self.term_no.clone(),
+                sub_app_id: self.sub_app_id.clone(),
+            }),
+            Some(s) => {
+                let mut t = TerminalIdentity::parse(&serde_json::Value::Object(s.fields.clone()))
+                    .and_then(|i| i.check())
+                    .map_err(|e| ChannelError::config(format!("store {}: {e}", s.store_id)))?;
+                if t.sub_app_id.is_none() {
+                    t.sub_app_id = self.sub_app_id.clone();
+                }
+                Ok(t)
+            }
+        }
+    }
+
+    fn check_answer_merchant(
+        &self,
+        what: &str,
+        merchant_no: Option<&str>,
+        terminal: &Terminal,
+    ) -> Result<(), ChannelError> {
         match merchant_no {
-            Some(m) if !m.is_empty() && m != self.merchant_no => Err(ChannelError::bad_response(
-                format!("{what}: answer is for merchant_no {m}"),
-            )),
+            Some(m) if !m.is_empty() && m != terminal.merchant_no => Err(
+                ChannelError::bad_response(format!("{what}: answer is for merchant_no {m}")),
+            ),
             _ => Ok(()),
         }
     }
@@ -549,6 +596,7 @@ impl Channel for Lakala {
 
     async fn create_payment(&self, req: &PayRequest) -> Result<PayResponse, ChannelError> {
         let what = PREORDER_PATH;
+        let terminal = self.terminal(req.store.as_ref())?;
         let payer = req
             .payer_id
             .as_deref()
@@ -562,7 +610,7 @@ impl Channel for Lakala {
             let openid = payer.ok_or_else(|| {
                 ChannelError::invalid_request("openid is required for WeChat mini and jsapi")
             })?;
-            let sub_appid = self.sub_app_id.clone().ok_or_else(|| {
+            let sub_appid = terminal.sub_app_id.clone().ok_or_else(|| {
                 ChannelError::config(
                     "credentials.subAppId (the WeChat AppID) is required for WeChat payments",
                 )
@@ -619,8 +667,8 @@ impl Channel for Lakala {
         let has_acc =
             acc.sub_appid.is_some() || acc.user_id.is_some() || acc.timeout_express.is_some();
         let body = PreorderRequest {
-            merchant_no: self.merchant_no.clone(),
-            term_no: self.term_no.clone(),
+            merchant_no: terminal.merchant_no.clone(),
+            term_no: terminal.term_no.clone(),
             out_trade_no: req.order_id.as_str().to_owned(),
             account_type,
             trans_type,
@@ -639,7 +687,7 @@ impl Channel for Lakala {
             .call(what, &body)
             .await?
             .map_err(|f| f.into_error(what))?;
-        self.check_merchant(what, r.merchant_no.as_deref())?;
+        self.check_answer_merchant(what, r.merchant_no.as_deref(), &terminal)?;
         self.check_trade_no(what, r.out_trade_no.as_deref(), req.order_id.as_str())?;
         let fields = r.acc_resp_fields.unwrap_or_default();
         let pay_data = match (account_type, trans_type) {
@@ -678,9 +726,10 @@ impl Channel for Lakala {
 
     async fn query(&self, req: &QueryRequest) -> Result<ChannelOrderStatus, ChannelError> {
         let what = QUERY_PATH;
+        let terminal = self.terminal(req.store.as_ref())?;
         let body = TradeQueryRequest {
-            merchant_no: self.merchant_no.clone(),
-            term_no: self.term_no.clone(),
+            merchant_no: terminal.merchant_no.clone(),
+            term_no: terminal.term_no.clone(),
             out_trade_no: req.order_id.as_str().to_owned(),
         };
         let t: Trade = match self.call(what, &body).await? {
@@ -689,7 +738,7 @@ impl Channel for Lakala {
             Err(f) if f.code == choices::CODE_NOT_FOUND => return Ok(ChannelOrderStatus::NotFound),
             Err(f) => return Err(f.into_error(what)),
         };
-        self.check_merchant(what, t.merchant_no.as_deref())?;
+        self.check_answer_merchant(what, t.merchant_no.as_deref(), &terminal)?;
         self.check_trade_no(what, t.out_trade_no.as_deref(), req.order_id.as_str())?;
         let state = t.trade_state.clone().unwrap_or_default();
         if state.is_empty() {
@@ -750,14 +799,15 @@ impl Channel for Lakala {
 
     async fn close(&self, req: &CloseRequest) -> Result<(), ChannelError> {
         let what = CLOSE_PATH;
+        let terminal = self.terminal(req.store.as_ref())?;
         let body = CloseRequestBody {
-            merchant_no: self.merchant_no.clone(),
-            term_no: self.term_no.clone(),
+            merchant_no: terminal.merchant_no.clone(),
+            term_no: terminal.term_no.clone(),
             origin_out_trade_no: req.order_id.as_str().to_owned(),
             location_info: Self::location(None),
         };
         match self.call::<Trade>(what, &body).await? {
-            Ok(t) => self.check_merchant(what, t.merchant_no.as_deref()),
+            Ok(t) => self.check_answer_merchant(what, t.merchant_no.as_deref(), &terminal),
             // Never created at Lakala: nothing can be paid, nothing to close.
             Err(f) if f.code == choices::CODE_NOT_FOUND => Ok(()),
             Err(f) => Err(f.into_error(what)),
@@ -766,9 +816,10 @@ impl Channel for Lakala {
 
     async fn refund(&self, req: &RefundRequest) -> Result<RefundStatus, ChannelError> {
         let what = REFUND_PATH;
+        let terminal = self.terminal(req.store.as_ref())?;
         let body = RefundRequestBody {
-            merchant_no: self.merchant_no.clone(),
-            term_no: self.term_no.clone(),
+            merchant_no: terminal.merchant_no.clone(),
+            term_no: terminal.term_no.clone(),
             out_trade_no: req.refund_id.as_str().to_owned(),
             refund_amount: req.refund_amount.get().to_string(),
             refund_reason: req
@@ -784,7 +835,7 @@ impl Channel for Lakala {
             .call(what, &body)
             .await?
             .map_err(|f| f.into_error(what))?;
-        self.check_merchant(what, t.merchant_no.as_deref())?;
+        self.check_answer_merchant(what, t.merchant_no.as_deref(), &terminal)?;
         self.check_trade_no(what, t.out_trade_no.as_deref(), req.refund_id.as_str())?;
         if let Some(a) = t.refund_amount
             && a.0 != req.refund_amount.get()
@@ -809,9 +860,10 @@ impl Channel for Lakala {
 
     async fn query_refund(&self, req: &RefundQueryRequest) -> Result<RefundStatus, ChannelError> {
         let what = choices::REFUND_QUERY_PATH;
+        let terminal = self.terminal(req.store.as_ref())?;
         let body = TradeQueryRequest {
-            merchant_no: self.merchant_no.clone(),
-            term_no: self.term_no.clone(),
+            merchant_no: terminal.merchant_no.clone(),
+            term_no: terminal.term_no.clone(),
             out_trade_no: req.refund_id.as_str().to_owned(),
         };
         let t: Trade = match self.call(what, &body).await? {
@@ -826,7 +878,7 @@ impl Channel for Lakala {
             }
             Err(f) => return Err(f.into_error(what)),
         };
-        self.check_merchant(what, t.merchant_no.as_deref())?;
+        self.check_answer_merchant(what, t.merchant_no.as_deref(), &terminal)?;
         self.check_trade_no(what, t.out_trade_no.as_deref(), req.refund_id.as_str())?;
         let outcome = choices::refund_outcome(t.trade_state.as_deref());
         Ok(RefundStatus {
@@ -868,12 +920,16 @@ impl Channel for Lakala {
             .map_err(|_| NotifyError::unverifiable("signature does not verify"))?;
         let t: Trade = serde_json::from_slice(&n.body)
             .map_err(|e| NotifyError::malformed(format!("not a Lakala notification: {e}")))?;
-        let merchant = t.merchant_no.as_deref().unwrap_or("");
-        if merchant != self.merchant_no {
-            return Err(NotifyError::mismatch(format!(
-                "merchant_no `{merchant}` is not this config's"
-            )));
+        if t.merchant_no.as_deref().is_none_or(str::is_empty) {
+            return Err(NotifyError::malformed("no merchant_no"));
         }
+        // Which merchant it is for is checked against the order
+        // (check_merchant): the notify key signs for every merchant.
+        let merchant = NotifiedMerchant::from_fields(&["merchant_no", "term_no"], |n| match n {
+            "merchant_no" => t.merchant_no.as_deref(),
+            _ => t.term_no.as_deref(),
+        });
+        let attach = t.remark.clone().filter(|r| !r.is_empty());
         let out_trade_no = t
             .out_trade_no
             .clone()
@@ -890,6 +946,8 @@ impl Channel for Lakala {
                 let time = t.trade_time.as_deref().unwrap_or("");
                 Ok(VerifiedNotification::Payment(PaymentNotification {
                     out_trade_no,
+                    merchant,
+                    attach,
                     result: PaymentResult::Paid(PaidInfo {
                         transaction_id: t
                             .trade_no
@@ -905,6 +963,8 @@ impl Channel for Lakala {
             }
             "FAIL" => Ok(VerifiedNotification::Payment(PaymentNotification {
                 out_trade_no,
+                merchant,
+                attach,
                 result: PaymentResult::Failed {
                     code: status.to_owned(),
                     message: t.trade_state_desc.clone().unwrap_or_default(),
@@ -912,12 +972,46 @@ impl Channel for Lakala {
             })),
             "CLOSE" => Ok(VerifiedNotification::Payment(PaymentNotification {
                 out_trade_no,
+                merchant,
+                attach,
                 result: PaymentResult::Closed,
             })),
             other => Ok(VerifiedNotification::Other {
                 event: other.to_owned(),
             }),
         }
+    }
+
+    /// The notified `merchant_no` must be the store's (or, for the
+    /// config's own orders, the config's); `term_no` too when named.
+    fn check_merchant(
+        &self,
+        notified: &NotifiedMerchant,
+        store: Option<&StoreMerchant>,
+    ) -> Result<(), NotifyError> {
+        let expected = self
+            .terminal(store)
+            .map_err(|e| NotifyError::mismatch(e.message().to_owned()))?;
+        let got = notified.get("merchant_no").unwrap_or("");
+        if got != expected.merchant_no {
+            return Err(NotifyError::mismatch(format!(
+                "merchant_no `{got}` is not {} ({})",
+                expected.merchant_no,
+                store.map_or_else(
+                    || "this config's".to_owned(),
+                    |s| format!("store {}", s.store_id)
+                )
+            )));
+        }
+        if let Some(term) = notified.get("term_no")
+            && term != expected.term_no
+        {
+            return Err(NotifyError::mismatch(format!(
+                "term_no `{term}` is not {}",
+                expected.term_no
+            )));
+        }
+        Ok(())
     }
 
     fn notification_reply(&self, ok: bool) -> NotificationReply {

@@ -77,6 +77,60 @@ impl LakalaCredentials {
     }
 }
 
+/// A store's own merchant at a `lakala` config: `{merchantNo, termNo,
+/// subAppId?}`. One Lakala app (the config's `appId` and keys) transacts
+/// for every store of a chain, each under its own merchant and terminal
+/// numbers; `subAppId` replaces the config's for the store's WeChat
+/// mini-program. Unknown fields are refused.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TerminalIdentity {
+    pub merchant_no: String,
+    pub term_no: String,
+    #[serde(default)]
+    pub sub_app_id: Option<String>,
+}
+
+/// Merchant and terminal numbers a request is made with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Terminal {
+    pub merchant_no: String,
+    pub term_no: String,
+    pub sub_app_id: Option<String>,
+}
+
+fn number(field: &str, v: &str) -> Result<String, String> {
+    let v = v.trim();
+    if v.is_empty()
+        || v.len() > 32
+        || !v
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(format!(
+            "identity.{field} must be letters and digits (at most 32)"
+        ));
+    }
+    Ok(v.to_owned())
+}
+
+impl TerminalIdentity {
+    pub fn parse(v: &serde_json::Value) -> Result<Self, String> {
+        Self::deserialize(v).map_err(|e| format!("identity for Lakala: {e}"))
+    }
+
+    pub(crate) fn check(&self) -> Result<Terminal, String> {
+        Ok(Terminal {
+            merchant_no: number("merchantNo", &self.merchant_no)?,
+            term_no: number("termNo", &self.term_no)?,
+            sub_app_id: match self.sub_app_id.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(a) => Some(number("subAppId", a)?),
+            },
+        })
+    }
+}
+
 fn secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
     String::deserialize(d).map(Secret::new)
 }
@@ -210,6 +264,12 @@ pub struct Trade {
     /// `yyyyMMddHHmmss`, Asia/Shanghai.
     #[serde(default)]
     pub trade_time: Option<String>,
+    /// Notifications name the terminal too.
+    #[serde(default)]
+    pub term_no: Option<String>,
+    /// The preorder's `remark`, echoed.
+    #[serde(default)]
+    pub remark: Option<String>,
 }
 
 /// A fen amount as Lakala writes it: a string of digits (`"100"`), or a

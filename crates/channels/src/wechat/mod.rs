@@ -5,6 +5,18 @@
 //! (credential validation and construction), the credential shapes, the
 //! scene → trade type mapping and URL joining. Wire types live in [`wire`].
 //!
+//! Service-provider mode (服务商模式): a config may be a service provider's
+//! account whose stores are its sub-merchants. A store's identity
+//! ([`wire::SubMerchantIdentity`], `{subMchId, subAppId?}`) makes every call
+//! for its orders a partner call: v2 adds `sub_mch_id` (and `sub_appid`,
+//! the payer as `sub_openid`) to unifiedorder, orderquery, closeorder,
+//! refund and refundquery; v3 uses `/v3/pay/partner/transactions/…`
+//! (`sp_appid`, `sp_mchid`, `sub_appid`, `sub_mchid`, `payer.sp_openid` or
+//! `payer.sub_openid`), `?sp_mchid=&sub_mchid=` on query, `sub_mchid` on
+//! refunds. Signing is the service provider's, as WeChat requires.
+//! Notifications of partner orders carry the sub-merchant, which
+//! [`crate::Channel::check_merchant`] compares with the order's store.
+//!
 //! Base URLs may carry a path prefix (the sandbox is mounted under
 //! `/sandbox/wechat`); requests go to `base + "/" + api path`, and v3 signs the
 //! full path of the URL actually requested (prefix included), as any HTTP
@@ -22,8 +34,8 @@ use url::Url;
 
 use crate::channel::Channel;
 use crate::error::ChannelError;
-use crate::registry::{ChannelEnv, ChannelFactory, ChannelSpec};
-use wire::{V2Credentials, V3Credentials};
+use crate::registry::{ChannelEnv, ChannelFactory, ChannelSpec, IdentitySummary};
+use wire::{SubMerchantIdentity, V2Credentials, V3Credentials};
 
 /// WeChat Pay's production API host.
 pub const PRODUCTION_BASE_URL: &str = "https://api.mch.weixin.qq.com";
@@ -79,6 +91,19 @@ impl ChannelFactory for WechatFactory {
         }
     }
 
+    /// Both versions: `{subMchId, subAppId?}` (service-provider mode).
+    fn validate_store_identity(
+        &self,
+        _api_version: &str,
+        identity: &serde_json::Value,
+    ) -> Result<IdentitySummary, String> {
+        let checked = SubMerchantIdentity::parse(identity)?.check()?;
+        Ok(IdentitySummary {
+            mch_id: Some(checked.sub_mch_id),
+            secret_fields: &[],
+        })
+    }
+
     fn build(
         &self,
         spec: &ChannelSpec<'_>,
@@ -97,6 +122,48 @@ impl ChannelFactory for WechatFactory {
             }
         }
     }
+}
+
+/// [`crate::Channel::check_merchant`] for both versions: the sub-merchant
+/// a notification names (`key`: v2 `sub_mch_id`, v3 `sub_mchid`) must be
+/// the store's, and a notification for the config's own orders must name
+/// none. `app_key` (`sub_appid`) is compared when both sides have one.
+pub(crate) fn check_sub_merchant(
+    notified: &crate::NotifiedMerchant,
+    store: Option<&crate::StoreMerchant>,
+    key: &str,
+    app_key: &str,
+) -> Result<(), crate::NotifyError> {
+    let sub = wire::SubMerchant::of(store)
+        .map_err(|e| crate::NotifyError::mismatch(e.message().to_owned()))?;
+    let got = notified.get(key);
+    match (&sub, got) {
+        (None, None) => return Ok(()),
+        (Some(s), Some(g)) if s.sub_mch_id == g => {}
+        (Some(s), g) => {
+            return Err(crate::NotifyError::mismatch(format!(
+                "{key} `{}` is not the sub-merchant {} of store {}",
+                g.unwrap_or(""),
+                s.sub_mch_id,
+                store.map_or("", |s| s.store_id.as_str())
+            )));
+        }
+        (None, Some(g)) => {
+            return Err(crate::NotifyError::mismatch(format!(
+                "{key} `{g}` names a sub-merchant, the order is paid to the config's own account"
+            )));
+        }
+    }
+    if let (Some(want), Some(got)) = (
+        sub.as_ref().and_then(|s| s.sub_app_id.as_deref()),
+        notified.get(app_key),
+    ) && want != got
+    {
+        return Err(crate::NotifyError::mismatch(format!(
+            "{app_key} `{got}` is not the store's AppID {want}"
+        )));
+    }
+    Ok(())
 }
 
 /// An http(s) base URL without query or fragment.

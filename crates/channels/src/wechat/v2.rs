@@ -9,6 +9,11 @@
 //! merchant certificate, on its own client so the private key is only ever
 //! presented to the refund endpoint.
 //!
+//! Service-provider mode: with a store's [`SubMerchant`] every request
+//! carries `sub_mch_id` (and `sub_appid` when the store has its own AppID,
+//! the payer then being `sub_openid`), signed with the service provider's
+//! key; answers must name that `sub_mch_id` back.
+//!
 //! Notifications: payment notifications are signed (with the order's sign
 //! type when `sign_type` is absent — the config's, which every order of this
 //! config was made with); refund notifications are not signed but carry
@@ -25,7 +30,7 @@ use cashdesk_crypto::wxv2::{self, WxSignType};
 use serde_json::json;
 use url::Url;
 
-use super::wire::V2Credentials;
+use super::wire::{SubMerchant, V2Credentials};
 use super::{TradeKind, join_url, truncate_bytes};
 use crate::channel::*;
 use crate::error::{ChannelError, NotifyError};
@@ -113,6 +118,7 @@ impl WxPayV2 {
         refund: bool,
         path: &str,
         mut params: Fields,
+        sub: Option<&SubMerchant>,
     ) -> Result<Fields, ChannelError> {
         let (client, base) = if refund {
             let client = self.refund_http.as_ref().ok_or_else(|| {
@@ -125,6 +131,12 @@ impl WxPayV2 {
             (&self.http, &self.base_url)
         };
         params.insert("mch_id".into(), self.mch_id.clone());
+        if let Some(sub) = sub {
+            params.insert("sub_mch_id".into(), sub.sub_mch_id.clone());
+            if let Some(a) = &sub.sub_app_id {
+                params.insert("sub_appid".into(), a.clone());
+            }
+        }
         params.insert("nonce_str".into(), nonce_str(32));
         params.insert("sign_type".into(), self.sign_type.as_str().into());
         let sign = self.sign(&params, self.sign_type);
@@ -187,6 +199,13 @@ impl WxPayV2 {
                 "{path}: response is for appid {a}"
             )));
         }
+        if let (Some(sub), Some(m)) = (sub, fields.get("sub_mch_id"))
+            && m != &sub.sub_mch_id
+        {
+            return Err(ChannelError::bad_response(format!(
+                "{path}: response is for sub_mch_id {m}"
+            )));
+        }
         Ok(fields)
     }
 
@@ -198,10 +217,20 @@ impl WxPayV2 {
     }
 
     /// `wx.requestPayment` params: paySign over exactly appId, nonceStr,
-    /// package, signType, timeStamp with the config's sign type.
-    fn jsapi_pay_data(&self, prepay_id: &str, timestamp: i64, nonce: &str) -> serde_json::Value {
+    /// package, signType, timeStamp with the config's sign type. `appId` is
+    /// the sub-merchant's AppID when the payer was one of its users.
+    fn jsapi_pay_data(
+        &self,
+        prepay_id: &str,
+        timestamp: i64,
+        nonce: &str,
+        sub: Option<&SubMerchant>,
+    ) -> serde_json::Value {
+        let app_id = sub
+            .and_then(|s| s.sub_app_id.clone())
+            .unwrap_or_else(|| self.app_id.clone());
         let mut p = Fields::new();
-        p.insert("appId".into(), self.app_id.clone());
+        p.insert("appId".into(), app_id);
         p.insert("timeStamp".into(), timestamp.to_string());
         p.insert("nonceStr".into(), nonce.to_owned());
         p.insert("package".into(), format!("prepay_id={prepay_id}"));
@@ -217,11 +246,25 @@ impl WxPayV2 {
         })
     }
 
-    /// The WeChat app SDK's `PayReq` fields, `sign` over the six others.
-    fn app_pay_data(&self, prepay_id: &str, timestamp: i64, nonce: &str) -> serde_json::Value {
+    /// The WeChat app SDK's `PayReq` fields, `sign` over the six others;
+    /// for a sub-merchant its AppID and mch_id.
+    fn app_pay_data(
+        &self,
+        prepay_id: &str,
+        timestamp: i64,
+        nonce: &str,
+        sub: Option<&SubMerchant>,
+    ) -> serde_json::Value {
         let mut p = Fields::new();
-        p.insert("appid".into(), self.app_id.clone());
-        p.insert("partnerid".into(), self.mch_id.clone());
+        p.insert(
+            "appid".into(),
+            sub.and_then(|s| s.sub_app_id.clone())
+                .unwrap_or_else(|| self.app_id.clone()),
+        );
+        p.insert(
+            "partnerid".into(),
+            sub.map_or_else(|| self.mch_id.clone(), |s| s.sub_mch_id.clone()),
+        );
         p.insert("prepayid".into(), prepay_id.to_owned());
         p.insert("package".into(), "Sign=WXPay".into());
         p.insert("noncestr".into(), nonce.to_owned());
@@ -336,6 +379,7 @@ impl Channel for WxPayV2 {
     async fn create_payment(&self, req: &PayRequest) -> Result<PayResponse, ChannelError> {
         const PATH: &str = "pay/unifiedorder";
         let kind = TradeKind::for_scene(req.scene)?;
+        let sub = SubMerchant::of(req.store.as_ref())?;
         let mut p = self.base_params(req.order_id.as_str());
         p.insert(
             "body".into(),
@@ -373,7 +417,14 @@ impl Channel for WxPayV2 {
                             "openid is required for the mini and jsapi scenes",
                         )
                     })?;
-                p.insert("openid".into(), openid.to_owned());
+                // The payer is a user of the sub-merchant's AppID when the
+                // store has one, else of the service provider's.
+                let key = if sub.as_ref().is_some_and(|s| s.sub_app_id.is_some()) {
+                    "sub_openid"
+                } else {
+                    "openid"
+                };
+                p.insert(key.into(), openid.to_owned());
                 "JSAPI"
             }
             TradeKind::Native => {
@@ -388,17 +439,17 @@ impl Channel for WxPayV2 {
             TradeKind::App => "APP",
         };
         p.insert("trade_type".into(), trade_type.into());
-        let fields = self.call(false, PATH, p).await?;
+        let fields = self.call(false, PATH, p, sub.as_ref()).await?;
         if result_code(PATH, &fields)?.is_err() {
             return Err(result_failure(PATH, &fields));
         }
         let prepay_id = need(PATH, &fields, "prepay_id")?.to_owned();
         let (now, nonce) = (chrono::Utc::now().timestamp(), nonce_str(32));
         let pay_data = match kind {
-            TradeKind::Jsapi => self.jsapi_pay_data(&prepay_id, now, &nonce),
+            TradeKind::Jsapi => self.jsapi_pay_data(&prepay_id, now, &nonce, sub.as_ref()),
             TradeKind::Native => json!({"codeUrl": need(PATH, &fields, "code_url")?}),
             TradeKind::H5 => json!({"h5Url": need(PATH, &fields, "mweb_url")?}),
-            TradeKind::App => self.app_pay_data(&prepay_id, now, &nonce),
+            TradeKind::App => self.app_pay_data(&prepay_id, now, &nonce, sub.as_ref()),
         };
         Ok(PayResponse {
             pay_data,
@@ -408,8 +459,14 @@ impl Channel for WxPayV2 {
 
     async fn query(&self, req: &QueryRequest) -> Result<ChannelOrderStatus, ChannelError> {
         const PATH: &str = "pay/orderquery";
+        let sub = SubMerchant::of(req.store.as_ref())?;
         let fields = self
-            .call(false, PATH, self.base_params(req.order_id.as_str()))
+            .call(
+                false,
+                PATH,
+                self.base_params(req.order_id.as_str()),
+                sub.as_ref(),
+            )
             .await?;
         match result_code(PATH, &fields)? {
             Ok(()) => {}
@@ -461,8 +518,14 @@ impl Channel for WxPayV2 {
 
     async fn close(&self, req: &CloseRequest) -> Result<(), ChannelError> {
         const PATH: &str = "pay/closeorder";
+        let sub = SubMerchant::of(req.store.as_ref())?;
         let fields = self
-            .call(false, PATH, self.base_params(req.order_id.as_str()))
+            .call(
+                false,
+                PATH,
+                self.base_params(req.order_id.as_str()),
+                sub.as_ref(),
+            )
             .await?;
         match result_code(PATH, &fields)? {
             Ok(()) | Err("ORDERCLOSED") => Ok(()),
@@ -472,6 +535,7 @@ impl Channel for WxPayV2 {
 
     async fn refund(&self, req: &RefundRequest) -> Result<RefundStatus, ChannelError> {
         const PATH: &str = "secapi/pay/refund";
+        let sub = SubMerchant::of(req.store.as_ref())?;
         let mut p = self.base_params(req.order_id.as_str());
         p.insert("out_refund_no".into(), req.refund_id.as_str().to_owned());
         p.insert("total_fee".into(), req.order_amount.get().to_string());
@@ -480,7 +544,7 @@ impl Channel for WxPayV2 {
         if let Some(r) = req.reason.as_deref().filter(|r| !r.trim().is_empty()) {
             p.insert("refund_desc".into(), truncate_bytes(r, 80).to_owned());
         }
-        let fields = self.call(true, PATH, p).await?;
+        let fields = self.call(true, PATH, p, sub.as_ref()).await?;
         if result_code(PATH, &fields)?.is_err() {
             return Err(result_failure(PATH, &fields));
         }
@@ -502,10 +566,11 @@ impl Channel for WxPayV2 {
 
     async fn query_refund(&self, req: &RefundQueryRequest) -> Result<RefundStatus, ChannelError> {
         const PATH: &str = "pay/refundquery";
+        let sub = SubMerchant::of(req.store.as_ref())?;
         let mut p = Fields::new();
         p.insert("appid".into(), self.app_id.clone());
         p.insert("out_refund_no".into(), req.refund_id.as_str().to_owned());
-        let fields = self.call(false, PATH, p).await?;
+        let fields = self.call(false, PATH, p, sub.as_ref()).await?;
         if result_code(PATH, &fields)?.is_err() {
             return Err(result_failure(PATH, &fields));
         }
@@ -559,6 +624,14 @@ impl Channel for WxPayV2 {
         }
     }
 
+    fn check_merchant(
+        &self,
+        notified: &NotifiedMerchant,
+        store: Option<&StoreMerchant>,
+    ) -> Result<(), NotifyError> {
+        super::check_sub_merchant(notified, store, "sub_mch_id", "sub_appid")
+    }
+
     fn notification_reply(&self, ok: bool) -> NotificationReply {
         let (code, msg) = if ok {
             ("SUCCESS", "OK")
@@ -589,6 +662,13 @@ fn notify_fen(fields: &Fields, name: &str) -> Result<Fen, NotifyError> {
         .ok()
         .and_then(|v| Fen::parse_positive("amount", v).ok())
         .ok_or_else(|| NotifyError::malformed(format!("{name} `{raw}` is not an amount in fen")))
+}
+
+/// The sub-merchant fields of a (partner) notification.
+fn sub_merchant_of(fields: &Fields) -> NotifiedMerchant {
+    NotifiedMerchant::from_fields(&["sub_mch_id", "sub_appid"], |n| {
+        fields.get(n).map(String::as_str)
+    })
 }
 
 impl WxPayV2 {
@@ -654,6 +734,8 @@ impl WxPayV2 {
         Ok(VerifiedNotification::Payment(PaymentNotification {
             out_trade_no,
             result,
+            merchant: sub_merchant_of(fields),
+            attach: fields.get("attach").filter(|a| !a.is_empty()).cloned(),
         }))
     }
 
@@ -693,6 +775,7 @@ impl WxPayV2 {
             refund_amount: notify_fen(&inner, "refund_fee")?,
             order_amount: notify_fen(&inner, "total_fee").ok(),
             success_time,
+            merchant: sub_merchant_of(fields),
         }))
     }
 }
@@ -768,7 +851,7 @@ mod tests {
     fn vector_request_payment_pay_sign() {
         let prepay = "wx2017033010242291fcfe0db70013231072";
         let nonce = "5K8264ILTKCH16CQ2502SI8ZNMTM67VS";
-        let md5 = adapter("MD5").jsapi_pay_data(prepay, 1490840662, nonce);
+        let md5 = adapter("MD5").jsapi_pay_data(prepay, 1490840662, nonce, None);
         assert_eq!(
             md5,
             json!({
@@ -777,7 +860,7 @@ mod tests {
                 "paySign": "A3C4993E71916E54AE93F5D2B1E888AF"
             })
         );
-        let hmac = adapter("HMAC-SHA256").jsapi_pay_data(prepay, 1490840662, nonce);
+        let hmac = adapter("HMAC-SHA256").jsapi_pay_data(prepay, 1490840662, nonce, None);
         assert_eq!(hmac["signType"], "HMAC-SHA256");
         assert_eq!(
             hmac["paySign"],
@@ -788,7 +871,7 @@ mod tests {
     #[test]
     fn app_params_are_signed_over_the_six_fields() {
         let a = adapter("MD5");
-        let v = a.app_pay_data("wx201", 1490840662, "abc");
+        let v = a.app_pay_data("wx201", 1490840662, "abc", None);
         let obj = v.as_object().unwrap();
         let mut p: Fields = obj
             .iter()

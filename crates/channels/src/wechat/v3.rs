@@ -13,6 +13,12 @@
 //! a state, except `ORDER_NOT_EXIST`, which becomes `NotFound` only when
 //! signed. 5xx and 429 are retryable whatever their signature.
 //!
+//! Service-provider mode: with a store's [`SubMerchant`] orders go to the
+//! partner endpoints (`/v3/pay/partner/transactions/…`, body `sp_appid`,
+//! `sp_mchid`, `sub_appid`, `sub_mchid`, `payer.sp_openid|sub_openid`;
+//! query `?sp_mchid=&sub_mchid=`; close `{sp_mchid, sub_mchid}`) and
+//! refunds carry `sub_mchid`. The service provider signs, as always.
+//!
 //! Notifications: headers verified the same way (an unknown serial is a key
 //! problem: the platform key may have rotated), then the resource decrypted
 //! with AEAD_AES_256_GCM under the APIv3 key. The signature covers the
@@ -303,17 +309,22 @@ impl WxPayV3 {
             .map_err(|e| ChannelError::bad_response(format!("{what}: unexpected body: {e}")))
     }
 
-    /// `wx.requestPayment` params: RSA over `appId\ntimeStamp\nnonceStr\npackage\n`.
+    /// `wx.requestPayment` params: RSA over `appId\ntimeStamp\nnonceStr\npackage\n`;
+    /// `appId` is the sub-merchant's AppID when the payer was one of its users.
     fn jsapi_pay_data(
         &self,
         prepay_id: &str,
         ts: i64,
         nonce: &str,
+        sub: Option<&SubMerchant>,
     ) -> Result<serde_json::Value, ChannelError> {
+        let app_id = sub
+            .and_then(|s| s.sub_app_id.clone())
+            .unwrap_or_else(|| self.app_id.clone());
         let package = format!("prepay_id={prepay_id}");
-        let pay_sign = self.rsa_sign(&format!("{}\n{ts}\n{nonce}\n{package}\n", self.app_id))?;
+        let pay_sign = self.rsa_sign(&format!("{app_id}\n{ts}\n{nonce}\n{package}\n"))?;
         Ok(json!({
-            "appId": self.app_id,
+            "appId": app_id,
             "timeStamp": ts.to_string(),
             "nonceStr": nonce,
             "package": package,
@@ -322,17 +333,23 @@ impl WxPayV3 {
         }))
     }
 
-    /// App SDK params: RSA over `appid\ntimestamp\nnoncestr\nprepayid\n`.
+    /// App SDK params: RSA over `appid\ntimestamp\nnoncestr\nprepayid\n`;
+    /// for a sub-merchant its AppID and mch_id.
     fn app_pay_data(
         &self,
         prepay_id: &str,
         ts: i64,
         nonce: &str,
+        sub: Option<&SubMerchant>,
     ) -> Result<serde_json::Value, ChannelError> {
-        let sign = self.rsa_sign(&format!("{}\n{ts}\n{nonce}\n{prepay_id}\n", self.app_id))?;
+        let app_id = sub
+            .and_then(|s| s.sub_app_id.clone())
+            .unwrap_or_else(|| self.app_id.clone());
+        let partner_id = sub.map_or_else(|| self.mch_id.clone(), |s| s.sub_mch_id.clone());
+        let sign = self.rsa_sign(&format!("{app_id}\n{ts}\n{nonce}\n{prepay_id}\n"))?;
         Ok(json!({
-            "appid": self.app_id,
-            "partnerid": self.mch_id,
+            "appid": app_id,
+            "partnerid": partner_id,
             "prepayid": prepay_id,
             "package": "Sign=WXPay",
             "noncestr": nonce,
@@ -419,6 +436,7 @@ impl Channel for WxPayV3 {
 
     async fn create_payment(&self, req: &PayRequest) -> Result<PayResponse, ChannelError> {
         let kind = TradeKind::for_scene(req.scene)?;
+        let sub = SubMerchant::of(req.store.as_ref())?;
         let client_ip = req
             .client_ip
             .as_deref()
@@ -457,27 +475,66 @@ impl Channel for WxPayV3 {
             }
             TradeKind::App => ("/v3/pay/transactions/app", None, None),
         };
-        let body = V3PrepayRequest {
-            appid: self.app_id.clone(),
-            mchid: self.mch_id.clone(),
-            description: truncate_bytes(&req.description, 127).to_owned(),
-            out_trade_no: req.order_id.as_str().to_owned(),
-            time_expire: req.expire_at.map(to_rfc3339_cn),
-            attach: req
-                .attach
-                .as_deref()
-                .map(|a| truncate_bytes(a, 128).to_owned()),
-            notify_url: self.notify_url.clone(),
-            amount: V3Amount {
-                total: req.amount.get(),
-                currency: "CNY",
-            },
-            payer,
-            scene_info,
+        let description = truncate_bytes(&req.description, 127).to_owned();
+        let time_expire = req.expire_at.map(to_rfc3339_cn);
+        let attach = req
+            .attach
+            .as_deref()
+            .map(|a| truncate_bytes(a, 128).to_owned());
+        let amount = V3Amount {
+            total: req.amount.get(),
+            currency: "CNY",
         };
-        let answer = self
-            .call(Method::POST, path, Some(Self::json_body(&body)?))
-            .await?;
+        let (path, body) = match &sub {
+            None => (
+                path.to_owned(),
+                Self::json_body(&V3PrepayRequest {
+                    appid: self.app_id.clone(),
+                    mchid: self.mch_id.clone(),
+                    description,
+                    out_trade_no: req.order_id.as_str().to_owned(),
+                    time_expire,
+                    attach,
+                    notify_url: self.notify_url.clone(),
+                    amount,
+                    payer,
+                    scene_info,
+                })?,
+            ),
+            Some(sub) => {
+                // The payer belongs to the sub-merchant's AppID when the
+                // store has one, else to the service provider's.
+                let payer = payer.map(|p| match sub.sub_app_id {
+                    Some(_) => V3PartnerPayer {
+                        sp_openid: None,
+                        sub_openid: Some(p.openid),
+                    },
+                    None => V3PartnerPayer {
+                        sp_openid: Some(p.openid),
+                        sub_openid: None,
+                    },
+                });
+                (
+                    path.replace("/v3/pay/transactions/", "/v3/pay/partner/transactions/"),
+                    Self::json_body(&V3PartnerPrepayRequest {
+                        sp_appid: self.app_id.clone(),
+                        sp_mchid: self.mch_id.clone(),
+                        sub_appid: sub.sub_app_id.clone(),
+                        sub_mchid: sub.sub_mch_id.clone(),
+                        description,
+                        out_trade_no: req.order_id.as_str().to_owned(),
+                        time_expire,
+                        attach,
+                        notify_url: self.notify_url.clone(),
+                        amount,
+                        payer,
+                        scene_info,
+                    })?,
+                )
+            }
+        };
+        let path = path.as_str();
+        let answer = self.call(Method::POST, path, Some(body)).await?;
         let bytes = answer.map_err(|f| f.into_error(path))?;
         let r: V3PrepayResponse = Self::decode(path, &bytes)?;
         let missing = |f: &str| ChannelError::bad_response(format!("{path}: response has no {f}"));
@@ -488,7 +545,12 @@ impl Channel for WxPayV3 {
                     .filter(|s| !s.is_empty())
                     .ok_or_else(|| missing("prepay_id"))?;
                 Ok(PayResponse {
-                    pay_data: self.jsapi_pay_data(&id, Utc::now().timestamp(), &nonce_str(32))?,
+                    pay_data: self.jsapi_pay_data(
+                        &id,
+                        Utc::now().timestamp(),
+                        &nonce_str(32),
+                        sub.as_ref(),
+                    )?,
                     prepay_id: Some(id),
                 })
             }
@@ -498,7 +560,12 @@ impl Channel for WxPayV3 {
                     .filter(|s| !s.is_empty())
                     .ok_or_else(|| missing("prepay_id"))?;
                 Ok(PayResponse {
-                    pay_data: self.app_pay_data(&id, Utc::now().timestamp(), &nonce_str(32))?,
+                    pay_data: self.app_pay_data(
+                        &id,
+                        Utc::now().timestamp(),
+                        &nonce_str(32),
+                        sub.as_ref(),
+                    )?,
                     prepay_id: Some(id),
                 })
             }
@@ -526,12 +593,26 @@ impl Channel for WxPayV3 {
     }
 
     async fn query(&self, req: &QueryRequest) -> Result<ChannelOrderStatus, ChannelError> {
-        let what = "/v3/pay/transactions/out-trade-no";
-        let path = format!(
-            "/v3/pay/transactions/out-trade-no/{}?mchid={}",
-            enc(req.order_id.as_str()),
-            enc(&self.mch_id)
-        );
+        let sub = SubMerchant::of(req.store.as_ref())?;
+        let (what, path) = match &sub {
+            None => (
+                "/v3/pay/transactions/out-trade-no",
+                format!(
+                    "/v3/pay/transactions/out-trade-no/{}?mchid={}",
+                    enc(req.order_id.as_str()),
+                    enc(&self.mch_id)
+                ),
+            ),
+            Some(s) => (
+                "/v3/pay/partner/transactions/out-trade-no",
+                format!(
+                    "/v3/pay/partner/transactions/out-trade-no/{}?sp_mchid={}&sub_mchid={}",
+                    enc(req.order_id.as_str()),
+                    enc(&self.mch_id),
+                    enc(&s.sub_mch_id)
+                ),
+            ),
+        };
         let bytes = match self.call(Method::GET, &path, None).await? {
             Ok(b) => b,
             Err(f) if f.code == "ORDER_NOT_EXIST" || f.code == "ORDERNOTEXIST" => {
@@ -546,9 +627,16 @@ impl Channel for WxPayV3 {
             Err(f) => return Err(f.into_error(what)),
         };
         let t: V3Transaction = Self::decode(what, &bytes)?;
+        let other_sub = match &sub {
+            Some(s) => t.sub_mchid.as_deref() != Some(s.sub_mch_id.as_str()),
+            None => t.sub_mchid.is_some(),
+        };
         if t.out_trade_no != req.order_id.as_str()
             || t.mchid.as_deref().is_some_and(|m| m != self.mch_id)
             || t.appid.as_deref().is_some_and(|a| a != self.app_id)
+            || t.sp_mchid.as_deref().is_some_and(|m| m != self.mch_id)
+            || t.sp_appid.as_deref().is_some_and(|a| a != self.app_id)
+            || other_sub
         {
             return Err(ChannelError::bad_response(format!(
                 "{what}: answer is for another order or merchant ({})",
@@ -607,14 +695,30 @@ impl Channel for WxPayV3 {
     }
 
     async fn close(&self, req: &CloseRequest) -> Result<(), ChannelError> {
-        let what = "/v3/pay/transactions/out-trade-no/close";
-        let path = format!(
-            "/v3/pay/transactions/out-trade-no/{}/close",
-            enc(req.order_id.as_str())
-        );
-        let body = Self::json_body(&V3CloseRequest {
-            mchid: self.mch_id.clone(),
-        })?;
+        let sub = SubMerchant::of(req.store.as_ref())?;
+        let (what, path, body) = match &sub {
+            None => (
+                "/v3/pay/transactions/out-trade-no/close",
+                format!(
+                    "/v3/pay/transactions/out-trade-no/{}/close",
+                    enc(req.order_id.as_str())
+                ),
+                Self::json_body(&V3CloseRequest {
+                    mchid: self.mch_id.clone(),
+                })?,
+            ),
+            Some(s) => (
+                "/v3/pay/partner/transactions/out-trade-no/close",
+                format!(
+                    "/v3/pay/partner/transactions/out-trade-no/{}/close",
+                    enc(req.order_id.as_str())
+                ),
+                Self::json_body(&V3PartnerCloseRequest {
+                    sp_mchid: self.mch_id.clone(),
+                    sub_mchid: s.sub_mch_id.clone(),
+                })?,
+            ),
+        };
         match self.call(Method::POST, &path, Some(body)).await? {
             Ok(_) => Ok(()),
             Err(f) if f.code == "ORDER_CLOSED" => Ok(()),
@@ -624,7 +728,9 @@ impl Channel for WxPayV3 {
 
     async fn refund(&self, req: &RefundRequest) -> Result<RefundStatus, ChannelError> {
         let what = "/v3/refund/domestic/refunds";
+        let sub = SubMerchant::of(req.store.as_ref())?;
         let body = V3RefundRequest {
+            sub_mchid: sub.map(|s| s.sub_mch_id),
             out_trade_no: req.order_id.as_str().to_owned(),
             out_refund_no: req.refund_id.as_str().to_owned(),
             reason: req
@@ -649,10 +755,13 @@ impl Channel for WxPayV3 {
 
     async fn query_refund(&self, req: &RefundQueryRequest) -> Result<RefundStatus, ChannelError> {
         let what = "/v3/refund/domestic/refunds/{out_refund_no}";
-        let path = format!(
+        let mut path = format!(
             "/v3/refund/domestic/refunds/{}",
             enc(req.refund_id.as_str())
         );
+        if let Some(s) = SubMerchant::of(req.store.as_ref())? {
+            path.push_str(&format!("?sub_mchid={}", enc(&s.sub_mch_id)));
+        }
         let bytes = self
             .call(Method::GET, &path, None)
             .await?
@@ -700,16 +809,21 @@ impl Channel for WxPayV3 {
             "TRANSACTION.SUCCESS" => {
                 let t: V3Transaction = serde_json::from_slice(&plain)
                     .map_err(|e| NotifyError::malformed(format!("transaction resource: {e}")))?;
-                if t.appid.as_deref() != Some(self.app_id.as_str()) {
+                // A direct order names appid/mchid, a partner order the
+                // service provider as sp_appid/sp_mchid: either way this
+                // config's.
+                let appid = t.appid.as_deref().or(t.sp_appid.as_deref());
+                if appid != Some(self.app_id.as_str()) {
                     return Err(NotifyError::mismatch(format!(
                         "appid `{}` is not this config's",
-                        t.appid.as_deref().unwrap_or("")
+                        appid.unwrap_or("")
                     )));
                 }
-                if t.mchid.as_deref() != Some(self.mch_id.as_str()) {
+                let mchid = t.mchid.as_deref().or(t.sp_mchid.as_deref());
+                if mchid != Some(self.mch_id.as_str()) {
                     return Err(NotifyError::mismatch(format!(
                         "mchid `{}` is not this config's",
-                        t.mchid.as_deref().unwrap_or("")
+                        mchid.unwrap_or("")
                     )));
                 }
                 let result = if t.trade_state == "SUCCESS" {
@@ -738,20 +852,30 @@ impl Channel for WxPayV3 {
                         message: t.trade_state_desc.clone().unwrap_or_default(),
                     }
                 };
+                let merchant =
+                    NotifiedMerchant::from_fields(&["sub_mchid", "sub_appid"], |n| match n {
+                        "sub_mchid" => t.sub_mchid.as_deref(),
+                        _ => t.sub_appid.as_deref(),
+                    });
                 Ok(VerifiedNotification::Payment(PaymentNotification {
                     out_trade_no: t.out_trade_no,
                     result,
+                    merchant,
+                    attach: t.attach.filter(|a| !a.is_empty()),
                 }))
             }
             "REFUND.SUCCESS" | "REFUND.ABNORMAL" | "REFUND.CLOSED" => {
                 let r: V3RefundResource = serde_json::from_slice(&plain)
                     .map_err(|e| NotifyError::malformed(format!("refund resource: {e}")))?;
-                if r.mchid.as_deref() != Some(self.mch_id.as_str()) {
+                let mchid = r.mchid.as_deref().or(r.sp_mchid.as_deref());
+                if mchid != Some(self.mch_id.as_str()) {
                     return Err(NotifyError::mismatch(format!(
                         "mchid `{}` is not this config's",
-                        r.mchid.as_deref().unwrap_or("")
+                        mchid.unwrap_or("")
                     )));
                 }
+                let merchant =
+                    NotifiedMerchant::from_fields(&["sub_mchid"], |_| r.sub_mchid.as_deref());
                 let outcome = refund_outcome(&r.refund_status).ok_or_else(|| {
                     NotifyError::malformed(format!("unknown refund_status `{}`", r.refund_status))
                 })?;
@@ -776,12 +900,21 @@ impl Channel for WxPayV3 {
                         .total
                         .and_then(|v| Fen::parse_positive("total", v).ok()),
                     success_time,
+                    merchant,
                 }))
             }
             other => Ok(VerifiedNotification::Other {
                 event: other.to_owned(),
             }),
         }
+    }
+
+    fn check_merchant(
+        &self,
+        notified: &NotifiedMerchant,
+        store: Option<&StoreMerchant>,
+    ) -> Result<(), NotifyError> {
+        super::check_sub_merchant(notified, store, "sub_mchid", "sub_appid")
     }
 
     fn notification_reply(&self, ok: bool) -> NotificationReply {
@@ -946,6 +1079,7 @@ mod tests {
                 "wx201410272009395522657a690389285100",
                 1414561699,
                 "5K8264ILTKCH16CQ2502SI8ZNMTM67VS",
+                None,
             )
             .unwrap();
         assert_eq!(v["signType"], "RSA");
@@ -974,7 +1108,7 @@ mod tests {
             .into_iter()
             .collect()
         );
-        let app = a.app_pay_data("wx2014", 1414561699, "abc").unwrap();
+        let app = a.app_pay_data("wx2014", 1414561699, "abc", None).unwrap();
         let msg = "wxd930ea5d5a258f4f\n1414561699\nabc\nwx2014\n";
         public
             .verify_sha256_base64(msg.as_bytes(), app["sign"].as_str().unwrap())

@@ -188,6 +188,73 @@ impl V3Credentials {
     }
 }
 
+/// A store's identity at a `wx-pay` config in service-provider mode (the
+/// config is the service provider's account, 服务商): `{subMchId,
+/// subAppId?}`. `subMchId` is the sub-merchant (特约商户) the store is paid
+/// to; `subAppId` the sub-merchant's own AppID (its mini-program or
+/// official account): with it the payer's openid is sent as `sub_openid`
+/// and `wx.requestPayment` gets `appId = subAppId`; without it the openid
+/// belongs to the service provider's AppID. Unknown fields are refused (a
+/// typo must not silently pay the service provider).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SubMerchantIdentity {
+    pub sub_mch_id: String,
+    #[serde(default)]
+    pub sub_app_id: Option<String>,
+}
+
+/// A checked [`SubMerchantIdentity`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SubMerchant {
+    pub sub_mch_id: String,
+    pub sub_app_id: Option<String>,
+}
+
+impl SubMerchantIdentity {
+    pub fn parse(v: &serde_json::Value) -> Result<Self, String> {
+        Self::deserialize(v).map_err(|e| format!("identity for WeChat Pay: {e}"))
+    }
+
+    pub(crate) fn check(&self) -> Result<SubMerchant, String> {
+        let sub_mch_id = self.sub_mch_id.trim();
+        if sub_mch_id.is_empty()
+            || sub_mch_id.len() > 32
+            || !sub_mch_id.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err("identity.subMchId must be the sub-merchant's mch_id (digits)".into());
+        }
+        let sub_app_id = match self.sub_app_id.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(a) if a.len() <= 32 && a.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+                Some(a.to_owned())
+            }
+            Some(_) => {
+                return Err("identity.subAppId must be an AppID (letters and digits)".into());
+            }
+        };
+        Ok(SubMerchant {
+            sub_mch_id: sub_mch_id.to_owned(),
+            sub_app_id,
+        })
+    }
+}
+
+impl SubMerchant {
+    /// The identity a request carries, if any.
+    pub(crate) fn of(
+        store: Option<&crate::StoreMerchant>,
+    ) -> Result<Option<SubMerchant>, crate::ChannelError> {
+        store
+            .map(|s| {
+                SubMerchantIdentity::parse(&serde_json::Value::Object(s.fields.clone()))
+                    .and_then(|i| i.check())
+                    .map_err(|e| crate::ChannelError::config(format!("store {}: {e}", s.store_id)))
+            })
+            .transpose()
+    }
+}
+
 fn secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
     String::deserialize(d).map(Secret::new)
 }
@@ -207,6 +274,16 @@ pub struct V3Amount {
 #[derive(Debug, Serialize)]
 pub struct V3Payer {
     pub openid: String,
+}
+
+/// The payer of a partner order: `sp_openid` (under the service
+/// provider's AppID) or `sub_openid` (under `sub_appid`).
+#[derive(Debug, Serialize)]
+pub struct V3PartnerPayer {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sp_openid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub_openid: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -241,6 +318,29 @@ pub struct V3PrepayRequest {
     pub scene_info: Option<V3SceneInfo>,
 }
 
+/// `POST /v3/pay/partner/transactions/{jsapi|native|h5|app}`: a service
+/// provider's order for a sub-merchant.
+#[derive(Debug, Serialize)]
+pub struct V3PartnerPrepayRequest {
+    pub sp_appid: String,
+    pub sp_mchid: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub_appid: Option<String>,
+    pub sub_mchid: String,
+    pub description: String,
+    pub out_trade_no: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_expire: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attach: Option<String>,
+    pub notify_url: String,
+    pub amount: V3Amount,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payer: Option<V3PartnerPayer>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scene_info: Option<V3SceneInfo>,
+}
+
 #[derive(Debug, Deserialize)]
 pub struct V3PrepayResponse {
     #[serde(default)]
@@ -265,6 +365,18 @@ pub struct V3Transaction {
     pub appid: Option<String>,
     #[serde(default)]
     pub mchid: Option<String>,
+    /// Partner orders name the service provider and the sub-merchant
+    /// instead of `appid`/`mchid`.
+    #[serde(default)]
+    pub sp_appid: Option<String>,
+    #[serde(default)]
+    pub sp_mchid: Option<String>,
+    #[serde(default)]
+    pub sub_appid: Option<String>,
+    #[serde(default)]
+    pub sub_mchid: Option<String>,
+    #[serde(default)]
+    pub attach: Option<String>,
     pub out_trade_no: String,
     #[serde(default)]
     pub transaction_id: Option<String>,
@@ -282,6 +394,13 @@ pub struct V3CloseRequest {
     pub mchid: String,
 }
 
+/// `POST /v3/pay/partner/transactions/out-trade-no/{no}/close`.
+#[derive(Debug, Serialize)]
+pub struct V3PartnerCloseRequest {
+    pub sp_mchid: String,
+    pub sub_mchid: String,
+}
+
 #[derive(Debug, Serialize)]
 pub struct V3RefundAmount {
     pub refund: i64,
@@ -292,6 +411,9 @@ pub struct V3RefundAmount {
 /// `POST /v3/refund/domestic/refunds`.
 #[derive(Debug, Serialize)]
 pub struct V3RefundRequest {
+    /// A service provider's refund for its sub-merchant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub_mchid: Option<String>,
     pub out_trade_no: String,
     pub out_refund_no: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -329,6 +451,10 @@ pub struct V3Refund {
 pub struct V3RefundResource {
     #[serde(default)]
     pub mchid: Option<String>,
+    #[serde(default)]
+    pub sp_mchid: Option<String>,
+    #[serde(default)]
+    pub sub_mchid: Option<String>,
     pub out_trade_no: String,
     #[serde(default)]
     pub transaction_id: Option<String>,

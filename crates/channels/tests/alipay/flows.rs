@@ -41,6 +41,7 @@ fn pay_request(scene: SceneCode) -> PayRequest {
         expire_at: Some(chrono::Utc::now() + chrono::Duration::minutes(30)),
         attach: Some("store=S1&x=中".into()),
         return_url: None,
+        store: None,
     }
 }
 
@@ -220,6 +221,7 @@ async fn responses_that_cannot_be_trusted_are_errors() {
     let q = QueryRequest {
         order_id: req.order_id.clone(),
         amount: req.amount,
+        store: None,
     };
     assert_eq!(
         ch.query(&q).await.unwrap_err().kind(),
@@ -227,6 +229,7 @@ async fn responses_that_cannot_be_trusted_are_errors() {
     );
     let close = CloseRequest {
         order_id: req.order_id.clone(),
+        store: None,
     };
     assert_ne!(ch.close(&close).await, Ok(()));
     // Certificate mode: an answer under another Alipay certificate.
@@ -315,6 +318,7 @@ async fn query_maps_trade_status_and_checks_the_amount() {
     let q = QueryRequest {
         order_id: order_id.clone(),
         amount: Fen::from_stored(100),
+        store: None,
     };
     assert_eq!(ch.query(&q).await.unwrap(), ChannelOrderStatus::NotPaid);
     assert_eq!(d.last().params["method"], "alipay.trade.query");
@@ -363,6 +367,7 @@ async fn close_refund_and_refund_query() {
     let order_id = OrderId::generate();
     let close = CloseRequest {
         order_id: order_id.clone(),
+        store: None,
     };
     ch.close(&close).await.unwrap();
     assert_eq!(d.last().params["method"], "alipay.trade.close");
@@ -384,6 +389,7 @@ async fn close_refund_and_refund_query() {
         order_amount: Fen::from_stored(100),
         refund_amount: Fen::from_stored(30),
         reason: Some("商品已售完".into()),
+        store: None,
     };
     let st = ch.refund(&refund).await.unwrap();
     let sent = d.last();
@@ -410,6 +416,7 @@ async fn close_refund_and_refund_query() {
     let rq = RefundQueryRequest {
         order_id: order_id.clone(),
         refund_id: refund_id.clone(),
+        store: None,
     };
     let st = ch.query_refund(&rq).await.unwrap();
     assert_eq!(
@@ -432,4 +439,134 @@ async fn close_refund_and_refund_query() {
     let e = ch.refund(&refund).await.unwrap_err();
     assert_eq!(e.kind(), ChannelErrorKind::Business);
     assert_eq!(e.code(), Some("ACQ.REFUND_AMT_NOT_EQUAL_TOTAL"));
+}
+
+/// A store whose own Alipay merchant authorized the config's app: every
+/// call for its orders, and the client-side wap/page/app parameters, carry
+/// its `app_auth_token` among the signed parameters; the config's own
+/// orders carry none.
+#[tokio::test]
+async fn store_orders_carry_the_app_auth_token() {
+    let (d, ch) = setup().await;
+    let store = StoreMerchant::new(
+        "S3",
+        json!({"appAuthToken": "202401BB3b2c1a9f0e8d7c6b5a4",
+               "authAppId": "2021000000000077", "sellerId": "2088000000000077"}),
+    );
+    let mut req = pay_request(SceneCode::Mini);
+    req.store = Some(store.clone());
+    ch.create_payment(&req).await.unwrap();
+    let sent = d.last();
+    assert_eq!(sent.params["app_auth_token"], "202401BB3b2c1a9f0e8d7c6b5a4");
+    assert_eq!(sent.params["app_id"], APP_ID, "the config's app calls");
+    assert!(verify_app_signature(&sent.params), "the token is signed");
+    // Client-side scenes: the token is in the signed parameters too.
+    for scene in [SceneCode::Wap, SceneCode::Page, SceneCode::App] {
+        let mut r = pay_request(scene);
+        r.store = Some(store.clone());
+        let resp = ch.create_payment(&r).await.unwrap();
+        let text = resp.pay_data["redirectUrl"]
+            .as_str()
+            .map(|u| u.split_once('?').unwrap().1)
+            .or(resp.pay_data["orderString"].as_str())
+            .unwrap();
+        let params = form(text);
+        assert_eq!(params["app_auth_token"], "202401BB3b2c1a9f0e8d7c6b5a4");
+        check_client_side(&params, params["method"].as_str());
+    }
+    let store = Some(store);
+    let q = QueryRequest {
+        order_id: req.order_id.clone(),
+        amount: req.amount,
+        store: store.clone(),
+    };
+    ch.query(&q).await.unwrap();
+    assert_eq!(
+        d.last().params["app_auth_token"],
+        "202401BB3b2c1a9f0e8d7c6b5a4"
+    );
+    ch.close(&CloseRequest {
+        order_id: req.order_id.clone(),
+        store: store.clone(),
+    })
+    .await
+    .unwrap();
+    assert_eq!(d.last().params["method"], "alipay.trade.close");
+    assert_eq!(
+        d.last().params["app_auth_token"],
+        "202401BB3b2c1a9f0e8d7c6b5a4"
+    );
+    let refund_id = RefundId::generate();
+    ch.refund(&RefundRequest {
+        order_id: req.order_id.clone(),
+        refund_id: refund_id.clone(),
+        order_amount: Fen::from_stored(10),
+        refund_amount: Fen::from_stored(10),
+        reason: None,
+        store: store.clone(),
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        d.last().params["app_auth_token"],
+        "202401BB3b2c1a9f0e8d7c6b5a4"
+    );
+    ch.query_refund(&RefundQueryRequest {
+        order_id: req.order_id.clone(),
+        refund_id,
+        store,
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        d.last().params["app_auth_token"],
+        "202401BB3b2c1a9f0e8d7c6b5a4"
+    );
+    // The config's own order: no token.
+    ch.create_payment(&pay_request(SceneCode::Qr))
+        .await
+        .unwrap();
+    assert!(!d.last().params.contains_key("app_auth_token"));
+}
+
+#[test]
+fn app_auth_identities_are_validated_and_keep_the_token_secret() {
+    let ok = validate_store_identity(
+        cashdesk_core::ChannelType::AliPay,
+        "v2",
+        &json!({"appAuthToken": "202401BBx", "authAppId": "2021000000000077"}),
+    )
+    .unwrap();
+    assert_eq!(ok.mch_id.as_deref(), Some("2021000000000077"));
+    assert_eq!(ok.secret_fields, ["appAuthToken"]);
+    let with_seller = validate_store_identity(
+        cashdesk_core::ChannelType::AliPay,
+        "v2",
+        &json!({"appAuthToken": "t", "authAppId": "2021000000000077", "sellerId": "2088000000000077"}),
+    )
+    .unwrap();
+    assert_eq!(with_seller.mch_id.as_deref(), Some("2088000000000077"));
+    for (bad, field) in [
+        (json!({"authAppId": "2021000000000077"}), "appAuthToken"),
+        (json!({"appAuthToken": "t"}), "authAppId"),
+        (json!({"appAuthToken": "t", "authAppId": "x1"}), "authAppId"),
+        (
+            json!({"appAuthToken": " ", "authAppId": "2021"}),
+            "appAuthToken",
+        ),
+        (
+            json!({"appAuthToken": "t", "authAppId": "2021", "sellerId": "1"}),
+            "sellerId",
+        ),
+    ] {
+        let e =
+            validate_store_identity(cashdesk_core::ChannelType::AliPay, "v2", &bad).unwrap_err();
+        assert!(e.contains(field), "{bad}: {e}");
+        assert!(!e.contains("202401BB"), "never echoes the token: {e}");
+    }
+    let dbg = format!(
+        "{:?}",
+        StoreMerchant::new("S3", json!({"appAuthToken": "202401BBsecret"}))
+    );
+    assert!(!dbg.contains("202401BBsecret"), "{dbg}");
 }

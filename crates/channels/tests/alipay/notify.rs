@@ -213,16 +213,28 @@ fn notifications_that_must_be_refused() {
         NotifyErrorKind::Unverifiable
     );
 
-    // Verified, but for another app or seller.
+    // Verified, but for another app; or (once the order is known: the
+    // config's own account) another seller or authorizing app.
     let mut f = fields(order, "0.10");
     f.insert("app_id".into(), "2021000000000000".into());
     assert_eq!(kind(&signed_post(f)), NotifyErrorKind::Mismatch);
+    let merchant_check = |f: BTreeMap<String, String>| {
+        let n = ch.parse_notification(&signed_post(f)).unwrap();
+        let VerifiedNotification::Payment(p) = n else {
+            panic!("{n:?}")
+        };
+        ch.check_merchant(&p.merchant, None).map_err(|e| e.kind)
+    };
+    assert_eq!(merchant_check(fields(order, "0.10")), Ok(()));
     let mut f = fields(order, "0.10");
     f.insert("seller_id".into(), "2088000000000009".into());
-    assert_eq!(kind(&signed_post(f)), NotifyErrorKind::Mismatch);
+    assert_eq!(merchant_check(f), Err(NotifyErrorKind::Mismatch));
     let mut f = fields(order, "0.10");
     f.remove("seller_id");
-    assert_eq!(kind(&signed_post(f)), NotifyErrorKind::Mismatch);
+    assert_eq!(merchant_check(f), Err(NotifyErrorKind::Mismatch));
+    let mut f = fields(order, "0.10");
+    f.insert("auth_app_id".into(), "2021000000000077".into());
+    assert_eq!(merchant_check(f), Err(NotifyErrorKind::Mismatch));
 
     // Amount mismatch is refused by check_against.
     let n = ch
@@ -287,5 +299,55 @@ fn other_statuses_are_verified_and_acknowledged() {
         VerifiedNotification::Other {
             event: "REFUND:TRADE_SUCCESS".into()
         }
+    );
+}
+
+/// A store's order paid under an app authorization: the notification names
+/// the authorizing merchant (`auth_app_id`, `seller_id`), which must be the
+/// store's; the config's own seller check does not apply to it.
+#[test]
+fn authorized_merchants_notifications_are_checked_against_the_store() {
+    let ch = channel(&creds());
+    let store = StoreMerchant::new(
+        "S1",
+        serde_json::json!({"appAuthToken": "202401BBa1b2c3", "authAppId": "2021000000000077",
+                           "sellerId": "2088000000000077"}),
+    );
+    let other = StoreMerchant::new(
+        "S2",
+        serde_json::json!({"appAuthToken": "202401BBx", "authAppId": "2021000000000088"}),
+    );
+    let order = OrderId::generate();
+    let mut f = fields(order.as_str(), "0.10");
+    f.insert("auth_app_id".into(), "2021000000000077".into());
+    f.insert("seller_id".into(), "2088000000000077".into());
+    let n = ch.parse_notification(&signed_post(f)).unwrap();
+    let VerifiedNotification::Payment(p) = &n else {
+        panic!("{n:?}")
+    };
+    assert_eq!(
+        p.attach.as_deref(),
+        Some("store=S1"),
+        "passback_params decoded"
+    );
+    ch.check_merchant(&p.merchant, Some(&store)).unwrap();
+    for wrong in [Some(&other), None] {
+        assert_eq!(
+            ch.check_merchant(&p.merchant, wrong).unwrap_err().kind,
+            NotifyErrorKind::Mismatch
+        );
+    }
+    // The config's own trade is not the store's.
+    let n = ch
+        .parse_notification(&signed_post(fields(order.as_str(), "0.10")))
+        .unwrap();
+    let VerifiedNotification::Payment(p) = &n else {
+        panic!()
+    };
+    assert_eq!(
+        ch.check_merchant(&p.merchant, Some(&store))
+            .unwrap_err()
+            .kind,
+        NotifyErrorKind::Mismatch
     );
 }

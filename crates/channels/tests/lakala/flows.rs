@@ -35,6 +35,7 @@ fn pay_request(scene: SceneCode, payer: Option<&str>) -> PayRequest {
         expire_at: Some(chrono::Utc::now() + chrono::Duration::minutes(15)),
         attach: Some("store=S1".into()),
         return_url: None,
+        store: None,
     }
 }
 
@@ -177,6 +178,7 @@ async fn responses_that_cannot_be_trusted_are_errors() {
     let q = QueryRequest {
         order_id: req.order_id.clone(),
         amount: req.amount,
+        store: None,
     };
     assert_eq!(
         ch.query(&q).await.unwrap_err().kind(),
@@ -238,6 +240,7 @@ async fn query_maps_trade_state_and_checks_the_amount() {
     let q = QueryRequest {
         order_id: order_id.clone(),
         amount: Fen::from_stored(100),
+        store: None,
     };
     assert_eq!(ch.query(&q).await.unwrap(), ChannelOrderStatus::NotPaid);
     assert_eq!(d.last().path, "/lkl/api/v3/labs/query/tradequery");
@@ -291,6 +294,7 @@ async fn close_refund_and_refund_query() {
     let order_id = OrderId::generate();
     let close = CloseRequest {
         order_id: order_id.clone(),
+        store: None,
     };
     ch.close(&close).await.unwrap();
     assert_eq!(d.last().path, "/lkl/api/v3/labs/relation/close");
@@ -311,6 +315,7 @@ async fn close_refund_and_refund_query() {
         order_amount: Fen::from_stored(100),
         refund_amount: Fen::from_stored(30),
         reason: Some("商品已售完".into()),
+        store: None,
     };
     let st = ch.refund(&refund).await.unwrap();
     assert_eq!(d.last().path, "/lkl/api/v3/labs/relation/refund");
@@ -331,6 +336,7 @@ async fn close_refund_and_refund_query() {
     let rq = RefundQueryRequest {
         order_id,
         refund_id: refund_id.clone(),
+        store: None,
     };
     *d.refund_state.lock().unwrap() = "SUCCESS".into();
     let st = ch.query_refund(&rq).await.unwrap();
@@ -349,4 +355,118 @@ async fn close_refund_and_refund_query() {
         ch.query_refund(&rq).await.unwrap().outcome,
         RefundOutcome::Processing
     );
+}
+
+/// A chain store's identity: its merchant and terminal numbers go in every
+/// request instead of the config's, its own WeChat AppID in acc_busi_fields,
+/// and an answer for another merchant is not trusted.
+#[tokio::test]
+async fn store_requests_carry_the_store_terminal() {
+    let (d, ch) = setup().await;
+    let store = StoreMerchant::new(
+        "S2",
+        json!({"merchantNo": STORE_MERCHANT_NO, "termNo": STORE_TERM_NO}),
+    );
+    let mut req = pay_request(SceneCode::Native, None);
+    req.store = Some(store.clone());
+    ch.create_payment(&req).await.unwrap();
+    let r = req_data(&d);
+    assert_eq!(
+        (r["merchant_no"].as_str(), r["term_no"].as_str()),
+        (Some(STORE_MERCHANT_NO), Some(STORE_TERM_NO))
+    );
+    // The config's subAppId unless the store has its own.
+    let mut mini = pay_request(SceneCode::Mini, Some(OPENID));
+    mini.store = Some(store.clone());
+    ch.create_payment(&mini).await.unwrap();
+    assert_eq!(req_data(&d)["acc_busi_fields"]["sub_appid"], SUB_APP_ID);
+    let mut own_app = mini.clone();
+    own_app.store = Some(StoreMerchant::new(
+        "S2",
+        json!({"merchantNo": STORE_MERCHANT_NO, "termNo": STORE_TERM_NO,
+               "subAppId": "wx1111111111111111"}),
+    ));
+    // The double only knows the config's AppID: the store's was sent.
+    assert!(ch.create_payment(&own_app).await.is_err());
+    assert_eq!(
+        req_data(&d)["acc_busi_fields"]["sub_appid"],
+        "wx1111111111111111"
+    );
+
+    let store = Some(store);
+    *d.trade_state.lock().unwrap() = "SUCCESS".into();
+    let q = QueryRequest {
+        order_id: req.order_id.clone(),
+        amount: req.amount,
+        store: store.clone(),
+    };
+    assert!(matches!(
+        ch.query(&q).await.unwrap(),
+        ChannelOrderStatus::Paid(_)
+    ));
+    assert_eq!(req_data(&d)["merchant_no"], STORE_MERCHANT_NO);
+    let refund_id = RefundId::generate();
+    ch.refund(&RefundRequest {
+        order_id: req.order_id.clone(),
+        refund_id: refund_id.clone(),
+        order_amount: Fen::from_stored(100),
+        refund_amount: Fen::from_stored(30),
+        reason: None,
+        store: store.clone(),
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        (
+            req_data(&d)["merchant_no"].as_str(),
+            req_data(&d)["term_no"].as_str()
+        ),
+        (Some(STORE_MERCHANT_NO), Some(STORE_TERM_NO))
+    );
+    ch.query_refund(&RefundQueryRequest {
+        order_id: req.order_id.clone(),
+        refund_id,
+        store: store.clone(),
+    })
+    .await
+    .unwrap();
+    assert_eq!(req_data(&d)["merchant_no"], STORE_MERCHANT_NO);
+    ch.close(&CloseRequest {
+        order_id: req.order_id.clone(),
+        store: store.clone(),
+    })
+    .await
+    .unwrap();
+    assert_eq!(req_data(&d)["merchant_no"], STORE_MERCHANT_NO);
+
+    // An answer naming another merchant: not this store's trade.
+    *d.wrong_merchant.lock().unwrap() = true;
+    assert_eq!(
+        ch.query(&q).await.unwrap_err().kind(),
+        ChannelErrorKind::BadResponse
+    );
+}
+
+#[test]
+fn terminal_identities_are_validated() {
+    let ok = validate_store_identity(
+        cashdesk_core::ChannelType::Lakala,
+        "v3",
+        &json!({"merchantNo": STORE_MERCHANT_NO, "termNo": STORE_TERM_NO}),
+    )
+    .unwrap();
+    assert_eq!(ok.mch_id.as_deref(), Some(STORE_MERCHANT_NO));
+    for (bad, field) in [
+        (json!({"merchantNo": STORE_MERCHANT_NO}), "termNo"),
+        (json!({"termNo": STORE_TERM_NO}), "merchantNo"),
+        (json!({"merchantNo": "822 1", "termNo": "1"}), "merchantNo"),
+        (
+            json!({"merchantNo": "8221", "termNo": "1", "subMchId": "1"}),
+            "subMchId",
+        ),
+    ] {
+        let e =
+            validate_store_identity(cashdesk_core::ChannelType::Lakala, "v3", &bad).unwrap_err();
+        assert!(e.contains(field), "{bad}: {e}");
+    }
 }

@@ -83,6 +83,12 @@ fn hand_built_payment_notification_is_accepted() {
         .kind,
         NotifyErrorKind::Mismatch
     );
+    // The config's own numbers, the remark echoed.
+    let VerifiedNotification::Payment(p) = &n else {
+        panic!()
+    };
+    ch.check_merchant(&p.merchant, None).unwrap();
+    assert_eq!(p.attach.as_deref(), Some("store=S1"));
     let reply = ch.notification_reply(true);
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body, r#"{"code":"SUCCESS","message":"执行成功"}"#);
@@ -152,12 +158,26 @@ fn notifications_that_must_be_refused() {
         .1
         .replace("LKLAPI-SHA256withRSA", "WECHATPAY2-SHA256-RSA2048");
     assert_eq!(kind(&other_scheme), NotifyErrorKind::Unverifiable);
-    // Another merchant.
+    // Another merchant: the notify key signs for every merchant, so the
+    // notification verifies, and check_merchant refuses it for an order
+    // paid with this config's own numbers.
     let mut v = payment("P1", "100");
     v["merchant_no"] = json!("822290000000000");
+    let n = ch
+        .parse_notification(&signed(&v.to_string(), &keys().notify))
+        .unwrap();
+    let VerifiedNotification::Payment(p) = &n else {
+        panic!("{n:?}")
+    };
+    assert_eq!(
+        ch.check_merchant(&p.merchant, None).unwrap_err().kind,
+        NotifyErrorKind::Mismatch
+    );
+    let mut v = payment("P1", "100");
+    v["merchant_no"] = Value::Null;
     assert_eq!(
         kind(&signed(&v.to_string(), &keys().notify)),
-        NotifyErrorKind::Mismatch
+        NotifyErrorKind::Malformed
     );
     // Signed but malformed.
     assert_eq!(
@@ -179,4 +199,48 @@ fn notifications_that_must_be_refused() {
             "{field}={value}"
         );
     }
+}
+
+/// Two stores on one config: each store's notification names its own
+/// merchant and terminal numbers, and is accepted for that store's orders
+/// only (not for the other store's, nor for the config's own).
+#[test]
+fn store_notifications_are_checked_against_the_order_store() {
+    let ch = channel();
+    let s1 = StoreMerchant::new(
+        "S1",
+        json!({"merchantNo": "822000000000001", "termNo": "T0000001"}),
+    );
+    let s2 = StoreMerchant::new(
+        "S2",
+        json!({"merchantNo": "822000000000002", "termNo": "T0000002"}),
+    );
+    let mut v = payment("P1", "100");
+    v["merchant_no"] = json!("822000000000001");
+    v["term_no"] = json!("T0000001");
+    let n = ch
+        .parse_notification(&signed(&v.to_string(), &keys().notify))
+        .unwrap();
+    let VerifiedNotification::Payment(p) = &n else {
+        panic!("{n:?}")
+    };
+    ch.check_merchant(&p.merchant, Some(&s1)).unwrap();
+    for wrong in [Some(&s2), None] {
+        assert_eq!(
+            ch.check_merchant(&p.merchant, wrong).unwrap_err().kind,
+            NotifyErrorKind::Mismatch
+        );
+    }
+    // The store's merchant number with another terminal.
+    v["term_no"] = json!("T0000009");
+    let n = ch
+        .parse_notification(&signed(&v.to_string(), &keys().notify))
+        .unwrap();
+    let VerifiedNotification::Payment(p) = &n else {
+        panic!()
+    };
+    assert_eq!(
+        ch.check_merchant(&p.merchant, Some(&s1)).unwrap_err().kind,
+        NotifyErrorKind::Mismatch
+    );
 }

@@ -25,6 +25,9 @@ pub const SERIAL_NO: &str = "00dfba8194c41b84cf";
 pub const MERCHANT_NO: &str = "822290059430BCW";
 pub const TERM_NO: &str = "29034705";
 pub const SUB_APP_ID: &str = "wx0ed4a4f0fdbc0f79";
+/// A chain store's own numbers under the same Lakala app.
+pub const STORE_MERCHANT_NO: &str = "822290059430S02";
+pub const STORE_TERM_NO: &str = "29034799";
 pub const MCH_ID: &str = "822290059430BCW";
 pub const NOTIFY_URL: &str = "https://pay.example.com/api/cashier-desk/notify/C01LKL";
 /// The serial of the platform certificate (`Lklapi-Serial`).
@@ -144,6 +147,8 @@ pub struct Double {
     pub paid_amount: Mutex<i64>,
     /// The refund's trade_state (refund and refund query).
     pub refund_state: Mutex<String>,
+    /// Answers name another merchant than the request's.
+    pub wrong_merchant: Mutex<bool>,
 }
 
 impl Double {
@@ -154,6 +159,7 @@ impl Double {
             trade_state: Mutex::new("CREATE".into()),
             paid_amount: Mutex::new(100),
             refund_state: Mutex::new("SUCCESS".into()),
+            wrong_merchant: Mutex::new(false),
         })
     }
     pub fn set_fault(&self, f: Fault) {
@@ -323,7 +329,15 @@ async fn handle(
             .and_then(cashdesk_core::time::parse_compact)
             .is_some();
     let r = &parsed["req_data"];
-    let ours = r["merchant_no"] == MERCHANT_NO && r["term_no"] == TERM_NO;
+    // The config's own numbers, or the chain store's.
+    let ours = (r["merchant_no"] == MERCHANT_NO && r["term_no"] == TERM_NO)
+        || (r["merchant_no"] == STORE_MERCHANT_NO && r["term_no"] == STORE_TERM_NO);
+    // Answers name the merchant asked for (or, as a fault, another).
+    let merchant = if *d.wrong_merchant.lock().unwrap() {
+        json!("822999999999999")
+    } else {
+        r["merchant_no"].clone()
+    };
     if !envelope_ok || !ours {
         return reply(&d, "BBS11000", "参数错误", Value::Null);
     }
@@ -376,7 +390,7 @@ async fn handle(
                 "BBS00000",
                 "成功",
                 json!({
-                    "merchant_no": MERCHANT_NO, "out_trade_no": no,
+                    "merchant_no": merchant, "out_trade_no": no,
                     "trade_no": "20240102110113130266250000001", "log_no": "66250000001",
                     "acc_resp_fields": fields,
                 }),
@@ -393,7 +407,7 @@ async fn handle(
                 return reply(&d, "BBS11001", "交易不存在", Value::Null);
             }
             let mut t = json!({
-                "merchant_no": MERCHANT_NO, "out_trade_no": no,
+                "merchant_no": merchant, "out_trade_no": no,
                 "trade_no": "20240102110113130266250000001", "trade_state": state,
                 "account_type": "WECHAT",
             });
@@ -414,7 +428,7 @@ async fn handle(
             if *d.trade_state.lock().unwrap() == "NOT_FOUND" {
                 return reply(&d, "BBS11001", "交易不存在", Value::Null);
             }
-            reply(&d, "BBS00000", "成功", json!({"merchant_no": MERCHANT_NO}))
+            reply(&d, "BBS00000", "成功", json!({"merchant_no": merchant}))
         }
         "/api/v3/labs/relation/refund" => {
             if !digits(&r["refund_amount"]) || !r["origin_out_trade_no"].is_string() {
@@ -425,7 +439,7 @@ async fn handle(
                 "BBS00000",
                 "成功",
                 json!({
-                    "merchant_no": MERCHANT_NO, "out_trade_no": no,
+                    "merchant_no": merchant, "out_trade_no": no,
                     "trade_no": "20240102110500130266250000002",
                     "refund_amount": r["refund_amount"], "trade_state": *d.refund_state.lock().unwrap(),
                     "trade_time": "20240102110500",

@@ -123,6 +123,7 @@ fn refund_request() -> RefundRequest {
         order_amount: Fen::from_stored(100),
         refund_amount: Fen::from_stored(30),
         reason: Some("退货".into()),
+        store: None,
     }
 }
 
@@ -166,6 +167,7 @@ async fn refund_goes_over_mutual_tls_with_the_merchant_certificate() {
     // Other calls keep using the base URL (and never present the certificate).
     ch.close(&CloseRequest {
         order_id: req.order_id.clone(),
+        store: None,
     })
     .await
     .unwrap();

@@ -94,6 +94,8 @@ pub struct Double {
     pub paid_amount: Mutex<i64>,
     /// v2 sign type the double expects and answers with.
     pub v2_sign_type: WxSignType,
+    /// Partner answers name another sub-merchant than the request's.
+    pub wrong_sub_mch: Mutex<bool>,
 }
 
 impl Double {
@@ -104,6 +106,7 @@ impl Double {
             trade_state: Mutex::new("NOTPAY".into()),
             paid_amount: Mutex::new(100),
             v2_sign_type,
+            wrong_sub_mch: Mutex::new(false),
         })
     }
     pub fn set_fault(&self, f: Fault) {
@@ -223,6 +226,24 @@ fn v2(d: &Double, body: &[u8], path: &str) -> Response {
         ("x_new_field", "future"),
     ]);
     out.insert("nonce_str".into(), nonce_str(16));
+    // Service-provider requests: WeChat names the sub-merchant back.
+    if let Some(sub) = req.get("sub_mch_id") {
+        let echoed = if *d.wrong_sub_mch.lock().unwrap() {
+            "1900000999".to_owned()
+        } else {
+            sub.clone()
+        };
+        out.insert("sub_mch_id".into(), echoed);
+        if let Some(a) = req.get("sub_appid") {
+            out.insert("sub_appid".into(), a.clone());
+        }
+    }
+    if req.contains_key("sub_openid") && !req.contains_key("sub_appid") {
+        return v2_xml(&m(&[
+            ("return_code", "FAIL"),
+            ("return_msg", "sub_openid需要sub_appid"),
+        ]));
+    }
     let fail = |code: &str, msg: &str| {
         let mut f = out.clone();
         f.insert("result_code".into(), "FAIL".into());
@@ -242,7 +263,7 @@ fn v2(d: &Double, body: &[u8], path: &str) -> Response {
                     && !get("spbill_create_ip").is_empty()
                     && get("notify_url") == NOTIFY_URL
                     && match tt.as_str() {
-                        "JSAPI" => !get("openid").is_empty(),
+                        "JSAPI" => !get("openid").is_empty() || !get("sub_openid").is_empty(),
                         "NATIVE" => !get("product_id").is_empty(),
                         "MWEB" => serde_json::from_str::<Value>(&get("scene_info"))
                             .is_ok_and(|v| v["h5_info"]["type"] == "Wap"),
@@ -496,7 +517,85 @@ fn v3(
         )
     };
     let segs: Vec<&str> = path.split('/').collect();
+    let sub_echo = |sub: &Value| {
+        if *d.wrong_sub_mch.lock().unwrap() {
+            json!("1900000999")
+        } else {
+            sub.clone()
+        }
+    };
     match (method.as_str(), segs.as_slice()) {
+        // Service-provider (partner) orders.
+        ("POST", ["v3", "pay", "partner", "transactions", kind]) => {
+            let common = req["sp_appid"] == APP_ID
+                && req["sp_mchid"] == MCH_ID
+                && req["sub_mchid"].as_str().is_some_and(|s| !s.is_empty())
+                && req.get("appid").is_none()
+                && req.get("mchid").is_none()
+                && req["notify_url"] == NOTIFY_URL
+                && req["amount"]["total"].as_i64().is_some_and(|v| v > 0);
+            let specific = match *kind {
+                "jsapi" => {
+                    let sp = req["payer"]["sp_openid"].is_string();
+                    let sub =
+                        req["payer"]["sub_openid"].is_string() && req["sub_appid"].is_string();
+                    sp != sub
+                }
+                "h5" => req["scene_info"]["payer_client_ip"].is_string(),
+                "native" | "app" => true,
+                _ => false,
+            };
+            if !(common && specific) {
+                return param_error();
+            }
+            let no = req["out_trade_no"].as_str().unwrap_or("");
+            let answer = match *kind {
+                "native" => json!({"code_url": "weixin://wxpay/bizpayurl?pr=partner"}),
+                "h5" => {
+                    json!({"h5_url": "https://wx.tenpay.com/cgi-bin/mmpayweb-bin/checkmweb?p=1"})
+                }
+                _ => json!({"prepay_id": format!("wx{no}")}),
+            };
+            v3_reply(d, StatusCode::OK, Some(answer))
+        }
+        ("GET", ["v3", "pay", "partner", "transactions", "out-trade-no", no]) => {
+            let q: BTreeMap<String, String> =
+                url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+                    .into_owned()
+                    .collect();
+            if q.get("sp_mchid").map(String::as_str) != Some(MCH_ID) || !q.contains_key("sub_mchid")
+            {
+                return param_error();
+            }
+            let state = d.trade_state.lock().unwrap().clone();
+            let mut t = json!({
+                "sp_appid": APP_ID, "sp_mchid": MCH_ID, "sub_mchid": sub_echo(&json!(q["sub_mchid"])),
+                "out_trade_no": no, "trade_state": state, "trade_state_desc": "desc",
+            });
+            if state == "SUCCESS" || state == "REFUND" {
+                t["transaction_id"] = json!("4200000001202401021234567890");
+                t["success_time"] = json!("2024-01-02T11:04:05+08:00");
+                t["amount"] = json!({"total": *d.paid_amount.lock().unwrap(), "currency": "CNY"});
+            }
+            v3_reply(d, StatusCode::OK, Some(t))
+        }
+        (
+            "POST",
+            [
+                "v3",
+                "pay",
+                "partner",
+                "transactions",
+                "out-trade-no",
+                _,
+                "close",
+            ],
+        ) => {
+            if req["sp_mchid"] != MCH_ID || !req["sub_mchid"].is_string() {
+                return param_error();
+            }
+            v3_reply(d, StatusCode::NO_CONTENT, None)
+        }
         ("POST", ["v3", "pay", "transactions", kind]) => {
             let common = req["appid"] == APP_ID
                 && req["mchid"] == MCH_ID

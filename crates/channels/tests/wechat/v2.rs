@@ -42,6 +42,7 @@ fn pay_request(scene: SceneCode) -> PayRequest {
         expire_at: Some(chrono::Utc::now() + chrono::Duration::minutes(30)),
         attach: Some("a=1".into()),
         return_url: None,
+        store: None,
     }
 }
 
@@ -224,6 +225,7 @@ async fn query_close_and_refund_query() {
     let q = QueryRequest {
         order_id: order_id.clone(),
         amount: Fen::from_stored(100),
+        store: None,
     };
     assert_eq!(ch.query(&q).await.unwrap(), ChannelOrderStatus::NotPaid);
     assert_eq!(sent_fields(&d)["out_trade_no"], order_id.as_str());
@@ -256,6 +258,7 @@ async fn query_close_and_refund_query() {
 
     ch.close(&CloseRequest {
         order_id: order_id.clone(),
+        store: None,
     })
     .await
     .unwrap();
@@ -263,13 +266,15 @@ async fn query_close_and_refund_query() {
     d.set_fault(Fault::Business("ORDERCLOSED", "订单已关闭"));
     ch.close(&CloseRequest {
         order_id: order_id.clone(),
+        store: None,
     })
     .await
     .unwrap();
     d.set_fault(Fault::Business("ORDERPAID", "订单已支付"));
     assert_eq!(
         ch.close(&CloseRequest {
-            order_id: order_id.clone()
+            order_id: order_id.clone(),
+            store: None,
         })
         .await
         .unwrap_err()
@@ -283,6 +288,7 @@ async fn query_close_and_refund_query() {
         .query_refund(&RefundQueryRequest {
             order_id,
             refund_id: refund_id.clone(),
+            store: None,
         })
         .await
         .unwrap();
@@ -302,6 +308,7 @@ async fn refund_without_client_certificate_is_a_config_error() {
             order_amount: Fen::from_stored(100),
             refund_amount: Fen::from_stored(30),
             reason: None,
+            store: None,
         })
         .await
         .unwrap_err();

@@ -47,6 +47,7 @@ fn pay_request(scene: SceneCode) -> PayRequest {
         expire_at: Some(chrono::Utc::now() + chrono::Duration::minutes(30)),
         attach: None,
         return_url: None,
+        store: None,
     }
 }
 
@@ -140,6 +141,7 @@ async fn responses_that_cannot_be_trusted_are_errors() {
     d.set_fault(Fault::Unsigned);
     let close = CloseRequest {
         order_id: req.order_id.clone(),
+        store: None,
     };
     assert_eq!(
         ch.close(&close).await.unwrap_err().kind(),
@@ -218,6 +220,7 @@ async fn query_refund_and_refund_query() {
     let q = QueryRequest {
         order_id: order_id.clone(),
         amount: Fen::from_stored(100),
+        store: None,
     };
     assert_eq!(ch.query(&q).await.unwrap(), ChannelOrderStatus::NotPaid);
     assert_eq!(
@@ -256,6 +259,7 @@ async fn query_refund_and_refund_query() {
             order_amount: Fen::from_stored(100),
             refund_amount: Fen::from_stored(30),
             reason: Some("商品已售完".into()),
+            store: None,
         })
         .await
         .unwrap();
@@ -273,6 +277,7 @@ async fn query_refund_and_refund_query() {
         .query_refund(&RefundQueryRequest {
             order_id,
             refund_id: refund_id.clone(),
+            store: None,
         })
         .await
         .unwrap();

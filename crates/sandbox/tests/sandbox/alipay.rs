@@ -1077,3 +1077,135 @@ async fn alipay_faults_and_failed_payment() {
         .to_owned();
     assert!(!text.contains(&key_body));
 }
+
+/// App authorization (应用授权): a merchant opened with `isvAppId`
+/// authorizes that app; calls with its `app_auth_token` work on the
+/// authorizer's trades (its seller id, its book), notifications name it as
+/// `auth_app_id`; a token not issued to the calling app is refused.
+#[tokio::test]
+async fn alipay_app_auth_tokens_act_for_the_authorizing_merchant() {
+    let app = spawn().await;
+    let isv = open_alipay(&app).await;
+    let other_isv = open_alipay(&app).await;
+    let resp = app
+        .http
+        .post(format!("{}/sandbox/api/merchants", app.origin))
+        .json(&json!({"channelType": "ali-pay", "isvAppId": isv.app_id()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let auth: Value = resp.json().await.unwrap();
+    let token = auth["appAuthToken"].as_str().unwrap();
+    let seller = auth["sellerId"].as_str().unwrap();
+    let auth_app = auth["authAppId"].as_str().unwrap();
+    assert_eq!(auth["mchId"], seller);
+    assert_eq!(
+        auth["identity"],
+        json!({"appAuthToken": token, "authAppId": auth_app, "sellerId": seller})
+    );
+    assert_ne!(seller, isv.pid());
+    // An authorization for an app that does not exist.
+    let resp = app
+        .http
+        .post(format!("{}/sandbox/api/merchants", app.origin))
+        .json(&json!({"channelType": "ali-pay", "isvAppId": "2021999999999999"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+
+    let rx = alipay_receiver(0).await;
+    let no = ali_no();
+    let biz = json!({"out_trade_no": no, "total_amount": "0.50", "subject": "门店"});
+    // The token of another app, or an unknown one: refused, nothing created.
+    for (who, t) in [(&other_isv, token), (&isv, "202401BBnotatoken")] {
+        let r = who
+            .call(
+                &app,
+                "alipay.trade.precreate",
+                biz.clone(),
+                &[("notify_url", &rx.url), ("app_auth_token", t)],
+            )
+            .await;
+        assert_eq!(
+            (r["code"].as_str(), r["sub_code"].as_str()),
+            (Some("20001"), Some("aop.invalid-app-auth-token")),
+            "{r}"
+        );
+    }
+    let r = isv
+        .call(
+            &app,
+            "alipay.trade.precreate",
+            biz,
+            &[("notify_url", &rx.url), ("app_auth_token", token)],
+        )
+        .await;
+    assert_eq!(r["code"], "10000", "{r}");
+    // The trade is the authorizer's: not found without the token.
+    let q = isv
+        .call(&app, "alipay.trade.query", json!({"out_trade_no": no}), &[])
+        .await;
+    assert_eq!(q["sub_code"], "ACQ.TRADE_NOT_EXIST", "{q}");
+    let q = isv
+        .call(
+            &app,
+            "alipay.trade.query",
+            json!({"out_trade_no": no}),
+            &[("app_auth_token", token)],
+        )
+        .await;
+    assert_eq!(q["trade_status"], "WAIT_BUYER_PAY", "{q}");
+    // The request log files it under the authorizer's pid.
+    let log: Value = app
+        .http
+        .get(format!(
+            "{}/sandbox/api/requests?mchId={seller}&kind=api",
+            app.origin
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        log["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["requestBody"]
+                .as_str()
+                .is_some_and(|b| b.contains("app_auth_token"))),
+        "{log}"
+    );
+
+    let (status, paid) = pay(&app, "ali-pay", &no, "SUCCESS").await;
+    assert_eq!((status, paid["mchId"].as_str()), (200, Some(seller)));
+    let got = rx.wait_for(1, Duration::from_secs(5)).await;
+    let n = form(&got[0].body);
+    assert!(isv.verifies(&n), "{}", got[0].body);
+    assert_eq!(
+        (
+            n["app_id"].as_str(),
+            n["auth_app_id"].as_str(),
+            n["seller_id"].as_str()
+        ),
+        (isv.app_id(), auth_app, seller)
+    );
+    // Refund under the authorization too.
+    let r = isv
+        .call(
+            &app,
+            "alipay.trade.refund",
+            json!({"out_trade_no": no, "refund_amount": "0.20", "out_request_no": "RF1"}),
+            &[("app_auth_token", token)],
+        )
+        .await;
+    assert_eq!(
+        (r["code"].as_str(), r["fund_change"].as_str()),
+        (Some("10000"), Some("Y")),
+        "{r}"
+    );
+}

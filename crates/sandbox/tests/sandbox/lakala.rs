@@ -542,13 +542,38 @@ async fn two_stores_on_one_lakala_app_keep_their_merchant_numbers() {
     let app = spawn().await;
     let l = open_lakala(&app).await;
     let (rx1, rx2) = (lakala_receiver(0).await, lakala_receiver(0).await);
-    let store2 = "822000000000002";
+    // The second store's numbers, opened under the app.
+    let resp = app
+        .http
+        .post(format!("{}/sandbox/api/merchants", app.origin))
+        .json(&json!({"channelType": "lakala", "appId": l.c("appId")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let store: Value = resp.json().await.unwrap();
+    let store2 = store["merchantNo"].as_str().unwrap().to_owned();
+    let store2 = store2.as_str();
+    let term2 = store["termNo"].as_str().unwrap().to_owned();
+    assert_eq!(
+        store["identity"],
+        json!({"merchantNo": store2, "termNo": term2}),
+        "pasteable as a cashdesk store identity"
+    );
     let no = lkl_no();
     l.call(&app, PREORDER, l.preorder(&no, "41", "WECHAT", &rx1.url))
         .await;
+    // Numbers that are not the app's (nor its stores') are refused.
+    for (m, t) in [("822000000000002", "T0000002"), (store2, "T0000002")] {
+        let mut foreign = l.preorder(&lkl_no(), "41", "WECHAT", &rx2.url);
+        foreign["merchant_no"] = json!(m);
+        foreign["term_no"] = json!(t);
+        let r = l.call(&app, PREORDER, foreign).await.json();
+        assert_eq!(r["code"], "BBS11009", "{r}");
+    }
     let mut other = l.preorder(&no, "41", "WECHAT", &rx2.url);
     other["merchant_no"] = json!(store2);
-    other["term_no"] = json!("T0000002");
+    other["term_no"] = json!(term2);
     let r = l.call(&app, PREORDER, other).await.json();
     assert_eq!(
         (r["code"].as_str(), r["resp_data"]["merchant_no"].as_str()),
@@ -575,11 +600,13 @@ async fn two_stores_on_one_lakala_app_keep_their_merchant_numbers() {
     let n: Value = serde_json::from_str(&got[0].body).unwrap();
     assert_eq!(
         (n["merchant_no"].as_str(), n["term_no"].as_str()),
-        (Some(store2), Some("T0000002"))
+        (Some(store2), Some(term2.as_str()))
     );
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(rx1.count(), 0);
-    for (m, count) in [(l.merchant_no(), 1), (store2, 1)] {
+    // The refused call with the store's number and a wrong terminal is
+    // filed under that number too.
+    for (m, count) in [(l.merchant_no(), 1), (store2, 2)] {
         let log: Value = app
             .http
             .get(format!(

@@ -7,6 +7,7 @@ mod alipay;
 mod faults;
 mod lakala;
 mod notify;
+mod partner;
 mod refunds;
 mod v2;
 mod v3;

@@ -11,6 +11,7 @@ mod configs;
 mod notifications;
 mod orders;
 mod refunds;
+mod stores;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -18,7 +19,7 @@ use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
@@ -77,6 +78,27 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/admin/channels/{id}", get(channels::get))
         .route("/api/admin/channels/{id}/disable", post(channels::disable))
         .route("/api/admin/channels/{id}/enable", post(channels::enable))
+        .route("/api/admin/stores", get(stores::list).post(stores::create))
+        .route(
+            "/api/admin/stores/{app_id}/{store_id}",
+            get(stores::get).put(stores::rename),
+        )
+        .route(
+            "/api/admin/stores/{app_id}/{store_id}/disable",
+            post(stores::disable),
+        )
+        .route(
+            "/api/admin/stores/{app_id}/{store_id}/enable",
+            post(stores::enable),
+        )
+        .route(
+            "/api/admin/stores/{app_id}/{store_id}/identities",
+            get(stores::list_identities),
+        )
+        .route(
+            "/api/admin/stores/{app_id}/{store_id}/identities/{config_id}",
+            put(stores::put_identity).delete(stores::delete_identity),
+        )
         .route("/api/admin/bindings", get(bindings::list))
         .route("/api/admin/bindings/{id}/approve", post(bindings::approve))
         .route("/api/admin/bindings/{id}/reject", post(bindings::reject))

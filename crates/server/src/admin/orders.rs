@@ -1,4 +1,4 @@
-//! Admin: orders (`?appId=&state=&limit=&before=`, newest first).
+//! Admin: orders (`?appId=&storeId=&state=&limit=&before=`, newest first).
 
 use axum::extract::{RawQuery, State};
 
@@ -19,6 +19,7 @@ pub async fn list(
         orders::admin_list(
             &state,
             get("appId"),
+            get("storeId"),
             get("state"),
             get("limit"),
             get("before"),

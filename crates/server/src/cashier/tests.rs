@@ -53,6 +53,7 @@ fn opened(state: OrderState, expire_in: Duration, return_url: Option<&str>) -> O
             updated_at: now,
             next_query_at: None,
             query_attempts: 0,
+            store_identity_sealed: None,
         },
     }
 }

@@ -1,7 +1,9 @@
 //! Bindings: an app's application to use a channel (optionally for one
 //! store), approved or rejected by an operator or automatically after the
 //! configured delay. What an order may be paid with is derived from the
-//! approved bindings of enabled channels of enabled configs.
+//! approved bindings of enabled channels of enabled configs. An
+//! application for a store needs an existing, enabled store of the app
+//! (4003 / 4034).
 
 use cashdesk_core::{AppId, BindingId, BindingState, ChannelId, StoreId};
 use cashdesk_store::{App, Binding, BindingFilter, Inserted};
@@ -25,9 +27,23 @@ pub async fn payment_channels(
         state.store.approve_due_bindings(Utc::now()).await?;
     }
     let bound = state.store.bound_channels(&app.app_id, store).await?;
+    // A store paid to its own merchant at a config shows that merchant.
+    let identities = match store {
+        Some(s) => state.store.list_store_identities(&app.app_id, s).await?,
+        None => Vec::new(),
+    };
     Ok(bound
         .iter()
-        .map(|b| PaymentChannel::new(app, b, &state.public_url))
+        .map(|b| {
+            let mut c = PaymentChannel::new(app, b, &state.public_url);
+            if let Some(i) = identities
+                .iter()
+                .find(|i| i.config_id == b.config.config_id)
+            {
+                c.mch_id = Some(i.mch_id.clone());
+            }
+            c
+        })
         .collect())
 }
 
@@ -44,6 +60,9 @@ pub async fn apply(
         .str_opt("storeId", StoreId::MAX_LEN)?
         .map(StoreId::parse)
         .transpose()?;
+    if let Some(s) = &store_id {
+        super::stores::require_store(state, &app.app_id, s).await?;
+    }
 
     let channel = state
         .store

@@ -16,6 +16,7 @@ pub mod outbox;
 pub mod payments;
 pub mod poller;
 pub mod refunds;
+pub mod stores;
 
 use std::net::IpAddr;
 

@@ -13,7 +13,12 @@
 //!    reply, so it retries;
 //! 3. the order the notification names exists, belongs to this config
 //!    (or has no channel yet), and the amount is the order's
-//!    ([`cashdesk_channels::PaymentNotification::check_against`]);
+//!    ([`cashdesk_channels::PaymentNotification::check_against`]); the
+//!    merchant it names is the one the order is paid to — the order's
+//!    store identity or the config's own account
+//!    ([`cashdesk_channels::Channel::check_merchant`]: two stores may share
+//!    a config and its notify URL) — and an echoed attach field is its
+//!    store's tag ([`super::stores::check_attach`]);
 //! 4. [`super::payments::apply_paid`]: one compare-and-set, however many
 //!    copies arrive.
 //!
@@ -34,6 +39,7 @@ use chrono::Utc;
 use crate::channel_cache;
 use crate::error::ApiResult;
 use crate::service::payments::{self, PaidOutcome};
+use crate::service::stores;
 use crate::state::AppState;
 
 /// The least time between two key-problem reconciliations of one config.
@@ -118,7 +124,7 @@ async fn process(
     let payment = match verified {
         VerifiedNotification::Payment(p) => p,
         VerifiedNotification::Refund(r) => {
-            return super::refunds::handle_notification(state, config, &r).await;
+            return super::refunds::handle_notification(state, config, adapter, &r).await;
         }
         VerifiedNotification::Other { event } => {
             tracing::info!(config_id = %config.config_id, event, "verified notification of no interest acknowledged");
@@ -150,9 +156,22 @@ async fn process(
         tracing::warn!(order_id = %order_id, reason = %e.message, "notification does not match its order");
         return Ok((false, "mismatch"));
     }
+    // The merchant it names must be the one the order is paid to (the
+    // store's identity, or the config's own account), and an echoed
+    // attach its store's tag.
+    let identity = stores::notification_identity(state, &order, &config.config_id).await?;
+    if let Err(e) = adapter.check_merchant(&payment.merchant, identity.as_ref()) {
+        tracing::warn!(order_id = %order_id, reason = %e.message, "notification is not for the order's merchant");
+        return Ok((false, "mismatch"));
+    }
+    if let Err(reason) = stores::check_attach(&order, payment.attach.as_deref()) {
+        tracing::warn!(order_id = %order_id, %reason, "notification is not for the order's store");
+        return Ok((false, "mismatch"));
+    }
     match payment.result {
         PaymentResult::Paid(paid) => {
-            let (_, outcome) = payments::apply_paid(state, &order, &paid, None, "notify").await?;
+            let (_, outcome) =
+                payments::apply_paid(state, &order, &paid, None, None, "notify").await?;
             Ok((
                 true,
                 match outcome {

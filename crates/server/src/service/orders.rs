@@ -7,6 +7,10 @@
 //! answer again (same orderId, token, expireAt, channels); other bytes get
 //! 409. A race between two identical creates is settled by the store's
 //! unique key (`Inserted::Existing`).
+//!
+//! `storeId`, when given, must name an existing, enabled store of the app
+//! ([`super::stores::require_store`]); an identical retry of an order
+//! answers as before even if its store was disabled since.
 
 use std::net::IpAddr;
 
@@ -161,6 +165,9 @@ pub async fn create(
         .await?
     {
         return replay_or_conflict(&existing, &request_hash);
+    }
+    if let Some(store_id) = &input.store_id {
+        super::stores::require_store(state, &app.app_id, store_id).await?;
     }
 
     let channels = payment_channels(state, app, input.store_id.as_ref()).await?;
@@ -337,12 +344,14 @@ pub async fn payment_list(state: &AppState, token: &str) -> ApiResult<PaymentLis
 pub async fn admin_list(
     state: &AppState,
     app_id: Option<&str>,
+    store_id: Option<&str>,
     order_state: Option<&str>,
     limit: Option<&str>,
     before: Option<&str>,
 ) -> ApiResult<Vec<OrderView>> {
     let filter = OrderFilter {
         app_id: app_id.map(cashdesk_core::AppId::parse).transpose()?,
+        store_id: store_id.map(StoreId::parse).transpose()?,
         state: order_state
             .map(|s| {
                 OrderState::parse(s)

@@ -322,6 +322,7 @@ mod tests {
             updated_at: now,
             next_query_at: None,
             query_attempts: 0,
+            store_identity_sealed: None,
         }
     }
 

@@ -23,6 +23,18 @@
 //!   cannot guarantee; to let the buyer pay another way the merchant closes
 //!   the order (which closes it at the channel) and creates a new one.
 //!
+//! # Stores
+//!
+//! A store's order is paid with the store's identity at the bound config
+//! when it has one (service-provider sub-merchant, Lakala numbers, Alipay
+//! app authorization; see [`super::stores`]), else with the config's own
+//! account; the identity is recorded with the channel on `CREATED →
+//! PAYING` and every later call for the order (the same channel again,
+//! queries, closes, refunds) uses that recorded copy. The order's `mchId`
+//! is the merchant it is paid to. A store that is disabled (or gone) takes
+//! no payments (4034 / 4003); the attach-style field carries the store's
+//! tag ([`super::stores::attach_tag`]).
+//!
 //! # Channel errors
 //!
 //! A failed channel call changes nothing: the merchant gets 502 5020 with
@@ -39,6 +51,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use cashdesk_channels::{
     Channel, ChannelError, ChannelOrderStatus, CloseRequest, PaidInfo, PayRequest, QueryRequest,
+    StoreMerchant,
 };
 use cashdesk_core::{ChannelId, OrderId, OrderState, SceneCode};
 use cashdesk_store::{App, BoundChannel, Order, OrderChannel, OrderTransition};
@@ -49,7 +62,7 @@ use crate::channel_cache;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::input::Fields;
 use crate::service::orders::order_of_app;
-use crate::service::{outbox, refunds};
+use crate::service::{outbox, refunds, stores};
 use crate::state::AppState;
 
 /// AAD of a sealed QR token.
@@ -140,14 +153,68 @@ async fn bound_channel(
         })
 }
 
-fn order_channel(b: &BoundChannel) -> OrderChannel {
+fn order_channel(b: &BoundChannel, identity: Option<&PaymentIdentity>) -> OrderChannel {
     OrderChannel {
         channel_id: b.channel.channel_id.clone(),
         channel_type: b.config.channel_type,
         config_id: b.config.config_id.clone(),
-        mch_id: b.config.mch_id.clone(),
+        mch_id: identity.map_or_else(|| b.config.mch_id.clone(), |i| i.mch_id.clone()),
         scene_code: b.channel.scene_code,
     }
+}
+
+/// The store identity a payment is made with: sealed (as recorded in the
+/// order), the merchant it amounts to, and what the adapter reads.
+pub struct PaymentIdentity {
+    pub(crate) sealed: Vec<u8>,
+    pub(crate) mch_id: String,
+    pub(crate) merchant: StoreMerchant,
+}
+
+/// The identity recorded in an order that is paying (see
+/// [`super::stores::order_identity`]).
+pub fn recorded_identity(state: &AppState, order: &Order) -> ApiResult<Option<PaymentIdentity>> {
+    Ok(
+        match (
+            stores::order_identity(state, order)?,
+            &order.store_identity_sealed,
+            &order.channel,
+        ) {
+            (Some(merchant), Some(sealed), Some(ch)) => Some(PaymentIdentity {
+                sealed: sealed.clone(),
+                mch_id: ch.mch_id.clone(),
+                merchant,
+            }),
+            _ => None,
+        },
+    )
+}
+
+/// The order's own copy when it is already paying through `bound`'s
+/// channel (the same parameters again), else the store's current identity
+/// at the bound config; `None` for the config's own account.
+async fn payment_identity(
+    state: &AppState,
+    order: &Order,
+    bound: &BoundChannel,
+) -> ApiResult<Option<PaymentIdentity>> {
+    let Some(store_id) = &order.store_id else {
+        return Ok(None);
+    };
+    if let Some(current) = &order.channel
+        && current.channel_id == bound.channel.channel_id
+    {
+        return recorded_identity(state, order);
+    }
+    Ok(
+        stores::current_identity(state, &order.app_id, store_id, &bound.config.config_id)
+            .await?
+            .map(|(row, merchant)| PaymentIdentity {
+                sealed: row.identity_sealed,
+                mch_id: row.mch_id,
+                merchant,
+            }),
+    )
 }
 
 /// `POST /api/cashier-desk/payment` → `{orderId, channelType, sceneCode, payData}`.
@@ -177,6 +244,9 @@ pub async fn pay_returning_to(
     if order.expire_at <= Utc::now() {
         return Err(state_not_allowed("order has expired and cannot be paid"));
     }
+    if let Some(store_id) = &order.store_id {
+        stores::require_store(state, &app.app_id, store_id).await?;
+    }
     let bound = bound_channel(state, app, &order, &input.channel_id).await?;
     if let Some(current) = &order.channel
         && current.channel_id != bound.channel.channel_id
@@ -187,6 +257,8 @@ pub async fn pay_returning_to(
         )));
     }
     let adapter = channel_cache::adapter(state, &bound.config)?;
+    let identity = payment_identity(state, &order, &bound).await?;
+    let store = identity.as_ref().map(|i| i.merchant.clone());
     let req = PayRequest {
         order_id: order.order_id.clone(),
         amount: order.amount,
@@ -195,19 +267,23 @@ pub async fn pay_returning_to(
         payer_id: input.payer_id,
         client_ip: input.client_ip.or_else(|| order.client_ip.clone()),
         expire_at: Some(order.expire_at),
-        attach: order.attach.clone(),
+        attach: stores::channel_attach(&order),
         return_url: return_url.or_else(|| order.return_url.clone()),
+        store: store.clone(),
     };
     let created = match adapter.create_payment(&req).await {
         Ok(r) => r,
-        Err(e) => return Err(pay_error(state, &order, adapter.as_ref(), &bound, e).await),
+        Err(e) => {
+            return Err(pay_error(state, &order, adapter.as_ref(), &bound, identity, e).await);
+        }
     };
-    let oc = order_channel(&bound);
+    let oc = order_channel(&bound, identity.as_ref());
     if order.state == OrderState::Created {
         let mut t = OrderTransition::new(&[OrderState::Created], OrderState::Paying, Utc::now());
         t.channel = Some(oc.clone());
+        t.store_identity_sealed = identity.map(|i| i.sealed);
         if outbox::transition_order(state, &order, &t).await?.is_none() {
-            lost_race(state, &order.order_id, adapter.as_ref(), &oc).await?;
+            lost_race(state, &order.order_id, adapter.as_ref(), &oc, store).await?;
         }
     }
     tracing::info!(order_id = %order.order_id, channel_id = %oc.channel_id, scene = %oc.scene_code, "payment started at the channel");
@@ -254,6 +330,7 @@ async fn lost_race(
     order_id: &OrderId,
     adapter: &dyn Channel,
     ours: &OrderChannel,
+    store: Option<StoreMerchant>,
 ) -> ApiResult<()> {
     let current = state
         .store
@@ -271,6 +348,7 @@ async fn lost_race(
         && let Err(e) = adapter
             .close(&CloseRequest {
                 order_id: order_id.clone(),
+                store,
             })
             .await
     {
@@ -287,13 +365,14 @@ async fn pay_error(
     order: &Order,
     adapter: &dyn Channel,
     bound: &BoundChannel,
+    identity: Option<PaymentIdentity>,
     e: ChannelError,
 ) -> ApiError {
     tracing::warn!(order_id = %order.order_id, error = %e, "channel refused or failed the payment");
     if is_order_paid_code(&e) {
         // Paid at the channel before we heard of it: find out and apply.
-        let oc = order_channel(bound);
-        return match sync_order(state, order, adapter, Some(oc), "query").await {
+        let oc = order_channel(bound, identity.as_ref());
+        return match sync_order(state, order, adapter, Some(oc), identity.as_ref(), "query").await {
             Ok(o) if o.state.is_paid() => state_not_allowed(format!(
                 "order is already paid (transaction {})",
                 o.transaction_id.unwrap_or_default()
@@ -334,6 +413,7 @@ pub async fn apply_paid(
     order: &Order,
     paid: &PaidInfo,
     channel: Option<OrderChannel>,
+    identity_sealed: Option<Vec<u8>>,
     source: &str,
 ) -> ApiResult<(Order, PaidOutcome)> {
     if paid.amount != order.amount {
@@ -354,7 +434,10 @@ pub async fn apply_paid(
     t.transaction_id = Some(paid.transaction_id.clone());
     t.pay_time = Some(paid.pay_time);
     if order.channel.is_none() {
+        // Recorded now (the payment was made before the order heard of
+        // its channel), with the identity it was made with.
         t.channel = channel;
+        t.store_identity_sealed = identity_sealed;
     }
     if let Some(o) = outbox::transition_order(state, order, &t).await? {
         state.metrics.order_paid(source);
@@ -434,16 +517,18 @@ pub async fn sync_order(
     order: &Order,
     adapter: &dyn Channel,
     channel: Option<OrderChannel>,
+    identity: Option<&PaymentIdentity>,
     source: &str,
 ) -> ApiResult<Order> {
     let status = adapter
         .query(&QueryRequest {
             order_id: order.order_id.clone(),
             amount: order.amount,
+            store: identity.map(|i| i.merchant.clone()),
         })
         .await
         .map_err(|e| channel_error(&e))?;
-    apply_channel_status(state, order, &status, channel, source).await
+    apply_channel_status(state, order, &status, channel, identity, source).await
 }
 
 /// Applies what a channel says about an unpaid order: paid →
@@ -455,12 +540,16 @@ pub async fn apply_channel_status(
     order: &Order,
     status: &ChannelOrderStatus,
     channel: Option<OrderChannel>,
+    identity: Option<&PaymentIdentity>,
     source: &str,
 ) -> ApiResult<Order> {
     let now = Utc::now();
     let changed = match status {
         ChannelOrderStatus::Paid(paid) | ChannelOrderStatus::Refunded(paid) => {
-            return Ok(apply_paid(state, order, paid, channel, source).await?.0);
+            let sealed = identity.map(|i| i.sealed.clone());
+            return Ok(apply_paid(state, order, paid, channel, sealed, source)
+                .await?
+                .0);
         }
         ChannelOrderStatus::Closed if order.state == OrderState::Paying => {
             let t = OrderTransition::new(&[OrderState::Paying], OrderState::Closed, now);
@@ -501,7 +590,18 @@ pub async fn sync_if_pending(state: &AppState, order: Order, source: &str) -> Ap
         return Ok(order);
     }
     match order_adapter(state, &order).await? {
-        Some((oc, adapter)) => sync_order(state, &order, adapter.as_ref(), Some(oc), source).await,
+        Some((oc, adapter)) => {
+            let identity = recorded_identity(state, &order)?;
+            sync_order(
+                state,
+                &order,
+                adapter.as_ref(),
+                Some(oc),
+                identity.as_ref(),
+                source,
+            )
+            .await
+        }
         None => Ok(order),
     }
 }
@@ -534,9 +634,11 @@ pub async fn close_at_channel(state: &AppState, order: &Order) -> ApiResult<()> 
     let Some((oc, adapter)) = order_adapter(state, order).await? else {
         return Ok(());
     };
+    let identity = recorded_identity(state, order)?;
     match adapter
         .close(&CloseRequest {
             order_id: order.order_id.clone(),
+            store: identity.as_ref().map(|i| i.merchant.clone()),
         })
         .await
     {
@@ -544,7 +646,15 @@ pub async fn close_at_channel(state: &AppState, order: &Order) -> ApiResult<()> 
         Err(e @ ChannelError::Business { .. }) => {
             // ORDERPAID and friends: ask what happened rather than guess.
             tracing::warn!(order_id = %order.order_id, error = %e, "channel refused to close; querying");
-            let now = sync_order(state, order, adapter.as_ref(), Some(oc), "query").await?;
+            let now = sync_order(
+                state,
+                order,
+                adapter.as_ref(),
+                Some(oc),
+                identity.as_ref(),
+                "query",
+            )
+            .await?;
             if now.state.is_paid() {
                 Ok(())
             } else {

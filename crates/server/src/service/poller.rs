@@ -125,14 +125,24 @@ async fn expire(state: &AppState, order: &Order) -> ApiResult<Order> {
     let Some((oc, adapter)) = payments::order_adapter(state, order).await? else {
         return closed(state, order).await;
     };
+    let identity = payments::recorded_identity(state, order)?;
     let status = adapter
         .query(&QueryRequest {
             order_id: order.order_id.clone(),
             amount: order.amount,
+            store: identity.as_ref().map(|i| i.merchant.clone()),
         })
         .await
         .map_err(|e| channel_error(&e))?;
-    let after = payments::apply_channel_status(state, order, &status, Some(oc), "expiry").await?;
+    let after = payments::apply_channel_status(
+        state,
+        order,
+        &status,
+        Some(oc),
+        identity.as_ref(),
+        "expiry",
+    )
+    .await?;
     if !after.state.is_payable() {
         return Ok(after);
     }

@@ -81,6 +81,7 @@ use crate::input::Fields;
 use crate::service::orders::order_of_app;
 use crate::service::outbox;
 use crate::service::payments::{channel_error, order_adapter};
+use crate::service::stores;
 use crate::state::AppState;
 use crate::wire::{RefundResult, RefundView};
 
@@ -319,14 +320,17 @@ async fn refund_of_app(state: &AppState, app_id: &AppId, no: &OutRefundNo) -> Ap
 
 // --- the channel side ---
 
-fn refund_request(refund: &Refund, order: &Order) -> RefundRequest {
-    RefundRequest {
+/// The refund of `order`, for the store identity the order was paid with
+/// (its recorded copy; `None`: the config's own account).
+fn refund_request(state: &AppState, refund: &Refund, order: &Order) -> ApiResult<RefundRequest> {
+    Ok(RefundRequest {
         order_id: order.order_id.clone(),
         refund_id: refund.refund_id.clone(),
         order_amount: order.amount,
         refund_amount: refund.amount,
         reason: refund.reason.clone(),
-    }
+        store: stores::order_identity(state, order)?,
+    })
 }
 
 /// Sends a `PROCESSING` refund to the channel and applies the answer (see
@@ -337,7 +341,7 @@ async fn submit(
     order: &Order,
     adapter: &dyn Channel,
 ) -> ApiResult<Refund> {
-    match adapter.refund(&refund_request(refund, order)).await {
+    match adapter.refund(&refund_request(state, refund, order)?).await {
         Ok(status) => apply_status(state, refund, &status, "refund").await,
         Err(e) => {
             if is_definite_refusal(&e) {
@@ -399,6 +403,7 @@ pub async fn sync_refund(state: &AppState, refund: &Refund, source: &str) -> Api
     let query = RefundQueryRequest {
         order_id: order.order_id.clone(),
         refund_id: refund.refund_id.clone(),
+        store: stores::order_identity(state, &order)?,
     };
     match adapter.query_refund(&query).await {
         Ok(status) => apply_status(state, refund, &status, source).await,
@@ -611,6 +616,7 @@ pub const AUTO_REFUND_REASON: &str = "paid after the order was closed";
 pub async fn handle_notification(
     state: &AppState,
     config: &ChannelConfig,
+    adapter: &dyn Channel,
     n: &RefundNotification,
 ) -> ApiResult<(bool, &'static str)> {
     let Some(refund_id) = n.refund_id() else {
@@ -636,6 +642,14 @@ pub async fn handle_notification(
         refund_amount: refund.amount,
     }) {
         tracing::warn!(refund_id = %refund_id, reason = %e.message, "refund notification does not match its refund");
+        return Ok((false, "mismatch"));
+    }
+    // For the merchant the order was paid to (its store's identity, or the
+    // config's own account).
+    if let Err(e) =
+        adapter.check_merchant(&n.merchant, stores::order_identity(state, &order)?.as_ref())
+    {
+        tracing::warn!(refund_id = %refund_id, reason = %e.message, "refund notification is not for the order's merchant");
         return Ok((false, "mismatch"));
     }
     let status = RefundStatus {

@@ -347,7 +347,7 @@ async fn orders_and_audit(b: Backend) {
         .list_orders(&OrderQuery {
             app_id: Some(app.demo_app_id.clone()),
             state: Some("CLOSED".into()),
-            limit: None,
+            ..OrderQuery::default()
         })
         .await
         .expect("orders");

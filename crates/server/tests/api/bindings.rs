@@ -237,6 +237,8 @@ async fn disabled_channel_or_config_is_not_listed(b: Backend) {
 
 async fn store_bindings_apply_to_their_store(b: Backend) {
     let app = spawn_app_unbound(b).await;
+    app.add_store(&app.demo_app_id, "store-A").await;
+    app.add_store(&app.demo_app_id, "store-B").await;
     let channel = new_channel(&app, "jsapi").await;
     let applied = apply(&app, &channel, Some("store-A")).await;
     app.admin

@@ -275,6 +275,20 @@ impl TestApp {
         }
     }
 
+    /// Creates an enabled store `store_id` of `app_id` (orders and
+    /// binding applications may only name existing, enabled stores).
+    pub async fn add_store(&self, app_id: &str, store_id: &str) -> serde_json::Value {
+        self.admin
+            .create_store(&cashdesk_sdk::CreateStoreRequest {
+                app_id: app_id.to_owned(),
+                store_id: store_id.to_owned(),
+                name: format!("门店 {store_id}"),
+                enabled: None,
+            })
+            .await
+            .expect("store created")
+    }
+
     pub async fn platform_keys(&self) -> cashdesk_sdk::PlatformKeys {
         self.client.platform_keys().await.expect("platform keys")
     }

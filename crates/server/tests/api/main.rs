@@ -21,4 +21,5 @@ mod qr;
 mod refunds;
 mod register;
 mod signing;
+mod stores;
 mod wechat;

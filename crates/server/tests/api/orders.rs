@@ -18,6 +18,7 @@ backend_tests!(
 
 async fn create_order_answers_the_contract(b: Backend) {
     let app = spawn_app(b).await;
+    app.add_store(&app.demo_app_id, "store-1").await;
     let no = otn();
     let mut req = order(&no, 1234);
     req.goods_desc = Some("a flat white".into());
@@ -136,6 +137,7 @@ async fn same_body_same_answer_different_body_conflict(b: Backend) {
 
 async fn query_pay_result_and_unknown_order(b: Backend) {
     let app = spawn_app(b).await;
+    app.add_store(&app.demo_app_id, "s1").await;
     let no = otn();
     let mut req = order(&no, 88);
     req.store_id = Some("s1".into());

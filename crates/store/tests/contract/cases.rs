@@ -22,10 +22,12 @@ use crate::harness::TestDb;
 mod outbox;
 mod polling;
 mod refunds;
+mod stores;
 
 pub use outbox::*;
 pub use polling::*;
 pub use refunds::*;
+pub use stores::*;
 
 /// How many tasks race in the concurrency cases.
 const RACERS: usize = 16;
@@ -1017,6 +1019,7 @@ fn expected_order(o: &NewOrder) -> Order {
         updated_at: o.created_at,
         next_query_at: None,
         query_attempts: 0,
+        store_identity_sealed: None,
     }
 }
 
@@ -1373,6 +1376,7 @@ pub async fn list_orders_filters_and_pages(db: &TestDb) {
             state: Some(OrderState::Created),
             before: Some(ids[4].clone()),
             limit: 10,
+            ..Default::default()
         })
         .await,
         rev(&[0])

@@ -74,4 +74,10 @@ contract!(
     notification_claims_are_exclusive,
     notification_workers_deliver_each_once,
     job_leases_are_exclusive_and_expire,
+    // stores and their identities
+    stores_belong_to_an_app,
+    store_identities_round_trip,
+    store_identity_puts_race_to_one_row,
+    orders_keep_the_identity_they_are_paid_with,
+    list_orders_filters_by_store,
 );
