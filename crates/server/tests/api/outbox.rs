@@ -396,6 +396,7 @@ async fn notifications_verify_for_every_sign_type(b: Backend) {
     ] {
         let m = app.merchant(sign_type).await;
         receiver.trust(&m.app_id, &m.credentials);
+        app.add_store(&m.app_id, "S01").await;
         let no = otn();
         let created = m
             .client
