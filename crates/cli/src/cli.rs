@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use cashdesk_core::{BindingState, SignType};
 use clap::{Args, Parser, Subcommand};
 
-use crate::{admin, sandbox, serve, sign};
+use crate::{admin, bench, sandbox, serve, sign};
 
 /// cashdesk: a self-hosted aggregated payment gateway.
 #[derive(Debug, Parser)]
@@ -33,6 +33,10 @@ pub enum Command {
     Migrate,
     /// Run the WeChat Pay sandbox (simulator) alone.
     Sandbox(sandbox::SandboxArgs),
+    /// Benchmark: a server, the sandbox, a merchant receiver and N
+    /// merchant clients running the whole payment cycle on loopback; prints
+    /// throughput, per-stage latency, errors and the server's memory.
+    Bench(bench::BenchArgs),
     /// Print the five Cashdesk-* signature headers for a request (or a
     /// ready curl command line).
     Sign(sign::SignArgs),
@@ -444,6 +448,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve::serve(config.as_deref()).await,
         Command::Migrate => serve::migrate(config.as_deref()).await,
         Command::Sandbox(args) => sandbox::run(&args).await,
+        Command::Bench(args) => bench::run(&args).await,
         Command::Sign(args) => sign::run(&args),
         Command::App(cmd) => admin::app(config.as_deref(), &cmd.admin, cmd.action).await,
         Command::ChannelConfig(cmd) => {

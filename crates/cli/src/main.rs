@@ -4,6 +4,7 @@
 //! `cashdesk-sdk`, so this crate stays a thin shell.
 
 mod admin;
+mod bench;
 mod cli;
 mod sandbox;
 mod serve;
@@ -13,6 +14,13 @@ mod telemetry;
 use std::process::ExitCode;
 
 use clap::Parser as _;
+
+/// mimalloc instead of glibc's malloc: under load the server spends about a
+/// fifth of its CPU in allocation, most of it glibc's arena locking and
+/// trimming across tokio's worker threads (docs/benchmarks.md, "Where the
+/// time goes"); mimalloc's thread-local free lists take most of that away.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

@@ -1993,3 +1993,216 @@ async fn store_commands_manage_stores_and_identities() {
     let shown = run_json(serve.admin(&["store", "show", &app_id, "SH-001"]));
     assert_eq!(shown["identities"], serde_json::json!([]), "{shown}");
 }
+
+// ----------------------------------------------------------------- bench
+
+/// `cashdesk bench` with the given arguments and a JSON report; the
+/// report (also checked against what was printed).
+fn bench(cwd: &Path, args: &[&str]) -> Value {
+    let json = cwd.join("figures.json");
+    let stdout = run_ok(
+        cashdesk(cwd)
+            .arg("bench")
+            .args(args)
+            .arg("--json")
+            .arg(&json),
+    );
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("the --json file")).expect("JSON");
+    let per_second = report["perSecond"].as_f64().expect("perSecond");
+    assert!(
+        stdout.contains(&format!("{per_second:.0} ")),
+        "the printed figures are the JSON ones:\n{stdout}\n{report:#}"
+    );
+    assert!(stdout.contains("errors: none"), "{stdout}");
+    report
+}
+
+fn stage<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .find(|s| s["stage"] == name)
+        .unwrap_or_else(|| panic!("no stage {name}: {report:#}"))
+}
+
+/// The whole cycle, end to end: every cycle counted is a merchant
+/// notification received with a valid signature, once; each stage has its
+/// percentiles; the server's memory and CPU and the `/healthz` comparison
+/// are there.
+#[test]
+fn bench_runs_the_whole_cycle_and_reports_every_stage() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let report = bench(
+        dir.path(),
+        &[
+            "--clients",
+            "4",
+            "--duration",
+            "2s",
+            "--warmup",
+            "0s",
+            "--baseline",
+            "1s",
+        ],
+    );
+    let completed = report["completed"].as_u64().expect("completed");
+    assert!(completed > 0, "{report:#}");
+    assert_eq!(report["errors"], serde_json::json!({}), "{report:#}");
+    assert_eq!(report["scenario"], "cycle");
+    assert_eq!(report["channel"], "wx-v2-mini");
+    for name in [
+        "order",
+        "payment",
+        "buyer pays (sandbox)",
+        "channel notification",
+        "merchant delivery",
+        "cycle",
+    ] {
+        let s = stage(&report, name);
+        assert_eq!(s["count"].as_u64(), Some(completed), "{name}: {s}");
+        let (p50, p99, max) = (
+            s["p50Ms"].as_f64().expect("p50"),
+            s["p99Ms"].as_f64().expect("p99"),
+            s["maxMs"].as_f64().expect("max"),
+        );
+        assert!(0.0 < p50 && p50 <= p99 && p99 <= max, "{name}: {s}");
+    }
+    // The cycle contains its stages.
+    assert!(stage(&report, "cycle")["maxMs"].as_f64() >= stage(&report, "order")["maxMs"].as_f64());
+    let notes = &report["merchantNotifications"];
+    assert!(notes["received"].as_u64().expect("received") >= completed);
+    assert_eq!(notes["duplicates"], 0, "{report:#}");
+    assert_eq!(notes["badSignatures"], 0, "{report:#}");
+    let server = &report["server"];
+    assert_eq!(server["backend"], "sqlite");
+    let (idle, peak) = (
+        server["rssIdleMib"].as_f64().expect("idle RSS"),
+        server["rssPeakMib"].as_f64().expect("peak RSS"),
+    );
+    assert!(1.0 < idle && idle <= peak, "{server}");
+    assert!(server["cpuMsPerOp"].as_f64().expect("cpu") > 0.0);
+    let healthz = &report["healthz"];
+    assert!(healthz["perSecond"].as_f64().expect("healthz") > 0.0);
+    assert_eq!(healthz["errors"], serde_json::json!({}));
+    let ratio = report["ratioToHealthz"].as_f64().expect("ratio");
+    let expected =
+        report["perSecond"].as_f64().expect("") / healthz["perSecond"].as_f64().expect("");
+    assert!((ratio - expected).abs() < 1e-9);
+}
+
+/// `--count` stops after exactly that many operations; the order scenario
+/// reports the order stage alone and no comparison with `--baseline 0s`.
+#[test]
+fn bench_order_scenario_stops_at_its_count() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let report = bench(
+        dir.path(),
+        &[
+            "--scenario",
+            "order",
+            "--clients",
+            "3",
+            "--count",
+            "50",
+            "--rate",
+            "200",
+            "--warmup",
+            "0s",
+            "--baseline",
+            "0s",
+        ],
+    );
+    assert_eq!(report["completed"], 50, "{report:#}");
+    assert_eq!(report["scenario"], "order");
+    assert_eq!(report["channel"], Value::Null);
+    let stages = report["stages"].as_array().expect("stages");
+    assert_eq!(stages.len(), 1, "{report:#}");
+    assert_eq!(stage(&report, "order")["count"], 50);
+    assert_eq!(report["healthz"], Value::Null);
+    assert_eq!(report["merchantNotifications"]["received"], 0);
+    // 50 at 200/s: a quarter of a second at least.
+    assert!(
+        report["seconds"].as_f64().expect("seconds") >= 0.24,
+        "{report:#}"
+    );
+}
+
+/// Every channel the bench offers completes cycles through its sandbox.
+#[test]
+fn bench_pays_with_every_channel() {
+    for channel in ["wx-v3-mini", "alipay-qr", "lakala-native"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let report = bench(
+            dir.path(),
+            &[
+                "--channel",
+                channel,
+                "--clients",
+                "2",
+                "--count",
+                "6",
+                "--warmup",
+                "0s",
+                "--baseline",
+                "0s",
+            ],
+        );
+        assert_eq!(report["completed"], 6, "{channel}: {report:#}");
+        assert_eq!(report["channel"], channel);
+        assert_eq!(stage(&report, "merchant delivery")["count"], 6, "{channel}");
+    }
+}
+
+/// `--database-url` runs the server on PostgreSQL.
+#[tokio::test]
+async fn bench_runs_on_postgres() {
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let report = bench(
+        dir.path(),
+        &[
+            "--database-url",
+            &db.url,
+            "--clients",
+            "4",
+            "--count",
+            "20",
+            "--warmup",
+            "0s",
+            "--baseline",
+            "0s",
+        ],
+    );
+    assert_eq!(report["completed"], 20, "{report:#}");
+    assert_eq!(report["server"]["backend"], "postgres");
+    let mut conn = db.connect().await;
+    let paid: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE state = 'SUCCESS'")
+        .fetch_one(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(paid, 20);
+}
+
+#[test]
+fn bench_refuses_bad_arguments_clearly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (args, says) in [
+        (&["--clients", "0"][..], "--clients must be at least 1"),
+        (&["--rate", "0"][..], "--rate must be positive"),
+        (&["--duration", "10x"][..], "unit must be ms, s, m or h"),
+        (&["--channel", "paypal"][..], "invalid value 'paypal'"),
+    ] {
+        let out = cashdesk(dir.path())
+            .arg("bench")
+            .args(args)
+            .output()
+            .expect("run");
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}

@@ -74,6 +74,7 @@ pub use merchants::{
     CredentialsV2, CredentialsV3, LakalaCredentials, LakalaMerchantCredentials,
     LakalaStoreCredentials, MerchantCredentials, SubMerchantCredentials,
 };
+pub use notify::NotifyObservation;
 
 use ledger::{Api, LedgerError, Order, OrderRef, Refund};
 use notify::{Format, Job, Msg};
@@ -128,6 +129,9 @@ pub struct SandboxConfig {
     pub alipay_notify_schedule: Vec<Duration>,
     /// Waits between Lakala notification attempts ([`lakala_notify_schedule`]).
     pub lakala_notify_schedule: Vec<Duration>,
+    /// Told about every notification attempt (in-process observers such
+    /// as `cashdesk bench`); `None`: nobody.
+    pub notify_observer: Option<mpsc::UnboundedSender<notify::NotifyObservation>>,
 }
 
 impl SandboxConfig {
@@ -140,6 +144,7 @@ impl SandboxConfig {
             tls_listen: None,
             alipay_notify_schedule: alipay_notify_schedule(),
             lakala_notify_schedule: lakala_notify_schedule(),
+            notify_observer: None,
         }
     }
 
@@ -163,6 +168,7 @@ pub struct Shared {
     pub(crate) log: reqlog::RequestLog,
     pub(crate) oauth: oauth::Codes,
     notifier: mpsc::UnboundedSender<Msg>,
+    notify_observer: Option<mpsc::UnboundedSender<notify::NotifyObservation>>,
 }
 
 /// A running sandbox. Dropping it stops its listener and notifier too.
@@ -242,6 +248,7 @@ impl Sandbox {
             log: reqlog::RequestLog::default(),
             oauth: oauth::Codes::default(),
             notifier: notify_tx,
+            notify_observer: config.notify_observer.clone(),
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
 
@@ -584,6 +591,7 @@ impl Shared {
                 self.enqueue(
                     id,
                     &o.mch_id,
+                    &o.out_trade_no,
                     &o.notify_url,
                     "pay",
                     body,
@@ -604,7 +612,16 @@ impl Shared {
                     tamper_signature: faults.tamper_signature,
                 };
                 let id = notification_id();
-                self.enqueue(id, &o.mch_id, &o.notify_url, "pay", body, format, &faults);
+                self.enqueue(
+                    id,
+                    &o.mch_id,
+                    &o.out_trade_no,
+                    &o.notify_url,
+                    "pay",
+                    body,
+                    format,
+                    &faults,
+                );
                 return;
             }
             Api::V2(_) | Api::V3 => {}
@@ -648,7 +665,16 @@ impl Shared {
                 }
             }
         };
-        self.enqueue(id, &o.mch_id, &o.notify_url, "pay", body, format, &faults);
+        self.enqueue(
+            id,
+            &o.mch_id,
+            &o.out_trade_no,
+            &o.notify_url,
+            "pay",
+            body,
+            format,
+            &faults,
+        );
     }
 
     pub(crate) fn notify_refund(&self, r: &Refund) {
@@ -664,7 +690,16 @@ impl Shared {
             };
             let faults = self.faults.take_notify_for("ali-pay", &r.mch_id);
             let (id, body) = alipay::notification(self, &o, Some(r), &faults);
-            self.enqueue(id, &r.mch_id, url, "refund", body, Format::Alipay, &faults);
+            self.enqueue(
+                id,
+                &r.mch_id,
+                &r.out_trade_no,
+                url,
+                "refund",
+                body,
+                Format::Alipay,
+                &faults,
+            );
             return;
         }
         let order = self
@@ -719,7 +754,16 @@ impl Shared {
                 }
             }
         };
-        self.enqueue(id, &r.mch_id, url, "refund", body, format, &faults);
+        self.enqueue(
+            id,
+            &r.mch_id,
+            &r.out_trade_no,
+            url,
+            "refund",
+            body,
+            format,
+            &faults,
+        );
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -727,6 +771,7 @@ impl Shared {
         &self,
         id: String,
         mch_id: &str,
+        out_trade_no: &str,
         url: &str,
         what: &'static str,
         body: String,
@@ -751,6 +796,7 @@ impl Shared {
         let _ = self.notifier.send(Msg::Send(Job {
             id,
             mch_id: mch_id.to_owned(),
+            out_trade_no: out_trade_no.to_owned(),
             url: url.to_owned(),
             what,
             body,

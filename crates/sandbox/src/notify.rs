@@ -89,6 +89,8 @@ impl Schedules {
 pub struct Job {
     pub id: String,
     pub mch_id: String,
+    /// The order the notification is about (for [`NotifyObservation`]).
+    pub out_trade_no: String,
     pub url: String,
     /// `pay` or `refund`, for the log.
     pub what: &'static str,
@@ -96,6 +98,22 @@ pub struct Job {
     pub format: Format,
     pub copies: u32,
     pub delay: Duration,
+}
+
+/// One notification attempt as the sandbox saw it, for an in-process
+/// observer ([`crate::SandboxConfig::notify_observer`]): `cashdesk bench`
+/// times the channel-notification stage with it.
+#[derive(Debug, Clone)]
+pub struct NotifyObservation {
+    /// `pay` or `refund`.
+    pub kind: &'static str,
+    pub mch_id: String,
+    pub out_trade_no: String,
+    /// When the request was sent and when its answer (or error) came.
+    pub sent_at: std::time::Instant,
+    pub answered_at: std::time::Instant,
+    /// Whether the answer acknowledged it.
+    pub acked: bool,
 }
 
 pub enum Msg {
@@ -419,6 +437,16 @@ async fn send_once(
         }
         Err(e) => (0, false, format!("error: {e}")),
     };
+    if let Some(observer) = &shared.notify_observer {
+        let _ = observer.send(NotifyObservation {
+            kind: job.what,
+            mch_id: job.mch_id.clone(),
+            out_trade_no: job.out_trade_no.clone(),
+            sent_at: started,
+            answered_at: Instant::now(),
+            acked,
+        });
+    }
     shared.log.push(NewEntry {
         kind: "notify",
         method: "POST",

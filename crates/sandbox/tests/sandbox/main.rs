@@ -41,6 +41,7 @@ pub async fn spawn_with(schedule: Vec<Duration>, dir: Option<tempfile::TempDir>)
         tls_listen: Some("127.0.0.1:0".parse().unwrap()),
         alipay_notify_schedule: schedule.clone(),
         lakala_notify_schedule: schedule,
+        notify_observer: None,
     })
     .await
     .unwrap();
