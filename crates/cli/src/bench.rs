@@ -150,6 +150,10 @@ pub struct BenchArgs {
     /// Keep the temporary folder (server data and log) and print where.
     #[arg(long)]
     pub keep: bool,
+    /// Run this `cashdesk` binary as the server instead of this one: two
+    /// builds (before and after a change) under the same load generator.
+    #[arg(long, value_name = "PATH")]
+    pub server_exe: Option<PathBuf>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -193,7 +197,12 @@ async fn bench(args: &BenchArgs, dir: &Path) -> anyhow::Result<Report> {
     let (observed_tx, observed_rx) = mpsc::unbounded_channel();
     let sandbox = SandboxHost::start(dir, observed_tx).await?;
     let notifications = Observed::collect(observed_rx);
-    let mut server = ServerProcess::start(dir, args.database_url.as_deref()).await?;
+    let mut server = ServerProcess::start(
+        dir,
+        args.database_url.as_deref(),
+        args.server_exe.as_deref(),
+    )
+    .await?;
     let setup = Setup::run(&server, &sandbox, &receiver, args.channel).await?;
     let rss_idle_kib = server.rss_kib("VmRSS");
     eprintln!(
@@ -273,11 +282,18 @@ struct ServerProcess {
 }
 
 impl ServerProcess {
-    async fn start(dir: &Path, database_url: Option<&str>) -> anyhow::Result<ServerProcess> {
-        let exe = std::env::current_exe().context("locating the cashdesk binary")?;
+    async fn start(
+        dir: &Path,
+        database_url: Option<&str>,
+        exe: Option<&Path>,
+    ) -> anyhow::Result<ServerProcess> {
+        let exe = match exe {
+            Some(exe) => exe.to_path_buf(),
+            None => std::env::current_exe().context("locating the cashdesk binary")?,
+        };
         let admin_token = cashdesk_crypto::random::nonce_str(32);
         let log = std::fs::File::create(dir.join("server.log")).context("creating server.log")?;
-        let mut cmd = tokio::process::Command::new(exe);
+        let mut cmd = tokio::process::Command::new(&exe);
         // Only the bench's own settings: no CASHDESK_* from the caller's
         // environment and no ./cashdesk.toml (the child runs in `dir`).
         for (key, _) in std::env::vars_os() {
@@ -299,7 +315,9 @@ impl ServerProcess {
         if let Some(url) = database_url {
             cmd.env("CASHDESK_DATABASE_URL", url);
         }
-        let mut child = cmd.spawn().context("starting cashdesk serve")?;
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("starting {} serve", exe.display()))?;
         let pid = child.id().context("the server exited at once")?;
         let stdout = child.stdout.take().context("the server's stdout")?;
         let mut lines = BufReader::new(stdout).lines();

@@ -19,6 +19,7 @@ use clap::Parser as _;
 /// fifth of its CPU in allocation, most of it glibc's arena locking and
 /// trimming across tokio's worker threads (docs/benchmarks.md, "Where the
 /// time goes"); mimalloc's thread-local free lists take most of that away.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -2108,6 +2108,9 @@ fn bench_order_scenario_stops_at_its_count() {
             "50",
             "--rate",
             "200",
+            // Another build may be named; this one here.
+            "--server-exe",
+            BIN,
             "--warmup",
             "0s",
             "--baseline",
@@ -2195,6 +2198,10 @@ fn bench_refuses_bad_arguments_clearly() {
         (&["--rate", "0"][..], "--rate must be positive"),
         (&["--duration", "10x"][..], "unit must be ms, s, m or h"),
         (&["--channel", "paypal"][..], "invalid value 'paypal'"),
+        (
+            &["--server-exe", "/nonexistent/cashdesk"][..],
+            "starting /nonexistent/cashdesk serve",
+        ),
     ] {
         let out = cashdesk(dir.path())
             .arg("bench")

@@ -67,8 +67,11 @@ const MAX_GROUP_TIME: Duration = Duration::from_millis(10);
 const UNIT_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(crate) struct Sqlite {
-    /// Reader connections (unused for an in-memory database).
-    pool: SqlitePool,
+    /// Reader connections (none for an in-memory database).
+    readers: Option<readers::Readers>,
+    /// An in-memory database's one connection lives in this pool (lent to
+    /// the writer for good).
+    _memory: Option<SqlitePool>,
     /// Groups committed so far (tests check that writes are grouped).
     #[cfg(test)]
     groups: std::sync::Arc<std::sync::atomic::AtomicU64>,
@@ -86,7 +89,7 @@ impl Sqlite {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let (pool, conn) = if in_memory {
+        let (readers, memory, conn) = if in_memory {
             let pool = SqlitePoolOptions::new()
                 .max_connections(1)
                 .min_connections(1)
@@ -95,27 +98,27 @@ impl Sqlite {
                 .connect_with(connect)
                 .await?;
             let conn = writer::Conn::Pooled(pool.acquire().await?);
-            (pool, conn)
+            (None, Some(pool), conn)
         } else {
-            // No ping before each use: the database is a local file, and
-            // the ping is one more round trip to the connection's thread
-            // (about 7 % of the server's CPU under load).
-            let pool = SqlitePoolOptions::new()
-                .max_connections(options.max_connections.max(1))
-                .test_before_acquire(false)
-                .connect_with(connect.clone())
-                .await?;
             let conn = writer::Conn::Own(sqlx::ConnectOptions::connect(&connect).await?);
-            (pool, conn)
+            let readers = readers::Readers::new(connect, options.max_connections.max(1));
+            (Some(readers), None, conn)
         };
         let groups = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         Ok(Self {
-            pool,
+            readers,
+            _memory: memory,
             writer: writer::spawn(conn, groups.clone()),
             reads_via_writer: in_memory,
             #[cfg(test)]
             groups,
         })
+    }
+
+    /// The reader pool when `sql` is a read (and reads do not go through
+    /// the writer).
+    fn reader_for(&self, sql: &Sql) -> Option<&readers::Readers> {
+        self.readers.as_ref().filter(|_| self.is_read(sql))
     }
 
     fn is_read(&self, sql: &Sql) -> bool {
@@ -193,22 +196,24 @@ impl Backend for Sqlite {
     }
 
     async fn execute(&self, sql: Sql) -> Result<u64> {
-        if self.is_read(&sql) {
+        if let Some(readers) = self.reader_for(&sql) {
             let args = arguments(sql.args)?;
-            let done = sqlx::query_with(&sql.text, args)
-                .execute(&self.pool)
-                .await?;
+            let mut conn = readers.get().await?;
+            let done = sqlx::query_with(&sql.text, args).execute(conn.conn()).await;
+            let done = conn.check(done)?;
             return Ok(done.rows_affected());
         }
         self.alone(|reply| writer::Op::Execute(sql, reply)).await
     }
 
     async fn fetch_optional<T: RawRow>(&self, sql: Sql) -> Result<Option<T>> {
-        if self.is_read(&sql) {
+        if let Some(readers) = self.reader_for(&sql) {
             let args = arguments(sql.args)?;
-            return Ok(sqlx::query_as_with::<_, T, _>(&sql.text, args)
-                .fetch_optional(&self.pool)
-                .await?);
+            let mut conn = readers.get().await?;
+            let row = sqlx::query_as_with::<_, T, _>(&sql.text, args)
+                .fetch_optional(conn.conn())
+                .await;
+            return Ok(conn.check(row)?);
         }
         self.write_alone(sql)
             .await?
@@ -218,11 +223,13 @@ impl Backend for Sqlite {
     }
 
     async fn fetch_all<T: RawRow>(&self, sql: Sql) -> Result<Vec<T>> {
-        if self.is_read(&sql) {
+        if let Some(readers) = self.reader_for(&sql) {
             let args = arguments(sql.args)?;
-            return Ok(sqlx::query_as_with::<_, T, _>(&sql.text, args)
-                .fetch_all(&self.pool)
-                .await?);
+            let mut conn = readers.get().await?;
+            let rows = sqlx::query_as_with::<_, T, _>(&sql.text, args)
+                .fetch_all(conn.conn())
+                .await;
+            return Ok(conn.check(rows)?);
         }
         self.write_alone(sql)
             .await?
@@ -287,6 +294,97 @@ impl Tx for SqliteTx {
 }
 
 /// The task that owns the write connection and runs groups of units.
+/// The reader connections: a small pool of our own rather than sqlx's,
+/// which pings every connection when it is given back (a round trip to the
+/// connection's thread per read; about a tenth of the server's CPU under
+/// load). A local file needs no liveness test: a connection whose query
+/// failed other than in the database (I/O, its thread gone) is dropped
+/// and a fresh one is opened when next needed. A read cancelled midway
+/// leaves its connection usable: its thread finishes or resets the
+/// statement before it takes the next command.
+mod readers {
+    use std::sync::Mutex;
+
+    use sqlx::SqliteConnection;
+    use sqlx::sqlite::SqliteConnectOptions;
+    use tokio::sync::{Semaphore, SemaphorePermit};
+
+    use crate::{Result, StoreError};
+
+    pub(super) struct Readers {
+        options: SqliteConnectOptions,
+        idle: Mutex<Vec<SqliteConnection>>,
+        permits: Semaphore,
+    }
+
+    impl Readers {
+        /// At most `max` connections, opened when first needed.
+        pub(super) fn new(options: SqliteConnectOptions, max: u32) -> Readers {
+            Readers {
+                options,
+                idle: Mutex::new(Vec::new()),
+                permits: Semaphore::new(max as usize),
+            }
+        }
+
+        pub(super) async fn get(&self) -> Result<Reader<'_>> {
+            let permit = self
+                .permits
+                .acquire()
+                .await
+                .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?;
+            let idle = self.idle.lock().ok().and_then(|mut v| v.pop());
+            let conn = match idle {
+                Some(c) => c,
+                None => sqlx::ConnectOptions::connect(&self.options).await?,
+            };
+            Ok(Reader {
+                readers: self,
+                conn: Some(conn),
+                _permit: permit,
+            })
+        }
+    }
+
+    /// A connection lent for one read; given back when dropped.
+    pub(super) struct Reader<'a> {
+        readers: &'a Readers,
+        conn: Option<SqliteConnection>,
+        _permit: SemaphorePermit<'a>,
+    }
+
+    impl Reader<'_> {
+        pub(super) fn conn(&mut self) -> &mut SqliteConnection {
+            self.conn.as_mut().expect("a lent connection")
+        }
+
+        /// Passes `result` on; a failure outside the database (the
+        /// connection itself) retires the connection.
+        pub(super) fn check<T>(
+            &mut self,
+            result: std::result::Result<T, sqlx::Error>,
+        ) -> std::result::Result<T, sqlx::Error> {
+            if let Err(e) = &result
+                && matches!(
+                    e,
+                    sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed
+                )
+            {
+                self.conn = None;
+            }
+            result
+        }
+    }
+
+    impl Drop for Reader<'_> {
+        fn drop(&mut self) {
+            if let (Some(conn), Ok(mut idle)) = (self.conn.take(), self.readers.idle.lock()) {
+                idle.push(conn);
+            }
+        }
+    }
+}
+
 mod writer {
     use std::collections::VecDeque;
     use std::sync::Arc;
