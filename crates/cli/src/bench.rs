@@ -558,21 +558,12 @@ impl Setup {
                     .sandbox
                     .open_wechat_merchant(Some("HMAC-SHA256"))
                     .await?;
-                if channel == BenchChannel::WxV2Mini {
-                    (
-                        m.mch_id,
-                        "v2",
-                        serde_json::to_value(&m.credentials_v2)?,
-                        m.base_url,
-                    )
+                let (version, credentials) = if channel == BenchChannel::WxV2Mini {
+                    ("v2", serde_json::to_value(&m.credentials_v2)?)
                 } else {
-                    (
-                        m.mch_id,
-                        "v3",
-                        serde_json::to_value(&m.credentials_v3)?,
-                        m.base_url,
-                    )
-                }
+                    ("v3", serde_json::to_value(&m.credentials_v3)?)
+                };
+                (m.mch_id, version, credentials, m.base_url)
             }
             BenchChannel::AlipayQr => {
                 let m = sandbox.sandbox.open_alipay_merchant().await?;

@@ -2,7 +2,7 @@
 //! both languages, exact amounts, escaping, and no external reference.
 
 use axum::body::to_bytes;
-use cashdesk_core::{AppId, Fen, OrderId, OrderState, OutTradeNo, SignType};
+use cashdesk_core::{AppId, OrderState, SignType};
 use cashdesk_store::{App, Order};
 use chrono::{Duration, Utc};
 
@@ -25,35 +25,12 @@ fn opened(state: OrderState, expire_in: Duration, return_url: Option<&str>) -> O
             created_at: now,
         },
         order: Order {
-            order_id: OrderId::generate(),
-            app_id,
-            out_trade_no: OutTradeNo::parse("T1001").expect("otn"),
-            amount: Fen::from_stored(1234),
             order_title: "Latte & cake".into(),
-            goods_desc: String::new(),
-            third_party_user: String::new(),
-            notify_url: None,
             return_url: return_url.map(str::to_owned),
-            store_id: None,
-            attach: None,
-            client_ip: None,
             token: "tok_en-123".into(),
             expire_at: now + expire_in,
-            request_hash: String::new(),
-            response: serde_json::Value::Null,
             state,
-            channel: None,
-            transaction_id: None,
-            pay_time: None,
-            refunded_amount: Fen::from_stored(0),
-            result_error_code: None,
-            result_error_msg: None,
-            paid_after_close: false,
-            created_at: now,
-            updated_at: now,
-            next_query_at: None,
-            query_attempts: 0,
-            store_identity_sealed: None,
+            ..crate::service::test_order(app_id, "T1001", 1234, now)
         },
     }
 }

@@ -104,6 +104,49 @@ pub fn parse_notify_url(state: &AppState, field: &'static str, s: &str) -> ApiRe
     Ok(url)
 }
 
+/// An order row as a freshly created order has it, for unit tests that
+/// need one without a store: `CREATED`, no channel, nothing paid; tests
+/// set what they are about with `Order { …, ..test_order(…) }`.
+#[cfg(test)]
+pub(crate) fn test_order(
+    app_id: cashdesk_core::AppId,
+    out_trade_no: &str,
+    amount_fen: i64,
+    now: chrono::DateTime<Utc>,
+) -> cashdesk_store::Order {
+    cashdesk_store::Order {
+        order_id: cashdesk_core::OrderId::generate(),
+        app_id,
+        out_trade_no: cashdesk_core::OutTradeNo::parse(out_trade_no).expect("outTradeNo"),
+        amount: cashdesk_core::Fen::from_stored(amount_fen),
+        order_title: "t".into(),
+        goods_desc: String::new(),
+        third_party_user: String::new(),
+        notify_url: None,
+        return_url: None,
+        store_id: None,
+        attach: None,
+        client_ip: None,
+        token: "tok".into(),
+        expire_at: now,
+        request_hash: String::new(),
+        response: Value::Null,
+        state: cashdesk_core::OrderState::Created,
+        channel: None,
+        transaction_id: None,
+        pay_time: None,
+        refunded_amount: cashdesk_core::Fen::from_stored(0),
+        result_error_code: None,
+        result_error_msg: None,
+        paid_after_close: false,
+        created_at: now,
+        updated_at: now,
+        next_query_at: None,
+        query_attempts: 0,
+        store_identity_sealed: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

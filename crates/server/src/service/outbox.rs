@@ -288,41 +288,18 @@ pub async fn resend(state: &AppState, notify_id: &str) -> ApiResult<Notification
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cashdesk_core::{ChannelId, ChannelType, ConfigId, Fen, OutTradeNo, SceneCode};
+    use cashdesk_core::{ChannelId, ChannelType, ConfigId, SceneCode};
     use cashdesk_store::OrderChannel;
 
     fn order() -> Order {
-        let now = Utc::now();
+        let app = AppId::parse("app0123456789abcdef").expect("app id");
         Order {
-            order_id: OrderId::generate(),
-            app_id: AppId::parse("app0123456789abcdef").expect("app id"),
-            out_trade_no: OutTradeNo::parse("T1").expect("otn"),
-            amount: Fen::parse_positive("amount", 120).expect("fen"),
             order_title: "Tea".into(),
-            goods_desc: String::new(),
-            third_party_user: String::new(),
             notify_url: Some("https://shop.example.com/cb?x=1".into()),
-            return_url: None,
-            store_id: None,
             attach: Some("a".into()),
-            client_ip: None,
             token: "t".into(),
-            expire_at: now,
-            request_hash: String::new(),
-            response: serde_json::Value::Null,
             state: OrderState::Closed,
-            channel: None,
-            transaction_id: None,
-            pay_time: None,
-            refunded_amount: Fen::ZERO,
-            result_error_code: None,
-            result_error_msg: None,
-            paid_after_close: false,
-            created_at: now,
-            updated_at: now,
-            next_query_at: None,
-            query_attempts: 0,
-            store_identity_sealed: None,
+            ..crate::service::test_order(app, "T1", 120, Utc::now())
         }
     }
 

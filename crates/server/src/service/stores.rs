@@ -494,35 +494,8 @@ mod tests {
     fn the_channel_attach_is_the_store_tag_for_store_orders() {
         let now = Utc::now();
         let mut o = Order {
-            order_id: cashdesk_core::OrderId::generate(),
-            app_id: AppId::parse("app-1").unwrap(),
-            out_trade_no: cashdesk_core::OutTradeNo::parse("T1").unwrap(),
-            amount: cashdesk_core::Fen::from_stored(1),
-            order_title: "t".into(),
-            goods_desc: String::new(),
-            third_party_user: String::new(),
-            notify_url: None,
-            return_url: None,
-            store_id: None,
             attach: Some("memo".into()),
-            client_ip: None,
-            token: "tok".into(),
-            expire_at: now,
-            request_hash: String::new(),
-            response: Value::Null,
-            state: cashdesk_core::OrderState::Created,
-            channel: None,
-            transaction_id: None,
-            pay_time: None,
-            refunded_amount: cashdesk_core::Fen::from_stored(0),
-            result_error_code: None,
-            result_error_msg: None,
-            paid_after_close: false,
-            created_at: now,
-            updated_at: now,
-            next_query_at: None,
-            query_attempts: 0,
-            store_identity_sealed: None,
+            ..crate::service::test_order(AppId::parse("app-1").unwrap(), "T1", 1, now)
         };
         assert_eq!(channel_attach(&o).as_deref(), Some("memo"));
         // Without a store, the merchant's attach is not interpreted.
