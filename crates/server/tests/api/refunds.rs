@@ -15,7 +15,9 @@ use cashdesk_store::RefundFilter;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp, WxSetup, assert_api_error, spawn_app, spawn_app_with};
+use crate::helpers::{
+    Backend, TestApp, WxSetup, assert_api_error, spawn_app, spawn_app_with, wait_until,
+};
 
 backend_tests!(
     partial_then_full_v2,
@@ -126,13 +128,18 @@ async fn partial_then_full(b: Backend, version: &'static str) {
     assert!(done.channel_refund_id.is_some(), "{done:?}");
     assert!(done.finished_at.is_some());
     assert_eq!(done.refunded_amount, 300);
+    // The server counts the notification just after committing the state
+    // change this test saw, so the counter may lag it by a moment.
     assert!(
-        app.metric(
-            "cashdesk_channel_notifications_total",
-            &[("result", "refund_applied")],
-        )
-        .await
-            > applied_before,
+        wait_until(Duration::from_secs(5), || async {
+            app.metric(
+                "cashdesk_channel_notifications_total",
+                &[("result", "refund_applied")],
+            )
+            .await
+                > applied_before
+        })
+        .await,
         "{version}: settled by the refund notification"
     );
     let q = client.query_pay_result(&no, false).await.expect("query");
