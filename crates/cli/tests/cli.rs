@@ -1077,17 +1077,28 @@ async fn kill_9_during_a_burst_loses_nothing() {
         "{ids_by_order:?}"
     );
 
-    // The operator's view through the CLI.
-    let delivered = run_json(second.admin(&[
-        "notification",
-        "list",
-        "--app-id",
-        &app_id,
-        "--state",
-        "delivered",
-        "--limit",
-        "100",
-    ]));
+    // The operator's view through the CLI. The receiver records its
+    // acknowledgement before cashdesk records the delivery (and a delivery
+    // acknowledged just before the kill is sent again after the restart),
+    // so the list is polled until every order's notification is there.
+    let list_delivered = || {
+        run_json(second.admin(&[
+            "notification",
+            "list",
+            "--app-id",
+            &app_id,
+            "--state",
+            "delivered",
+            "--limit",
+            "100",
+        ]))
+    };
+    let mut delivered = list_delivered();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while delivered.as_array().map(Vec::len) != Some(N) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        delivered = list_delivered();
+    }
     assert_eq!(delivered.as_array().map(Vec::len), Some(N), "{delivered}");
     let notify_id = delivered[0]["notifyId"].as_str().unwrap().to_owned();
     let shown = run_json(second.admin(&["notification", "show", &notify_id]));
@@ -1260,16 +1271,22 @@ async fn two_instances_on_postgres_deliver_each_notification_once() {
         receiver.unverified()
     );
     // Each instance's log names the attempts it made; between them, all.
+    // (Polled: the receiver acknowledges before the sender records it.)
     let admin = cashdesk_sdk::AdminClient::new(&b.url, token).unwrap();
-    let listed = admin
-        .list_notifications(&cashdesk_sdk::NotificationQuery {
-            app_id: Some(app_id.clone()),
-            state: Some("DELIVERED".into()),
-            limit: Some(100),
-            ..Default::default()
-        })
-        .await
-        .expect("list");
+    let mut listed = Value::Null;
+    wait_for(Duration::from_secs(30), async || {
+        listed = admin
+            .list_notifications(&cashdesk_sdk::NotificationQuery {
+                app_id: Some(app_id.clone()),
+                state: Some("DELIVERED".into()),
+                limit: Some(100),
+                ..Default::default()
+            })
+            .await
+            .expect("list");
+        listed.as_array().map(Vec::len) == Some(N)
+    })
+    .await;
     assert_eq!(listed.as_array().map(Vec::len), Some(N), "{listed}");
 }
 
