@@ -13,7 +13,9 @@
 //! at a time ([`crate::service::poller::EXPIRY_LEASE`]). No step relies on
 //! an instance-local timer being the only one.
 //!
-//! The delivery worker wakes when this instance queues a notification
+//! The delivery worker keeps up to [`crate::service::delivery::CONCURRENCY`]
+//! attempts in flight and refills a slot as soon as its attempt ends. It
+//! wakes when this instance queues a notification
 //! ([`crate::state::Inner::outbox_wake`]), so the merchant hears of a
 //! payment within moments, and polls (at the schedule's shortest wait, at
 //! most every second) for rows queued by other instances or come due.
@@ -24,7 +26,7 @@ use chrono::Utc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::service::delivery::{self, Deliverer};
+use crate::service::delivery::{Deliverer, Pipeline};
 use crate::state::AppState;
 
 pub struct Workers {
@@ -41,18 +43,19 @@ fn poll_every(shortest: Option<Duration>) -> Duration {
         .clamp(Duration::from_millis(50), Duration::from_secs(1))
 }
 
-/// The delivery worker: a round when woken or every `every`, and again at
-/// once while rounds come back full.
+/// The delivery worker: fills its free sending slots when woken or every
+/// `every`, and again as soon as a slot frees while claims come back full.
+/// When told to stop, it waits for the attempts in flight.
 fn delivery_worker(
     mut stop: watch::Receiver<bool>,
     state: AppState,
-    deliverer: Deliverer,
+    pipeline: Pipeline,
 ) -> JoinHandle<()> {
-    let every = poll_every(deliverer.shortest_wait());
+    let every = poll_every(pipeline.deliverer().shortest_wait());
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
+        'worker: loop {
             tokio::select! {
                 _ = state.outbox_wake.notified() => {}
                 _ = tick.tick() => {}
@@ -63,16 +66,26 @@ fn delivery_worker(
                 }
             }
             loop {
-                match delivery::deliver_due(&state, &deliverer).await {
-                    Ok(n) if n >= delivery::CONCURRENCY && !*stop.borrow() => continue,
+                let slots = tokio::select! {
+                    slots = pipeline.free_slots() => slots,
+                    changed = stop.changed() => {
+                        if changed.is_err() || *stop.borrow() {
+                            break 'worker;
+                        }
+                        continue;
+                    }
+                };
+                match pipeline.send_due(&state, slots).await {
+                    Ok(true) if !*stop.borrow() => continue,
                     Ok(_) => break,
                     Err(e) => {
-                        tracing::warn!(error = ?e, "notification delivery round failed");
+                        tracing::warn!(error = ?e, "claiming notifications to deliver failed");
                         break;
                     }
                 }
             }
         }
+        pipeline.drain().await;
         tracing::debug!(worker = "notification-delivery", "worker stopped");
     })
 }
@@ -130,7 +143,7 @@ impl Workers {
             ));
         }
         match Deliverer::new(state) {
-            Ok(d) => handles.push(delivery_worker(rx.clone(), state.clone(), d)),
+            Ok(d) => handles.push(delivery_worker(rx.clone(), state.clone(), Pipeline::new(d))),
             // Only a TLS backend that cannot start; the rows wait for the
             // next start (or another instance).
             Err(e) => {

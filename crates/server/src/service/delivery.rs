@@ -6,11 +6,17 @@
 //! A row is claimed with a lease ([`cashdesk_store::Store::claim_due_notifications`]:
 //! PostgreSQL `FOR UPDATE SKIP LOCKED`, SQLite its single writer) to this
 //! instance's owner id (`host:pid:random`), for twice the request timeout
-//! plus a second. Only as many rows are claimed as are sent at once, each
-//! is sent at once, and a row whose lease would run out before the request
-//! could time out is left alone, so while a lease lives nobody else sends
-//! that row, and no instance sends a row whose lease another instance could
-//! already hold. The attempt is recorded only if the lease is still ours
+//! plus a second. Only as many rows are claimed as there are free sending
+//! slots ([`Pipeline`], [`CONCURRENCY`] per instance), each is sent at
+//! once, and a row whose lease would run out before the request could time
+//! out is left alone, so while a lease lives nobody else sends that row,
+//! and no instance sends a row whose lease another instance could already
+//! hold.
+//!
+//! The slots are a pipeline, not rounds: a slot is refilled as soon as its
+//! attempt ends, so one merchant endpoint that answers slowly (or not at
+//! all, until the timeout) holds one slot, and the notifications of every
+//! other merchant keep flowing through the rest. The attempt is recorded only if the lease is still ours
 //! ([`cashdesk_store::Store::record_notification_attempt`]); a dead
 //! instance's rows come due again when its lease runs out. The one
 //! unavoidable repeat — an instance dies after the merchant acknowledged
@@ -52,8 +58,8 @@ use cashdesk_crypto::apisig;
 use cashdesk_crypto::random;
 use cashdesk_store::{AttemptOutcome, NewAttempt, Notification};
 use chrono::Utc;
-use futures::StreamExt as _;
 use serde_json::Value;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::auth::sign_for_app;
 use crate::error::ApiResult;
@@ -352,19 +358,72 @@ async fn deliver(state: &AppState, d: &Deliverer, n: Notification) {
     }
 }
 
-/// One round: claims up to [`CONCURRENCY`] due notifications and sends
-/// them at once. Returns how many were claimed.
-pub async fn deliver_due(state: &AppState, d: &Deliverer) -> ApiResult<usize> {
-    let limit = u32::try_from(CONCURRENCY).unwrap_or(32);
-    let claimed = state
-        .store
-        .claim_due_notifications(&d.owner, Utc::now(), d.lease, limit)
-        .await?;
-    let n = claimed.len();
-    futures::stream::iter(claimed)
-        .for_each_concurrent(CONCURRENCY, |row| deliver(state, d, row))
-        .await;
-    Ok(n)
+/// The sending slots of one instance's delivery worker.
+pub struct Pipeline {
+    deliverer: Arc<Deliverer>,
+    slots: Arc<Semaphore>,
+}
+
+/// Free slots, taken: as many rows may be claimed.
+pub struct FreeSlots(OwnedSemaphorePermit);
+
+impl Pipeline {
+    pub fn new(deliverer: Deliverer) -> Pipeline {
+        Pipeline {
+            deliverer: Arc::new(deliverer),
+            slots: Arc::new(Semaphore::new(CONCURRENCY)),
+        }
+    }
+
+    pub fn deliverer(&self) -> &Deliverer {
+        &self.deliverer
+    }
+
+    /// Waits until at least one slot is free, and takes every free one.
+    pub async fn free_slots(&self) -> FreeSlots {
+        let mut taken = Arc::clone(&self.slots)
+            .acquire_owned()
+            .await
+            .expect("the slots are never closed");
+        let more = u32::try_from(self.slots.available_permits()).unwrap_or(0);
+        if more > 0
+            && let Ok(extra) = Arc::clone(&self.slots).try_acquire_many_owned(more)
+        {
+            taken.merge(extra);
+        }
+        FreeSlots(taken)
+    }
+
+    /// Claims as many due notifications as `slots` holds and starts
+    /// sending each in its own slot; the slots left over are freed.
+    /// Returns whether every slot was used (more rows may be due).
+    pub async fn send_due(&self, state: &AppState, slots: FreeSlots) -> ApiResult<bool> {
+        let FreeSlots(mut slots) = slots;
+        let limit = u32::try_from(slots.num_permits()).unwrap_or(1);
+        let d = &self.deliverer;
+        let claimed = state
+            .store
+            .claim_due_notifications(&d.owner, Utc::now(), d.lease, limit)
+            .await?;
+        let full = claimed.len() >= slots.num_permits();
+        for row in claimed {
+            let slot = slots
+                .split(1)
+                .unwrap_or_else(|| unreachable!("no more rows are claimed than slots are held"));
+            let (state, d) = (state.clone(), Arc::clone(d));
+            tokio::spawn(async move {
+                deliver(&state, &d, row).await;
+                drop(slot);
+            });
+        }
+        Ok(full)
+    }
+
+    /// Waits until no attempt is in flight.
+    pub async fn drain(&self) {
+        let all = u32::try_from(CONCURRENCY).unwrap_or(u32::MAX);
+        drop(self.slots.acquire_many(all).await);
+    }
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ backend_tests!(
     poller_settles_an_order_whose_notification_was_dropped,
     two_instances_never_deliver_one_notification_at_once,
     private_addresses_are_refused_at_send_time,
+    a_slow_merchant_does_not_hold_up_the_others,
 );
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -863,6 +864,42 @@ async fn two_instances_never_deliver_one_notification_at_once(b: Backend) {
     }
     assert!(!owners.is_empty() && owners.len() <= 2, "{owners:?}");
     assert!(receiver.unverified().is_empty());
+}
+
+/// One merchant endpoint that takes seconds to answer holds one sending
+/// slot, not the worker: another merchant's notification, queued while the
+/// slow attempt is in flight, is delivered before that attempt ends.
+async fn a_slow_merchant_does_not_hold_up_the_others(b: Backend) {
+    let app = spawn_app_with(b, |c| c.notify_timeout_ms = 10_000).await;
+    let slow = Receiver::start().await;
+    slow.set_delay(Duration::from_secs(4));
+    let fast = Receiver::start().await;
+    let slow_shop = shop(&app, &slow, "v2").await;
+    let fast_shop = shop(&app, &fast, "v2").await;
+    let (_, fast_order) = paying_order(&app, &fast_shop, 200).await;
+
+    paid_order(&app, &slow_shop, 100).await;
+    assert!(
+        slow.wait(WAIT, |r| r.max_in_flight() == 1).await,
+        "the slow merchant is being notified"
+    );
+    app.sandbox_pay(&fast_order).await;
+    assert!(
+        fast.wait(Duration::from_secs(3), |r| r
+            .acked_for(&fast_order, "PAY_SUCCESS")
+            .len()
+            == 1)
+            .await,
+        "the other merchant is notified while the slow one is still answering"
+    );
+    assert!(
+        slow.received().is_empty(),
+        "the slow attempt was still in flight"
+    );
+    assert!(
+        slow.wait(WAIT, |r| r.acked().len() == 1).await,
+        "the slow merchant is notified too"
+    );
 }
 
 /// A notify URL is checked when it is used, not only when it is accepted:
