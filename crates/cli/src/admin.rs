@@ -84,13 +84,20 @@ pub async fn app(config: Option<&Path>, opts: &AdminOpts, action: AppAction) -> 
             app_id,
             refund_review,
             auto_refund_paid_after_close,
+            notify_url,
         } => {
-            if refund_review.is_none() && auto_refund_paid_after_close.is_none() {
-                bail!("give --refund-review and/or --auto-refund-paid-after-close (true or false)");
+            if refund_review.is_none()
+                && auto_refund_paid_after_close.is_none()
+                && notify_url.is_none()
+            {
+                bail!(
+                    "give --refund-review, --auto-refund-paid-after-close (true or false) and/or --notify-url"
+                );
             }
             let settings = AppSettings {
                 refund_review,
                 auto_refund_paid_after_close,
+                notify_url,
             };
             show(c.update_app_settings(&app_id, &settings).await)
         }

@@ -130,6 +130,10 @@ pub enum AppAction {
         /// Refund payments for closed orders automatically: true or false.
         #[arg(long, value_name = "BOOL")]
         auto_refund_paid_after_close: Option<bool>,
+        /// A new notify URL; its undelivered notifications addressed to the
+        /// old one follow it. "" removes the app's URL.
+        #[arg(long, value_name = "URL")]
+        notify_url: Option<String>,
     },
     /// Refuse the app's requests from now on.
     Disable { app_id: String },

@@ -578,6 +578,30 @@ async fn operator_commands_round_trip_through_the_admin_api() {
     run_ok(serve.admin(&["app", "enable", &app_id]));
     let shown = run_json(serve.admin(&["app", "show", &app_id]));
     assert_eq!(shown["enabled"], true, "{shown}");
+    let moved = run_json(serve.admin(&[
+        "app",
+        "settings",
+        &app_id,
+        "--notify-url",
+        "https://shop-a.example.com/notify",
+    ]));
+    assert_eq!(
+        moved["notifyUrl"], "https://shop-a.example.com/notify",
+        "{moved}"
+    );
+    assert_eq!(moved["notificationsReaddressed"], 0, "{moved}");
+    let removed = run_json(serve.admin(&["app", "settings", &app_id, "--notify-url", ""]));
+    assert_eq!(removed["notifyUrl"], Value::Null, "{removed}");
+    let out = serve
+        .admin(&["app", "settings", &app_id, "--notify-url", "not a url"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("notifyUrl"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // A channel config: credentials go in, never come out. A sandbox
     // merchant's credentials paste as they are.

@@ -129,6 +129,10 @@ pub struct AppSettings {
     pub refund_review: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auto_refund_paid_after_close: Option<bool>,
+    /// A new notify URL for the app (undelivered notifications addressed
+    /// to the old one follow it); `Some("")` removes the app's URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notify_url: Option<String>,
 }
 
 /// A client for the operator API. Cheap to clone.
@@ -309,7 +313,8 @@ impl AdminClient {
     }
 
     /// `POST /api/admin/apps/{appId}/settings`: changes the given settings
-    /// (`refundReview`, `autoRefundPaidAfterClose`); the app afterwards.
+    /// (`refundReview`, `autoRefundPaidAfterClose`, `notifyUrl`); the app
+    /// afterwards, with `notificationsReaddressed` when the URL changed.
     pub async fn update_app_settings(&self, app_id: &str, settings: &AppSettings) -> Result<Value> {
         let body =
             serde_json::to_value(settings).map_err(|e| SdkError::InvalidBody(e.to_string()))?;

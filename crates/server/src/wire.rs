@@ -204,6 +204,18 @@ pub struct AppView {
     pub created_at: String,
 }
 
+/// The answer to an app settings change: the app afterwards, and when the
+/// notify URL was changed, how many undelivered notifications were
+/// readdressed to the new one.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppSettingsView {
+    #[serde(flatten)]
+    pub app: AppView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notifications_readdressed: Option<u64>,
+}
+
 impl From<&App> for AppView {
     fn from(a: &App) -> Self {
         Self {

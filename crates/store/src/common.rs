@@ -608,16 +608,41 @@ impl<B: Backend> Store for SqlStore<B> {
         &self,
         app_id: &AppId,
         update: &AppSettingsUpdate,
-    ) -> Result<Option<App>> {
+    ) -> Result<Option<(App, u64)>> {
+        let mut tx = self.backend.begin().await?;
+        // Before the app changes: the subquery reads its old URL.
+        let readdressed = match &update.notify_url {
+            Some(Some(url)) => {
+                let sql = Sql::new(format!(
+                    "UPDATE notifications SET url = $1 WHERE app_id = $2 AND state IN ({}) \
+                     AND url = (SELECT notify_url FROM apps WHERE app_id = $2)",
+                    state_literals([
+                        NotificationState::Pending.as_str(),
+                        NotificationState::Failed.as_str(),
+                    ])
+                ))
+                .bind(url.as_str())
+                .bind(app_id.as_str());
+                tx.execute(sql).await?
+            }
+            _ => 0,
+        };
         let sql = Sql::new(format!(
             "UPDATE apps SET refund_review = COALESCE($1, refund_review), \
-             auto_refund_paid_after_close = COALESCE($2, auto_refund_paid_after_close) \
-             WHERE app_id = $3 RETURNING {APP_COLS}"
+             auto_refund_paid_after_close = COALESCE($2, auto_refund_paid_after_close), \
+             notify_url = CASE WHEN $3 THEN $4 ELSE notify_url END \
+             WHERE app_id = $5 RETURNING {APP_COLS}"
         ))
         .bind(update.refund_review)
         .bind(update.auto_refund_paid_after_close)
+        .bind(update.notify_url.is_some())
+        .bind(update.notify_url.as_ref().and_then(Option::as_deref))
         .bind(app_id.as_str());
-        self.one::<RawApp, _>(sql).await
+        let Some(app) = tx_one::<_, RawApp, App>(&mut tx, sql).await? else {
+            return Ok(None);
+        };
+        tx.commit().await?;
+        Ok(Some((app, readdressed)))
     }
 
     // --- channel configs and channels ---

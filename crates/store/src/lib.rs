@@ -127,12 +127,16 @@ pub trait Store: Send + Sync + 'static {
     /// `false` if no such app.
     async fn set_app_enabled(&self, app_id: &AppId, enabled: bool) -> Result<bool>;
     /// Change the settings that are `Some` in `update`; the app as stored
-    /// afterwards, `None` if no such app.
+    /// afterwards, `None` if no such app. A new notify URL also becomes
+    /// the URL of the app's notifications that are not delivered (pending
+    /// or failed) and were addressed to its old one (orders that named
+    /// their own URL keep it), in the same transaction; the second value
+    /// is how many were readdressed.
     async fn update_app_settings(
         &self,
         app_id: &AppId,
         update: &AppSettingsUpdate,
-    ) -> Result<Option<App>>;
+    ) -> Result<Option<(App, u64)>>;
 
     // --- channel configs and channels ---
     async fn insert_channel_config(&self, config: &ChannelConfig) -> Result<()>;

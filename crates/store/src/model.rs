@@ -34,6 +34,8 @@ pub struct App {
 pub struct AppSettingsUpdate {
     pub refund_review: Option<bool>,
     pub auto_refund_paid_after_close: Option<bool>,
+    /// `Some(None)` removes the app's notify URL.
+    pub notify_url: Option<Option<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

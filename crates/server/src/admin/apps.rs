@@ -7,7 +7,7 @@ use crate::error::ApiResult;
 use crate::input::{JsonObject, PathParam};
 use crate::service::apps;
 use crate::state::AppState;
-use crate::wire::{AppView, RegisterAppResponse};
+use crate::wire::{AppSettingsView, AppView, RegisterAppResponse};
 
 pub async fn list(State(state): State<AppState>) -> ApiResult<Success<Vec<AppView>>> {
     Ok(Success(apps::list(&state).await?))
@@ -45,11 +45,12 @@ pub async fn enable(
     Ok(Success(apps::set_enabled(&state, &id, true).await?))
 }
 
-/// `{refundReview?, autoRefundPaidAfterClose?}`: changes what is given.
+/// `{refundReview?, autoRefundPaidAfterClose?, notifyUrl?}`: changes what
+/// is given.
 pub async fn settings(
     State(state): State<AppState>,
     PathParam(id): PathParam,
     JsonObject(body): JsonObject,
-) -> ApiResult<Success<AppView>> {
+) -> ApiResult<Success<AppSettingsView>> {
     Ok(Success(apps::update_settings(&state, &id, &body).await?))
 }

@@ -14,7 +14,7 @@ use crate::auth::app_key_aad;
 use crate::error::{ApiError, ApiResult};
 use crate::input::Fields;
 use crate::state::AppState;
-use crate::wire::{AppView, RegisterAppResponse};
+use crate::wire::{AppSettingsView, AppView, RegisterAppResponse};
 
 /// A validated registration.
 #[derive(Debug, Clone)]
@@ -172,34 +172,47 @@ pub async fn update_settings(
     state: &AppState,
     app_id: &str,
     body: &Map<String, Value>,
-) -> ApiResult<AppView> {
+) -> ApiResult<AppSettingsView> {
     let id = parse_id(app_id)?;
     let f = Fields(body);
+    // notifyUrl: a URL replaces the app's; null or "" removes it.
+    let notify_url = if body.contains_key("notifyUrl") {
+        Some(
+            f.str_opt("notifyUrl", 512)?
+                .map(|s| super::parse_notify_url(state, "notifyUrl", s))
+                .transpose()?
+                .map(|u| u.as_str().to_owned()),
+        )
+    } else {
+        None
+    };
     let update = AppSettingsUpdate {
         refund_review: f.bool_opt("refundReview")?,
         auto_refund_paid_after_close: f.bool_opt("autoRefundPaidAfterClose")?,
+        notify_url,
     };
     if update == AppSettingsUpdate::default() {
         return Err(ApiError::invalid(
             "refundReview",
-            "give refundReview and/or autoRefundPaidAfterClose",
+            "give refundReview, autoRefundPaidAfterClose and/or notifyUrl",
         ));
     }
-    let app = state
+    let (app, readdressed) = state
         .store
         .update_app_settings(&id, &update)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("app {app_id}")))?;
-    super::audit(
-        state,
-        "admin",
-        "app.settings",
-        id.as_str(),
-        json!({
-            "refundReview": update.refund_review,
-            "autoRefundPaidAfterClose": update.auto_refund_paid_after_close,
-        }),
-    )
-    .await;
-    Ok(AppView::from(&app))
+    let mut detail = json!({
+        "refundReview": update.refund_review,
+        "autoRefundPaidAfterClose": update.auto_refund_paid_after_close,
+    });
+    if let Some(url) = &update.notify_url {
+        detail["notifyUrl"] = json!(url);
+        detail["notificationsReaddressed"] = json!(readdressed);
+    }
+    super::audit(state, "admin", "app.settings", id.as_str(), detail).await;
+    Ok(AppSettingsView {
+        app: AppView::from(&app),
+        notifications_readdressed: update.notify_url.is_some().then_some(readdressed),
+    })
 }

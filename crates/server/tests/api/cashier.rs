@@ -279,10 +279,13 @@ async fn unknown_expired_and_closed_tokens(b: Backend) {
     let (st, _, h) = choose(&app, &token, &demo_channel(&app, "v2", "h5"), ANDROID).await;
     assert_eq!(st, StatusCode::SEE_OTHER, "an expired order is not paid");
     assert!(location(&h).starts_with("/cashier-desk-web/result?token="));
+    // Final and unpaid: CREATED, or CLOSED if the expiry job (every
+    // second) got to it first.
     let s = status(&app, &token).await;
-    assert_eq!(
-        (s["final"].as_bool(), s["state"].as_str()),
-        (Some(true), Some("CREATED"))
+    assert_eq!(s["final"].as_bool(), Some(true), "{s}");
+    assert!(
+        matches!(s["state"].as_str(), Some("CREATED" | "CLOSED")),
+        "{s}"
     );
 
     // Closed by the merchant.

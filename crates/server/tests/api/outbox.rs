@@ -21,7 +21,8 @@ use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::helpers::{
-    Backend, TestApp, WxSetup, otn, spawn_app, spawn_app_with, spawn_sibling, wait_until,
+    Backend, TestApp, WxSetup, assert_api_error, otn, spawn_app, spawn_app_with, spawn_sibling,
+    wait_until,
 };
 use crate::receiver::{Mode, Receiver};
 
@@ -36,6 +37,7 @@ backend_tests!(
     two_instances_never_deliver_one_notification_at_once,
     private_addresses_are_refused_at_send_time,
     a_slow_merchant_does_not_hold_up_the_others,
+    a_moved_endpoint_gets_the_waiting_notifications,
 );
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -899,6 +901,92 @@ async fn a_slow_merchant_does_not_hold_up_the_others(b: Backend) {
     assert!(
         slow.wait(WAIT, |r| r.acked().len() == 1).await,
         "the slow merchant is notified too"
+    );
+}
+
+/// The merchant moved its endpoint while a notification was being retried
+/// at the old one: the operator changes the app's notifyUrl and the
+/// waiting notification (same notifyId) goes to the new one, as do later
+/// ones. A bad URL is refused and changes nothing; "" removes the URL.
+async fn a_moved_endpoint_gets_the_waiting_notifications(b: Backend) {
+    let app = spawn_app_with(b, |c| {
+        c.notify_schedule = Some("200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms".into());
+    })
+    .await;
+    let old = Receiver::start().await;
+    old.set_mode(Mode::Http500);
+    let moved = Receiver::start().await;
+    let setup = shop(&app, &old, "v2").await;
+    moved.trust(&setup.shop.app_id, &setup.shop.credentials);
+    let app_id = setup.shop.app_id.as_str();
+
+    let (_, first) = paid_order(&app, &setup, 100).await;
+    let notify_id = one_notification_of(&app, &first).await["notifyId"]
+        .as_str()
+        .expect("notifyId")
+        .to_owned();
+    assert!(
+        old.wait(WAIT, |r| !r.deliveries_of(&notify_id).is_empty())
+            .await,
+        "tried at the old endpoint"
+    );
+
+    let settings = |url: &str| AppSettings {
+        notify_url: Some(url.to_owned()),
+        ..AppSettings::default()
+    };
+    assert_api_error(
+        app.admin
+            .update_app_settings(app_id, &settings("ftp://shop.example.com/n"))
+            .await,
+        400,
+        4000,
+    );
+    assert_eq!(
+        app.admin.get_app(app_id).await.expect("app")["notifyUrl"],
+        old.url("/shop/notify?shop=1"),
+        "a refused change changes nothing"
+    );
+    let new_url = moved.url("/moved/notify");
+    let view = app
+        .admin
+        .update_app_settings(app_id, &settings(&new_url))
+        .await
+        .expect("settings");
+    assert_eq!(view["notifyUrl"], new_url.as_str());
+    assert_eq!(view["notificationsReaddressed"], 1, "{view}");
+    let delivered = wait_notification(&app, &notify_id, "DELIVERED").await;
+    assert_eq!(delivered["url"], new_url.as_str());
+    let at_new = moved.deliveries_of(&notify_id);
+    assert!(
+        at_new
+            .last()
+            .is_some_and(|d| d.acked && d.path == "/moved/notify")
+    );
+    let (_, second) = paid_order(&app, &setup, 200).await;
+    assert!(
+        moved
+            .wait(WAIT, |r| r.acked_for(&second, "PAY_SUCCESS").len() == 1)
+            .await,
+        "later notifications go to the new endpoint"
+    );
+    let audit = app.admin.list_audit(None).await.expect("audit");
+    assert!(
+        audit.to_string().contains("notificationsReaddressed"),
+        "{audit}"
+    );
+
+    let view = app
+        .admin
+        .update_app_settings(app_id, &settings(""))
+        .await
+        .expect("settings");
+    assert_eq!(view["notifyUrl"], Value::Null, "{view}");
+    let (_, third) = paid_order(&app, &setup, 300).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        notifications_of(&app, &third).await.is_empty(),
+        "no URL, no notification"
     );
 }
 

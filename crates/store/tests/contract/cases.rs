@@ -421,7 +421,7 @@ pub async fn apps_round_trip(db: &TestDb) {
     assert!(!store.set_app_enabled(&app_id("nope"), false).await.unwrap());
 
     // Settings: only what the update names changes.
-    let updated = store
+    let (updated, _) = store
         .update_app_settings(
             &b.app_id,
             &AppSettingsUpdate {
@@ -438,12 +438,13 @@ pub async fn apps_round_trip(db: &TestDb) {
         store.get_app(&b.app_id).await.unwrap(),
         Some(updated.clone())
     );
-    let updated = store
+    let (updated, _) = store
         .update_app_settings(
             &b.app_id,
             &AppSettingsUpdate {
                 refund_review: Some(true),
                 auto_refund_paid_after_close: Some(false),
+                notify_url: None,
             },
         )
         .await
@@ -455,7 +456,7 @@ pub async fn apps_round_trip(db: &TestDb) {
             .update_app_settings(&b.app_id, &AppSettingsUpdate::default())
             .await
             .unwrap(),
-        Some(updated),
+        Some((updated, 0)),
         "an empty update changes nothing"
     );
     assert_eq!(

@@ -67,6 +67,7 @@ contract!(
     claim_orders_race_hands_out_each_order_once,
     claim_refunds_to_query_follows_the_schedule,
     // the outbox and job leases
+    a_new_notify_url_readdresses_undelivered_notifications,
     notification_attempts_are_recorded_under_the_lease,
     expired_notification_lease_is_taken_over,
     resend_keeps_the_notify_id,

@@ -727,3 +727,98 @@ pub async fn job_leases_are_exclusive_and_expire(db: &TestDb) {
     let won = set.join_all().await.into_iter().filter(|w| *w).count();
     assert_eq!(won, 1);
 }
+
+/// A new notify URL for an app readdresses its undelivered notifications
+/// that went to the old one; delivered ones and those an order addressed
+/// itself keep their URL; removing the URL readdresses nothing.
+pub async fn a_new_notify_url_readdresses_undelivered_notifications(db: &TestDb) {
+    let store = &*db.store;
+    let seeded = seed(store).await;
+    let app_id = &seeded.0.app_id;
+    let old = new_notification(
+        &paying_order(store, &seeded, "NU-first", 1, t0()).await,
+        NotifyType::PaySuccess,
+        None,
+    )
+    .url;
+    let set_url = |url: Option<&str>| AppSettingsUpdate {
+        notify_url: Some(url.map(str::to_owned)),
+        ..AppSettingsUpdate::default()
+    };
+    let (app, n) = store
+        .update_app_settings(app_id, &set_url(Some(&old)))
+        .await
+        .unwrap()
+        .expect("app");
+    assert_eq!((app.notify_url.as_deref(), n), (Some(old.as_str()), 0));
+
+    let t = t0() + Duration::hours(1);
+    let rows = enqueue(store, &seeded, "NU", 3, t).await;
+    assert!(rows.iter().all(|r| r.url == old));
+    let claimed = store
+        .claim_due_notifications("w1", t, lease(), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 3);
+    let a = attempt(t, Some(200), None);
+    for (row, outcome) in [
+        (&rows[1], AttemptOutcome::Delivered),
+        (&rows[2], AttemptOutcome::Failed),
+    ] {
+        assert!(
+            store
+                .record_notification_attempt(&row.notify_id, "w1", &a, outcome)
+                .await
+                .unwrap()
+        );
+    }
+    let own = paying_order(store, &seeded, "NU-own", 100, t0()).await;
+    let mut n = new_notification(&own, NotifyType::PaySuccess, None);
+    n.url = "https://own.example.com/cb".into();
+    let tr = OrderTransition::new(&[OrderState::Paying], OrderState::Success, t);
+    store
+        .transition_order_notify(&own.order_id, &tr, Some(&n))
+        .await
+        .unwrap()
+        .unwrap();
+
+    let new = "https://new.example.com/notify";
+    let (app, readdressed) = store
+        .update_app_settings(app_id, &set_url(Some(new)))
+        .await
+        .unwrap()
+        .expect("app");
+    assert_eq!(app.notify_url.as_deref(), Some(new));
+    assert_eq!(readdressed, 2, "the pending and the failed one");
+    let url_of = async |id: &NotifyId| store.get_notification(id).await.unwrap().unwrap().url;
+    assert_eq!(url_of(&rows[0].notify_id).await, new);
+    assert_eq!(
+        url_of(&rows[1].notify_id).await,
+        old,
+        "delivered: as it was"
+    );
+    assert_eq!(url_of(&rows[2].notify_id).await, new);
+    assert_eq!(url_of(&n.notify_id).await, "https://own.example.com/cb");
+    let pending = store
+        .get_notification(&rows[0].notify_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        pending.lease_owner.as_deref(),
+        Some("w1"),
+        "the lease is kept"
+    );
+
+    let (app, readdressed) = store
+        .update_app_settings(app_id, &set_url(None))
+        .await
+        .unwrap()
+        .expect("app");
+    assert_eq!((app.notify_url, readdressed), (None, 0));
+    assert_eq!(
+        url_of(&rows[0].notify_id).await,
+        new,
+        "removing readdresses nothing"
+    );
+}
