@@ -177,6 +177,12 @@ pub struct PayRequest {
     pub description: String,
     /// The payer at the channel: WeChat openid (required for mini/jsapi).
     pub payer_id: Option<String>,
+    /// The WeChat AppID `payer_id` belongs to (an openid is one user's id
+    /// under one AppID). `None`: the store's own AppID when its identity
+    /// has one, else the config's. A service provider's store with its own
+    /// AppID can so also be paid by a user of the provider's AppID (the
+    /// cashier page's OAuth runs under the config's official account).
+    pub payer_app_id: Option<String>,
     /// The buyer's IP (required for h5).
     pub client_ip: Option<String>,
     pub expire_at: Option<DateTime<Utc>>,

@@ -90,7 +90,18 @@ impl Codes {
 /// stable per appid (a user has one openid per account in WeChat).
 pub fn openid_for(app_id: &str) -> String {
     let d = cashdesk_crypto::digest::sha256(format!("sandbox openid\n{app_id}").as_bytes());
-    format!("oSbx{}", &hex::encode(d)[..24])
+    format!("{OPENID_PREFIX}{}", &hex::encode(d)[..24])
+}
+
+const OPENID_PREFIX: &str = "oSbx";
+
+/// Whether `openid` may pay under `app_id`. An openid is one user's id
+/// under one AppID: one this sandbox's OAuth issued ([`openid_for`]) pays
+/// only under the AppID it was issued for, as at WeChat, where another
+/// AppID's openid is refused ("openid和appid不匹配"). Any other openid is a
+/// test's made-up payer and is taken as it is.
+pub fn openid_matches(openid: &str, app_id: &str) -> bool {
+    !openid.starts_with(OPENID_PREFIX) || openid == openid_for(app_id)
 }
 
 pub fn router() -> Router<Arc<Shared>> {

@@ -435,6 +435,14 @@ fn unified_order(
     if sub_openid.is_some() && party.sub.is_none() {
         return Err(param_error("sub_openid仅用于服务商模式"));
     }
+    if openid.is_some_and(|o| !crate::oauth::openid_matches(o, &m.app_id)) {
+        return Err(param_error("appid和openid不匹配"));
+    }
+    if let (Some(o), Some(a)) = (sub_openid, optional(p, "sub_appid"))
+        && !crate::oauth::openid_matches(o, a)
+    {
+        return Err(param_error("sub_appid和sub_openid不匹配"));
+    }
     match tt {
         TradeType::Jsapi if openid.is_none() && sub_openid.is_none() => {
             return Err(param_error(

@@ -795,6 +795,18 @@ fn create(
             None,
         )
     };
+    if openid.is_some_and(|o| !crate::oauth::openid_matches(o, appid)) {
+        return Err(param(if partner {
+            "payer.sp_openid和sp_appid不匹配"
+        } else {
+            "payer.openid和appid不匹配"
+        }));
+    }
+    if let (Some(o), Some(a)) = (sub_openid, sub_appid)
+        && !crate::oauth::openid_matches(o, a)
+    {
+        return Err(param("payer.sub_openid和sub_appid不匹配"));
+    }
     match tt {
         TradeType::Jsapi if openid.is_none() && sub_openid.is_none() => {
             return Err(param(if partner {

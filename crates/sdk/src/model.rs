@@ -297,6 +297,10 @@ pub struct PaymentRequest {
     pub channel_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub openid: Option<String>,
+    /// The WeChat AppID `openid` belongs to, when it is not the default
+    /// (the store's `subAppId`, else the config's `appId`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub openid_app_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub buyer_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -316,6 +320,14 @@ impl PaymentRequest {
 
     pub fn with_openid(mut self, openid: impl Into<String>) -> Self {
         self.openid = Some(openid.into());
+        self
+    }
+
+    /// The payer's openid under the WeChat AppID `app_id` (for example a
+    /// service provider's user paying a store that has its own AppID).
+    pub fn with_openid_of(mut self, openid: impl Into<String>, app_id: impl Into<String>) -> Self {
+        self.openid = Some(openid.into());
+        self.openid_app_id = Some(app_id.into());
         self
     }
 

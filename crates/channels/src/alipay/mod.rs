@@ -685,6 +685,11 @@ impl Channel for AliPay {
 
     async fn create_payment(&self, req: &PayRequest) -> Result<PayResponse, ChannelError> {
         let order = req.order_id.as_str();
+        if req.payer_app_id.is_some() {
+            return Err(ChannelError::invalid_request(
+                "openidAppId names a WeChat AppID; an Alipay payer has none",
+            ));
+        }
         match req.scene {
             SceneCode::Mini => {
                 let method = "alipay.trade.create";

@@ -615,6 +615,14 @@ impl Channel for Lakala {
                     "credentials.subAppId (the WeChat AppID) is required for WeChat payments",
                 )
             })?;
+            // Lakala pays WeChat users of this one AppID.
+            if let Some(w) = req.payer_app_id.as_deref().map(str::trim)
+                && w != sub_appid
+            {
+                return Err(ChannelError::invalid_request(format!(
+                    "openidAppId `{w}` is not the WeChat AppID {sub_appid} this Lakala terminal pays with"
+                )));
+            }
             Ok(AccBusiFields {
                 sub_appid: Some(sub_appid),
                 user_id: Some(openid.to_owned()),

@@ -166,6 +166,30 @@ pub(crate) fn check_sub_merchant(
     Ok(())
 }
 
+/// The AppID a JSAPI/mini payer's openid belongs to, and whether it is
+/// the store's own (sent as `sub_openid`) rather than the config's
+/// (`openid`, or `sp_openid` for a partner order). `wanted` is the
+/// request's [`crate::PayRequest::payer_app_id`]; `None` means the store's
+/// AppID when it has one, else the config's.
+pub(crate) fn payer_app(
+    config_app_id: &str,
+    sub: Option<&wire::SubMerchant>,
+    wanted: Option<&str>,
+) -> Result<(String, bool), ChannelError> {
+    let store_app = sub.and_then(|s| s.sub_app_id.as_deref());
+    match wanted.map(str::trim).filter(|w| !w.is_empty()) {
+        None => Ok(store_app.map_or_else(
+            || (config_app_id.to_owned(), false),
+            |a| (a.to_owned(), true),
+        )),
+        Some(w) if store_app == Some(w) => Ok((w.to_owned(), true)),
+        Some(w) if w == config_app_id => Ok((w.to_owned(), false)),
+        Some(w) => Err(ChannelError::invalid_request(format!(
+            "openidAppId `{w}` is neither the channel config's AppID nor the store's subAppId"
+        ))),
+    }
+}
+
 /// An http(s) base URL without query or fragment.
 pub(crate) fn parse_base_url(s: &str) -> Result<Url, String> {
     let url = Url::parse(s.trim()).map_err(|e| format!("base URL `{s}` is not a URL: {e}"))?;
@@ -232,6 +256,48 @@ pub(crate) fn check_ca_pem(pem: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_payer_is_a_user_of_the_store_or_the_config_app() {
+        let with = wire::SubMerchant {
+            sub_mch_id: "1900000109".into(),
+            sub_app_id: Some("wxStore".into()),
+        };
+        let without = wire::SubMerchant {
+            sub_app_id: None,
+            ..with.clone()
+        };
+        let own = |a: &str, sub| (a.to_owned(), sub);
+        assert_eq!(payer_app("wxSp", None, None).unwrap(), own("wxSp", false));
+        assert_eq!(
+            payer_app("wxSp", Some(&without), None).unwrap(),
+            own("wxSp", false)
+        );
+        assert_eq!(
+            payer_app("wxSp", Some(&with), None).unwrap(),
+            own("wxStore", true)
+        );
+        assert_eq!(
+            payer_app("wxSp", Some(&with), Some("wxSp")).unwrap(),
+            own("wxSp", false)
+        );
+        assert_eq!(
+            payer_app("wxSp", Some(&with), Some(" wxStore ")).unwrap(),
+            own("wxStore", true)
+        );
+        assert_eq!(
+            payer_app("wxSp", None, Some("wxSp")).unwrap(),
+            own("wxSp", false)
+        );
+        for (sub, wanted) in [
+            (None, "wxStore"),
+            (Some(&without), "wxStore"),
+            (Some(&with), "wxOther"),
+        ] {
+            let e = payer_app("wxSp", sub, Some(wanted)).unwrap_err();
+            assert!(e.to_string().contains("openidAppId"), "{e}");
+        }
+    }
 
     #[test]
     fn urls_and_truncation() {

@@ -218,19 +218,16 @@ impl WxPayV2 {
 
     /// `wx.requestPayment` params: paySign over exactly appId, nonceStr,
     /// package, signType, timeStamp with the config's sign type. `appId` is
-    /// the sub-merchant's AppID when the payer was one of its users.
+    /// the AppID the payer is a user of ([`super::payer_app`]).
     fn jsapi_pay_data(
         &self,
         prepay_id: &str,
         timestamp: i64,
         nonce: &str,
-        sub: Option<&SubMerchant>,
+        app_id: &str,
     ) -> serde_json::Value {
-        let app_id = sub
-            .and_then(|s| s.sub_app_id.clone())
-            .unwrap_or_else(|| self.app_id.clone());
         let mut p = Fields::new();
-        p.insert("appId".into(), app_id);
+        p.insert("appId".into(), app_id.to_owned());
         p.insert("timeStamp".into(), timestamp.to_string());
         p.insert("nonceStr".into(), nonce.to_owned());
         p.insert("package".into(), format!("prepay_id={prepay_id}"));
@@ -405,6 +402,7 @@ impl Channel for WxPayV2 {
         if let Some(a) = &req.attach {
             p.insert("attach".into(), truncate_bytes(a, 127).to_owned());
         }
+        let mut payer_app_id = self.app_id.clone();
         let trade_type = match kind {
             TradeKind::Jsapi => {
                 let openid = req
@@ -417,14 +415,13 @@ impl Channel for WxPayV2 {
                             "openid is required for the mini and jsapi scenes",
                         )
                     })?;
-                // The payer is a user of the sub-merchant's AppID when the
-                // store has one, else of the service provider's.
-                let key = if sub.as_ref().is_some_and(|s| s.sub_app_id.is_some()) {
-                    "sub_openid"
-                } else {
-                    "openid"
-                };
+                // A user of the store's own AppID is its `sub_openid`; of
+                // the config's (the service provider's), its `openid`.
+                let (app_id, of_store) =
+                    super::payer_app(&self.app_id, sub.as_ref(), req.payer_app_id.as_deref())?;
+                let key = if of_store { "sub_openid" } else { "openid" };
                 p.insert(key.into(), openid.to_owned());
+                payer_app_id = app_id;
                 "JSAPI"
             }
             TradeKind::Native => {
@@ -446,7 +443,7 @@ impl Channel for WxPayV2 {
         let prepay_id = need(PATH, &fields, "prepay_id")?.to_owned();
         let (now, nonce) = (chrono::Utc::now().timestamp(), nonce_str(32));
         let pay_data = match kind {
-            TradeKind::Jsapi => self.jsapi_pay_data(&prepay_id, now, &nonce, sub.as_ref()),
+            TradeKind::Jsapi => self.jsapi_pay_data(&prepay_id, now, &nonce, &payer_app_id),
             TradeKind::Native => json!({"codeUrl": need(PATH, &fields, "code_url")?}),
             TradeKind::H5 => json!({"h5Url": need(PATH, &fields, "mweb_url")?}),
             TradeKind::App => self.app_pay_data(&prepay_id, now, &nonce, sub.as_ref()),
@@ -851,7 +848,7 @@ mod tests {
     fn vector_request_payment_pay_sign() {
         let prepay = "wx2017033010242291fcfe0db70013231072";
         let nonce = "5K8264ILTKCH16CQ2502SI8ZNMTM67VS";
-        let md5 = adapter("MD5").jsapi_pay_data(prepay, 1490840662, nonce, None);
+        let md5 = adapter("MD5").jsapi_pay_data(prepay, 1490840662, nonce, VECTOR_APPID);
         assert_eq!(
             md5,
             json!({
@@ -860,7 +857,7 @@ mod tests {
                 "paySign": "A3C4993E71916E54AE93F5D2B1E888AF"
             })
         );
-        let hmac = adapter("HMAC-SHA256").jsapi_pay_data(prepay, 1490840662, nonce, None);
+        let hmac = adapter("HMAC-SHA256").jsapi_pay_data(prepay, 1490840662, nonce, VECTOR_APPID);
         assert_eq!(hmac["signType"], "HMAC-SHA256");
         assert_eq!(
             hmac["paySign"],

@@ -310,17 +310,14 @@ impl WxPayV3 {
     }
 
     /// `wx.requestPayment` params: RSA over `appId\ntimeStamp\nnonceStr\npackage\n`;
-    /// `appId` is the sub-merchant's AppID when the payer was one of its users.
+    /// `appId` is the AppID the payer is a user of ([`super::payer_app`]).
     fn jsapi_pay_data(
         &self,
         prepay_id: &str,
         ts: i64,
         nonce: &str,
-        sub: Option<&SubMerchant>,
+        app_id: &str,
     ) -> Result<serde_json::Value, ChannelError> {
-        let app_id = sub
-            .and_then(|s| s.sub_app_id.clone())
-            .unwrap_or_else(|| self.app_id.clone());
         let package = format!("prepay_id={prepay_id}");
         let pay_sign = self.rsa_sign(&format!("{app_id}\n{ts}\n{nonce}\n{package}\n"))?;
         Ok(json!({
@@ -442,6 +439,7 @@ impl Channel for WxPayV3 {
             .as_deref()
             .map(str::trim)
             .filter(|s| !s.is_empty());
+        let mut payer_app_id = (self.app_id.clone(), false);
         let (path, payer, scene_info) = match kind {
             TradeKind::Jsapi => {
                 let openid = req
@@ -454,6 +452,8 @@ impl Channel for WxPayV3 {
                             "openid is required for the mini and jsapi scenes",
                         )
                     })?;
+                payer_app_id =
+                    super::payer_app(&self.app_id, sub.as_ref(), req.payer_app_id.as_deref())?;
                 (
                     "/v3/pay/transactions/jsapi",
                     Some(V3Payer {
@@ -502,17 +502,12 @@ impl Channel for WxPayV3 {
                 })?,
             ),
             Some(sub) => {
-                // The payer belongs to the sub-merchant's AppID when the
-                // store has one, else to the service provider's.
-                let payer = payer.map(|p| match sub.sub_app_id {
-                    Some(_) => V3PartnerPayer {
-                        sp_openid: None,
-                        sub_openid: Some(p.openid),
-                    },
-                    None => V3PartnerPayer {
-                        sp_openid: Some(p.openid),
-                        sub_openid: None,
-                    },
+                // A user of the store's own AppID is its `sub_openid`; of
+                // the service provider's, its `sp_openid`.
+                let of_store = payer_app_id.1;
+                let payer = payer.map(|p| V3PartnerPayer {
+                    sp_openid: (!of_store).then(|| p.openid.clone()),
+                    sub_openid: of_store.then_some(p.openid),
                 });
                 (
                     path.replace("/v3/pay/transactions/", "/v3/pay/partner/transactions/"),
@@ -549,7 +544,7 @@ impl Channel for WxPayV3 {
                         &id,
                         Utc::now().timestamp(),
                         &nonce_str(32),
-                        sub.as_ref(),
+                        &payer_app_id.0,
                     )?,
                     prepay_id: Some(id),
                 })
@@ -1079,7 +1074,7 @@ mod tests {
                 "wx201410272009395522657a690389285100",
                 1414561699,
                 "5K8264ILTKCH16CQ2502SI8ZNMTM67VS",
-                None,
+                "wxd930ea5d5a258f4f",
             )
             .unwrap();
         assert_eq!(v["signType"], "RSA");

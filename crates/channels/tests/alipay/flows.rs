@@ -37,6 +37,7 @@ fn pay_request(scene: SceneCode) -> PayRequest {
         scene,
         description: "Iphone6 16G".into(),
         payer_id: Some("2088102146225135".into()),
+        payer_app_id: None,
         client_ip: Some("203.0.113.7".into()),
         expire_at: Some(chrono::Utc::now() + chrono::Duration::minutes(30)),
         attach: Some("store=S1&x=中".into()),

@@ -31,6 +31,7 @@ fn pay_request(scene: SceneCode, payer: Option<&str>) -> PayRequest {
         scene,
         description: "门店消费".into(),
         payer_id: payer.map(str::to_owned),
+        payer_app_id: None,
         client_ip: Some("203.0.113.7".into()),
         expire_at: Some(chrono::Utc::now() + chrono::Duration::minutes(15)),
         attach: Some("store=S1".into()),

@@ -54,6 +54,7 @@ fn pay_request(scene: SceneCode, store: StoreMerchant) -> PayRequest {
         scene,
         description: "门店消费".into(),
         payer_id: Some(OPENID.into()),
+        payer_app_id: None,
         client_ip: Some("203.0.113.7".into()),
         expire_at: Some(chrono::Utc::now() + chrono::Duration::minutes(30)),
         attach: Some("cashdesk-store:S1".into()),

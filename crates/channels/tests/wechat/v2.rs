@@ -38,6 +38,7 @@ fn pay_request(scene: SceneCode) -> PayRequest {
         scene,
         description: "测试商品".into(),
         payer_id: Some("oUpF8uMuAJO_M2pxb1Q9zNjWeS6o".into()),
+        payer_app_id: None,
         client_ip: Some("203.0.113.7".into()),
         expire_at: Some(chrono::Utc::now() + chrono::Duration::minutes(30)),
         attach: Some("a=1".into()),

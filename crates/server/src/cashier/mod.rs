@@ -679,7 +679,7 @@ async fn wechat_oauth(
         }
     };
     let channel_id = offer.bound.channel.channel_id.clone();
-    match svc::pay(&state, &o, &channel_id, v.ip, Some(&openid)).await {
+    match svc::pay(&state, &o, &channel_id, v.ip, Some((&openid, &app_id))).await {
         Ok(data) => {
             let page = JsapiPage {
                 t,

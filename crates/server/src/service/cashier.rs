@@ -142,7 +142,7 @@ pub async fn pay(
     opened: &Opened,
     channel_id: &ChannelId,
     client_ip: Option<IpAddr>,
-    openid: Option<&str>,
+    openid: Option<(&str, &str)>,
 ) -> ApiResult<Value> {
     let mut body = Map::new();
     body.insert(
@@ -153,8 +153,11 @@ pub async fn pay(
     if let Some(ip) = client_ip {
         body.insert("clientIp".into(), json!(ip.to_string()));
     }
-    if let Some(openid) = openid {
+    if let Some((openid, app_id)) = openid {
+        // Got by OAuth under the config's official account: a user of that
+        // AppID, also for a store that has its own.
         body.insert("openid".into(), json!(openid));
+        body.insert("openidAppId".into(), json!(app_id));
     }
     let back = format!(
         "{}/cashier-desk-web/result?{}",

@@ -95,6 +95,7 @@ struct PayInput<'a> {
     out_trade_no: &'a str,
     channel_id: ChannelId,
     payer_id: Option<String>,
+    payer_app_id: Option<String>,
     client_ip: Option<String>,
 }
 
@@ -111,6 +112,28 @@ fn parse_input<'a>(body: &'a Map<String, Value>) -> ApiResult<PayInput<'a>> {
         .str_opt("buyerId", 128)?
         .map(str::trim)
         .filter(|s| !s.is_empty());
+    // The WeChat AppID the openid belongs to (see PayRequest::payer_app_id).
+    let payer_app_id = f
+        .str_opt("openidAppId", 32)?
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|a| {
+            if a.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                Ok(a.to_owned())
+            } else {
+                Err(ApiError::invalid(
+                    "openidAppId",
+                    "must be an AppID (letters and digits)",
+                ))
+            }
+        })
+        .transpose()?;
+    if payer_app_id.is_some() && openid.is_none() {
+        return Err(ApiError::invalid(
+            "openidAppId",
+            "names the AppID of the openid; give the openid too",
+        ));
+    }
     let client_ip = f
         .str_opt("clientIp", 64)?
         .map(|ip| {
@@ -123,6 +146,7 @@ fn parse_input<'a>(body: &'a Map<String, Value>) -> ApiResult<PayInput<'a>> {
         out_trade_no,
         channel_id,
         payer_id: openid.or(buyer_id).map(str::to_owned),
+        payer_app_id,
         client_ip,
     })
 }
@@ -265,6 +289,7 @@ pub async fn pay_returning_to(
         scene: bound.channel.scene_code,
         description: order.order_title.clone(),
         payer_id: input.payer_id,
+        payer_app_id: input.payer_app_id,
         client_ip: input.client_ip.or_else(|| order.client_ip.clone()),
         expire_at: Some(order.expire_at),
         attach: stores::channel_attach(&order),

@@ -27,7 +27,7 @@ backend_tests!(
 
 pub const ANDROID: &str = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36";
 const DESKTOP: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36";
-const WECHAT: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.47(0x18002f2c) NetType/WIFI Language/zh_CN";
+pub const WECHAT: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.47(0x18002f2c) NetType/WIFI Language/zh_CN";
 
 /// A browser-like client that does not follow redirects.
 fn browser() -> reqwest::Client {
@@ -90,7 +90,11 @@ async fn order(app: &TestApp, amount: i64, return_url: Option<&str>) -> Order {
     }
 }
 
-async fn get(url: &str, ua: &str, lang: &str) -> (StatusCode, String, reqwest::header::HeaderMap) {
+pub async fn get(
+    url: &str,
+    ua: &str,
+    lang: &str,
+) -> (StatusCode, String, reqwest::header::HeaderMap) {
     let resp = browser()
         .get(url)
         .header(USER_AGENT, ua)
@@ -102,7 +106,7 @@ async fn get(url: &str, ua: &str, lang: &str) -> (StatusCode, String, reqwest::h
     (status, resp.text().await.expect("text"), headers)
 }
 
-async fn choose(
+pub async fn choose(
     app: &TestApp,
     token: &str,
     channel_id: &str,
@@ -119,7 +123,7 @@ async fn choose(
     (status, resp.text().await.expect("text"), headers)
 }
 
-fn location(h: &reqwest::header::HeaderMap) -> String {
+pub fn location(h: &reqwest::header::HeaderMap) -> String {
     h.get(LOCATION)
         .and_then(|v| v.to_str().ok())
         .expect("Location")
@@ -460,17 +464,7 @@ async fn wechat_browser_pays_with_jsapi_after_oauth(b: Backend) {
 
     let (st, html, _) = get(&callback, WECHAT, "zh-CN").await;
     assert_eq!(st, StatusCode::OK, "{html}");
-    assert!(html.contains("正在调起微信支付"));
-    let pay = html
-        .split("data-pay=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .expect("data-pay")
-        .replace("&#34;", "\"")
-        .replace("&quot;", "\"")
-        .replace("&#38;", "&")
-        .replace("&amp;", "&");
-    let pay: Value = serde_json::from_str(&pay).expect("payData JSON");
+    let pay = jsapi_pay_data(&html);
     assert!(
         pay["package"]
             .as_str()
@@ -486,6 +480,21 @@ async fn wechat_browser_pays_with_jsapi_after_oauth(b: Backend) {
     app.wait_state(&app.client, &o.no, "SUCCESS").await;
     let (_, html, _) = get(&o.cashier_url, WECHAT, "zh-CN").await;
     assert!(html.contains("支付成功"));
+}
+
+/// The `wx.requestPayment` params on the JSAPI bridge page.
+pub fn jsapi_pay_data(html: &str) -> Value {
+    assert!(html.contains("正在调起微信支付"), "{html}");
+    let pay = html
+        .split("data-pay=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("data-pay")
+        .replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+        .replace("&#38;", "&")
+        .replace("&amp;", "&");
+    serde_json::from_str(&pay).expect("payData JSON")
 }
 
 async fn computer_gets_a_qr_of_the_page_for_phone_channels(b: Backend) {

@@ -15,7 +15,7 @@ use cashdesk_core::{ChannelType, Fen, OrderId, SceneCode};
 use cashdesk_crypto::wxv2::{self, WxSignType};
 use cashdesk_sdk::{
     ApplyBindingRequest, CreateChannelConfigRequest, CreateChannelRequest, CreateRefundRequest,
-    CreateStoreRequest, OrderQuery, PayResult, RefundResult,
+    CreateStoreRequest, OrderQuery, PayResult, PaymentRequest, RefundResult,
 };
 use serde_json::{Value, json};
 
@@ -27,6 +27,8 @@ backend_tests!(
     identities_are_validated_sealed_and_listed_per_store,
     wechat_v2_sub_merchant_store_pays_queries_and_refunds,
     wechat_v3_sub_merchant_store_pays_queries_and_refunds,
+    wechat_v2_sub_merchant_store_with_its_own_appid_pays_on_the_cashier_page,
+    wechat_v3_sub_merchant_store_with_its_own_appid_pays_on_the_cashier_page,
     two_stores_on_one_lakala_config_keep_their_merchant_numbers,
     alipay_store_pays_under_its_app_authorization,
     three_store_chain_pays_through_each_store_identity,
@@ -744,6 +746,124 @@ async fn wechat_v3_sub_merchant_store_pays_queries_and_refunds(b: Backend) {
     sub_merchant_store_pays(b, "v3").await
 }
 
+/// The cashier page in WeChat, for a store whose sub-merchant has its own
+/// AppID: the OAuth runs under the service provider's official account
+/// (the config's AppID and AppSecret), so the buyer is a user of that
+/// AppID and is paid as such (v2 `openid`, v3 `payer.sp_openid`, and
+/// `wx.requestPayment` with the provider's AppID), not as the store's
+/// `sub_openid` (which the sandbox, like WeChat, refuses for another
+/// AppID's user). Through the API, `openidAppId` says the same, and one
+/// that is neither AppID is refused.
+async fn sub_merchant_store_pays_on_the_cashier_page(b: Backend, version: &'static str) {
+    use crate::cashier::{WECHAT, choose, get, jsapi_pay_data, location};
+    let app = spawn_app(b).await;
+    let setup = sp_setup(&app, version, "jsapi").await;
+    let (shop, sp, sub) = (&setup.shop, &setup.sp, &setup.sub);
+    let creds = if version == "v2" {
+        &sp["credentialsV2"]
+    } else {
+        &sp["credentialsV3"]
+    };
+    let sp_app_id = s(creds, "appId");
+    assert_ne!(sp_app_id, s(sub, "subAppId"));
+
+    let no = otn();
+    let mut req = order(&no, 266);
+    req.store_id = Some("S1".into());
+    let created = shop.client.create_order(&req).await.expect("order");
+    let (st, _, h) = choose(&app, &created.token, &setup.channel, WECHAT).await;
+    assert_eq!(st, reqwest::StatusCode::SEE_OTHER);
+    let authorize = location(&h);
+    assert!(
+        authorize.contains(&format!("appid={sp_app_id}")),
+        "{authorize}"
+    );
+    let (_, _, h) = get(&authorize, WECHAT, "zh-CN").await;
+    let (st, html, _) = get(&location(&h), WECHAT, "zh-CN").await;
+    assert_eq!(st, reqwest::StatusCode::OK, "{html}");
+    let pd = jsapi_pay_data(&html);
+    assert_eq!(s(&pd, "appId"), sp_app_id, "{pd}");
+
+    let sub_mch = s(sub, "mchId");
+    let api = requests(&app, sub_mch, "api").await;
+    let create = api
+        .iter()
+        .find(|e| {
+            e["target"].as_str().is_some_and(|t| {
+                t.contains("unifiedorder") || t.contains("/partner/transactions/jsapi")
+            })
+        })
+        .unwrap_or_else(|| panic!("no create call for {sub_mch}: {api:?}"));
+    assert_eq!(create["result"], "SUCCESS", "{create}");
+    let body = s(create, "requestBody");
+    if version == "v2" {
+        assert!(
+            body.contains("<openid>") && !body.contains("sub_openid"),
+            "{body}"
+        );
+    } else {
+        assert!(
+            body.contains("\"sp_openid\"") && !body.contains("sub_openid"),
+            "{body}"
+        );
+    }
+    sandbox_pay(&app, "wx-pay", &created.order_id).await;
+    let done = app.wait_state(&shop.client, &no, "SUCCESS").await;
+    assert_eq!(done.mch_id.as_deref(), Some(sub_mch));
+
+    // Through the API: the provider's user, said so, pays; said nothing,
+    // they would be taken for the store's user, which the channel refuses.
+    let sp_user = format!(
+        "oSbx{}",
+        &hex::encode(cashdesk_crypto::digest::sha256(
+            format!("sandbox openid\n{sp_app_id}").as_bytes()
+        ))[..24]
+    );
+    let pay = async |openid_app_id: Option<&str>| {
+        let (no, _) = store_order(shop, "S1", 120).await;
+        let mut body = json!({"outTradeNo": no, "channelId": setup.channel, "openid": sp_user});
+        if let Some(a) = openid_app_id {
+            body["openidAppId"] = json!(a);
+        }
+        app.pay_json(&shop.client, body).await
+    };
+    let paid = pay(Some(sp_app_id)).await.expect("the provider's user");
+    assert_eq!(s(&paid["payData"], "appId"), sp_app_id);
+    let (no, _) = store_order(shop, "S1", 130).await;
+    let typed = shop
+        .client
+        .pay(&PaymentRequest::new(&no, &setup.channel).with_openid_of(&sp_user, sp_app_id))
+        .await
+        .expect("through the SDK");
+    let typed = serde_json::to_value(&typed.pay_data).expect("payData");
+    assert_eq!(s(&typed, "appId"), sp_app_id, "{typed}");
+    let (no, _) = store_order(shop, "S1", 140).await;
+    let alone = app
+        .pay_json(
+            &shop.client,
+            json!({"outTradeNo": no, "channelId": setup.channel, "openidAppId": sp_app_id}),
+        )
+        .await
+        .expect_err("openidAppId without openid");
+    assert!(alone.to_string().contains("openidAppId"), "{alone}");
+    let refused = pay(None)
+        .await
+        .expect_err("another AppID's user as sub_openid");
+    assert!(refused.to_string().contains("sub_openid"), "{refused}");
+    let refused = pay(Some("wxNeitherOfThem01"))
+        .await
+        .expect_err("unknown AppID");
+    assert!(refused.to_string().contains("openidAppId"), "{refused}");
+}
+
+async fn wechat_v2_sub_merchant_store_with_its_own_appid_pays_on_the_cashier_page(b: Backend) {
+    sub_merchant_store_pays_on_the_cashier_page(b, "v2").await
+}
+
+async fn wechat_v3_sub_merchant_store_with_its_own_appid_pays_on_the_cashier_page(b: Backend) {
+    sub_merchant_store_pays_on_the_cashier_page(b, "v3").await
+}
+
 // --- Lakala: two stores on one config ---
 
 async fn two_stores_on_one_lakala_config_keep_their_merchant_numbers(b: Backend) {
@@ -840,6 +960,7 @@ async fn two_stores_on_one_lakala_config_keep_their_merchant_numbers(b: Backend)
             scene: SceneCode::Native,
             description: "forged".into(),
             payer_id: None,
+            payer_app_id: None,
             client_ip: None,
             expire_at: None,
             attach: Some("cashdesk-store:S1".into()),
