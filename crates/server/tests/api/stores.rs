@@ -605,6 +605,19 @@ async fn sp_setup(app: &TestApp, version: &str, scene: &str) -> SpSetup {
     }
 }
 
+/// The sandbox's log entry of the (first) payment created for `sub_mch`.
+async fn partner_create_call(app: &TestApp, sub_mch: &str) -> Value {
+    let api = requests(app, sub_mch, "api").await;
+    api.iter()
+        .find(|e| {
+            e["target"].as_str().is_some_and(|t| {
+                t.contains("unifiedorder") || t.contains("/partner/transactions/jsapi")
+            })
+        })
+        .cloned()
+        .unwrap_or_else(|| panic!("no create call for {sub_mch}: {api:?}"))
+}
+
 async fn sub_merchant_store_pays(b: Backend, version: &'static str) {
     let app = spawn_app(b).await;
     let setup = sp_setup(&app, version, "mini").await;
@@ -662,16 +675,8 @@ async fn sub_merchant_store_pays(b: Backend, version: &'static str) {
 
     // The sandbox's log files the call under the sub-merchant, which the
     // request names (and the attach field carries the store's tag).
-    let api = requests(&app, sub_mch, "api").await;
-    let create = api
-        .iter()
-        .find(|e| {
-            e["target"].as_str().is_some_and(|t| {
-                t.contains("unifiedorder") || t.contains("/partner/transactions/jsapi")
-            })
-        })
-        .unwrap_or_else(|| panic!("no create call for {sub_mch}: {api:?}"));
-    let body = s(create, "requestBody");
+    let create = partner_create_call(&app, sub_mch).await;
+    let body = s(&create, "requestBody");
     assert_eq!(create["result"], "SUCCESS", "{create}");
     assert!(body.contains(sub_mch), "{body}");
     assert!(body.contains("cashdesk-store:S1"), "{body}");
@@ -785,17 +790,9 @@ async fn sub_merchant_store_pays_on_the_cashier_page(b: Backend, version: &'stat
     assert_eq!(s(&pd, "appId"), sp_app_id, "{pd}");
 
     let sub_mch = s(sub, "mchId");
-    let api = requests(&app, sub_mch, "api").await;
-    let create = api
-        .iter()
-        .find(|e| {
-            e["target"].as_str().is_some_and(|t| {
-                t.contains("unifiedorder") || t.contains("/partner/transactions/jsapi")
-            })
-        })
-        .unwrap_or_else(|| panic!("no create call for {sub_mch}: {api:?}"));
+    let create = partner_create_call(&app, sub_mch).await;
     assert_eq!(create["result"], "SUCCESS", "{create}");
-    let body = s(create, "requestBody");
+    let body = s(&create, "requestBody");
     if version == "v2" {
         assert!(
             body.contains("<openid>") && !body.contains("sub_openid"),
