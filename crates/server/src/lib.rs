@@ -22,6 +22,7 @@ pub mod notify;
 pub mod ops;
 pub mod sa;
 pub mod service;
+pub mod slots;
 pub mod startup;
 pub mod state;
 pub mod wire;

@@ -13,20 +13,26 @@
 //! at a time ([`crate::service::poller::EXPIRY_LEASE`]). No step relies on
 //! an instance-local timer being the only one.
 //!
-//! The delivery worker keeps up to [`crate::service::delivery::CONCURRENCY`]
-//! attempts in flight and refills a slot as soon as its attempt ends. It
-//! wakes when this instance queues a notification
+//! The delivery worker and the two pollers keep a fixed number of pieces
+//! of work in flight ([`crate::slots`]: 32 deliveries, 8 order queries, 8
+//! refund queries) and claim again as soon as one ends, so a slow merchant
+//! endpoint or channel holds only the slots of its own rows. The delivery
+//! worker wakes when this instance queues a notification
 //! ([`crate::state::Inner::outbox_wake`]), so the merchant hears of a
 //! payment within moments, and polls (at the schedule's shortest wait, at
 //! most every second) for rows queued by other instances or come due.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::service::delivery::{Deliverer, Pipeline};
+use crate::error::ApiResult;
+use crate::service::delivery::{self, Deliverer};
+use crate::service::poller;
+use crate::slots::{InFlight, Slots, Taken};
 use crate::state::AppState;
 
 pub struct Workers {
@@ -43,21 +49,35 @@ fn poll_every(shortest: Option<Duration>) -> Duration {
         .clamp(Duration::from_millis(50), Duration::from_secs(1))
 }
 
-/// The delivery worker: fills its free sending slots when woken or every
-/// `every`, and again as soon as a slot frees while claims come back full.
-/// When told to stop, it waits for the attempts in flight.
-fn delivery_worker(
+/// A worker that keeps up to `slots` pieces of work in flight
+/// ([`crate::slots`]): when woken (by `wake`, if any) or every `every`, it
+/// waits for a free slot, calls `fill` with every free one (which claims
+/// that many rows and starts each), and again at once while `fill` says it
+/// used them all. When told to stop, it waits for the work in flight.
+fn slot_worker<F, Fut>(
     mut stop: watch::Receiver<bool>,
-    state: AppState,
-    pipeline: Pipeline,
-) -> JoinHandle<()> {
-    let every = poll_every(pipeline.deliverer().shortest_wait());
+    every: Duration,
+    wake: Option<AppState>,
+    name: &'static str,
+    slots: Slots,
+    mut fill: F,
+) -> JoinHandle<()>
+where
+    F: FnMut(Taken) -> Fut + Send + 'static,
+    Fut: Future<Output = ApiResult<bool>> + Send,
+{
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         'worker: loop {
+            let woken = async {
+                match &wake {
+                    Some(state) => state.outbox_wake.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
-                _ = state.outbox_wake.notified() => {}
+                _ = woken => {}
                 _ = tick.tick() => {}
                 changed = stop.changed() => {
                     if changed.is_err() || *stop.borrow() {
@@ -66,8 +86,8 @@ fn delivery_worker(
                 }
             }
             loop {
-                let slots = tokio::select! {
-                    slots = pipeline.free_slots() => slots,
+                let taken = tokio::select! {
+                    taken = slots.free() => taken,
                     changed = stop.changed() => {
                         if changed.is_err() || *stop.borrow() {
                             break 'worker;
@@ -75,18 +95,18 @@ fn delivery_worker(
                         continue;
                     }
                 };
-                match pipeline.send_due(&state, slots).await {
+                match fill(taken).await {
                     Ok(true) if !*stop.borrow() => continue,
                     Ok(_) => break,
                     Err(e) => {
-                        tracing::warn!(error = ?e, "claiming notifications to deliver failed");
+                        tracing::warn!(worker = name, error = ?e, "claiming work failed");
                         break;
                     }
                 }
             }
         }
-        pipeline.drain().await;
-        tracing::debug!(worker = "notification-delivery", "worker stopped");
+        slots.drain().await;
+        tracing::debug!(worker = name, "worker stopped");
     })
 }
 
@@ -143,7 +163,20 @@ impl Workers {
             ));
         }
         match Deliverer::new(state) {
-            Ok(d) => handles.push(delivery_worker(rx.clone(), state.clone(), Pipeline::new(d))),
+            Ok(d) => {
+                let (s, d) = (state.clone(), Arc::new(d));
+                handles.push(slot_worker(
+                    rx.clone(),
+                    poll_every(d.shortest_wait()),
+                    Some(state.clone()),
+                    "notification-delivery",
+                    Slots::new(delivery::CONCURRENCY),
+                    move |taken| {
+                        let (s, d) = (s.clone(), Arc::clone(&d));
+                        async move { delivery::send_due(&s, &d, taken).await }
+                    },
+                ));
+            }
             // Only a TLS backend that cannot start; the rows wait for the
             // next start (or another instance).
             Err(e) => {
@@ -154,16 +187,18 @@ impl Workers {
         // when the schedule's first query is sooner).
         let every = poll_every(state.config.query_schedule().first_after.to_std().ok());
         let s = state.clone();
-        handles.push(periodic(rx.clone(), every, "order-poller", move || {
-            let s = s.clone();
-            async move {
-                match crate::service::poller::query_due_orders(&s, 50).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::debug!(queried = n, "orders queried"),
-                    Err(e) => tracing::warn!(error = ?e, "order poller step failed"),
-                }
-            }
-        }));
+        let in_flight = InFlight::new();
+        handles.push(slot_worker(
+            rx.clone(),
+            every,
+            None,
+            "order-poller",
+            Slots::new(poller::QUERY_CONCURRENCY),
+            move |taken| {
+                let (s, in_flight) = (s.clone(), in_flight.clone());
+                async move { poller::query_due_orders(&s, taken, &in_flight).await }
+            },
+        ));
         let s = state.clone();
         handles.push(periodic(
             rx.clone(),
@@ -173,7 +208,7 @@ impl Workers {
                 let s = s.clone();
                 async move {
                     let owner = s.instance_id.clone();
-                    match crate::service::poller::expire_due(&s, &owner, 50).await {
+                    match poller::expire_due(&s, &owner, 50).await {
                         Ok(0) => {}
                         Ok(n) => tracing::debug!(expired = n, "expired orders handled"),
                         Err(e) => tracing::warn!(error = ?e, "expiry step failed"),
@@ -182,16 +217,18 @@ impl Workers {
             },
         ));
         let s = state.clone();
-        handles.push(periodic(rx.clone(), every, "refund-poller", move || {
-            let s = s.clone();
-            async move {
-                match crate::service::refunds::query_due(&s, 50).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::debug!(queried = n, "refunds queried"),
-                    Err(e) => tracing::warn!(error = ?e, "refund poller step failed"),
-                }
-            }
-        }));
+        let in_flight = InFlight::new();
+        handles.push(slot_worker(
+            rx.clone(),
+            every,
+            None,
+            "refund-poller",
+            Slots::new(poller::QUERY_CONCURRENCY),
+            move |taken| {
+                let (s, in_flight) = (s.clone(), in_flight.clone());
+                async move { crate::service::refunds::query_due(&s, taken, &in_flight).await }
+            },
+        ));
         let s = state.clone();
         handles.push(periodic(
             rx,
@@ -224,6 +261,6 @@ impl Workers {
                 tracing::warn!(error = %e, "a worker ended abnormally");
             }
         }
-        crate::service::poller::release(&self.state, &self.state.instance_id).await;
+        poller::release(&self.state, &self.state.instance_id).await;
     }
 }

@@ -7,7 +7,7 @@
 //! PostgreSQL `FOR UPDATE SKIP LOCKED`, SQLite its single writer) to this
 //! instance's owner id (`host:pid:random`), for twice the request timeout
 //! plus a second. Only as many rows are claimed as there are free sending
-//! slots ([`Pipeline`], [`CONCURRENCY`] per instance), each is sent at
+//! slots ([`crate::slots`], [`CONCURRENCY`] per instance), each is sent at
 //! once, and a row whose lease would run out before the request could time
 //! out is left alone, so while a lease lives nobody else sends that row,
 //! and no instance sends a row whose lease another instance could already
@@ -59,11 +59,11 @@ use cashdesk_crypto::random;
 use cashdesk_store::{AttemptOutcome, NewAttempt, Notification};
 use chrono::Utc;
 use serde_json::Value;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::auth::sign_for_app;
 use crate::error::ApiResult;
 use crate::service::{is_private_host, is_private_ip};
+use crate::slots::Taken;
 use crate::state::AppState;
 
 /// How many notifications one instance sends at once (and claims per round).
@@ -358,72 +358,25 @@ async fn deliver(state: &AppState, d: &Deliverer, n: Notification) {
     }
 }
 
-/// The sending slots of one instance's delivery worker.
-pub struct Pipeline {
-    deliverer: Arc<Deliverer>,
-    slots: Arc<Semaphore>,
-}
-
-/// Free slots, taken: as many rows may be claimed.
-pub struct FreeSlots(OwnedSemaphorePermit);
-
-impl Pipeline {
-    pub fn new(deliverer: Deliverer) -> Pipeline {
-        Pipeline {
-            deliverer: Arc::new(deliverer),
-            slots: Arc::new(Semaphore::new(CONCURRENCY)),
-        }
+/// Claims as many due notifications as `slots` holds and starts sending
+/// each in a slot of its own; the slots left over are freed. Returns
+/// whether every slot was used (more rows may be due).
+pub async fn send_due(state: &AppState, d: &Arc<Deliverer>, mut slots: Taken) -> ApiResult<bool> {
+    let limit = u32::try_from(slots.count()).unwrap_or(1);
+    let claimed = state
+        .store
+        .claim_due_notifications(&d.owner, Utc::now(), d.lease, limit)
+        .await?;
+    let full = claimed.len() >= slots.count();
+    for row in claimed {
+        let slot = slots.one();
+        let (state, d) = (state.clone(), Arc::clone(d));
+        tokio::spawn(async move {
+            deliver(&state, &d, row).await;
+            drop(slot);
+        });
     }
-
-    pub fn deliverer(&self) -> &Deliverer {
-        &self.deliverer
-    }
-
-    /// Waits until at least one slot is free, and takes every free one.
-    pub async fn free_slots(&self) -> FreeSlots {
-        let mut taken = Arc::clone(&self.slots)
-            .acquire_owned()
-            .await
-            .expect("the slots are never closed");
-        let more = u32::try_from(self.slots.available_permits()).unwrap_or(0);
-        if more > 0
-            && let Ok(extra) = Arc::clone(&self.slots).try_acquire_many_owned(more)
-        {
-            taken.merge(extra);
-        }
-        FreeSlots(taken)
-    }
-
-    /// Claims as many due notifications as `slots` holds and starts
-    /// sending each in its own slot; the slots left over are freed.
-    /// Returns whether every slot was used (more rows may be due).
-    pub async fn send_due(&self, state: &AppState, slots: FreeSlots) -> ApiResult<bool> {
-        let FreeSlots(mut slots) = slots;
-        let limit = u32::try_from(slots.num_permits()).unwrap_or(1);
-        let d = &self.deliverer;
-        let claimed = state
-            .store
-            .claim_due_notifications(&d.owner, Utc::now(), d.lease, limit)
-            .await?;
-        let full = claimed.len() >= slots.num_permits();
-        for row in claimed {
-            let slot = slots
-                .split(1)
-                .unwrap_or_else(|| unreachable!("no more rows are claimed than slots are held"));
-            let (state, d) = (state.clone(), Arc::clone(d));
-            tokio::spawn(async move {
-                deliver(&state, &d, row).await;
-                drop(slot);
-            });
-        }
-        Ok(full)
-    }
-
-    /// Waits until no attempt is in flight.
-    pub async fn drain(&self) {
-        let all = u32::try_from(CONCURRENCY).unwrap_or(u32::MAX);
-        drop(self.slots.acquire_many(all).await);
-    }
+    Ok(full)
 }
 
 #[cfg(test)]

@@ -35,36 +35,60 @@
 //! Every `CLOSED` tells the merchant `PAY_CLOSED`.
 
 use cashdesk_channels::{ChannelOrderStatus, QueryRequest};
+use cashdesk_core::OrderId;
 use cashdesk_store::Order;
 use chrono::Utc;
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::service::payments::{self, channel_error};
+use crate::slots::{InFlight, Taken};
 use crate::state::AppState;
 
 /// The cluster lease the expiry job runs under.
 pub const EXPIRY_LEASE: &str = "job.expiry";
 
-/// One round of the order poller: claims up to `limit` due `PAYING`
-/// orders and asks their channel. Returns how many were claimed. One
-/// order's failure is logged; its claim already set its next query.
-pub async fn query_due_orders(state: &AppState, limit: u32) -> ApiResult<usize> {
+/// How many channel queries the order poller (and, apart, the refund
+/// poller) of one instance has in flight at once ([`crate::slots`]): a
+/// channel that answers slowly, or only at its timeout, holds the slots of
+/// its own rows while the other channels' rows are claimed and asked.
+pub const QUERY_CONCURRENCY: usize = 8;
+
+/// The order poller's step: claims as many due `PAYING` orders as `slots`
+/// holds and asks each one's channel in a slot of its own. Returns whether
+/// every slot was used (more may be due). An order still being asked from
+/// an earlier claim is skipped (`in_flight`); one order's failure is
+/// logged, and its claim already set its next query.
+pub async fn query_due_orders(
+    state: &AppState,
+    mut slots: Taken,
+    in_flight: &InFlight<OrderId>,
+) -> ApiResult<bool> {
     let schedule = state.config.query_schedule();
+    let limit = u32::try_from(slots.count()).unwrap_or(1);
     let due = state
         .store
         .claim_orders_to_query(Utc::now(), limit, &schedule)
         .await?;
-    for order in &due {
-        match payments::sync_if_pending(state, order.clone(), "poller").await {
-            Ok(o) => {
-                tracing::debug!(order_id = %o.order_id, state = %o.state, attempts = order.query_attempts, "order queried")
+    let full = due.len() >= slots.count();
+    for order in due {
+        let Some(mark) = in_flight.start(&order.order_id) else {
+            continue;
+        };
+        let (slot, state) = (slots.one(), state.clone());
+        tokio::spawn(async move {
+            let attempts = order.query_attempts;
+            match payments::sync_if_pending(&state, order, "poller").await {
+                Ok(o) => {
+                    tracing::debug!(order_id = %o.order_id, state = %o.state, attempts, "order queried")
+                }
+                Err(e) => {
+                    tracing::warn!(order_id = %mark.key(), error = ?e, "order query failed; will try again")
+                }
             }
-            Err(e) => {
-                tracing::warn!(order_id = %order.order_id, error = ?e, "order query failed; will try again")
-            }
-        }
+            drop((mark, slot));
+        });
     }
-    Ok(due.len())
+    Ok(full)
 }
 
 /// How long the expiry lease lasts: the longest one order can take (a

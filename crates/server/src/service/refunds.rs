@@ -82,6 +82,7 @@ use crate::service::orders::order_of_app;
 use crate::service::outbox;
 use crate::service::payments::{channel_error, order_adapter};
 use crate::service::stores;
+use crate::slots::{InFlight, Taken};
 use crate::state::AppState;
 use crate::wire::{RefundResult, RefundView};
 
@@ -679,27 +680,40 @@ pub async fn handle_notification(
 
 // --- the poller ---
 
-/// One round of the refund poller: claims up to `limit` `PROCESSING`
-/// refunds due for a query and asks their channel. Returns how many were
-/// claimed. Failures of one refund are logged; its claim already set its
-/// next query time.
-pub async fn query_due(state: &AppState, limit: u32) -> ApiResult<usize> {
+/// The refund poller's step: claims as many `PROCESSING` refunds due for a
+/// query as `slots` holds and asks each one's channel in a slot of its own
+/// (see [`crate::service::poller::query_due_orders`], which it mirrors).
+/// Returns whether every slot was used.
+pub async fn query_due(
+    state: &AppState,
+    mut slots: Taken,
+    in_flight: &InFlight<RefundId>,
+) -> ApiResult<bool> {
     let schedule = state.config.query_schedule();
+    let limit = u32::try_from(slots.count()).unwrap_or(1);
     let due = state
         .store
         .claim_refunds_to_query(Utc::now(), limit, &schedule)
         .await?;
-    for refund in &due {
-        match sync_refund(state, refund, "poller").await {
-            Ok(r) => {
-                tracing::debug!(refund_id = %r.refund_id, state = %r.state, attempts = refund.query_attempts, "refund queried")
+    let full = due.len() >= slots.count();
+    for refund in due {
+        let Some(mark) = in_flight.start(&refund.refund_id) else {
+            continue;
+        };
+        let (slot, state) = (slots.one(), state.clone());
+        tokio::spawn(async move {
+            match sync_refund(&state, &refund, "poller").await {
+                Ok(r) => {
+                    tracing::debug!(refund_id = %r.refund_id, state = %r.state, attempts = refund.query_attempts, "refund queried")
+                }
+                Err(e) => {
+                    tracing::warn!(refund_id = %refund.refund_id, error = ?e, "refund query failed; will try again")
+                }
             }
-            Err(e) => {
-                tracing::warn!(refund_id = %refund.refund_id, error = ?e, "refund query failed; will try again")
-            }
-        }
+            drop((mark, slot));
+        });
     }
-    Ok(due.len())
+    Ok(full)
 }
 
 // --- operators ---

@@ -34,6 +34,7 @@ backend_tests!(
     paid_after_close_is_notified_and_refunded_when_the_app_says_so,
     expiry_asks_the_channel_first,
     poller_settles_an_order_whose_notification_was_dropped,
+    a_slow_channel_does_not_hold_up_the_poller,
     two_instances_never_deliver_one_notification_at_once,
     private_addresses_are_refused_at_send_time,
     a_slow_merchant_does_not_hold_up_the_others,
@@ -798,6 +799,42 @@ async fn poller_settles_an_order_whose_notification_was_dropped(b: Backend) {
         .await
         .expect("q");
     assert_eq!(state_of(q.state), "PAYING");
+}
+
+/// A merchant account whose queries hang until the timeout does not hold
+/// up the poller for everybody else: another merchant's order, paid with
+/// its notification lost, is found while the slow queries are in flight.
+async fn a_slow_channel_does_not_hold_up_the_poller(b: Backend) {
+    let app = spawn_app_with(b, |c| {
+        c.query_schedule = Some("300ms,300ms,300ms,300ms".into());
+        c.channel_timeout_ms = 10_000;
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    let slow = shop(&app, &receiver, "v2").await;
+    let fast = shop(&app, &receiver, "v2").await;
+    assert_ne!(slow.mch_id(), fast.mch_id());
+    app.add_fault(
+        json!({"channelType": "wx-pay", "fault": "TIMEOUT", "mchId": slow.mch_id(),
+                         "pathContains": "orderquery", "delayMs": 5000, "count": 50}),
+    )
+    .await;
+    for amount in 1..=4 {
+        paying_order(&app, &slow, amount).await;
+    }
+    let (no, order_id) = paying_order(&app, &fast, 100).await;
+    app.add_fault(json!({"channelType": "wx-pay", "fault": "DROP_NOTIFY", "mchId": fast.mch_id()}))
+        .await;
+    // The slow orders' first queries are under way (due after 300 ms).
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    app.sandbox_pay(&order_id).await;
+    let paid_at = tokio::time::Instant::now();
+    app.wait_state(&fast.shop.client, &no, "SUCCESS").await;
+    assert!(
+        paid_at.elapsed() < Duration::from_secs(4),
+        "found after {:?}, while the slow queries were still waiting",
+        paid_at.elapsed()
+    );
 }
 
 async fn two_instances_never_deliver_one_notification_at_once(b: Backend) {
