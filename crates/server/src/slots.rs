@@ -68,6 +68,34 @@ impl Taken {
     pub fn one(&mut self) -> Option<Slot> {
         self.0.split(1).map(|p| Slot { _permit: p })
     }
+
+    /// Starts `work` on each claimed row in a slot of its own, skipping a
+    /// row whose key (`key`) is still in flight from an earlier claim.
+    /// Returns whether the claim used every slot (more rows may be due).
+    pub fn start_each<R, K, Fut>(
+        mut self,
+        rows: Vec<R>,
+        in_flight: &InFlight<K>,
+        key: impl Fn(&R) -> &K,
+        work: impl Fn(R) -> Fut,
+    ) -> bool
+    where
+        K: Eq + Hash + Clone + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let full = rows.len() >= self.count();
+        for row in rows {
+            let Some(mark) = in_flight.start(key(&row)) else {
+                continue;
+            };
+            let (slot, job) = (self.one(), work(row));
+            tokio::spawn(async move {
+                job.await;
+                drop((mark, slot));
+            });
+        }
+        full
+    }
 }
 
 /// The keys of the rows this instance is working on. A claim that hands
@@ -107,12 +135,6 @@ impl<K: Eq + Hash + Clone> Default for InFlight<K> {
 pub struct InFlightGuard<K: Eq + Hash> {
     set: InFlight<K>,
     key: K,
-}
-
-impl<K: Eq + Hash> InFlightGuard<K> {
-    pub fn key(&self) -> &K {
-        &self.key
-    }
 }
 
 impl<K: Eq + Hash> Drop for InFlightGuard<K> {

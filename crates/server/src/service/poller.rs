@@ -60,7 +60,7 @@ pub const QUERY_CONCURRENCY: usize = 8;
 /// logged, and its claim already set its next query.
 pub async fn query_due_orders(
     state: &AppState,
-    mut slots: Taken,
+    slots: Taken,
     in_flight: &InFlight<OrderId>,
 ) -> ApiResult<bool> {
     let schedule = state.config.query_schedule();
@@ -69,26 +69,20 @@ pub async fn query_due_orders(
         .store
         .claim_orders_to_query(Utc::now(), limit, &schedule)
         .await?;
-    let full = due.len() >= slots.count();
-    for order in due {
-        let Some(mark) = in_flight.start(&order.order_id) else {
-            continue;
-        };
-        let (slot, state) = (slots.one(), state.clone());
-        tokio::spawn(async move {
-            let attempts = order.query_attempts;
+    Ok(slots.start_each(due, in_flight, |o| &o.order_id, |order| {
+        let state = state.clone();
+        async move {
+            let (order_id, attempts) = (order.order_id.clone(), order.query_attempts);
             match payments::sync_if_pending(&state, order, "poller").await {
                 Ok(o) => {
                     tracing::debug!(order_id = %o.order_id, state = %o.state, attempts, "order queried")
                 }
                 Err(e) => {
-                    tracing::warn!(order_id = %mark.key(), error = ?e, "order query failed; will try again")
+                    tracing::warn!(order_id = %order_id, error = ?e, "order query failed; will try again")
                 }
             }
-            drop((mark, slot));
-        });
-    }
-    Ok(full)
+        }
+    }))
 }
 
 /// How long the expiry lease lasts: the longest one order can take (a

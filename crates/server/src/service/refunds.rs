@@ -686,7 +686,7 @@ pub async fn handle_notification(
 /// Returns whether every slot was used.
 pub async fn query_due(
     state: &AppState,
-    mut slots: Taken,
+    slots: Taken,
     in_flight: &InFlight<RefundId>,
 ) -> ApiResult<bool> {
     let schedule = state.config.query_schedule();
@@ -695,13 +695,9 @@ pub async fn query_due(
         .store
         .claim_refunds_to_query(Utc::now(), limit, &schedule)
         .await?;
-    let full = due.len() >= slots.count();
-    for refund in due {
-        let Some(mark) = in_flight.start(&refund.refund_id) else {
-            continue;
-        };
-        let (slot, state) = (slots.one(), state.clone());
-        tokio::spawn(async move {
+    Ok(slots.start_each(due, in_flight, |r| &r.refund_id, |refund| {
+        let state = state.clone();
+        async move {
             match sync_refund(&state, &refund, "poller").await {
                 Ok(r) => {
                     tracing::debug!(refund_id = %r.refund_id, state = %r.state, attempts = refund.query_attempts, "refund queried")
@@ -710,10 +706,8 @@ pub async fn query_due(
                     tracing::warn!(refund_id = %refund.refund_id, error = ?e, "refund query failed; will try again")
                 }
             }
-            drop((mark, slot));
-        });
-    }
-    Ok(full)
+        }
+    }))
 }
 
 // --- operators ---
