@@ -22,11 +22,6 @@ pub struct Slots {
 /// Free slots, taken: as many rows may be claimed.
 pub struct Taken(OwnedSemaphorePermit);
 
-/// One slot, held by one piece of work until dropped.
-pub struct Slot {
-    _permit: OwnedSemaphorePermit,
-}
-
 impl Slots {
     pub fn new(total: usize) -> Slots {
         let total = u32::try_from(total.max(1)).unwrap_or(u32::MAX);
@@ -63,35 +58,28 @@ impl Taken {
         self.0.num_permits()
     }
 
-    /// One of the slots, for one piece of work; the ones not handed out
-    /// are freed when `self` is dropped.
-    pub fn one(&mut self) -> Option<Slot> {
-        self.0.split(1).map(|p| Slot { _permit: p })
-    }
-
-    /// Starts `work` on each claimed row in a slot of its own, skipping a
-    /// row whose key (`key`) is still in flight from an earlier claim.
-    /// Returns whether the claim used every slot (more rows may be due).
-    pub fn start_each<R, K, Fut>(
+    /// Spawns the work `work` makes of each claimed row, in a slot of its
+    /// own; a row for which it makes none (`None`: skipped, for instance
+    /// still in flight from an earlier claim) takes no slot, and the slots
+    /// left over are freed. Returns whether the claim used every slot (more
+    /// rows may be due).
+    pub fn start_each<R, Fut>(
         mut self,
         rows: Vec<R>,
-        in_flight: &InFlight<K>,
-        key: impl Fn(&R) -> &K,
-        work: impl Fn(R) -> Fut,
+        mut work: impl FnMut(R) -> Option<Fut>,
     ) -> bool
     where
-        K: Eq + Hash + Clone + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let full = rows.len() >= self.count();
         for row in rows {
-            let Some(mark) = in_flight.start(key(&row)) else {
+            let Some(job) = work(row) else {
                 continue;
             };
-            let (slot, job) = (self.one(), work(row));
+            let slot = self.0.split(1);
             tokio::spawn(async move {
                 job.await;
-                drop((mark, slot));
+                drop(slot);
             });
         }
         full
@@ -152,21 +140,35 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn slots_are_taken_together_and_freed_one_by_one() {
+    async fn slots_are_taken_together_and_freed_as_work_ends() {
         let slots = Slots::new(3);
-        let mut taken = slots.free().await;
+        let taken = slots.free().await;
         assert_eq!(taken.count(), 3);
-        let a = taken.one().expect("a");
-        let b = taken.one().expect("b");
-        drop(taken); // the third is freed
+        let (done_a, wait_a) = tokio::sync::oneshot::channel::<()>();
+        let (done_b, wait_b) = tokio::sync::oneshot::channel::<()>();
+        let full = taken.start_each(vec![Some(wait_a), None, Some(wait_b)], |row| {
+            row.map(|wait| async move {
+                let _ = wait.await;
+            })
+        });
+        assert!(full, "three rows claimed for three slots");
+        // The skipped row took no slot.
         assert_eq!(slots.free().await.count(), 1);
-        drop(a);
-        let again = slots.free().await;
-        assert_eq!(again.count(), 2);
-        drop(again);
+        done_a.send(()).expect("a runs");
+        let two = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            loop {
+                let t = slots.free().await;
+                if t.count() == 2 {
+                    return t;
+                }
+                drop(t);
+                tokio::task::yield_now().await;
+            }
+        });
+        drop(two.await.expect("a's slot is freed when it ends"));
         let drained = tokio::time::timeout(std::time::Duration::from_millis(50), slots.drain());
         assert!(drained.await.is_err(), "b is still in flight");
-        drop(b);
+        done_b.send(()).expect("b runs");
         slots.drain().await;
     }
 

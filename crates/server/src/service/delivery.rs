@@ -361,22 +361,18 @@ async fn deliver(state: &AppState, d: &Deliverer, n: Notification) {
 /// Claims as many due notifications as `slots` holds and starts sending
 /// each in a slot of its own; the slots left over are freed. Returns
 /// whether every slot was used (more rows may be due).
-pub async fn send_due(state: &AppState, d: &Arc<Deliverer>, mut slots: Taken) -> ApiResult<bool> {
+pub async fn send_due(state: &AppState, d: &Arc<Deliverer>, slots: Taken) -> ApiResult<bool> {
     let limit = u32::try_from(slots.count()).unwrap_or(1);
     let claimed = state
         .store
         .claim_due_notifications(&d.owner, Utc::now(), d.lease, limit)
         .await?;
-    let full = claimed.len() >= slots.count();
-    for row in claimed {
-        let slot = slots.one();
+    // The lease keeps a row from being claimed again while it is sent, so
+    // no row is skipped here.
+    Ok(slots.start_each(claimed, |row| {
         let (state, d) = (state.clone(), Arc::clone(d));
-        tokio::spawn(async move {
-            deliver(&state, &d, row).await;
-            drop(slot);
-        });
-    }
-    Ok(full)
+        Some(async move { deliver(&state, &d, row).await })
+    }))
 }
 
 #[cfg(test)]

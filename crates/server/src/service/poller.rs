@@ -69,9 +69,11 @@ pub async fn query_due_orders(
         .store
         .claim_orders_to_query(Utc::now(), limit, &schedule)
         .await?;
-    Ok(slots.start_each(due, in_flight, |o| &o.order_id, |order| {
+    Ok(slots.start_each(due, |order| {
+        let mark = in_flight.start(&order.order_id)?;
         let state = state.clone();
-        async move {
+        Some(async move {
+            let _mark = mark;
             let (order_id, attempts) = (order.order_id.clone(), order.query_attempts);
             match payments::sync_if_pending(&state, order, "poller").await {
                 Ok(o) => {
@@ -81,7 +83,7 @@ pub async fn query_due_orders(
                     tracing::warn!(order_id = %order_id, error = ?e, "order query failed; will try again")
                 }
             }
-        }
+        })
     }))
 }
 

@@ -695,9 +695,11 @@ pub async fn query_due(
         .store
         .claim_refunds_to_query(Utc::now(), limit, &schedule)
         .await?;
-    Ok(slots.start_each(due, in_flight, |r| &r.refund_id, |refund| {
+    Ok(slots.start_each(due, |refund| {
+        let mark = in_flight.start(&refund.refund_id)?;
         let state = state.clone();
-        async move {
+        Some(async move {
+            let _mark = mark;
             match sync_refund(&state, &refund, "poller").await {
                 Ok(r) => {
                     tracing::debug!(refund_id = %r.refund_id, state = %r.state, attempts = refund.query_attempts, "refund queried")
@@ -706,7 +708,7 @@ pub async fn query_due(
                     tracing::warn!(refund_id = %refund.refund_id, error = ?e, "refund query failed; will try again")
                 }
             }
-        }
+        })
     }))
 }
 
