@@ -254,28 +254,7 @@ async fn unknown_expired_and_closed_tokens(b: Backend) {
     assert!(html.contains("Payment link not valid"));
 
     // Expired: the order's time is up.
-    let now = chrono::Utc::now();
-    let token = cashdesk_crypto::random::token(32);
-    let expired = cashdesk_store::NewOrder {
-        order_id: cashdesk_core::OrderId::generate(),
-        app_id: cashdesk_core::AppId::parse(&app.demo_app_id).expect("app id"),
-        out_trade_no: cashdesk_core::OutTradeNo::parse(&otn()).expect("otn"),
-        amount: cashdesk_core::Fen::from_stored(1),
-        order_title: "old".into(),
-        goods_desc: String::new(),
-        third_party_user: String::new(),
-        notify_url: None,
-        return_url: None,
-        store_id: None,
-        attach: None,
-        client_ip: None,
-        token: token.clone(),
-        expire_at: now - chrono::Duration::minutes(1),
-        request_hash: "0".repeat(64),
-        response: serde_json::json!({}),
-        created_at: now - chrono::Duration::minutes(31),
-    };
-    app.store.insert_order(&expired).await.expect("insert");
+    let token = app.insert_expired_order().await;
     let url = format!("{}/cashier-desk-web/payment?token={token}", app.base_url);
     let (st, html, _) = get(&url, ANDROID, "zh-CN").await;
     assert_eq!(st, StatusCode::GONE);

@@ -641,6 +641,43 @@ impl TestApp {
             .sum()
     }
 
+    /// Whether the `metric` sum rises above `before` within 5 s (the server
+    /// counts some events just after committing the change a test saw).
+    pub async fn metric_rises(&self, name: &str, labels: &[(&str, &str)], before: f64) -> bool {
+        wait_until(Duration::from_secs(5), || async {
+            self.metric(name, labels).await > before
+        })
+        .await
+    }
+
+    /// Stores an order of the demo app whose time ran out a minute ago, as
+    /// created 31 minutes ago; its cashier token.
+    pub async fn insert_expired_order(&self) -> String {
+        let now = chrono::Utc::now();
+        let token = cashdesk_crypto::random::token(32);
+        let expired = cashdesk_store::NewOrder {
+            order_id: cashdesk_core::OrderId::generate(),
+            app_id: cashdesk_core::AppId::parse(&self.demo_app_id).expect("app id"),
+            out_trade_no: cashdesk_core::OutTradeNo::parse(&otn()).expect("otn"),
+            amount: cashdesk_core::Fen::from_stored(1),
+            order_title: "old".into(),
+            goods_desc: String::new(),
+            third_party_user: String::new(),
+            notify_url: None,
+            return_url: None,
+            store_id: None,
+            attach: None,
+            client_ip: None,
+            token: token.clone(),
+            expire_at: now - chrono::Duration::minutes(1),
+            request_hash: "0".repeat(64),
+            response: serde_json::json!({}),
+            created_at: now - chrono::Duration::minutes(31),
+        };
+        self.store.insert_order(&expired).await.expect("insert");
+        token
+    }
+
     /// Creates an order for `client` and returns (outTradeNo, orderId).
     pub async fn new_order(&self, client: &Client, amount: i64) -> (String, String) {
         let no = otn();

@@ -18,7 +18,6 @@ use serde_json::{Value, json};
 use crate::backend_tests;
 use crate::helpers::{
     Backend, ChannelSetup, TestApp, assert_api_error, order, orn, otn, spawn_app, spawn_app_with,
-    wait_until,
 };
 
 backend_tests!(
@@ -534,12 +533,9 @@ async fn sandbox_notification_faults_change_nothing(b: Backend) {
         if result.is_empty() {
             tokio::time::sleep(Duration::from_millis(300)).await;
         } else {
-            let refused = wait_until(Duration::from_secs(5), || async {
-                app.metric("cashdesk_channel_notifications_total", &labels)
-                    .await
-                    > before
-            })
-            .await;
+            let refused = app
+                .metric_rises("cashdesk_channel_notifications_total", &labels, before)
+                .await;
             assert!(refused, "{fault}: the notification was refused");
         }
         let q = client.query_pay_result(&no, false).await.expect("q");

@@ -2,7 +2,7 @@
 
 use cashdesk_core::{Fen, OrderId, OrderState, OutTradeNo, ResultCode, SignType};
 use cashdesk_crypto::apisig::Verifier;
-use cashdesk_store::{NewOrder, OrderTransition};
+use cashdesk_store::OrderTransition;
 
 use crate::backend_tests;
 use crate::helpers::*;
@@ -272,28 +272,7 @@ async fn payment_list_by_token(b: Backend) {
     assert_envelope(&resp, 400, 4000);
 
     // An order whose time is up: its token has expired with it.
-    let now = chrono::Utc::now();
-    let token = cashdesk_crypto::random::token(32);
-    let expired = NewOrder {
-        order_id: OrderId::generate(),
-        app_id: cashdesk_core::AppId::parse(&app.demo_app_id).expect("app id"),
-        out_trade_no: OutTradeNo::parse(&otn()).expect("otn"),
-        amount: Fen::from_stored(1),
-        order_title: "old".into(),
-        goods_desc: String::new(),
-        third_party_user: String::new(),
-        notify_url: None,
-        return_url: None,
-        store_id: None,
-        attach: None,
-        client_ip: None,
-        token: token.clone(),
-        expire_at: now - chrono::Duration::minutes(1),
-        request_hash: "0".repeat(64),
-        response: serde_json::json!({}),
-        created_at: now - chrono::Duration::minutes(31),
-    };
-    app.store.insert_order(&expired).await.expect("insert");
+    let token = app.insert_expired_order().await;
     let before = app.order_count().await;
     assert_api_error(app.client.payment_list(&token).await, 404, 4042);
     assert_eq!(app.order_count().await, before);

@@ -15,9 +15,7 @@ use cashdesk_store::RefundFilter;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{
-    Backend, TestApp, WxSetup, assert_api_error, spawn_app, spawn_app_with, wait_until,
-};
+use crate::helpers::{Backend, TestApp, WxSetup, assert_api_error, spawn_app, spawn_app_with};
 
 backend_tests!(
     partial_then_full_v2,
@@ -131,14 +129,11 @@ async fn partial_then_full(b: Backend, version: &'static str) {
     // The server counts the notification just after committing the state
     // change this test saw, so the counter may lag it by a moment.
     assert!(
-        wait_until(Duration::from_secs(5), || async {
-            app.metric(
-                "cashdesk_channel_notifications_total",
-                &[("result", "refund_applied")],
-            )
-            .await
-                > applied_before
-        })
+        app.metric_rises(
+            "cashdesk_channel_notifications_total",
+            &[("result", "refund_applied")],
+            applied_before,
+        )
         .await,
         "{version}: settled by the refund notification"
     );

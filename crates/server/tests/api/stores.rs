@@ -981,14 +981,11 @@ async fn two_stores_on_one_lakala_config_keep_their_merchant_numbers(b: Backend)
         .await;
     assert_eq!(status, 200, "{v}");
     assert!(
-        wait_until(Duration::from_secs(5), || async {
-            app.metric(
-                "cashdesk_channel_notifications_total",
-                &[("result", "mismatch")],
-            )
-            .await
-                > mismatches
-        })
+        app.metric_rises(
+            "cashdesk_channel_notifications_total",
+            &[("result", "mismatch")],
+            mismatches,
+        )
         .await,
         "the crossed notification was refused"
     );
