@@ -14,6 +14,7 @@ pub mod auth;
 pub mod cashier;
 pub mod channel_cache;
 pub mod config;
+pub mod data_dir;
 pub mod envelope;
 pub mod error;
 pub mod input;
