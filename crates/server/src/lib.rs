@@ -23,6 +23,7 @@ pub mod notify;
 pub mod ops;
 pub mod sa;
 pub mod service;
+pub mod single_flight;
 pub mod slots;
 pub mod startup;
 pub mod state;

@@ -192,6 +192,7 @@ impl Application {
             reconciled_at: Default::default(),
             instance_id: crate::state::new_instance_id(),
             outbox_wake: Default::default(),
+            payment_flights: Default::default(),
         }));
         let sandbox = if config.sandbox {
             let mut sc = SandboxConfig::new(&config.data_dir, public_url.clone());
