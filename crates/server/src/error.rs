@@ -218,8 +218,8 @@ impl ApiError {
 
     /// The same error for another caller of a shared answer (a
     /// single-flight follower): a client error as it is, an internal one
-    /// as a new internal error with the same text (its cause was logged
-    /// with the first).
+    /// as a new internal error carrying the first's whole cause chain as
+    /// text (each caller's answer logs it).
     pub fn duplicate(&self) -> ApiError {
         match self {
             Self::Client { code, msg, data } => Self::Client {

@@ -427,7 +427,7 @@ mod tests {
             (r#"{"x":[[{"k":null,"k":null}]]}"#, "x[0][0].k"),
             (r#"{"a":1,"b":{},"a":1}"#, "a"),
         ] {
-            let err = parse_object(body.as_bytes()).err().expect("refused");
+            let err = parse_object(body.as_bytes()).expect_err("refused");
             assert_eq!(err.code(), ErrorCode::InvalidParam, "{body}");
             match err {
                 ApiError::Client { data, msg, .. } => {
@@ -472,7 +472,7 @@ mod tests {
             "a\u{2028}b",        // line separator
         ] {
             let m = obj(json!({ "orderTitle": bad }));
-            let err = Fields(&m).text_opt("orderTitle", 128).err().expect(bad);
+            let err = Fields(&m).text_opt("orderTitle", 128).expect_err(bad);
             assert_eq!(err.code(), ErrorCode::InvalidParam);
             assert!(
                 err.to_string()

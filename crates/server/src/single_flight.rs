@@ -28,10 +28,13 @@ struct Flight<I, T> {
     answer: Answer<T>,
 }
 
+/// The flights by key, and the last flight id given out.
+type Flights<K, I, T> = Arc<Mutex<(u64, HashMap<K, Flight<I, T>>)>>;
+
 /// Work in flight by key `K`; `I` is what makes two requests identical,
 /// `T` the (cloneable) answer they share.
 pub struct SingleFlight<K, I, T> {
-    flights: Arc<Mutex<(u64, HashMap<K, Flight<I, T>>)>>,
+    flights: Flights<K, I, T>,
 }
 
 impl<K, I, T> Default for SingleFlight<K, I, T> {
@@ -44,7 +47,7 @@ impl<K, I, T> Default for SingleFlight<K, I, T> {
 
 /// Removes a flight's entry when its task ends (or unwinds).
 struct Landing<K: Hash + Eq, I, T> {
-    flights: Arc<Mutex<(u64, HashMap<K, Flight<I, T>>)>>,
+    flights: Flights<K, I, T>,
     key: K,
     id: u64,
 }

@@ -4,7 +4,6 @@
 //! edge is their only caller, and that keeps each refusal's code next to
 //! the rule that causes it.
 
-pub mod address;
 pub mod apps;
 pub mod bindings;
 pub mod cashier;
@@ -20,6 +19,8 @@ pub mod refunds;
 pub mod stores;
 
 use cashdesk_core::NotifyUrl;
+/// The public-address rule (in `cashdesk-core`, where any crate can use it).
+pub use cashdesk_core::address;
 use cashdesk_store::AuditEntry;
 use chrono::Utc;
 use serde_json::Value;

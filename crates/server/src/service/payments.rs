@@ -114,7 +114,7 @@ fn is_order_closed_code(e: &ChannelError) -> bool {
 /// What the payment request asks for (two requests with equal inputs are
 /// the same request: see the module comment).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PayInput {
+struct PayInput {
     out_trade_no: String,
     channel_id: ChannelId,
     payer_id: Option<String>,

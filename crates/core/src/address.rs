@@ -1,7 +1,9 @@
 //! Which addresses cashdesk may call on a stranger's say-so: the notify
-//! URLs merchants give (unless `allow_private_notify_urls` is on). One
-//! rule, [`is_public_ip`], used when a URL is accepted and again when each
-//! notification is sent ([`super::delivery`]).
+//! URLs merchants give (unless the server's `allow_private_notify_urls` is
+//! on). One rule, [`is_public_ip`], used when a URL is accepted and again
+//! when each notification is sent (the server's `service::delivery`); it
+//! lives here, with no I/O, so any crate that sends to a URL it was given
+//! can apply the same rule.
 //!
 //! # The rule
 //!
