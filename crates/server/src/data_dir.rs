@@ -61,7 +61,9 @@ fn narrow(path: &Path, mode: u32, want: u32, what: &str) -> anyhow::Result<()> {
     }
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(want)).with_context(|| {
         format!(
-            "the {what} {} is open to others (mode {mode:o}) and could not be made {want:o}",
+            "the {what} {} is open to others (mode {mode:o}) and could not be made {want:o} \
+             (run `chmod {want:o} {}`, or run cashdesk as the owner)",
+            path.display(),
             path.display()
         )
     })?;
