@@ -45,6 +45,15 @@ async fn refused(
     refused_bytes(app, &bytes, status, code, field).await
 }
 
+/// Sends `body` signed by the demo app and asserts it is taken (200).
+async fn accepted(app: &TestApp, body: &Value, nonce: &str) {
+    let bytes = serde_json::to_vec(body).expect("json");
+    let resp = app
+        .signed_raw(&app.client, Method::POST, ORDERS, &bytes, now(), nonce)
+        .await;
+    assert_eq!(resp.status.as_u16(), 200, "{body}: {:?}", resp.json());
+}
+
 /// [`refused`] for a body written by hand (what `Value` cannot hold).
 async fn refused_bytes(
     app: &TestApp,
@@ -132,18 +141,7 @@ async fn duplicate_keys_and_invisible_text(b: Backend) {
     // Ordinary text in any script is fine.
     let mut body = valid();
     body["orderTitle"] = json!("绿茶 · شاي · תה");
-    let bytes = serde_json::to_vec(&body).expect("json");
-    let resp = app
-        .signed_raw(
-            &app.client,
-            Method::POST,
-            ORDERS,
-            &bytes,
-            now(),
-            "plain-text",
-        )
-        .await;
-    assert_eq!(resp.status.as_u16(), 200, "{:?}", resp.json());
+    accepted(&app, &body, "plain-text").await;
 }
 
 async fn missing_and_overlong_fields(b: Backend) {
