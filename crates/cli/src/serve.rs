@@ -144,7 +144,7 @@ pub async fn migrate(config_file: Option<&Path>) -> anyhow::Result<()> {
     telemetry::init(config.log_format)?;
     if config.database_url.is_none() {
         // The default SQLite file lives in the data folder.
-        create_private_dir(&config.data_dir)?;
+        cashdesk_server::data_dir::create_private_dir(&config.data_dir)?;
     }
     let url = config.effective_database_url();
     let shown = redact_url(&url);
@@ -160,18 +160,4 @@ pub async fn migrate(config_file: Option<&Path>) -> anyhow::Result<()> {
         store.backend()
     );
     Ok(())
-}
-
-/// Creates `dir` (and parents) readable by the owner only.
-fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt as _;
-        builder.mode(0o700);
-    }
-    builder
-        .create(dir)
-        .with_context(|| format!("cannot create the data folder {}", dir.display()))
 }

@@ -1,9 +1,11 @@
 //! Domain types shared by every cashdesk crate: money in fen, identifiers,
-//! merchant-facing value types and the order/refund state machines.
+//! merchant-facing value types, the order/refund state machines and the
+//! rule for which network addresses count as public ([`address`]).
 //!
 //! Nothing here does I/O. Every type that wraps outside input has a `parse`
 //! constructor, so a value that exists is valid ("parse, don't validate").
 
+pub mod address;
 pub mod ids;
 pub mod money;
 pub mod state;

@@ -57,6 +57,16 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
+/// Equality of a secret and a guess, in constant time whatever their
+/// lengths: their SHA-256 digests (always 32 bytes) are compared with
+/// [`ct_eq`], so the time taken tells neither how much of the guess was
+/// right nor how long the secret is. For tokens and keys that a caller
+/// presents (the operator's bearer token); fixed-length signatures use
+/// [`ct_eq`].
+pub fn ct_eq_secret(given: &[u8], expected: &[u8]) -> bool {
+    ct_eq(&digest::sha256(given), &digest::sha256(expected))
+}
+
 /// PEM with `\n` line endings (the form every key file and console uses).
 pub(crate) fn pem_encode(tag: &str, der: &[u8]) -> String {
     pem::encode_config(
@@ -86,6 +96,24 @@ mod tests {
         assert!(!ct_eq(b"9A0A8659", b"9A0A8658"));
         assert!(!ct_eq(b"9A0A8659", b"9A0A865"));
         assert!(!ct_eq(b"", b"x"));
+    }
+
+    #[test]
+    fn secret_equality_of_any_length() {
+        let token = b"2kq9X4mZ7wQe1rT5yU8iO0pA3sD6fG9h";
+        assert!(ct_eq_secret(token, token));
+        assert!(!ct_eq_secret(&token[..31], token), "a prefix");
+        assert!(!ct_eq_secret(b"", token));
+        assert!(
+            !ct_eq_secret(b"2kq9X4mZ7wQe1rT5yU8iO0pA3sD6fG9hX", token),
+            "longer"
+        );
+        assert!(ct_eq_secret(b"", b""));
+        let s = Secret::new("s3cret-s3cret-s3cret");
+        assert!(s.matches(b"s3cret-s3cret-s3cret"));
+        assert!(!s.matches(b"s3cret"));
+        assert!(s == Secret::new("s3cret-s3cret-s3cret"));
+        assert!(s != Secret::new("s3cret-s3cret-s3creT"));
     }
 
     #[test]

@@ -2,15 +2,15 @@
 //! keys through the program. It exists so that a secret can never reach a log
 //! line or an error message by accident (`Debug` and `Display` print `***`),
 //! lingers in memory no longer than needed (zeroed on drop), and is compared
-//! in constant time.
+//! in constant time, length included ([`Secret::matches`]).
 
 use std::fmt;
 
 use zeroize::Zeroizing;
 
 /// A secret string (API key, app key, PEM private key). `Debug` and
-/// `Display` print `***`; memory is zeroed on drop; `==` is constant-time
-/// in the contents (the length may leak).
+/// `Display` print `***`; memory is zeroed on drop; `==` is
+/// [`Secret::matches`].
 #[derive(Clone, Default)]
 pub struct Secret(Zeroizing<String>);
 
@@ -23,11 +23,18 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Whether `given` is this secret, in time that depends on neither
+    /// ([`crate::ct_eq_secret`]): a caller guessing a bearer token learns
+    /// not even its length.
+    pub fn matches(&self, given: &[u8]) -> bool {
+        crate::ct_eq_secret(given, self.0.as_bytes())
+    }
 }
 
 impl PartialEq for Secret {
     fn eq(&self, other: &Self) -> bool {
-        crate::ct_eq(self.0.as_bytes(), other.0.as_bytes())
+        self.matches(other.0.as_bytes())
     }
 }
 

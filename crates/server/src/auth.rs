@@ -9,11 +9,24 @@
 //!
 //! Check order, each step cheaper than the next and nothing written before
 //! the signature is good: five headers (4010) → sign type (4011) → timestamp
-//! ±300 s (4012) → app exists (4013) → header type is the app's (4016) →
-//! signature (4014, constant time) → app enabled (4030) → nonce unused
-//! (4015). The enabled check comes before the nonce is consumed (the spec
-//! lists it after) so that a disabled app's request leaves the database
-//! exactly as it was; a disabled app learns nothing from this order.
+//! ±300 s (4012) → signature by the app's key (4014, constant time) → app
+//! enabled (4030) → nonce unused (4015). The enabled check comes before the
+//! nonce is consumed (the spec lists it after) so that a disabled app's
+//! request leaves the database exactly as it was; a disabled app learns
+//! nothing from this order.
+//!
+//! # Nothing about an app before its signature
+//!
+//! An unknown app id, a sign type that is not the app's and a signature
+//! that does not verify get one answer: 4014, one message. (They were
+//! 4013 UNKNOWN_APP and 4016 SIGN_TYPE_MISMATCH, which told anyone which
+//! app ids exist and how each signs.) The time does not tell them apart
+//! either: for an unknown app, or the wrong sign type, a signature of the
+//! header's type is verified against a decoy key of the same kind (an
+//! HMAC/MD5 key, or cashdesk's own RSA or SM2 public key, parsed from PEM
+//! like an app's), after the same database lookup. In sandbox mode 4014
+//! carries `data.expectedStringToSign`, which depends only on the request,
+//! so it is given for every 4014 and says nothing about the app either.
 
 use axum::body::{Body, Bytes};
 use axum::extract::{OriginalUri, Request, State};
@@ -79,6 +92,41 @@ pub fn sign_for_app(state: &AppState, app: &App, message: &[u8]) -> ApiResult<St
         }
     };
     signed.map_err(|e| ApiError::internal(anyhow::anyhow!("signing for app {}: {e}", app.app_id)))
+}
+
+/// The HMAC/MD5 key a decoy verification uses (never accepted: its result
+/// is thrown away).
+const DECOY_SHARED_KEY: &[u8] = b"cashdesk-decoy-key-for-unknown-apps";
+
+/// The work of a verification of `sign_type`, against a key no app has:
+/// an unknown app id or a wrong sign type takes as long to refuse as a
+/// bad signature (module comment). Its outcome is ignored.
+fn decoy_verification(state: &AppState, sign_type: SignType, message: &[u8], signature: &str) {
+    let outcome = match sign_type {
+        SignType::Rsa2 => RsaPublicKey::from_pem(&state.platform.rsa_public_pem)
+            .map(|key| Verifier::Rsa(&key).verify(message, signature).is_ok()),
+        SignType::Sm2 => Sm2PublicKey::from_pem(&state.platform.sm2_public_pem)
+            .map(|key| Verifier::Sm2(&key).verify(message, signature).is_ok()),
+        shared => Ok(Verifier::Shared(shared, DECOY_SHARED_KEY)
+            .verify(message, signature)
+            .is_ok()),
+    };
+    std::hint::black_box(outcome.is_ok_and(|verified| verified));
+}
+
+/// The one answer to an unknown app, a wrong sign type and a bad signature.
+fn bad_signature(state: &AppState, message: &[u8]) -> ApiError {
+    let data = state
+        .config
+        .sandbox
+        .then(|| json!({ "expectedStringToSign": String::from_utf8_lossy(message) }));
+    ApiError::Client {
+        code: ErrorCode::BadSignature,
+        msg: "signature does not verify: check the app id, the sign type (the app's registered one), \
+              the key, and the string to sign METHOD\\nPATH_AND_QUERY\\nTIMESTAMP\\nNONCE\\nBODY\\n"
+            .to_owned(),
+        data,
+    }
 }
 
 /// Verifies `signature` over `message` with the app's key.
@@ -194,25 +242,6 @@ async fn verify(state: &AppState, parts: &Parts, body: &[u8]) -> Result<App, Ref
         .into());
     }
 
-    let unknown = || ApiError::new(ErrorCode::UnknownApp, format!("unknown app `{app_id}`"));
-    let parsed_id = AppId::parse(app_id).map_err(|_| unknown())?;
-    let app = state
-        .store
-        .get_app(&parsed_id)
-        .await
-        .map_err(ApiError::from)?
-        .ok_or_else(unknown)?;
-    if sign_type != app.sign_type {
-        return Err(ApiError::new(
-            ErrorCode::SignTypeMismatch,
-            format!(
-                "app {} signs with {}, not {sign_type}",
-                app.app_id, app.sign_type
-            ),
-        )
-        .into());
-    }
-
     // The path and query exactly as sent (nesting never rewrites it here,
     // but OriginalUri is the one that is guaranteed untouched).
     let uri = parts
@@ -228,21 +257,20 @@ async fn verify(state: &AppState, parts: &Parts, body: &[u8]) -> Result<App, Ref
         nonce,
         body,
     );
-    if !verify_app_signature(state, &app, &message, signature)? {
-        let data = state
-            .config
-            .sandbox
-            .then(|| json!({ "expectedStringToSign": String::from_utf8_lossy(&message) }));
-        return Err(ApiError::Client {
-            code: ErrorCode::BadSignature,
-            msg: format!(
-                "signature does not verify for app {} ({}); sign METHOD\\nPATH_AND_QUERY\\nTIMESTAMP\\nNONCE\\nBODY\\n",
-                app.app_id, app.sign_type
-            ),
-            data,
+
+    // An id that cannot exist is not looked up; every other id is.
+    let app = match AppId::parse(app_id) {
+        Ok(id) => state.store.get_app(&id).await.map_err(ApiError::from)?,
+        Err(_) => None,
+    };
+    let app = match app.filter(|a| a.sign_type == sign_type) {
+        Some(app) if verify_app_signature(state, &app, &message, signature)? => app,
+        Some(_) => return Err(bad_signature(state, &message).into()),
+        None => {
+            decoy_verification(state, sign_type, &message, signature);
+            return Err(bad_signature(state, &message).into());
         }
-        .into());
-    }
+    };
 
     // From here on the caller is proven: refusals are signed.
     if !app.enabled {

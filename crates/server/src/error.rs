@@ -216,6 +216,21 @@ impl ApiError {
         Self::Internal(e.into())
     }
 
+    /// The same error for another caller of a shared answer (a
+    /// single-flight follower): a client error as it is, an internal one
+    /// as a new internal error carrying the first's whole cause chain as
+    /// text (each caller's answer logs it).
+    pub fn duplicate(&self) -> ApiError {
+        match self {
+            Self::Client { code, msg, data } => Self::Client {
+                code: *code,
+                msg: msg.clone(),
+                data: data.clone(),
+            },
+            Self::Internal(e) => Self::Internal(anyhow::anyhow!("{e:#}")),
+        }
+    }
+
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::Client { code, .. } => *code,

@@ -1,5 +1,6 @@
 //! Reading request bodies: the size limit (413 code 4002, in the envelope),
-//! JSON parsing (4001) and typed field access with errors that name the
+//! JSON parsing (4001; a key given twice in one object is 4000 naming it,
+//! see [`parse_object`]) and typed field access with errors that name the
 //! field (4000).
 //!
 //! Bodies are parsed into a JSON object first and fields are read one by one
@@ -56,7 +57,9 @@ pub async fn limit_body(
     next.run(req).await
 }
 
-/// Parses a body that must be one JSON object.
+/// Parses a body that must be one JSON object, with no key twice in any
+/// object of it (4000, `data.field` the key's path, e.g. `amount` or
+/// `goods[1].name`).
 pub fn parse_object(bytes: &[u8]) -> ApiResult<Map<String, Value>> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::new(
@@ -64,7 +67,23 @@ pub fn parse_object(bytes: &[u8]) -> ApiResult<Map<String, Value>> {
             "request body is empty; send a JSON object",
         ));
     }
-    match serde_json::from_slice::<Value>(bytes) {
+    let duplicate = std::cell::RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let parsed = serde::de::DeserializeSeed::deserialize(
+        UniqueKeys {
+            path: String::new(),
+            duplicate: &duplicate,
+        },
+        &mut de,
+    )
+    .and_then(|v| de.end().map(|()| v));
+    if let Some(path) = duplicate.into_inner() {
+        return Err(ApiError::invalid(
+            &path,
+            "appears more than once in its object; send each key once",
+        ));
+    }
+    match parsed {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(ApiError::new(
             ErrorCode::InvalidJson,
@@ -74,6 +93,102 @@ pub fn parse_object(bytes: &[u8]) -> ApiResult<Map<String, Value>> {
             ErrorCode::InvalidJson,
             format!("request body is not valid JSON: {e}"),
         )),
+    }
+}
+
+/// Builds a JSON value like `serde_json::Value`'s own `Deserialize`, but
+/// refuses an object that names a key twice, at any depth. serde_json keeps
+/// the last copy, so `{"amount":1,"amount":100000}` would mean one thing to
+/// cashdesk and maybe another to whatever the merchant's tooling (or a
+/// proxy, or a log reader) took from the same signed bytes: such a body is
+/// refused (4000) rather than read one way. The first duplicate's path
+/// (`a.b[2].c`) is left in `duplicate` for the error.
+struct UniqueKeys<'a> {
+    path: String,
+    duplicate: &'a std::cell::RefCell<Option<String>>,
+}
+
+impl UniqueKeys<'_> {
+    fn child(&self, step: std::fmt::Arguments<'_>) -> Self {
+        let path = if self.path.is_empty() {
+            step.to_string().trim_start_matches('.').to_owned()
+        } else {
+            format!("{}{step}", self.path)
+        };
+        UniqueKeys {
+            path,
+            duplicate: self.duplicate,
+        }
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for UniqueKeys<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeys<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        // serde_json only hands finite numbers to a visitor.
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element_seed(self.child(format_args!("[{}]", out.len())))? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let child = self.child(format_args!(".{key}"));
+            if out.contains_key(&key) {
+                let path = child.path;
+                *self.duplicate.borrow_mut() = Some(path.clone());
+                return Err(serde::de::Error::custom(format_args!(
+                    "duplicate key {path}"
+                )));
+            }
+            let value = map.next_value_seed(child)?;
+            out.insert(key, value);
+        }
+        Ok(Value::Object(out))
     }
 }
 
@@ -136,6 +251,34 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// [`Fields::str_opt`] for text a buyer reads (order titles, goods
+    /// descriptions, app, store and channel names): also no character
+    /// that changes how the text reads without showing itself
+    /// ([`is_invisible_format`]). Refused rather than stripped: the
+    /// merchant learns that its text is not what a buyer would see.
+    pub fn text_opt(&self, name: &str, max_chars: usize) -> ApiResult<Option<&'a str>> {
+        let text = self.str_opt(name, max_chars)?;
+        if let Some(c) = text.and_then(|s| s.chars().find(|c| is_invisible_format(*c))) {
+            return Err(ApiError::invalid(
+                name,
+                format!(
+                    "must not contain invisible formatting characters (found U+{:04X}: \
+                     bidirectional controls and zero-width characters are refused in text buyers see)",
+                    u32::from(c)
+                ),
+            ));
+        }
+        Ok(text)
+    }
+
+    /// [`Fields::text_opt`], required and not blank.
+    pub fn text_req(&self, name: &str, max_chars: usize) -> ApiResult<&'a str> {
+        match self.text_opt(name, max_chars)? {
+            Some(s) if !s.trim().is_empty() => Ok(s),
+            _ => Err(ApiError::invalid(name, "is required")),
+        }
+    }
+
     /// An optional JSON integer (not a string, not a float).
     pub fn int_opt(&self, name: &str) -> ApiResult<Option<i64>> {
         match self.get(name) {
@@ -165,6 +308,30 @@ impl<'a> Fields<'a> {
             Some(_) => Err(ApiError::invalid(name, "must be a JSON object")),
         }
     }
+}
+
+/// Characters refused in text buyers read: they are invisible, yet they
+/// reorder the text around them (a right-to-left override makes
+/// `txt.exe` look like `exe.txt`) or hide inside it (two titles that look
+/// the same and differ). Unicode's bidirectional controls (UAX #9:
+/// U+061C, U+200E–U+200F, U+202A–U+202E, U+2066–U+2069), the zero-width
+/// and invisible characters (U+180E, U+200B–U+200D, U+2060–U+2064,
+/// U+FEFF), the deprecated format controls U+206A–U+206F, the
+/// interlinear annotation controls U+FFF9–U+FFFB and the line and
+/// paragraph separators U+2028–U+2029. (Control characters are refused in
+/// every field already.)
+pub fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+    )
 }
 
 /// Extractor: the one path parameter of a route, as text; a parameter that
@@ -247,6 +414,80 @@ mod tests {
         assert!(f.str_opt("n", 5).is_err());
         assert!(f.str_opt("nul", 5).is_err());
         assert_eq!(f.str_opt("nl", 5).ok(), Some(Some("a\nb")));
+    }
+
+    /// serde_json keeps the last of two equal keys; cashdesk refuses the
+    /// body and names the key, at any depth.
+    #[test]
+    fn duplicate_keys_are_refused() {
+        for (body, field) in [
+            (r#"{"amount":1,"amount":100000}"#, "amount"),
+            (r#"{"a":{"b":1,"b":2}}"#, "a.b"),
+            (r#"{"goods":[{"n":1},{"n":2,"n":3}]}"#, "goods[1].n"),
+            (r#"{"x":[[{"k":null,"k":null}]]}"#, "x[0][0].k"),
+            (r#"{"a":1,"b":{},"a":1}"#, "a"),
+        ] {
+            let err = parse_object(body.as_bytes()).expect_err("refused");
+            assert_eq!(err.code(), ErrorCode::InvalidParam, "{body}");
+            match err {
+                ApiError::Client { data, msg, .. } => {
+                    assert_eq!(data, Some(json!({ "field": field })), "{body}");
+                    assert!(msg.starts_with(&format!("{field}: ")), "{msg}");
+                }
+                other => panic!("{other}"),
+            }
+        }
+        // Equal keys in different objects, and equal values, are fine.
+        let ok = parse_object(
+            br#"{"a":{"k":1},"b":{"k":1},"k":[1,1],"n":-1.5,"u":18446744073709551615}"#,
+        )
+        .expect("parses");
+        assert_eq!(
+            Value::Object(ok),
+            json!({"a":{"k":1},"b":{"k":1},"k":[1,1],"n":-1.5,"u":18446744073709551615u64})
+        );
+        // Trailing garbage is still invalid JSON.
+        assert_eq!(
+            parse_object(b"{} {}").err().map(|e| e.code()),
+            Some(ErrorCode::InvalidJson)
+        );
+    }
+
+    /// Issue 13: bidirectional overrides and zero-width characters in
+    /// text buyers read are refused with 4000 naming the field.
+    #[test]
+    fn text_buyers_read_has_no_invisible_formatting() {
+        for bad in [
+            "\u{202E}exe.txt",   // right-to-left override
+            "a\u{202A}b",        // left-to-right embedding
+            "\u{2066}x\u{2069}", // isolates
+            "\u{200F}shop",      // right-to-left mark
+            "\u{200E}shop",      // left-to-right mark
+            "pay\u{200B}ment",   // zero-width space
+            "a\u{200C}b",        // zero-width non-joiner
+            "a\u{200D}b",        // zero-width joiner
+            "\u{2060}x",         // word joiner
+            "\u{FEFF}x",         // byte order mark
+            "x\u{061C}",         // Arabic letter mark
+            "a\u{2028}b",        // line separator
+        ] {
+            let m = obj(json!({ "orderTitle": bad }));
+            let err = Fields(&m).text_opt("orderTitle", 128).expect_err(bad);
+            assert_eq!(err.code(), ErrorCode::InvalidParam);
+            assert!(
+                err.to_string()
+                    .contains("orderTitle: must not contain invisible"),
+                "{err}"
+            );
+            // Other fields keep the old rules.
+            assert!(Fields(&m).str_opt("orderTitle", 128).is_ok());
+        }
+        for good in ["咖啡 ×2", "Café – 1 €", "שלום", "مرحبا", "a\tb\nc", "🎉"] {
+            let m = obj(json!({ "t": good }));
+            assert_eq!(Fields(&m).text_req("t", 128).ok(), Some(good));
+        }
+        let m = obj(json!({ "t": "   " }));
+        assert!(Fields(&m).text_req("t", 128).is_err());
     }
 
     #[test]

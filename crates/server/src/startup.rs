@@ -160,7 +160,7 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         config.validate()?;
-        create_data_dir(&config.data_dir)?;
+        crate::data_dir::create_private_dir(&config.data_dir)?;
         let master_key = load_master_key(&config)?;
         let (admin_token, generated_token) = load_admin_token(&config)?;
 
@@ -192,6 +192,7 @@ impl Application {
             reconciled_at: Default::default(),
             instance_id: crate::state::new_instance_id(),
             outbox_wake: Default::default(),
+            payment_flights: Default::default(),
         }));
         let sandbox = if config.sandbox {
             let mut sc = SandboxConfig::new(&config.data_dir, public_url.clone());
@@ -349,19 +350,6 @@ pub async fn shutdown_signal() {
     }
 }
 
-fn create_data_dir(dir: &Path) -> anyhow::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder
-        .create(dir)
-        .with_context(|| format!("creating the data folder {}", dir.display()))
-}
-
 /// Writes a new secret file readable by the owner only; fails if it exists
 /// (two starts racing must not overwrite each other's secret).
 fn write_secret_file(path: &Path, content: &str) -> anyhow::Result<()> {
@@ -378,6 +366,7 @@ fn write_secret_file(path: &Path, content: &str) -> anyhow::Result<()> {
 }
 
 fn read_secret_file(path: &Path) -> anyhow::Result<String> {
+    crate::data_dir::owner_only_file(path)?;
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     Ok(text.trim().to_owned())

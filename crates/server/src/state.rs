@@ -46,6 +46,8 @@ pub struct Inner {
     /// Wakes this instance's notification delivery worker when a terminal
     /// event has written an outbox row (other instances find it by polling).
     pub outbox_wake: tokio::sync::Notify,
+    /// `POST /payment` calls in flight, one per order at a time.
+    pub payment_flights: crate::service::payments::PaymentFlights,
 }
 
 /// `host:pid:uuid` for [`Inner::instance_id`].

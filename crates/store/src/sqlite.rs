@@ -80,6 +80,54 @@ pub(crate) struct Sqlite {
     reads_via_writer: bool,
 }
 
+/// Makes the database file, and the journal files SQLite keeps beside it,
+/// readable and writable by the owner only (0600), whatever the umask:
+///
+/// - SQLite creates a new database file 0644 (`SQLITE_DEFAULT_FILE_PERMISSIONS`,
+///   applied with `fchmod`, so even a strict umask does not narrow it), and
+///   gives the `-wal`, `-shm` and `-journal` files the database file's own
+///   mode (`findCreateFileMode` and `unixOpenSharedMemory` in `os_unix.c`).
+///   So the database file is created here first, 0600, and SQLite's files
+///   follow it.
+/// - Files left wider by an older version, a copy or a restore are
+///   narrowed to 0600 (logged).
+#[cfg(unix)]
+fn owner_only_files(db: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(db)
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        // No such folder: SQLite gives its own error for the path.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    let name = db.as_os_str();
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut path = name.to_owned();
+        path.push(suffix);
+        let path = std::path::PathBuf::from(path);
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+            tracing::warn!(file = %path.display(), from = format!("{mode:o}"), "database file was readable by others; made owner-only (0600)");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn owner_only_files(_db: &std::path::Path) -> std::io::Result<()> {
+    Ok(())
+}
+
 impl Sqlite {
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
         let connect = SqliteConnectOptions::from_str(url)?
@@ -89,6 +137,9 @@ impl Sqlite {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !in_memory {
+            owner_only_files(connect.get_filename()).map_err(|e| StoreError::Database(e.into()))?;
+        }
         let (readers, memory, conn) = if in_memory {
             let pool = SqlitePoolOptions::new()
                 .max_connections(1)
@@ -705,6 +756,47 @@ mod tests {
             .expect("count")
             .expect("a row");
         n
+    }
+
+    fn mode(path: &std::path::Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(path)
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// Issue 13: the database file and SQLite's -wal and -shm files are
+    /// 0600, on a new database and on one whose files were left wider.
+    #[tokio::test]
+    async fn database_files_are_owner_only() {
+        let (dir, db) = open().await;
+        db.execute(Sql::new("INSERT INTO t (x) VALUES (1)"))
+            .await
+            .expect("insert");
+        let base = dir.path().join("t.db");
+        let wal = dir.path().join("t.db-wal");
+        let shm = dir.path().join("t.db-shm");
+        for path in [&base, &wal, &shm] {
+            assert_eq!(mode(path), 0o600, "{}", path.display());
+        }
+        drop(db);
+        use std::os::unix::fs::PermissionsExt as _;
+        for path in [&base, &wal, &shm] {
+            if path.exists() {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
+                    .expect("chmod");
+            }
+        }
+        let url = format!("sqlite://{}", base.display());
+        let db = Sqlite::connect(&url, &ConnectOptions::default())
+            .await
+            .expect("reopen");
+        db.execute(Sql::new("INSERT INTO t (x) VALUES (2)"))
+            .await
+            .expect("insert");
+        for path in [&base, &wal, &shm] {
+            assert_eq!(mode(path), 0o600, "{} after reopening", path.display());
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,7 +1,7 @@
 //! The operator API under `/api/admin`: `Authorization: Bearer <token>`,
-//! compared in constant time (401 code 4019 otherwise). Every write is
-//! audited (actor "admin", no secrets in the detail). Responses are not
-//! signed: the bearer token over TLS is the trust.
+//! compared in constant time, length included (401 code 4019 otherwise).
+//! Every write is audited (actor "admin", no secrets in the detail).
+//! Responses are not signed: the bearer token over TLS is the trust.
 
 mod apps;
 mod audit;
@@ -33,10 +33,9 @@ pub fn bearer_matches(state: &AppState, headers: &HeaderMap) -> bool {
     else {
         return false;
     };
-    cashdesk_crypto::ct_eq(
-        given.trim().as_bytes(),
-        state.admin_token.expose().as_bytes(),
-    )
+    // Digests compared: the time tells neither a partial match nor the
+    // token's length.
+    state.admin_token.matches(given.trim().as_bytes())
 }
 
 async fn require_admin(State(state): State<AppState>, req: Request, next: Next) -> Response {

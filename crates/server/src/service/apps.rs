@@ -30,7 +30,7 @@ pub struct NewApp {
 impl NewApp {
     pub fn parse(state: &AppState, body: &Map<String, Value>) -> ApiResult<NewApp> {
         let f = Fields(body);
-        let app_name = f.str_req("appName", 64)?.trim().to_owned();
+        let app_name = f.text_req("appName", 64)?.trim().to_owned();
         let notify_url = f
             .str_opt("notifyUrl", 512)?
             .map(|s| super::parse_notify_url(state, "notifyUrl", s))

@@ -211,7 +211,7 @@ pub async fn create_channel(state: &AppState, body: &Map<String, Value>) -> ApiR
             "must be one of mini, jsapi, native, h5, app, wap, page, qr",
         )
     })?;
-    let channel_name = f.str_req("channelName", 64)?.trim().to_owned();
+    let channel_name = f.text_req("channelName", 64)?.trim().to_owned();
     let sort = match f.int_opt("sort")? {
         None => 0,
         Some(v) => i32::try_from(v).map_err(|_| ApiError::invalid("sort", "is out of range"))?,

@@ -30,12 +30,23 @@
 //! `POST` and the URL's path and query (the rule of
 //! `cashdesk_sdk::notification::notify_path_and_query`), afresh for every
 //! attempt. No redirects (the signature names the path), no proxy, TLS
-//! verified, `CASHDESK_NOTIFY_TIMEOUT_MS` for the whole exchange. Unless
-//! `allow_private_notify_urls` is on, the address is checked when it is
-//! used, not only when the URL was accepted: an IP literal must be public,
-//! and a host name is resolved by a resolver that drops loopback, private
-//! and link-local addresses (a name that later points inside the network
-//! cannot reach it).
+//! verified, `CASHDESK_NOTIFY_TIMEOUT_MS` for the whole exchange.
+//!
+//! # The address (unless `allow_private_notify_urls` is on)
+//!
+//! Checked when it is used, not only when the URL was accepted (a URL
+//! stored before the policy changed, or a name whose DNS changed since, is
+//! caught here), with the one rule of [`super::address`]:
+//!
+//! - an IP literal must be public (checked in `prepare`, before any
+//!   request: the HTTP client never resolves a literal);
+//! - a host name is resolved once per connection by the client's own
+//!   resolver, [`Vetted`], which looks the name up, keeps the public
+//!   addresses and hands the client only those. The connection is made to
+//!   an address from that very answer: there is no second lookup whose
+//!   answer could differ (DNS rebinding), no proxy and no redirect. A
+//!   pooled connection is reused only for the same host and port, and it
+//!   was opened to a vetted address.
 //!
 //! # The answer
 //!
@@ -50,7 +61,7 @@
 //! attempt's lease: the attempt finishes and its outcome applies (the
 //! deliveries of one notification never overlap).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -62,7 +73,7 @@ use serde_json::Value;
 
 use crate::auth::sign_for_app;
 use crate::error::ApiResult;
-use crate::service::{is_private_host, is_private_ip};
+use crate::service::address::{is_public_ip, is_refused_host};
 use crate::slots::Taken;
 use crate::state::AppState;
 
@@ -85,20 +96,11 @@ pub struct Deliverer {
 impl Deliverer {
     pub fn new(state: &AppState) -> anyhow::Result<Deliverer> {
         let timeout = Duration::from_millis(state.config.notify_timeout_ms);
-        let mut builder = reqwest::Client::builder()
-            .use_rustls_tls()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .user_agent(concat!("cashdesk/", env!("CARGO_PKG_VERSION")));
-        if !state.config.allow_private_notify_urls {
-            builder = builder.dns_resolver(Arc::new(PublicOnly));
-        }
+        let vetted = (!state.config.allow_private_notify_urls).then(Vetted::public);
         let lease = chrono::Duration::from_std(timeout * 2 + Duration::from_secs(1))?;
         Ok(Deliverer {
             owner: state.instance_id.clone(),
-            client: builder.build()?,
+            client: notify_client(timeout, vetted)?,
             schedule: state.config.notify_schedule(),
             timeout,
             lease,
@@ -125,20 +127,81 @@ impl Deliverer {
     }
 }
 
-/// Resolves host names to public addresses only.
-struct PublicOnly;
+/// The HTTP client notifications are sent with (module comment): no
+/// redirects, no proxy, and with `vetted` its only way to turn a name into
+/// an address.
+fn notify_client(timeout: Duration, vetted: Option<Vetted>) -> reqwest::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .user_agent(concat!("cashdesk/", env!("CARGO_PKG_VERSION")));
+    if let Some(v) = vetted {
+        builder = builder.dns_resolver(Arc::new(v));
+    }
+    builder.build()
+}
 
-impl reqwest::dns::Resolve for PublicOnly {
+/// Looks a host name up: the system resolver in production; tests bring
+/// their own to show that the address checked is the address called.
+pub trait Lookup: Send + Sync + 'static {
+    fn lookup(
+        &self,
+        host: String,
+    ) -> futures::future::BoxFuture<'static, std::io::Result<Vec<IpAddr>>>;
+}
+
+/// The system resolver (`getaddrinfo`, on tokio's blocking pool).
+struct SystemLookup;
+
+impl Lookup for SystemLookup {
+    fn lookup(
+        &self,
+        host: String,
+    ) -> futures::future::BoxFuture<'static, std::io::Result<Vec<IpAddr>>> {
+        Box::pin(async move {
+            Ok(tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .map(|a| a.ip())
+                .collect())
+        })
+    }
+}
+
+/// The delivery client's resolver when private addresses are refused: one
+/// lookup, the allowed addresses of its answer, nothing else (module
+/// comment).
+struct Vetted {
+    lookup: Arc<dyn Lookup>,
+    allowed: fn(IpAddr) -> bool,
+}
+
+impl Vetted {
+    fn public() -> Vetted {
+        Vetted {
+            lookup: Arc::new(SystemLookup),
+            allowed: is_public_ip,
+        }
+    }
+}
+
+impl reqwest::dns::Resolve for Vetted {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let host = name.as_str().to_owned();
+        let (lookup, allowed) = (Arc::clone(&self.lookup), self.allowed);
         Box::pin(async move {
-            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let public: Vec<SocketAddr> =
-                all.into_iter().filter(|a| !is_private_ip(a.ip())).collect();
+            let all = lookup.lookup(host.clone()).await?;
+            let public: Vec<SocketAddr> = all
+                .into_iter()
+                .filter(|ip| allowed(*ip))
+                .map(|ip| SocketAddr::new(ip, 0))
+                .collect();
             if public.is_empty() {
                 return Err(format!(
-                    "{host} resolves to no public address (loopback, private and link-local \
-                     addresses are refused unless allow_private_notify_urls is on)"
+                    "{host} resolves to no public address (loopback, private, link-local and \
+                     other special-purpose addresses are refused unless allow_private_notify_urls is on)"
                 )
                 .into());
             }
@@ -198,11 +261,8 @@ async fn prepare(
     if !matches!(url.scheme(), "http" | "https") {
         return Err("the notify URL is not http(s)".to_owned());
     }
-    if !state.config.allow_private_notify_urls && url.host().is_some_and(|h| is_private_host(&h)) {
-        return Err(
-            "the notify URL points to a loopback, private or link-local host (refused unless allow_private_notify_urls is on)"
-                .to_owned(),
-        );
+    if !state.config.allow_private_notify_urls && url.host().is_some_and(|h| is_refused_host(&h)) {
+        return Err(format!("the notify URL {}", super::NOT_PUBLIC));
     }
     let app = state
         .store
@@ -396,16 +456,148 @@ mod tests {
         assert!(!is_ack(200, br#"[1000]"#));
     }
 
-    #[tokio::test]
-    async fn the_resolver_drops_private_addresses() {
+    /// A lookup with a scripted answer per call (the last repeats).
+    struct Scripted {
+        answers: Vec<Vec<IpAddr>>,
+        calls: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl Scripted {
+        fn new(answers: &[&[&str]]) -> Scripted {
+            Scripted {
+                answers: answers
+                    .iter()
+                    .map(|a| a.iter().map(|ip| ip.parse().expect("ip")).collect())
+                    .collect(),
+                calls: Arc::default(),
+            }
+        }
+    }
+
+    impl Lookup for Scripted {
+        fn lookup(
+            &self,
+            _host: String,
+        ) -> futures::future::BoxFuture<'static, std::io::Result<Vec<IpAddr>>> {
+            let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let answer = self.answers[n.min(self.answers.len() - 1)].clone();
+            Box::pin(async move { Ok(answer) })
+        }
+    }
+
+    async fn resolve(v: &Vetted, name: &str) -> Result<Vec<IpAddr>, String> {
         use reqwest::dns::Resolve as _;
-        let err = match PublicOnly.resolve("localhost".parse().expect("name")).await {
-            Ok(addrs) => panic!("resolved to {:?}", addrs.collect::<Vec<_>>()),
-            Err(e) => e.to_string(),
+        match v.resolve(name.parse().expect("name")).await {
+            Ok(addrs) => Ok(addrs.map(|a| a.ip()).collect()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Names that resolve to private addresses are refused; a name with
+    /// public and private addresses is called on the public ones only.
+    #[tokio::test]
+    async fn names_are_judged_by_what_they_resolve_to() {
+        let vetted = |answer: &[&str]| Vetted {
+            lookup: Arc::new(Scripted::new(&[answer])),
+            allowed: is_public_ip,
         };
+        for answer in [
+            &["10.0.0.8"][..],
+            &["127.0.0.1", "::1"],
+            &["169.254.169.254"],
+            &["::ffff:192.168.1.1"],
+            &["64:ff9b::7f00:1"],
+            &["2002:7f00:1::"],
+            &["::127.0.0.1"],
+            &["fec0::1", "198.18.0.1", "192.0.0.8"],
+        ] {
+            let err = resolve(&vetted(answer), "shop.example.com")
+                .await
+                .expect_err("refused");
+            assert!(err.contains("no public address"), "{answer:?}: {err}");
+        }
+        let mixed = resolve(&vetted(&["10.0.0.8", "8.8.8.8", "::1"]), "shop.example.com").await;
+        assert_eq!(mixed, Ok(vec!["8.8.8.8".parse().expect("ip")]));
+        // The system resolver behind the production policy: localhost is
+        // loopback whatever /etc/hosts says.
+        let err = resolve(&Vetted::public(), "localhost")
+            .await
+            .expect_err("refused");
         assert!(err.contains("no public address"), "{err}");
-        let literal = url::Url::parse("http://10.0.0.8/cb").expect("url");
-        assert!(literal.host().is_some_and(|h| is_private_host(&h)));
+    }
+
+    /// A receiver on `ip:port` that counts the requests it answers.
+    async fn counting_receiver(
+        listener: tokio::net::TcpListener,
+    ) -> Arc<std::sync::atomic::AtomicUsize> {
+        let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&hits);
+        let router = axum::Router::new().fallback(move || {
+            let counter = Arc::clone(&counter);
+            async move {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                "success"
+            }
+        });
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        hits
+    }
+
+    /// DNS rebinding: the name first resolves to an address the policy
+    /// allows (127.0.0.1 in this test), then to one it refuses
+    /// (127.0.0.2, where an "internal" service listens on the same port).
+    /// The first delivery reaches the allowed address with one lookup (a
+    /// second lookup by the client, or the system resolver, would show);
+    /// the second, on a fresh connection, is refused: the refused address
+    /// is never connected to.
+    #[tokio::test]
+    async fn the_address_checked_is_the_address_called() {
+        let allowed = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = allowed.local_addr().expect("addr").port();
+        let Ok(inside) = tokio::net::TcpListener::bind(("127.0.0.2", port)).await else {
+            eprintln!("skipping: cannot bind 127.0.0.2:{port} here");
+            return;
+        };
+        let allowed_hits = counting_receiver(allowed).await;
+        let inside_hits = counting_receiver(inside).await;
+        let lookup = Scripted::new(&[&["127.0.0.1"], &["127.0.0.2"]]);
+        let calls = Arc::clone(&lookup.calls);
+        let lookup: Arc<dyn Lookup> = Arc::new(lookup);
+        let client = |lookup: &Arc<dyn Lookup>| {
+            notify_client(
+                Duration::from_secs(5),
+                Some(Vetted {
+                    lookup: Arc::clone(lookup),
+                    allowed: |ip| ip == IpAddr::from([127, 0, 0, 1]),
+                }),
+            )
+            .expect("client")
+        };
+        let url = format!("http://rebind.test:{port}/notify");
+        let first = client(&lookup)
+            .post(&url)
+            .body("{}")
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(first.status(), 200);
+        assert_eq!(
+            calls.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "one lookup"
+        );
+        let second = client(&lookup).post(&url).body("{}").send().await;
+        let err = second.err().map(|e| chain(&e)).unwrap_or_default();
+        assert!(err.contains("no public address"), "{err}");
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert_eq!(allowed_hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(
+            inside_hits.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "the refused address was never called"
+        );
     }
 
     #[test]

@@ -18,9 +18,9 @@ pub mod poller;
 pub mod refunds;
 pub mod stores;
 
-use std::net::IpAddr;
-
 use cashdesk_core::NotifyUrl;
+/// The public-address rule (in `cashdesk-core`, where any crate can use it).
+pub use cashdesk_core::address;
 use cashdesk_store::AuditEntry;
 use chrono::Utc;
 use serde_json::Value;
@@ -44,62 +44,24 @@ pub async fn audit(state: &AppState, actor: &str, action: &str, target: &str, de
     }
 }
 
-/// Whether a host is loopback, private, link-local, unspecified or
-/// otherwise not on the public internet. Names are judged as written
-/// (`localhost`, `*.localhost`, `*.local`); the delivery worker resolves
-/// and checks again at send time.
-pub fn is_private_host(host: &url::Host<&str>) -> bool {
-    match host {
-        url::Host::Domain(d) => {
-            let d = d.trim_end_matches('.').to_ascii_lowercase();
-            d == "localhost"
-                || d.ends_with(".localhost")
-                || d.ends_with(".local")
-                || d.ends_with(".internal")
-        }
-        url::Host::Ipv4(ip) => is_private_ip(IpAddr::V4(*ip)),
-        url::Host::Ipv6(ip) => is_private_ip(IpAddr::V6(*ip)),
-    }
-}
+/// What a refused notify URL is told (when it is accepted and when it is
+/// used).
+pub const NOT_PUBLIC: &str = "must point to a public address (loopback, private, link-local and \
+     other special-purpose addresses are refused unless allow_private_notify_urls is on)";
 
-pub fn is_private_ip(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || o[0] == 0
-                || (o[0] == 100 && (o[1] & 0xc0) == 64) // 100.64/10 carrier-grade NAT
-                || o[0] >= 240
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_private_ip(IpAddr::V4(v4));
-            }
-            let s = v6.segments();
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (s[0] & 0xfe00) == 0xfc00 // unique local
-                || (s[0] & 0xffc0) == 0xfe80 // link local
-        }
-    }
-}
-
-/// A merchant notify URL under the server's policy.
+/// A merchant notify URL under the server's policy: unless private
+/// addresses are allowed, its host must not be a local name or a
+/// non-public IP literal ([`address`]). Names are resolved and checked
+/// again when each notification is sent ([`delivery`]).
 pub fn parse_notify_url(state: &AppState, field: &'static str, s: &str) -> ApiResult<NotifyUrl> {
     let url = NotifyUrl::parse(field, s)?;
-    if !state.config.allow_private_notify_urls {
-        let parsed = url.url();
-        if parsed.host().is_some_and(|h| is_private_host(&h)) {
-            return Err(ApiError::invalid(
-                field,
-                "must not point to a loopback, private or link-local host",
-            ));
-        }
+    if !state.config.allow_private_notify_urls
+        && url
+            .url()
+            .host()
+            .is_some_and(|h| address::is_refused_host(&h))
+    {
+        return Err(ApiError::invalid(field, NOT_PUBLIC));
     }
     Ok(url)
 }
@@ -144,37 +106,5 @@ pub(crate) fn test_order(
         next_query_at: None,
         query_attempts: 0,
         store_identity_sealed: None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn private_hosts() {
-        for h in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "192.168.0.1",
-            "172.16.5.4",
-            "169.254.1.1",
-            "0.0.0.0",
-            "100.64.0.1",
-        ] {
-            let ip: IpAddr = h.parse().expect("ip");
-            assert!(is_private_ip(ip), "{h}");
-        }
-        for h in ["::1", "fd00::1", "fe80::1", "::ffff:127.0.0.1"] {
-            let ip: IpAddr = h.parse().expect("ip");
-            assert!(is_private_ip(ip), "{h}");
-        }
-        for h in ["8.8.8.8", "2001:4860:4860::8888", "100.128.0.1"] {
-            let ip: IpAddr = h.parse().expect("ip");
-            assert!(!is_private_ip(ip), "{h}");
-        }
-        assert!(is_private_host(&url::Host::Domain("LOCALHOST.")));
-        assert!(is_private_host(&url::Host::Domain("a.localhost")));
-        assert!(!is_private_host(&url::Host::Domain("shop.example.com")));
     }
 }

@@ -79,8 +79,8 @@ impl OrderInput {
                 ));
             }
         };
-        let order_title = f.str_req("orderTitle", 128)?.to_owned();
-        let goods_desc = f.str_opt("goodsDesc", 600)?.unwrap_or_default().to_owned();
+        let order_title = f.text_req("orderTitle", 128)?.to_owned();
+        let goods_desc = f.text_opt("goodsDesc", 600)?.unwrap_or_default().to_owned();
         let third_party_user = f
             .str_opt("thirdPartyUser", 128)?
             .unwrap_or_default()

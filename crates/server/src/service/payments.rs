@@ -23,6 +23,26 @@
 //!   cannot guarantee; to let the buyer pay another way the merchant closes
 //!   the order (which closes it at the channel) and creates a new one.
 //!
+//! # One channel call per order at a time (single-flight)
+//!
+//! Identical `POST /payment` requests for one order that arrive while the
+//! first is still at the channel wait for its answer and get the same one
+//! (the same `payData`, or the same error): fifty buyers' taps make one
+//! channel call, not fifty. A different request for the same order (another
+//! channel, another payer) waits for the one in flight to end and then
+//! takes its turn under the rules above. "Identical" is the order (app and
+//! `outTradeNo`) and everything the channel is asked with: channel,
+//! payer, payer AppID, client IP and return URL. The cashier page's
+//! payments go through the same gate.
+//!
+//! This is per instance ([`crate::single_flight`]). Instances sharing a
+//! database do not wait for each other: each may make one call for the
+//! same order at the same time, as before (the channel answers the same
+//! prepay for the same parameters, and the `CREATED → PAYING`
+//! compare-and-set keeps one channel per order). Holding a database row
+//! lock across a channel call was rejected: it would tie a connection to a
+//! remote call of up to the channel timeout.
+//!
 //! # Stores
 //!
 //! A store's order is paid with the store's identity at the bound config
@@ -53,7 +73,7 @@ use cashdesk_channels::{
     Channel, ChannelError, ChannelOrderStatus, CloseRequest, PaidInfo, PayRequest, QueryRequest,
     StoreMerchant,
 };
-use cashdesk_core::{ChannelId, OrderId, OrderState, SceneCode};
+use cashdesk_core::{AppId, ChannelId, OrderId, OrderState, SceneCode};
 use cashdesk_store::{App, BoundChannel, Order, OrderChannel, OrderTransition};
 use chrono::Utc;
 use serde_json::{Map, Value, json};
@@ -63,6 +83,7 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::input::Fields;
 use crate::service::orders::order_of_app;
 use crate::service::{outbox, refunds, stores};
+use crate::single_flight::SingleFlight;
 use crate::state::AppState;
 
 /// AAD of a sealed QR token.
@@ -90,18 +111,30 @@ fn is_order_closed_code(e: &ChannelError) -> bool {
     matches!(e, ChannelError::Business { code, .. } if code == "ORDERCLOSED" || code == "ORDER_CLOSED")
 }
 
-/// What the payment request asks for.
-struct PayInput<'a> {
-    out_trade_no: &'a str,
+/// What the payment request asks for (two requests with equal inputs are
+/// the same request: see the module comment).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PayInput {
+    out_trade_no: String,
     channel_id: ChannelId,
     payer_id: Option<String>,
     payer_app_id: Option<String>,
     client_ip: Option<String>,
+    /// Where a channel's own pages send the buyer back (the cashier's
+    /// result page, or the order's `returnUrl` when `None`).
+    return_url: Option<String>,
 }
 
-fn parse_input<'a>(body: &'a Map<String, Value>) -> ApiResult<PayInput<'a>> {
+/// The answer a payment flight shares with every identical request.
+type PayAnswer = Result<Value, Arc<ApiError>>;
+
+/// This instance's payment calls in flight, by app and `outTradeNo`.
+#[derive(Default)]
+pub struct PaymentFlights(SingleFlight<(AppId, String), PayInput, PayAnswer>);
+
+fn parse_input(body: &Map<String, Value>, return_url: Option<String>) -> ApiResult<PayInput> {
     let f = Fields(body);
-    let out_trade_no = f.str_req("outTradeNo", usize::MAX)?;
+    let out_trade_no = f.str_req("outTradeNo", usize::MAX)?.to_owned();
     let channel_id = ChannelId::parse(f.str_req("channelId", 64)?)
         .ok_or_else(|| ApiError::invalid("channelId", "is not a channel id"))?;
     let openid = f
@@ -148,6 +181,7 @@ fn parse_input<'a>(body: &'a Map<String, Value>) -> ApiResult<PayInput<'a>> {
         payer_id: openid.or(buyer_id).map(str::to_owned),
         payer_app_id,
         client_ip,
+        return_url,
     })
 }
 
@@ -257,8 +291,24 @@ pub async fn pay_returning_to(
     body: &Map<String, Value>,
     return_url: Option<String>,
 ) -> ApiResult<Value> {
-    let input = parse_input(body)?;
-    let order = order_of_app(state, app, input.out_trade_no).await?;
+    let input = parse_input(body, return_url)?;
+    let key = (app.app_id.clone(), input.out_trade_no.clone());
+    let work = {
+        let (state, app, input) = (state.clone(), app.clone(), input.clone());
+        move || async move { pay_now(&state, &app, input).await.map_err(Arc::new) }
+    };
+    match state.payment_flights.0.run(key, input, work).await {
+        Some(answer) => answer.map_err(|e| e.duplicate()),
+        None => Err(ApiError::internal(anyhow::anyhow!(
+            "the payment task failed (see the panic above)"
+        ))),
+    }
+}
+
+/// One payment request, for real (callers go through the single-flight
+/// gate of [`pay_returning_to`]).
+async fn pay_now(state: &AppState, app: &App, input: PayInput) -> ApiResult<Value> {
+    let order = order_of_app(state, app, &input.out_trade_no).await?;
     if !order.state.is_payable() {
         return Err(state_not_allowed(format!(
             "order is {} and cannot be paid",
@@ -293,7 +343,7 @@ pub async fn pay_returning_to(
         client_ip: input.client_ip.or_else(|| order.client_ip.clone()),
         expire_at: Some(order.expire_at),
         attach: stores::channel_attach(&order),
-        return_url: return_url.or_else(|| order.return_url.clone()),
+        return_url: input.return_url.or_else(|| order.return_url.clone()),
         store: store.clone(),
     };
     let created = match adapter.create_payment(&req).await {

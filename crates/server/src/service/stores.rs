@@ -273,7 +273,7 @@ pub async fn create(state: &AppState, body: &Map<String, Value>) -> ApiResult<St
         Some(s) => StoreId::parse(s)?,
         None => return Err(ApiError::invalid("storeId", "is required")),
     };
-    let name = f.str_req("name", 64)?.trim().to_owned();
+    let name = f.text_req("name", 64)?.trim().to_owned();
     let enabled = f.bool_opt("enabled")?.unwrap_or(true);
     if state.store.get_app(&app_id).await?.is_none() {
         return Err(ApiError::not_found(format!("app {app_id}")));
@@ -361,7 +361,7 @@ pub async fn update(
 }
 
 pub fn parse_rename(body: &Map<String, Value>) -> ApiResult<StoreUpdate> {
-    let name = Fields(body).str_req("name", 64)?.trim().to_owned();
+    let name = Fields(body).text_req("name", 64)?.trim().to_owned();
     Ok(StoreUpdate {
         name: Some(name),
         enabled: None,

@@ -25,6 +25,7 @@ backend_tests!(
     channel_not_bound,
     token_expired_or_unknown,
     unknown_route_and_wrong_method,
+    duplicate_keys_and_invisible_text,
 );
 
 fn valid() -> Value {
@@ -40,11 +41,32 @@ async fn refused(
     code: i64,
     field: Option<&str>,
 ) -> Value {
-    let before = app.order_count().await;
     let bytes = serde_json::to_vec(body).expect("json");
+    refused_bytes(app, &bytes, status, code, field).await
+}
+
+/// Sends `body` signed by the demo app and asserts it is taken (200).
+async fn accepted(app: &TestApp, body: &Value, nonce: &str) {
+    let bytes = serde_json::to_vec(body).expect("json");
+    let resp = app
+        .signed_raw(&app.client, Method::POST, ORDERS, &bytes, now(), nonce)
+        .await;
+    assert_eq!(resp.status.as_u16(), 200, "{body}: {:?}", resp.json());
+}
+
+/// [`refused`] for a body written by hand (what `Value` cannot hold).
+async fn refused_bytes(
+    app: &TestApp,
+    bytes: &[u8],
+    status: u16,
+    code: i64,
+    field: Option<&str>,
+) -> Value {
+    let body = String::from_utf8_lossy(bytes);
+    let before = app.order_count().await;
     let nonce = cashdesk_crypto::random::nonce_str(32);
     let resp = app
-        .signed_raw(&app.client, Method::POST, ORDERS, &bytes, now(), &nonce)
+        .signed_raw(&app.client, Method::POST, ORDERS, bytes, now(), &nonce)
         .await;
     let env = assert_envelope(&resp, status, code);
     if let Some(field) = field {
@@ -66,6 +88,60 @@ async fn refused(
         "database unchanged for {body}"
     );
     env
+}
+
+/// Issue 13: a signed body with a key twice (serde_json would keep the
+/// last) and titles with bidi overrides or zero-width characters are
+/// refused with 4000 naming the field; nothing is stored.
+async fn duplicate_keys_and_invisible_text(b: Backend) {
+    let app = spawn_app(b).await;
+    let no = otn();
+    for (body, field) in [
+        (
+            format!(r#"{{"outTradeNo":"{no}","amount":1,"orderTitle":"Tea","amount":100000}}"#),
+            "amount",
+        ),
+        (
+            format!(r#"{{"outTradeNo":"{no}","outTradeNo":"{no}","amount":1,"orderTitle":"Tea"}}"#),
+            "outTradeNo",
+        ),
+        (
+            format!(
+                r#"{{"outTradeNo":"{no}","amount":1,"orderTitle":"Tea","extra":{{"a":1,"a":2}}}}"#
+            ),
+            "extra.a",
+        ),
+    ] {
+        refused_bytes(&app, body.as_bytes(), 400, 4000, Some(field)).await;
+    }
+    for (field, text) in [
+        ("orderTitle", "Tea \u{202E}gpj.exe"),
+        ("orderTitle", "T\u{200B}ea"),
+        ("orderTitle", "\u{2067}Tea\u{2069}"),
+        ("goodsDesc", "\u{FEFF}leaves"),
+        ("goodsDesc", "green\u{200F}"),
+    ] {
+        let mut body = valid();
+        body[field] = json!(text);
+        let env = refused(&app, &body, 400, 4000, Some(field)).await;
+        assert!(
+            env["msg"].as_str().is_some_and(|m| m.contains("invisible")),
+            "{env}"
+        );
+    }
+    // Registration (open to strangers when open registration is on) too.
+    let resp = app
+        .admin
+        .create_app(&cashdesk_sdk::RegisterAppRequest {
+            app_name: "Shop\u{202E}".into(),
+            ..Default::default()
+        })
+        .await;
+    assert_api_error(resp, 400, 4000);
+    // Ordinary text in any script is fine.
+    let mut body = valid();
+    body["orderTitle"] = json!("绿茶 · شاي · תה");
+    accepted(&app, &body, "plain-text").await;
 }
 
 async fn missing_and_overlong_fields(b: Backend) {
@@ -356,10 +432,12 @@ async fn wrong_signature_and_auth_headers(b: Backend) {
         401,
         4011,
     );
+    // A sign type that is not the app's is a bad signature (issue 13: no
+    // answer tells a stranger how an app signs).
     assert_envelope(
         &send(with(apisig::HEADER_SIGN_TYPE, "MD5")).await,
         401,
-        4016,
+        4014,
     );
     let stale = app
         .client
@@ -461,25 +539,55 @@ async fn replayed_nonce(b: Backend) {
     assert_eq!(r4.status.as_u16(), 200);
 }
 
+/// A refused signed request's envelope without its string-to-sign hint
+/// (which names the nonce and timestamp), and whether it had one.
+async fn refusal(app: &TestApp, client: &Client, body: &[u8], nonce: &str) -> (Value, bool) {
+    let resp = app
+        .signed_raw(client, Method::POST, ORDERS, body, now(), nonce)
+        .await;
+    let mut env = assert_envelope(&resp, 401, 4014);
+    let hint = env["data"]["expectedStringToSign"].take();
+    env["responseTime"].take();
+    (env, hint.is_string())
+}
+
+/// Issue 13: an unknown app id, a sign type that is not the app's and a
+/// wrong key get one answer (4014, one message; the sandbox's expected
+/// string to sign for all three, since it depends only on the request),
+/// so an anonymous caller cannot tell which app ids exist.
 async fn unknown_and_disabled_app(b: Backend) {
-    let app = spawn_app(b).await;
+    let app = spawn_app(b.clone()).await;
     let body = serde_json::to_vec(&valid()).expect("json");
-    let ghost = Client::new(
-        &app.base_url,
-        "app0000000000000000",
-        Credentials::hmac_sha256("k"),
-    )
-    .expect("client");
-    let resp = app
-        .signed_raw(&ghost, Method::POST, ORDERS, &body, now(), "ghost-1")
-        .await;
-    assert_envelope(&resp, 401, 4013);
-    let junk =
-        Client::new(&app.base_url, "../../etc", Credentials::hmac_sha256("k")).expect("client");
-    let resp = app
-        .signed_raw(&junk, Method::POST, ORDERS, &body, now(), "ghost-2")
-        .await;
-    assert_envelope(&resp, 401, 4013);
+    let prod = spawn_app_with(b, |c| c.sandbox = false).await;
+    for (t, sandbox) in [(&app, true), (&prod, false)] {
+        let client = |app_id: &str, sign_type: SignType, key: &str| {
+            let credentials = Credentials::Shared {
+                sign_type,
+                app_key: cashdesk_sdk::Secret::new(key),
+            };
+            Client::new(&t.base_url, app_id, credentials).expect("client")
+        };
+        let wrong_key = client(&t.demo_app_id, SignType::HmacSha256, "not-the-key");
+        let (reference, hint) = refusal(t, &wrong_key, &body, "wrong-key").await;
+        assert_eq!(hint, sandbox, "{reference}");
+        for (c, nonce) in [
+            (
+                client("app0000000000000000", SignType::HmacSha256, "k"),
+                "ghost-1",
+            ),
+            (client("../../etc", SignType::HmacSha256, "k"), "ghost-2"),
+            // The demo app signs with HMAC-SHA256, not MD5.
+            (
+                client(&t.demo_app_id, SignType::Md5, &t.demo_app_key),
+                "wrong-type",
+            ),
+        ] {
+            let (env, hint) = refusal(t, &c, &body, nonce).await;
+            assert_eq!(env, reference, "{nonce}: one answer for all");
+            assert_eq!(hint, sandbox, "{nonce}");
+        }
+    }
+    drop(prod);
 
     let m = app.merchant(SignType::HmacSm3).await;
     app.admin.disable_app(&m.app_id).await.expect("disable");

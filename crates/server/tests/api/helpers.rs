@@ -531,6 +531,20 @@ impl TestApp {
         tweak: impl FnOnce(&mut serde_json::Value),
         shop: TestMerchant,
     ) -> WxSetup {
+        self.wechat_setup_at(api_version, sign_type, tweak, shop, |url| url.to_owned())
+            .await
+    }
+
+    /// [`TestApp::wechat_setup_for`] with the config's base URL made from
+    /// the sandbox's by `base_url` (e.g. through a proxy).
+    pub async fn wechat_setup_at(
+        &self,
+        api_version: &'static str,
+        sign_type: &str,
+        tweak: impl FnOnce(&mut serde_json::Value),
+        shop: TestMerchant,
+        base_url: impl FnOnce(&str) -> String,
+    ) -> WxSetup {
         let merchant = self.open_sandbox_merchant(sign_type).await;
         let mut credentials = match api_version {
             "v2" => merchant["credentialsV2"].clone(),
@@ -545,7 +559,7 @@ impl TestApp {
                 mch_id: merchant["mchId"].as_str().expect("mchId").to_owned(),
                 api_version: Some(api_version.into()),
                 credentials,
-                base_url: Some(merchant["baseUrl"].as_str().expect("baseUrl").to_owned()),
+                base_url: Some(base_url(merchant["baseUrl"].as_str().expect("baseUrl"))),
             })
             .await
             .expect("channel config");

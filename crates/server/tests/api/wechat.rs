@@ -28,6 +28,7 @@ backend_tests!(
     demo_app_pays_on_the_sandbox,
     config_credentials_are_validated,
     v2_md5_end_to_end,
+    identical_payments_make_one_channel_call,
 );
 
 fn s<'a>(v: &'a Value, k: &str) -> &'a str {
@@ -590,4 +591,123 @@ async fn v2_md5_end_to_end(b: Backend) {
     let last = crate::refunds::wait_refund(client, &rest, "SUCCESS").await;
     assert_eq!(last.refunded_amount, 1000);
     app.wait_state(client, &no, "REFUNDED").await;
+}
+
+/// A TCP proxy to `target` that holds each connection for `delay` before
+/// passing it on (a slow channel that answers correctly).
+async fn slow_proxy(target: std::net::SocketAddr, delay: Duration) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// `unifiedorder` calls the sandbox logged for `setup`'s merchant.
+async fn unifiedorder_calls(app: &TestApp, setup: &WxSetup) -> usize {
+    app.sandbox_requests(setup.mch_id(), "api")
+        .await
+        .iter()
+        .filter(|r| {
+            r["target"]
+                .as_str()
+                .is_some_and(|t| t.contains("unifiedorder"))
+        })
+        .count()
+}
+
+/// Issue 13: 50 identical concurrent `POST /payment` for one order make
+/// one channel call, and all 50 get its answer — a slow success (the
+/// channel behind a proxy that holds each connection 1.5 s) and a slow
+/// failure (the sandbox's TIMEOUT fault) alike.
+async fn identical_payments_make_one_channel_call(b: Backend) {
+    const N: usize = 50;
+    let app = spawn_app(b).await;
+    let shop = app.merchant(cashdesk_core::SignType::HmacSha256).await;
+    let mut proxied = None;
+    let mut base = String::new();
+    let sandbox: std::net::SocketAddr = url::Url::parse(&app.base_url)
+        .expect("url")
+        .socket_addrs(|| None)
+        .expect("addr")[0];
+    let proxy = slow_proxy(sandbox, Duration::from_millis(1500)).await;
+    let setup = app
+        .wechat_setup_at(
+            "v2",
+            "HMAC-SHA256",
+            |_| {},
+            shop,
+            |url| {
+                base = url.to_owned();
+                let mut u = url::Url::parse(url).expect("base url");
+                u.set_port(Some(proxy.port())).expect("port");
+                let through = u.to_string().trim_end_matches('/').to_owned();
+                proxied = Some(through.clone());
+                through
+            },
+        )
+        .await;
+    assert!(
+        proxied.is_some_and(|p| p != base),
+        "the config goes through the proxy"
+    );
+    let (client, setup) = (&setup.shop.client, &setup);
+    let pay_all = |no: String| async move {
+        let requests: Vec<PaymentRequest> = (0..N).map(|_| pay_req(&no, setup, "native")).collect();
+        futures::future::join_all(requests.iter().map(|r| client.pay(r))).await
+    };
+
+    // A slow success: one call, one payData for all.
+    let (no, order_id) = app.new_order(client, 11).await;
+    let answers = pay_all(no.clone()).await;
+    let first = answers[0].as_ref().expect("paid").clone();
+    for a in &answers {
+        let a = a.as_ref().unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(a.order_id, order_id);
+        assert_eq!(
+            a.pay_data.code_url(),
+            first.pay_data.code_url(),
+            "one payData"
+        );
+    }
+    assert_eq!(unifiedorder_calls(&app, setup).await, 1, "one channel call");
+
+    // A slow failure: one call, one error for all; the order stays payable.
+    let (no, _) = app.new_order(client, 12).await;
+    app.add_fault(
+        json!({"channelType": "wx-pay", "fault": "TIMEOUT", "mchId": setup.mch_id(),
+                         "pathContains": "unifiedorder", "delayMs": 1000}),
+    )
+    .await;
+    let answers = pay_all(no.clone()).await;
+    let mut messages = std::collections::BTreeSet::new();
+    for a in answers {
+        match a {
+            Err(cashdesk_sdk::SdkError::Api {
+                status, code, msg, ..
+            }) => {
+                assert_eq!((status, code), (502, 5020), "{msg}");
+                messages.insert(msg);
+            }
+            other => panic!("expected the channel's failure, got {other:?}"),
+        }
+    }
+    assert_eq!(messages.len(), 1, "one answer: {messages:?}");
+    assert_eq!(
+        unifiedorder_calls(&app, setup).await,
+        2,
+        "one more channel call"
+    );
+    let q = client.query_pay_result(&no, false).await.expect("q");
+    assert_eq!(serde_json::to_value(q.state).expect("s"), "CREATED");
 }
