@@ -230,8 +230,9 @@ async fn verify(state: &AppState, parts: &Parts, body: &[u8]) -> Result<App, Ref
     );
     if !verify_app_signature(state, &app, &message, signature)? {
         let data = state
-            .config
-            .sandbox
+            .edge
+            .posture
+            .show_string_to_sign
             .then(|| json!({ "expectedStringToSign": String::from_utf8_lossy(&message) }));
         return Err(ApiError::Client {
             code: ErrorCode::BadSignature,
@@ -252,6 +253,15 @@ async fn verify(state: &AppState, parts: &Parts, body: &[u8]) -> Result<App, Ref
         );
         return Err(Refusal {
             error,
+            app: Some(app),
+        });
+    }
+    // The app's own rate limit, before its nonce is spent (a refused
+    // request may be sent again as it was).
+    if let Err(refused) = state.edge.limits.app(app.app_id.as_str()) {
+        crate::edge::ratelimit::refuse_logged(state, "app", app.app_id.as_str());
+        return Err(Refusal {
+            error: refused.error(),
             app: Some(app),
         });
     }

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod cashier;
 pub mod channel_cache;
 pub mod config;
+pub mod edge;
 pub mod envelope;
 pub mod error;
 pub mod input;
@@ -28,6 +29,6 @@ pub mod state;
 pub mod wire;
 pub mod workers;
 
-pub use config::{Config, LogFormat};
+pub use config::{Config, LogFormat, Mode};
 pub use error::{ApiError, ErrorCode};
 pub use startup::{Application, DemoApp, StartupReport, shutdown_signal};

@@ -1,7 +1,7 @@
 //! The state every handler sees: the store, the master key, the config,
 //! cashdesk's platform key pairs, the metrics, the channel adapters, this
-//! instance's identity and the outbox worker's wake-up signal. Cheap to
-//! clone (one `Arc`).
+//! instance's identity, the outbox worker's wake-up signal and the HTTP
+//! edge's state. Cheap to clone (one `Arc`).
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use cashdesk_store::Store;
 
 use crate::channel_cache::ChannelCache;
 use crate::config::Config;
+use crate::edge::Edge;
 use crate::metrics::Metrics;
 
 /// cashdesk's own key pairs: they sign responses and notifications for
@@ -46,6 +47,8 @@ pub struct Inner {
     /// Wakes this instance's notification delivery worker when a terminal
     /// event has written an outbox row (other instances find it by polling).
     pub outbox_wake: tokio::sync::Notify,
+    /// Posture, rate limits, trusted proxies, sampled warnings.
+    pub edge: Edge,
 }
 
 /// `host:pid:uuid` for [`Inner::instance_id`].
