@@ -187,6 +187,16 @@ impl Application {
                  the demo app are reachable from the network; do not use this in production"
             );
         }
+        if let Some(files) = listener::open_file_limit()
+            && files < config.max_connections as u64 + 128
+        {
+            tracing::warn!(
+                open_files = files,
+                max_connections = config.max_connections,
+                "the open-file limit is below max_connections plus room for the database: \
+                 raise it (LimitNOFILE, ulimit -n) or lower max_connections"
+            );
+        }
         create_data_dir(&config.data_dir)?;
         let master_key = load_master_key(&config)?;
         let (admin_token, generated_token) = load_admin_token(&config)?;

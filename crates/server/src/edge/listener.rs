@@ -75,6 +75,20 @@ impl Limits {
     }
 }
 
+/// The process's soft limit of open files (Linux), to warn when
+/// `max_connections` cannot be reached: accepting then fails with EMFILE
+/// before the cap sheds anything.
+pub fn open_file_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// Serves `router` on `listener` until `shutdown` fires, then drains.
 /// `name` labels the metrics (`public`, `sandbox`).
 pub async fn serve(
