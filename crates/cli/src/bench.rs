@@ -8,7 +8,9 @@
 //!   `--database-url` given. Its peak and idle resident memory are read
 //!   from `/proc/<pid>/status` (`VmHWM`, `VmRSS`), and its CPU time from
 //!   `/proc/<pid>/stat`. Its sandbox is off: like a real channel, the
-//!   simulator is somewhere else.
+//!   simulator is somewhere else. Its rate limits are set far above the
+//!   load (every request comes from one app on loopback), so they are
+//!   checked but never refuse.
 //! - **The channel sandbox** runs in this process on its own loopback
 //!   port, with real keys and real signatures, and reports when it sent
 //!   each channel notification and when cashdesk acknowledged it.
@@ -308,6 +310,13 @@ impl ServerProcess {
             .env("CASHDESK_SANDBOX", "false")
             .env("CASHDESK_ADMIN_TOKEN", &admin_token)
             .env("CASHDESK_ALLOW_PRIVATE_NOTIFY_URLS", "true")
+            // One app and one address (loopback) send everything: limits
+            // far above the load, so the limiter runs but never refuses.
+            // (An older `--server-exe` ignores them.)
+            .env("CASHDESK_RATE_LIMIT_PUBLIC", "1000000")
+            .env("CASHDESK_RATE_LIMIT_PUBLIC_BURST", "1000000")
+            .env("CASHDESK_RATE_LIMIT_API", "1000000")
+            .env("CASHDESK_RATE_LIMIT_API_BURST", "1000000")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)

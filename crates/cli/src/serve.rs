@@ -10,8 +10,8 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use cashdesk_core::{ChannelType, SceneCode};
-use cashdesk_server::config::redact_url;
-use cashdesk_server::{Application, Config, StartupReport, shutdown_signal};
+use cashdesk_server::config::{redact_url, unknown_env_vars};
+use cashdesk_server::{Application, Config, Mode, StartupReport, shutdown_signal};
 use cashdesk_store::ConnectOptions;
 
 use crate::telemetry;
@@ -19,11 +19,16 @@ use crate::telemetry;
 pub async fn serve(config_file: Option<&Path>) -> anyhow::Result<()> {
     let config = Config::load(config_file)?;
     telemetry::init(config.log_format)?;
-    let sandbox = config.sandbox;
+    for name in unknown_env_vars(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok())) {
+        tracing::warn!(
+            variable = %name,
+            "{name} is not a cashdesk setting and is ignored (misspelt? see deploy/cashdesk.toml)"
+        );
+    }
     let app = Application::build(config)
         .await
         .context("cashdesk could not start")?;
-    let report = render_report(app.startup_report(), sandbox);
+    let report = render_report(app.startup_report());
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(report.as_bytes())?;
     stdout.flush()?;
@@ -34,13 +39,18 @@ pub async fn serve(config_file: Option<&Path>) -> anyhow::Result<()> {
 /// The human-readable startup report. (The server's `Display` for
 /// [`StartupReport`] is terser; the binary adds the sandbox state and a
 /// first command to try.)
-fn render_report(report: &StartupReport, sandbox: bool) -> String {
+fn render_report(report: &StartupReport) -> String {
     let mut out = String::new();
     let mut line = |s: String| {
         out.push_str(&s);
         out.push('\n');
     };
     line(format!("cashdesk {} is running", env!("CARGO_PKG_VERSION")));
+    line(format!(
+        "  mode          {}: {}",
+        report.mode.as_str(),
+        report.mode_reason
+    ));
     line(format!("  listening on  {}", report.listen_url));
     line(format!("  public URL    {}", report.public_url));
     line(format!("  data folder   {}", report.data_dir.display()));
@@ -50,10 +60,14 @@ fn render_report(report: &StartupReport, sandbox: bool) -> String {
     ));
     line(format!(
         "  sandbox       {}",
-        if sandbox {
-            "ON: simulated channels, not real money (signature errors show the expected string to sign)"
-        } else {
-            "off"
+        match (&report.sandbox, report.mode) {
+            (None, _) => "off".to_owned(),
+            (Some(sb), _) if sb.own_listener => format!(
+                "ON at {} only (its own loopback listener): simulated channels, not real money",
+                sb.base_url
+            ),
+            (Some(_), Mode::Development) => "ON: simulated channels, not real money (signature errors show the expected string to sign)".to_owned(),
+            (Some(_), Mode::Production) => "ON: simulated channels, not real money".to_owned(),
         }
     ));
     if let Some(sb) = &report.sandbox {
@@ -128,7 +142,10 @@ fn render_report(report: &StartupReport, sandbox: bool) -> String {
             ));
             line(format!(
                 "  curl -s -X POST {}/sandbox/api/pay -H 'content-type: application/json' \\",
-                report.public_url
+                report
+                    .sandbox
+                    .as_ref()
+                    .map_or(report.public_url.as_str(), |s| s.base_url.as_str())
             ));
             line("    -d '{\"channelType\":\"wx-pay\",\"outTradeNo\":\"<orderId from the first answer>\",\"result\":\"SUCCESS\"}'".to_owned());
             line(format!(

@@ -442,6 +442,10 @@ async fn serve_reports_answers_healthz_and_stops_on_sigterm() {
         "{report}"
     );
     assert!(report.to_lowercase().contains("sandbox"), "{report}");
+    assert!(
+        report.contains("mode          development: listener 127.0.0.1:0 is loopback"),
+        "{report}"
+    );
 
     // First start: a generated operator token and a demo app, both shown
     // once and kept in the data folder.
@@ -1877,6 +1881,128 @@ async fn config_file_is_read_and_environment_overrides_it() {
         serde_json::from_str::<Value>(first).is_ok(),
         "JSON logs: {first}"
     );
+}
+
+/// A misspelt key in `cashdesk.toml` stops the start and is named; a
+/// misspelt `CASHDESK_*` variable is named in a warning.
+#[test]
+fn unknown_settings_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("cashdesk.toml"), "sanbox = false\n").unwrap();
+    let out = cashdesk(dir.path())
+        .arg("serve")
+        .env("CASHDESK_LISTEN", "127.0.0.1:0")
+        .env("CASHDESK_DATA_DIR", dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("sanbox"), "{stderr}");
+    assert!(!dir.path().join("data").exists(), "nothing started");
+
+    std::fs::remove_file(dir.path().join("cashdesk.toml")).unwrap();
+    let mut serve = Serve::start_in(Arc::new(dir), &[("CASHDESK_SANBOX", "false".to_owned())]);
+    assert!(
+        serve.report.contains("sandbox       ON"),
+        "{}",
+        serve.report
+    );
+    assert!(serve.sigterm_and_wait().success());
+    let stderr = serve.stderr();
+    assert!(
+        stderr.contains("CASHDESK_SANBOX is not a cashdesk setting"),
+        "{stderr}"
+    );
+}
+
+/// `CASHDESK_MODE=production` (tests cannot listen on a public address):
+/// no demo app and no sandbox by default; with the sandbox asked for, it
+/// answers only on its own loopback listener, which the report names.
+#[tokio::test(flavor = "multi_thread")]
+async fn production_mode_has_no_demo_app_and_keeps_the_sandbox_apart() {
+    let mut serve = Serve::start_with(&[("CASHDESK_MODE", "production")]);
+    let report = serve.report.clone();
+    assert!(
+        report.contains("mode          production: set explicitly"),
+        "{report}"
+    );
+    assert!(report.contains("sandbox       off"), "{report}");
+    assert!(
+        !report.contains("Demo app") && !report.contains("appKey"),
+        "{report}"
+    );
+    assert!(!serve.data().join("demo-app.json").exists());
+    assert!(serve.sigterm_and_wait().success());
+
+    let serve = Serve::start_with(&[
+        ("CASHDESK_MODE", "production"),
+        ("CASHDESK_SANDBOX", "true"),
+    ]);
+    let report = serve.report.clone();
+    let sandbox_url = report
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("sandbox       ON at ")?
+                .split_whitespace()
+                .next()
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| panic!("the sandbox's own URL: {report}"));
+    assert!(sandbox_url.starts_with("http://127.0.0.1:"), "{report}");
+    assert_ne!(sandbox_url, serve.url);
+    assert!(!report.contains("appKey"), "{report}");
+    let http = reqwest::Client::new();
+    let body = serde_json::json!({"channelType": "wx-pay"});
+    let public = http
+        .post(format!("{}/sandbox/api/merchants", serve.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), 404);
+    let own = http
+        .post(format!("{sandbox_url}/sandbox/api/merchants"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 201);
+}
+
+/// 500 forged notifications from one address: refused (429 past the
+/// public rate limit), and a handful of log lines, not 500.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_of_forged_notifications_writes_few_log_lines() {
+    let mut serve = Serve::start();
+    let admin = cashdesk_sdk::AdminClient::new(
+        &serve.url,
+        std::fs::read_to_string(serve.data().join("admin.token"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    let configs = admin.list_channel_configs().await.unwrap();
+    let config_id = configs[0]["configId"].as_str().unwrap().to_owned();
+    let http = reqwest::Client::new();
+    let mut limited = 0;
+    for _ in 0..500 {
+        let r = http
+            .post(format!("{}/api/cashier-desk/notify/{config_id}", serve.url))
+            .body("<xml><sign>forged</sign></xml>")
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 429 {
+            limited += 1;
+        }
+    }
+    assert!(limited > 0, "the public rate limit refused some");
+    assert!(serve.sigterm_and_wait().success());
+    let stderr = serve.stderr();
+    let warnings = stderr.lines().filter(|l| l.contains("WARN")).count();
+    assert!(warnings <= 5, "{warnings} warnings:\n{stderr}");
+    assert!(stderr.contains("notification refused"), "{stderr}");
 }
 
 fn dir_has_token_file(serve: &Serve) -> bool {

@@ -24,7 +24,7 @@
 //! either: for an unknown app, or the wrong sign type, a signature of the
 //! header's type is verified against a decoy key of the same kind (an
 //! HMAC/MD5 key, or cashdesk's own RSA or SM2 public key, parsed from PEM
-//! like an app's), after the same database lookup. In sandbox mode 4014
+//! like an app's), after the same database lookup. In development mode with the sandbox on, 4014
 //! carries `data.expectedStringToSign`, which depends only on the request,
 //! so it is given for every 4014 and says nothing about the app either.
 
@@ -117,8 +117,9 @@ fn decoy_verification(state: &AppState, sign_type: SignType, message: &[u8], sig
 /// The one answer to an unknown app, a wrong sign type and a bad signature.
 fn bad_signature(state: &AppState, message: &[u8]) -> ApiError {
     let data = state
-        .config
-        .sandbox
+        .edge
+        .posture
+        .show_string_to_sign
         .then(|| json!({ "expectedStringToSign": String::from_utf8_lossy(message) }));
     ApiError::Client {
         code: ErrorCode::BadSignature,
@@ -280,6 +281,15 @@ async fn verify(state: &AppState, parts: &Parts, body: &[u8]) -> Result<App, Ref
         );
         return Err(Refusal {
             error,
+            app: Some(app),
+        });
+    }
+    // The app's own rate limit, before its nonce is spent (a refused
+    // request may be sent again as it was).
+    if let Err(refused) = state.edge.limits.app(app.app_id.as_str()) {
+        crate::edge::ratelimit::refuse_logged(state, "app", app.app_id.as_str());
+        return Err(Refusal {
+            error: refused.error(),
             app: Some(app),
         });
     }

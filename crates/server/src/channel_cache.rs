@@ -45,6 +45,14 @@ impl ChannelCache {
             .remove(config_id);
     }
 
+    /// The adapter last built for `config_id`, without reading the config:
+    /// only to answer in the channel's format (a rate-limited notification),
+    /// never to verify or call anything.
+    pub fn cached(&self, config_id: &ConfigId) -> Option<Arc<dyn Channel>> {
+        let map = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        map.get(config_id).map(|(_, c)| c.clone())
+    }
+
     fn get(&self, config_id: &ConfigId, fingerprint: &str) -> Option<Arc<dyn Channel>> {
         let map = self.inner.read().unwrap_or_else(|e| e.into_inner());
         map.get(config_id)

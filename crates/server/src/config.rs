@@ -5,9 +5,23 @@
 //!
 //! Only the names listed in [`ENV_KEYS`] are read from the environment:
 //! other `CASHDESK_*` variables (e.g. `CASHDESK_TEST_POSTGRES_URL`) are not
-//! configuration and must not fail the load.
+//! configuration and must not fail the load; `cashdesk serve` warns about
+//! the ones it does not know either ([`unknown_env_vars`]: a misspelt
+//! `CASHDESK_SANBOX` is said, not silently ignored). An unknown key in the
+//! TOML file is an error that names it (`deny_unknown_fields`): a misspelt
+//! `sandbox = false` must not leave the sandbox on.
+//!
+//! # Postures
+//!
+//! [`Config::mode`] is `development` or `production`: set by `mode`, or
+//! derived from the listener (loopback → development, anything else →
+//! production). Development is the zero-config `cashdesk serve`: sandbox
+//! on the public listener, demo app, private notify URLs allowed,
+//! signature errors that show the string to sign. Production turns all
+//! of that off unless asked for, and an enabled sandbox answers only on
+//! its own loopback listener (`sandbox_listen`). See docs/operations.md.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -37,6 +51,29 @@ pub const ENV_KEYS: &[&str] = &[
     "query_schedule",
     "notify_schedule",
     "notify_timeout_ms",
+    "mode",
+    "sandbox_listen",
+    "trusted_proxies",
+    "proxy_header",
+    "max_connections",
+    "header_read_timeout_ms",
+    "idle_timeout_ms",
+    "body_read_timeout_ms",
+    "rate_limit_public",
+    "rate_limit_public_burst",
+    "rate_limit_api",
+    "rate_limit_api_burst",
+];
+
+/// `CASHDESK_*` variables that are not configuration of `cashdesk serve`
+/// but are read by other commands or by the tests: [`unknown_env_vars`]
+/// does not warn about them.
+pub const OTHER_ENV_VARS: &[&str] = &[
+    "CASHDESK_LOG",
+    "CASHDESK_URL",
+    "CASHDESK_TEST_POSTGRES_URL",
+    "CASHDESK_CHROMIUM",
+    "CASHDESK_CHROMEDRIVER",
 ];
 
 /// The merchant notification retry waits of ARCHITECTURE.md §5.3 (24 h 4 min
@@ -56,10 +93,45 @@ pub enum LogFormat {
     Json,
 }
 
-/// Everything `cashdesk serve` can be told. See server_spec.md "Config".
+/// The posture of a start (module comment; docs/operations.md "Postures").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Development,
+    Production,
+}
+
+impl Mode {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Development => "development",
+            Self::Production => "production",
+        }
+    }
+}
+
+/// Which header a trusted proxy puts the client's address in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProxyHeader {
+    /// `X-Forwarded-For: client, proxy1, proxy2` (nginx, HAProxy, Envoy,
+    /// cloud balancers).
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for="[2001:db8::1]:4711"`.
+    Forwarded,
+}
+
+/// Everything `cashdesk serve` can be told; `deploy/cashdesk.toml` is the
+/// commented sample (a test checks it names every field).
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
+    /// `development` or `production` (`CASHDESK_MODE`); default
+    /// development when `listen` is a loopback address, production
+    /// otherwise. An explicit `development` on a non-loopback listener is
+    /// allowed (a container's `0.0.0.0`) but warned about loudly.
+    pub mode: Option<Mode>,
     /// Where to listen (`CASHDESK_LISTEN`, default `127.0.0.1:8080`).
     pub listen: SocketAddr,
     /// The data folder: SQLite file, master key, admin token, demo app.
@@ -74,12 +146,17 @@ pub struct Config {
     /// `http://<listen>` (with the bound port when the port is 0).
     #[serde(deserialize_with = "lossy_opt_string")]
     pub public_url: Option<String>,
-    /// Sandbox mode (`CASHDESK_SANDBOX`, default on): the WeChat Pay
-    /// simulator is mounted under `/sandbox/...` (plus its HTTPS listener),
-    /// the demo app is bound to sandbox channels on a fresh database, and
-    /// signature errors also return the expected string to sign. Turn it
-    /// off in production.
-    pub sandbox: bool,
+    /// The channel sandbox (`CASHDESK_SANDBOX`): unset = on in
+    /// development, off in production. On: the WeChat Pay, Alipay and
+    /// Lakala simulators answer under `/sandbox/...` (plus their HTTPS
+    /// listener) and, in development, the demo app is bound to them and
+    /// signature errors also return the expected string to sign.
+    pub sandbox: Option<bool>,
+    /// The sandbox's own plain-HTTP listener, which must be a loopback
+    /// address (`CASHDESK_SANDBOX_LISTEN`). In production an enabled
+    /// sandbox is served only there (default `127.0.0.1:0`), never on
+    /// `listen`; in development it is on `listen` unless this is set.
+    pub sandbox_listen: Option<SocketAddr>,
     /// The sandbox's HTTPS (mutual-TLS) listener; default `127.0.0.1:0`
     /// (`CASHDESK_SANDBOX_TLS_LISTEN`).
     pub sandbox_tls_listen: Option<SocketAddr>,
@@ -120,10 +197,48 @@ pub struct Config {
     /// Approve binding applications automatically after this many seconds;
     /// `None` = an operator approves them.
     pub binding_auto_approve_secs: Option<u64>,
-    /// Accept notify URLs on loopback/private/link-local hosts (tests, LAN setups).
+    /// Accept notify URLs on loopback/private/link-local hosts (tests, LAN
+    /// setups). Default off; when it is not set at all (file or
+    /// environment), [`Config::load`] turns it on in development, where a
+    /// merchant's test receiver on `localhost` is the normal case.
     pub allow_private_notify_urls: bool,
     /// Largest request body accepted (413 code 4002 above it).
     pub body_limit_bytes: usize,
+    /// Peers whose `proxy_header` is believed (`CASHDESK_TRUSTED_PROXIES`,
+    /// CIDRs or addresses, comma-separated in the environment). The
+    /// client's address is the peer's unless the peer is one of these;
+    /// then it is the right-most address of `proxy_header` that is not.
+    #[serde(deserialize_with = "cidr_list", serialize_with = "cidr_strings")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `x-forwarded-for` (default) or `forwarded` (RFC 7239): the header
+    /// the trusted proxies write; the other one is ignored.
+    pub proxy_header: ProxyHeader,
+    /// Open connections at most (`CASHDESK_MAX_CONNECTIONS`, default
+    /// 4096); one more is answered `503` with `Retry-After` and closed.
+    pub max_connections: usize,
+    /// From the first byte of a request to the end of its headers, in
+    /// milliseconds (default 10000); a slower client is disconnected.
+    pub header_read_timeout_ms: u64,
+    /// A keep-alive connection with no request for this long is closed
+    /// (default 75000: above the usual 60 s upstream idle timeout of
+    /// balancers, so they close first).
+    pub idle_timeout_ms: u64,
+    /// The whole request body must arrive within this many milliseconds
+    /// of its headers (default 30000; 408 code 4080 otherwise).
+    pub body_read_timeout_ms: u64,
+    /// Requests per second per client address on the unauthenticated
+    /// surfaces: channel notifications, cashier pages, registration, the
+    /// payment list, platform keys, the sandbox (default 100; 0 = no
+    /// limit).
+    pub rate_limit_public: u32,
+    /// Burst above `rate_limit_public` (default 200).
+    pub rate_limit_public_burst: u32,
+    /// Requests per second on the signed merchant API and the admin API,
+    /// per client address before the credentials are checked and per app
+    /// after (default 500; 0 = no limit).
+    pub rate_limit_api: u32,
+    /// Burst above `rate_limit_api` (default 1000).
+    pub rate_limit_api_burst: u32,
     pub log_format: LogFormat,
     /// The master key (standard base64 of 32 bytes); default
     /// `<data_dir>/master.key`, generated on first start.
@@ -134,12 +249,14 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
+            mode: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./cashdesk-data"),
             database_url: None,
             admin_token: None,
             public_url: None,
-            sandbox: true,
+            sandbox: None,
+            sandbox_listen: None,
             sandbox_tls_listen: None,
             sandbox_notify_schedule: None,
             channel_timeout_ms: 15_000,
@@ -151,6 +268,16 @@ impl Default for Config {
             binding_auto_approve_secs: None,
             allow_private_notify_urls: false,
             body_limit_bytes: 65_536,
+            trusted_proxies: Vec::new(),
+            proxy_header: ProxyHeader::XForwardedFor,
+            max_connections: 4096,
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 75_000,
+            body_read_timeout_ms: 30_000,
+            rate_limit_public: 100,
+            rate_limit_public_burst: 200,
+            rate_limit_api: 500,
+            rate_limit_api_burst: 1000,
             log_format: LogFormat::Pretty,
             master_key: None,
         }
@@ -162,6 +289,7 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let set = |o: &Option<String>| if o.is_some() { "Some(***)" } else { "None" };
         f.debug_struct("Config")
+            .field("mode", &self.mode)
             .field("listen", &self.listen)
             .field("data_dir", &self.data_dir)
             .field(
@@ -171,6 +299,7 @@ impl std::fmt::Debug for Config {
             .field("admin_token", &set(&self.admin_token))
             .field("public_url", &self.public_url)
             .field("sandbox", &self.sandbox)
+            .field("sandbox_listen", &self.sandbox_listen)
             .field("sandbox_tls_listen", &self.sandbox_tls_listen)
             .field("sandbox_notify_schedule", &self.sandbox_notify_schedule)
             .field("channel_timeout_ms", &self.channel_timeout_ms)
@@ -182,6 +311,16 @@ impl std::fmt::Debug for Config {
             .field("binding_auto_approve_secs", &self.binding_auto_approve_secs)
             .field("allow_private_notify_urls", &self.allow_private_notify_urls)
             .field("body_limit_bytes", &self.body_limit_bytes)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("proxy_header", &self.proxy_header)
+            .field("max_connections", &self.max_connections)
+            .field("header_read_timeout_ms", &self.header_read_timeout_ms)
+            .field("idle_timeout_ms", &self.idle_timeout_ms)
+            .field("body_read_timeout_ms", &self.body_read_timeout_ms)
+            .field("rate_limit_public", &self.rate_limit_public)
+            .field("rate_limit_public_burst", &self.rate_limit_public_burst)
+            .field("rate_limit_api", &self.rate_limit_api)
+            .field("rate_limit_api_burst", &self.rate_limit_api_burst)
             .field("log_format", &self.log_format)
             .field("master_key", &set(&self.master_key))
             .finish()
@@ -193,7 +332,9 @@ impl Config {
     /// exists) ← `CASHDESK_*` environment. A named file that does not exist
     /// is an error; so is any value that does not parse.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
-        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        // What the operator set, apart from the defaults: some defaults
+        // depend on whether a key was set at all.
+        let mut sources = Figment::new();
         match file {
             Some(path) => {
                 anyhow::ensure!(
@@ -201,19 +342,71 @@ impl Config {
                     "config file {} does not exist",
                     path.display()
                 );
-                figment = figment.merge(Toml::file(path));
+                sources = sources.merge(Toml::file(path));
             }
             None => {
                 let default = Path::new(DEFAULT_CONFIG_FILE);
                 if default.is_file() {
-                    figment = figment.merge(Toml::file(default));
+                    sources = sources.merge(Toml::file(default));
                 }
             }
         }
-        figment = figment.merge(Env::prefixed("CASHDESK_").only(ENV_KEYS));
-        let config: Config = figment.extract().context("invalid configuration")?;
+        sources = sources.merge(Env::prefixed("CASHDESK_").only(ENV_KEYS));
+        let mut config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(sources.clone())
+            .extract()
+            .context("invalid configuration")?;
+        // Private notify URLs: on in development unless set either way.
+        if sources.find_value("allow_private_notify_urls").is_err()
+            && config.mode().0 == Mode::Development
+        {
+            config.allow_private_notify_urls = true;
+        }
         config.validate()?;
         Ok(config)
+    }
+
+    /// The posture of this configuration and why, for the startup report:
+    /// `(development, "listener 127.0.0.1:8080 is loopback")`.
+    pub fn mode(&self) -> (Mode, String) {
+        let loopback = self.listen.ip().is_loopback();
+        let what = if loopback { "is" } else { "is not" };
+        match self.mode {
+            Some(Mode::Development) if !loopback => (
+                Mode::Development,
+                format!(
+                    "set explicitly, although listener {} is not loopback: the sandbox and the demo app are reachable from the network",
+                    self.listen
+                ),
+            ),
+            Some(mode) => (mode, "set explicitly".to_owned()),
+            None if loopback => (
+                Mode::Development,
+                format!("listener {} {what} loopback", self.listen),
+            ),
+            None => (
+                Mode::Production,
+                format!("listener {} {what} loopback", self.listen),
+            ),
+        }
+    }
+
+    /// Whether the sandbox runs: as set, else on in development only.
+    pub fn sandbox_enabled(&self) -> bool {
+        self.sandbox.unwrap_or(self.mode().0 == Mode::Development)
+    }
+
+    /// Where the sandbox is served when not on the public listener:
+    /// always in production, in development only with `sandbox_listen`.
+    pub fn sandbox_own_listener(&self) -> Option<SocketAddr> {
+        if !self.sandbox_enabled() {
+            return None;
+        }
+        match (self.mode().0, self.sandbox_listen) {
+            (_, Some(addr)) => Some(addr),
+            (Mode::Production, None) => Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            (Mode::Development, None) => None,
+        }
     }
 
     /// A configuration for tests: `data_dir`, listen on `127.0.0.1:0`,
@@ -231,6 +424,19 @@ impl Config {
             notify_timeout_ms: 2_000,
             ..Config::default()
         }
+    }
+
+    /// Header read, idle and body timeouts.
+    pub fn header_read_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.header_read_timeout_ms)
+    }
+
+    pub fn idle_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.idle_timeout_ms)
+    }
+
+    pub fn body_read_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.body_read_timeout_ms)
     }
 
     /// Refuses values that parse but cannot work.
@@ -280,6 +486,44 @@ impl Config {
             anyhow::ensure!(
                 token.trim().len() >= 16,
                 "admin_token must be at least 16 characters"
+            );
+        }
+        if let Some(addr) = self.sandbox_listen {
+            anyhow::ensure!(
+                addr.ip().is_loopback(),
+                "sandbox_listen must be a loopback address (127.0.0.1 or ::1), not {addr}: \
+                 the sandbox is unauthenticated"
+            );
+        }
+        anyhow::ensure!(
+            (1..=1_000_000).contains(&self.max_connections),
+            "max_connections must be between 1 and 1000000"
+        );
+        for (name, ms) in [
+            ("header_read_timeout_ms", self.header_read_timeout_ms),
+            ("idle_timeout_ms", self.idle_timeout_ms),
+            ("body_read_timeout_ms", self.body_read_timeout_ms),
+        ] {
+            anyhow::ensure!(
+                (100..=3_600_000).contains(&ms),
+                "{name} must be between 100 and 3600000"
+            );
+        }
+        for (rate, burst, name) in [
+            (
+                self.rate_limit_public,
+                self.rate_limit_public_burst,
+                "rate_limit_public_burst",
+            ),
+            (
+                self.rate_limit_api,
+                self.rate_limit_api_burst,
+                "rate_limit_api_burst",
+            ),
+        ] {
+            anyhow::ensure!(
+                rate == 0 || burst >= 1,
+                "{name} must be at least 1 when its rate is set"
             );
         }
         Ok(())
@@ -365,6 +609,61 @@ pub fn parse_schedule(s: &str) -> anyhow::Result<Vec<std::time::Duration>> {
     Ok(out)
 }
 
+/// `CASHDESK_*` variables in `vars` that are neither configuration
+/// ([`ENV_KEYS`]) nor read by another command ([`OTHER_ENV_VARS`]):
+/// `cashdesk serve` warns about each (a typo such as `CASHDESK_SANBOX`
+/// would otherwise be ignored without a word).
+pub fn unknown_env_vars(vars: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut unknown: Vec<String> = vars
+        .into_iter()
+        .filter(|name| {
+            name.strip_prefix("CASHDESK_").is_some_and(|key| {
+                !ENV_KEYS.contains(&key.to_ascii_lowercase().as_str())
+                    && !OTHER_ENV_VARS.contains(&name.as_str())
+                    && !name.starts_with("CASHDESK_TEST_")
+            })
+        })
+        .collect();
+    unknown.sort();
+    unknown
+}
+
+/// `trusted_proxies`: a list, or one string of CIDRs / addresses separated
+/// by commas or spaces (the environment's form). A bare address is a /32
+/// (or /128).
+fn cidr_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match Form::deserialize(d)? {
+        Form::One(s) => s
+            .split([',', ' '])
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| p.trim().to_owned())
+            .collect(),
+        Form::Many(v) => v,
+    };
+    items
+        .iter()
+        .map(|item| {
+            item.parse::<ipnet::IpNet>()
+                .or_else(|_| item.parse::<IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "`{item}` is not a CIDR (10.0.0.0/8) or an IP address"
+                    ))
+                })
+        })
+        .collect()
+}
+
+fn cidr_strings<S: serde::Serializer>(v: &[ipnet::IpNet], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(ToString::to_string))
+}
+
 /// `postgres://user:pass@host/db` → `postgres://user:***@host/db`.
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
@@ -439,10 +738,159 @@ mod tests {
         assert_eq!(c.admin_token.as_deref(), Some("1234567890123456"));
         assert_eq!(c.binding_auto_approve_secs, Some(5));
         assert_eq!(c.log_format, LogFormat::Json);
-        assert!(c.sandbox);
+        assert_eq!(c.sandbox, None);
+        assert_eq!(c.mode().0, Mode::Production, "0.0.0.0 is not loopback");
+        assert!(!c.sandbox_enabled());
         assert_eq!(c.body_limit_bytes, 65_536);
         assert!(!format!("{c:?}").contains("1234567890"));
         assert!(Config::load(Some(&dir.path().join("missing.toml"))).is_err());
+    }
+
+    /// `deploy/cashdesk.toml` parses as it is, and with every commented
+    /// `# key = value` line uncommented it sets every field of Config,
+    /// each of which the environment can set too.
+    #[test]
+    fn the_sample_file_names_every_setting() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/cashdesk.toml");
+        let text = std::fs::read_to_string(&path).expect("deploy/cashdesk.toml");
+        let as_is: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(&text))
+            .extract()
+            .expect("the sample parses");
+        assert_eq!(
+            as_is,
+            Config::default(),
+            "everything in it is commented out"
+        );
+
+        let mut keys = Vec::new();
+        let uncommented: String = text
+            .lines()
+            .filter_map(|l| {
+                let setting = l.strip_prefix("# ")?;
+                let (key, _) = setting.split_once(" = ")?;
+                key.chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_')
+                    .then(|| {
+                        keys.push(key.to_owned());
+                        format!("{setting}\n")
+                    })
+            })
+            .collect();
+        let all: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(&uncommented))
+            .extract()
+            .unwrap_or_else(|e| panic!("the uncommented sample parses: {e}"));
+        all.validate().expect("the sample's values are valid");
+
+        let fields = serde_json::to_value(Config::default()).expect("json");
+        let mut fields: Vec<String> = fields
+            .as_object()
+            .expect("object")
+            .keys()
+            .cloned()
+            .collect();
+        fields.sort();
+        keys.sort();
+        assert_eq!(keys, fields, "the sample names every field, once");
+        let mut env: Vec<String> = ENV_KEYS.iter().map(|k| (*k).to_owned()).collect();
+        env.sort();
+        assert_eq!(env, fields, "ENV_KEYS lists every field");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_by_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "sanbox = false\n").expect("write");
+        let err = Config::load(Some(&file)).expect_err("refused");
+        assert!(format!("{err:#}").contains("sanbox"), "{err:#}");
+    }
+
+    #[test]
+    fn unknown_environment_variables_are_named() {
+        let vars = [
+            "CASHDESK_SANBOX",
+            "CASHDESK_SANDBOX",
+            "CASHDESK_LOG",
+            "CASHDESK_TEST_POSTGRES_URL",
+            "CASHDESK_TEST_ANYTHING",
+            "CASHDESK_RATE_LIMIT_API",
+            "PATH",
+        ]
+        .map(String::from);
+        assert_eq!(unknown_env_vars(vars), vec!["CASHDESK_SANBOX".to_owned()]);
+    }
+
+    #[test]
+    fn postures() {
+        let mut c = Config::default();
+        assert_eq!(c.mode().0, Mode::Development);
+        assert!(
+            c.mode().1.contains("127.0.0.1:8080 is loopback"),
+            "{}",
+            c.mode().1
+        );
+        assert!(c.sandbox_enabled());
+        assert_eq!(c.sandbox_own_listener(), None, "on the public listener");
+
+        c.listen = "0.0.0.0:8080".parse().expect("addr");
+        assert_eq!(c.mode().0, Mode::Production);
+        assert!(
+            c.mode().1.contains("0.0.0.0:8080 is not loopback"),
+            "{}",
+            c.mode().1
+        );
+        assert!(!c.sandbox_enabled(), "off by default in production");
+        assert_eq!(c.sandbox_own_listener(), None);
+        c.sandbox = Some(true);
+        assert_eq!(
+            c.sandbox_own_listener(),
+            Some("127.0.0.1:0".parse().expect("addr")),
+            "an enabled sandbox gets its own loopback listener"
+        );
+
+        c.mode = Some(Mode::Development);
+        assert_eq!(c.mode().0, Mode::Development, "allowed, but said");
+        assert!(c.mode().1.contains("reachable from the network"));
+
+        c.sandbox_listen = Some("0.0.0.0:8090".parse().expect("addr"));
+        assert!(
+            c.validate().is_err(),
+            "the sandbox listener must be loopback"
+        );
+        c.sandbox_listen = Some("[::1]:8090".parse().expect("addr"));
+        assert!(c.validate().is_ok());
+        assert_eq!(c.sandbox_own_listener(), c.sandbox_listen);
+    }
+
+    #[test]
+    fn trusted_proxies_from_a_list_or_a_string() {
+        let from_toml: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(
+                r#"trusted_proxies = ["10.0.0.0/8", "127.0.0.1", "::1"]"#,
+            ))
+            .extract()
+            .expect("list");
+        let from_string: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(
+                r#"trusted_proxies = "10.0.0.0/8, 127.0.0.1 ::1""#,
+            ))
+            .extract()
+            .expect("string");
+        assert_eq!(from_toml.trusted_proxies, from_string.trusted_proxies);
+        assert_eq!(
+            from_toml
+                .trusted_proxies
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            vec!["10.0.0.0/8", "127.0.0.1/32", "::1/128"]
+        );
+        let bad = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(r#"trusted_proxies = ["10.0.0.0/33"]"#))
+            .extract::<Config>();
+        assert!(bad.is_err());
     }
 
     #[test]

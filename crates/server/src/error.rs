@@ -37,8 +37,12 @@ pub enum ErrorCode {
     TokenUnknown,
     TokenExpired,
     MethodNotAllowed,
+    /// The request body did not arrive within `body_read_timeout_ms`.
+    RequestTimeout,
     Conflict,
     StateNotAllowed,
+    /// A rate limit refused the request (`Retry-After` says when to retry).
+    RateLimited,
     Internal,
     ChannelError,
     Unavailable,
@@ -67,8 +71,10 @@ impl ErrorCode {
         Self::TokenUnknown,
         Self::TokenExpired,
         Self::MethodNotAllowed,
+        Self::RequestTimeout,
         Self::Conflict,
         Self::StateNotAllowed,
+        Self::RateLimited,
         Self::Internal,
         Self::ChannelError,
         Self::Unavailable,
@@ -97,8 +103,10 @@ impl ErrorCode {
             Self::TokenUnknown => 4041,
             Self::TokenExpired => 4042,
             Self::MethodNotAllowed => 4050,
+            Self::RequestTimeout => 4080,
             Self::Conflict => 4090,
             Self::StateNotAllowed => 4220,
+            Self::RateLimited => 4290,
             Self::Internal => 5000,
             Self::ChannelError => 5020,
             Self::Unavailable => 5030,
@@ -124,8 +132,10 @@ impl ErrorCode {
             | Self::StoreDisabled => StatusCode::FORBIDDEN,
             Self::NotFound | Self::TokenUnknown | Self::TokenExpired => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Conflict => StatusCode::CONFLICT,
             Self::StateNotAllowed => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::ChannelError => StatusCode::BAD_GATEWAY,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -156,8 +166,10 @@ impl ErrorCode {
             Self::TokenUnknown => "TOKEN_UNKNOWN",
             Self::TokenExpired => "TOKEN_EXPIRED",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Self::RequestTimeout => "REQUEST_TIMEOUT",
             Self::Conflict => "CONFLICT",
             Self::StateNotAllowed => "STATE_NOT_ALLOWED",
+            Self::RateLimited => "RATE_LIMITED",
             Self::Internal => "INTERNAL",
             Self::ChannelError => "CHANNEL_ERROR",
             Self::Unavailable => "UNAVAILABLE",
@@ -259,6 +271,15 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = self.code();
+        // A 429 says when to come back in the header too.
+        let retry_after = match &self {
+            Self::Client {
+                code: ErrorCode::RateLimited,
+                data: Some(d),
+                ..
+            } => d["retryAfterSeconds"].as_u64(),
+            _ => None,
+        };
         let (msg, data) = match self {
             Self::Client { msg, data, .. } => {
                 tracing::debug!(code = code.code(), %msg, "request refused");
@@ -273,6 +294,10 @@ impl IntoResponse for ApiError {
             (code.status(), Json(envelope::body(code.code(), &msg, data))).into_response();
         // Lets the metrics and access logs see the code without parsing the body.
         resp.extensions_mut().insert(code);
+        if let Some(n) = retry_after {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, n.into());
+        }
         resp
     }
 }

@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use serde_json::{Map, Value};
 
+use crate::edge::listener::BodyTimedOut;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 
@@ -26,11 +27,28 @@ fn too_large(limit: usize) -> ApiError {
     )
 }
 
-/// Reads a whole body, refusing more than `limit` bytes.
+/// Whether `e` or one of its causes is an `E`.
+fn caused_by<E: std::error::Error + 'static>(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.is::<E>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
+/// Reads a whole body, refusing more than `limit` bytes, and one that did
+/// not arrive within the listener's body deadline (408, code 4080).
 pub async fn read_body(body: Body, limit: usize) -> ApiResult<Bytes> {
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large(limit)),
+        Err(e) if caused_by::<LengthLimitError>(e.as_ref()) => Err(too_large(limit)),
+        Err(e) if caused_by::<BodyTimedOut>(e.as_ref()) => Err(ApiError::new(
+            ErrorCode::RequestTimeout,
+            "the request body did not arrive in time",
+        )),
         Err(e) => Err(ApiError::new(
             ErrorCode::InvalidJson,
             format!("could not read the request body: {e}"),
@@ -39,7 +57,8 @@ pub async fn read_body(body: Body, limit: usize) -> ApiResult<Bytes> {
 }
 
 /// Middleware: a declared `Content-Length` above the limit is refused before
-/// anything reads the body (the readers enforce it for chunked bodies).
+/// anything reads the body; any other body is read through a limit, so
+/// every reader downstream (the sandbox's extractors too) stops there.
 pub async fn limit_body(
     state: axum::extract::State<AppState>,
     req: Request,
@@ -54,7 +73,8 @@ pub async fn limit_body(
     if declared.is_some_and(|n| n > limit as u64) {
         return too_large(limit).into_response();
     }
-    next.run(req).await
+    next.run(req.map(|b| Body::new(Limited::new(b, limit))))
+        .await
 }
 
 /// Parses a body that must be one JSON object, with no key twice in any

@@ -15,6 +15,7 @@ pub mod cashier;
 pub mod channel_cache;
 pub mod config;
 pub mod data_dir;
+pub mod edge;
 pub mod envelope;
 pub mod error;
 pub mod input;
@@ -30,6 +31,6 @@ pub mod state;
 pub mod wire;
 pub mod workers;
 
-pub use config::{Config, LogFormat};
+pub use config::{Config, LogFormat, Mode};
 pub use error::{ApiError, ErrorCode};
 pub use startup::{Application, DemoApp, StartupReport, shutdown_signal};

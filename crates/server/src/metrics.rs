@@ -17,6 +17,12 @@ pub const REFUNDS_CREATED: &str = "cashdesk_refunds_created_total";
 pub const REFUNDS_FINISHED: &str = "cashdesk_refunds_finished_total";
 pub const NOTIFICATION_ATTEMPTS: &str = "cashdesk_notification_attempts_total";
 pub const ORDERS_CLOSED: &str = "cashdesk_orders_closed_total";
+pub const WARNINGS: &str = "cashdesk_warnings_total";
+pub const WARNINGS_LOGGED: &str = "cashdesk_warnings_logged_total";
+pub const RATE_LIMITED: &str = "cashdesk_rate_limited_total";
+pub const CONNECTIONS_OPEN: &str = "cashdesk_connections_open";
+pub const CONNECTIONS_SHED: &str = "cashdesk_connections_shed_total";
+pub const CONNECTIONS_CLOSED: &str = "cashdesk_connections_closed_total";
 
 const BUCKETS: &[f64] = &[
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -114,6 +120,61 @@ impl Metrics {
         let labels = vec![Label::new("source", source.to_owned())];
         self.recorder
             .register_counter(&Key::from_parts(ORDERS_CLOSED, labels), &METADATA)
+            .increment(1);
+    }
+
+    /// A sampled warning ([`crate::edge::sampled`]): every occurrence, and
+    /// again in the `logged` counter when it was written to the log.
+    pub fn warning(&self, kind: &'static str, logged: bool) {
+        let name = if logged { WARNINGS_LOGGED } else { WARNINGS };
+        self.recorder
+            .register_counter(
+                &Key::from_parts(name, vec![Label::new("kind", kind)]),
+                &METADATA,
+            )
+            .increment(1);
+    }
+
+    /// A request refused by a rate limit: `surface` is `public`, `api`,
+    /// `app` or `notify`.
+    pub fn rate_limited(&self, surface: &'static str) {
+        self.recorder
+            .register_counter(
+                &Key::from_parts(RATE_LIMITED, vec![Label::new("surface", surface)]),
+                &METADATA,
+            )
+            .increment(1);
+    }
+
+    /// Open connections of a listener (`public`, `sandbox`), up or down.
+    pub fn connections_open(&self, listener: &'static str, delta: f64) {
+        self.recorder
+            .register_gauge(
+                &Key::from_parts(CONNECTIONS_OPEN, vec![Label::new("listener", listener)]),
+                &METADATA,
+            )
+            .increment(delta);
+    }
+
+    /// A connection refused at the cap (answered 503 and closed).
+    pub fn connection_shed(&self, listener: &'static str) {
+        self.recorder
+            .register_counter(
+                &Key::from_parts(CONNECTIONS_SHED, vec![Label::new("listener", listener)]),
+                &METADATA,
+            )
+            .increment(1);
+    }
+
+    /// A connection closed by a timeout: `reason` is `header_timeout` or
+    /// `idle`.
+    pub fn connection_closed(&self, listener: &'static str, reason: &'static str) {
+        let labels = vec![
+            Label::new("listener", listener),
+            Label::new("reason", reason),
+        ];
+        self.recorder
+            .register_counter(&Key::from_parts(CONNECTIONS_CLOSED, labels), &METADATA)
             .increment(1);
     }
 

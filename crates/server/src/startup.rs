@@ -1,9 +1,12 @@
 //! Building and running the application (zero-to-production style):
 //! [`Application::build`] prepares the data folder and its secrets, opens
 //! and migrates the store, loads (or creates) the platform keys, binds the
-//! listener (port 0 in tests) and creates the demo app on a fresh database;
-//! [`Application::run_until_stopped`] serves until the shutdown future
-//! fires, drains in-flight requests, then stops the workers.
+//! listener (port 0 in tests) and, in production with the sandbox on, the
+//! sandbox's own loopback listener, and (development only) creates the
+//! demo app on a fresh database; [`Application::run_until_stopped`] serves
+//! until the shutdown future fires, drains in-flight requests, then stops
+//! the workers. Both listeners run [`crate::edge::listener`] and serve
+//! routers wrapped by [`crate::edge::with_layers`].
 //!
 //! Secrets created by a start (operator token, demo app key) are reported
 //! once through [`StartupReport`] and written to 0600 files in the data
@@ -17,7 +20,6 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::middleware::from_fn_with_state;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use cashdesk_core::SignType;
@@ -27,16 +29,15 @@ use cashdesk_crypto::sm::Sm2PrivateKey;
 use cashdesk_crypto::{Secret, random};
 use cashdesk_store::{ConnectOptions, Store};
 use tokio::net::TcpListener;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::trace::TraceLayer;
 
-use crate::config::{Config, parse_schedule, redact_url};
+use crate::config::{Config, Mode, parse_schedule, redact_url};
+use crate::edge::{self, Edge, Posture, listener};
 use crate::metrics::Metrics;
 use crate::service::apps::{self, NewApp};
 use crate::service::demo::{self, DemoChannel};
 use crate::state::{AppState, Inner, PlatformKeys};
 use crate::workers::Workers;
-use crate::{admin, api, cashier, input, notify, ops, sa};
+use crate::{admin, api, cashier, notify, ops, sa};
 use cashdesk_sandbox::{Sandbox, SandboxConfig};
 
 pub const SETTING_RSA_KEY: &str = "platform.rsa_private_key";
@@ -55,6 +56,9 @@ pub struct DemoApp {
 /// What a start did, for the binary to print once.
 #[derive(Debug, Clone)]
 pub struct StartupReport {
+    /// The posture, and why ("listener 0.0.0.0:8080 is not loopback").
+    pub mode: Mode,
+    pub mode_reason: String,
     /// `http://<bound address>`.
     pub listen_url: String,
     pub public_url: String,
@@ -78,6 +82,12 @@ pub struct StartupReport {
 /// Where the mounted sandbox answers.
 #[derive(Debug, Clone)]
 pub struct SandboxInfo {
+    /// Served on its own loopback listener (production, or
+    /// `sandbox_listen`) rather than on the public one.
+    pub own_listener: bool,
+    /// Its base URL, `http://127.0.0.1:<port>` on its own listener, else
+    /// the public URL.
+    pub base_url: String,
     /// `<public_url>/sandbox/wechat`.
     pub wechat_base_url: String,
     /// The HTTPS (mutual-TLS) listener's base URL.
@@ -93,6 +103,12 @@ pub struct SandboxInfo {
 impl fmt::Display for StartupReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "cashdesk listening on {}", self.listen_url)?;
+        writeln!(
+            f,
+            "  mode:        {} ({})",
+            self.mode.as_str(),
+            self.mode_reason
+        )?;
         writeln!(f, "  public URL:  {}", self.public_url)?;
         writeln!(f, "  data folder: {}", self.data_dir.display())?;
         writeln!(
@@ -152,6 +168,9 @@ pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
     router: Router,
+    /// The sandbox's own listener and router (production, or
+    /// `sandbox_listen`).
+    sandbox_listener: Option<(TcpListener, Router)>,
     state: AppState,
     report: StartupReport,
     sandbox: Option<Arc<Sandbox>>,
@@ -160,6 +179,24 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         config.validate()?;
+        let (mode, mode_reason) = config.mode();
+        if mode == Mode::Development && !config.listen.ip().is_loopback() {
+            tracing::warn!(
+                listen = %config.listen,
+                "DEVELOPMENT mode on a non-loopback listener: the sandbox (unauthenticated) and \
+                 the demo app are reachable from the network; do not use this in production"
+            );
+        }
+        if let Some(files) = listener::open_file_limit()
+            && files < config.max_connections as u64 + 128
+        {
+            tracing::warn!(
+                open_files = files,
+                max_connections = config.max_connections,
+                "the open-file limit is below max_connections plus room for the database: \
+                 raise it (LimitNOFILE, ulimit -n) or lower max_connections"
+            );
+        }
         crate::data_dir::create_private_dir(&config.data_dir)?;
         let master_key = load_master_key(&config)?;
         let (admin_token, generated_token) = load_admin_token(&config)?;
@@ -179,6 +216,28 @@ impl Application {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => format!("http://{local_addr}"),
         };
+        let sandbox_listener = match config.sandbox_own_listener() {
+            Some(addr) => {
+                let l = TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding the sandbox listener {addr}"))?;
+                let bound = l
+                    .local_addr()
+                    .context("reading the sandbox's bound address")?;
+                Some((l, bound))
+            }
+            None => None,
+        };
+        let sandbox_url = config.sandbox_enabled().then(|| match &sandbox_listener {
+            Some((_, bound)) => format!("http://{bound}"),
+            None => public_url.clone(),
+        });
+        let posture = Posture {
+            mode,
+            reason: mode_reason.clone(),
+            sandbox_url: sandbox_url.clone(),
+            show_string_to_sign: mode == Mode::Development && sandbox_url.is_some(),
+        };
 
         let state = AppState(Arc::new(Inner {
             store: store.clone(),
@@ -193,25 +252,33 @@ impl Application {
             instance_id: crate::state::new_instance_id(),
             outbox_wake: Default::default(),
             payment_flights: Default::default(),
+            edge: Edge::new(&config, posture),
         }));
-        let sandbox = if config.sandbox {
-            let mut sc = SandboxConfig::new(&config.data_dir, public_url.clone());
-            sc.tls_listen = config.sandbox_tls_listen;
-            if let Some(schedule) = &config.sandbox_notify_schedule {
-                // Every channel's retries (WeChat, Alipay, Lakala).
-                sc = sc.with_notify_schedule(parse_schedule(schedule)?);
+        let sandbox = match &sandbox_url {
+            Some(url) => {
+                let mut sc = SandboxConfig::new(&config.data_dir, url.clone());
+                sc.tls_listen = config.sandbox_tls_listen;
+                if let Some(schedule) = &config.sandbox_notify_schedule {
+                    // Every channel's retries (WeChat, Alipay, Lakala).
+                    sc = sc.with_notify_schedule(parse_schedule(schedule)?);
+                }
+                Some(Arc::new(
+                    Sandbox::start(sc)
+                        .await
+                        .context("starting the channel sandbox")?,
+                ))
             }
-            Some(Arc::new(
-                Sandbox::start(sc)
-                    .await
-                    .context("starting the channel sandbox")?,
-            ))
-        } else {
-            None
+            None => None,
         };
-        let (demo_app, demo_channels) = create_demo_app(&state, sandbox.as_deref()).await?;
+        // The demo app (and its key on stdout) is a development convenience.
+        let (demo_app, demo_channels) = match mode {
+            Mode::Development => create_demo_app(&state, sandbox.as_deref()).await?,
+            Mode::Production => (None, Vec::new()),
+        };
 
         let report = StartupReport {
+            mode,
+            mode_reason,
             listen_url: format!("http://{local_addr}"),
             public_url,
             data_dir: config.data_dir.clone(),
@@ -225,21 +292,38 @@ impl Application {
             demo_app,
             demo_channels,
             sandbox: sandbox.as_ref().map(|s| SandboxInfo {
+                own_listener: sandbox_listener.is_some(),
+                base_url: sandbox_url.clone().unwrap_or_default(),
                 wechat_base_url: s.base_url(),
                 tls_base_url: s.refund_tls_url(),
                 alipay_gateway_url: s.alipay_gateway_url(),
                 lakala_base_url: s.lakala_base_url(),
             }),
         };
-        let mut router = router(state.clone());
-        if let Some(s) = &sandbox {
-            // Sandbox routes carry their full paths (`/sandbox/...`).
-            router = router.merge(s.router());
-        }
+        // Sandbox routes carry their full paths (`/sandbox/...`): on the
+        // public router in development, else on their own listener.
+        let (on_public, own) = match (&sandbox, sandbox_listener) {
+            (Some(s), None) => (Some(s.router()), None),
+            (Some(s), Some((l, _))) => (
+                None,
+                Some((
+                    l,
+                    edge::with_layers(
+                        s.router()
+                            .fallback(ops::not_found)
+                            .method_not_allowed_fallback(ops::method_not_allowed),
+                        &state,
+                    ),
+                )),
+            ),
+            (None, _) => (None, None),
+        };
+        let router = router(state.clone(), on_public);
         Ok(Application {
             listener,
             local_addr,
             router,
+            sandbox_listener: own,
             state,
             report,
             sandbox,
@@ -272,6 +356,13 @@ impl Application {
         self.state.store.clone()
     }
 
+    /// The sandbox's own listener address (production, or `sandbox_listen`).
+    pub fn sandbox_addr(&self) -> Option<SocketAddr> {
+        self.sandbox_listener
+            .as_ref()
+            .and_then(|(l, _)| l.local_addr().ok())
+    }
+
     /// Serves until `shutdown` completes: then stops accepting, lets
     /// in-flight requests finish, and stops the workers.
     pub async fn run_until_stopped(
@@ -279,31 +370,67 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let workers = Workers::spawn(&self.state);
-        tracing::info!(addr = %self.local_addr, "cashdesk serving");
-        // The peer address is the buyer's IP for the cashier page (WeChat H5
-        // needs it as `spbill_create_ip`).
-        let served = axum::serve(
+        let housekeeping = {
+            let state = self.state.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+                loop {
+                    tick.tick().await;
+                    state.edge.housekeeping();
+                }
+            })
+        };
+        tracing::info!(addr = %self.local_addr, mode = self.report.mode.as_str(), "cashdesk serving");
+        // One shutdown signal for both listeners.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let limits = listener::Limits::from_config(&self.state.config);
+        let public = listener::serve(
             self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("HTTP server failed");
+            self.router,
+            self.state.clone(),
+            "public",
+            limits,
+            stopped(stop_rx.clone()),
+        );
+        let sandbox = async {
+            match self.sandbox_listener {
+                Some((l, router)) => {
+                    listener::serve(
+                        l,
+                        router,
+                        self.state.clone(),
+                        "sandbox",
+                        limits,
+                        stopped(stop_rx.clone()),
+                    )
+                    .await
+                }
+                None => Ok(()),
+            }
+        };
+        let (served, sandbox_served) = tokio::join!(public, sandbox);
+        housekeeping.abort();
         workers.stop().await;
         if let Some(sandbox) = &self.sandbox {
             sandbox.shutdown().await;
         }
         tracing::info!("cashdesk stopped");
-        served
+        served.context("HTTP server failed")?;
+        sandbox_served.context("sandbox HTTP server failed")
     }
 }
 
-/// The whole HTTP surface. Layers from the inside out: request metrics (per
-/// route, so the matched route is known), body limit, panic → 500 envelope,
-/// tracing.
-pub fn router(state: AppState) -> Router {
-    Router::new()
+/// The whole HTTP surface, with the sandbox's routes when they are served
+/// on the public listener, under [`edge::with_layers`].
+pub fn router(state: AppState, sandbox: Option<Router>) -> Router {
+    let mut app = Router::new()
         .merge(api::router(state.clone()))
         .merge(sa::router(state.clone()))
         .merge(admin::router(state.clone()))
@@ -312,14 +439,11 @@ pub fn router(state: AppState) -> Router {
         .merge(ops::router())
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
-        .layer(from_fn_with_state(state.clone(), ops::track_metrics))
-        .layer(from_fn_with_state(state.clone(), input::limit_body))
-        .layer(CatchPanicLayer::custom(ops::panic_response))
-        // Spans carry the path only: a query string may hold a cashier token.
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<axum::body::Body>| {
-            tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
-        }))
-        .with_state(state)
+        .with_state(state.clone());
+    if let Some(sandbox) = sandbox {
+        app = app.merge(sandbox);
+    }
+    edge::with_layers(app, &state)
 }
 
 /// SIGINT (Ctrl-C) or SIGTERM.

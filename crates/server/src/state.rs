@@ -1,7 +1,7 @@
 //! The state every handler sees: the store, the master key, the config,
 //! cashdesk's platform key pairs, the metrics, the channel adapters, this
-//! instance's identity and the outbox worker's wake-up signal. Cheap to
-//! clone (one `Arc`).
+//! instance's identity, the outbox worker's wake-up signal and the HTTP
+//! edge's state. Cheap to clone (one `Arc`).
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use cashdesk_store::Store;
 
 use crate::channel_cache::ChannelCache;
 use crate::config::Config;
+use crate::edge::Edge;
 use crate::metrics::Metrics;
 
 /// cashdesk's own key pairs: they sign responses and notifications for
@@ -48,6 +49,8 @@ pub struct Inner {
     pub outbox_wake: tokio::sync::Notify,
     /// `POST /payment` calls in flight, one per order at a time.
     pub payment_flights: crate::service::payments::PaymentFlights,
+    /// Posture, rate limits, trusted proxies, sampled warnings.
+    pub edge: Edge,
 }
 
 /// `host:pid:uuid` for [`Inner::instance_id`].

@@ -77,10 +77,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Visitor {
         Ok(Visitor {
             lang: Lang::from_accept_language(h(header::ACCEPT_LANGUAGE)),
             device: Device::from_user_agent(h(header::USER_AGENT)),
+            // The client's address (trusted proxies resolved), else the peer.
             ip: parts
                 .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip()),
+                .get::<crate::edge::client_ip::ClientIp>()
+                .map(|c| c.0)
+                .or_else(|| {
+                    parts
+                        .extensions
+                        .get::<ConnectInfo<SocketAddr>>()
+                        .map(|c| c.0.ip())
+                }),
         })
     }
 }

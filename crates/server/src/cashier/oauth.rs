@@ -7,8 +7,8 @@
 //!
 //! Where: [`crate::config::Config::wechat_oauth_base_url`] when set
 //! (`<base>/connect/oauth2/authorize`, `<base>/sns/oauth2/access_token`);
-//! otherwise the mounted sandbox in sandbox mode, WeChat itself in
-//! production.
+//! otherwise the sandbox when it runs (where it answers: the public URL,
+//! or its own loopback listener), WeChat itself when it does not.
 //!
 //! The `state` parameter ties the callback to the token and the channel
 //! ([`oauth_state`]): a digest of both, so a callback cannot be replayed
@@ -32,11 +32,13 @@ fn endpoints(state: &AppState) -> (String, String) {
             let b = base.trim_end_matches('/').to_owned();
             (b.clone(), b)
         }
-        None if state.config.sandbox => {
-            let b = format!("{}/sandbox/wechat", state.public_url);
-            (b.clone(), b)
-        }
-        None => (WECHAT_OPEN.to_owned(), WECHAT_API.to_owned()),
+        None => match &state.edge.posture.sandbox_url {
+            Some(sandbox) => {
+                let b = format!("{sandbox}/sandbox/wechat");
+                (b.clone(), b)
+            }
+            None => (WECHAT_OPEN.to_owned(), WECHAT_API.to_owned()),
+        },
     };
     (
         format!("{open}/connect/oauth2/authorize"),

@@ -106,7 +106,8 @@ async fn process(
     let verified = match adapter.parse_notification(n) {
         Ok(v) => v,
         Err(e) => {
-            tracing::warn!(config_id = %config.config_id, kind = ?e.kind, reason = %e.message, "notification refused");
+            // Anyone can post to a notify URL: sampled per config.
+            crate::sampled_warn!(state, "notification_refused", config.config_id.as_str(), config_id = %config.config_id, error_kind = ?e.kind, reason = %e.message, "notification refused");
             return Ok((
                 false,
                 match e.kind {

@@ -110,6 +110,11 @@ impl Drop for PgDatabase {
 
 pub struct TestApp {
     pub base_url: String,
+    /// Where the sandbox answers: `base_url` in development, its own
+    /// loopback listener in production.
+    pub sandbox_url: String,
+    /// What the start reported (mode, sandbox, demo app).
+    pub report: cashdesk_server::StartupReport,
     pub admin_token: String,
     pub admin: AdminClient,
     pub demo_app_id: String,
@@ -183,30 +188,55 @@ async fn start(
         .await
         .expect("application builds");
     let base_url = app.public_url().to_owned();
+    let report = app.startup_report().clone();
+    let sandbox_url = report
+        .sandbox
+        .as_ref()
+        .map_or_else(|| base_url.clone(), |s| s.base_url.clone());
     let store = app.store();
-    let token_file = config.admin_token_file();
-    let admin_token = std::fs::read_to_string(&token_file)
-        .expect("admin token file")
-        .trim()
-        .to_owned();
-    let demo: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(config.demo_app_file()).expect("demo app file"))
-            .expect("demo app JSON");
-    let demo_app_id = demo["appId"].as_str().expect("appId").to_owned();
-    let demo_app_key = demo["appKey"].as_str().expect("appKey").to_owned();
+    let admin_token = match &config.admin_token {
+        Some(token) => token.clone(),
+        None => std::fs::read_to_string(config.admin_token_file())
+            .expect("admin token file")
+            .trim()
+            .to_owned(),
+    };
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async move {
         let _ = rx.await;
     }));
+    let admin = AdminClient::new(&base_url, &admin_token).expect("admin client");
+    // The demo app (development), or else an app registered now.
+    let (demo_app_id, demo_app_key) = match std::fs::read(config.demo_app_file()) {
+        Ok(bytes) => {
+            let demo: serde_json::Value = serde_json::from_slice(&bytes).expect("demo app JSON");
+            (
+                demo["appId"].as_str().expect("appId").to_owned(),
+                demo["appKey"].as_str().expect("appKey").to_owned(),
+            )
+        }
+        Err(_) => {
+            let reg = admin
+                .create_app(&RegisterAppRequest {
+                    app_name: "test shop".to_owned(),
+                    sign_type: Some(SignType::HmacSha256),
+                    ..RegisterAppRequest::default()
+                })
+                .await
+                .expect("register an app");
+            (reg.app_id, reg.app_key)
+        }
+    };
     let client = Client::new(
         &base_url,
         &demo_app_id,
         Credentials::hmac_sha256(demo_app_key.clone()),
     )
     .expect("client");
-    let admin = AdminClient::new(&base_url, &admin_token).expect("admin client");
     TestApp {
         base_url,
+        sandbox_url,
+        report,
         admin_token,
         admin,
         demo_app_id,
@@ -461,7 +491,7 @@ impl TestApp {
     ) -> (u16, serde_json::Value) {
         let resp = self
             .http()
-            .post(format!("{}{path}", self.base_url))
+            .post(format!("{}{path}", self.sandbox_url))
             .json(&body)
             .send()
             .await
@@ -475,7 +505,7 @@ impl TestApp {
     pub async fn sandbox_get(&self, path_and_query: &str) -> (u16, serde_json::Value) {
         let resp = self
             .http()
-            .get(format!("{}{path_and_query}", self.base_url))
+            .get(format!("{}{path_and_query}", self.sandbox_url))
             .send()
             .await
             .expect("sandbox call");
@@ -901,7 +931,7 @@ impl TestApp {
             .http()
             .get(format!(
                 "{}/sandbox/api/requests?mchId={mch_id}&kind={kind}&limit=1000",
-                self.base_url
+                self.sandbox_url
             ))
             .send()
             .await

@@ -12,6 +12,7 @@ mod bad_input;
 mod bindings;
 mod browser;
 mod cashier;
+mod edge;
 mod lakala;
 mod notify;
 mod ops;

@@ -176,7 +176,7 @@ async fn graceful_shutdown(b: Backend) {
 /// whatever the method), the demo app exists but is bound to nothing, and
 /// no channel config or channel was created.
 async fn sandbox_off_mounts_nothing_and_binds_no_demo_channels(b: Backend) {
-    let app = spawn_app_with(b, |c| c.sandbox = false).await;
+    let app = spawn_app_with(b, |c| c.sandbox = Some(false)).await;
     for (method, path) in [
         (Method::POST, "/sandbox/api/merchants"),
         (Method::POST, "/sandbox/api/pay"),

@@ -195,7 +195,7 @@ async fn sandbox_returns_the_expected_string_to_sign(b: Backend) {
     drop(app);
 
     // Outside sandbox mode the hint is not given.
-    let prod = spawn_app_with(b, |c| c.sandbox = false).await;
+    let prod = spawn_app_with(b, |c| c.sandbox = Some(false)).await;
     let wrong = Client::new(
         &prod.base_url,
         &prod.demo_app_id,
