@@ -200,6 +200,24 @@ impl Application {
                 // Every channel's retries (WeChat, Alipay, Lakala).
                 sc = sc.with_notify_schedule(parse_schedule(schedule)?);
             }
+            // Notifications: this cashdesk's notify endpoint (the default)
+            // plus what the operator allows.
+            let list = |s: &Option<String>| -> Vec<String> {
+                s.iter()
+                    .flat_map(|s| s.split(','))
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            };
+            sc.notify_targets
+                .prefixes
+                .extend(list(&config.sandbox_notify_allow));
+            sc.oauth_domains = list(&config.sandbox_oauth_domains);
+            sc.merchant_quota = cashdesk_sandbox::api::MerchantQuota {
+                per_ip_per_minute: config.sandbox_merchants_per_minute_per_ip,
+                per_minute: config.sandbox_merchants_per_minute,
+            };
             Some(Arc::new(
                 Sandbox::start(sc)
                     .await
