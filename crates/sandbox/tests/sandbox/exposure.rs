@@ -497,3 +497,58 @@ async fn the_pay_api_says_it_wants_the_orderid() {
     let msg = v["message"].as_str().unwrap();
     assert!(msg.contains("orderId") && msg.contains("P…"), "{msg}");
 }
+
+/// After an H5 payment the payer page returns to `redirect_url` only on a
+/// registered domain; another one is ignored (no open redirect).
+#[tokio::test]
+async fn h5_returns_only_to_registered_domains() {
+    let app = spawn().await;
+    let m = app.open_merchant("MD5").await;
+    for (back, followed) in [
+        (
+            format!("{}/cashier-desk-web/result?token=t", app.origin),
+            true,
+        ),
+        ("https://evil.example.net/phish".to_owned(), false),
+    ] {
+        let f = v2_call(
+            &app.http,
+            &format!("{}/pay/unifiedorder", m.base_url()),
+            &m,
+            unified("MWEB", &out_trade_no(), "http://127.0.0.1:9/n"),
+            WxSignType::Md5,
+        )
+        .await;
+        let page = format!(
+            "{}&redirect_url={}",
+            f["mweb_url"],
+            url::form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
+        );
+        let shown = app
+            .http
+            .get(&page)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!shown.contains("evil.example.net"), "{shown}");
+        let paid = app
+            .http
+            .post(&page)
+            .form(&[("action", "pay"), ("redirect_url", back.as_str())])
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(paid.contains("Payment successful"), "{paid}");
+        assert_eq!(
+            paid.contains("http-equiv=\"refresh\""),
+            followed,
+            "{back}: {paid}"
+        );
+    }
+}
