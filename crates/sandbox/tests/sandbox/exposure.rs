@@ -223,6 +223,15 @@ async fn oauth_redirects_only_to_registered_domains() {
     }
 }
 
+async fn open(app: &TestApp, body: Value) -> reqwest::Response {
+    app.http
+        .post(format!("{}/sandbox/api/merchants", app.origin))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Opening merchants is rate-limited per client and in all (429 with
 /// Retry-After), and their number is capped (403).
 #[tokio::test]
@@ -231,15 +240,13 @@ async fn merchant_openings_are_rate_limited_and_capped() {
         c.merchant_quota.per_ip_per_minute = 2;
     })
     .await;
-    let open = |body: Value| {
-        let http = app.http.clone();
-        let url = format!("{}/sandbox/api/merchants", app.origin);
-        async move { http.post(url).json(&body).send().await.unwrap() }
-    };
     for _ in 0..2 {
-        assert_eq!(open(json!({"channelType": "lakala"})).await.status(), 201);
+        assert_eq!(
+            open(&app, json!({"channelType": "lakala"})).await.status(),
+            201
+        );
     }
-    let refused = open(json!({"channelType": "wx-pay"})).await;
+    let refused = open(&app, json!({"channelType": "wx-pay"})).await;
     assert_eq!(refused.status(), 429);
     let wait: u64 = refused.headers()["retry-after"]
         .to_str()
@@ -257,22 +264,21 @@ async fn merchant_openings_are_rate_limited_and_capped() {
         c.merchant_quota.per_minute = 1;
     })
     .await;
-    let open = |body: Value| {
-        let http = app.http.clone();
-        let url = format!("{}/sandbox/api/merchants", app.origin);
-        async move { http.post(url).json(&body).send().await.unwrap() }
-    };
-    assert_eq!(open(json!({"channelType": "lakala"})).await.status(), 201);
-    assert_eq!(open(json!({"channelType": "lakala"})).await.status(), 429);
+    assert_eq!(
+        open(&app, json!({"channelType": "lakala"})).await.status(),
+        201
+    );
+    assert_eq!(
+        open(&app, json!({"channelType": "lakala"})).await.status(),
+        429
+    );
 
     let app = spawn_configured(None, |c| c.max_merchants = 1).await;
-    let open = |body: Value| {
-        let http = app.http.clone();
-        let url = format!("{}/sandbox/api/merchants", app.origin);
-        async move { http.post(url).json(&body).send().await.unwrap() }
-    };
-    assert_eq!(open(json!({"channelType": "lakala"})).await.status(), 201);
-    let full = open(json!({"channelType": "lakala"})).await;
+    assert_eq!(
+        open(&app, json!({"channelType": "lakala"})).await.status(),
+        201
+    );
+    let full = open(&app, json!({"channelType": "lakala"})).await;
     assert_eq!(full.status(), 403);
     assert_eq!(
         full.json::<Value>().await.unwrap()["code"],
