@@ -352,8 +352,8 @@ type Key = (String, String);
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "lowercase")]
 enum Record {
-    Order(Order),
-    Refund(Refund),
+    Order(Box<Order>),
+    Refund(Box<Refund>),
 }
 
 /// The same, borrowed, for writing.
@@ -457,8 +457,8 @@ impl Inner {
             self.by_transaction
                 .insert(transaction_id.to_owned(), key.clone());
         }
-        if self.orders.contains_key(&key) {
-            self.orders.insert(key, order);
+        if let Some(existing) = self.orders.get_mut(&key) {
+            *existing = order;
             return;
         }
         while self.orders.len() >= self.max_orders {
@@ -587,9 +587,9 @@ impl Ledger {
         let mut inner = Inner::new(max_orders);
         for record in replayed.records {
             match record {
-                Record::Order(o) => inner.put_order(o),
+                Record::Order(o) => inner.put_order(*o),
                 Record::Refund(r) => {
-                    inner.put_refund(r);
+                    inner.put_refund(*r);
                 }
             }
         }
