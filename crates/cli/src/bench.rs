@@ -424,6 +424,8 @@ impl SandboxHost {
         let url = format!("http://{}", listener.local_addr()?);
         let mut config = SandboxConfig::new(dir.join("sandbox"), url.clone());
         config.notify_observer = Some(observer);
+        // The server under test is another process on loopback.
+        config.notify_targets = cashdesk_sandbox::NotifyTargets::loopback_cashdesks(Vec::new());
         let sandbox = Arc::new(Sandbox::start(config).await?);
         let router = sandbox.router();
         let server = tokio::spawn(async move {

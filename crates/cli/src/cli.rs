@@ -31,7 +31,9 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
-    /// Run the WeChat Pay sandbox (simulator) alone.
+    /// Run the channel sandbox alone: WeChat Pay (v2 and v3), Alipay and
+    /// Lakala simulators, with their payer pages and test API.
+    #[command(after_long_help = sandbox::LONG_HELP)]
     Sandbox(sandbox::SandboxArgs),
     /// Benchmark: a server, the sandbox, a merchant receiver and N
     /// merchant clients running the whole payment cycle on loopback; prints

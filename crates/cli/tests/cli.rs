@@ -834,9 +834,10 @@ mod receiver;
 
 use receiver::Receiver;
 
-/// `cashdesk sandbox` on its own (its orders live in its memory, so it
-/// must outlive the cashdesk processes a test kills), retrying its
-/// notifications on a millisecond schedule.
+/// `cashdesk sandbox` on its own (it must keep running, and retrying its
+/// notifications, while the cashdesk processes a test kills are down),
+/// retrying on a millisecond schedule. Standing alone it notifies any
+/// cashdesk on loopback (`/api/cashier-desk/notify/`), as these tests need.
 struct StandaloneSandbox {
     child: Child,
     /// `http://127.0.0.1:<port>` (the test API is under `/sandbox/api`).
@@ -1408,6 +1409,36 @@ async fn sandbox_runs_alone_and_prints_every_simulator() {
 }
 
 // --------------------------------------------------------------- sandbox
+
+/// `cashdesk sandbox --help` describes every simulator and where it
+/// answers, and `cashdesk --help` says it is more than WeChat Pay.
+#[test]
+fn sandbox_help_names_every_channel_and_its_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = run_ok(cashdesk(dir.path()).args(["sandbox", "--help"]));
+    for needle in [
+        "WeChat Pay v2",
+        "WeChat Pay v3",
+        "Alipay",
+        "Lakala",
+        "/sandbox/wechat/pay/unifiedorder",
+        "/sandbox/wechat/v3/pay/transactions/",
+        "/sandbox/wechat/secapi/pay/refund",
+        "/sandbox/alipay/gateway.do",
+        "/sandbox/lakala/api/v3/labs/",
+        "/sandbox/api/merchants",
+        "--notify-allow",
+        "--oauth-domain",
+    ] {
+        assert!(help.contains(needle), "{needle}: {help}");
+    }
+    let top = run_ok(cashdesk(dir.path()).arg("--help"));
+    let line = top
+        .lines()
+        .find(|l| l.trim_start().starts_with("sandbox"))
+        .unwrap_or_else(|| panic!("{top}"));
+    assert!(line.contains("Alipay") && line.contains("Lakala"), "{line}");
+}
 
 /// `cashdesk sandbox` alone, on a free port: it reports where it listens,
 /// opens a merchant through its test API, answers a WeChat Pay v2 call the

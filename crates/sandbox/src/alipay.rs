@@ -69,6 +69,7 @@ use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
+use crate::Shared;
 use crate::faults::{CallFault, FaultKind, NotifyFaults};
 use crate::ledger::{
     AlipayOrder, Api, LedgerError, NewRefund, Order, OrderExt, OrderRef, PayState, Refund,
@@ -76,7 +77,6 @@ use crate::ledger::{
 };
 use crate::merchants::AlipayMerchant;
 use crate::reqlog::NewEntry;
-use crate::{Shared, validate};
 
 pub fn router() -> Router<Arc<Shared>> {
     Router::new().route(
@@ -443,7 +443,8 @@ fn check(
             )
         })?;
     if let Some(u) = get("notify_url") {
-        validate::notify_url(u).map_err(|m| invalid("isv.invalid-notify-url", m))?;
+        s.check_notify_url(u)
+            .map_err(|m| invalid("isv.invalid-notify-url", m))?;
     }
     let book = match get("app_auth_token") {
         None => merchant.clone(),

@@ -29,17 +29,39 @@
 //!   notified); for Lakala it marks the trade FAIL (not notified);
 //! - `POST /sandbox/api/faults` (see [`crate::faults`]) → 201 the fault;
 //!   `GET` lists active faults, `DELETE` clears them;
-//! - `GET /sandbox/api/requests?mchId=&kind=api|notify|payer&limit=` → `{"requests":[…]}`.
+//! - `GET /sandbox/api/requests?mchId=&kind=api|notify|payer&limit=` → `{"requests":[…]}`
+//!   (status, result and latency of every attempt; never what a notified
+//!   server answered, see [`crate::reqlog`]).
 //!
-//! Errors are `{"code","message"}`. This API has no authentication: it is a
-//! test harness, and the server mounts the sandbox only when configured to.
+//! Errors are `{"code","message"}`.
+//!
+//! # Exposure
+//!
+//! This API has no credentials of its own: it is a test harness, like the
+//! channels' own sandboxes, and the host decides who reaches it (`cashdesk
+//! serve` mounts it only in sandbox mode). What anyone who reaches it can
+//! do is bounded:
+//!
+//! - opening merchants is rate-limited ([`MerchantQuota`]: per client
+//!   address — IPv6 per /64, the TCP peer, never a forwarded-for header —
+//!   and in all; 429 `FREQUENCY_LIMITED` with `Retry-After`), capped in
+//!   number ([`crate::SandboxConfig::max_merchants`], 403
+//!   `MERCHANT_LIMIT`), and the RSA key generation it costs runs on the
+//!   blocking pool, [`KEYGEN_PERMITS`] at a time; a merchant is one
+//!   appended journal line, not a rewrite ([`crate::merchants`]);
+//! - orders notify only allowed targets ([`crate::targets`]), and the
+//!   order book, the faults, the request log and the OAuth codes are
+//!   bounded in size.
 
+use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{Extensions, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use cashdesk_crypto::wxv2::WxSignType;
@@ -60,6 +82,132 @@ pub fn router() -> Router<Arc<Shared>> {
             post(add_fault).get(list_faults).delete(clear_faults),
         )
         .route("/sandbox/api/requests", get(requests))
+}
+
+/// How fast the test API opens merchants (each costs an RSA key pair).
+/// `0` turns a limit off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MerchantQuota {
+    /// Openings per minute from one client address (IPv6: one /64),
+    /// as a burst that refills evenly over the minute.
+    pub per_ip_per_minute: u32,
+    /// Openings per minute from everyone together.
+    pub per_minute: u32,
+}
+
+impl Default for MerchantQuota {
+    /// 20 per address and 60 in all per minute.
+    fn default() -> Self {
+        Self {
+            per_ip_per_minute: 20,
+            per_minute: 60,
+        }
+    }
+}
+
+/// Key generations (RSA-2048) running at once; more callers wait.
+pub const KEYGEN_PERMITS: usize = 2;
+
+/// Client addresses the per-address limiter tracks at most; past it
+/// (after dropping those whose quota is full again) openings are refused
+/// for a minute.
+const MAX_TRACKED_CLIENTS: usize = 65_536;
+
+/// The merchant-opening quota and the key-generation permits.
+pub struct MerchantGate {
+    per_ip: Option<governor::DefaultKeyedRateLimiter<IpAddr>>,
+    global: Option<governor::DefaultDirectRateLimiter>,
+    keygen: tokio::sync::Semaphore,
+}
+
+impl MerchantGate {
+    pub fn new(q: &MerchantQuota) -> anyhow::Result<Self> {
+        let quota = |n: u32| NonZeroU32::new(n).map(governor::Quota::per_minute);
+        Ok(Self {
+            per_ip: quota(q.per_ip_per_minute).map(governor::RateLimiter::keyed),
+            global: quota(q.per_minute).map(governor::RateLimiter::direct),
+            keygen: tokio::sync::Semaphore::new(KEYGEN_PERMITS),
+        })
+    }
+
+    /// Take one opening for `client` (`None`: the host passed no peer
+    /// address; all such callers share one quota). `Err`: how long to wait.
+    fn admit(&self, client: Option<IpAddr>) -> Result<(), Duration> {
+        use governor::clock::Clock as _;
+        if let Some(limiter) = &self.per_ip {
+            if limiter.len() >= MAX_TRACKED_CLIENTS / 2 {
+                limiter.retain_recent();
+            }
+            if limiter.len() >= MAX_TRACKED_CLIENTS {
+                return Err(Duration::from_secs(60));
+            }
+            let key = client.map(client_key).unwrap_or(IpAddr::from([0u8; 4]));
+            if let Err(not_until) = limiter.check_key(&key) {
+                return Err(not_until.wait_time_from(limiter.clock().now()));
+            }
+        }
+        if let Some(limiter) = &self.global
+            && let Err(not_until) = limiter.check()
+        {
+            return Err(not_until.wait_time_from(limiter.clock().now()));
+        }
+        Ok(())
+    }
+
+    /// Run a key generation on the blocking pool, at most
+    /// [`KEYGEN_PERMITS`] at a time.
+    pub(crate) async fn keygen<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let _permit = self
+            .keygen
+            .acquire()
+            .await
+            .map_err(|_| anyhow::anyhow!("the key generation permits are closed"))?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| anyhow::anyhow!("key generation task failed: {e}"))?
+    }
+}
+
+/// The quota key of a client address: IPv4 as is, IPv6 by its /64 (one
+/// host usually has a whole /64).
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut segments = v6.segments();
+                segments[4..].fill(0);
+                IpAddr::from(segments)
+            }
+        },
+    }
+}
+
+/// The TCP peer of a request, from whichever listener served it.
+fn peer_ip(ext: &Extensions) -> Option<IpAddr> {
+    ext.get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+        .or_else(|| {
+            ext.get::<ConnectInfo<crate::tls::TlsPeer>>()
+                .map(|c| c.0.remote.ip())
+        })
+}
+
+fn too_many(wait: Duration) -> Response {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let mut resp = plain_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "FREQUENCY_LIMITED",
+        format!("too many sandbox merchants opened; retry in {secs} s"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
 }
 
 fn bad_request(message: impl Into<String>) -> Response {
@@ -138,39 +286,53 @@ async fn open_child(s: &Arc<Shared>, req: &OpenMerchant) -> Option<Response> {
     if sp.is_none() && app.is_none() && isv.is_none() {
         return None;
     }
-    let opened = tokio::task::spawn_blocking(move || -> anyhow::Result<serde_json::Value> {
-        if let Some(sp) = sp {
-            return Ok(serde_json::to_value(
-                shared.merchants.open_sub_merchant(&sp)?,
-            )?);
-        }
-        if let Some(app) = app {
-            return Ok(serde_json::to_value(
-                shared.merchants.open_lakala_store(&app)?,
-            )?);
-        }
-        let isv = isv.unwrap_or_default();
-        Ok(serde_json::to_value(
-            shared.merchants.open_alipay_authorized(&shared.pki, &isv)?,
-        )?)
-    })
-    .await;
+    let opened = s
+        .merchant_gate
+        .keygen(move || -> anyhow::Result<serde_json::Value> {
+            if let Some(sp) = sp {
+                return Ok(serde_json::to_value(
+                    shared.merchants.open_sub_merchant(&sp)?,
+                )?);
+            }
+            if let Some(app) = app {
+                return Ok(serde_json::to_value(
+                    shared.merchants.open_lakala_store(&app)?,
+                )?);
+            }
+            let isv = isv.unwrap_or_default();
+            Ok(serde_json::to_value(
+                shared.merchants.open_alipay_authorized(&shared.pki, &isv)?,
+            )?)
+        })
+        .await;
     Some(match opened {
-        Ok(Ok(v)) => (StatusCode::CREATED, axum::Json(v)).into_response(),
+        Ok(v) => (StatusCode::CREATED, axum::Json(v)).into_response(),
         // The parent does not exist (or is not a service provider): the
         // caller's mistake, said plainly.
-        Ok(Err(e)) => plain_error(StatusCode::NOT_FOUND, "PARENT_NOT_FOUND", format!("{e:#}")),
-        Err(e) => open_failed(anyhow::anyhow!("opening task failed: {e}")),
+        Err(e) => plain_error(StatusCode::NOT_FOUND, "PARENT_NOT_FOUND", format!("{e:#}")),
     })
 }
 
-async fn open_merchant(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+async fn open_merchant(State(s): State<Arc<Shared>>, ext: Extensions, body: Bytes) -> Response {
     let req: OpenMerchant = match parse(&body) {
         Ok(r) => r,
         Err(resp) => return *resp,
     };
     if let Err(resp) = check_channel(&req.channel_type) {
         return *resp;
+    }
+    if let Err(wait) = s.merchant_gate.admit(peer_ip(&ext)) {
+        return too_many(wait);
+    }
+    if s.merchants.count() >= s.max_merchants {
+        return plain_error(
+            StatusCode::FORBIDDEN,
+            "MERCHANT_LIMIT",
+            format!(
+                "this sandbox already holds {} merchants, its maximum (its operator can raise it, or start over with an empty data folder)",
+                s.max_merchants
+            ),
+        );
     }
     if let Some(resp) = open_child(&s, &req).await {
         return resp;
@@ -181,22 +343,23 @@ async fn open_merchant(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
         }
         let shared = s.clone();
         let lakala = req.channel_type == "lakala";
-        let opened = tokio::task::spawn_blocking(move || {
-            if lakala {
-                shared
-                    .open_lakala_blocking()
-                    .and_then(|c| Ok(serde_json::to_value(c)?))
-            } else {
-                shared
-                    .open_alipay_blocking()
-                    .and_then(|c| Ok(serde_json::to_value(c)?))
-            }
-        })
-        .await;
+        let opened = s
+            .merchant_gate
+            .keygen(move || {
+                if lakala {
+                    shared
+                        .open_lakala_blocking()
+                        .and_then(|c| Ok(serde_json::to_value(c)?))
+                } else {
+                    shared
+                        .open_alipay_blocking()
+                        .and_then(|c| Ok(serde_json::to_value(c)?))
+                }
+            })
+            .await;
         return match opened {
-            Ok(Ok(v)) => (StatusCode::CREATED, axum::Json(v)).into_response(),
-            Ok(Err(e)) => open_failed(e),
-            Err(e) => open_failed(anyhow::anyhow!("opening task failed: {e}")),
+            Ok(v) => (StatusCode::CREATED, axum::Json(v)).into_response(),
+            Err(e) => open_failed(e),
         };
     }
     let sign_type = match req.sign_type.as_deref() {
@@ -262,7 +425,10 @@ async fn pay(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
             return plain_error(
                 StatusCode::NOT_FOUND,
                 "ORDER_NOT_EXIST",
-                "no sandbox order has this outTradeNo",
+                format!(
+                    "no {} order at this sandbox has the out_trade_no `{out_trade_no}`. outTradeNo here is the channel's out_trade_no: for an order made through cashdesk that is cashdesk's orderId (the `P…` id in the order answer), not the merchant's own outTradeNo",
+                    req.channel_type
+                ),
             );
         }
         1 => candidates.remove(0),

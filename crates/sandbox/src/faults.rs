@@ -21,6 +21,9 @@
 //! What each fault looks like per channel: SYSTEMERROR is WeChat's
 //! `SYSTEMERROR`/`SYSTEM_ERROR`, Alipay's `20000 isp.unknow-error`, Lakala's
 //! `BBS10000`; TAMPER_AMOUNT adds 1 fen (Alipay: 0.01 yuan).
+//!
+//! At most [`MAX_FAULTS`] faults are active at once (more are refused
+//! until some are used up or cleared).
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -68,6 +71,9 @@ pub struct FaultRequest {
     pub delay_ms: Option<u64>,
     pub path_contains: Option<String>,
 }
+
+/// The most faults active at once (anyone may add them: bounded).
+pub const MAX_FAULTS: usize = 1000;
 
 /// The channel types the sandbox simulates.
 pub const CHANNEL_TYPES: [&str; 3] = ["wx-pay", "ali-pay", "lakala"];
@@ -148,7 +154,18 @@ impl Faults {
         if req.path_contains.is_some() && !req.fault.is_call() {
             return Err("pathContains only applies to SYSTEMERROR, HTTP_500 and TIMEOUT".into());
         }
+        if req.path_contains.as_ref().is_some_and(|p| p.len() > 256) {
+            return Err("pathContains must be at most 256 bytes".into());
+        }
+        if req.mch_id.as_ref().is_some_and(|m| m.len() > 64) {
+            return Err("mchId must be at most 64 bytes".into());
+        }
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if inner.1.len() >= MAX_FAULTS {
+            return Err(format!(
+                "at most {MAX_FAULTS} faults may be active; DELETE /sandbox/api/faults clears them"
+            ));
+        }
         inner.0 += 1;
         let fault = Fault {
             id: inner.0,
@@ -338,5 +355,16 @@ mod tests {
         let mut bad = req(FaultKind::Timeout);
         bad.count = Some(0);
         assert!(f.add(bad).is_err());
+    }
+
+    #[test]
+    fn active_faults_are_capped() {
+        let f = Faults::default();
+        for _ in 0..MAX_FAULTS {
+            f.add(req(FaultKind::Http500)).unwrap();
+        }
+        assert!(f.add(req(FaultKind::Http500)).is_err());
+        f.clear();
+        assert!(f.add(req(FaultKind::Http500)).is_ok());
     }
 }

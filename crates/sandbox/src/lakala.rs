@@ -67,6 +67,7 @@ use axum::routing::post;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
+use crate::Shared;
 use crate::faults::{CallFault, FaultKind, NotifyFaults};
 use crate::ledger::{
     Api, LakalaOrder, LedgerError, NewRefund, Order, OrderExt, OrderRef, PayState, Refund,
@@ -75,7 +76,6 @@ use crate::ledger::{
 use crate::merchants::LakalaMerchant;
 use crate::pki::Pki;
 use crate::reqlog::NewEntry;
-use crate::{Shared, validate};
 
 /// `subject`: String(42), "at most 42 bytes" (UNCONFIRMED; the adapter's
 /// `lakala::choices::SUBJECT_MAX_BYTES` mirrors it).
@@ -606,7 +606,7 @@ fn create(
     }
     let notify_url = opt_str(d, "notify_url")?.unwrap_or("");
     if !notify_url.is_empty() {
-        validate::notify_url(notify_url).map_err(param)?;
+        s.check_notify_url(notify_url).map_err(param)?;
     }
     let remark = opt_str(d, "remark")?;
     // Expiry in whole minutes (`acc_busi_fields.timeout_express`; UNCONFIRMED).

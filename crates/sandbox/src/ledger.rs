@@ -5,15 +5,52 @@
 //! idempotent). Both API front ends call these methods and only translate
 //! the outcome into their wire shapes, so v2 and v3 cannot drift apart.
 //!
-//! Kept in memory: an order book that outlives a restart is not worth the
-//! complexity in a simulator (merchants, which operators paste into configs,
-//! are persisted). One mutex guards everything; every operation is short.
+//! # Kept across restarts, bounded
+//!
+//! The book lives in memory and, when opened on a folder ([`Ledger::open`]),
+//! in `<data_dir>/sandbox/ledger.jsonl`: every change appends the order or
+//! refund as it now is (one JSON line, [`crate::journal`]); a start replays
+//! the lines in order (the last line of an order or refund wins). Lines are
+//! buffered and handed to the OS at least every [`FLUSH_EVERY`] (and at
+//! shutdown), never fsynced: a crash of the process loses at most the last
+//! ~100 ms of changes, a crash of the machine what the OS had not written.
+//! It is a simulator: a merchant that lost a payment that way finds it
+//! missing on its next query, as after any outage. Notifications still
+//! owed at a restart are not resent; refunds still `PROCESSING` are settled
+//! (and notified) again after the restart.
+//!
+//! When the file holds more than twice the lines it needs (plus
+//! [`COMPACT_SLACK`]) it is rewritten with one line per live order and
+//! refund — at open, or as it grows — so it stays within a small multiple
+//! of the book.
+//!
+//! The book keeps at most `max_orders` orders (anyone can open a merchant
+//! and make orders): past it the oldest order is forgotten with its
+//! refunds, in memory and (at the next compaction) on disk. A replay applies
+//! the same cap in the same order.
+//!
+//! One mutex guards everything; every operation is short (the journal line
+//! is serialised under it, so lines are in the order of the changes).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use cashdesk_crypto::wxv2::WxSignType;
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::journal::Journal;
+
+/// The default of [`crate::SandboxConfig::max_orders`].
+pub const DEFAULT_MAX_ORDERS: usize = 100_000;
+
+/// Buffered journal lines reach the OS at least this often.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
+
+/// Lines beyond twice the live records that trigger a compaction.
+const COMPACT_SLACK: u64 = 10_000;
 
 /// Which API created an order or refund: decides the notification format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +64,28 @@ pub enum Api {
 }
 
 impl Api {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::V2(WxSignType::Md5) => "V2:MD5",
+            Self::V2(WxSignType::HmacSha256) => "V2:HMAC-SHA256",
+            Self::V3 => "V3",
+            Self::Alipay => "ALIPAY",
+            Self::Lakala => "LAKALA",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "V3" => Some(Self::V3),
+            "ALIPAY" => Some(Self::Alipay),
+            "LAKALA" => Some(Self::Lakala),
+            _ => s
+                .strip_prefix("V2:")
+                .and_then(WxSignType::parse)
+                .map(Self::V2),
+        }
+    }
+
     /// The cashdesk `channelType` this API belongs to.
     pub fn channel_type(self) -> &'static str {
         match self {
@@ -44,8 +103,21 @@ impl Api {
     }
 }
 
+impl Serialize for Api {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Api {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Api::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("unknown api `{s}`")))
+    }
+}
+
 /// Channel-specific facts of an order that the shared rules do not need.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OrderExt {
     #[default]
     None,
@@ -57,7 +129,7 @@ pub enum OrderExt {
     WechatPartner(PartnerOrder),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartnerOrder {
     /// The service provider (it signs every call and notification).
     pub sp_mch_id: String,
@@ -77,7 +149,7 @@ impl Order {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlipayOrder {
     /// `alipay.trade.create`, `…wap.pay`, `…page.pay`, `…precreate`, `…app.pay`.
     pub method: String,
@@ -91,7 +163,7 @@ pub struct AlipayOrder {
     pub app_auth_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LakalaOrder {
     /// The Lakala `appid` that placed the order (its merchant record).
     pub app_id: String,
@@ -108,7 +180,7 @@ pub struct LakalaOrder {
     pub remark: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TradeType {
     Jsapi,
     Native,
@@ -137,7 +209,7 @@ impl TradeType {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PayState {
     NotPay,
     Success {
@@ -149,7 +221,7 @@ pub enum PayState {
     PayError,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Order {
     pub mch_id: String,
     pub appid: String,
@@ -212,13 +284,13 @@ impl Order {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RefundStatus {
     Processing,
     Success,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Refund {
     pub mch_id: String,
     pub out_refund_no: String,
@@ -276,18 +348,49 @@ pub enum OrderRef {
 
 type Key = (String, String);
 
-#[derive(Default)]
+/// One journal line: an order or a refund as it is after a change.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "lowercase")]
+enum Record {
+    Order(Box<Order>),
+    Refund(Box<Refund>),
+}
+
+/// The same, borrowed, for writing.
+#[derive(Serialize)]
+#[serde(tag = "t", rename_all = "lowercase")]
+enum RecordRef<'a> {
+    Order(&'a Order),
+    Refund(&'a Refund),
+}
+
 struct Inner {
     orders: HashMap<Key, Order>,
     by_prepay: HashMap<String, Key>,
     by_transaction: HashMap<String, Key>,
+    /// out_trade_no → the merchants whose book has it (the test API
+    /// addresses orders by out_trade_no alone).
+    by_out_trade_no: HashMap<String, Vec<String>>,
     refunds: HashMap<Key, Refund>,
     refunds_by_id: HashMap<String, Key>,
+    /// An order's refunds' out_refund_no, oldest first.
+    refunds_by_order: HashMap<Key, Vec<String>>,
+    /// Order keys, oldest first: who is forgotten at the cap.
+    age: VecDeque<Key>,
+    max_orders: usize,
+    journal: Option<Journal>,
+    last_flush: Instant,
 }
 
-#[derive(Default)]
 pub struct Ledger {
     inner: Mutex<Inner>,
+}
+
+impl Default for Ledger {
+    /// An in-memory book of [`DEFAULT_MAX_ORDERS`] orders.
+    fn default() -> Self {
+        Self::in_memory(DEFAULT_MAX_ORDERS)
+    }
 }
 
 fn random_digits(n: usize) -> String {
@@ -329,11 +432,213 @@ pub fn new_openid() -> String {
     format!("oSBX{}", cashdesk_crypto::random::nonce_str(24))
 }
 
+impl Inner {
+    fn new(max_orders: usize) -> Self {
+        Self {
+            orders: HashMap::new(),
+            by_prepay: HashMap::new(),
+            by_transaction: HashMap::new(),
+            by_out_trade_no: HashMap::new(),
+            refunds: HashMap::new(),
+            refunds_by_id: HashMap::new(),
+            refunds_by_order: HashMap::new(),
+            age: VecDeque::new(),
+            max_orders: max_orders.max(1),
+            journal: None,
+            last_flush: Instant::now(),
+        }
+    }
+
+    /// Insert a new order (forgetting the oldest at the cap) or replace an
+    /// existing one, keeping every index.
+    fn put_order(&mut self, order: Order) {
+        let key = (order.mch_id.clone(), order.out_trade_no.clone());
+        if let Some((transaction_id, _, _)) = order.paid() {
+            self.by_transaction
+                .insert(transaction_id.to_owned(), key.clone());
+        }
+        if let Some(existing) = self.orders.get_mut(&key) {
+            *existing = order;
+            return;
+        }
+        while self.orders.len() >= self.max_orders {
+            let Some(oldest) = self.age.pop_front() else {
+                break;
+            };
+            self.forget(&oldest);
+        }
+        self.by_prepay.insert(order.prepay_id.clone(), key.clone());
+        self.by_out_trade_no
+            .entry(key.1.clone())
+            .or_default()
+            .push(key.0.clone());
+        self.age.push_back(key.clone());
+        self.orders.insert(key, order);
+    }
+
+    /// Drop an order and its refunds from memory.
+    fn forget(&mut self, key: &Key) {
+        let Some(order) = self.orders.remove(key) else {
+            return;
+        };
+        self.by_prepay.remove(&order.prepay_id);
+        if let Some((transaction_id, _, _)) = order.paid() {
+            self.by_transaction.remove(transaction_id);
+        }
+        if let Some(mchs) = self.by_out_trade_no.get_mut(&key.1) {
+            mchs.retain(|m| m != &key.0);
+            if mchs.is_empty() {
+                self.by_out_trade_no.remove(&key.1);
+            }
+        }
+        for out_refund_no in self.refunds_by_order.remove(key).unwrap_or_default() {
+            if let Some(r) = self.refunds.remove(&(key.0.clone(), out_refund_no)) {
+                self.refunds_by_id.remove(&r.refund_id);
+            }
+        }
+    }
+
+    /// Insert or replace a refund of a known order (`false`: its order is
+    /// not in the book).
+    fn put_refund(&mut self, refund: Refund) -> bool {
+        let order_key = (refund.mch_id.clone(), refund.out_trade_no.clone());
+        if !self.orders.contains_key(&order_key) {
+            return false;
+        }
+        let key = (refund.mch_id.clone(), refund.out_refund_no.clone());
+        if !self.refunds.contains_key(&key) {
+            self.refunds_by_id
+                .insert(refund.refund_id.clone(), key.clone());
+            self.refunds_by_order
+                .entry(order_key)
+                .or_default()
+                .push(key.1.clone());
+        }
+        self.refunds.insert(key, refund);
+        true
+    }
+
+    fn record(&mut self, r: RecordRef<'_>) {
+        let Some(journal) = self.journal.as_mut() else {
+            return;
+        };
+        let mut result = journal.append(&r);
+        if result.is_ok() && self.last_flush.elapsed() >= FLUSH_EVERY {
+            result = journal.flush();
+            self.last_flush = Instant::now();
+        }
+        if result.is_ok() {
+            result = self.compact_if_large();
+        }
+        if let Err(e) = result {
+            tracing::error!(error = %format!("{e:#}"), "the sandbox order book stops being saved");
+            self.journal = None;
+        }
+    }
+
+    fn live_records(&self) -> u64 {
+        (self.orders.len() + self.refunds.len()) as u64
+    }
+
+    fn compact_if_large(&mut self) -> anyhow::Result<()> {
+        let live = self.live_records();
+        match &self.journal {
+            Some(j) if j.lines() > 2 * live + COMPACT_SLACK => self.compact(),
+            _ => Ok(()),
+        }
+    }
+
+    /// Rewrite the journal with one line per live order and refund,
+    /// oldest order first, each followed by its refunds.
+    fn compact(&mut self) -> anyhow::Result<()> {
+        let Some(mut journal) = self.journal.take() else {
+            return Ok(());
+        };
+        let records = self.age.iter().filter_map(|key| {
+            let order = self.orders.get(key)?;
+            let refunds = self
+                .refunds_by_order
+                .get(key)
+                .into_iter()
+                .flatten()
+                .filter_map(|no| self.refunds.get(&(key.0.clone(), no.clone())))
+                .map(RecordRef::Refund);
+            Some(std::iter::once(RecordRef::Order(order)).chain(refunds))
+        });
+        let result = journal.rewrite(records.flatten());
+        self.journal = Some(journal);
+        result
+    }
+}
+
 impl Ledger {
+    /// A book that is not saved (tests).
+    pub fn in_memory(max_orders: usize) -> Self {
+        Self {
+            inner: Mutex::new(Inner::new(max_orders)),
+        }
+    }
+
+    /// The book saved in `<dir>/ledger.jsonl`, replayed from it; also
+    /// returns the refunds still `PROCESSING` (to be settled again).
+    /// Blocking file I/O.
+    pub fn open(dir: &Path, max_orders: usize) -> anyhow::Result<(Ledger, Vec<Refund>)> {
+        let (journal, replayed) = Journal::open::<Record>(&dir.join("ledger.jsonl"))?;
+        let mut inner = Inner::new(max_orders);
+        for record in replayed.records {
+            match record {
+                Record::Order(o) => inner.put_order(*o),
+                Record::Refund(r) => {
+                    inner.put_refund(*r);
+                }
+            }
+        }
+        let processing = inner
+            .refunds
+            .values()
+            .filter(|r| r.status == RefundStatus::Processing)
+            .cloned()
+            .collect();
+        inner.journal = Some(journal);
+        if replayed.bad_lines > 0 {
+            inner.compact()?;
+        } else {
+            inner.compact_if_large()?;
+        }
+        Ok((
+            Ledger {
+                inner: Mutex::new(inner),
+            },
+            processing,
+        ))
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves consistent data (every
         // mutation is a single insert or field write), so keep going.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Hand buffered journal lines to the OS (the periodic flusher and
+    /// shutdown call this).
+    pub fn flush(&self) {
+        let mut inner = self.lock();
+        let Some(journal) = inner.journal.as_mut() else {
+            return;
+        };
+        if !journal.unflushed() {
+            return;
+        }
+        if let Err(e) = journal.flush() {
+            tracing::error!(error = %format!("{e:#}"), "the sandbox order book stops being saved");
+            inner.journal = None;
+        }
+        inner.last_flush = Instant::now();
+    }
+
+    /// How many orders the book holds.
+    pub fn order_count(&self) -> usize {
+        self.lock().orders.len()
     }
 
     /// Create the order, or return the existing one when the same
@@ -349,8 +654,8 @@ impl Ledger {
                 _ => Ok(existing.clone()),
             };
         }
-        inner.by_prepay.insert(order.prepay_id.clone(), key.clone());
-        inner.orders.insert(key, order.clone());
+        inner.record(RecordRef::Order(&order));
+        inner.put_order(order.clone());
         Ok(order)
     }
 
@@ -377,11 +682,16 @@ impl Ledger {
     /// addressed by out_trade_no alone).
     pub fn find_any(&self, out_trade_no: &str) -> Vec<Order> {
         let inner = self.lock();
-        inner
-            .orders
-            .values()
-            .filter(|o| o.out_trade_no == out_trade_no)
-            .cloned()
+        let Some(mchs) = inner.by_out_trade_no.get(out_trade_no) else {
+            return Vec::new();
+        };
+        mchs.iter()
+            .filter_map(|m| {
+                inner
+                    .orders
+                    .get(&(m.clone(), out_trade_no.to_owned()))
+                    .cloned()
+            })
             .collect()
     }
 
@@ -406,7 +716,9 @@ impl Ledger {
             "CLOSED" => Err(LedgerError::OrderClosed),
             _ => {
                 order.state = PayState::Closed;
-                Ok(order.clone())
+                let order = order.clone();
+                inner.record(RecordRef::Order(&order));
+                Ok(order)
             }
         }
     }
@@ -433,7 +745,9 @@ impl Ledger {
         }
         if !success {
             order.state = PayState::PayError;
-            return Ok(order.clone());
+            let order = order.clone();
+            inner.record(RecordRef::Order(&order));
+            return Ok(order);
         }
         let transaction_id = if order.api.numbers_trade_at_creation() {
             order.prepay_id.clone()
@@ -452,6 +766,7 @@ impl Ledger {
         };
         let order = order.clone();
         inner.by_transaction.insert(transaction_id, key);
+        inner.record(RecordRef::Order(&order));
         Ok(order)
     }
 
@@ -519,10 +834,9 @@ impl Ledger {
             order.refunded += refund.amount;
             order.clone()
         };
-        inner
-            .refunds_by_id
-            .insert(refund.refund_id.clone(), refund_key.clone());
-        inner.refunds.insert(refund_key, refund.clone());
+        inner.put_refund(refund.clone());
+        inner.record(RecordRef::Order(&order));
+        inner.record(RecordRef::Refund(&refund));
         Ok((refund, order, true))
     }
 
@@ -537,11 +851,14 @@ impl Ledger {
         let refund = inner
             .refunds
             .get_mut(&(mch_id.to_owned(), out_refund_no.to_owned()))?;
-        if refund.status == RefundStatus::Processing {
-            refund.status = RefundStatus::Success;
-            refund.success_at = Some(now);
+        if refund.status != RefundStatus::Processing {
+            return Some(refund.clone());
         }
-        Some(refund.clone())
+        refund.status = RefundStatus::Success;
+        refund.success_at = Some(now);
+        let refund = refund.clone();
+        inner.record(RecordRef::Refund(&refund));
+        Some(refund)
     }
 
     pub fn find_refund(&self, mch_id: &str, out_refund_no: &str) -> Option<Refund> {
@@ -563,18 +880,15 @@ impl Ledger {
     /// The order's refunds, oldest first.
     pub fn refunds_of(&self, mch_id: &str, out_trade_no: &str) -> Vec<Refund> {
         let inner = self.lock();
-        let mut out: Vec<Refund> = inner
-            .refunds
-            .values()
-            .filter(|r| r.mch_id == mch_id && r.out_trade_no == out_trade_no)
+        let key = (mch_id.to_owned(), out_trade_no.to_owned());
+        inner
+            .refunds_by_order
+            .get(&key)
+            .into_iter()
+            .flatten()
+            .filter_map(|no| inner.refunds.get(&(mch_id.to_owned(), no.clone())))
             .cloned()
-            .collect();
-        out.sort_by(|a, b| {
-            a.created_at
-                .cmp(&b.created_at)
-                .then(a.refund_id.cmp(&b.refund_id))
-        });
-        out
+            .collect()
     }
 }
 
@@ -700,5 +1014,93 @@ mod tests {
             l.pay("1900000001", "o3", true, None, now).unwrap_err(),
             LedgerError::OrderClosed
         );
+    }
+
+    #[test]
+    fn the_oldest_orders_go_at_the_cap_with_their_refunds() {
+        let l = Ledger::in_memory(2);
+        let now = Utc::now();
+        l.create_order(order("o1", "a"), now).unwrap();
+        let paid = l.pay("1900000001", "o1", true, None, now).unwrap();
+        l.refund(refund("r1", 10), now).unwrap();
+        l.create_order(order("o2", "a"), now).unwrap();
+        assert_eq!(l.order_count(), 2);
+        l.create_order(order("o3", "a"), now).unwrap();
+        assert_eq!(l.order_count(), 2);
+        let mch = "1900000001";
+        assert!(l.find(mch, &OrderRef::OutTradeNo("o1".into())).is_none());
+        let (transaction_id, _, _) = paid.paid().unwrap();
+        assert!(
+            l.find(mch, &OrderRef::TransactionId(transaction_id.to_owned()))
+                .is_none()
+        );
+        assert!(l.find_refund(mch, "r1").is_none());
+        assert!(l.find_any("o1").is_empty());
+        assert_eq!(l.find_any("o3").len(), 1);
+        assert!(l.find_by_prepay(&paid.prepay_id).is_none());
+    }
+
+    #[test]
+    fn the_book_is_replayed_from_its_journal_and_compacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Utc::now();
+        let mch = "1900000001";
+        {
+            let (l, processing) = Ledger::open(dir.path(), 100).unwrap();
+            assert!(processing.is_empty());
+            l.create_order(order("o1", "a"), now).unwrap();
+            l.pay(mch, "o1", true, None, now).unwrap();
+            l.refund(refund("r1", 10), now).unwrap();
+            l.refund(refund("r2", 20), now).unwrap();
+            l.complete_refund(mch, "r1", now).unwrap();
+            l.create_order(order("o2", "a"), now).unwrap();
+            l.close(mch, "o2", now).unwrap();
+            l.flush();
+        }
+        let (l, processing) = Ledger::open(dir.path(), 100).unwrap();
+        let o1 = l.find(mch, &OrderRef::OutTradeNo("o1".into())).unwrap();
+        assert_eq!((o1.trade_state(now), o1.refunded), ("REFUND", 30));
+        assert_eq!(
+            l.find_refund(mch, "r1").unwrap().status,
+            RefundStatus::Success
+        );
+        assert_eq!(
+            processing
+                .iter()
+                .map(|r| r.out_refund_no.as_str())
+                .collect::<Vec<_>>(),
+            ["r2"]
+        );
+        let o2 = l.find(mch, &OrderRef::OutTradeNo("o2".into())).unwrap();
+        assert_eq!(o2.trade_state(now), "CLOSED");
+        assert_eq!(l.refunds_of(mch, "o1").len(), 2);
+        // Rules still hold after the replay.
+        assert_eq!(
+            l.refund(refund("r3", 71), now).unwrap_err(),
+            LedgerError::NotEnough
+        );
+        // A smaller cap replays the newest orders only.
+        drop(l);
+        let (l, _) = Ledger::open(dir.path(), 1).unwrap();
+        assert!(l.find(mch, &OrderRef::OutTradeNo("o1".into())).is_none());
+        assert!(l.find(mch, &OrderRef::OutTradeNo("o2".into())).is_some());
+        assert!(l.find_refund(mch, "r1").is_none());
+    }
+
+    #[test]
+    fn a_growing_journal_is_compacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Utc::now();
+        let (l, _) = Ledger::open(dir.path(), 10).unwrap();
+        for i in 0..(COMPACT_SLACK as usize + 100) {
+            l.create_order(order(&format!("o{i}"), "a"), now).unwrap();
+        }
+        l.flush();
+        let lines = std::fs::read_to_string(dir.path().join("ledger.jsonl"))
+            .unwrap()
+            .lines()
+            .count() as u64;
+        assert!(lines <= 2 * 10 + COMPACT_SLACK, "{lines}");
+        assert_eq!(l.order_count(), 10);
     }
 }

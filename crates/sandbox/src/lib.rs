@@ -35,11 +35,24 @@
 //! (one order book for all: the channel is in [`ledger::Api`]); [`ledger`] holds orders and
 //! refunds and their rules; [`notify`] sends notifications with retries;
 //! [`faults`] and [`reqlog`] are the test harness; [`pki`] and [`merchants`]
-//! own keys, certificates and their persistence; [`tls`] the HTTPS listener;
-//! [`page`] the payer page; [`oauth`] WeChat's web OAuth (code → openid);
-//! [`api`] the test API; [`xml`] v2's XML.
+//! own keys, certificates and their persistence; [`tls`] the HTTPS listener
+//! (and its port across restarts); [`page`] the payer page; [`oauth`]
+//! WeChat's web OAuth (code → openid); [`api`] the test API (and its
+//! merchant-opening quota); [`targets`] where notifications may go;
+//! `journal` the append-only files behind [`merchants`] and [`ledger`];
+//! [`xml`] v2's XML.
+//!
+//! # Reachable by strangers
+//!
+//! Nothing here asks for credentials of its own, so nothing a caller says
+//! makes the sandbox contact an address of the caller's choosing
+//! ([`targets`]), show what another server answered ([`reqlog`]), redirect
+//! off its registered domains ([`oauth`]), or grow without bound
+//! (merchants are rate-limited and capped, [`api`]; orders, faults, log
+//! and OAuth codes are capped). Hosts wrap [`Sandbox::router`] in their
+//! own layers (body limit, timeouts, tracing) like any other router.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -54,6 +67,7 @@ use tokio::task::JoinHandle;
 pub mod alipay;
 pub mod api;
 pub mod faults;
+mod journal;
 pub mod lakala;
 pub mod ledger;
 pub mod merchants;
@@ -63,6 +77,7 @@ pub mod page;
 pub mod pki;
 pub mod reqlog;
 mod store;
+pub mod targets;
 pub mod tls;
 pub mod v2;
 pub mod v3;
@@ -75,6 +90,7 @@ pub use merchants::{
     LakalaStoreCredentials, MerchantCredentials, SubMerchantCredentials,
 };
 pub use notify::NotifyObservation;
+pub use targets::NotifyTargets;
 
 use ledger::{Api, LedgerError, Order, OrderRef, Refund};
 use notify::{Format, Job, Msg};
@@ -114,7 +130,9 @@ const REFUND_SETTLE: Duration = Duration::from_millis(100);
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
     /// Persistent state lives in `<data_dir>/sandbox/` (created 0700):
-    /// `pki.json` (CA and platform keys) and `merchants.json`, both 0600.
+    /// `pki.json` (CA and platform keys), `merchants.jsonl`
+    /// ([`merchants`]), `ledger.jsonl` ([`ledger`]) and `tls-port`
+    /// ([`tls`]), all 0600.
     pub data_dir: PathBuf,
     /// Base URL the sandbox's plain-HTTP routes are reachable at, e.g.
     /// `http://127.0.0.1:8080`; used in payer-page URLs, `code_url`,
@@ -123,7 +141,8 @@ pub struct SandboxConfig {
     /// Waits between WeChat notification attempts
     /// ([`wechat_notify_schedule`], scaled down in tests).
     pub notify_schedule: Vec<Duration>,
-    /// Address of the HTTPS (mutual-TLS) listener; `None` = `127.0.0.1:0`.
+    /// Address of the HTTPS (mutual-TLS) listener; `None` = 127.0.0.1 on
+    /// the port of the last start (kept in the data folder), else a free one.
     pub tls_listen: Option<SocketAddr>,
     /// Waits between Alipay notification attempts ([`alipay_notify_schedule`]).
     pub alipay_notify_schedule: Vec<Duration>,
@@ -132,19 +151,46 @@ pub struct SandboxConfig {
     /// Told about every notification attempt (in-process observers such
     /// as `cashdesk bench`); `None`: nobody.
     pub notify_observer: Option<mpsc::UnboundedSender<notify::NotifyObservation>>,
+    /// Where notifications may go ([`targets`]). Default
+    /// ([`NotifyTargets::new`]): only under
+    /// `<public_url>/api/cashier-desk/notify/`, the notify endpoint of the
+    /// cashdesk that mounts the sandbox.
+    pub notify_targets: NotifyTargets,
+    /// Web OAuth domains (网页授权域名, `host` or `host:port`) registered
+    /// for every sandbox official account besides the public URL's own
+    /// `host[:port]` ([`oauth`]).
+    pub oauth_domains: Vec<String>,
+    /// How fast `POST /sandbox/api/merchants` opens merchants ([`api`]).
+    pub merchant_quota: api::MerchantQuota,
+    /// The most merchants (of every kind: WeChat merchants and
+    /// sub-merchants, Alipay apps and authorizations, Lakala apps and
+    /// terminals) the test API opens; past it, 403 `MERCHANT_LIMIT`.
+    pub max_merchants: usize,
+    /// The most orders the order book keeps; past it the oldest are
+    /// forgotten, with their refunds ([`ledger`]).
+    pub max_orders: usize,
 }
 
 impl SandboxConfig {
-    /// WeChat's real retry schedule and an ephemeral loopback HTTPS port.
+    /// The channels' real retry schedules, the loopback HTTPS port of the
+    /// last start (or a free one), notifications only to
+    /// `<public_url>/api/cashier-desk/notify/`, the default merchant quota
+    /// and caps.
     pub fn new(data_dir: impl Into<PathBuf>, public_url: impl Into<String>) -> Self {
+        let public_url = public_url.into();
         Self {
             data_dir: data_dir.into(),
-            public_url: public_url.into(),
+            public_url: public_url.clone(),
             notify_schedule: wechat_notify_schedule(),
             tls_listen: None,
             alipay_notify_schedule: alipay_notify_schedule(),
             lakala_notify_schedule: lakala_notify_schedule(),
             notify_observer: None,
+            notify_targets: NotifyTargets::new(&public_url),
+            oauth_domains: Vec::new(),
+            merchant_quota: api::MerchantQuota::default(),
+            max_merchants: DEFAULT_MAX_MERCHANTS,
+            max_orders: ledger::DEFAULT_MAX_ORDERS,
         }
     }
 
@@ -157,9 +203,31 @@ impl SandboxConfig {
     }
 }
 
+/// Hands the order book's journal lines to the OS every
+/// [`ledger::FLUSH_EVERY`] (changes flush too when they come often), and a
+/// last time at shutdown.
+async fn flush_periodically(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(ledger::FLUSH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            _ = tick.tick() => {}
+        }
+        let s = shared.clone();
+        let _ = tokio::task::spawn_blocking(move || s.ledger.flush()).await;
+    }
+    let _ = tokio::task::spawn_blocking(move || shared.ledger.flush()).await;
+}
+
+/// The default of [`SandboxConfig::max_merchants`].
+pub const DEFAULT_MAX_MERCHANTS: usize = 10_000;
+
 /// State shared by every handler and the notifier.
 pub struct Shared {
     public_url: String,
+    /// `<public_url>/api/cashier-desk/notify/`, named in refusals.
+    own_notify_prefix: String,
     tls_base_url: String,
     pub(crate) pki: pki::Pki,
     pub(crate) merchants: merchants::Merchants,
@@ -169,6 +237,10 @@ pub struct Shared {
     pub(crate) oauth: oauth::Codes,
     notifier: mpsc::UnboundedSender<Msg>,
     notify_observer: Option<mpsc::UnboundedSender<notify::NotifyObservation>>,
+    pub(crate) notify_policy: targets::Policy,
+    pub(crate) oauth_domains: oauth::Domains,
+    pub(crate) merchant_gate: api::MerchantGate,
+    max_merchants: usize,
 }
 
 /// A running sandbox. Dropping it stops its listener and notifier too.
@@ -180,8 +252,8 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// Load (or create) the CA, platform key and merchants, start the HTTPS
-    /// listener and the notification sender.
+    /// Load (or create) the CA, platform key, merchants and order book,
+    /// start the HTTPS listener and the notification sender.
     pub async fn start(config: SandboxConfig) -> anyhow::Result<Sandbox> {
         let public = url::Url::parse(&config.public_url)
             .with_context(|| format!("sandbox public_url `{}` is not a URL", config.public_url))?;
@@ -196,24 +268,36 @@ impl Sandbox {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_owned();
+        let notify_policy = config
+            .notify_targets
+            .compile()
+            .context("sandbox notify targets")?;
+        let oauth_domains = oauth::Domains::new(&public, &config.oauth_domains)?;
+        let merchant_gate = api::MerchantGate::new(&config.merchant_quota)?;
 
         let dir = config.data_dir.join("sandbox");
-        let (pki, merchants) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            store::ensure_private_dir(&dir)?;
-            Ok((
-                pki::Pki::load_or_create(&dir)?,
-                merchants::Merchants::load(&dir)?,
-            ))
-        })
-        .await
-        .context("sandbox startup task")??;
-
-        let listen = config
-            .tls_listen
-            .unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0));
-        let tcp = tokio::net::TcpListener::bind(listen)
+        let max_orders = config.max_orders;
+        let (pki, merchants, (ledger, processing), remembered_port) = {
+            let dir = dir.clone();
+            tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+                store::ensure_private_dir(&dir)?;
+                Ok((
+                    pki::Pki::load_or_create(&dir)?,
+                    merchants::Merchants::load(&dir)?,
+                    ledger::Ledger::open(&dir, max_orders)?,
+                    tls::remembered_port(&dir),
+                ))
+            })
             .await
-            .with_context(|| format!("binding the sandbox HTTPS listener on {listen}"))?;
+            .context("sandbox startup task")??
+        };
+
+        let tcp = match config.tls_listen {
+            Some(listen) => tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("binding the sandbox HTTPS listener on {listen}"))?,
+            None => tls::bind_remembered(&dir, remembered_port).await?,
+        };
         let tls_addr = tcp.local_addr().context("sandbox HTTPS listener address")?;
         let tls_host = if tls_addr.ip().is_unspecified() {
             public_host.clone()
@@ -239,16 +323,21 @@ impl Sandbox {
 
         let (notify_tx, notify_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
+            own_notify_prefix: targets::own_notify_prefix(&public_url),
             public_url,
             tls_base_url,
             pki,
             merchants,
-            ledger: ledger::Ledger::default(),
+            ledger,
             faults: faults::Faults::default(),
             log: reqlog::RequestLog::default(),
             oauth: oauth::Codes::default(),
             notifier: notify_tx,
             notify_observer: config.notify_observer.clone(),
+            notify_policy,
+            oauth_domains,
+            merchant_gate,
+            max_merchants: config.max_merchants,
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
 
@@ -277,14 +366,19 @@ impl Sandbox {
                 lakala: config.lakala_notify_schedule,
             },
             REFUND_SETTLE,
-            shutdown_rx,
+            shutdown_rx.clone(),
         ));
+        let flusher = tokio::spawn(flush_periodically(shared.clone(), shutdown_rx));
+        // Refunds accepted before a restart settle (and notify) again.
+        for r in &processing {
+            shared.schedule_refund_completion(r);
+        }
         tracing::info!(https = %shared.tls_base_url, "payment channel sandbox started");
         Ok(Sandbox {
             shared,
             tls_addr,
             shutdown_tx,
-            tasks: Mutex::new(vec![acceptor, server, notifier]),
+            tasks: Mutex::new(vec![acceptor, server, notifier, flusher]),
         })
     }
 
@@ -362,29 +456,33 @@ impl Sandbox {
     ) -> anyhow::Result<AlipayAuthCredentials> {
         let shared = self.shared.clone();
         let isv = isv_app_id.to_owned();
-        tokio::task::spawn_blocking(move || {
-            shared.merchants.open_alipay_authorized(&shared.pki, &isv)
-        })
-        .await
-        .context("opening a sandbox Alipay authorization")?
+        self.shared
+            .merchant_gate
+            .keygen(move || shared.merchants.open_alipay_authorized(&shared.pki, &isv))
+            .await
+            .context("opening a sandbox Alipay authorization")
     }
 
     /// Open a sandbox Alipay app (what `POST /sandbox/api/merchants
     /// {"channelType":"ali-pay"}` does).
     pub async fn open_alipay_merchant(&self) -> anyhow::Result<AlipayMerchantCredentials> {
         let shared = self.shared.clone();
-        tokio::task::spawn_blocking(move || shared.open_alipay_blocking())
+        self.shared
+            .merchant_gate
+            .keygen(move || shared.open_alipay_blocking())
             .await
-            .context("opening a sandbox Alipay app")?
+            .context("opening a sandbox Alipay app")
     }
 
     /// Open a sandbox Lakala app (what `POST /sandbox/api/merchants
     /// {"channelType":"lakala"}` does).
     pub async fn open_lakala_merchant(&self) -> anyhow::Result<LakalaMerchantCredentials> {
         let shared = self.shared.clone();
-        tokio::task::spawn_blocking(move || shared.open_lakala_blocking())
+        self.shared
+            .merchant_gate
+            .keygen(move || shared.open_lakala_blocking())
             .await
-            .context("opening a sandbox Lakala app")?
+            .context("opening a sandbox Lakala app")
     }
 
     /// `<public_url>/sandbox/alipay/gateway.do`: an `ali-pay` config's `baseUrl`.
@@ -511,16 +609,38 @@ impl Shared {
         sign_type: WxSignType,
         service_provider: bool,
     ) -> anyhow::Result<MerchantCredentials> {
-        tokio::task::spawn_blocking(move || {
-            let m = self
-                .merchants
-                .open(&self.pki, sign_type, service_provider)?;
-            Ok(self
-                .merchants
-                .credentials(&m, &self.pki, &self.base_url(), &self.tls_base_url))
-        })
-        .await
-        .context("opening a sandbox merchant")?
+        let shared = self.clone();
+        self.merchant_gate
+            .keygen(move || {
+                let m = shared
+                    .merchants
+                    .open(&shared.pki, sign_type, service_provider)?;
+                Ok(shared.merchants.credentials(
+                    &m,
+                    &shared.pki,
+                    &shared.base_url(),
+                    &shared.tls_base_url,
+                ))
+            })
+            .await
+            .context("opening a sandbox merchant")
+    }
+
+    /// A notify URL's form (WeChat's rules, [`validate::notify_url`]) and
+    /// whether the notify policy allows it ([`targets`]); `Err` is the
+    /// message for the channel's error answer.
+    pub(crate) fn check_notify_url(&self, url: &str) -> Result<(), String> {
+        validate::notify_url(url)?;
+        self.notify_target_allowed(url)
+    }
+
+    /// Whether the notify policy allows `url` ([`targets`]).
+    pub(crate) fn notify_target_allowed(&self, url: &str) -> Result<(), String> {
+        if self.notify_policy.allows(url) {
+            Ok(())
+        } else {
+            Err(self.notify_policy.explain(&self.own_notify_prefix))
+        }
     }
 
     /// The WeChat merchant that signs for an order: the service provider

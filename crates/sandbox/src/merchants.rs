@@ -1,8 +1,17 @@
 //! Sandbox merchants: opened through the test API, persisted in
-//! `<data_dir>/sandbox/merchants.json`, and handed out in exactly the shape a
+//! `<data_dir>/sandbox/merchants.jsonl`, and handed out in exactly the shape a
 //! cashdesk channel config takes (`wx-pay`, `ali-pay`, `lakala`), so an
-//! operator can paste them. Alipay apps and Lakala apps live in their own
-//! lists of the same file (`alipay`, `lakala`; absent in older files).
+//! operator can paste them.
+//!
+//! # Persistence
+//!
+//! `merchants.jsonl` is an append-only journal ([`crate::journal`]): each
+//! opening appends one line (`{"t":"wechat"|"alipay"|"lakala"|"sub"|
+//! "lakalaStore"|"alipayAuth", …}`) and fsyncs it before the credentials
+//! are handed out, so opening a merchant costs one line, never a rewrite of
+//! every merchant. A start reads `merchants.json`, the whole-file format
+//! earlier versions wrote (kept as it is, never written again), then
+//! replays the journal.
 //!
 //! - An Alipay app has an app id, a pid (`2088…`, the seller id), an RSA key
 //!   pair and, for certificate mode, an app certificate issued by the
@@ -23,22 +32,21 @@
 //!   issued to and the authorizing merchant's app (opened together with
 //!   `{"channelType":"ali-pay","isvAppId":"…"}`).
 //!
-//! The file holds key material in clear (API keys, the APIv3 key, the
+//! The files hold key material in clear (API keys, the APIv3 key, the
 //! merchant private key): it is written with mode 0600 inside a 0700 folder.
 //! These are sandbox keys, worthless outside this sandbox; encrypting them
 //! under a master key the sandbox would have to keep next to them would add
 //! nothing. In memory the secrets are never printed (`Debug` redacts them).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use anyhow::Context as _;
 use cashdesk_crypto::wxv2::WxSignType;
 use serde::{Deserialize, Serialize};
 
+use crate::journal::Journal;
 use crate::pki::Pki;
-use crate::store::write_private_file;
 
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -444,7 +452,6 @@ struct MerchantsFile {
 }
 
 pub struct Merchants {
-    path: PathBuf,
     by_id: RwLock<HashMap<String, Arc<Merchant>>>,
     /// Alipay apps by app id.
     alipay: RwLock<HashMap<String, Arc<AlipayMerchant>>>,
@@ -456,8 +463,9 @@ pub struct Merchants {
     lakala_stores: RwLock<HashMap<String, Arc<LakalaStore>>>,
     /// Alipay app authorizations by token.
     alipay_auth: RwLock<HashMap<String, Arc<AlipayAuth>>>,
-    /// Serialises writers so two openings cannot lose each other's merchant.
-    write_lock: std::sync::Mutex<()>,
+    /// The journal; its lock also serialises openings, so two cannot
+    /// pick the same id.
+    journal: Mutex<Journal>,
 }
 
 fn digits(n: usize) -> String {
@@ -468,58 +476,91 @@ fn digits(n: usize) -> String {
 }
 
 impl Merchants {
+    /// Read `merchants.json` (earlier versions' file) if there is one,
+    /// then replay `merchants.jsonl`. Blocking file I/O.
     pub fn load(dir: &std::path::Path) -> anyhow::Result<Self> {
-        let path = dir.join("merchants.json");
+        let mut records = Vec::new();
+        let legacy = dir.join("merchants.json");
+        if legacy.exists() {
+            let text = std::fs::read_to_string(&legacy)
+                .with_context(|| format!("reading {}", legacy.display()))?;
+            let file: MerchantsFile = serde_json::from_str(&text)
+                .with_context(|| format!("parsing {}", legacy.display()))?;
+            anyhow::ensure!(
+                file.version == 1,
+                "unknown merchants.json version {}",
+                file.version
+            );
+            records.extend(file.merchants.into_iter().map(Record::Wechat));
+            records.extend(file.alipay.into_iter().map(Record::Alipay));
+            records.extend(file.lakala.into_iter().map(Record::Lakala));
+            records.extend(file.sub_merchants.into_iter().map(Record::Sub));
+            records.extend(file.lakala_stores.into_iter().map(Record::LakalaStore));
+            records.extend(file.alipay_auth.into_iter().map(Record::AlipayAuth));
+        }
+        let (journal, replayed) = Journal::open::<Record>(&dir.join("merchants.jsonl"))?;
+        records.extend(replayed.records);
         let mut by_id = HashMap::new();
         let mut alipay = HashMap::new();
         let mut lakala = HashMap::new();
         let mut subs = HashMap::new();
         let mut lakala_stores = HashMap::new();
         let mut alipay_auth = HashMap::new();
-        if path.exists() {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            let file: MerchantsFile = serde_json::from_str(&text)
-                .with_context(|| format!("parsing {}", path.display()))?;
-            anyhow::ensure!(
-                file.version == 1,
-                "unknown merchants.json version {}",
-                file.version
-            );
-            for mut m in file.merchants {
-                m.cert_der = crate::store::pem_to_der(&m.cert_pem)
-                    .with_context(|| format!("certificate of sandbox merchant {}", m.mch_id))?;
-                by_id.insert(m.mch_id.clone(), Arc::new(m));
-            }
-            for m in file.alipay {
-                alipay.insert(m.app_id.clone(), Arc::new(m));
-            }
-            for mut m in file.lakala {
-                if m.sub_app_id.is_empty() {
-                    m.sub_app_id = LakalaMerchant::derived_sub_app_id(&m.app_id);
+        for record in records {
+            match record {
+                Record::Wechat(mut m) => {
+                    m.cert_der = crate::store::pem_to_der(&m.cert_pem)
+                        .with_context(|| format!("certificate of sandbox merchant {}", m.mch_id))?;
+                    by_id.insert(m.mch_id.clone(), Arc::new(m));
                 }
-                lakala.insert(m.app_id.clone(), Arc::new(m));
-            }
-            for m in file.sub_merchants {
-                subs.insert(m.mch_id.clone(), Arc::new(m));
-            }
-            for m in file.lakala_stores {
-                lakala_stores.insert(m.merchant_no.clone(), Arc::new(m));
-            }
-            for a in file.alipay_auth {
-                alipay_auth.insert(a.app_auth_token.clone(), Arc::new(a));
+                Record::Alipay(m) => {
+                    alipay.insert(m.app_id.clone(), Arc::new(m));
+                }
+                Record::Lakala(mut m) => {
+                    if m.sub_app_id.is_empty() {
+                        m.sub_app_id = LakalaMerchant::derived_sub_app_id(&m.app_id);
+                    }
+                    lakala.insert(m.app_id.clone(), Arc::new(m));
+                }
+                Record::Sub(m) => {
+                    subs.insert(m.mch_id.clone(), Arc::new(m));
+                }
+                Record::LakalaStore(m) => {
+                    lakala_stores.insert(m.merchant_no.clone(), Arc::new(m));
+                }
+                Record::AlipayAuth(a) => {
+                    alipay_auth.insert(a.app_auth_token.clone(), Arc::new(a));
+                }
             }
         }
         Ok(Self {
-            path,
             by_id: RwLock::new(by_id),
             alipay: RwLock::new(alipay),
             lakala: RwLock::new(lakala),
             subs: RwLock::new(subs),
             lakala_stores: RwLock::new(lakala_stores),
             alipay_auth: RwLock::new(alipay_auth),
-            write_lock: std::sync::Mutex::new(()),
+            journal: Mutex::new(journal),
         })
+    }
+
+    /// How many merchants of every kind there are.
+    pub fn count(&self) -> usize {
+        fn len<T>(m: &RwLock<HashMap<String, T>>) -> usize {
+            m.read().map(|m| m.len()).unwrap_or_default()
+        }
+        len(&self.by_id)
+            + len(&self.alipay)
+            + len(&self.lakala)
+            + len(&self.subs)
+            + len(&self.lakala_stores)
+            + len(&self.alipay_auth)
+    }
+
+    fn lock_journal(&self) -> anyhow::Result<std::sync::MutexGuard<'_, Journal>> {
+        self.journal
+            .lock()
+            .map_err(|_| anyhow::anyhow!("merchant registry lock poisoned"))
     }
 
     /// The WeChat merchant whose official account is `app_id`.
@@ -545,10 +586,7 @@ impl Merchants {
         sign_type: WxSignType,
         service_provider: bool,
     ) -> anyhow::Result<Arc<Merchant>> {
-        let _guard = self
-            .write_lock
-            .lock()
-            .map_err(|_| anyhow::anyhow!("merchant registry lock poisoned"))?;
+        let mut journal = self.lock_journal()?;
         let mut mch_id;
         loop {
             mch_id = format!("19{}", digits(8));
@@ -571,7 +609,7 @@ impl Merchants {
             service_provider,
         };
         let merchant = Arc::new(merchant);
-        self.save(Added::WeChat(&merchant))?;
+        save(&mut journal, Added::Wechat(&merchant))?;
         self.by_id
             .write()
             .map_err(|_| anyhow::anyhow!("merchant registry lock poisoned"))?
@@ -597,100 +635,10 @@ impl Merchants {
             .cloned()
     }
 
-    /// Write the file with every merchant plus `added` (not yet in the
-    /// maps). Call with `write_lock` held.
-    fn save(&self, added: Added<'_>) -> anyhow::Result<()> {
-        let poisoned = || anyhow::anyhow!("merchant registry lock poisoned");
-        let mut merchants: Vec<Merchant> = self
-            .by_id
-            .read()
-            .map_err(|_| poisoned())?
-            .values()
-            .map(|m| (**m).clone())
-            .collect();
-        let mut alipay: Vec<AlipayMerchant> = self
-            .alipay
-            .read()
-            .map_err(|_| poisoned())?
-            .values()
-            .map(|m| (**m).clone())
-            .collect();
-        let mut lakala: Vec<LakalaMerchant> = self
-            .lakala
-            .read()
-            .map_err(|_| poisoned())?
-            .values()
-            .map(|m| (**m).clone())
-            .collect();
-        let mut sub_merchants: Vec<SubMerchant> = self
-            .subs
-            .read()
-            .map_err(|_| poisoned())?
-            .values()
-            .map(|m| (**m).clone())
-            .collect();
-        let mut lakala_stores: Vec<LakalaStore> = self
-            .lakala_stores
-            .read()
-            .map_err(|_| poisoned())?
-            .values()
-            .map(|m| (**m).clone())
-            .collect();
-        let mut alipay_auth: Vec<AlipayAuth> = self
-            .alipay_auth
-            .read()
-            .map_err(|_| poisoned())?
-            .values()
-            .map(|m| (**m).clone())
-            .collect();
-        match added {
-            Added::WeChat(m) => merchants.push(m.clone()),
-            Added::Alipay(m) => alipay.push(m.clone()),
-            Added::Lakala(m) => lakala.push(m.clone()),
-            Added::Sub(m) => sub_merchants.push(m.clone()),
-            Added::LakalaStore(m) => lakala_stores.push(m.clone()),
-            Added::AlipayAuth(a) => alipay_auth.push(a.clone()),
-        }
-        sub_merchants.sort_by(|a, b| (&a.created_at, &a.mch_id).cmp(&(&b.created_at, &b.mch_id)));
-        lakala_stores
-            .sort_by(|a, b| (&a.created_at, &a.merchant_no).cmp(&(&b.created_at, &b.merchant_no)));
-        alipay_auth
-            .sort_by(|a, b| (&a.created_at, &a.auth_app_id).cmp(&(&b.created_at, &b.auth_app_id)));
-        merchants.sort_by(|a, b| {
-            a.created_at
-                .cmp(&b.created_at)
-                .then(a.mch_id.cmp(&b.mch_id))
-        });
-        alipay.sort_by(|a, b| {
-            a.created_at
-                .cmp(&b.created_at)
-                .then(a.app_id.cmp(&b.app_id))
-        });
-        lakala.sort_by(|a, b| {
-            a.created_at
-                .cmp(&b.created_at)
-                .then(a.app_id.cmp(&b.app_id))
-        });
-        let json = serde_json::to_string_pretty(&MerchantsFile {
-            version: 1,
-            merchants,
-            alipay,
-            lakala,
-            sub_merchants,
-            lakala_stores,
-            alipay_auth,
-        })
-        .context("serialising sandbox merchants")?;
-        write_private_file(&self.path, json.as_bytes())
-    }
-
     /// Open an Alipay app (key pair, pid, app certificate); persisted before
     /// it is returned. CPU-heavy: call it off the async workers.
     pub fn open_alipay(&self, pki: &Pki) -> anyhow::Result<Arc<AlipayMerchant>> {
-        let _guard = self
-            .write_lock
-            .lock()
-            .map_err(|_| anyhow::anyhow!("merchant registry lock poisoned"))?;
+        let mut journal = self.lock_journal()?;
         let (app_id, pid) = loop {
             let app_id = format!("2021{}", digits(12));
             let pid = format!("2088{}", digits(12));
@@ -714,7 +662,7 @@ impl Merchants {
             app_cert_sn,
             created_at: chrono::Utc::now().to_rfc3339(),
         });
-        self.save(Added::Alipay(&m))?;
+        save(&mut journal, Added::Alipay(&m))?;
         self.alipay
             .write()
             .map_err(|_| anyhow::anyhow!("merchant registry lock poisoned"))?
@@ -725,10 +673,7 @@ impl Merchants {
     /// Open a Lakala app with a default merchant and terminal number;
     /// persisted before it is returned. CPU-heavy.
     pub fn open_lakala(&self, pki: &Pki) -> anyhow::Result<Arc<LakalaMerchant>> {
-        let _guard = self
-            .write_lock
-            .lock()
-            .map_err(|_| anyhow::anyhow!("merchant registry lock poisoned"))?;
+        let mut journal = self.lock_journal()?;
         let app_id = loop {
             let app_id = format!("OP{}", digits(8));
             if self.lakala(&app_id).is_none() {
@@ -746,7 +691,7 @@ impl Merchants {
             sub_app_id: LakalaMerchant::derived_sub_app_id(&app_id),
             created_at: chrono::Utc::now().to_rfc3339(),
         });
-        self.save(Added::Lakala(&m))?;
+        save(&mut journal, Added::Lakala(&m))?;
         self.lakala
             .write()
             .map_err(|_| anyhow::anyhow!("merchant registry lock poisoned"))?
@@ -858,10 +803,7 @@ impl Merchants {
             sp.service_provider,
             "sandbox WeChat merchant {sp_mch_id} is not a service provider (open one with serviceProvider: true)"
         );
-        let _guard = self
-            .write_lock
-            .lock()
-            .map_err(|_| anyhow::anyhow!("merchant registry lock poisoned"))?;
+        let mut journal = self.lock_journal()?;
         let mch_id = loop {
             let id = format!("19{}", digits(8));
             if self.get(&id).is_none() && self.sub(&id).is_none() {
@@ -874,7 +816,7 @@ impl Merchants {
             app_id: format!("wx{}", hex::encode(cashdesk_crypto::random::bytes(8))),
             created_at: chrono::Utc::now().to_rfc3339(),
         });
-        self.save(Added::Sub(&sub))?;
+        save(&mut journal, Added::Sub(&sub))?;
         self.subs
             .write()
             .map_err(|_| anyhow::anyhow!("merchant registry lock poisoned"))?
@@ -909,10 +851,7 @@ impl Merchants {
         let app = self
             .lakala(app_id)
             .with_context(|| format!("no sandbox Lakala app {app_id}"))?;
-        let _guard = self
-            .write_lock
-            .lock()
-            .map_err(|_| anyhow::anyhow!("merchant registry lock poisoned"))?;
+        let mut journal = self.lock_journal()?;
         let merchant_no = loop {
             let no = format!("822{}", digits(12));
             let taken = self
@@ -930,7 +869,7 @@ impl Merchants {
             term_no: digits(8),
             created_at: chrono::Utc::now().to_rfc3339(),
         });
-        self.save(Added::LakalaStore(&store))?;
+        save(&mut journal, Added::LakalaStore(&store))?;
         self.lakala_stores
             .write()
             .map_err(|_| anyhow::anyhow!("merchant registry lock poisoned"))?
@@ -961,10 +900,7 @@ impl Merchants {
             "no sandbox Alipay app {isv_app_id}"
         );
         let merchant = self.open_alipay(pki)?;
-        let _guard = self
-            .write_lock
-            .lock()
-            .map_err(|_| anyhow::anyhow!("merchant registry lock poisoned"))?;
+        let mut journal = self.lock_journal()?;
         let auth = Arc::new(AlipayAuth {
             app_auth_token: format!(
                 "{}BB{}",
@@ -975,7 +911,7 @@ impl Merchants {
             auth_app_id: merchant.app_id.clone(),
             created_at: chrono::Utc::now().to_rfc3339(),
         });
-        self.save(Added::AlipayAuth(&auth))?;
+        save(&mut journal, Added::AlipayAuth(&auth))?;
         self.alipay_auth
             .write()
             .map_err(|_| anyhow::anyhow!("merchant registry lock poisoned"))?
@@ -995,11 +931,32 @@ impl Merchants {
     }
 }
 
+/// One line of `merchants.jsonl`.
+#[derive(Deserialize)]
+#[serde(tag = "t", rename_all = "camelCase")]
+enum Record {
+    Wechat(Merchant),
+    Alipay(AlipayMerchant),
+    Lakala(LakalaMerchant),
+    Sub(SubMerchant),
+    LakalaStore(LakalaStore),
+    AlipayAuth(AlipayAuth),
+}
+
+/// The same, borrowed, for writing.
+#[derive(Serialize)]
+#[serde(tag = "t", rename_all = "camelCase")]
 enum Added<'a> {
-    WeChat(&'a Merchant),
+    Wechat(&'a Merchant),
     Alipay(&'a AlipayMerchant),
     Lakala(&'a LakalaMerchant),
     Sub(&'a SubMerchant),
     LakalaStore(&'a LakalaStore),
     AlipayAuth(&'a AlipayAuth),
+}
+
+/// Append `added` and fsync it: the merchant exists once this returns.
+fn save(journal: &mut Journal, added: Added<'_>) -> anyhow::Result<()> {
+    journal.append(&added)?;
+    journal.sync()
 }

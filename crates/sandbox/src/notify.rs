@@ -32,6 +32,15 @@
 //! Alipay's 4m/10m/10m/1h/2h/6h/15h, Lakala's — see [`crate::lakala`] —
 //! scaled in tests) until acknowledged. Duplicate copies go out
 //! concurrently per attempt.
+//!
+//! Every attempt first checks the target against the notify policy
+//! ([`crate::targets`]; the order was checked when it was made, but the
+//! policy may have changed since, e.g. across a restart): a refused
+//! target ends the delivery (logged `REFUSED`). The client follows no
+//! redirects and pins `localhost` to 127.0.0.1. What the target answers is
+//! read only to decide whether it acknowledged (at most [`REPLY_LIMIT`]
+//! bytes) and is never kept: the request log holds the status, the
+//! latency and the outcome.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -52,6 +61,10 @@ use crate::reqlog::NewEntry;
 
 /// How long one delivery attempt may take.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most of a reply read to find the acknowledgement (every
+/// channel's acknowledgement is a few dozen bytes).
+pub const REPLY_LIMIT: usize = 4096;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -309,6 +322,7 @@ pub async fn run_channels(
     let client = match reqwest::Client::builder()
         .timeout(ATTEMPT_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
+        .resolve("localhost", crate::targets::pinned_localhost())
         .user_agent("Mozilla/4.0 (cashdesk payment channel sandbox)")
         .build()
     {
@@ -358,6 +372,22 @@ async fn deliver(
     for attempt in 0..attempts {
         if attempt > 0 {
             tokio::time::sleep(schedule[attempt - 1]).await;
+        }
+        if let Err(msg) = shared.notify_target_allowed(&job.url) {
+            shared.log.push(NewEntry {
+                kind: "notify",
+                method: "POST",
+                target: &job.url,
+                mch_id: Some(&job.mch_id),
+                status: 0,
+                result: "REFUSED",
+                detail: Some(format!(
+                    "{} notification {} not sent: {msg}",
+                    job.what, job.id
+                )),
+                request_body: None,
+            });
+            return;
         }
         let sends = (0..job.copies.max(1))
             .map(|copy| send_once(&shared, &client, &job, attempt + 1, attempts, copy + 1));
@@ -410,10 +440,10 @@ async fn send_once(
         }
     }
     let started = Instant::now();
-    let (status, acked, detail) = match req.send().await {
+    let (status, acked, error) = match req.send().await {
         Ok(resp) => {
             let status = resp.status();
-            let text = resp.text().await.unwrap_or_default();
+            let text = read_reply(resp).await;
             let acked = match job.format {
                 Format::V2 => {
                     status == reqwest::StatusCode::OK
@@ -432,10 +462,9 @@ async fn send_once(
                             .is_some_and(|v| v["code"] == "SUCCESS")
                 }
             };
-            let excerpt: String = text.chars().take(200).collect();
-            (status.as_u16(), acked, format!("reply: {excerpt}"))
+            (status.as_u16(), acked, None)
         }
-        Err(e) => (0, false, format!("error: {e}")),
+        Err(e) => (0, false, Some(send_error(&e))),
     };
     if let Some(observer) = &shared.notify_observer {
         let _ = observer.send(NotifyObservation {
@@ -455,12 +484,38 @@ async fn send_once(
         status,
         result: if acked { "ACKED" } else { "NOT_ACKED" },
         detail: Some(format!(
-            "{} notification {} attempt {attempt}/{attempts} copy {copy}, {} ms, {detail}",
+            "{} notification {} attempt {attempt}/{attempts} copy {copy}, {} ms{}",
             job.what,
             job.id,
-            started.elapsed().as_millis()
+            started.elapsed().as_millis(),
+            error.map(|e| format!(", {e}")).unwrap_or_default()
         )),
         request_body: Some(&job.body),
     });
     acked
+}
+
+/// At most [`REPLY_LIMIT`] bytes of a reply, as text (lossy).
+async fn read_reply(mut resp: reqwest::Response) -> String {
+    let mut body = Vec::new();
+    while body.len() < REPLY_LIMIT {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    body.truncate(REPLY_LIMIT);
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+/// What went wrong with a send, in words that say nothing of the target
+/// beyond reachability.
+fn send_error(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        "no answer in time"
+    } else if e.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    }
 }

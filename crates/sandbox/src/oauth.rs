@@ -11,6 +11,9 @@
 //!   consent screen there, here it is granted at once. A bad request
 //!   (unknown appid, a `redirect_uri` that is not http(s), another
 //!   `response_type` or scope) gets an error page, as WeChat shows one.
+//!   So does a `redirect_uri` outside the account's web OAuth domains
+//!   (网页授权域名, [`Domains`]): "redirect_uri域名与后台配置不一致"
+//!   (errcode 10003), so `authorize` is no open redirect.
 //! - `GET /sandbox/wechat/sns/oauth2/access_token?appid&secret&code&grant_type=authorization_code`
 //!   → `{access_token, expires_in, refresh_token, openid, scope}`, or
 //!   WeChat's error shape `{errcode, errmsg}` with HTTP 200: 40013 invalid
@@ -24,6 +27,8 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+use anyhow::Context as _;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -40,23 +45,99 @@ use crate::reqlog::NewEntry;
 /// How long a code can be exchanged (WeChat: five minutes, once).
 const CODE_TTL: Duration = Duration::from_secs(300);
 
+/// The most codes kept at once: `authorize` needs no credentials, so a
+/// flood must not grow the map without end (past it the oldest go).
+const MAX_CODES: usize = 10_000;
+
+/// The web OAuth domains (网页授权域名) registered for the sandbox's
+/// official accounts. At WeChat each official account registers its own in
+/// the admin console, and `redirect_uri`'s host must be one of them
+/// exactly (no subdomains). In the sandbox every account has the same
+/// ones: the `host[:port]` of the sandbox's public URL (so the cashier page
+/// of the cashdesk that mounts it works) and what the operator adds
+/// ([`crate::SandboxConfig::oauth_domains`]). No API adds one: anyone can
+/// open a sandbox merchant, so a domain registered by a merchant would make
+/// `authorize` an open redirect again.
+#[derive(Debug, Clone)]
+pub struct Domains(Vec<(url::Host<String>, Option<u16>)>);
+
+impl Domains {
+    pub fn new(public_url: &url::Url, extra: &[String]) -> anyhow::Result<Self> {
+        let mut domains = Vec::new();
+        if let Some(host) = public_url.host() {
+            domains.push((host.to_owned(), public_url.port()));
+        }
+        for d in extra {
+            let d = d.trim();
+            let u = url::Url::parse(&format!("http://{d}/"))
+                .ok()
+                .filter(|u| !d.is_empty() && !d.contains(['/', '?', '#', '@']) && u.path() == "/")
+                .with_context(|| format!("sandbox OAuth domain `{d}` is not a host[:port]"))?;
+            let host = u
+                .host()
+                .with_context(|| format!("sandbox OAuth domain `{d}` has no host"))?;
+            domains.push((host.to_owned(), u.port()));
+        }
+        Ok(Self(domains))
+    }
+
+    /// Whether `redirect`'s host (and port, when one is registered) is a
+    /// registered domain. A domain without a port stands for the scheme's
+    /// default port.
+    pub fn allows(&self, redirect: &url::Url) -> bool {
+        let Some(host) = redirect.host() else {
+            return false;
+        };
+        let host = host.to_owned();
+        self.0.iter().any(|(h, port)| {
+            *h == host
+                && match port {
+                    Some(p) => redirect.port_or_known_default() == Some(*p),
+                    None => redirect.port().is_none(),
+                }
+        })
+    }
+}
+
 struct Issued {
     app_id: String,
     openid: String,
     scope: String,
     at: Instant,
+    /// Issue order (the oldest go first at [`MAX_CODES`]).
+    seq: u64,
     used: bool,
 }
 
 /// Codes issued by `authorize`, until exchanged or expired.
 #[derive(Default)]
-pub struct Codes(Mutex<HashMap<String, Issued>>);
+pub struct Codes(Mutex<IssuedCodes>);
+
+#[derive(Default)]
+struct IssuedCodes {
+    next: u64,
+    map: HashMap<String, Issued>,
+}
 
 impl Codes {
     fn issue(&self, app_id: &str, scope: &str) -> String {
         let code = cashdesk_crypto::random::nonce_str(32);
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|_, i| i.at.elapsed() < CODE_TTL * 2);
+        let mut codes = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let IssuedCodes { next, map } = &mut *codes;
+        if map.len() >= MAX_CODES {
+            map.retain(|_, i| i.at.elapsed() < CODE_TTL);
+        }
+        while map.len() >= MAX_CODES {
+            let Some(oldest) = map
+                .iter()
+                .min_by_key(|(_, i)| i.seq)
+                .map(|(code, _)| code.clone())
+            else {
+                break;
+            };
+            map.remove(&oldest);
+        }
+        *next += 1;
         map.insert(
             code.clone(),
             Issued {
@@ -64,6 +145,7 @@ impl Codes {
                 openid: openid_for(app_id),
                 scope: scope.to_owned(),
                 at: Instant::now(),
+                seq: *next,
                 used: false,
             },
         );
@@ -71,8 +153,8 @@ impl Codes {
     }
 
     fn redeem(&self, app_id: &str, code: &str) -> Result<(String, String), (u32, &'static str)> {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(issued) = map.get_mut(code) else {
+        let mut codes = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(issued) = codes.map.get_mut(code) else {
             return Err((40029, "invalid code"));
         };
         if issued.app_id != app_id || issued.at.elapsed() >= CODE_TTL {
@@ -144,6 +226,11 @@ async fn authorize(State(s): State<Arc<Shared>>, Query(q): Query<AuthorizeQuery>
     else {
         return error_page("redirect_uri must be an absolute http(s) URL (errcode 10003)");
     };
+    if !s.oauth_domains.allows(&redirect) {
+        return error_page(
+            "redirect_uri域名与后台配置不一致，错误码：10003 (redirect_uri's host is not a web OAuth domain of this official account)",
+        );
+    }
     if q.response_type.as_deref() != Some("code") {
         return error_page("response_type must be code (errcode 10004)");
     }
@@ -243,5 +330,33 @@ mod tests {
         assert_eq!(codes.redeem("wx1", &code), Err((40163, "code been used")));
         assert_eq!(codes.redeem("wx1", "nope"), Err((40029, "invalid code")));
         assert_ne!(openid_for("wx1"), openid_for("wx2"));
+    }
+
+    #[test]
+    fn codes_are_capped() {
+        let codes = Codes::default();
+        let first = codes.issue("wx1", "snsapi_base");
+        for _ in 0..MAX_CODES {
+            codes.issue("wx1", "snsapi_base");
+        }
+        assert_eq!(codes.0.lock().unwrap().map.len(), MAX_CODES);
+        // The oldest went first.
+        assert_eq!(codes.redeem("wx1", &first), Err((40029, "invalid code")));
+    }
+
+    #[test]
+    fn domains_match_host_and_port_exactly() {
+        let public = url::Url::parse("http://127.0.0.1:8080").unwrap();
+        let d = Domains::new(&public, &["pay.example.com".into()]).unwrap();
+        let ok = |u: &str| d.allows(&url::Url::parse(u).unwrap());
+        assert!(ok("http://127.0.0.1:8080/cashier-desk-web/wechat-oauth"));
+        assert!(ok("https://pay.example.com/x"));
+        assert!(ok("http://pay.example.com/x"));
+        assert!(!ok("http://127.0.0.1:8081/"));
+        assert!(!ok("https://a.pay.example.com/"));
+        assert!(!ok("https://pay.example.com:444/"));
+        for bad in ["", "a/b", "x.com/path", "u@x.com", "x.com?q"] {
+            assert!(Domains::new(&public, &[bad.into()]).is_err(), "{bad}");
+        }
     }
 }

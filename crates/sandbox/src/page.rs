@@ -12,7 +12,11 @@
 //! NOTPAY. For H5, `redirect_url` (appended to `mweb_url` by the merchant,
 //! as WeChat documents) is offered as the way back, and after a successful
 //! payment the page goes there by itself after two seconds (a meta
-//! refresh, so still no script), as WeChat returns to it.
+//! refresh, so still no script), as WeChat returns to it. Only to a
+//! registered domain, as at WeChat (whose H5 `redirect_url` must be on the
+//! merchant's H5 payment domain): the sandbox's registered domains are
+//! those of its web OAuth ([`crate::oauth::Domains`]); another
+//! `redirect_url` is ignored, so the page is no open redirect.
 //!
 //! Alipay's page is also what `gateway.do` answers to a signed wap, page or
 //! app order (the browser lands on it); after paying, the order's
@@ -90,9 +94,10 @@ pub(crate) fn esc(s: &str) -> String {
 }
 
 /// Only absolute http(s) URLs are offered as a way back.
-fn safe_redirect(u: Option<&str>) -> Option<String> {
+fn safe_redirect(s: &Shared, u: Option<&str>) -> Option<String> {
     let url = url::Url::parse(u?).ok()?;
-    matches!(url.scheme(), "http" | "https").then(|| url.to_string())
+    (matches!(url.scheme(), "http" | "https") && s.oauth_domains.allows(&url))
+        .then(|| url.to_string())
 }
 
 /// A phone wallet's confirmation sheet: the brand bar, the amount large,
@@ -188,7 +193,7 @@ async fn show(
     let Some(order) = s.ledger.find_by_prepay(&prepay_id) else {
         return not_found();
     };
-    let redirect = safe_redirect(q.redirect_url.as_deref());
+    let redirect = safe_redirect(&s, q.redirect_url.as_deref());
     let state = order.trade_state(chrono::Utc::now());
     let body = if state == "NOTPAY" {
         let hidden = redirect
@@ -222,7 +227,7 @@ async fn act(
     let Some(order) = s.ledger.find_by_prepay(&prepay_id) else {
         return not_found();
     };
-    let redirect = safe_redirect(form.redirect_url.as_deref());
+    let redirect = safe_redirect(&s, form.redirect_url.as_deref());
     let back = redirect
         .as_ref()
         .map(|r| format!("<p><a href=\"{}\">Back to the merchant</a></p>", esc(r)))

@@ -1,8 +1,12 @@
 //! The request log behind `GET /sandbox/api/requests`: the last calls the
 //! sandbox answered and the notification attempts it made, newest last, so
-//! an integrator can see what their adapter actually sent and what came
-//! back. Bodies are excerpts; they hold signatures and ciphertexts but never
-//! a key.
+//! an integrator can see what their adapter actually sent and whether its
+//! notify endpoint acknowledged. Request bodies (what callers sent, and the
+//! sandbox's own notifications) are kept as excerpts; they hold signatures
+//! and ciphertexts but never a key. What a notified server answers is
+//! never kept — only its HTTP status, the latency and `ACKED`/`NOT_ACKED`
+//! — so the log cannot be used to read another server's replies. At most
+//! [`CAPACITY`] entries of at most [`BODY_EXCERPT`] bytes of body each.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -10,8 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
-const CAPACITY: usize = 1000;
-const BODY_EXCERPT: usize = 4000;
+pub const CAPACITY: usize = 1000;
+pub const BODY_EXCERPT: usize = 4000;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -1,6 +1,6 @@
-//! Small file helpers for the sandbox's persisted state: files holding key
-//! material are written atomically (temp file + rename) with mode 0600 from
-//! the moment they exist, in a 0700 directory.
+//! Small file helpers for the sandbox's persisted state: files are written
+//! atomically (temp file + rename) or appended to ([`crate::journal`]),
+//! with mode 0600 from the moment they exist, in a 0700 directory.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -22,19 +22,27 @@ pub fn ensure_private_dir(dir: &Path) -> anyhow::Result<()> {
 
 /// Write `bytes` to `path` atomically; the file is 0600 before any byte lands.
 pub fn write_private_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_private_with(path, |w| Ok(w.write_all(bytes)?))
+}
+
+/// Write `path` atomically with what `fill` writes (buffered): a temp file,
+/// 0600 before any byte lands, synced, then renamed over `path`.
+pub fn write_private_with(
+    path: &Path,
+    fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let tmp = path.with_extension(format!("tmp-{}", cashdesk_crypto::random::nonce_str(8)));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
     let result = (|| {
-        let mut file = options
+        let file = private_options()
+            .write(true)
+            .create_new(true)
             .open(&tmp)
             .with_context(|| format!("creating {}", tmp.display()))?;
-        file.write_all(bytes)
+        let mut w = std::io::BufWriter::new(file);
+        fill(&mut w).with_context(|| format!("writing {}", tmp.display()))?;
+        let file = w
+            .into_inner()
+            .map_err(|e| e.into_error())
             .with_context(|| format!("writing {}", tmp.display()))?;
         file.sync_all()
             .with_context(|| format!("syncing {}", tmp.display()))?;
@@ -45,6 +53,19 @@ pub fn write_private_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// Open options whose new files are 0600 from the start (where the
+/// platform has modes).
+pub fn private_options() -> std::fs::OpenOptions {
+    #[allow(unused_mut)]
+    let mut options = std::fs::OpenOptions::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    options
 }
 
 /// The DER inside the first PEM block of `pem`.

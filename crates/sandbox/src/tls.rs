@@ -11,8 +11,19 @@
 //!
 //! Handshakes run in their own tasks (bounded by a timeout), so a client
 //! that stalls mid-handshake cannot hold up the accept loop.
+//!
+//! # A port that survives restarts
+//!
+//! Channel configs store the HTTPS URL (`refundBaseUrl`, `tlsBaseUrl`),
+//! so without a configured `tls_listen` the listener keeps its port: the
+//! first start binds `127.0.0.1:0` and writes the port to
+//! `<data_dir>/sandbox/tls-port`; later starts bind that port again. If it
+//! has been taken meanwhile, the sandbox binds a new one, remembers it, and
+//! logs a warning naming both: configs holding the old URL must be updated
+//! (their v2 refunds would fail to connect).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +37,56 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+const PORT_FILE: &str = "tls-port";
+
+/// The port the last start bound, if it remembered one (blocking I/O).
+pub fn remembered_port(dir: &Path) -> Option<u16> {
+    let text = std::fs::read_to_string(dir.join(PORT_FILE)).ok()?;
+    text.trim().parse().ok().filter(|p| *p != 0)
+}
+
+/// Bind `127.0.0.1:<remembered>` (or a new port when there is none or it
+/// is taken) and remember what was bound.
+pub async fn bind_remembered(dir: &Path, remembered: Option<u16>) -> anyhow::Result<TcpListener> {
+    let at = |port| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+    let listener = match remembered {
+        Some(port) => match TcpListener::bind(at(port)).await {
+            Ok(l) => l,
+            Err(e) => {
+                let l = TcpListener::bind(at(0))
+                    .await
+                    .context("binding the sandbox HTTPS listener")?;
+                let new = l.local_addr().map(|a| a.port()).unwrap_or_default();
+                tracing::warn!(
+                    old_port = port,
+                    new_port = new,
+                    error = %e,
+                    "the sandbox HTTPS port of the last start is taken; listening on a new one. \
+                     Channel configs whose refundBaseUrl/tlsBaseUrl name https://127.0.0.1:{port} \
+                     must be changed to port {new} (or set tls_listen to a fixed address)"
+                );
+                l
+            }
+        },
+        None => TcpListener::bind(at(0))
+            .await
+            .context("binding the sandbox HTTPS listener")?,
+    };
+    let port = listener
+        .local_addr()
+        .context("sandbox HTTPS listener address")?
+        .port();
+    if remembered != Some(port) {
+        let path = dir.join(PORT_FILE);
+        tokio::task::spawn_blocking(move || {
+            crate::store::write_private_file(&path, format!("{port}\n").as_bytes())
+        })
+        .await
+        .context("remembering the sandbox HTTPS port")??;
+    }
+    Ok(listener)
+}
 
 /// Who is on the other end of a TLS connection.
 #[derive(Debug, Clone)]

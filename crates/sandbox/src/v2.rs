@@ -7,7 +7,9 @@
 //! HMAC-SHA256 (absent = MD5); the signature must verify; `appid` must be
 //! the merchant's; then the endpoint's own fields. Failures before the
 //! signature is known good are `return_code=FAIL` answers without a
-//! signature (a bad signature also carries `err_code=SIGNERROR`); business
+//! signature (a bad signature also carries `err_code=SIGNERROR`; a
+//! `notify_url` the sandbox may not notify, [`crate::targets`], is
+//! `return_msg=invalid notify_url: …`, as WeChat words it); business
 //! failures are `return_code=SUCCESS, result_code=FAIL, err_code=…`, signed
 //! like successes with the request's sign type.
 //!
@@ -308,6 +310,16 @@ fn handle(
             msg: "签名错误".into(),
             err_code: Some("SIGNERROR"),
         };
+    }
+    // A well-formed notify_url this sandbox may not notify: refused the
+    // way WeChat refuses a notify_url it will not call, `return_code=FAIL`
+    // (`return_msg` says why). A malformed one is a PARAM_ERROR below.
+    if matches!(ep, Endpoint::UnifiedOrder | Endpoint::Refund)
+        && let Some(url) = optional(p, "notify_url")
+        && validate::notify_url(url).is_ok()
+        && let Err(msg) = s.notify_target_allowed(url)
+    {
+        return return_fail(format!("invalid notify_url: {msg}"));
     }
     let sub = optional(p, "sub_mch_id")
         .map(|id| (id.to_owned(), optional(p, "sub_appid").map(str::to_owned)));

@@ -3,7 +3,11 @@
 //! Every request must carry `Authorization: WECHATPAY2-SHA256-RSA2048
 //! mchid=…,nonce_str=…,timestamp=…,serial_no=…,signature=…` over
 //! `METHOD\nPATH?QUERY\nTIMESTAMP\nNONCE\nBODY\n` — the path exactly as
-//! received, so a merchant signs what it sends — verified with the public key
+//! received, so a merchant signs what it sends, or the same path without
+//! the sandbox's mount prefix `/sandbox/wechat` ([`MOUNT_PREFIX`]): SDKs
+//! differ when their base URL has a path — wechatpay-java and -go sign the
+//! full path they send, wechatpayv3 (Python) signs the canonical `/v3/...`
+//! path as at `api.mch.weixin.qq.com` — and both must work — verified with the public key
 //! of the merchant certificate whose serial is `serial_no`, timestamp within
 //! 300 s. Errors are `{code, message}` with WeChat's HTTP statuses. Every
 //! response, errors and 204s included, is signed with the platform key over
@@ -472,6 +476,19 @@ pub fn parse_authorization(value: &str) -> Result<Authorization, V3Error> {
     })
 }
 
+/// The path prefix the sandbox's WeChat routes live under.
+pub const MOUNT_PREFIX: &str = "/sandbox/wechat";
+
+/// The paths a v3 signature may cover: as received, and (for SDKs that
+/// sign WeChat's canonical path whatever their base URL) without
+/// [`MOUNT_PREFIX`].
+fn signed_paths(path: &str) -> impl Iterator<Item = &str> {
+    let canonical = path
+        .strip_prefix(MOUNT_PREFIX)
+        .filter(|rest| rest.starts_with("/v3/"));
+    std::iter::once(path).chain(canonical)
+}
+
 fn verify(
     s: &Shared,
     a: &Authorization,
@@ -495,9 +512,6 @@ fn verify(
     if (Utc::now().timestamp() - ts).abs() > 300 {
         return Err(sign_error("请求时间戳与当前时间相差超过5分钟"));
     }
-    let mut msg = format!("{method}\n{path}\n{}\n{}\n", a.timestamp, a.nonce_str).into_bytes();
-    msg.extend_from_slice(body);
-    msg.push(b'\n');
     let key = m.v3_public_key().map_err(|_| {
         err(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -505,8 +519,16 @@ fn verify(
             "商户证书不可用",
         )
     })?;
-    key.verify_sha256_base64(&msg, &a.signature)
-        .map_err(|_| sign_error("错误的签名，验签失败"))?;
+    let verified = signed_paths(path).any(|signed| {
+        let mut msg =
+            format!("{method}\n{signed}\n{}\n{}\n", a.timestamp, a.nonce_str).into_bytes();
+        msg.extend_from_slice(body);
+        msg.push(b'\n');
+        key.verify_sha256_base64(&msg, &a.signature).is_ok()
+    });
+    if !verified {
+        return Err(sign_error("错误的签名，验签失败"));
+    }
     Ok(m)
 }
 
@@ -759,7 +781,7 @@ fn create(
     let out_trade_no = req_str(&obj, "out_trade_no")?;
     validate::out_trade_no(out_trade_no, 6).map_err(param)?;
     let notify_url = req_str(&obj, "notify_url")?;
-    validate::notify_url(notify_url).map_err(param)?;
+    s.check_notify_url(notify_url).map_err(param)?;
     let total = req_int(&obj, "amount.total")?;
     if opt_str(&obj, "amount.currency")?.is_some_and(|c| c != "CNY") {
         return Err(param("amount.currency只支持CNY"));
@@ -909,7 +931,7 @@ fn create_refund(s: &Shared, m: &Merchant, body: &[u8], now: DateTime<Utc>) -> O
     }
     let notify_url = opt_str(&obj, "notify_url")?.filter(|u| !u.is_empty());
     if let Some(u) = notify_url {
-        validate::notify_url(u).map_err(param)?;
+        s.check_notify_url(u).map_err(param)?;
     }
     let (refund, _, new) = s
         .ledger

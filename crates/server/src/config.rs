@@ -63,6 +63,10 @@ pub const ENV_KEYS: &[&str] = &[
     "rate_limit_public_burst",
     "rate_limit_api",
     "rate_limit_api_burst",
+    "sandbox_notify_allow",
+    "sandbox_oauth_domains",
+    "sandbox_merchants_per_minute",
+    "sandbox_merchants_per_minute_per_ip",
 ];
 
 /// `CASHDESK_*` variables that are not configuration of `cashdesk serve`
@@ -244,6 +248,21 @@ pub struct Config {
     /// `<data_dir>/master.key`, generated on first start.
     #[serde(deserialize_with = "lossy_opt_string")]
     pub master_key: Option<String>,
+    /// URL prefixes the sandbox may notify besides this cashdesk's own
+    /// notify endpoint (`<public_url>/api/cashier-desk/notify/`),
+    /// comma-separated (`CASHDESK_SANDBOX_NOTIFY_ALLOW`).
+    #[serde(deserialize_with = "lossy_opt_string")]
+    pub sandbox_notify_allow: Option<String>,
+    /// Web OAuth domains (`host` or `host:port`) the sandbox's official
+    /// accounts accept in `redirect_uri` besides the public URL's,
+    /// comma-separated (`CASHDESK_SANDBOX_OAUTH_DOMAINS`).
+    #[serde(deserialize_with = "lossy_opt_string")]
+    pub sandbox_oauth_domains: Option<String>,
+    /// Merchants the sandbox's test API opens per minute in all; 0 = no
+    /// limit (`CASHDESK_SANDBOX_MERCHANTS_PER_MINUTE`, default 60).
+    pub sandbox_merchants_per_minute: u32,
+    /// The same per client address (`…_PER_IP`, default 20).
+    pub sandbox_merchants_per_minute_per_ip: u32,
 }
 
 impl Default for Config {
@@ -280,6 +299,10 @@ impl Default for Config {
             rate_limit_api_burst: 1000,
             log_format: LogFormat::Pretty,
             master_key: None,
+            sandbox_notify_allow: None,
+            sandbox_oauth_domains: None,
+            sandbox_merchants_per_minute: 60,
+            sandbox_merchants_per_minute_per_ip: 20,
         }
     }
 }
@@ -323,6 +346,16 @@ impl std::fmt::Debug for Config {
             .field("rate_limit_api_burst", &self.rate_limit_api_burst)
             .field("log_format", &self.log_format)
             .field("master_key", &set(&self.master_key))
+            .field("sandbox_notify_allow", &self.sandbox_notify_allow)
+            .field("sandbox_oauth_domains", &self.sandbox_oauth_domains)
+            .field(
+                "sandbox_merchants_per_minute",
+                &self.sandbox_merchants_per_minute,
+            )
+            .field(
+                "sandbox_merchants_per_minute_per_ip",
+                &self.sandbox_merchants_per_minute_per_ip,
+            )
             .finish()
     }
 }

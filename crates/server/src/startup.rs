@@ -262,6 +262,34 @@ impl Application {
                     // Every channel's retries (WeChat, Alipay, Lakala).
                     sc = sc.with_notify_schedule(parse_schedule(schedule)?);
                 }
+                // Notifications go to this cashdesk's notify endpoint (at
+                // its public URL, which is not the sandbox's own when the
+                // sandbox has a listener of its own) plus what the operator
+                // allows; the cashier page's OAuth returns to the public
+                // URL too.
+                let list = |s: &Option<String>| -> Vec<String> {
+                    s.iter()
+                        .flat_map(|s| s.split(','))
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                };
+                sc.notify_targets = cashdesk_sandbox::targets::NotifyTargets::new(&public_url);
+                sc.notify_targets
+                    .prefixes
+                    .extend(list(&config.sandbox_notify_allow));
+                sc.oauth_domains = list(&config.sandbox_oauth_domains);
+                if let Some(own) = url::Url::parse(&public_url)
+                    .ok()
+                    .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
+                {
+                    sc.oauth_domains.push(own);
+                }
+                sc.merchant_quota = cashdesk_sandbox::api::MerchantQuota {
+                    per_ip_per_minute: config.sandbox_merchants_per_minute_per_ip,
+                    per_minute: config.sandbox_merchants_per_minute,
+                };
                 Some(Arc::new(
                     Sandbox::start(sc)
                         .await

@@ -167,7 +167,7 @@ pub async fn lakala_receiver(fail_first: usize) -> Receiver {
     .await
 }
 
-const PREORDER: &str = "/api/v3/labs/trans/preorder";
+pub const PREORDER: &str = "/api/v3/labs/trans/preorder";
 const QUERY: &str = "/api/v3/labs/query/tradequery";
 const CLOSE: &str = "/api/v3/labs/relation/close";
 const REFUND: &str = "/api/v3/labs/relation/refund";

@@ -4,6 +4,7 @@
 //! notifications.
 
 mod alipay;
+mod exposure;
 mod faults;
 mod lakala;
 mod notify;
@@ -28,26 +29,51 @@ pub struct TestApp {
     pub origin: String,
     pub http: reqwest::Client,
     pub dir: tempfile::TempDir,
+    /// Bodies posted to the host's `/api/cashier-desk/notify/{id}`.
+    pub own_notify: Arc<Mutex<Vec<String>>>,
 }
 
+/// A sandbox on a fresh port with `schedule`, notifying every loopback
+/// URL (the tests' receivers listen there), on `dir` or a new folder.
 pub async fn spawn_with(schedule: Vec<Duration>, dir: Option<tempfile::TempDir>) -> TestApp {
+    spawn_configured(dir, |c| {
+        *c = c.clone().with_notify_schedule(schedule);
+        c.tls_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.notify_targets.loopback_path = Some("/".into());
+    })
+    .await
+}
+
+/// A sandbox on a fresh port, its config ([`SandboxConfig::new`]'s
+/// defaults) changed by `configure`. The host router also answers
+/// `/api/cashier-desk/notify/{id}` like a cashdesk would (v2 XML
+/// acknowledgement), recording what it gets in [`TestApp::own_notify`].
+pub async fn spawn_configured(
+    dir: Option<tempfile::TempDir>,
+    configure: impl FnOnce(&mut SandboxConfig),
+) -> TestApp {
     let dir = dir.unwrap_or_else(|| tempfile::tempdir().unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let origin = format!("http://{}", listener.local_addr().unwrap());
-    let sandbox = Sandbox::start(SandboxConfig {
-        data_dir: dir.path().to_path_buf(),
-        public_url: origin.clone(),
-        notify_schedule: schedule.clone(),
-        tls_listen: Some("127.0.0.1:0".parse().unwrap()),
-        alipay_notify_schedule: schedule.clone(),
-        lakala_notify_schedule: schedule,
-        notify_observer: None,
-    })
-    .await
-    .unwrap();
-    let router = sandbox.router();
+    let mut config = SandboxConfig::new(dir.path(), origin.clone());
+    configure(&mut config);
+    let sandbox = Sandbox::start(config).await.unwrap();
+    let own_notify: Arc<Mutex<Vec<String>>> = Arc::default();
+    let store = own_notify.clone();
+    let router = sandbox.router().route(
+        "/api/cashier-desk/notify/{id}",
+        axum::routing::post(move |body: String| {
+            store.lock().unwrap().push(body);
+            async { "<xml><return_code><![CDATA[SUCCESS]]></return_code></xml>" }
+        }),
+    );
     tokio::spawn(async move {
-        axum::serve(listener, router).await.unwrap();
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap();
     });
     TestApp {
         sandbox,
@@ -57,6 +83,7 @@ pub async fn spawn_with(schedule: Vec<Duration>, dir: Option<tempfile::TempDir>)
             .build()
             .unwrap(),
         dir,
+        own_notify,
     }
 }
 
@@ -547,7 +574,7 @@ async fn merchant_credentials_have_the_channel_config_shape_and_persist() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        for f in ["merchants.json", "pki.json"] {
+        for f in ["merchants.jsonl", "pki.json", "ledger.jsonl"] {
             let mode = std::fs::metadata(app.dir.path().join("sandbox").join(f))
                 .unwrap()
                 .permissions()
@@ -731,7 +758,7 @@ async fn request_log_shows_calls_and_notifications() {
 
 #[tokio::test]
 async fn wechat_oauth_issues_single_use_codes_for_the_openid() {
-    let app = spawn().await;
+    let app = spawn_configured(None, |c| c.oauth_domains = vec!["shop.example.com".into()]).await;
     let m = app.open_merchant("MD5").await;
     let secret = m.creds["credentialsV2"]["appSecret"]
         .as_str()

@@ -96,7 +96,7 @@ async fn opening_sub_merchants_needs_a_service_provider() {
     let (sp, sub) = open_sp(&app).await;
     let app2 = spawn_with(vec![Duration::from_millis(50)], Some(app.dir)).await;
     let no = out_trade_no();
-    let mut p = unified("NATIVE", &no, "https://shop.example.com/n");
+    let mut p = unified("NATIVE", &no, "http://127.0.0.1:9/n");
     p.insert("sub_mch_id".into(), s(&sub, "mchId").into());
     let r = v2_call(
         &app2.http,

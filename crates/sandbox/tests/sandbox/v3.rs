@@ -291,8 +291,15 @@ async fn bad_authorization_is_refused_with_a_signed_401() {
         (r.status, r.json()["code"].as_str()),
         (401, Some("SIGN_ERROR"))
     );
-    // Signed for another path.
-    let auth = v3_authorization(&m, "POST", "/v3/pay/transactions/jsapi", &body, now);
+    // Signed for another path (the same path without the mount prefix
+    // verifies: see exposure::v3_signatures_over_the_full_or_the_canonical_path_verify).
+    let auth = v3_authorization(
+        &m,
+        "POST",
+        "/sandbox/wechat/v3/pay/transactions/native",
+        &body,
+        now,
+    );
     let r = v3_send(&app.http, url.clone(), &m, "POST", &body, &auth).await;
     assert_eq!(r.status, 401);
     // Stale timestamp.
