@@ -89,6 +89,11 @@ impl<'a> Message<'a> {
         (method.to_ascii_uppercase(), path)
     }
 
+    /// [`substitute`] in the start line.
+    pub fn substitute_start(&mut self, vars: &[(&str, String)]) {
+        self.start = String::from_utf8_lossy(&substitute(self.start.as_bytes(), vars)).into_owned();
+    }
+
     /// Replace (or add) a header.
     pub fn set_header(&mut self, name: &str, value: String) {
         self.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));

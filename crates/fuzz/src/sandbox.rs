@@ -37,6 +37,10 @@ fn send(f: &Fixtures, method: &str, path: &str, headers: &[(String, String)], bo
         Err(never) => match never {},
     };
     let status = resp.status();
+    if std::env::var("FUZZ_DEBUG").is_ok() {
+        let b = f.rt.block_on(async { axum::body::to_bytes(resp.into_body(), 1 << 20).await });
+        eprintln!("{path} {status} {:?}", b.map(|b| String::from_utf8_lossy(&b).into_owned()));
+    }
     assert_ne!(status.as_u16(), 500, "the sandbox answered 500 to {path}");
     Outcome::from(status.is_success())
 }
@@ -46,7 +50,10 @@ fn send(f: &Fixtures, method: &str, path: &str, headers: &[(String, String)], bo
 /// picks the HMAC merchant, anything else the MD5 one).
 pub fn wechat_v2(data: &[u8]) -> Outcome {
     let f = fixtures::get();
-    let m = Message::parse(data, true);
+    let mut m = Message::parse(data, true);
+    if m.sign {
+        m.substitute_start(&f.vars());
+    }
     let (method, path) = m.route("/sandbox/wechat/");
     if !m.sign {
         return send(f, &method, &path, &m.headers, m.body.to_vec());
@@ -81,6 +88,9 @@ pub fn wechat_v3(data: &[u8]) -> Outcome {
             "mchid {:?} from {value:?}",
             a.mchid
         );
+    }
+    if m.sign {
+        m.substitute_start(&f.vars());
     }
     let (method, path) = m.route("/sandbox/wechat/v3/");
     let mut body = m.body.to_vec();
@@ -139,6 +149,9 @@ pub fn alipay(data: &[u8]) -> Outcome {
 pub fn lakala(data: &[u8]) -> Outcome {
     let f = fixtures::get();
     let mut m = Message::parse(data, true);
+    if m.sign {
+        m.substitute_start(&f.vars());
+    }
     let (method, path) = m.route("/sandbox/lakala/api/v3/labs/");
     let mut body = m.body.to_vec();
     if m.sign {
