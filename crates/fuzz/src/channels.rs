@@ -72,7 +72,11 @@ fn check_decoded(
         }
         VerifiedNotification::Refund(r) => {
             assert_eq!(Some(&r.out_trade_no), fields("out_trade_no").as_ref());
-            assert!(r.refund_amount.get() > 0, "refund amount {:?}", r.refund_amount);
+            assert!(
+                r.refund_amount.get() > 0,
+                "refund amount {:?}",
+                r.refund_amount
+            );
         }
         VerifiedNotification::Other { .. } => {}
     }
@@ -123,7 +127,11 @@ pub fn wechat_v2_notify(data: &[u8]) -> Outcome {
     };
     fields.remove("sign");
     let mut refund_fields = None;
-    if let Some(plain) = fields.get("req_info").filter(|v| v.starts_with('<')).cloned() {
+    if let Some(plain) = fields
+        .get("req_info")
+        .filter(|v| v.starts_with('<'))
+        .cloned()
+    {
         refund_fields = sandbox_xml::parse(&plain).ok();
         fields.insert(
             "req_info".into(),
@@ -208,7 +216,10 @@ pub fn alipay_notify(data: &[u8]) -> Outcome {
     let m = Message::parse(data, false);
     let ch = &f.alipay_channel;
     if !m.sign {
-        return Outcome::from(ch.parse_notification(&incoming(&m, m.body.to_vec())).is_ok());
+        return Outcome::from(
+            ch.parse_notification(&incoming(&m, m.body.to_vec()))
+                .is_ok(),
+        );
     }
     let mut params = form_with_vars(m.body, &f.vars());
     params.remove("sign");
@@ -231,21 +242,25 @@ pub fn lakala_notify(data: &[u8]) -> Outcome {
     let mut m = Message::parse(data, false);
     let ch = &f.lakala_channel;
     if !m.sign {
-        return Outcome::from(ch.parse_notification(&incoming(&m, m.body.to_vec())).is_ok());
+        return Outcome::from(
+            ch.parse_notification(&incoming(&m, m.body.to_vec()))
+                .is_ok(),
+        );
     }
     let body = substitute(m.body, &f.vars());
     let (ts, nonce) = ("1704164646", "Lx8dOYbYh2Ts");
-    let Ok(sig) = f
-        .pki
-        .lakala
-        .notify_key
-        .sign_sha256_base64(&lines(&[ts.as_bytes(), nonce.as_bytes(), &body]))
-    else {
+    let Ok(sig) = f.pki.lakala.notify_key.sign_sha256_base64(&lines(&[
+        ts.as_bytes(),
+        nonce.as_bytes(),
+        &body,
+    ])) else {
         return Outcome::Refused;
     };
     m.set_header(
         "Authorization",
-        format!("LKLAPI-SHA256withRSA timestamp=\"{ts}\",nonce_str=\"{nonce}\",signature=\"{sig}\""),
+        format!(
+            "LKLAPI-SHA256withRSA timestamp=\"{ts}\",nonce_str=\"{nonce}\",signature=\"{sig}\""
+        ),
     );
     let plain: Option<Value> = serde_json::from_str(&String::from_utf8_lossy(&body)).ok();
     let result = ch.parse_notification(&incoming(&m, body));

@@ -61,7 +61,9 @@ pub fn apisig(data: &[u8]) -> Outcome {
     let signature = header(apisig::HEADER_SIGNATURE);
     let mut accepted = false;
     for kind in SHARED {
-        let verified = Verifier::Shared(kind, KEY).verify(&message, signature).is_ok();
+        let verified = Verifier::Shared(kind, KEY)
+            .verify(&message, signature)
+            .is_ok();
         if verified {
             // Only the right signature (any case, surrounding spaces) can
             // verify.

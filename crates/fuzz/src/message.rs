@@ -131,7 +131,10 @@ mod tests {
 
     #[test]
     fn splits_start_headers_and_body() {
-        let m = Message::parse(b"SPOST /a?b=1\nX-One: 1\nbad line\n: no name\n\n{\"k\":1}\n\n", true);
+        let m = Message::parse(
+            b"SPOST /a?b=1\nX-One: 1\nbad line\n: no name\n\n{\"k\":1}\n\n",
+            true,
+        );
         assert!(m.sign);
         assert_eq!(m.start, "POST /a?b=1");
         assert_eq!(m.headers, vec![("X-One".to_owned(), "1".to_owned())]);

@@ -16,7 +16,13 @@ use crate::fixtures::{self, Fixtures};
 use crate::message::{Message, substitute};
 use crate::{Outcome, channels};
 
-fn send(f: &Fixtures, method: &str, path: &str, headers: &[(String, String)], body: Vec<u8>) -> Outcome {
+fn send(
+    f: &Fixtures,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: Vec<u8>,
+) -> Outcome {
     let Ok(method) = Method::from_bytes(method.as_bytes()) else {
         return Outcome::Refused;
     };
@@ -38,8 +44,12 @@ fn send(f: &Fixtures, method: &str, path: &str, headers: &[(String, String)], bo
     };
     let status = resp.status();
     if std::env::var("FUZZ_DEBUG").is_ok() {
-        let b = f.rt.block_on(async { axum::body::to_bytes(resp.into_body(), 1 << 20).await });
-        eprintln!("{path} {status} {:?}", b.map(|b| String::from_utf8_lossy(&b).into_owned()));
+        let b =
+            f.rt.block_on(async { axum::body::to_bytes(resp.into_body(), 1 << 20).await });
+        eprintln!(
+            "{path} {status} {:?}",
+            b.map(|b| String::from_utf8_lossy(&b).into_owned())
+        );
     }
     assert_ne!(status.as_u16(), 500, "the sandbox answered 500 to {path}");
     Outcome::from(status.is_success())
@@ -65,13 +75,22 @@ pub fn wechat_v2(data: &[u8]) -> Outcome {
         return Outcome::Refused;
     };
     let (key, kind) = match fields.get("sign_type").map(String::as_str) {
-        Some("HMAC-SHA256") => (&f.wechat_hmac.credentials_v2.api_key, WxSignType::HmacSha256),
+        Some("HMAC-SHA256") => (
+            &f.wechat_hmac.credentials_v2.api_key,
+            WxSignType::HmacSha256,
+        ),
         _ => (&f.wechat_md5.credentials_v2.api_key, WxSignType::Md5),
     };
     fields.remove("sign");
     let sign = wxv2::sign(&fields, key, kind);
     fields.insert("sign".into(), sign);
-    send(f, &method, &path, &m.headers, sandbox_xml::render(&fields).into_bytes())
+    send(
+        f,
+        &method,
+        &path,
+        &m.headers,
+        sandbox_xml::render(&fields).into_bytes(),
+    )
 }
 
 /// WeChat Pay v3 (`/sandbox/wechat/v3/…`, JSON). The `Authorization`

@@ -55,10 +55,47 @@ fn env_number(name: &str, default: u64) -> u64 {
 
 /// Strings the parsers branch on: structure, escapes, numbers at the edges.
 const TOKENS: &[&[u8]] = &[
-    b"\n\n", b"\n", b"<", b">", b"</", b"/>", b"<![CDATA[", b"]]>", b"&", b"&#x", b";", b"<!DOCTYPE",
-    b"<?", b"\"", b"{", b"}", b"[", b"]", b":", b",", b"=", b"%", b"%ZZ", b"%00", b"+", b"\\u0000",
-    b"\\ud800", b"0", b"-1", b"1.5", b"1e999", b"9223372036854775808", b"99999999999999999999",
-    b"\xff", b"\xe4\xb8\xad", b"\r", b"\t", b" ", b"null", b"true", b"\"\"",
+    b"\n\n",
+    b"\n",
+    b"<",
+    b">",
+    b"</",
+    b"/>",
+    b"<![CDATA[",
+    b"]]>",
+    b"&",
+    b"&#x",
+    b";",
+    b"<!DOCTYPE",
+    b"<?",
+    b"\"",
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b":",
+    b",",
+    b"=",
+    b"%",
+    b"%ZZ",
+    b"%00",
+    b"+",
+    b"\\u0000",
+    b"\\ud800",
+    b"0",
+    b"-1",
+    b"1.5",
+    b"1e999",
+    b"9223372036854775808",
+    b"99999999999999999999",
+    b"\xff",
+    b"\xe4\xb8\xad",
+    b"\r",
+    b"\t",
+    b" ",
+    b"null",
+    b"true",
+    b"\"\"",
 ];
 
 /// One random edit of `data` (`other` is another corpus entry for splices).
@@ -114,7 +151,8 @@ fn run_one(target: &Target, label: &str, data: &[u8]) -> Outcome {
     match catch_unwind(AssertUnwindSafe(|| (target.run)(data))) {
         Ok(outcome) => outcome,
         Err(_) => {
-            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/fuzz-replay-failures");
+            let dir =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/fuzz-replay-failures");
             let file = dir.join(format!("{}-{label}", target.name));
             let saved = std::fs::create_dir_all(&dir)
                 .and_then(|()| std::fs::write(&file, data))
