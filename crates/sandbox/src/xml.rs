@@ -110,8 +110,7 @@ fn field_name(name: String) -> Result<String, XmlError> {
     let valid = b
         .first()
         .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
-        && b
-            .iter()
+        && b.iter()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'));
     if valid {
         Ok(name)
