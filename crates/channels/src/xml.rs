@@ -42,9 +42,7 @@ pub fn parse_flat(input: &[u8]) -> Result<BTreeMap<String, String>, XmlError> {
                     1 if seen_root => return Err(err("more than one root element")),
                     1 => seen_root = true,
                     2 => {
-                        let name = std::str::from_utf8(start.name().as_ref())
-                            .map_err(|_| err("element name is not UTF-8"))?
-                            .to_owned();
+                        let name = field_name(start.name().as_ref())?;
                         current = Some((name, String::new()));
                     }
                     _ => return Err(err("nested elements are not allowed")),
@@ -54,9 +52,7 @@ pub fn parse_flat(input: &[u8]) -> Result<BTreeMap<String, String>, XmlError> {
                 0 if seen_root => return Err(err("more than one root element")),
                 0 => seen_root = true,
                 1 => {
-                    let name = std::str::from_utf8(start.name().as_ref())
-                        .map_err(|_| err("element name is not UTF-8"))?
-                        .to_owned();
+                    let name = field_name(start.name().as_ref())?;
                     insert(&mut fields, name, String::new())?;
                 }
                 _ => return Err(err("nested elements are not allowed")),
@@ -103,6 +99,26 @@ pub fn parse_flat(input: &[u8]) -> Result<BTreeMap<String, String>, XmlError> {
         return Err(err("no complete root element"));
     }
     Ok(fields)
+}
+
+/// A field's name: an ASCII XML name, as every WeChat field is. quick-xml
+/// takes whatever stands before the first space as the name (`<;</ …>`
+/// included); such a document is not the flat shape, and its fields could
+/// not be written back ([`to_xml`] writes names verbatim).
+fn field_name(raw: &[u8]) -> Result<String, XmlError> {
+    let valid = raw
+        .first()
+        .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_')
+        && raw
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if !valid {
+        return Err(err(format!(
+            "element name {:?} is not a field name",
+            String::from_utf8_lossy(raw)
+        )));
+    }
+    Ok(String::from_utf8_lossy(raw).into_owned())
 }
 
 fn push_text(
@@ -199,6 +215,27 @@ mod tests {
         assert!(parse_flat(plain_doctype).is_err());
         let undeclared = br#"<xml><a>&xxe;</a></xml>"#;
         assert!(parse_flat(undeclared).unwrap_err().0.contains("entity"));
+    }
+
+    /// Found by the `wechat_v2_xml` fuzz target: `<;</\t…>` was read as a
+    /// field called `;</`, which `to_xml` then wrote as a document that
+    /// does not parse.
+    #[test]
+    fn refuses_field_names_that_are_not_xml_names() {
+        for bad in [
+            &b"<xml>\n  <;</\t\0\0ssss></;</></xml>"[..],
+            b"<xml><;</></xml>",
+            b"<xml><1a>1</1a></xml>",
+            b"<xml><a\xc3\xa9>1</a\xc3\xa9></xml>",
+        ] {
+            assert!(
+                parse_flat(bad).is_err(),
+                "accepted {:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let ok = parse_flat(b"<xml><sub_mch-id.x>1</sub_mch-id.x><_a/></xml>").unwrap();
+        assert_eq!(parse_flat(to_xml(&ok).as_bytes()).unwrap(), ok);
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, String>, XmlError> {
                 match depth {
                     0 if seen_root => return Err(bad("more than one root element")),
                     0 => seen_root = true,
-                    1 => current = Some((name, String::new())),
+                    1 => current = Some((field_name(name)?, String::new())),
                     _ => return Err(bad(format!("nested element <{name}> inside a field"))),
                 }
                 depth += 1;
@@ -59,7 +59,7 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, String>, XmlError> {
                 match depth {
                     0 if seen_root => return Err(bad("more than one root element")),
                     0 => seen_root = true,
-                    1 => insert(&mut fields, name, String::new())?,
+                    1 => insert(&mut fields, field_name(name)?, String::new())?,
                     _ => return Err(bad(format!("nested element <{name}> inside a field"))),
                 }
             }
@@ -100,6 +100,23 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, String>, XmlError> {
         return Err(bad("no complete root element"));
     }
     Ok(fields)
+}
+
+/// A field's name must be an ASCII XML name, as every WeChat field is:
+/// quick-xml takes whatever stands before the first space as the name
+/// (`<;</ …>` included), and [`render`] writes names verbatim.
+fn field_name(name: String) -> Result<String, XmlError> {
+    let b = name.as_bytes();
+    let valid = b
+        .first()
+        .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'));
+    if valid {
+        Ok(name)
+    } else {
+        Err(bad(format!("element <{name}> is not a field name")))
+    }
 }
 
 fn insert(
@@ -184,6 +201,16 @@ mod tests {
         assert!(parse("not xml").is_err());
         assert!(parse("").is_err());
         assert!(parse("<xml></xml><xml></xml>").is_err());
+    }
+
+    /// Found by the `wechat_v2_xml` fuzz target (the same document fooled
+    /// the adapters' reader): `<;</ …>` must not become a field.
+    #[test]
+    fn refuses_field_names_that_are_not_xml_names() {
+        assert!(parse("<xml>\n  <;</\tssss></;</></xml>").is_err());
+        assert!(parse("<xml><;</></xml>").is_err());
+        assert!(parse("<xml><1a>1</1a></xml>").is_err());
+        assert!(parse("<xml><sub_mch-id.x>1</sub_mch-id.x></xml>").is_ok());
     }
 
     #[test]
