@@ -254,6 +254,7 @@ pub struct ChannelConfigView {
 pub struct ChannelCapabilities {
     pub scenes: Vec<SceneCode>,
     pub refunds: &'static str,
+    #[serde(rename = "payerOAuth")]
     pub payer_oauth: Option<&'static str>,
 }
 

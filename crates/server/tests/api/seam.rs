@@ -1,8 +1,9 @@
 //! The channel seam seen from the merchant API: a refusal the server acts
 //! on is recognised by the kind each adapter gives it, whatever the
 //! channel's own code (WeChat `ORDERPAID`, Alipay `ACQ.TRADE_HAS_SUCCESS`,
-//! Lakala `BBS11004`), and every channel's QR `payData` gets its
-//! `qrSvgUrl`.
+//! Lakala `BBS11004`), every channel's QR `payData` gets its `qrSvgUrl`,
+//! and a config's view shows what its channel can do, as the channel's
+//! adapter declares it.
 
 use serde_json::json;
 
@@ -29,6 +30,37 @@ async fn paying_again_an_order_the_channel_already_took_records_the_payment(b: B
     let wx3 = app.wechat_setup("v3").await;
     let ali = app.alipay_setup(false).await;
     let lkl = app.lakala_setup().await;
+    for (config_id, scenes, refunds, oauth) in [
+        (
+            &wx2.config_id,
+            json!(["mini", "jsapi", "native", "h5", "app"]),
+            "ASYNC",
+            json!("wechat"),
+        ),
+        (
+            &ali.config_id,
+            json!(["mini", "wap", "page", "qr", "app"]),
+            "SYNC",
+            json!(null),
+        ),
+        (
+            &lkl.config_id,
+            json!(["mini", "jsapi", "native", "h5"]),
+            "ASYNC",
+            json!(null),
+        ),
+    ] {
+        let view = app
+            .admin
+            .get_channel_config(config_id)
+            .await
+            .expect("config");
+        assert_eq!(
+            view["capabilities"],
+            json!({"scenes": scenes, "refunds": refunds, "payerOAuth": oauth}),
+            "{view}"
+        );
+    }
     let cases = [
         (
             "wx-pay",

@@ -14,7 +14,7 @@ use url::Url;
 
 use super::WxPayV2;
 use super::client::{result_code, result_failure};
-use super::wire::{Fields, fen, need, refund_outcome};
+use super::wire::{Fields, fen, fields_of, need, refund_outcome};
 use crate::channel::*;
 use crate::error::{ChannelError, NotifyError};
 use crate::meta::ChannelMeta;
@@ -325,16 +325,13 @@ impl WxPayV2 {
             sign_type: self.sign_type.as_str().to_owned(),
             pay_sign: String::new(),
         };
-        let signed: Fields = [
+        let signed = fields_of(&[
             ("appId", &p.app_id),
             ("timeStamp", &p.time_stamp),
             ("nonceStr", &p.nonce_str),
             ("package", &p.package),
             ("signType", &p.sign_type),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.clone()))
-        .collect();
+        ]);
         p.pay_sign = self.sign(&signed, self.sign_type);
         PayData::RequestPayment(p)
     }
@@ -359,17 +356,14 @@ impl WxPayV2 {
             timestamp: timestamp.to_string(),
             sign: String::new(),
         };
-        let signed: Fields = [
+        let signed = fields_of(&[
             ("appid", &p.appid),
             ("partnerid", &p.partnerid),
             ("prepayid", &p.prepayid),
             ("package", &p.package),
             ("noncestr", &p.noncestr),
             ("timestamp", &p.timestamp),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.clone()))
-        .collect();
+        ]);
         p.sign = self.sign(&signed, self.sign_type);
         PayData::WxApp(p)
     }

@@ -14,6 +14,14 @@ use crate::error::{ChannelError, NotifyError};
 /// A v2 request, answer or notification: field name → value.
 pub(super) type Fields = BTreeMap<String, String>;
 
+/// The fields to sign of a front-end payload (`wx.requestPayment`, `PayReq`).
+pub(super) fn fields_of(pairs: &[(&str, &String)]) -> Fields {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).clone()))
+        .collect()
+}
+
 pub(super) fn need<'a>(
     path: &str,
     fields: &'a Fields,
