@@ -53,6 +53,7 @@ fn env() -> ChannelEnv {
             timeout: Duration::from_secs(5),
         },
         extra_root_ca_pems: vec![],
+        oauth_base_url: None,
     }
 }
 

@@ -27,19 +27,15 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use cashdesk_core::{ChannelType, Fen, OrderId, RefundId, SceneCode};
 use chrono::{DateTime, Utc};
 
 use crate::error::{ChannelError, NotifyError};
-
-/// The code of the [`ChannelError::Business`] a [`Channel::query_refund`]
-/// returns when the channel has no record of the refund (the request never
-/// reached it). The server then sends the refund again, which is safe:
-/// channels treat a second request with the same refund number as the
-/// same refund.
-pub const REFUND_NOT_FOUND: &str = "REFUND_NOT_FOUND";
+use crate::meta::ChannelMeta;
+use crate::pay_data::PayData;
 
 /// One payment channel account (a channel config), speaking one API version.
 ///
@@ -53,8 +49,16 @@ pub trait Channel: Send + Sync + fmt::Debug {
     fn api_version(&self) -> &'static str;
     /// The merchant id at the channel (the config's `mchId`).
     fn mch_id(&self) -> &str;
-    /// The scenes [`Channel::create_payment`] accepts.
-    fn scenes(&self) -> &'static [SceneCode];
+    /// The channel's names, scenes (those [`Channel::create_payment`]
+    /// accepts) and capabilities, as its factory declares them.
+    fn meta(&self) -> &'static ChannelMeta;
+    /// The web OAuth that identifies a JSAPI payer in the channel's app
+    /// browser, when the channel has one and this config holds its
+    /// credentials (WeChat: the official account's `appSecret`). The
+    /// secret stays inside the adapter.
+    fn payer_oauth(&self) -> Option<Arc<dyn PayerOAuth>> {
+        None
+    }
 
     /// Create the channel-side order for `req.scene` and build `payData`.
     async fn create_payment(&self, req: &PayRequest) -> Result<PayResponse, ChannelError>;
@@ -94,6 +98,23 @@ pub trait Channel: Send + Sync + fmt::Debug {
             ))),
         }
     }
+}
+
+/// A channel's web OAuth for JSAPI payers (WeChat official account,
+/// `snsapi_base`: silent, openid only): the buyer's browser is sent to
+/// [`PayerOAuth::authorize_url`], comes back with a `code`, and
+/// [`PayerOAuth::payer_id`] exchanges it for the payer id the payment
+/// takes. The caller binds `state` to its own session (it is echoed back
+/// unchanged).
+#[async_trait]
+pub trait PayerOAuth: Send + Sync + fmt::Debug {
+    /// The AppID the payer id belongs to (the payment's `payer_app_id`).
+    fn app_id(&self) -> &str;
+    /// Where to send the buyer's browser.
+    fn authorize_url(&self, redirect_uri: &str, state: &str) -> String;
+    /// Exchange an OAuth `code` for the payer id (openid). A refused or
+    /// failed exchange is an error whose message never holds the secret.
+    async fn payer_id(&self, code: &str) -> Result<String, ChannelError>;
 }
 
 /// A store's own merchant identity at one channel config: the fields the
@@ -200,9 +221,8 @@ pub struct PayRequest {
 /// What `POST /payment` returns for the scene.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PayResponse {
-    /// The front end's payload: `wx.requestPayment` params, `{codeUrl}`,
-    /// `{h5Url}` or the app SDK params.
-    pub pay_data: serde_json::Value,
+    /// The front end's payload (`payData`).
+    pub pay_data: PayData,
     /// The channel's prepay id, when it issues one.
     pub prepay_id: Option<String>,
 }

@@ -2,7 +2,8 @@
 //!
 //! [`ChannelError`] is shaped by what the server must do next, not by where
 //! the failure happened: `Business` (the channel said no — tell the merchant,
-//! the order may stay retryable), `Retryable` (the outcome is unknown or the
+//! the order may stay retryable; its [`BusinessKind`] says which refusals
+//! are outcomes the server acts on), `Retryable` (the outcome is unknown or the
 //! channel is down — SYSTEMERROR, HTTP 5xx, timeouts, network errors: try again
 //! or query later; for a refund the refund may have been accepted), `BadResponse`
 //! (the answer could not be trusted or understood: for v3 an unverifiable
@@ -10,15 +11,27 @@
 //! and `InvalidRequest` (the request cannot be sent for this scene, e.g. a
 //! JSAPI payment without an openid). Every message carries the channel's own
 //! message where there is one, for the merchant's 502, and never a secret.
+//!
+//! Provider words stay in the provider's module: each adapter turns its own
+//! codes (WeChat v2 `err_code`, v3 `code`, Alipay `sub_code`, Lakala `code`)
+//! into a [`BusinessKind`] in one mapping function of its `client` module,
+//! so the server never compares a channel's code with a string. The code
+//! and message themselves stay in the error, for the merchant's 502 text
+//! and the refund's `errorCode`.
 
 use std::fmt;
 
 /// A failed channel call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChannelError {
-    /// The channel refused the request (ORDERPAID, PARAM_ERROR, NOTENOUGH…).
+    /// The channel refused the request (ORDERPAID, PARAM_ERROR, NOTENOUGH…):
+    /// `kind` is what it means, `code` and `message` are the channel's own.
     #[error("channel refused the request: {code}: {message}")]
-    Business { code: String, message: String },
+    Business {
+        kind: BusinessKind,
+        code: String,
+        message: String,
+    },
     /// The channel is busy or unreachable, or answered SYSTEMERROR / 5xx.
     #[error("channel temporarily unavailable: {message}")]
     Retryable {
@@ -36,6 +49,34 @@ pub enum ChannelError {
     InvalidRequest { message: String },
 }
 
+/// What a [`ChannelError::Business`] refusal means, set by the adapter from
+/// the channel's own code. Only refusals the server acts on have a kind of
+/// their own; everything else is [`BusinessKind::Other`] (the error's
+/// `code` and `message` say what the channel said).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BusinessKind {
+    /// The order is already paid at the channel (WeChat `ORDERPAID`,
+    /// Alipay `ACQ.TRADE_HAS_SUCCESS` / `ACQ.TRADE_HAS_FINISHED`, Lakala
+    /// `BBS11004`): the server queries the channel and records the payment.
+    OrderAlreadyPaid,
+    /// The order is closed (or revoked) at the channel and can never be
+    /// paid (WeChat `ORDERCLOSED` / `ORDER_CLOSED`, Alipay
+    /// `ACQ.TRADE_HAS_CLOSE`, Lakala `BBS11005`).
+    OrderClosed,
+    /// A refund query names a refund the channel has no record of: the
+    /// request never reached it (WeChat `REFUNDNOTEXIST` /
+    /// `RESOURCE_NOT_EXISTS`, Alipay's answer without `refund_status`).
+    /// Sending the refund again is safe: channels treat a second request
+    /// with the same refund number as the same refund.
+    RefundNotFound,
+    /// The merchant's balance at the channel cannot cover the refund
+    /// (WeChat `NOTENOUGH` / `NOT_ENOUGH`, Alipay
+    /// `ACQ.SELLER_BALANCE_NOT_ENOUGH`): the operator must top it up.
+    InsufficientBalance,
+    /// Any other refusal (`PARAM_ERROR`, `OUT_TRADE_NO_USED`, …).
+    Other,
+}
+
 /// The kind of a [`ChannelError`], for matching without the payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChannelErrorKind {
@@ -47,8 +88,13 @@ pub enum ChannelErrorKind {
 }
 
 impl ChannelError {
-    pub fn business(code: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn business(
+        kind: BusinessKind,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Self::Business {
+            kind,
             code: code.into(),
             message: message.into(),
         }
@@ -82,6 +128,14 @@ impl ChannelError {
             Self::BadResponse { .. } => ChannelErrorKind::BadResponse,
             Self::Config { .. } => ChannelErrorKind::Config,
             Self::InvalidRequest { .. } => ChannelErrorKind::InvalidRequest,
+        }
+    }
+
+    /// What a business refusal means; `None` for every other error.
+    pub fn business_kind(&self) -> Option<BusinessKind> {
+        match self {
+            Self::Business { kind, .. } => Some(*kind),
+            _ => None,
         }
     }
 

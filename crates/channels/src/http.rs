@@ -90,11 +90,33 @@ pub(crate) async fn send(
     req: reqwest::RequestBuilder,
     what: &str,
 ) -> Result<RawResponse, ChannelError> {
-    let mut resp = req.send().await.map_err(|e| transport_error(what, &e))?;
+    send_inner(req, what, false).await
+}
+
+/// [`send`] for a request whose URL carries a secret (WeChat's OAuth code
+/// exchange puts the AppSecret in the query, as WeChat requires): errors
+/// and logs never show the URL.
+pub(crate) async fn send_secret_url(
+    req: reqwest::RequestBuilder,
+    what: &str,
+) -> Result<RawResponse, ChannelError> {
+    send_inner(req, what, true).await
+}
+
+async fn send_inner(
+    req: reqwest::RequestBuilder,
+    what: &str,
+    hide_url: bool,
+) -> Result<RawResponse, ChannelError> {
+    let fail = |e: reqwest::Error| {
+        let e = if hide_url { e.without_url() } else { e };
+        transport_error(what, &e)
+    };
+    let mut resp = req.send().await.map_err(fail)?;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| transport_error(what, &e))? {
+    while let Some(chunk) = resp.chunk().await.map_err(fail)? {
         if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
             return Err(ChannelError::bad_response(format!(
                 "{what}: response larger than {MAX_RESPONSE_BYTES} bytes"

@@ -3,7 +3,9 @@
 //! Each channel module exports one [`ChannelFactory`]; [`FACTORIES`] lists
 //! them. The server calls [`build_channel`] with a config's fields and gets an
 //! `Arc<dyn Channel>`; the admin API calls [`validate_credentials`] to refuse
-//! a bad config before it is stored. Adding a channel adds a module and one
+//! a bad config before it is stored. A factory also declares the channel's
+//! [`ChannelMeta`] (names, scenes, capabilities; [`channel_meta`]), so the
+//! server keeps no per-channel table. Adding a channel adds a module and one
 //! entry in [`FACTORIES`]; nothing else matches on the channel type.
 //!
 //! `apiVersion` may be left out for a channel that speaks one version
@@ -19,6 +21,7 @@ use cashdesk_core::ChannelType;
 use crate::channel::Channel;
 use crate::error::ChannelError;
 use crate::http::HttpSettings;
+use crate::meta::ChannelMeta;
 
 /// What every adapter gets from the server besides its config.
 #[derive(Debug, Clone)]
@@ -33,6 +36,11 @@ pub struct ChannelEnv {
     /// Extra trusted root CA certificates (PEM) for outbound HTTPS, on top
     /// of the web PKI roots. Verification is never turned off.
     pub extra_root_ca_pems: Vec<String>,
+    /// Replaces the production hosts of the channel's web OAuth (WeChat's
+    /// `open.weixin.qq.com` and `api.weixin.qq.com`, see
+    /// [`crate::PayerOAuth`]): the sandbox, a test double. `None`: the
+    /// channel's own.
+    pub oauth_base_url: Option<String>,
 }
 
 /// One config's identity, as stored.
@@ -56,9 +64,13 @@ pub struct IdentitySummary {
     pub secret_fields: &'static [&'static str],
 }
 
-/// Builds one channel's adapters.
+/// Builds one channel's adapters and says what the channel is.
 pub trait ChannelFactory: Sync {
-    fn channel_type(&self) -> ChannelType;
+    /// The channel's names, scenes and capabilities.
+    fn meta(&self) -> &'static ChannelMeta;
+    fn channel_type(&self) -> ChannelType {
+        self.meta().channel_type
+    }
     /// Accepted `apiVersion` values (lowercase).
     fn api_versions(&self) -> &'static [&'static str];
     /// The version used when a config gives none; `None` = `apiVersion`
@@ -101,6 +113,17 @@ fn factory(channel_type: ChannelType) -> Option<&'static dyn ChannelFactory> {
         .iter()
         .copied()
         .find(|f| f.channel_type() == channel_type)
+}
+
+/// What cashdesk knows about a channel type (see [`crate::meta`]); `None`
+/// for a type no factory builds.
+pub fn channel_meta(channel_type: ChannelType) -> Option<&'static ChannelMeta> {
+    factory(channel_type).map(|f| f.meta())
+}
+
+/// Every channel type cashdesk can speak to, in registry order.
+pub fn channel_types() -> impl Iterator<Item = ChannelType> {
+    FACTORIES.iter().map(|f| f.channel_type())
 }
 
 fn checked_version(f: &dyn ChannelFactory, api_version: &str) -> Result<String, String> {

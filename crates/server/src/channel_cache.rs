@@ -123,6 +123,23 @@ pub fn channel_env(state: &AppState, config_id: &ConfigId) -> ChannelEnv {
         // The adapters add the config's own `caCertPem`; the server trusts
         // nothing more by default.
         extra_root_ca_pems: Vec::new(),
+        oauth_base_url: oauth_base_url(state),
+    }
+}
+
+/// Where channels' web OAuth goes (WeChat's, for JSAPI payers on the
+/// cashier page): `wechat_oauth_base_url` when set, else the sandbox when
+/// it runs (where it answers: the public URL, or its own loopback
+/// listener), else (`None`) the channel's own hosts.
+fn oauth_base_url(state: &AppState) -> Option<String> {
+    match &state.config.wechat_oauth_base_url {
+        Some(base) => Some(base.trim_end_matches('/').to_owned()),
+        None => state
+            .edge
+            .posture
+            .sandbox_url
+            .as_ref()
+            .map(|sandbox| format!("{sandbox}/sandbox/wechat")),
     }
 }
 

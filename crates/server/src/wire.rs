@@ -3,6 +3,7 @@
 //! the integration tests parse every answer with it. Admin views are
 //! documented in docs/api.md and never carry a secret.
 
+use cashdesk_channels::PayData;
 use cashdesk_core::time::{to_cn_datetime, to_rfc3339_cn};
 use cashdesk_core::{
     BindingState, ChannelType, NotifyId, OrderState, RefundState, ResultCode, SceneCode, SignType,
@@ -48,27 +49,10 @@ pub struct PaymentChannel {
     pub sort: i64,
 }
 
-/// A human name for a scene, as the seed cashier shows it.
+/// A human name for a scene, as the seed cashier shows it: the channel's
+/// own ([`cashdesk_channels::ChannelMeta::scene_name`]).
 pub fn scene_name(channel_type: ChannelType, scene: SceneCode) -> Option<&'static str> {
-    use ChannelType::*;
-    use SceneCode::*;
-    Some(match (channel_type, scene) {
-        (WxPay, Mini) => "微信小程序支付",
-        (WxPay, Jsapi) => "微信公众号支付",
-        (WxPay, Native | Qr) => "微信扫码支付",
-        (WxPay, H5 | Wap) => "微信H5支付",
-        (WxPay, App) => "微信APP支付",
-        (AliPay, Mini) => "支付宝小程序支付",
-        (AliPay, Wap | H5) => "支付宝手机网站支付",
-        (AliPay, Page) => "支付宝电脑网站支付",
-        (AliPay, Qr | Native) => "支付宝扫码支付",
-        (AliPay, App) => "支付宝APP支付",
-        (Lakala, Mini) => "拉卡拉小程序支付",
-        (Lakala, Jsapi) => "拉卡拉公众号支付",
-        (Lakala, Native | Qr) => "拉卡拉扫码支付",
-        (Lakala, H5 | Wap) => "拉卡拉H5支付",
-        _ => return None,
-    })
+    cashdesk_channels::channel_meta(channel_type).and_then(|m| m.scene_name(scene))
 }
 
 impl PaymentChannel {
@@ -91,6 +75,17 @@ impl PaymentChannel {
             sort: i64::from(bound.channel.sort),
         }
     }
+}
+
+/// `POST /api/cashier-desk/payment`'s `data`: `payData` is the adapter's
+/// typed [`PayData`], serialized to its wire shape.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentResponse {
+    pub order_id: String,
+    pub channel_type: ChannelType,
+    pub scene_code: SceneCode,
+    pub pay_data: PayData,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -245,6 +240,32 @@ pub struct ChannelConfigView {
     pub base_url: Option<String>,
     pub enabled: bool,
     pub created_at: String,
+    /// What the channel can do, from its factory.
+    pub capabilities: Option<ChannelCapabilities>,
+}
+
+/// A channel type's capabilities as the admin API shows them: the scenes
+/// a channel of the config may have, whether a refund's answer is its
+/// outcome (`SYNC`) or the outcome comes later by notification or query
+/// (`ASYNC`), and the app whose browser can pay JSAPI after the channel's
+/// web OAuth (`wechat`; the config needs `credentials.appSecret`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelCapabilities {
+    pub scenes: Vec<SceneCode>,
+    pub refunds: &'static str,
+    #[serde(rename = "payerOAuth")]
+    pub payer_oauth: Option<&'static str>,
+}
+
+impl ChannelCapabilities {
+    pub fn of(channel_type: ChannelType) -> Option<Self> {
+        cashdesk_channels::channel_meta(channel_type).map(|m| Self {
+            scenes: m.scene_codes().collect(),
+            refunds: m.refunds.as_str(),
+            payer_oauth: m.payer_oauth.map(|a| a.as_str()),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -12,7 +12,9 @@ use cashdesk_crypto::cert::{Certificate, alipay_root_cert_sn};
 use cashdesk_crypto::rsa::{RsaPrivateKey, RsaPublicKey};
 use serde::{Deserialize, Serialize};
 
-use crate::wechat::{check_ca_pem, parse_base_url, parse_private_key, parse_public_key, required};
+use crate::support::{
+    check_ca_pem, parse_base_url, parse_private_key, parse_public_key, required, secret,
+};
 
 /// Public-key mode: `{appId, privateKeyPem, alipayPublicKeyPem}`.
 /// Certificate mode: `{appId, privateKeyPem, appCertPem, alipayCertPem,
@@ -155,10 +157,6 @@ impl AlipayCredentials {
     pub(crate) fn ca_cert_pem(&self) -> Option<&str> {
         present(&self.ca_cert_pem)
     }
-}
-
-fn secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
-    String::deserialize(d).map(Secret::new)
 }
 
 /// A store's identity at an `ali-pay` config used as a third-party

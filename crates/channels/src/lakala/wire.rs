@@ -8,7 +8,7 @@ use cashdesk_crypto::cert::Certificate;
 use cashdesk_crypto::rsa::{RsaPrivateKey, RsaPublicKey};
 use serde::{Deserialize, Serialize};
 
-use crate::wechat::{check_ca_pem, parse_private_key, required};
+use crate::support::{check_ca_pem, parse_private_key, required, secret};
 
 /// `{appId, serialNo, privateKeyPem, lklCertPem, lklNotifyCertPem,
 /// merchantNo, termNo}`, plus optional `subAppId` (the WeChat AppID —
@@ -129,10 +129,6 @@ impl TerminalIdentity {
             },
         })
     }
-}
-
-fn secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
-    String::deserialize(d).map(Secret::new)
 }
 
 // ---- requests ----
@@ -296,5 +292,28 @@ impl<'de> Deserialize<'de> for FenText {
         text.parse()
             .map(FenText)
             .map_err(|_| serde::de::Error::custom(format!("`{text}` is not an amount in fen")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn fen_text_is_strict() {
+        let f = |v: serde_json::Value| serde_json::from_value::<FenText>(v);
+        assert_eq!(f(json!("100")).unwrap(), FenText(100));
+        assert_eq!(f(json!(100)).unwrap(), FenText(100));
+        for bad in [
+            json!("1.00"),
+            json!("+1"),
+            json!(" 1"),
+            json!(""),
+            json!(-1),
+            json!(1.5),
+        ] {
+            assert!(f(bad.clone()).is_err(), "{bad} accepted");
+        }
     }
 }

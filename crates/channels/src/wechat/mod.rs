@@ -2,8 +2,13 @@
 //! ([`v3`], JSON, SHA256withRSA), chosen by the config's `apiVersion`.
 //!
 //! This module owns what both versions share: the channel's factory
-//! (credential validation and construction), the credential shapes, the
-//! scene → trade type mapping and URL joining. Wire types live in [`wire`].
+//! (credential validation and construction) and its [`META`] (names,
+//! scenes, capabilities), the scene → trade type mapping, the
+//! sub-merchant checks of service-provider mode and the official account's
+//! web OAuth ([`oauth`], for JSAPI payers on the cashier page). Credential
+//! shapes live in [`wire`]; each version is split into `client` (signing,
+//! calls, error codes), `flows` (the [`Channel`] implementation), `notify`
+//! and `wire`.
 //!
 //! Service-provider mode (服务商模式): a config may be a service provider's
 //! account whose stores are its sub-merchants. A store's identity
@@ -22,6 +27,7 @@
 //! full path of the URL actually requested (prefix included), as any HTTP
 //! client of WeChat does.
 
+mod oauth;
 pub mod v2;
 pub mod v3;
 pub mod wire;
@@ -29,25 +35,53 @@ pub mod wire;
 use std::sync::Arc;
 
 use cashdesk_core::{ChannelType, SceneCode};
-use cashdesk_crypto::rsa::{RsaPrivateKey, RsaPublicKey};
-use url::Url;
 
 use crate::channel::Channel;
 use crate::error::ChannelError;
+use crate::meta::{ChannelMeta, LocalText, OAuthApp, RefundSettlement, SceneInfo};
 use crate::registry::{ChannelEnv, ChannelFactory, ChannelSpec, IdentitySummary};
+use crate::support::parse_base_url;
 use wire::{SubMerchantIdentity, V2Credentials, V3Credentials};
 
 /// WeChat Pay's production API host.
 pub const PRODUCTION_BASE_URL: &str = "https://api.mch.weixin.qq.com";
 
-/// Scenes both versions support.
-pub const SCENES: &[SceneCode] = &[
-    SceneCode::Mini,
-    SceneCode::Jsapi,
-    SceneCode::Native,
-    SceneCode::H5,
-    SceneCode::App,
-];
+/// What WeChat Pay is (both versions): names, scenes, capabilities.
+pub static META: ChannelMeta = ChannelMeta {
+    channel_type: ChannelType::WxPay,
+    name: LocalText {
+        zh: "微信支付",
+        en: "WeChat Pay",
+    },
+    scenes: &[
+        SceneInfo {
+            scene: SceneCode::Mini,
+            name: "微信小程序支付",
+        },
+        SceneInfo {
+            scene: SceneCode::Jsapi,
+            name: "微信公众号支付",
+        },
+        SceneInfo {
+            scene: SceneCode::Native,
+            name: "微信扫码支付",
+        },
+        SceneInfo {
+            scene: SceneCode::H5,
+            name: "微信H5支付",
+        },
+        SceneInfo {
+            scene: SceneCode::App,
+            name: "微信APP支付",
+        },
+    ],
+    payer_oauth: Some(OAuthApp::WeChat),
+    refunds: RefundSettlement::Asynchronous,
+    // WeChat's H5 page sends the buyer to the `redirect_url` the merchant
+    // appends to `mweb_url`.
+    h5_return_param: Some("redirect_url"),
+    mark_svg: r##"<svg viewBox="0 0 32 32" aria-hidden="true" focusable="false"><rect width="32" height="32" rx="8" fill="#07c160"/><ellipse cx="13.5" cy="13.5" rx="8.5" ry="7" fill="#fff"/><path d="M9 19.5l-1.2 3 3.4-1.8z" fill="#fff"/><ellipse cx="20.5" cy="19" rx="6.8" ry="5.6" fill="#fff" stroke="#07c160" stroke-width="1.2"/><circle cx="10.8" cy="12" r="1.1" fill="#07c160"/><circle cx="16.2" cy="12" r="1.1" fill="#07c160"/><circle cx="18.4" cy="18" r=".9" fill="#07c160"/><circle cx="22.6" cy="18" r=".9" fill="#07c160"/></svg>"##,
+};
 
 /// How WeChat names a scene.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,8 +110,8 @@ impl TradeKind {
 pub struct WechatFactory;
 
 impl ChannelFactory for WechatFactory {
-    fn channel_type(&self) -> ChannelType {
-        ChannelType::WxPay
+    fn meta(&self) -> &'static ChannelMeta {
+        &META
     }
 
     fn api_versions(&self) -> &'static [&'static str] {
@@ -190,69 +224,6 @@ pub(crate) fn payer_app(
     }
 }
 
-/// An http(s) base URL without query or fragment.
-pub(crate) fn parse_base_url(s: &str) -> Result<Url, String> {
-    let url = Url::parse(s.trim()).map_err(|e| format!("base URL `{s}` is not a URL: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(format!("base URL `{s}` must be an http or https URL"));
-    }
-    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
-        return Err(format!(
-            "base URL `{s}` must not have credentials, a query or a fragment"
-        ));
-    }
-    Ok(url)
-}
-
-/// `base` + `path` (path starts with `/` or not; query allowed in `path`).
-pub(crate) fn join_url(base: &Url, path: &str) -> String {
-    let b = base.as_str().trim_end_matches('/');
-    let p = path.trim_start_matches('/');
-    format!("{b}/{p}")
-}
-
-/// At most `max` bytes of `s`, cut on a character boundary.
-pub(crate) fn truncate_bytes(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
-/// A non-empty, trimmed field.
-pub(crate) fn required<'a>(field: &str, value: &'a str) -> Result<&'a str, String> {
-    let v = value.trim();
-    if v.is_empty() {
-        Err(format!("credentials.{field} is required"))
-    } else {
-        Ok(v)
-    }
-}
-
-pub(crate) fn parse_private_key(field: &str, pem: &str) -> Result<RsaPrivateKey, String> {
-    RsaPrivateKey::from_pem(pem)
-        .map_err(|e| format!("credentials.{field} is not a usable RSA private key: {e}"))
-}
-
-pub(crate) fn parse_public_key(field: &str, pem: &str) -> Result<RsaPublicKey, String> {
-    RsaPublicKey::from_pem(pem)
-        .map_err(|e| format!("credentials.{field} is not a usable RSA public key: {e}"))
-}
-
-pub(crate) fn check_ca_pem(pem: &str) -> Result<(), String> {
-    match reqwest::Certificate::from_pem_bundle(pem.as_bytes()) {
-        Ok(c) if !c.is_empty() => Ok(()),
-        Ok(_) => Err("credentials.caCertPem holds no certificate".into()),
-        Err(e) => Err(format!(
-            "credentials.caCertPem is not a PEM certificate: {e}"
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,29 +271,15 @@ mod tests {
     }
 
     #[test]
-    fn urls_and_truncation() {
-        let base = parse_base_url("http://127.0.0.1:1/sandbox/wechat/").unwrap();
-        assert_eq!(
-            join_url(&base, "/v3/pay"),
-            "http://127.0.0.1:1/sandbox/wechat/v3/pay"
-        );
-        let base = parse_base_url(PRODUCTION_BASE_URL).unwrap();
-        assert_eq!(
-            join_url(&base, "pay/unifiedorder"),
-            "https://api.mch.weixin.qq.com/pay/unifiedorder"
-        );
-        assert!(parse_base_url("ftp://x").is_err());
-        assert!(parse_base_url("https://u:p@x").is_err());
-        assert_eq!(truncate_bytes("中文", 4), "中");
-        assert_eq!(truncate_bytes("abc", 5), "abc");
-    }
-
-    #[test]
     fn scenes() {
         assert_eq!(
             TradeKind::for_scene(SceneCode::Mini).unwrap(),
             TradeKind::Jsapi
         );
         assert!(TradeKind::for_scene(SceneCode::Wap).is_err());
+        // Every scene the metadata lists has a trade type.
+        for s in META.scene_codes() {
+            assert!(TradeKind::for_scene(s).is_ok(), "{s}");
+        }
     }
 }

@@ -1,6 +1,7 @@
-//! WeChat Pay wire types: the credential shapes of a `wx-pay` channel config
-//! and the v3 JSON bodies. (v2 speaks flat XML, handled as string maps by
-//! [`crate::xml`] because its signature covers every field, known or not.)
+//! WeChat Pay wire types both versions share: the credential shapes of a
+//! `wx-pay` channel config and a store's sub-merchant identity. (The v3
+//! JSON bodies are in [`super::v3::wire`]; v2 speaks flat XML, read as
+//! string maps in `v2::wire`, because its signature covers every field.)
 //!
 //! Credential parsing ignores unknown fields on purpose: the sandbox hands
 //! out one object with v2 and v3 credentials together, and an operator may
@@ -10,16 +11,20 @@ use cashdesk_crypto::Secret;
 use cashdesk_crypto::cert::Certificate;
 use cashdesk_crypto::rsa::{RsaPrivateKey, RsaPublicKey};
 use cashdesk_crypto::wxv2::WxSignType;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use super::{check_ca_pem, parse_private_key, parse_public_key, required};
+use crate::support::{
+    check_ca_pem, opt_secret, parse_base_url, parse_private_key, parse_public_key, required, secret,
+};
 
 /// v2: `{appId, apiKey, signType: MD5|HMAC-SHA256, certPem?, keyPem?,
-/// caCertPem?, refundBaseUrl?}`. `certPem` + `keyPem` (the merchant's
+/// caCertPem?, refundBaseUrl?, appSecret?}`. `certPem` + `keyPem` (the merchant's
 /// `apiclient_cert.pem` / `apiclient_key.pem`) are needed for refunds.
 /// `refundBaseUrl` (optional, cashdesk's addition) sends
 /// `secapi/pay/refund` to another base URL — the sandbox serves it on its
 /// own HTTPS listener; `caCertPem` is an extra trusted root for it.
+/// `appSecret` (optional) is the official account's AppSecret, for the web
+/// OAuth that gets a JSAPI payer's openid on the cashier page.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct V2Credentials {
@@ -35,6 +40,8 @@ pub struct V2Credentials {
     pub ca_cert_pem: Option<String>,
     #[serde(default)]
     pub refund_base_url: Option<String>,
+    #[serde(default, deserialize_with = "opt_secret")]
+    pub app_secret: Option<Secret>,
 }
 
 /// What a checked v2 config holds.
@@ -91,7 +98,7 @@ impl V2Credentials {
             check_ca_pem(ca)?;
         }
         if let Some(url) = &self.refund_base_url {
-            super::parse_base_url(url).map_err(|e| format!("credentials.refundBaseUrl: {e}"))?;
+            parse_base_url(url).map_err(|e| format!("credentials.refundBaseUrl: {e}"))?;
         }
         Ok(CheckedV2 {
             sign_type,
@@ -101,7 +108,8 @@ impl V2Credentials {
 }
 
 /// v3: `{appId, serialNo, privateKeyPem, apiV3Key, platformSerial,
-/// platformPublicKeyPem | platformCertPem, caCertPem?}`.
+/// platformPublicKeyPem | platformCertPem, caCertPem?, appSecret?}`
+/// (`appSecret` as in v2).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct V3Credentials {
@@ -118,6 +126,8 @@ pub struct V3Credentials {
     pub platform_cert_pem: Option<String>,
     #[serde(default)]
     pub ca_cert_pem: Option<String>,
+    #[serde(default, deserialize_with = "opt_secret")]
+    pub app_secret: Option<Secret>,
 }
 
 pub(crate) struct CheckedV3 {
@@ -253,247 +263,4 @@ impl SubMerchant {
             })
             .transpose()
     }
-}
-
-fn secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
-    String::deserialize(d).map(Secret::new)
-}
-
-fn opt_secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
-    Option::<String>::deserialize(d).map(|o| o.map(Secret::new))
-}
-
-// ---- v3 JSON bodies ----
-
-#[derive(Debug, Serialize)]
-pub struct V3Amount {
-    pub total: i64,
-    pub currency: &'static str,
-}
-
-#[derive(Debug, Serialize)]
-pub struct V3Payer {
-    pub openid: String,
-}
-
-/// The payer of a partner order: `sp_openid` (under the service
-/// provider's AppID) or `sub_openid` (under `sub_appid`).
-#[derive(Debug, Serialize)]
-pub struct V3PartnerPayer {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sp_openid: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sub_openid: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct V3H5Info {
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-}
-
-#[derive(Debug, Serialize)]
-pub struct V3SceneInfo {
-    pub payer_client_ip: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub h5_info: Option<V3H5Info>,
-}
-
-/// `POST /v3/pay/transactions/{jsapi|native|h5|app}`.
-#[derive(Debug, Serialize)]
-pub struct V3PrepayRequest {
-    pub appid: String,
-    pub mchid: String,
-    pub description: String,
-    pub out_trade_no: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub time_expire: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub attach: Option<String>,
-    pub notify_url: String,
-    pub amount: V3Amount,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub payer: Option<V3Payer>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub scene_info: Option<V3SceneInfo>,
-}
-
-/// `POST /v3/pay/partner/transactions/{jsapi|native|h5|app}`: a service
-/// provider's order for a sub-merchant.
-#[derive(Debug, Serialize)]
-pub struct V3PartnerPrepayRequest {
-    pub sp_appid: String,
-    pub sp_mchid: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sub_appid: Option<String>,
-    pub sub_mchid: String,
-    pub description: String,
-    pub out_trade_no: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub time_expire: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub attach: Option<String>,
-    pub notify_url: String,
-    pub amount: V3Amount,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub payer: Option<V3PartnerPayer>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub scene_info: Option<V3SceneInfo>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct V3PrepayResponse {
-    #[serde(default)]
-    pub prepay_id: Option<String>,
-    #[serde(default)]
-    pub code_url: Option<String>,
-    #[serde(default)]
-    pub h5_url: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct V3TransactionAmount {
-    #[serde(default)]
-    pub total: Option<i64>,
-}
-
-/// A transaction: the query answer and the decrypted `TRANSACTION.SUCCESS`
-/// resource.
-#[derive(Debug, Deserialize)]
-pub struct V3Transaction {
-    #[serde(default)]
-    pub appid: Option<String>,
-    #[serde(default)]
-    pub mchid: Option<String>,
-    /// Partner orders name the service provider and the sub-merchant
-    /// instead of `appid`/`mchid`.
-    #[serde(default)]
-    pub sp_appid: Option<String>,
-    #[serde(default)]
-    pub sp_mchid: Option<String>,
-    #[serde(default)]
-    pub sub_appid: Option<String>,
-    #[serde(default)]
-    pub sub_mchid: Option<String>,
-    #[serde(default)]
-    pub attach: Option<String>,
-    pub out_trade_no: String,
-    #[serde(default)]
-    pub transaction_id: Option<String>,
-    pub trade_state: String,
-    #[serde(default)]
-    pub trade_state_desc: Option<String>,
-    #[serde(default)]
-    pub success_time: Option<String>,
-    #[serde(default)]
-    pub amount: Option<V3TransactionAmount>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct V3CloseRequest {
-    pub mchid: String,
-}
-
-/// `POST /v3/pay/partner/transactions/out-trade-no/{no}/close`.
-#[derive(Debug, Serialize)]
-pub struct V3PartnerCloseRequest {
-    pub sp_mchid: String,
-    pub sub_mchid: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct V3RefundAmount {
-    pub refund: i64,
-    pub total: i64,
-    pub currency: &'static str,
-}
-
-/// `POST /v3/refund/domestic/refunds`.
-#[derive(Debug, Serialize)]
-pub struct V3RefundRequest {
-    /// A service provider's refund for its sub-merchant.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sub_mchid: Option<String>,
-    pub out_trade_no: String,
-    pub out_refund_no: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    pub notify_url: String,
-    pub amount: V3RefundAmount,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct V3RefundAmountOut {
-    pub refund: i64,
-    #[serde(default)]
-    pub total: Option<i64>,
-}
-
-/// A refund: the refund and refund-query answer.
-#[derive(Debug, Deserialize)]
-pub struct V3Refund {
-    #[serde(default)]
-    pub refund_id: Option<String>,
-    pub out_refund_no: String,
-    #[serde(default)]
-    pub out_trade_no: Option<String>,
-    #[serde(default)]
-    pub transaction_id: Option<String>,
-    pub status: String,
-    #[serde(default)]
-    pub success_time: Option<String>,
-    #[serde(default)]
-    pub amount: Option<V3RefundAmountOut>,
-}
-
-/// The decrypted `REFUND.*` resource.
-#[derive(Debug, Deserialize)]
-pub struct V3RefundResource {
-    #[serde(default)]
-    pub mchid: Option<String>,
-    #[serde(default)]
-    pub sp_mchid: Option<String>,
-    #[serde(default)]
-    pub sub_mchid: Option<String>,
-    pub out_trade_no: String,
-    #[serde(default)]
-    pub transaction_id: Option<String>,
-    pub out_refund_no: String,
-    #[serde(default)]
-    pub refund_id: Option<String>,
-    pub refund_status: String,
-    #[serde(default)]
-    pub success_time: Option<String>,
-    pub amount: V3RefundAmountOut,
-}
-
-/// A v3 error body: `{"code": "...", "message": "..."}`.
-#[derive(Debug, Deserialize)]
-pub struct V3ErrorBody {
-    #[serde(default)]
-    pub code: Option<String>,
-    #[serde(default)]
-    pub message: Option<String>,
-}
-
-/// A v3 notification envelope.
-#[derive(Debug, Deserialize)]
-pub struct V3Notification {
-    #[serde(default)]
-    pub id: Option<String>,
-    pub event_type: String,
-    #[serde(default)]
-    pub resource_type: Option<String>,
-    pub resource: V3Resource,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct V3Resource {
-    pub algorithm: String,
-    pub ciphertext: String,
-    #[serde(default)]
-    pub associated_data: Option<String>,
-    pub nonce: String,
-    #[serde(default)]
-    pub original_type: Option<String>,
 }

@@ -75,7 +75,8 @@ async fn mini_creates_the_trade_and_returns_trade_no() {
         } else {
             assert!(!sent.params.contains_key("app_cert_sn"));
         }
-        let trade_no = resp.pay_data["tradeNo"].as_str().unwrap();
+        let pd = resp.pay_data.to_json();
+        let trade_no = pd["tradeNo"].as_str().unwrap();
         assert!(trade_no.starts_with("20240102220014"));
         assert_eq!(resp.prepay_id.as_deref(), Some(trade_no));
     }
@@ -101,7 +102,7 @@ async fn qr_precreates_and_returns_the_code() {
     assert_eq!(d.last().params["method"], "alipay.trade.precreate");
     // The answer had `https:\/\/…`: verified over the raw text, decoded after.
     assert_eq!(
-        resp.pay_data,
+        resp.pay_data.to_json(),
         json!({"qrCode": "https://qr.alipay.com/bax03431ljhokirwl38f00a7"})
     );
 }
@@ -128,7 +129,8 @@ async fn wap_and_page_return_a_signed_redirect_and_form_without_calling() {
     ] {
         let req = pay_request(scene);
         let resp = ch.create_payment(&req).await.unwrap();
-        let url = resp.pay_data["redirectUrl"].as_str().unwrap();
+        let pd = resp.pay_data.to_json();
+        let url = pd["redirectUrl"].as_str().unwrap();
         let (gateway, query) = url.split_once('?').unwrap();
         assert!(gateway.ends_with("/ali/gateway.do"), "{gateway}");
         let params = form(query);
@@ -144,7 +146,8 @@ async fn wap_and_page_return_a_signed_redirect_and_form_without_calling() {
         assert_eq!(biz["out_trade_no"], req.order_id.as_str());
         // passback_params is URL-encoded once inside biz_content.
         assert_eq!(biz["passback_params"], "store%3DS1%26x%3D%E4%B8%AD");
-        let html = resp.pay_data["form"].as_str().unwrap();
+        let pd = resp.pay_data.to_json();
+        let html = pd["form"].as_str().unwrap();
         assert!(html.contains(&format!("action=\"{gateway}\"")), "{html}");
         assert!(html.contains("document.forms[0].submit()"));
         assert!(html.contains(&format!("name=\"sign\" value=\"{}\"", params["sign"])));
@@ -158,7 +161,8 @@ async fn wap_and_page_return_a_signed_redirect_and_form_without_calling() {
         let mut req = pay_request(scene);
         req.return_url = Some("https://shop.example.com/orders/42?from=alipay".into());
         let resp = ch.create_payment(&req).await.unwrap();
-        let url = resp.pay_data["redirectUrl"].as_str().unwrap();
+        let pd = resp.pay_data.to_json();
+        let url = pd["redirectUrl"].as_str().unwrap();
         let params = form(url.split_once('?').unwrap().1);
         let biz = check_client_side(&params, params["method"].as_str());
         assert_eq!(
@@ -182,7 +186,7 @@ async fn app_returns_a_signed_order_string() {
         .create_payment(&pay_request(SceneCode::App))
         .await
         .unwrap();
-    let params = form(resp.pay_data["orderString"].as_str().unwrap());
+    let params = form(resp.pay_data.to_json()["orderString"].as_str().unwrap());
     let biz = check_client_side(&params, "alipay.trade.app.pay");
     assert_eq!(biz["product_code"], "QUICK_MSECURITY_PAY");
     assert_eq!(d.count(), 0);
@@ -269,6 +273,7 @@ async fn failures_are_classified() {
     d.set_fault(Fault::Business("ACQ.TRADE_HAS_SUCCESS", "交易已被支付"));
     let e = ch.create_payment(&req).await.unwrap_err();
     assert_eq!(e.kind(), ChannelErrorKind::Business);
+    assert_eq!(e.business_kind(), Some(BusinessKind::OrderAlreadyPaid));
     assert_eq!(e.code(), Some("ACQ.TRADE_HAS_SUCCESS"));
     assert_eq!(e.message(), "交易已被支付");
     d.set_fault(Fault::None);
@@ -432,7 +437,8 @@ async fn close_refund_and_refund_query() {
     *d.refund_found.lock().unwrap() = false;
     let e = ch.query_refund(&rq).await.unwrap_err();
     assert_eq!(e.kind(), ChannelErrorKind::Business);
-    assert_eq!(e.code(), Some(REFUND_NOT_FOUND));
+    assert_eq!(e.business_kind(), Some(BusinessKind::RefundNotFound));
+    assert_eq!(e.code(), Some(alipay::REFUND_NOT_FOUND_CODE));
     d.set_fault(Fault::Business(
         "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL",
         "退款金额超限",
@@ -466,10 +472,11 @@ async fn store_orders_carry_the_app_auth_token() {
         let mut r = pay_request(scene);
         r.store = Some(store.clone());
         let resp = ch.create_payment(&r).await.unwrap();
-        let text = resp.pay_data["redirectUrl"]
+        let pd = resp.pay_data.to_json();
+        let text = pd["redirectUrl"]
             .as_str()
             .map(|u| u.split_once('?').unwrap().1)
-            .or(resp.pay_data["orderString"].as_str())
+            .or(pd["orderString"].as_str())
             .unwrap();
         let params = form(text);
         assert_eq!(params["app_auth_token"], "202401BB3b2c1a9f0e8d7c6b5a4");

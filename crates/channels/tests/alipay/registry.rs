@@ -76,7 +76,10 @@ fn built_adapter_describes_itself_without_secrets() {
     assert_eq!(ch.api_version(), "v2");
     assert_eq!(ch.mch_id(), MCH_ID);
     assert_eq!(
-        ch.scenes().iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        ch.meta()
+            .scene_codes()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>(),
         ["mini", "wap", "page", "qr", "app"]
     );
     let dbg = format!("{ch:?}");

@@ -66,7 +66,7 @@ async fn mini_returns_request_payment_params_from_acc_resp_fields() {
     assert_eq!(r["acc_busi_fields"]["user_id"], OPENID);
     assert_eq!(r["acc_busi_fields"]["timeout_express"], "15");
     assert_eq!(
-        resp.pay_data,
+        resp.pay_data.to_json(),
         json!({
             "appId": SUB_APP_ID, "timeStamp": "1704164645", "nonceStr": "8c1b2e6f4a",
             "package": "prepay_id=wx2024010211040512345", "signType": "RSA",
@@ -90,7 +90,10 @@ async fn jsapi_native_and_h5() {
         .unwrap();
     assert_eq!(req_data(&d)["trans_type"], "51");
     assert_eq!(req_data(&d)["account_type"], "WECHAT");
-    assert_eq!(r.pay_data["package"], "prepay_id=wx2024010211040512345");
+    assert_eq!(
+        r.pay_data.to_json()["package"],
+        "prepay_id=wx2024010211040512345"
+    );
     // jsapi with an Alipay user id: Alipay, payData {tradeNo}.
     let r = ch
         .create_payment(&pay_request(SceneCode::Jsapi, Some(ALIPAY_USER)))
@@ -100,7 +103,7 @@ async fn jsapi_native_and_h5() {
     assert_eq!(req_data(&d)["acc_busi_fields"]["user_id"], ALIPAY_USER);
     assert!(req_data(&d)["acc_busi_fields"].get("sub_appid").is_none());
     assert_eq!(
-        r.pay_data,
+        r.pay_data.to_json(),
         json!({"tradeNo": "2024010222001400001234567890"})
     );
     // native (41).
@@ -110,7 +113,7 @@ async fn jsapi_native_and_h5() {
         .unwrap();
     assert_eq!(req_data(&d)["trans_type"], "41");
     assert_eq!(
-        r.pay_data,
+        r.pay_data.to_json(),
         json!({"codeUrl": "https://qr.alipay.com/bax08861"})
     );
     // h5 (81, Alipay H5), with no client IP: the server-side default.
@@ -120,7 +123,7 @@ async fn jsapi_native_and_h5() {
     assert_eq!(req_data(&d)["trans_type"], "81");
     assert_eq!(req_data(&d)["location_info"]["request_ip"], "127.0.0.1");
     assert_eq!(
-        r.pay_data,
+        r.pay_data.to_json(),
         json!({"h5Url": "https://openapi.alipay.com/gateway.do?h5=1"})
     );
 }
@@ -205,11 +208,18 @@ async fn failures_are_classified() {
         ch.create_payment(&req).await.unwrap_err().kind(),
         ChannelErrorKind::Retryable
     );
-    d.set_fault(Fault::Business("BBS11005", "订单已支付"));
+    // The sandbox's codes (UNCONFIRMED at Lakala): paid BBS11004, closed
+    // BBS11005; the channel's code and message stay for the merchant.
+    d.set_fault(Fault::Business("BBS11004", "订单已支付"));
     let e = ch.create_payment(&req).await.unwrap_err();
     assert_eq!(e.kind(), ChannelErrorKind::Business);
-    assert_eq!(e.code(), Some("BBS11005"));
+    assert_eq!(e.business_kind(), Some(BusinessKind::OrderAlreadyPaid));
+    assert_eq!(e.code(), Some("BBS11004"));
     assert_eq!(e.message(), "订单已支付");
+    d.set_fault(Fault::Business("BBS11005", "订单已关闭"));
+    let e = ch.create_payment(&req).await.unwrap_err();
+    assert_eq!(e.business_kind(), Some(BusinessKind::OrderClosed));
+    assert_eq!(e.code(), Some("BBS11005"));
     d.set_fault(Fault::None);
     // Signed with another merchant key: Lakala answers 401.
     let mut bad = creds();

@@ -1,6 +1,7 @@
 //! Integration tests of the WeChat Pay adapters (one test binary).
 
 mod mtls;
+mod oauth;
 mod partner;
 mod registry;
 mod support;

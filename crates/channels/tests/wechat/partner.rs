@@ -91,7 +91,7 @@ async fn v2_partner_requests_carry_the_sub_merchant() {
     );
     assert!(!sent.contains_key("openid"));
     assert!(wxv2::verify(&sent, API_KEY, WxSignType::HmacSha256));
-    let pd = &resp.pay_data;
+    let pd = &resp.pay_data.to_json();
     assert_eq!(pd["appId"], SUB_APP_ID);
     assert_eq!(
         pd["paySign"],
@@ -120,8 +120,8 @@ async fn v2_partner_requests_carry_the_sub_merchant() {
         .unwrap();
     assert_eq!(
         (
-            resp.pay_data["appid"].as_str(),
-            resp.pay_data["partnerid"].as_str()
+            resp.pay_data.to_json()["appid"].as_str(),
+            resp.pay_data.to_json()["partnerid"].as_str()
         ),
         (Some(SUB_APP_ID), Some(SUB_MCH_ID))
     );
@@ -196,7 +196,7 @@ async fn v3_partner_orders_use_the_partner_endpoints() {
     assert!(body["payer"].get("sp_openid").is_none());
     // requestPayment: the sub-merchant's appId, signed by the service
     // provider's merchant key.
-    let pd = &resp.pay_data;
+    let pd = &resp.pay_data.to_json();
     assert_eq!(pd["appId"], SUB_APP_ID);
     let msg = format!(
         "{SUB_APP_ID}\n{}\n{}\n{}\n",

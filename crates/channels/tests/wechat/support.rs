@@ -52,6 +52,7 @@ pub fn env() -> ChannelEnv {
             timeout: Duration::from_millis(800),
         },
         extra_root_ca_pems: vec![],
+        oauth_base_url: None,
     }
 }
 

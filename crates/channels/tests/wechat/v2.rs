@@ -69,7 +69,7 @@ async fn mini_payment_returns_request_payment_params_signed_with_the_config_type
         let prepay = format!("wx{}", req.order_id);
         assert_eq!(resp.prepay_id.as_deref(), Some(prepay.as_str()));
         // Recompute paySign independently: the five wx.requestPayment keys.
-        let p = &resp.pay_data;
+        let p = &resp.pay_data.to_json();
         assert_eq!(p["package"], format!("prepay_id={prepay}"));
         assert_eq!(p["signType"], st.as_str());
         assert_eq!(p["appId"], APP_ID);
@@ -90,7 +90,7 @@ async fn other_scenes() {
         .await
         .unwrap();
     assert_eq!(
-        native.pay_data,
+        native.pay_data.to_json(),
         json!({"codeUrl": "weixin://wxpay/bizpayurl?pr=NwY5Mz9"})
     );
     assert_eq!(sent_fields(&d)["trade_type"], "NATIVE");
@@ -100,7 +100,7 @@ async fn other_scenes() {
         .await
         .unwrap();
     assert!(
-        h5.pay_data["h5Url"]
+        h5.pay_data.to_json()["h5Url"]
             .as_str()
             .unwrap()
             .starts_with("https://wx.tenpay.com/")
@@ -113,7 +113,8 @@ async fn other_scenes() {
         .create_payment(&pay_request(SceneCode::App))
         .await
         .unwrap();
-    let p = app.pay_data.as_object().unwrap();
+    let pd = app.pay_data.to_json();
+    let p = pd.as_object().unwrap();
     assert_eq!(p["partnerid"], MCH_ID);
     assert_eq!(p["package"], "Sign=WXPay");
     let mut m: BTreeMap<String, String> = p
@@ -176,6 +177,7 @@ async fn failures_are_classified() {
     assert_eq!(
         e,
         ChannelError::Business {
+            kind: BusinessKind::OrderAlreadyPaid,
             code: "ORDERPAID".into(),
             message: "该订单已支付".into()
         }
@@ -279,24 +281,28 @@ async fn query_close_and_refund_query() {
         })
         .await
         .unwrap_err()
-        .code(),
-        Some("ORDERPAID")
+        .business_kind(),
+        Some(BusinessKind::OrderAlreadyPaid)
     );
     d.set_fault(Fault::None);
 
     let refund_id = RefundId::generate();
-    let st = ch
-        .query_refund(&RefundQueryRequest {
-            order_id,
-            refund_id: refund_id.clone(),
-            store: None,
-        })
-        .await
-        .unwrap();
+    let rq = RefundQueryRequest {
+        order_id,
+        refund_id: refund_id.clone(),
+        store: None,
+    };
+    let st = ch.query_refund(&rq).await.unwrap();
     assert_eq!(st.outcome, RefundOutcome::Success);
     assert_eq!(st.refund_amount, Some(Fen::from_stored(30)));
     assert!(st.success_time.is_some());
     assert_eq!(sent_fields(&d)["out_refund_no"], refund_id.as_str());
+    // No such refund: the kind the server re-sends on.
+    d.set_fault(Fault::Business("REFUNDNOTEXIST", "退款订单查询失败"));
+    let e = ch.query_refund(&rq).await.unwrap_err();
+    assert_eq!(e.business_kind(), Some(BusinessKind::RefundNotFound));
+    assert_eq!(e.code(), Some("REFUNDNOTEXIST"));
+    d.set_fault(Fault::None);
 }
 
 #[tokio::test]

@@ -65,7 +65,7 @@ async fn jsapi_payment_returns_rsa_signed_request_payment_params() {
     assert_eq!(body["amount"], json!({"total": 100, "currency": "CNY"}));
     assert_eq!(body["payer"]["openid"], "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o");
     assert!(body["time_expire"].as_str().unwrap().ends_with("+08:00"));
-    let p = &resp.pay_data;
+    let p = &resp.pay_data.to_json();
     assert_eq!(p["signType"], "RSA");
     assert_eq!(p["package"], format!("prepay_id=wx{}", req.order_id));
     let msg = format!(
@@ -90,7 +90,7 @@ async fn other_scenes() {
         .await
         .unwrap();
     assert_eq!(
-        r.pay_data,
+        r.pay_data.to_json(),
         json!({"codeUrl": "weixin://wxpay/bizpayurl?pr=p4lpSuKzz"})
     );
     let r = ch
@@ -98,7 +98,7 @@ async fn other_scenes() {
         .await
         .unwrap();
     assert!(
-        r.pay_data["h5Url"]
+        r.pay_data.to_json()["h5Url"]
             .as_str()
             .unwrap()
             .starts_with("https://")
@@ -109,7 +109,7 @@ async fn other_scenes() {
         .create_payment(&pay_request(SceneCode::App))
         .await
         .unwrap();
-    let p = &r.pay_data;
+    let p = &r.pay_data.to_json();
     assert_eq!(p["package"], "Sign=WXPay");
     let msg = format!(
         "{APP_ID}\n{}\n{}\n{}\n",
@@ -181,6 +181,7 @@ async fn failures_are_classified() {
     d.set_fault(Fault::Business("ORDERPAID", "该订单已支付"));
     let e = ch.create_payment(&req).await.unwrap_err();
     assert_eq!(e.kind(), ChannelErrorKind::Business);
+    assert_eq!(e.business_kind(), Some(BusinessKind::OrderAlreadyPaid));
     assert_eq!(e.code(), Some("ORDERPAID"));
     assert_eq!(e.message(), "该订单已支付");
     d.set_fault(Fault::None);
@@ -274,19 +275,39 @@ async fn query_refund_and_refund_query() {
     assert_eq!(body["out_refund_no"], refund_id.as_str());
     assert_eq!(body["notify_url"], NOTIFY_URL);
 
-    let st = ch
-        .query_refund(&RefundQueryRequest {
-            order_id,
-            refund_id: refund_id.clone(),
-            store: None,
-        })
-        .await
-        .unwrap();
+    let rq = RefundQueryRequest {
+        order_id: order_id.clone(),
+        refund_id: refund_id.clone(),
+        store: None,
+    };
+    let st = ch.query_refund(&rq).await.unwrap();
     assert_eq!(st.outcome, RefundOutcome::Success);
     assert_eq!(
         d.last().path_and_query,
         format!("/wx/v3/refund/domestic/refunds/{refund_id}")
     );
+    // No such refund: the kind the server re-sends on. The same code on a
+    // refund request means the order is unknown, which is not that.
+    d.set_fault(Fault::Business("RESOURCE_NOT_EXISTS", "退款单不存在"));
+    let e = ch.query_refund(&rq).await.unwrap_err();
+    assert_eq!(e.business_kind(), Some(BusinessKind::RefundNotFound));
+    assert_eq!(e.code(), Some("RESOURCE_NOT_EXISTS"));
+    let e = ch
+        .refund(&RefundRequest {
+            order_id,
+            refund_id,
+            order_amount: Fen::from_stored(100),
+            refund_amount: Fen::from_stored(30),
+            reason: None,
+            store: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.business_kind(), Some(BusinessKind::Other));
+    d.set_fault(Fault::Business("NOT_ENOUGH", "余额不足"));
+    let e = ch.query_refund(&rq).await.unwrap_err();
+    assert_eq!(e.business_kind(), Some(BusinessKind::InsufficientBalance));
+    d.set_fault(Fault::None);
 }
 
 // ---------------- notifications ----------------

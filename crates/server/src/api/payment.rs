@@ -9,11 +9,12 @@ use crate::error::ApiResult;
 use crate::input::parse_object;
 use crate::service::payments;
 use crate::state::AppState;
+use crate::wire::PaymentResponse;
 
 pub async fn pay(
     State(state): State<AppState>,
     Extension(req): Extension<Authed>,
-) -> ApiResult<envelope::Success<serde_json::Value>> {
+) -> ApiResult<envelope::Success<PaymentResponse>> {
     let body = parse_object(&req.body)?;
     Ok(envelope::Success(
         payments::pay(&state, &req.app, &body).await?,

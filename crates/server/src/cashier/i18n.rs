@@ -1,7 +1,11 @@
 //! The cashier page's two languages: Simplified Chinese (the default: the
 //! buyers are in mainland China) and English, chosen by the browser's
 //! `Accept-Language`. Every string a buyer reads is a field of [`Texts`], so
-//! a template cannot name a string that one language lacks.
+//! a template cannot name a string that one language lacks. Channel names
+//! are the channels' own ([`cashdesk_channels::ChannelMeta::name`], in both
+//! languages), picked with [`Lang::pick`].
+
+use cashdesk_channels::LocalText;
 
 /// A language the cashier page speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +47,14 @@ impl Lang {
             }
         }
         best.map_or(Lang::Zh, |(_, l)| l)
+    }
+
+    /// A channel's name (or any [`LocalText`]) in this language.
+    pub fn pick(self, text: LocalText) -> &'static str {
+        match self {
+            Lang::Zh => text.zh,
+            Lang::En => text.en,
+        }
     }
 
     pub fn texts(self) -> &'static Texts {
@@ -97,9 +109,6 @@ pub struct Texts {
     pub unavailable_body: &'static str,
     pub not_configured: &'static str,
     pub secured_by: &'static str,
-    pub brand_wechat: &'static str,
-    pub brand_alipay: &'static str,
-    pub brand_lakala: &'static str,
     pub scene_qr: &'static str,
     pub scene_mobile_web: &'static str,
     pub scene_in_wechat: &'static str,
@@ -149,9 +158,6 @@ pub static ZH: Texts = Texts {
     unavailable_body: "请稍后重试，或选择其他支付方式。",
     not_configured: "该支付方式未完成配置，请选择其他支付方式。",
     secured_by: "由 cashdesk 提供收银服务",
-    brand_wechat: "微信支付",
-    brand_alipay: "支付宝",
-    brand_lakala: "拉卡拉",
     scene_qr: "扫码支付",
     scene_mobile_web: "手机网页支付",
     scene_in_wechat: "微信内支付",
@@ -201,9 +207,6 @@ pub static EN: Texts = Texts {
     unavailable_body: "Try again in a moment, or choose another way to pay.",
     not_configured: "This way to pay is not fully set up. Please choose another way.",
     secured_by: "Checkout by cashdesk",
-    brand_wechat: "WeChat Pay",
-    brand_alipay: "Alipay",
-    brand_lakala: "Lakala",
     scene_qr: "Scan a QR code",
     scene_mobile_web: "Mobile web",
     scene_in_wechat: "Inside WeChat",

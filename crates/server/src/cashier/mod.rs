@@ -37,9 +37,10 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use cashdesk_core::{ChannelId, ChannelType};
+use cashdesk_channels::PayData;
+use cashdesk_core::ChannelId;
 use chrono::Utc;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::error::{ApiError, ErrorCode};
 use crate::input::{PathParam, query_params};
@@ -350,7 +351,7 @@ async fn payment_page(
         .iter()
         .map(|offer| ChannelItem {
             id: offer.bound.channel.channel_id.to_string(),
-            brand: view::brand(t, offer.bound.config.channel_type),
+            brand: view::brand(v.lang, offer.bound.config.channel_type),
             flow: view::flow_label(t, offer.flow),
             name: offer.bound.channel.channel_name.clone(),
             icon: view::icon(offer.bound.config.channel_type),
@@ -489,8 +490,8 @@ async fn choose(State(state): State<AppState>, v: Visitor, body: Bytes) -> Respo
             };
             render(StatusCode::OK, page.render())
         }
-        Flow::WechatJsapi => match svc::wechat_oauth_app(&state, &offer.bound) {
-            Ok(Some((app_id, _))) => {
+        Flow::WechatJsapi => match svc::payer_oauth(&state, &offer.bound) {
+            Ok(Some(oauth)) => {
                 let back = format!(
                     "{}/cashier-desk-web/wechat-oauth?{}",
                     state.public_url,
@@ -500,7 +501,7 @@ async fn choose(State(state): State<AppState>, v: Visitor, body: Bytes) -> Respo
                         .finish()
                 );
                 let st = oauth::oauth_state(token, channel_id.as_str());
-                Redirect::to(&oauth::authorize_url(&state, &app_id, &back, &st)).into_response()
+                Redirect::to(&oauth.authorize_url(&back, &st)).into_response()
             }
             Ok(None) => {
                 payment_page(&state, &v, &o, Some(t.not_configured), StatusCode::CONFLICT).await
@@ -508,7 +509,7 @@ async fn choose(State(state): State<AppState>, v: Visitor, body: Bytes) -> Respo
             Err(e) => trouble(t, &e),
         },
         Flow::Redirect | Flow::Qr => match svc::pay(&state, &o, &channel_id, v.ip, None).await {
-            Ok(data) => after_pay(&state, &v, &o, &offer.bound, offer.flow, &data),
+            Ok(paid) => after_pay(&state, &v, &o, &offer.bound, offer.flow, &paid.pay_data),
             Err(e) => pay_refused(&state, &v, &o, e).await,
         },
     }
@@ -521,16 +522,14 @@ fn after_pay(
     o: &Opened,
     bound: &cashdesk_store::BoundChannel,
     flow: Flow,
-    data: &Value,
+    pay_data: &PayData,
 ) -> Response {
     let t = v.lang.texts();
     let token = &o.order.token;
-    let pay_data = &data["payData"];
     match flow {
         Flow::Redirect => {
-            let target = pay_data["h5Url"]
-                .as_str()
-                .or_else(|| pay_data["redirectUrl"].as_str())
+            let target = pay_data
+                .browser_url()
                 .and_then(|u| url::Url::parse(u).ok())
                 .filter(|u| matches!(u.scheme(), "http" | "https"));
             let Some(mut target) = target else {
@@ -542,21 +541,28 @@ fn after_pay(
                     )),
                 );
             };
-            if bound.config.channel_type == ChannelType::WxPay {
-                // WeChat H5 returns the buyer to `redirect_url` (appended
-                // by the merchant, as WeChat documents).
+            // A channel whose H5 page returns the buyer to a URL the
+            // merchant appends (WeChat's `redirect_url`) gets the result
+            // page; Alipay's wap/page pages return by themselves.
+            if let PayData::H5 { .. } = pay_data
+                && let Some(param) = cashdesk_channels::channel_meta(bound.config.channel_type)
+                    .and_then(|m| m.h5_return_param)
+            {
                 let back = format!("{}{}", state.public_url, page_url("result", token));
-                target.query_pairs_mut().append_pair("redirect_url", &back);
+                target.query_pairs_mut().append_pair(param, &back);
             }
             Redirect::to(target.as_str()).into_response()
         }
         _ => {
-            let qr_url = match pay_data["qrSvgUrl"].as_str() {
+            let svg = match pay_data {
+                PayData::Native { qr_svg_url, .. } | PayData::QrCode { qr_svg_url, .. } => {
+                    qr_svg_url.as_deref()
+                }
+                _ => None,
+            };
+            let qr_url = match svg {
                 Some(u) => local_path(state, u),
-                None => match pay_data["codeUrl"]
-                    .as_str()
-                    .or_else(|| pay_data["qrCode"].as_str())
-                {
+                None => match pay_data.qr_content() {
                     Some(code) => {
                         local_path(state, &payments::qr_svg_url(state, &o.order.order_id, code))
                     }
@@ -664,7 +670,7 @@ async fn wechat_oauth(
         )
         .await;
     };
-    let (app_id, secret) = match svc::wechat_oauth_app(&state, &offer.bound) {
+    let oauth = match svc::payer_oauth(&state, &offer.bound) {
         Ok(Some(x)) => x,
         Ok(None) => {
             return payment_page(&state, &v, &o, Some(t.not_configured), StatusCode::CONFLICT)
@@ -672,9 +678,12 @@ async fn wechat_oauth(
         }
         Err(e) => return trouble(t, &e),
     };
-    let openid = match oauth::openid(&state, &app_id, &secret, get("code")).await {
+    let openid = match oauth.payer_id(get("code")).await {
         Ok(id) => id,
-        Err(_) => {
+        Err(e) => {
+            // The adapter's message names the channel's errcode, never the
+            // AppSecret.
+            tracing::warn!(app_id = oauth.app_id(), error = %e, "WeChat OAuth code exchange failed");
             return payment_page(
                 &state,
                 &v,
@@ -686,13 +695,21 @@ async fn wechat_oauth(
         }
     };
     let channel_id = offer.bound.channel.channel_id.clone();
-    match svc::pay(&state, &o, &channel_id, v.ip, Some((&openid, &app_id))).await {
-        Ok(data) => {
+    match svc::pay(
+        &state,
+        &o,
+        &channel_id,
+        v.ip,
+        Some((&openid, oauth.app_id())),
+    )
+    .await
+    {
+        Ok(paid) => {
             let page = JsapiPage {
                 t,
                 head: Head::new(t.jsapi_title),
                 order: OrderInfo::of(&o, true),
-                pay_data: data["payData"].to_string(),
+                pay_data: paid.pay_data.to_json().to_string(),
                 result_url: page_url("result", token),
                 cashier_url: page_url("payment", token),
             };

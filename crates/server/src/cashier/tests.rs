@@ -2,7 +2,7 @@
 //! both languages, exact amounts, escaping, and no external reference.
 
 use axum::body::to_bytes;
-use cashdesk_core::{AppId, OrderState, SignType};
+use cashdesk_core::{AppId, ChannelType, OrderState, SignType};
 use cashdesk_store::{App, Order};
 use chrono::{Duration, Utc};
 
@@ -197,7 +197,7 @@ fn payment_page_lists_channels_in_a_form() {
         being_paid: false,
         channels: vec![ChannelItem {
             id: "C01".into(),
-            brand: t.brand_wechat,
+            brand: view::brand(Lang::Zh, ChannelType::WxPay),
             flow: t.scene_mobile_web,
             name: "WeChat Pay H5 <v2>".into(),
             icon: view::icon(ChannelType::WxPay),

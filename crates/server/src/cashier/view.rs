@@ -1,11 +1,15 @@
 //! Pure decisions and formatting for the cashier page, kept apart from the
 //! handlers so they are unit-tested without a server: which device the
 //! buyer is on, what picking a channel does there ([`Flow`]), how an amount
-//! and the time left read, and which mark a channel shows.
+//! and the time left read, and which name and mark a channel shows. What a
+//! channel is called, looks like and can do (web OAuth for JSAPI) comes
+//! from its factory's [`cashdesk_channels::ChannelMeta`]; nothing here
+//! names a channel.
 
+use cashdesk_channels::{OAuthApp, channel_meta};
 use cashdesk_core::{ChannelType, Fen, SceneCode};
 
-use super::i18n::Texts;
+use super::i18n::{Lang, Texts};
 
 /// Where the page is open, judged from the `User-Agent`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,19 +62,19 @@ pub enum Flow {
 
 /// The flow of a channel on a device; `None` = not offered there
 /// (mini-program and app scenes need the merchant's own app; JSAPI needs
-/// WeChat; H5 does not work inside WeChat).
+/// the app whose web OAuth the channel offers — WeChat; H5 does not work
+/// inside WeChat).
 pub fn flow(channel_type: ChannelType, scene: SceneCode, device: Device) -> Option<Flow> {
+    let wechat_oauth =
+        channel_meta(channel_type).and_then(|m| m.payer_oauth) == Some(OAuthApp::WeChat);
     match (scene, device) {
         (SceneCode::H5 | SceneCode::Wap, Device::Mobile) => Some(Flow::Redirect),
         (SceneCode::H5 | SceneCode::Wap, Device::Desktop) => Some(Flow::PageQr),
         (SceneCode::Page, Device::Mobile | Device::Desktop) => Some(Flow::Redirect),
         (SceneCode::Native | SceneCode::Qr, _) => Some(Flow::Qr),
-        (SceneCode::Jsapi, Device::WeChat) if channel_type == ChannelType::WxPay => {
-            Some(Flow::WechatJsapi)
-        }
-        (SceneCode::Jsapi, Device::Desktop) if channel_type == ChannelType::WxPay => {
-            Some(Flow::PageQr)
-        }
+        (SceneCode::Jsapi, Device::WeChat) if wechat_oauth => Some(Flow::WechatJsapi),
+        // Scanned with WeChat, the page opens where JSAPI works.
+        (SceneCode::Jsapi, Device::Desktop) if wechat_oauth => Some(Flow::PageQr),
         _ => None,
     }
 }
@@ -91,13 +95,9 @@ pub fn countdown(seconds: i64) -> String {
     }
 }
 
-/// The brand name a buyer recognises.
-pub fn brand(t: &Texts, channel_type: ChannelType) -> &'static str {
-    match channel_type {
-        ChannelType::WxPay => t.brand_wechat,
-        ChannelType::AliPay => t.brand_alipay,
-        ChannelType::Lakala => t.brand_lakala,
-    }
+/// The brand name a buyer recognises, in the page's language.
+pub fn brand(lang: Lang, channel_type: ChannelType) -> &'static str {
+    channel_meta(channel_type).map_or(channel_type.as_str(), |m| lang.pick(m.name))
 }
 
 /// A short note on how the flow goes.
@@ -110,27 +110,16 @@ pub fn flow_label(t: &Texts, flow: Flow) -> &'static str {
     }
 }
 
-/// The channel's mark, drawn for cashdesk (inline SVG: no request, no
+/// The channel's mark (inline SVG from its metadata: no request, no
 /// style attribute, so the CSP stays strict). Decorative: the name next to
 /// it is the accessible label.
 pub fn icon(channel_type: ChannelType) -> &'static str {
-    match channel_type {
-        ChannelType::WxPay => WECHAT_ICON,
-        ChannelType::AliPay => ALIPAY_ICON,
-        ChannelType::Lakala => LAKALA_ICON,
-    }
+    channel_meta(channel_type).map_or("", |m| m.mark_svg)
 }
-
-const WECHAT_ICON: &str = r##"<svg viewBox="0 0 32 32" aria-hidden="true" focusable="false"><rect width="32" height="32" rx="8" fill="#07c160"/><ellipse cx="13.5" cy="13.5" rx="8.5" ry="7" fill="#fff"/><path d="M9 19.5l-1.2 3 3.4-1.8z" fill="#fff"/><ellipse cx="20.5" cy="19" rx="6.8" ry="5.6" fill="#fff" stroke="#07c160" stroke-width="1.2"/><circle cx="10.8" cy="12" r="1.1" fill="#07c160"/><circle cx="16.2" cy="12" r="1.1" fill="#07c160"/><circle cx="18.4" cy="18" r=".9" fill="#07c160"/><circle cx="22.6" cy="18" r=".9" fill="#07c160"/></svg>"##;
-
-const ALIPAY_ICON: &str = r##"<svg viewBox="0 0 32 32" aria-hidden="true" focusable="false"><rect width="32" height="32" rx="8" fill="#1677ff"/><path d="M9 10h14M16 7v6M10.5 14h11c-1.2 4.6-4.8 8.6-11.5 10.5M14 17.5c3 2.6 6.7 4.8 10.5 6" fill="none" stroke="#fff" stroke-width="2.2" stroke-linecap="round" stroke-linejoin="round"/></svg>"##;
-
-const LAKALA_ICON: &str = r##"<svg viewBox="0 0 32 32" aria-hidden="true" focusable="false"><rect width="32" height="32" rx="8" fill="#e60012"/><path d="M11 8v15h10" fill="none" stroke="#fff" stroke-width="3" stroke-linecap="round" stroke-linejoin="round"/></svg>"##;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cashier::i18n::Lang;
 
     #[test]
     fn amounts_are_exact_yuan() {
@@ -185,14 +174,16 @@ mod tests {
 
     #[test]
     fn labels() {
-        let zh = Lang::Zh.texts();
         let en = Lang::En.texts();
-        assert_eq!(brand(zh, ChannelType::WxPay), "微信支付");
-        assert_eq!(brand(en, ChannelType::AliPay), "Alipay");
+        assert_eq!(brand(Lang::Zh, ChannelType::WxPay), "微信支付");
+        assert_eq!(brand(Lang::En, ChannelType::AliPay), "Alipay");
+        assert_eq!(brand(Lang::En, ChannelType::Lakala), "Lakala");
         assert_eq!(flow_label(en, Flow::Qr), "Scan a QR code");
-        assert!(
-            icon(ChannelType::WxPay).starts_with("<svg")
-                && !icon(ChannelType::WxPay).contains("style")
-        );
+        for t in ChannelType::ALL {
+            assert!(
+                icon(*t).starts_with("<svg") && !icon(*t).contains("style"),
+                "{t}"
+            );
+        }
     }
 }

@@ -21,19 +21,21 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
-use cashdesk_core::{ChannelId, ChannelType, OrderId, OrderState};
+use cashdesk_channels::PayerOAuth;
+use cashdesk_core::{ChannelId, OrderId, OrderState};
 use cashdesk_store::{App, BoundChannel, Order};
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 
 use crate::cashier::view::{Device, Flow, flow};
 use crate::channel_cache;
 use crate::error::{ApiError, ApiResult};
 use crate::service::payments;
 use crate::state::AppState;
+use crate::wire::PaymentResponse;
 
 /// How often the page may make cashdesk ask the channel about one order.
 pub const SYNC_EVERY: Duration = Duration::from_secs(5);
@@ -143,7 +145,7 @@ pub async fn pay(
     channel_id: &ChannelId,
     client_ip: Option<IpAddr>,
     openid: Option<(&str, &str)>,
-) -> ApiResult<Value> {
+) -> ApiResult<PaymentResponse> {
     let mut body = Map::new();
     body.insert(
         "outTradeNo".into(),
@@ -169,22 +171,21 @@ pub async fn pay(
     payments::pay_returning_to(state, &opened.app, &body, Some(back)).await
 }
 
-/// The official account (appId, AppSecret) of a WeChat channel, for the
-/// OAuth that gets a JSAPI payer's openid; `None` when the config has no
-/// `appSecret` (then JSAPI cannot work in a browser).
-pub fn wechat_oauth_app(
+/// The web OAuth that gets a JSAPI payer's openid for a bound channel
+/// (WeChat: the config's official account); `None` when the channel has
+/// none or the config lacks its credentials (`appSecret`): then JSAPI
+/// cannot work in a browser. The secret stays inside the adapter.
+pub fn payer_oauth(
     state: &AppState,
     bound: &BoundChannel,
-) -> ApiResult<Option<(String, cashdesk_crypto::Secret)>> {
-    if bound.config.channel_type != ChannelType::WxPay {
+) -> ApiResult<Option<Arc<dyn PayerOAuth>>> {
+    if cashdesk_channels::channel_meta(bound.config.channel_type)
+        .and_then(|m| m.payer_oauth)
+        .is_none()
+    {
         return Ok(None);
     }
-    let creds = channel_cache::unseal_credentials(state, &bound.config)?;
-    let app_id = creds["appId"].as_str().filter(|s| !s.is_empty());
-    let secret = creds["appSecret"].as_str().filter(|s| !s.is_empty());
-    Ok(app_id
-        .zip(secret)
-        .map(|(a, s)| (a.to_owned(), cashdesk_crypto::Secret::new(s))))
+    Ok(channel_cache::adapter(state, &bound.config)?.payer_oauth())
 }
 
 static LAST_SYNC: LazyLock<Mutex<HashMap<OrderId, Instant>>> =

@@ -27,14 +27,10 @@ pub fn mask(v: &Value) -> Value {
     }
 }
 
-/// Which scenes each channel type supports (ARCHITECTURE.md §6).
+/// Whether the channel type's adapters take `scene` (ARCHITECTURE.md §6),
+/// as the channel's factory declares it.
 pub fn scene_supported(channel_type: ChannelType, scene: SceneCode) -> bool {
-    use SceneCode::*;
-    match channel_type {
-        ChannelType::WxPay => matches!(scene, Mini | Jsapi | Native | H5 | App),
-        ChannelType::AliPay => matches!(scene, Mini | Wap | Page | Qr | App),
-        ChannelType::Lakala => matches!(scene, Mini | Jsapi | Native | H5),
-    }
+    cashdesk_channels::channel_meta(channel_type).is_some_and(|m| m.supports(scene))
 }
 
 fn http_url(field: &str, s: &str) -> ApiResult<String> {
@@ -55,9 +51,17 @@ fn http_url(field: &str, s: &str) -> ApiResult<String> {
 pub async fn create_config(state: &AppState, body: &Map<String, Value>) -> ApiResult<ConfigId> {
     let f = Fields(body);
     let channel_type_s = f.str_req("channelType", 16)?;
-    let channel_type = ChannelType::parse(channel_type_s).ok_or_else(|| {
-        ApiError::invalid("channelType", "must be one of wx-pay, ali-pay, lakala")
-    })?;
+    let channel_type = ChannelType::parse(channel_type_s)
+        .filter(|t| cashdesk_channels::channel_meta(*t).is_some())
+        .ok_or_else(|| {
+            let known: Vec<&str> = cashdesk_channels::channel_types()
+                .map(ChannelType::as_str)
+                .collect();
+            ApiError::invalid(
+                "channelType",
+                format!("must be one of {}", known.join(", ")),
+            )
+        })?;
     let name = f.str_req("name", 64)?.trim().to_owned();
     let mch_id = f.str_req("mchId", 64)?.trim().to_owned();
     // Checked when given; left out, the channel's only version applies
@@ -153,6 +157,7 @@ fn config_view(state: &AppState, c: &ChannelConfig) -> ApiResult<ChannelConfigVi
         base_url: c.base_url.clone(),
         enabled: c.enabled,
         created_at: crate::wire::time(c.created_at),
+        capabilities: crate::wire::ChannelCapabilities::of(c.channel_type),
     })
 }
 
@@ -222,11 +227,16 @@ pub async fn create_channel(state: &AppState, body: &Map<String, Value>) -> ApiR
         .await?
         .ok_or_else(|| ApiError::not_found(format!("channel config {config_id}")))?;
     if !scene_supported(config.channel_type, scene_code) {
+        let supported: Vec<&str> = cashdesk_channels::channel_meta(config.channel_type)
+            .map(|m| m.scene_codes().map(SceneCode::as_str).collect())
+            .unwrap_or_default();
         return Err(ApiError::invalid(
             "sceneCode",
             format!(
-                "{} does not support the {} scene",
-                config.channel_type, scene_code
+                "{} does not support the {} scene (it has {})",
+                config.channel_type,
+                scene_code,
+                supported.join(", ")
             ),
         ));
     }
@@ -319,6 +329,17 @@ pub async fn set_channel_enabled(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scenes_come_from_the_channel_factories() {
+        use SceneCode::*;
+        assert!(scene_supported(ChannelType::WxPay, Jsapi));
+        assert!(!scene_supported(ChannelType::WxPay, Qr));
+        assert!(scene_supported(ChannelType::AliPay, Page));
+        assert!(!scene_supported(ChannelType::AliPay, Native));
+        assert!(scene_supported(ChannelType::Lakala, H5));
+        assert!(!scene_supported(ChannelType::Lakala, App));
+    }
 
     #[test]
     fn masking_keeps_shape_hides_values() {

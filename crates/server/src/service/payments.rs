@@ -59,10 +59,16 @@
 //!
 //! A failed channel call changes nothing: the merchant gets 502 5020 with
 //! the channel's message (`data.channelCode` when the channel gave one) and
-//! may retry. Business answers that are outcomes are mapped: `ORDERPAID`
-//! → the channel is queried and the payment applied, then 4220 (the order
-//! is paid); `ORDERCLOSED` → 4220; a request the channel cannot take for
-//! this scene (no openid for mini/jsapi, no clientIp for h5) → 400 4000.
+//! may retry. Business answers that are outcomes are mapped by their
+//! [`BusinessKind`] (each adapter reads its own codes into it; nothing here
+//! knows a channel's code): `OrderAlreadyPaid` → the channel is queried and
+//! the payment applied, then 4220 (the order is paid); `OrderClosed` →
+//! 4220; a request the channel cannot take for this scene (no openid for
+//! mini/jsapi, no clientIp for h5) → 400 4000.
+//!
+//! `payData` is the adapter's typed [`PayData`]: a QR shape gets its
+//! `qrSvgUrl` here ([`add_qr_svg_url`]), and the answer serializes it to
+//! the wire shape.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -70,10 +76,10 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use cashdesk_channels::{
-    Channel, ChannelError, ChannelOrderStatus, CloseRequest, PaidInfo, PayRequest, QueryRequest,
-    StoreMerchant,
+    BusinessKind, Channel, ChannelError, ChannelOrderStatus, CloseRequest, PaidInfo, PayData,
+    PayRequest, QueryRequest, StoreMerchant,
 };
-use cashdesk_core::{AppId, ChannelId, OrderId, OrderState, SceneCode};
+use cashdesk_core::{AppId, ChannelId, OrderId, OrderState};
 use cashdesk_store::{App, BoundChannel, Order, OrderChannel, OrderTransition};
 use chrono::Utc;
 use serde_json::{Map, Value, json};
@@ -85,6 +91,7 @@ use crate::service::orders::order_of_app;
 use crate::service::{outbox, refunds, stores};
 use crate::single_flight::SingleFlight;
 use crate::state::AppState;
+use crate::wire::PaymentResponse;
 
 /// AAD of a sealed QR token.
 const QR_AAD: &[u8] = b"cashier:qr";
@@ -103,14 +110,6 @@ fn state_not_allowed(msg: impl Into<String>) -> ApiError {
     ApiError::new(ErrorCode::StateNotAllowed, msg)
 }
 
-fn is_order_paid_code(e: &ChannelError) -> bool {
-    matches!(e, ChannelError::Business { code, .. } if code == "ORDERPAID" || code == "ORDER_PAID")
-}
-
-fn is_order_closed_code(e: &ChannelError) -> bool {
-    matches!(e, ChannelError::Business { code, .. } if code == "ORDERCLOSED" || code == "ORDER_CLOSED")
-}
-
 /// What the payment request asks for (two requests with equal inputs are
 /// the same request: see the module comment).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,7 +125,7 @@ struct PayInput {
 }
 
 /// The answer a payment flight shares with every identical request.
-type PayAnswer = Result<Value, Arc<ApiError>>;
+type PayAnswer = Result<PaymentResponse, Arc<ApiError>>;
 
 /// This instance's payment calls in flight, by app and `outTradeNo`.
 #[derive(Default)]
@@ -278,7 +277,11 @@ async fn payment_identity(
 /// `POST /api/cashier-desk/payment` → `{orderId, channelType, sceneCode, payData}`.
 /// The buyer comes back from a channel's own pages (Alipay wap/page) to
 /// the order's `returnUrl`.
-pub async fn pay(state: &AppState, app: &App, body: &Map<String, Value>) -> ApiResult<Value> {
+pub async fn pay(
+    state: &AppState,
+    app: &App,
+    body: &Map<String, Value>,
+) -> ApiResult<PaymentResponse> {
     pay_returning_to(state, app, body, None).await
 }
 
@@ -290,7 +293,7 @@ pub async fn pay_returning_to(
     app: &App,
     body: &Map<String, Value>,
     return_url: Option<String>,
-) -> ApiResult<Value> {
+) -> ApiResult<PaymentResponse> {
     let input = parse_input(body, return_url)?;
     let key = (app.app_id.clone(), input.out_trade_no.clone());
     let work = {
@@ -307,7 +310,7 @@ pub async fn pay_returning_to(
 
 /// One payment request, for real (callers go through the single-flight
 /// gate of [`pay_returning_to`]).
-async fn pay_now(state: &AppState, app: &App, input: PayInput) -> ApiResult<Value> {
+async fn pay_now(state: &AppState, app: &App, input: PayInput) -> ApiResult<PaymentResponse> {
     let order = order_of_app(state, app, &input.out_trade_no).await?;
     if !order.state.is_payable() {
         return Err(state_not_allowed(format!(
@@ -363,37 +366,30 @@ async fn pay_now(state: &AppState, app: &App, input: PayInput) -> ApiResult<Valu
     }
     tracing::info!(order_id = %order.order_id, channel_id = %oc.channel_id, scene = %oc.scene_code, "payment started at the channel");
     let mut pay_data = created.pay_data;
-    add_qr_svg_url(
-        state,
-        &order.order_id,
-        bound.channel.scene_code,
-        &mut pay_data,
-    );
-    Ok(json!({
-        "orderId": order.order_id,
-        "channelType": oc.channel_type,
-        "sceneCode": oc.scene_code,
-        "payData": pay_data,
-    }))
+    add_qr_svg_url(state, &order.order_id, &mut pay_data);
+    Ok(PaymentResponse {
+        order_id: order.order_id.to_string(),
+        channel_type: oc.channel_type,
+        scene_code: oc.scene_code,
+        pay_data,
+    })
 }
 
-/// The one place a QR scene's `payData` gets its `qrSvgUrl`: the code the
-/// channel gave (WeChat/Lakala Native `codeUrl`, Alipay `qrCode`) as an
-/// SVG served by cashdesk.
-fn add_qr_svg_url(state: &AppState, order_id: &OrderId, scene: SceneCode, pay_data: &mut Value) {
-    if !matches!(scene, SceneCode::Native | SceneCode::Qr) {
-        return;
+/// The one place a QR `payData` gets its `qrSvgUrl`: the code the channel
+/// gave (WeChat/Lakala Native `codeUrl`, Alipay `qrCode`) as an SVG served
+/// by cashdesk.
+fn add_qr_svg_url(state: &AppState, order_id: &OrderId, pay_data: &mut PayData) {
+    if let PayData::Native {
+        code_url: code,
+        qr_svg_url: svg,
     }
-    let code = pay_data
-        .get("codeUrl")
-        .or_else(|| pay_data.get("qrCode"))
-        .and_then(Value::as_str)
-        .filter(|c| !c.is_empty());
-    if let Some(code) = code {
-        let url = qr_svg_url(state, order_id, code);
-        if let Some(o) = pay_data.as_object_mut() {
-            o.insert("qrSvgUrl".into(), json!(url));
-        }
+    | PayData::QrCode {
+        qr_code: code,
+        qr_svg_url: svg,
+    } = pay_data
+        && !code.is_empty()
+    {
+        *svg = Some(qr_svg_url(state, order_id, code));
     }
 }
 
@@ -444,7 +440,7 @@ async fn pay_error(
     e: ChannelError,
 ) -> ApiError {
     tracing::warn!(order_id = %order.order_id, error = %e, "channel refused or failed the payment");
-    if is_order_paid_code(&e) {
+    if e.business_kind() == Some(BusinessKind::OrderAlreadyPaid) {
         // Paid at the channel before we heard of it: find out and apply.
         let oc = order_channel(bound, identity.as_ref());
         return match sync_order(state, order, adapter, Some(oc), identity.as_ref(), "query").await {
@@ -456,7 +452,7 @@ async fn pay_error(
             Err(err) => err,
         };
     }
-    if is_order_closed_code(&e) {
+    if e.business_kind() == Some(BusinessKind::OrderClosed) {
         return state_not_allowed(
             "order is closed at the channel (closed or expired); create a new order",
         );
@@ -719,7 +715,8 @@ pub async fn close_at_channel(state: &AppState, order: &Order) -> ApiResult<()> 
     {
         Ok(()) => Ok(()),
         Err(e @ ChannelError::Business { .. }) => {
-            // ORDERPAID and friends: ask what happened rather than guess.
+            // Already paid (and any other refusal): ask what happened
+            // rather than guess.
             tracing::warn!(order_id = %order.order_id, error = %e, "channel refused to close; querying");
             let now = sync_order(
                 state,

@@ -25,17 +25,21 @@
 //!
 //! - success → `SUCCESS`; accepted / processing → stays `PROCESSING`
 //!   (the notification or the poller settles it);
-//! - a definite refusal (a business error such as `NOTENOUGH`, a config
-//!   error such as a missing client certificate, a request the channel
-//!   cannot take) → `FAIL` with the channel's code and message, amount
-//!   released. The merchant gets 200 with state `FAIL`, not an error: the
+//! - a definite refusal (a business error such as WeChat's `NOTENOUGH`, a
+//!   config error such as a missing client certificate, a request the
+//!   channel cannot take) → `FAIL` with the channel's code and message,
+//!   amount released. A refusal of kind
+//!   [`BusinessKind::InsufficientBalance`] is also logged as an error for
+//!   the operator (the merchant account must be topped up). The merchant gets 200 with state `FAIL`, not an error: the
 //!   refund exists under its `outRefundNo`, and the same body sent again
 //!   must get the same answer. A new attempt uses a new `outRefundNo`;
 //! - an unknown outcome (`SYSTEMERROR`, 5xx, timeout, an unverifiable
 //!   answer) → stays `PROCESSING`, answered 200 with state `PROCESSING`,
 //!   and the poller queries it (or the merchant asks with `?sync=true`). A
-//!   channel that then says it has never heard of the refund
-//!   (`REFUNDNOTEXIST`, `RESOURCE_NOT_EXISTS`) gets the refund again.
+//!   channel that then says it has never heard of the refund (the adapter's
+//!   [`BusinessKind::RefundNotFound`]: WeChat `REFUNDNOTEXIST` /
+//!   `RESOURCE_NOT_EXISTS`, Alipay's answer without a refund status) gets
+//!   the refund again.
 //! - `ABNORMAL` (WeChat: the money could not reach the buyer's account and
 //!   needs handling in the merchant platform) is recorded in
 //!   `errorCode`/`errorMsg` and the refund stays `PROCESSING`: the channel
@@ -64,8 +68,8 @@
 use std::sync::Arc;
 
 use cashdesk_channels::{
-    Channel, ChannelError, ExpectedRefund, RefundNotification, RefundOutcome, RefundQueryRequest,
-    RefundRequest, RefundStatus,
+    BusinessKind, Channel, ChannelError, ExpectedRefund, RefundNotification, RefundOutcome,
+    RefundQueryRequest, RefundRequest, RefundStatus,
 };
 use cashdesk_core::{AppId, Fen, OutRefundNo, OutTradeNo, RefundId, RefundState};
 use cashdesk_crypto::digest;
@@ -88,15 +92,6 @@ use crate::wire::{RefundResult, RefundView};
 
 /// WeChat's limit for `refund_desc`.
 pub const REASON_MAX_CHARS: usize = 80;
-
-/// The channel's "no such refund" codes (WeChat v2, v3, and
-/// [`cashdesk_channels::REFUND_NOT_FOUND`] for adapters that map it, such
-/// as Alipay's): the refund request never reached it, so it is sent again.
-const NOT_FOUND_CODES: &[&str] = &[
-    "REFUNDNOTEXIST",
-    "RESOURCE_NOT_EXISTS",
-    cashdesk_channels::REFUND_NOT_FOUND,
-];
 
 /// A validated refund request.
 #[derive(Debug, Clone)]
@@ -346,7 +341,11 @@ async fn submit(
         Ok(status) => apply_status(state, refund, &status, "refund").await,
         Err(e) => {
             if is_definite_refusal(&e) {
-                tracing::warn!(refund_id = %refund.refund_id, error = %e, "the channel refused the refund");
+                if e.business_kind() == Some(BusinessKind::InsufficientBalance) {
+                    tracing::error!(refund_id = %refund.refund_id, error = %e, "the merchant account at the channel cannot cover the refund: top it up, then refund again");
+                } else {
+                    tracing::warn!(refund_id = %refund.refund_id, error = %e, "the channel refused the refund");
+                }
                 let (code, msg) = refusal_code(&e);
                 let mut t = RefundTransition::new(
                     &[RefundState::Processing],
@@ -385,7 +384,7 @@ fn is_definite_refusal(e: &ChannelError) -> bool {
 
 fn refusal_code(e: &ChannelError) -> (String, String) {
     match e {
-        ChannelError::Business { code, message } => (code.clone(), message.clone()),
+        ChannelError::Business { code, message, .. } => (code.clone(), message.clone()),
         ChannelError::Config { message } => ("CHANNEL_CONFIG".to_owned(), message.clone()),
         ChannelError::InvalidRequest { message } => ("INVALID_REQUEST".to_owned(), message.clone()),
         other => (
@@ -408,7 +407,8 @@ pub async fn sync_refund(state: &AppState, refund: &Refund, source: &str) -> Api
     };
     match adapter.query_refund(&query).await {
         Ok(status) => apply_status(state, refund, &status, source).await,
-        Err(ChannelError::Business { code, .. }) if NOT_FOUND_CODES.contains(&code.as_str()) => {
+        // The refund request never reached the channel: send it again.
+        Err(e) if e.business_kind() == Some(BusinessKind::RefundNotFound) => {
             tracing::info!(refund_id = %refund.refund_id, source, "the channel has no such refund; sending it again");
             submit(state, refund, &order, adapter.as_ref()).await
         }

@@ -947,6 +947,7 @@ async fn two_stores_on_one_lakala_config_keep_their_merchant_numbers(b: Backend)
             notify_url: format!("{}/api/cashier-desk/notify/{config_id}", app.base_url),
             http: HttpSettings::default(),
             extra_root_ca_pems: vec![],
+            oauth_base_url: None,
         },
     )
     .expect("adapter");
