@@ -68,6 +68,7 @@ pub fn channel_env() -> ChannelEnv {
             timeout: Duration::from_secs(1),
         },
         extra_root_ca_pems: vec![],
+        oauth_base_url: None,
     }
 }
 

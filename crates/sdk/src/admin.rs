@@ -96,6 +96,9 @@ pub struct OrderQuery {
     pub store_id: Option<String>,
     /// An order state such as `CREATED` or `SUCCESS`.
     pub state: Option<String>,
+    /// The merchant's order number (unique per app; orders of every app
+    /// that used it unless `app_id` is given).
+    pub out_trade_no: Option<String>,
     pub limit: Option<u32>,
 }
 
@@ -326,7 +329,48 @@ impl AdminClient {
         .await
     }
 
+    /// `POST /api/admin/apps/{appId}/rotate-key`: a new key for the app
+    /// (shared-key apps: `appKey` in the answer, shown this once; RSA2/SM2
+    /// apps give `public_key_pem`), the previous one accepted for
+    /// `overlap_seconds` more (server default one day when `None`).
+    pub async fn rotate_app_key(
+        &self,
+        app_id: &str,
+        overlap_seconds: Option<u32>,
+        public_key_pem: Option<&str>,
+    ) -> Result<Value> {
+        let mut body = serde_json::Map::new();
+        if let Some(s) = overlap_seconds {
+            body.insert("overlapSeconds".into(), s.into());
+        }
+        if let Some(pem) = public_key_pem {
+            body.insert("publicKeyPem".into(), pem.into());
+        }
+        self.request(
+            Method::POST,
+            &format!("/api/admin/apps/{}/rotate-key", seg(app_id)?),
+            Some(&Value::Object(body)),
+        )
+        .await
+    }
+
     // --- channel configs ---
+
+    /// `POST /api/admin/channel-configs/{configId}/credentials`: replaces
+    /// credentials by a JSON merge patch (RFC 7396: keys given replace,
+    /// `null` removes, others stay); validated by the channel's adapter.
+    pub async fn replace_channel_credentials(
+        &self,
+        config_id: &str,
+        credentials_patch: &Value,
+    ) -> Result<Value> {
+        self.request(
+            Method::POST,
+            &format!("/api/admin/channel-configs/{}/credentials", seg(config_id)?),
+            Some(&serde_json::json!({ "credentials": credentials_patch })),
+        )
+        .await
+    }
 
     /// `POST /api/admin/channel-configs`.
     pub async fn create_channel_config(
@@ -433,6 +477,7 @@ impl AdminClient {
                 ("appId", query.app_id.clone()),
                 ("storeId", query.store_id.clone()),
                 ("state", query.state.clone()),
+                ("outTradeNo", query.out_trade_no.clone()),
                 ("limit", query.limit.map(|l| l.to_string())),
             ],
         );

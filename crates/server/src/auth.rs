@@ -65,9 +65,14 @@ pub fn app_key_aad(app_id: &AppId) -> String {
 
 /// The app key in clear (HMAC/MD5 signing and verification).
 pub fn app_key(state: &AppState, app: &App) -> ApiResult<Secret> {
+    open_app_key(state, app, &app.app_key_sealed)
+}
+
+/// One of the app's sealed keys (current or previous) in clear.
+fn open_app_key(state: &AppState, app: &App, sealed: &[u8]) -> ApiResult<Secret> {
     let plain = state
         .master_key
-        .open(&app.app_key_sealed, app_key_aad(&app.app_id).as_bytes())
+        .open(sealed, app_key_aad(&app.app_id).as_bytes())
         .map_err(|e| {
             ApiError::internal(anyhow::anyhow!(
                 "cannot open the key of app {}: {e}",
@@ -80,14 +85,25 @@ pub fn app_key(state: &AppState, app: &App) -> ApiResult<Secret> {
     Ok(Secret::new(text))
 }
 
+/// The key cashdesk signs with for a shared-key app: after a rotation,
+/// the previous key until the app has signed a request with its new one
+/// (the merchant may not have it yet), else the current key.
+fn outgoing_key(state: &AppState, app: &App) -> ApiResult<Secret> {
+    match app.previous_key_at(Utc::now()) {
+        Some(previous) if !app.key_confirmed => open_app_key(state, app, &previous.key_sealed),
+        _ => app_key(state, app),
+    }
+}
+
 /// Signs `message` the way cashdesk answers this app: the app key for
-/// shared-key apps, cashdesk's platform key for RSA2/SM2 apps.
+/// shared-key apps ([`outgoing_key`]), cashdesk's platform key for
+/// RSA2/SM2 apps.
 pub fn sign_for_app(state: &AppState, app: &App, message: &[u8]) -> ApiResult<String> {
     let signed = match app.sign_type {
         SignType::Rsa2 => Signer::Rsa(&state.platform.rsa).sign(message),
         SignType::Sm2 => Signer::Sm2(&state.platform.sm2).sign(message),
         shared => {
-            let key = app_key(state, app)?;
+            let key = outgoing_key(state, app)?;
             Signer::Shared(shared, key.expose().as_bytes()).sign(message)
         }
     };
@@ -130,34 +146,80 @@ fn bad_signature(state: &AppState, message: &[u8]) -> ApiError {
     }
 }
 
-/// Verifies `signature` over `message` with the app's key.
-fn verify_app_signature(
+/// Verifies `signature` over `message` with one key of the app: its
+/// public key (RSA2/SM2) or its sealed shared key.
+fn verify_with_key(
     state: &AppState,
     app: &App,
+    public_key_pem: Option<&str>,
+    key_sealed: &[u8],
     message: &[u8],
     signature: &str,
 ) -> ApiResult<bool> {
     let result = match app.sign_type {
         SignType::Rsa2 => {
-            let pem = app.public_key_pem.as_deref().unwrap_or_default();
-            let key = RsaPublicKey::from_pem(pem).map_err(|e| {
+            let key = RsaPublicKey::from_pem(public_key_pem.unwrap_or_default()).map_err(|e| {
                 ApiError::internal(anyhow::anyhow!("stored RSA key of app {}: {e}", app.app_id))
             })?;
             Verifier::Rsa(&key).verify(message, signature)
         }
         SignType::Sm2 => {
-            let pem = app.public_key_pem.as_deref().unwrap_or_default();
-            let key = Sm2PublicKey::from_pem(pem).map_err(|e| {
+            let key = Sm2PublicKey::from_pem(public_key_pem.unwrap_or_default()).map_err(|e| {
                 ApiError::internal(anyhow::anyhow!("stored SM2 key of app {}: {e}", app.app_id))
             })?;
             Verifier::Sm2(&key).verify(message, signature)
         }
         shared => {
-            let key = app_key(state, app)?;
+            let key = open_app_key(state, app, key_sealed)?;
             Verifier::Shared(shared, key.expose().as_bytes()).verify(message, signature)
         }
     };
     Ok(result.is_ok())
+}
+
+/// The app as the key that verified `signature` sees it, or `None` when
+/// no key of the app does: the current key (the first one it signs with
+/// after a rotation confirms it, so answers and notifications move to
+/// it), else a previous key still inside its overlap window (then the
+/// app is seen with that key, so the answer is signed with it too).
+async fn verify_app_signature(
+    state: &AppState,
+    mut app: App,
+    message: &[u8],
+    signature: &str,
+    now: chrono::DateTime<Utc>,
+) -> ApiResult<Option<App>> {
+    let current_pem = app.public_key_pem.clone();
+    if verify_with_key(
+        state,
+        &app,
+        current_pem.as_deref(),
+        &app.app_key_sealed,
+        message,
+        signature,
+    )? {
+        if !app.key_confirmed {
+            state.store.confirm_app_key(&app.app_id).await?;
+            app.key_confirmed = true;
+        }
+        return Ok(Some(app));
+    }
+    let Some(previous) = app.previous_key_at(now).cloned() else {
+        return Ok(None);
+    };
+    if !verify_with_key(
+        state,
+        &app,
+        previous.public_key_pem.as_deref(),
+        &previous.key_sealed,
+        message,
+        signature,
+    )? {
+        return Ok(None);
+    }
+    app.app_key_sealed = previous.key_sealed;
+    app.public_key_pem = previous.public_key_pem;
+    Ok(Some(app))
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &'static str) -> ApiResult<&'a str> {
@@ -265,8 +327,10 @@ async fn verify(state: &AppState, parts: &Parts, body: &[u8]) -> Result<App, Ref
         Err(_) => None,
     };
     let app = match app.filter(|a| a.sign_type == sign_type) {
-        Some(app) if verify_app_signature(state, &app, &message, signature)? => app,
-        Some(_) => return Err(bad_signature(state, &message).into()),
+        Some(app) => match verify_app_signature(state, app, &message, signature, now).await? {
+            Some(app) => app,
+            None => return Err(bad_signature(state, &message).into()),
+        },
         None => {
             decoy_verification(state, sign_type, &message, signature);
             return Err(bad_signature(state, &message).into());

@@ -197,6 +197,27 @@ pub struct AppView {
     pub auto_refund_paid_after_close: bool,
     pub enabled: bool,
     pub created_at: String,
+    /// After a key rotation: until when the previous key is still
+    /// accepted (absent when there is none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_key_valid_until: Option<String>,
+    /// Whether the app has signed a request with its current key since the
+    /// last rotation; until then notifications to a shared-key app are
+    /// signed with the previous key.
+    pub key_confirmed: bool,
+}
+
+/// The answer to an app key rotation: the new key, shown this once
+/// (shared-key apps; RSA2/SM2 apps registered a new public key), and until
+/// when the previous one is still accepted.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RotatedKeyView {
+    pub app_id: String,
+    pub sign_type: SignType,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_key: Option<String>,
+    pub previous_key_valid_until: String,
 }
 
 /// The answer to an app settings change: the app afterwards, and when the
@@ -223,6 +244,8 @@ impl From<&App> for AppView {
             auto_refund_paid_after_close: a.auto_refund_paid_after_close,
             enabled: a.enabled,
             created_at: time(a.created_at),
+            previous_key_valid_until: a.previous_key_at(Utc::now()).map(|p| time(p.valid_until)),
+            key_confirmed: a.key_confirmed,
         }
     }
 }
@@ -240,6 +263,9 @@ pub struct ChannelConfigView {
     pub base_url: Option<String>,
     pub enabled: bool,
     pub created_at: String,
+    /// When the credentials were last replaced (absent: as created).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credentials_updated_at: Option<String>,
     /// What the channel can do, from its factory.
     pub capabilities: Option<ChannelCapabilities>,
 }

@@ -117,6 +117,8 @@ impl BenchDb {
                 auto_refund_paid_after_close: false,
                 enabled: true,
                 created_at: t,
+                previous_key: None,
+                key_confirmed: true,
             })
             .await
             .expect("insert app");
@@ -130,6 +132,7 @@ impl BenchDb {
             base_url: None,
             enabled: true,
             created_at: t,
+            credentials_updated_at: None,
         };
         store
             .insert_channel_config(&config)

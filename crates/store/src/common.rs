@@ -568,7 +568,8 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn insert_app(&self, app: &App) -> Result<()> {
         let sql = Sql::new(format!(
-            "INSERT INTO apps ({APP_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            "INSERT INTO apps ({APP_COLS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         ))
         .bind(app.app_id.as_str())
         .bind(app.app_name.as_str())
@@ -579,7 +580,15 @@ impl<B: Backend> Store for SqlStore<B> {
         .bind(app.refund_review)
         .bind(app.enabled)
         .bind(app.created_at)
-        .bind(app.auto_refund_paid_after_close);
+        .bind(app.auto_refund_paid_after_close)
+        .bind(app.previous_key.as_ref().map(|p| p.key_sealed.as_slice()))
+        .bind(
+            app.previous_key
+                .as_ref()
+                .and_then(|p| p.public_key_pem.as_deref()),
+        )
+        .bind(app.previous_key.as_ref().map(|p| p.valid_until))
+        .bind(app.key_confirmed);
         self.backend.execute(sql).await?;
         Ok(())
     }
@@ -645,11 +654,44 @@ impl<B: Backend> Store for SqlStore<B> {
         Ok(Some((app, readdressed)))
     }
 
+    async fn rotate_app_key(
+        &self,
+        app_id: &AppId,
+        key_sealed: &[u8],
+        public_key_pem: Option<&str>,
+        previous_valid_until: DateTime<Utc>,
+    ) -> Result<Option<App>> {
+        // The right-hand sides read the row as it was before the update.
+        let sql = Sql::new(format!(
+            "UPDATE apps SET previous_key_sealed = app_key_sealed, \
+             previous_public_key_pem = public_key_pem, previous_key_until = $1, \
+             app_key_sealed = $2, public_key_pem = $3, key_confirmed = $4 \
+             WHERE app_id = $5 RETURNING {APP_COLS}"
+        ))
+        .bind(previous_valid_until)
+        .bind(key_sealed)
+        .bind(public_key_pem)
+        .bind(false)
+        .bind(app_id.as_str());
+        self.one::<RawApp, _>(sql).await
+    }
+
+    async fn confirm_app_key(&self, app_id: &AppId) -> Result<()> {
+        let sql =
+            Sql::new("UPDATE apps SET key_confirmed = $1 WHERE app_id = $2 AND key_confirmed = $3")
+                .bind(true)
+                .bind(app_id.as_str())
+                .bind(false);
+        self.backend.execute(sql).await?;
+        Ok(())
+    }
+
     // --- channel configs and channels ---
 
     async fn insert_channel_config(&self, c: &ChannelConfig) -> Result<()> {
         let sql = Sql::new(format!(
-            "INSERT INTO channel_configs ({CONFIG_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            "INSERT INTO channel_configs ({CONFIG_COLS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         ))
         .bind(c.config_id.as_str())
         .bind(c.channel_type.as_str())
@@ -659,7 +701,8 @@ impl<B: Backend> Store for SqlStore<B> {
         .bind(c.credentials_sealed.as_slice())
         .bind(c.base_url.as_deref())
         .bind(c.enabled)
-        .bind(c.created_at);
+        .bind(c.created_at)
+        .bind(c.credentials_updated_at);
         self.backend.execute(sql).await?;
         Ok(())
     }
@@ -688,6 +731,22 @@ impl<B: Backend> Store for SqlStore<B> {
             .bind(enabled)
             .bind(config_id.as_str());
         Ok(self.backend.execute(sql).await? > 0)
+    }
+
+    async fn replace_channel_credentials(
+        &self,
+        config_id: &ConfigId,
+        credentials_sealed: &[u8],
+        at: DateTime<Utc>,
+    ) -> Result<Option<ChannelConfig>> {
+        let sql = Sql::new(format!(
+            "UPDATE channel_configs SET credentials_sealed = $1, credentials_updated_at = $2 \
+             WHERE config_id = $3 RETURNING {CONFIG_COLS}"
+        ))
+        .bind(credentials_sealed)
+        .bind(at)
+        .bind(config_id.as_str());
+        self.one::<RawConfig, _>(sql).await
     }
 
     async fn insert_channel(&self, c: &Channel) -> Result<()> {
@@ -1081,6 +1140,9 @@ impl<B: Backend> Store for SqlStore<B> {
         }
         if let Some(state) = filter.state {
             cond.push(format!("state = {}", state_literal(state.as_str())));
+        }
+        if let Some(no) = &filter.out_trade_no {
+            cond.push(format!("out_trade_no = {}", sql.push_arg(no.as_str())));
         }
         if let Some(before) = &filter.before {
             cond.push(format!("order_id < {}", sql.push_arg(before.as_str())));

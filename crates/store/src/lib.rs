@@ -137,6 +137,20 @@ pub trait Store: Send + Sync + 'static {
         app_id: &AppId,
         update: &AppSettingsUpdate,
     ) -> Result<Option<(App, u64)>>;
+    /// Replaces the app's key (sealed; RSA2/SM2 apps: and its public key):
+    /// the current one becomes the previous key, accepted until
+    /// `previous_valid_until`; a previous key from an earlier rotation is
+    /// dropped. The app is unconfirmed until [`Store::confirm_app_key`].
+    /// `None` if the app does not exist.
+    async fn rotate_app_key(
+        &self,
+        app_id: &AppId,
+        key_sealed: &[u8],
+        public_key_pem: Option<&str>,
+        previous_valid_until: DateTime<Utc>,
+    ) -> Result<Option<App>>;
+    /// Records that the app signed a request with its current key.
+    async fn confirm_app_key(&self, app_id: &AppId) -> Result<()>;
 
     // --- channel configs and channels ---
     async fn insert_channel_config(&self, config: &ChannelConfig) -> Result<()>;
@@ -144,6 +158,13 @@ pub trait Store: Send + Sync + 'static {
     async fn list_channel_configs(&self) -> Result<Vec<ChannelConfig>>;
     async fn set_channel_config_enabled(&self, config_id: &ConfigId, enabled: bool)
     -> Result<bool>;
+    /// Replaces the sealed credentials; `None` if the config does not exist.
+    async fn replace_channel_credentials(
+        &self,
+        config_id: &ConfigId,
+        credentials_sealed: &[u8],
+        at: DateTime<Utc>,
+    ) -> Result<Option<ChannelConfig>>;
     /// `NotFound` if the config does not exist.
     async fn insert_channel(&self, channel: &Channel) -> Result<()>;
     async fn get_channel(&self, channel_id: &ChannelId) -> Result<Option<Channel>>;

@@ -27,6 +27,31 @@ pub struct App {
     pub auto_refund_paid_after_close: bool,
     pub enabled: bool,
     pub created_at: DateTime<Utc>,
+    /// The key the app had before its last rotation, while it is still
+    /// accepted.
+    pub previous_key: Option<PreviousAppKey>,
+    /// Whether the app has signed a request with its current key since its
+    /// last rotation (true for an app never rotated). Until it has, what
+    /// cashdesk signs for a shared-key app is signed with the previous key.
+    pub key_confirmed: bool,
+}
+
+/// An app's key before its last rotation: accepted on incoming requests
+/// until `valid_until` (the overlap window the operator chose).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreviousAppKey {
+    /// Sealed like [`App::app_key_sealed`] (same AAD).
+    pub key_sealed: Vec<u8>,
+    /// RSA2/SM2 apps: the previous public key (PEM).
+    pub public_key_pem: Option<String>,
+    pub valid_until: DateTime<Utc>,
+}
+
+impl App {
+    /// The previous key if it is still accepted at `now`.
+    pub fn previous_key_at(&self, now: DateTime<Utc>) -> Option<&PreviousAppKey> {
+        self.previous_key.as_ref().filter(|p| p.valid_until > now)
+    }
 }
 
 /// An operator's change of an app's settings: `None` leaves a setting as it is.
@@ -50,6 +75,8 @@ pub struct ChannelConfig {
     pub base_url: Option<String>,
     pub enabled: bool,
     pub created_at: DateTime<Utc>,
+    /// When the credentials were last replaced (`None`: as created).
+    pub credentials_updated_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -215,6 +242,9 @@ pub struct OrderFilter {
     /// Only orders of this store (of any app unless `app_id` is set too).
     pub store_id: Option<StoreId>,
     pub state: Option<OrderState>,
+    /// Only orders with this merchant order number (one per app; of any
+    /// app unless `app_id` is set too).
+    pub out_trade_no: Option<OutTradeNo>,
     /// Only orders whose id sorts before this one (ids are time-ordered).
     pub before: Option<OrderId>,
     /// Page size; 0 means the default (100), larger than 1000 means 1000.

@@ -20,8 +20,8 @@ use sqlx::{Decode, Encode, Postgres, Sqlite, Type};
 
 use crate::{
     App, AttemptOutcome, AuditEntry, Binding, BoundChannel, Channel, ChannelConfig, MerchantStore,
-    Notification, NotificationAttempt, NotificationState, NotifyType, Order, OrderChannel, Refund,
-    StoreError, StoreIdentity,
+    Notification, NotificationAttempt, NotificationState, NotifyType, Order, OrderChannel,
+    PreviousAppKey, Refund, StoreError, StoreIdentity,
 };
 
 /// A stored instant. SQLite keeps it as INTEGER unix microseconds (sorts
@@ -112,7 +112,8 @@ pub(crate) fn json_text(column: &str, value: &serde_json::Value) -> Result<Strin
 }
 
 pub(crate) const APP_COLS: &str = "app_id, app_name, sign_type, app_key_sealed, public_key_pem, \
-     notify_url, refund_review, enabled, created_at, auto_refund_paid_after_close";
+     notify_url, refund_review, enabled, created_at, auto_refund_paid_after_close, \
+     previous_key_sealed, previous_public_key_pem, previous_key_until, key_confirmed";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct RawApp {
@@ -126,6 +127,10 @@ pub(crate) struct RawApp {
     enabled: bool,
     created_at: Ts,
     auto_refund_paid_after_close: bool,
+    previous_key_sealed: Option<Vec<u8>>,
+    previous_public_key_pem: Option<String>,
+    previous_key_until: Option<Ts>,
+    key_confirmed: bool,
 }
 
 impl TryFrom<RawApp> for App {
@@ -143,12 +148,21 @@ impl TryFrom<RawApp> for App {
             auto_refund_paid_after_close: r.auto_refund_paid_after_close,
             enabled: r.enabled,
             created_at: r.created_at.0,
+            previous_key: match (r.previous_key_sealed, r.previous_key_until) {
+                (Some(key_sealed), Some(until)) => Some(PreviousAppKey {
+                    key_sealed,
+                    public_key_pem: r.previous_public_key_pem,
+                    valid_until: until.0,
+                }),
+                _ => None,
+            },
+            key_confirmed: r.key_confirmed,
         })
     }
 }
 
 pub(crate) const CONFIG_COLS: &str = "config_id, channel_type, name, mch_id, api_version, \
-     credentials_sealed, base_url, enabled, created_at";
+     credentials_sealed, base_url, enabled, created_at, credentials_updated_at";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct RawConfig {
@@ -161,6 +175,7 @@ pub(crate) struct RawConfig {
     base_url: Option<String>,
     enabled: bool,
     created_at: Ts,
+    credentials_updated_at: Option<Ts>,
 }
 
 impl TryFrom<RawConfig> for ChannelConfig {
@@ -181,6 +196,7 @@ impl TryFrom<RawConfig> for ChannelConfig {
             base_url: r.base_url,
             enabled: r.enabled,
             created_at: r.created_at.0,
+            credentials_updated_at: r.credentials_updated_at.map(|t| t.0),
         })
     }
 }
@@ -257,7 +273,8 @@ pub(crate) const BOUND_COLS: &str = "b.binding_id, b.app_id, b.channel_id, b.sto
      c.sort AS c_sort, c.enabled AS c_enabled, c.created_at AS c_created_at, \
      g.channel_type AS g_channel_type, g.name AS g_name, g.mch_id AS g_mch_id, \
      g.api_version AS g_api_version, g.credentials_sealed AS g_credentials_sealed, \
-     g.base_url AS g_base_url, g.enabled AS g_enabled, g.created_at AS g_created_at";
+     g.base_url AS g_base_url, g.enabled AS g_enabled, g.created_at AS g_created_at, \
+     g.credentials_updated_at AS g_credentials_updated_at";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct RawBound {
@@ -277,6 +294,7 @@ pub(crate) struct RawBound {
     g_base_url: Option<String>,
     g_enabled: bool,
     g_created_at: Ts,
+    g_credentials_updated_at: Option<Ts>,
 }
 
 impl TryFrom<RawBound> for BoundChannel {
@@ -302,6 +320,7 @@ impl TryFrom<RawBound> for BoundChannel {
             base_url: r.g_base_url,
             enabled: r.g_enabled,
             created_at: r.g_created_at,
+            credentials_updated_at: r.g_credentials_updated_at,
         })?;
         Ok(BoundChannel {
             binding: Binding::try_from(r.binding)?,

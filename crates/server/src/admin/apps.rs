@@ -7,7 +7,7 @@ use crate::error::ApiResult;
 use crate::input::{JsonObject, PathParam};
 use crate::service::apps;
 use crate::state::AppState;
-use crate::wire::{AppSettingsView, AppView, RegisterAppResponse};
+use crate::wire::{AppSettingsView, AppView, RegisterAppResponse, RotatedKeyView};
 
 pub async fn list(State(state): State<AppState>) -> ApiResult<Success<Vec<AppView>>> {
     Ok(Success(apps::list(&state).await?))
@@ -53,4 +53,13 @@ pub async fn settings(
     JsonObject(body): JsonObject,
 ) -> ApiResult<Success<AppSettingsView>> {
     Ok(Success(apps::update_settings(&state, &id, &body).await?))
+}
+
+/// Rotates the app's key with an overlap window (`service::apps::rotate_key`).
+pub async fn rotate_key(
+    State(state): State<AppState>,
+    PathParam(id): PathParam,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Success<RotatedKeyView>> {
+    Ok(Success(apps::rotate_key(&state, &id, &body).await?))
 }

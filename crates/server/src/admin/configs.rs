@@ -46,3 +46,15 @@ pub async fn enable(
         channels::set_config_enabled(&state, &id, true).await?,
     ))
 }
+
+/// Replaces credentials by a JSON merge patch
+/// (`service::channels::replace_credentials`).
+pub async fn credentials(
+    State(state): State<AppState>,
+    PathParam(id): PathParam,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Success<ChannelConfigView>> {
+    Ok(Success(
+        channels::replace_credentials(&state, &id, &body).await?,
+    ))
+}

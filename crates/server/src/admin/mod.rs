@@ -57,6 +57,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/admin/apps/{id}/disable", post(apps::disable))
         .route("/api/admin/apps/{id}/enable", post(apps::enable))
         .route("/api/admin/apps/{id}/settings", post(apps::settings))
+        .route("/api/admin/apps/{id}/rotate-key", post(apps::rotate_key))
         .route(
             "/api/admin/channel-configs",
             get(configs::list).post(configs::create),
@@ -69,6 +70,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/api/admin/channel-configs/{id}/enable",
             post(configs::enable),
+        )
+        .route(
+            "/api/admin/channel-configs/{id}/credentials",
+            post(configs::credentials),
         )
         .route(
             "/api/admin/channels",

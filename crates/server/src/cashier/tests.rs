@@ -23,6 +23,8 @@ fn opened(state: OrderState, expire_in: Duration, return_url: Option<&str>) -> O
             auto_refund_paid_after_close: false,
             enabled: true,
             created_at: now,
+            previous_key: None,
+            key_confirmed: true,
         },
         order: Order {
             order_title: "Latte & cake".into(),

@@ -14,7 +14,7 @@ use crate::auth::app_key_aad;
 use crate::error::{ApiError, ApiResult};
 use crate::input::Fields;
 use crate::state::AppState;
-use crate::wire::{AppSettingsView, AppView, RegisterAppResponse};
+use crate::wire::{AppSettingsView, AppView, RegisterAppResponse, RotatedKeyView};
 
 /// A validated registration.
 #[derive(Debug, Clone)]
@@ -46,31 +46,7 @@ impl NewApp {
             })?,
         };
         let public_key_pem = f.str_opt("publicKeyPem", 8192)?.map(str::to_owned);
-        match (sign_type, &public_key_pem) {
-            (SignType::Rsa2, Some(pem)) => {
-                RsaPublicKey::from_pem(pem).map_err(|e| {
-                    ApiError::invalid("publicKeyPem", format!("is not an RSA public key ({e})"))
-                })?;
-            }
-            (SignType::Sm2, Some(pem)) => {
-                Sm2PublicKey::from_pem(pem).map_err(|e| {
-                    ApiError::invalid("publicKeyPem", format!("is not an SM2 public key ({e})"))
-                })?;
-            }
-            (SignType::Rsa2 | SignType::Sm2, None) => {
-                return Err(ApiError::invalid(
-                    "publicKeyPem",
-                    format!("is required for {sign_type} apps"),
-                ));
-            }
-            (_, Some(_)) => {
-                return Err(ApiError::invalid(
-                    "publicKeyPem",
-                    format!("only RSA2 and SM2 apps register a public key, not {sign_type} apps"),
-                ));
-            }
-            (_, None) => {}
-        }
+        check_public_key(sign_type, public_key_pem.as_deref())?;
         let refund_review = f.bool_opt("refundReview")?.unwrap_or(false);
         let auto_refund_paid_after_close = f.bool_opt("autoRefundPaidAfterClose")?.unwrap_or(false);
         Ok(NewApp {
@@ -82,6 +58,37 @@ impl NewApp {
             auto_refund_paid_after_close,
         })
     }
+}
+
+/// RSA2/SM2 apps register a public key of their kind; shared-key apps
+/// none.
+fn check_public_key(sign_type: SignType, public_key_pem: Option<&str>) -> ApiResult<()> {
+    match (sign_type, public_key_pem) {
+        (SignType::Rsa2, Some(pem)) => {
+            RsaPublicKey::from_pem(pem).map_err(|e| {
+                ApiError::invalid("publicKeyPem", format!("is not an RSA public key ({e})"))
+            })?;
+        }
+        (SignType::Sm2, Some(pem)) => {
+            Sm2PublicKey::from_pem(pem).map_err(|e| {
+                ApiError::invalid("publicKeyPem", format!("is not an SM2 public key ({e})"))
+            })?;
+        }
+        (SignType::Rsa2 | SignType::Sm2, None) => {
+            return Err(ApiError::invalid(
+                "publicKeyPem",
+                format!("is required for {sign_type} apps"),
+            ));
+        }
+        (_, Some(_)) => {
+            return Err(ApiError::invalid(
+                "publicKeyPem",
+                format!("only RSA2 and SM2 apps register a public key, not {sign_type} apps"),
+            ));
+        }
+        (_, None) => {}
+    }
+    Ok(())
 }
 
 /// `app` + 16 random hex digits.
@@ -111,6 +118,8 @@ pub async fn create(state: &AppState, new: NewApp, actor: &str) -> ApiResult<(Ap
         auto_refund_paid_after_close: new.auto_refund_paid_after_close,
         enabled: true,
         created_at: Utc::now(),
+        previous_key: None,
+        key_confirmed: true,
     };
     state.store.insert_app(&app).await?;
     super::audit(
@@ -214,5 +223,74 @@ pub async fn update_settings(
     Ok(AppSettingsView {
         app: AppView::from(&app),
         notifications_readdressed: update.notify_url.is_some().then_some(readdressed),
+    })
+}
+
+/// The longest overlap an operator may give a rotation: 30 days.
+pub const MAX_KEY_OVERLAP_SECS: i64 = 30 * 24 * 3600;
+/// The overlap when none is given: one day.
+pub const DEFAULT_KEY_OVERLAP_SECS: i64 = 24 * 3600;
+
+/// Rotates an app's key with an overlap window. A shared-key app (HMAC,
+/// MD5) gets a new random key, returned this once; an RSA2/SM2 app gives
+/// its new public key (`publicKeyPem`). The key it had stays valid for
+/// incoming signatures for `overlapSeconds` (default one day, at most 30
+/// days, 0 ends it now); a previous key of an earlier rotation is dropped.
+/// What cashdesk signs for a shared-key app (answers, notifications) uses
+/// the previous key until the app first signs a request with the new one:
+/// a merchant deploys the new key at its own pace and never sees a
+/// signature it cannot check. Audited (never the key).
+pub async fn rotate_key(
+    state: &AppState,
+    app_id: &str,
+    body: &Map<String, Value>,
+) -> ApiResult<RotatedKeyView> {
+    let id = parse_id(app_id)?;
+    let f = Fields(body);
+    let overlap = match f.int_opt("overlapSeconds")? {
+        None => DEFAULT_KEY_OVERLAP_SECS,
+        Some(s) if (0..=MAX_KEY_OVERLAP_SECS).contains(&s) => s,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "overlapSeconds",
+                format!("must be 0 to {MAX_KEY_OVERLAP_SECS} (30 days)"),
+            ));
+        }
+    };
+    let public_key_pem = f.str_opt("publicKeyPem", 8192)?;
+    let app = state
+        .store
+        .get_app(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("app {app_id}")))?;
+    check_public_key(app.sign_type, public_key_pem)?;
+    let shared = !matches!(app.sign_type, SignType::Rsa2 | SignType::Sm2);
+    // RSA2/SM2 apps keep their (unused) shared key; only the public key turns.
+    let key = shared.then(|| Secret::new(random::token(32)));
+    let key_sealed = match &key {
+        Some(key) => state
+            .master_key
+            .seal(key.expose().as_bytes(), app_key_aad(&id).as_bytes()),
+        None => app.app_key_sealed.clone(),
+    };
+    let until = Utc::now() + chrono::Duration::seconds(overlap);
+    let rotated = state
+        .store
+        .rotate_app_key(&id, &key_sealed, public_key_pem, until)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("app {app_id}")))?;
+    super::audit(
+        state,
+        "admin",
+        "app.rotate_key",
+        id.as_str(),
+        json!({ "signType": rotated.sign_type, "overlapSeconds": overlap, "previousKeyValidUntil": crate::wire::time(until) }),
+    )
+    .await;
+    Ok(RotatedKeyView {
+        app_id: rotated.app_id.to_string(),
+        sign_type: rotated.sign_type,
+        app_key: key.map(|k| k.expose().to_owned()),
+        previous_key_valid_until: crate::wire::time(until),
     })
 }

@@ -83,21 +83,7 @@ pub async fn create_config(state: &AppState, body: &Map<String, Value>) -> ApiRe
         .transpose()?;
     // A config that could not build an adapter is refused now, with the
     // adapter's reason (it names the field and never echoes a secret).
-    let as_value = Value::Object(credentials.clone());
-    cashdesk_channels::validate_credentials(channel_type, &api_version, &as_value).map_err(
-        |reason| {
-            let field = if reason.contains("apiVersion") {
-                "apiVersion"
-            } else {
-                "credentials"
-            };
-            ApiError::with_data(
-                crate::error::ErrorCode::InvalidParam,
-                reason,
-                json!({ "field": field }),
-            )
-        },
-    )?;
+    validate_credentials(channel_type, &api_version, credentials)?;
 
     let config_id = ConfigId::generate();
     let plain = serde_json::to_vec(credentials).map_err(ApiError::internal)?;
@@ -113,6 +99,7 @@ pub async fn create_config(state: &AppState, body: &Map<String, Value>) -> ApiRe
         base_url,
         enabled: true,
         created_at: Utc::now(),
+        credentials_updated_at: None,
     };
     state.store.insert_channel_config(&config).await?;
     // The detail names the credential keys, never their values.
@@ -126,6 +113,103 @@ pub async fn create_config(state: &AppState, body: &Map<String, Value>) -> ApiRe
     )
     .await;
     Ok(config_id)
+}
+
+/// Refuses credentials the channel's adapter could not use, with the
+/// adapter's reason (it names the field and never echoes a secret).
+fn validate_credentials(
+    channel_type: ChannelType,
+    api_version: &str,
+    credentials: &Map<String, Value>,
+) -> ApiResult<()> {
+    let as_value = Value::Object(credentials.clone());
+    cashdesk_channels::validate_credentials(channel_type, api_version, &as_value).map_err(
+        |reason| {
+            let field = if reason.contains("apiVersion") {
+                "apiVersion"
+            } else {
+                "credentials"
+            };
+            ApiError::with_data(
+                crate::error::ErrorCode::InvalidParam,
+                reason,
+                json!({ "field": field }),
+            )
+        },
+    )
+}
+
+/// Replaces credentials of a config (certificate rotation, a new platform
+/// key, a new API key): `credentials` is a JSON merge patch (RFC 7396) on
+/// the stored object, so only what changes is sent (a key set to `null`
+/// is removed). The result is validated by the channel's adapter as a
+/// new config would be; refused, nothing changes. Accepted, it is sealed
+/// and stored, audited with the names of the keys that changed (never
+/// their values), and used from the next call on: this instance drops its
+/// adapter now, other instances sharing the database see the changed
+/// fingerprint on their next use of the config (channel_cache.rs).
+pub async fn replace_credentials(
+    state: &AppState,
+    config_id: &str,
+    body: &Map<String, Value>,
+) -> ApiResult<ChannelConfigView> {
+    let id = parse_config_id(config_id)?;
+    let f = Fields(body);
+    let patch = f.object_req("credentials")?;
+    if patch.is_empty() {
+        return Err(ApiError::invalid(
+            "credentials",
+            "name at least one credential to change",
+        ));
+    }
+    let config = state
+        .store
+        .get_channel_config(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("channel config {config_id}")))?;
+    let Value::Object(current) = crate::channel_cache::unseal_credentials(state, &config)? else {
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "credentials of {id} are not a JSON object"
+        )));
+    };
+    let mut merged = Value::Object(current.clone());
+    json_patch::merge(&mut merged, &Value::Object(patch.clone()));
+    let Value::Object(merged) = merged else {
+        unreachable!("a merge patch object applied to an object is an object");
+    };
+    let api_version = config.api_version.as_deref().unwrap_or("");
+    validate_credentials(config.channel_type, api_version, &merged)?;
+
+    let mut changed: Vec<&String> = merged
+        .iter()
+        .filter(|(k, v)| current.get(*k) != Some(*v))
+        .map(|(k, _)| k)
+        .collect();
+    changed.sort();
+    let mut removed: Vec<&String> = current
+        .keys()
+        .filter(|k| !merged.contains_key(*k))
+        .collect();
+    removed.sort();
+    let plain = serde_json::to_vec(&merged).map_err(ApiError::internal)?;
+    let sealed = state
+        .master_key
+        .seal(&plain, credentials_aad(&id).as_bytes());
+    let updated = state
+        .store
+        .replace_channel_credentials(&id, &sealed, Utc::now())
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("channel config {config_id}")))?;
+    state.channels.invalidate(&id);
+    super::audit(
+        state,
+        "admin",
+        "channel_config.credentials",
+        id.as_str(),
+        json!({ "changedKeys": changed, "removedKeys": removed }),
+    )
+    .await;
+    config_view(state, &updated)
 }
 
 fn config_view(state: &AppState, c: &ChannelConfig) -> ApiResult<ChannelConfigView> {
@@ -157,6 +241,7 @@ fn config_view(state: &AppState, c: &ChannelConfig) -> ApiResult<ChannelConfigVi
         base_url: c.base_url.clone(),
         enabled: c.enabled,
         created_at: crate::wire::time(c.created_at),
+        credentials_updated_at: c.credentials_updated_at.map(crate::wire::time),
         capabilities: crate::wire::ChannelCapabilities::of(c.channel_type),
     })
 }

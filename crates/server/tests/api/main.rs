@@ -21,6 +21,7 @@ mod outbox;
 mod qr;
 mod refunds;
 mod register;
+mod rotation;
 mod seam;
 mod signing;
 mod stores;

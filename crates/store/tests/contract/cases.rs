@@ -62,6 +62,8 @@ fn app(id: &str) -> App {
         auto_refund_paid_after_close: false,
         enabled: true,
         created_at: t0(),
+        previous_key: None,
+        key_confirmed: true,
     }
 }
 
@@ -76,6 +78,7 @@ fn config(enabled: bool) -> ChannelConfig {
         base_url: None,
         enabled,
         created_at: t0(),
+        credentials_updated_at: None,
     }
 }
 
