@@ -46,7 +46,12 @@ pub enum ChannelError {
     Config { message: String },
     /// The request cannot be made on this channel (missing openid, scene).
     #[error("invalid request for this channel: {message}")]
-    InvalidRequest { message: String },
+    InvalidRequest {
+        /// The merchant API's request field at fault (`openid`,
+        /// `clientIp`, `channelId`, …).
+        field: &'static str,
+        message: String,
+    },
 }
 
 /// What a [`ChannelError::Business`] refusal means, set by the adapter from
@@ -115,8 +120,11 @@ impl ChannelError {
             message: message.into(),
         }
     }
-    pub fn invalid_request(message: impl Into<String>) -> Self {
+    /// A request this channel cannot make, blamed on the merchant API's
+    /// request field `field`.
+    pub fn invalid_request(field: &'static str, message: impl Into<String>) -> Self {
         Self::InvalidRequest {
+            field,
             message: message.into(),
         }
     }
@@ -155,7 +163,7 @@ impl ChannelError {
             | Self::Retryable { message, .. }
             | Self::BadResponse { message }
             | Self::Config { message }
-            | Self::InvalidRequest { message } => message,
+            | Self::InvalidRequest { message, .. } => message,
         }
     }
 

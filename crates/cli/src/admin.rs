@@ -129,6 +129,23 @@ pub async fn app(config: Option<&Path>, opts: &AdminOpts, action: AppAction) -> 
             };
             print_json(&serde_json::to_value(c.create_app(&req).await?)?)
         }
+        AppAction::RotateKey {
+            app_id,
+            overlap_seconds,
+            public_key_pem_file,
+        } => {
+            let public_key_pem = match &public_key_pem_file {
+                Some(file) => Some(
+                    std::fs::read_to_string(file)
+                        .with_context(|| format!("cannot read {}", file.display()))?,
+                ),
+                None => None,
+            };
+            show(
+                c.rotate_app_key(&app_id, overlap_seconds, public_key_pem.as_deref())
+                    .await,
+            )
+        }
     }
 }
 
@@ -265,6 +282,17 @@ pub async fn channel_config(
             let c = client(config, opts)?;
             print_json(&serde_json::to_value(c.create_channel_config(&req).await?)?)
         }
+        ChannelConfigAction::Credentials {
+            config_id,
+            credentials_file,
+        } => {
+            let patch = read_credentials(&credentials_file)?;
+            show(
+                client(config, opts)?
+                    .replace_channel_credentials(&config_id, &patch)
+                    .await,
+            )
+        }
         ChannelConfigAction::List => show(client(config, opts)?.list_channel_configs().await),
         ChannelConfigAction::Show { config_id } => {
             show(client(config, opts)?.get_channel_config(&config_id).await)
@@ -343,10 +371,45 @@ pub async fn order(
                 store_id,
                 state,
                 limit,
+                ..OrderQuery::default()
             })
             .await,
         ),
-        OrderAction::Show { order_id } => show(c.get_order(&order_id).await),
+        OrderAction::Show { id, app_id } => {
+            // cashdesk's orderId (P + 26 characters), else the merchant's
+            // outTradeNo: unique per app, so it may name orders of several.
+            let is_order_id = id.len() == 27
+                && id.starts_with('P')
+                && id[1..].bytes().all(|b| b.is_ascii_alphanumeric());
+            if is_order_id && app_id.is_none() {
+                return show(c.get_order(&id).await);
+            }
+            let found = c
+                .list_orders(&OrderQuery {
+                    app_id: app_id.clone(),
+                    out_trade_no: Some(id.clone()),
+                    limit: Some(50),
+                    ..OrderQuery::default()
+                })
+                .await?;
+            match found.as_array().map(Vec::as_slice).unwrap_or_default() {
+                [] if is_order_id => show(c.get_order(&id).await),
+                [] => bail!(
+                    "no order with outTradeNo {id}{}",
+                    app_id.map_or_else(String::new, |a| format!(" in app {a}"))
+                ),
+                [one] => print_json(one),
+                several => {
+                    let apps: Vec<&str> =
+                        several.iter().filter_map(|o| o["appId"].as_str()).collect();
+                    bail!(
+                        "{} orders have outTradeNo {id} (apps {}): add --app-id",
+                        several.len(),
+                        apps.join(", ")
+                    )
+                }
+            }
+        }
     }
 }
 

@@ -137,6 +137,19 @@ pub enum AppAction {
         #[arg(long, value_name = "URL")]
         notify_url: Option<String>,
     },
+    /// Give the app a new key; the old one stays valid for
+    /// --overlap-seconds (default one day). Shared-key apps: prints the new
+    /// appKey (shown once). RSA2/SM2 apps: give the new public key.
+    RotateKey {
+        app_id: String,
+        /// How long the previous key is still accepted (0 to 2592000; 0
+        /// ends it at once).
+        #[arg(long, value_name = "SECONDS")]
+        overlap_seconds: Option<u32>,
+        /// RSA2/SM2 apps: the new public key (PEM).
+        #[arg(long, value_name = "FILE")]
+        public_key_pem_file: Option<PathBuf>,
+    },
     /// Refuse the app's requests from now on.
     Disable { app_id: String },
     /// Accept the app's requests again.
@@ -178,6 +191,17 @@ pub enum ChannelConfigAction {
         /// the channel's production URL.
         #[arg(long)]
         base_url: Option<String>,
+    },
+    /// Replace credentials (certificate rotation, a new platform key, a
+    /// new API key): the file is a JSON merge patch on the stored object
+    /// (keys given replace, null removes, the rest stay), validated by the
+    /// channel before it is stored; effective at once, audited.
+    Credentials {
+        config_id: String,
+        /// A JSON object with the credentials that change; `-` reads it
+        /// from stdin.
+        #[arg(long, value_name = "FILE")]
+        credentials_file: PathBuf,
     },
     /// List channel configs (credentials masked).
     List,
@@ -271,8 +295,16 @@ pub enum OrderAction {
         #[arg(long)]
         limit: Option<u32>,
     },
-    /// Show one order by its orderId.
-    Show { order_id: String },
+    /// Show one order, by cashdesk's orderId (P…) or the merchant's
+    /// outTradeNo.
+    Show {
+        /// orderId or outTradeNo.
+        id: String,
+        /// The app whose outTradeNo it is (needed only when several apps
+        /// used the same one).
+        #[arg(long)]
+        app_id: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

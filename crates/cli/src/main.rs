@@ -39,7 +39,35 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
+            if let Some(hint) = unreachable_server_hint(&e) {
+                eprintln!("{hint}");
+            }
             ExitCode::FAILURE
         }
     }
+}
+
+/// When a command could not reach the server at all, which URL it tried
+/// and how to point it elsewhere.
+fn unreachable_server_hint(e: &anyhow::Error) -> Option<String> {
+    let http = e.chain().find_map(|cause| {
+        cause
+            .downcast_ref::<cashdesk_sdk::SdkError>()
+            .and_then(|sdk| match sdk {
+                cashdesk_sdk::SdkError::Http(h) => Some(h),
+                _ => None,
+            })
+            .or_else(|| cause.downcast_ref::<reqwest::Error>())
+    })?;
+    if !(http.is_connect() || http.is_timeout()) {
+        return None;
+    }
+    let origin = http.url().map_or_else(
+        || "the server".to_owned(),
+        |u| u.origin().ascii_serialization(),
+    );
+    Some(format!(
+        "hint: nothing answered at {origin}. Start the server (`cashdesk serve`), or point this \
+         command at yours with --url or the CASHDESK_URL environment variable."
+    ))
 }

@@ -242,8 +242,9 @@ impl AliPay {
     }
 
     pub(super) fn biz_json(biz: &impl Serialize) -> Result<String, ChannelError> {
-        serde_json::to_string(biz)
-            .map_err(|e| ChannelError::invalid_request(format!("cannot encode biz_content: {e}")))
+        serde_json::to_string(biz).map_err(|e| {
+            ChannelError::invalid_request("body", format!("cannot encode biz_content: {e}"))
+        })
     }
 
     /// Check a gateway answer (see the module comment for the rules).

@@ -42,6 +42,7 @@ impl Channel for AliPay {
         let order = req.order_id.as_str();
         if req.payer_app_id.is_some() {
             return Err(ChannelError::invalid_request(
+                "openidAppId",
                 "openidAppId names a WeChat AppID; an Alipay payer has none",
             ));
         }
@@ -55,6 +56,7 @@ impl Channel for AliPay {
                     .filter(|s| !s.is_empty())
                     .ok_or_else(|| {
                         ChannelError::invalid_request(
+                            "buyerId",
                             "buyerId (Alipay user id or OpenID) is required for the mini scene",
                         )
                     })?;
@@ -121,9 +123,12 @@ impl Channel for AliPay {
                     prepay_id: None,
                 })
             }
-            other => Err(ChannelError::invalid_request(format!(
-                "scene {other} is not available on Alipay (use mini, wap, page, qr or app)"
-            ))),
+            other => Err(ChannelError::invalid_request(
+                "channelId",
+                format!(
+                    "scene {other} is not available on Alipay (use mini, wap, page, qr or app)"
+                ),
+            )),
         }
     }
 

@@ -132,8 +132,9 @@ impl Lakala {
             version: "3.0",
             req_data,
         };
-        let body = serde_json::to_string(&envelope)
-            .map_err(|e| ChannelError::invalid_request(format!("{path}: cannot encode: {e}")))?;
+        let body = serde_json::to_string(&envelope).map_err(|e| {
+            ChannelError::invalid_request("body", format!("{path}: cannot encode: {e}"))
+        })?;
         let auth = self.authorization(&body, Utc::now().timestamp(), &nonce_str(32))?;
         let req = self
             .http

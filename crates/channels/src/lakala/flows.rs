@@ -80,7 +80,10 @@ impl Channel for Lakala {
         });
         let wechat_fields = |payer: Option<&str>| -> Result<AccBusiFields, ChannelError> {
             let openid = payer.ok_or_else(|| {
-                ChannelError::invalid_request("openid is required for WeChat mini and jsapi")
+                ChannelError::invalid_request(
+                    "openid",
+                    "openid is required for WeChat mini and jsapi",
+                )
             })?;
             let sub_appid = terminal.sub_app_id.clone().ok_or_else(|| {
                 ChannelError::config(
@@ -91,9 +94,12 @@ impl Channel for Lakala {
             if let Some(w) = req.payer_app_id.as_deref().map(str::trim)
                 && w != sub_appid
             {
-                return Err(ChannelError::invalid_request(format!(
-                    "openidAppId `{w}` is not the WeChat AppID {sub_appid} this Lakala terminal pays with"
-                )));
+                return Err(ChannelError::invalid_request(
+                    "openidAppId",
+                    format!(
+                        "openidAppId `{w}` is not the WeChat AppID {sub_appid} this Lakala terminal pays with"
+                    ),
+                ));
             }
             Ok(AccBusiFields {
                 sub_appid: Some(sub_appid),
@@ -106,6 +112,7 @@ impl Channel for Lakala {
             SceneCode::Jsapi => {
                 let p = payer.ok_or_else(|| {
                     ChannelError::invalid_request(
+                        "openid",
                         "openid or Alipay buyer id is required for the jsapi scene",
                     )
                 })?;
@@ -139,9 +146,12 @@ impl Channel for Lakala {
                 },
             ),
             other => {
-                return Err(ChannelError::invalid_request(format!(
-                    "scene {other} is not available on Lakala (use mini, jsapi, native or h5)"
-                )));
+                return Err(ChannelError::invalid_request(
+                    "channelId",
+                    format!(
+                        "scene {other} is not available on Lakala (use mini, jsapi, native or h5)"
+                    ),
+                ));
             }
         };
         let has_acc =

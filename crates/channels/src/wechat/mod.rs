@@ -99,9 +99,12 @@ impl TradeKind {
             SceneCode::Native => Ok(Self::Native),
             SceneCode::H5 => Ok(Self::H5),
             SceneCode::App => Ok(Self::App),
-            other => Err(ChannelError::invalid_request(format!(
-                "scene {other} is not available on WeChat Pay (use mini, jsapi, native, h5 or app)"
-            ))),
+            other => Err(ChannelError::invalid_request(
+                "channelId",
+                format!(
+                    "scene {other} is not available on WeChat Pay (use mini, jsapi, native, h5 or app)"
+                ),
+            )),
         }
     }
 }
@@ -218,9 +221,12 @@ pub(crate) fn payer_app(
         )),
         Some(w) if store_app == Some(w) => Ok((w.to_owned(), true)),
         Some(w) if w == config_app_id => Ok((w.to_owned(), false)),
-        Some(w) => Err(ChannelError::invalid_request(format!(
-            "openidAppId `{w}` is neither the channel config's AppID nor the store's subAppId"
-        ))),
+        Some(w) => Err(ChannelError::invalid_request(
+            "openidAppId",
+            format!(
+                "openidAppId `{w}` is neither the channel config's AppID nor the store's subAppId"
+            ),
+        )),
     }
 }
 

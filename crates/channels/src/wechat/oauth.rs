@@ -130,6 +130,7 @@ impl PayerOAuth for WechatOAuth {
         // is sent on (WeChat's are 32 letters and digits).
         if code.is_empty() || code.len() > 128 || !code.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(ChannelError::invalid_request(
+                "code",
                 "the OAuth code is not a WeChat code",
             ));
         }

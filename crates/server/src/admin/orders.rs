@@ -1,4 +1,4 @@
-//! Admin: orders (`?appId=&storeId=&state=&limit=&before=`, newest first).
+//! Admin: orders (`?appId=&storeId=&state=&outTradeNo=&limit=&before=`, newest first).
 
 use axum::extract::{RawQuery, State};
 
@@ -21,6 +21,7 @@ pub async fn list(
             get("appId"),
             get("storeId"),
             get("state"),
+            get("outTradeNo"),
             get("limit"),
             get("before"),
         )

@@ -346,10 +346,12 @@ pub async fn admin_list(
     app_id: Option<&str>,
     store_id: Option<&str>,
     order_state: Option<&str>,
+    out_trade_no: Option<&str>,
     limit: Option<&str>,
     before: Option<&str>,
 ) -> ApiResult<Vec<OrderView>> {
     let filter = OrderFilter {
+        out_trade_no: out_trade_no.map(OutTradeNo::parse).transpose()?,
         app_id: app_id.map(cashdesk_core::AppId::parse).transpose()?,
         store_id: store_id.map(StoreId::parse).transpose()?,
         state: order_state

@@ -193,21 +193,33 @@ async fn bound_channel(
     if state.config.binding_auto_approve_secs.is_some() {
         state.store.approve_due_bindings(Utc::now()).await?;
     }
-    state
+    let bound = state
         .store
         .bound_channels(&app.app_id, order.store_id.as_ref())
         .await?
         .into_iter()
-        .find(|b| &b.channel.channel_id == channel_id)
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::ChannelNotBound,
-                format!(
-                    "channel {channel_id} is not bound to app {} for this order (apply for it and wait for approval)",
-                    app.app_id
-                ),
-            )
-        })
+        .find(|b| &b.channel.channel_id == channel_id);
+    if let Some(bound) = bound {
+        return Ok(bound);
+    }
+    // A channel that does not exist is not found (4040); one that exists
+    // but this app may not use here is not bound (4031).
+    if state.store.get_channel(channel_id).await?.is_none() {
+        return Err(ApiError::with_data(
+            ErrorCode::NotFound,
+            format!(
+                "channel {channel_id} not found (the channels bound to the order are in its payment list)"
+            ),
+            serde_json::json!({ "field": "channelId" }),
+        ));
+    }
+    Err(ApiError::new(
+        ErrorCode::ChannelNotBound,
+        format!(
+            "channel {channel_id} is not bound to app {} for this order (apply for it and wait for approval)",
+            app.app_id
+        ),
+    ))
 }
 
 fn order_channel(b: &BoundChannel, identity: Option<&PaymentIdentity>) -> OrderChannel {
@@ -458,7 +470,11 @@ async fn pay_error(
         );
     }
     match e {
-        ChannelError::InvalidRequest { message } => ApiError::new(ErrorCode::InvalidParam, message),
+        ChannelError::InvalidRequest { field, message } => ApiError::with_data(
+            ErrorCode::InvalidParam,
+            message,
+            serde_json::json!({ "field": field }),
+        ),
         other => channel_error(&other),
     }
 }

@@ -386,7 +386,9 @@ fn refusal_code(e: &ChannelError) -> (String, String) {
     match e {
         ChannelError::Business { code, message, .. } => (code.clone(), message.clone()),
         ChannelError::Config { message } => ("CHANNEL_CONFIG".to_owned(), message.clone()),
-        ChannelError::InvalidRequest { message } => ("INVALID_REQUEST".to_owned(), message.clone()),
+        ChannelError::InvalidRequest { message, .. } => {
+            ("INVALID_REQUEST".to_owned(), message.clone())
+        }
         other => (
             e.code().unwrap_or("CHANNEL_ERROR").to_owned(),
             other.to_string(),

@@ -558,7 +558,7 @@ async fn refusal(app: &TestApp, client: &Client, body: &[u8], nonce: &str) -> (V
 async fn unknown_and_disabled_app(b: Backend) {
     let app = spawn_app(b.clone()).await;
     let body = serde_json::to_vec(&valid()).expect("json");
-    let prod = spawn_app_with(b, |c| c.sandbox = false).await;
+    let prod = spawn_app_with(b, |c| c.sandbox = Some(false)).await;
     for (t, sandbox) in [(&app, true), (&prod, false)] {
         let client = |app_id: &str, sign_type: SignType, key: &str| {
             let credentials = Credentials::Shared {
@@ -619,6 +619,14 @@ async fn channel_not_bound(b: Backend) {
     let path = "/api/cashier-desk/payment";
     let resp = app.client.send(Method::POST, path, Some(&pay)).await;
     assert_api_error(resp, 403, 4031);
+    // A channel that does not exist is not found, and says which field.
+    let unknown = json!({"outTradeNo": no, "channelId": "H01ARZ3NDEKTSV4RRFFQ69G5FAV"});
+    let data = assert_api_error(
+        app.client.send(Method::POST, path, Some(&unknown)).await,
+        404,
+        4040,
+    );
+    assert_eq!(data.expect("data")["field"], "channelId");
     // Applied but still pending: not bound either.
     app.client
         .apply_binding(&cashdesk_sdk::ApplyBindingRequest {

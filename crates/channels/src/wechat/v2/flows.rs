@@ -56,6 +56,7 @@ impl Channel for WxPayV2 {
             (Some(ip), _) if !ip.trim().is_empty() => ip.trim().to_owned(),
             (_, TradeKind::H5) => {
                 return Err(ChannelError::invalid_request(
+                    "clientIp",
                     "clientIp is required for the h5 scene",
                 ));
             }
@@ -80,6 +81,7 @@ impl Channel for WxPayV2 {
                     .filter(|s| !s.is_empty())
                     .ok_or_else(|| {
                         ChannelError::invalid_request(
+                            "openid",
                             "openid is required for the mini and jsapi scenes",
                         )
                     })?;

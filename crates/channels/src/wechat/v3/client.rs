@@ -251,8 +251,9 @@ impl WxPayV3 {
     }
 
     pub(super) fn json_body<T: serde::Serialize>(value: &T) -> Result<String, ChannelError> {
-        serde_json::to_string(value)
-            .map_err(|e| ChannelError::invalid_request(format!("cannot encode request: {e}")))
+        serde_json::to_string(value).map_err(|e| {
+            ChannelError::invalid_request("body", format!("cannot encode request: {e}"))
+        })
     }
 
     pub(super) fn decode<T: DeserializeOwned>(what: &str, body: &[u8]) -> Result<T, ChannelError> {

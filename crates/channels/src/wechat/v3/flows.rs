@@ -60,6 +60,7 @@ impl Channel for WxPayV3 {
                     .filter(|s| !s.is_empty())
                     .ok_or_else(|| {
                         ChannelError::invalid_request(
+                            "openid",
                             "openid is required for the mini and jsapi scenes",
                         )
                     })?;
@@ -75,7 +76,10 @@ impl Channel for WxPayV3 {
             TradeKind::Native => ("/v3/pay/transactions/native", None, None),
             TradeKind::H5 => {
                 let ip = client_ip.ok_or_else(|| {
-                    ChannelError::invalid_request("clientIp is required for the h5 scene")
+                    ChannelError::invalid_request(
+                        "clientIp",
+                        "clientIp is required for the h5 scene",
+                    )
                 })?;
                 let info = V3SceneInfo {
                     payer_client_ip: ip.into(),
