@@ -193,9 +193,10 @@ async fn process(
         PaymentResult::Closed => {
             // As a query answering "closed": a PAYING order closes; a
             // CLOSED one (the merchant's own close, whose notification can
-            // overtake the close's answer) stays as it is.
+            // overtake the close's answer) stays as it is. Through the
+            // outbox: the merchant is told PAY_CLOSED as for any close.
             let t = OrderTransition::new(&[OrderState::Paying], OrderState::Closed, Utc::now());
-            let changed = state.store.transition_order(&order_id, &t).await?;
+            let changed = super::outbox::transition_order(state, &order, &t).await?;
             tracing::info!(order_id = %order_id, applied = changed.is_some(), "channel reported the order closed");
             Ok((true, "closed"))
         }

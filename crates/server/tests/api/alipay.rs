@@ -697,7 +697,15 @@ async fn hand_built_notifications_are_verified_exactly(b: Backend) {
     // TRADE_CLOSED closes a PAYING order (closed, not failed), so the
     // merchant's own close — whose notification may overtake its answer —
     // still ends CLOSED.
-    let (no4, order4) = hand.paying(&app, 50).await;
+    // The order names a notify URL: the channel's close is the merchant's
+    // PAY_CLOSED, queued with the transition (issue 14's defect: it was not).
+    let no4 = otn();
+    let mut req = order(&no4, 50);
+    req.notify_url = Some("https://shop.example.com/closed".into());
+    let order4 = client.create_order(&req).await.expect("order").order_id;
+    app.pay_json(client, pay_body(&no4, &hand.setup, "wap"))
+        .await
+        .expect("wap");
     let mut closed = hand.fields(&order4, "0.50", "2024010222001400001000000005");
     closed.insert("trade_status".into(), "TRADE_CLOSED".into());
     closed.remove("gmt_payment");
@@ -708,6 +716,20 @@ async fn hand_built_notifications_are_verified_exactly(b: Backend) {
     assert_eq!(state(q.state), "CLOSED");
     let q = client.close_order(&no4).await.expect("close");
     assert_eq!(state(q.state), "CLOSED");
+    // Once, though the merchant's close answered CLOSED too.
+    let notified: Vec<Value> = app
+        .admin
+        .list_notifications(&cashdesk_sdk::NotificationQuery {
+            order_id: Some(order4.clone()),
+            ..cashdesk_sdk::NotificationQuery::default()
+        })
+        .await
+        .expect("notifications")
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let types: Vec<&Value> = notified.iter().map(|n| &n["notifyType"]).collect();
+    assert_eq!(types, [&json!("PAY_CLOSED")], "{notified:?}");
     assert!(
         app.metric(
             "cashdesk_channel_notifications_total",

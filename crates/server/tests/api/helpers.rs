@@ -47,11 +47,18 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// `None` (the test skips) without CASHDESK_TEST_POSTGRES_URL; under
+    /// `CI=true` that is a failure instead, so the PostgreSQL variants
+    /// cannot pass without running.
     pub fn postgres() -> Option<Backend> {
-        std::env::var("CASHDESK_TEST_POSTGRES_URL")
+        let url = std::env::var("CASHDESK_TEST_POSTGRES_URL")
             .ok()
-            .filter(|s| !s.is_empty())
-            .map(Backend::Postgres)
+            .filter(|s| !s.is_empty());
+        assert!(
+            url.is_some() || !std::env::var("CI").is_ok_and(|v| v == "true"),
+            "CI=true, but CASHDESK_TEST_POSTGRES_URL is not set: the PostgreSQL variant would pass without running (set it, as .ci/run does)"
+        );
+        url.map(Backend::Postgres)
     }
 }
 

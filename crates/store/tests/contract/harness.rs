@@ -40,7 +40,12 @@ impl TestDb {
 
     /// `None` (and a note on stderr) when no PostgreSQL URL is configured.
     pub async fn postgres() -> Option<TestDb> {
-        let Ok(admin_url) = std::env::var(PG_ENV) else {
+        let Some(admin_url) = std::env::var(PG_ENV).ok().filter(|s| !s.is_empty()) else {
+            // Under CI a missing URL is a failure, not a silent pass.
+            assert!(
+                !std::env::var("CI").is_ok_and(|v| v == "true"),
+                "CI=true, but CASHDESK_TEST_POSTGRES_URL is not set: the PostgreSQL variant would pass without running (set it, as .ci/run does)"
+            );
             eprintln!("skipping: {PG_ENV} not set");
             return None;
         };
