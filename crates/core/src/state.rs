@@ -38,18 +38,18 @@ pub(crate) use string_enum;
 
 string_enum!(
     /// Pay order: `CREATED → PAYING → SUCCESS | FAILED | CLOSED`;
-    /// `SUCCESS → REFUNDING → PART_REFUNDED | REFUNDED`; `FINISH` when no
-    /// refund is possible any more.
+    /// `SUCCESS → PART_REFUNDED → REFUNDED` as refunds succeed (a refund in
+    /// progress is the refund's state, not the order's). A `CLOSED` or
+    /// `FAILED` order that is paid after all becomes `SUCCESS`
+    /// (`paidAfterClose`).
     OrderState {
         Created = "CREATED",
         Paying = "PAYING",
         Success = "SUCCESS",
         Failed = "FAILED",
         Closed = "CLOSED",
-        Refunding = "REFUNDING",
         PartRefunded = "PART_REFUNDED",
         Refunded = "REFUNDED",
-        Finish = "FINISH",
     }
 );
 
@@ -87,10 +87,7 @@ string_enum!(
 impl OrderState {
     /// Whether the order has been paid (whatever happened to it since).
     pub fn is_paid(self) -> bool {
-        matches!(
-            self,
-            Self::Success | Self::Refunding | Self::PartRefunded | Self::Refunded | Self::Finish
-        )
+        matches!(self, Self::Success | Self::PartRefunded | Self::Refunded)
     }
 
     /// Whether a buyer may still start (or restart) a payment.
@@ -109,17 +106,14 @@ impl OrderState {
                 | (Created | Paying, Success | Failed | Closed)
                 | (Paying, Paying)
                 | (Closed | Failed, Success)
-                | (Success | PartRefunded, Refunding)
-                | (Success | Refunding | PartRefunded, PartRefunded | Refunded)
-                | (Refunding, Success)
-                | (Success | PartRefunded, Finish)
+                | (Success | PartRefunded, PartRefunded | Refunded)
         )
     }
 
     pub fn result_code(self) -> ResultCode {
         match self {
-            Self::Success | Self::Refunding | Self::PartRefunded => ResultCode::Success,
-            Self::Refunded | Self::Finish => ResultCode::Finish,
+            Self::Success | Self::PartRefunded => ResultCode::Success,
+            Self::Refunded => ResultCode::Finish,
             Self::Failed | Self::Closed => ResultCode::Fail,
             Self::Created | Self::Paying => ResultCode::Null,
         }
@@ -127,6 +121,16 @@ impl OrderState {
 }
 
 impl RefundState {
+    /// The transitions that exist. `PROCESSING → PROCESSING` records what
+    /// the channel said meanwhile (its refund id, an abnormal state).
+    pub fn can_become(self, to: RefundState) -> bool {
+        use RefundState::*;
+        matches!(
+            (self, to),
+            (PendingReview, Processing | Rejected) | (Processing, Processing | Success | Fail)
+        )
+    }
+
     pub fn is_final(self) -> bool {
         matches!(self, Self::Success | Self::Fail | Self::Rejected)
     }

@@ -260,8 +260,14 @@ impl From<InvalidInput> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
+            // The database's own words (a constraint, a table) stay in
+            // the log: the client learns what to do, not the schema.
             StoreError::Conflict(what) => {
-                Self::new(ErrorCode::Conflict, format!("conflict: {what}"))
+                tracing::warn!(detail = %what, "store conflict");
+                Self::new(
+                    ErrorCode::Conflict,
+                    "conflict: the record was created or changed at the same time; read it again, or retry",
+                )
             }
             other => Self::Internal(anyhow::Error::new(other).context("store")),
         }
@@ -299,5 +305,23 @@ impl IntoResponse for ApiError {
                 .insert(axum::http::header::RETRY_AFTER, n.into());
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_conflict_never_shows_the_database_text() {
+        let e = ApiError::from(StoreError::Conflict(
+            "UNIQUE constraint failed: orders.app_id, orders.out_trade_no".into(),
+        ));
+        assert_eq!(e.code(), ErrorCode::Conflict);
+        let ApiError::Client { msg, data, .. } = &e else {
+            panic!("a client error: {e:?}");
+        };
+        assert!(!msg.contains("UNIQUE") && !msg.contains("orders"), "{msg}");
+        assert!(data.is_none());
     }
 }

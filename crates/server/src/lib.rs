@@ -24,6 +24,7 @@ pub mod notify;
 pub mod ops;
 pub mod sa;
 pub mod service;
+pub mod settlement;
 pub mod single_flight;
 pub mod slots;
 pub mod startup;

@@ -217,10 +217,14 @@ impl BenchDb {
     async fn transition(&self, order: &Order, tr: &OrderTransition) {
         let done = self
             .store
-            .transition_order(&order.order_id, tr)
+            .transition_order_notify(&order.order_id, tr, None)
             .await
-            .expect("transition_order");
-        assert_eq!(done.map(|o| o.state), Some(tr.to), "compare-and-set lost");
+            .expect("transition_order_notify");
+        assert_eq!(
+            done.map(|(o, _)| o.state),
+            Some(tr.to),
+            "compare-and-set lost"
+        );
     }
 
     /// `n` orders in CREATED (or PAYING), made before a timer starts.

@@ -482,9 +482,8 @@ fn excerpt(s: &str) -> &str {
 
 /// The order states a refund may be taken in (REFUNDED only to answer
 /// "nothing left" with the refundable amount).
-const REFUNDABLE_ORDER_STATES: [OrderState; 4] = [
+const REFUNDABLE_ORDER_STATES: [OrderState; 3] = [
     OrderState::Success,
-    OrderState::Refunding,
     OrderState::PartRefunded,
     OrderState::Refunded,
 ];
@@ -1118,17 +1117,6 @@ impl<B: Backend> Store for SqlStore<B> {
         self.one::<RawOrder, _>(sql).await
     }
 
-    async fn transition_order(
-        &self,
-        order_id: &OrderId,
-        t: &OrderTransition,
-    ) -> Result<Option<Order>> {
-        match order_transition_sql(order_id, t) {
-            Some(sql) => self.one::<RawOrder, _>(sql).await,
-            None => Ok(None),
-        }
-    }
-
     async fn list_orders(&self, filter: &OrderFilter) -> Result<Vec<Order>> {
         let mut sql = Sql::new("");
         let mut cond = vec!["TRUE".to_owned()];
@@ -1419,13 +1407,9 @@ impl<B: Backend> Store for SqlStore<B> {
                 .bind(t.now)
                 .bind(order_id.as_str());
             let partial = state_literals(
-                [
-                    OrderState::Success,
-                    OrderState::Refunding,
-                    OrderState::PartRefunded,
-                ]
-                .iter()
-                .map(|s| s.as_str()),
+                [OrderState::Success, OrderState::PartRefunded]
+                    .iter()
+                    .map(|s| s.as_str()),
             );
             sql.text = format!(
                 "UPDATE orders SET refunded_amount = refunded_amount + $1, updated_at = $4, \

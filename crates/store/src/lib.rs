@@ -248,18 +248,14 @@ pub trait Store: Send + Sync + 'static {
         out_trade_no: &OutTradeNo,
     ) -> Result<Option<Order>>;
     async fn get_order_by_token(&self, token: &str) -> Result<Option<Order>>;
-    /// Compare-and-set; `Some(updated)` if applied, `None` if the order's
-    /// state was not in `from` (or the order does not exist).
-    async fn transition_order(
-        &self,
-        order_id: &OrderId,
-        t: &OrderTransition,
-    ) -> Result<Option<Order>>;
     /// Newest first.
     async fn list_orders(&self, filter: &OrderFilter) -> Result<Vec<Order>>;
 
-    /// [`Store::transition_order`] and, when it applies, the outbox row
-    /// `notification` in the same transaction: either both are stored or
+    /// The one way an order's state changes after creation (the server's
+    /// settlement module calls it): a compare-and-set — `Some((updated,
+    /// notification))` if applied, `None` if the order's state was not in
+    /// `t.from` (or the order does not exist) — and, when it applies, the
+    /// outbox row `notification` in the same transaction: either both are stored or
     /// neither (a lost compare-and-set writes no notification; a failed
     /// notification insert, e.g. a duplicate `notify_id`, undoes the
     /// transition and is returned as the error). The notification is due
@@ -306,7 +302,7 @@ pub trait Store: Send + Sync + 'static {
     ///    its order or state; the caller compares `request_hash`);
     /// 2. order `refund.order_id` of `refund.app_id` missing →
     ///    `Err(NotFound)`;
-    /// 3. order not SUCCESS / REFUNDING / PART_REFUNDED / REFUNDED →
+    /// 3. order not SUCCESS / PART_REFUNDED / REFUNDED →
     ///    `OrderNotRefundable`;
     /// 4. order amount − Σ refunds that hold an amount
     ///    ([`cashdesk_core::RefundState::holds_amount`]) < `refund.amount`
@@ -333,8 +329,8 @@ pub trait Store: Send + Sync + 'static {
     /// the refund's state was not in `t.from` (or it does not exist), and
     /// then nothing is written. When `t.to` is SUCCESS the refund's amount
     /// is added to the order's `refunded_amount` and the order becomes
-    /// REFUNDED (all refunded) or PART_REFUNDED (if it was SUCCESS,
-    /// REFUNDING or PART_REFUNDED; other states are kept); a refund
+    /// REFUNDED (all refunded) or PART_REFUNDED (if it was SUCCESS or
+    /// PART_REFUNDED; other states are kept); a refund
     /// reaches SUCCESS once (SUCCESS in `from` is ignored then), so the
     /// amount is never counted twice. The optional outbox row is written
     /// in the same transaction, due at `t.now`.

@@ -34,6 +34,7 @@ use crate::cashier::view::{Device, Flow, flow};
 use crate::channel_cache;
 use crate::error::{ApiError, ApiResult};
 use crate::service::payments;
+use crate::settlement::Source;
 use crate::state::AppState;
 use crate::wire::PaymentResponse;
 
@@ -217,7 +218,7 @@ pub async fn refresh(state: &AppState, order: Order) -> ApiResult<Order> {
     {
         return Ok(order);
     }
-    match payments::sync_if_pending(state, order.clone(), "query").await {
+    match payments::sync_if_pending(state, order.clone(), Source::Cashier).await {
         Ok(o) => Ok(o),
         Err(ApiError::Internal(e)) => Err(ApiError::Internal(e)),
         Err(e) => {

@@ -305,6 +305,7 @@ async fn read_reply(mut resp: reqwest::Response) -> Result<Vec<u8>, reqwest::Err
 }
 
 /// One attempt: `(what happened, acknowledged?)`.
+#[tracing::instrument(name = "deliver", level = "info", skip_all, fields(notify_id = %n.notify_id, app_id = %n.app_id, order_id = %n.order_id, notify_type = %n.notify_type))]
 async fn attempt(state: &AppState, d: &Deliverer, n: &Notification) -> (NewAttempt, bool) {
     let at = Utc::now();
     let started = Instant::now();

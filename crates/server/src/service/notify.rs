@@ -33,13 +33,13 @@ use cashdesk_channels::{
     PaymentResult, VerifiedNotification,
 };
 use cashdesk_core::{ConfigId, OrderState};
-use cashdesk_store::{ChannelConfig, OrderFilter, OrderTransition};
-use chrono::Utc;
+use cashdesk_store::{ChannelConfig, OrderFilter};
 
 use crate::channel_cache;
 use crate::error::ApiResult;
 use crate::service::payments::{self, PaidOutcome};
 use crate::service::stores;
+use crate::settlement::{self, OrderEvent, Source};
 use crate::state::AppState;
 
 /// The least time between two key-problem reconciliations of one config.
@@ -53,6 +53,7 @@ pub enum NotifyAnswer {
 }
 
 /// Handles one notification sent to `config_id`'s notify URL.
+#[tracing::instrument(name = "channel_notification", level = "info", skip_all, fields(config_id = %config_id))]
 pub async fn handle(state: &AppState, config_id: &str, n: IncomingNotification) -> NotifyAnswer {
     let Some(config_id) = ConfigId::parse(config_id) else {
         state
@@ -172,7 +173,8 @@ async fn process(
     match payment.result {
         PaymentResult::Paid(paid) => {
             let (_, outcome) =
-                payments::apply_paid(state, &order, &paid, None, None, "notify").await?;
+                payments::apply_paid(state, &order, &paid, None, None, Source::Notification)
+                    .await?;
             Ok((
                 true,
                 match outcome {
@@ -183,20 +185,27 @@ async fn process(
             ))
         }
         PaymentResult::Failed { code, message } => {
-            let mut t = OrderTransition::new(&[OrderState::Paying], OrderState::Failed, Utc::now());
-            t.result_error_code = Some(code.clone());
-            t.result_error_msg = Some(message);
-            let changed = super::outbox::transition_order(state, &order, &t).await?;
+            let failed = OrderEvent::PaymentFailed {
+                code: code.clone(),
+                message,
+            };
+            let changed =
+                settlement::apply_order(state, &order, &failed, Source::Notification).await?;
             tracing::info!(order_id = %order_id, code, applied = changed.is_some(), "channel reported a failed payment");
             Ok((true, "failed_payment"))
         }
         PaymentResult::Closed => {
             // As a query answering "closed": a PAYING order closes; a
             // CLOSED one (the merchant's own close, whose notification can
-            // overtake the close's answer) stays as it is. Through the
-            // outbox: the merchant is told PAY_CLOSED as for any close.
-            let t = OrderTransition::new(&[OrderState::Paying], OrderState::Closed, Utc::now());
-            let changed = super::outbox::transition_order(state, &order, &t).await?;
+            // overtake the close's answer) stays as it is. The merchant
+            // is told PAY_CLOSED as for any close.
+            let changed = settlement::apply_order(
+                state,
+                &order,
+                &OrderEvent::ClosedByChannel,
+                Source::Notification,
+            )
+            .await?;
             tracing::info!(order_id = %order_id, applied = changed.is_some(), "channel reported the order closed");
             Ok((true, "closed"))
         }
@@ -250,7 +259,7 @@ pub async fn reconcile(state: &AppState, config_id: &ConfigId) -> ApiResult<usiz
             .is_some_and(|c| &c.config_id == config_id)
     }) {
         queried += 1;
-        if let Err(e) = payments::sync_if_pending(state, order.clone(), "query").await {
+        if let Err(e) = payments::sync_if_pending(state, order.clone(), Source::Query).await {
             tracing::warn!(order_id = %order.order_id, error = %e, "query during reconciliation failed");
         }
     }

@@ -24,6 +24,7 @@ use crate::auth::sign_for_app;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::input::Fields;
 use crate::service::bindings::payment_channels;
+use crate::settlement::Source;
 use crate::state::AppState;
 use crate::wire::{self, CreateOrderResponse, OrderSignature, OrderView, PayResult, PaymentList};
 
@@ -262,7 +263,7 @@ pub async fn query(
 ) -> ApiResult<PayResult> {
     let order = order_of_app(state, app, out_trade_no).await?;
     let order = if sync {
-        super::payments::sync_if_pending(state, order, "query").await?
+        super::payments::sync_if_pending(state, order, Source::Query).await?
     } else {
         order
     };
@@ -278,7 +279,7 @@ pub async fn close(state: &AppState, app: &App, out_trade_no: &str) -> ApiResult
     if order.state.is_payable() {
         super::payments::close_at_channel(state, &order).await?;
     }
-    if let Some(closed) = super::payments::close_order(state, &order, "merchant").await? {
+    if let Some(closed) = super::payments::close_order(state, &order, Source::Merchant).await? {
         return Ok(PayResult::from(&closed));
     }
     // Lost the race or not closable: decide on the state as it is now.

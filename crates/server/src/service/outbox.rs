@@ -164,29 +164,7 @@ pub async fn refund_notification(
     }))
 }
 
-/// The one way an order's state changes after creation: the
-/// compare-and-set and, for a notified event, its outbox row, in one
-/// transaction. `Some(order as updated)` if this call made the change.
-pub async fn transition_order(
-    state: &AppState,
-    order: &Order,
-    t: &OrderTransition,
-) -> ApiResult<Option<Order>> {
-    let notification = order_notification(state, &project(order, t)).await?;
-    let changed = state
-        .store
-        .transition_order_notify(&order.order_id, t, notification.as_ref())
-        .await?;
-    Ok(changed.map(|(o, n)| {
-        if let Some(n) = n {
-            tracing::debug!(notify_id = %n.notify_id, order_id = %o.order_id, notify_type = %n.notify_type, "merchant notification queued");
-            state.outbox_wake.notify_one();
-        }
-        o
-    }))
-}
-
-/// Wakes the delivery worker after a refund transition wrote a row.
+/// Wakes the delivery worker after a transition wrote a row.
 pub fn queued(state: &AppState) {
     state.outbox_wake.notify_one();
 }

@@ -80,7 +80,7 @@ use cashdesk_channels::{
     PayRequest, QueryRequest, StoreMerchant,
 };
 use cashdesk_core::{AppId, ChannelId, OrderId, OrderState};
-use cashdesk_store::{App, BoundChannel, Order, OrderChannel, OrderTransition};
+use cashdesk_store::{App, BoundChannel, Order, OrderChannel};
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 
@@ -88,7 +88,8 @@ use crate::channel_cache;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::input::Fields;
 use crate::service::orders::order_of_app;
-use crate::service::{outbox, refunds, stores};
+use crate::service::{refunds, stores};
+use crate::settlement::{self, OrderEvent, Source};
 use crate::single_flight::SingleFlight;
 use crate::state::AppState;
 use crate::wire::PaymentResponse;
@@ -369,10 +370,14 @@ async fn pay_now(state: &AppState, app: &App, input: PayInput) -> ApiResult<Paym
     };
     let oc = order_channel(&bound, identity.as_ref());
     if order.state == OrderState::Created {
-        let mut t = OrderTransition::new(&[OrderState::Created], OrderState::Paying, Utc::now());
-        t.channel = Some(oc.clone());
-        t.store_identity_sealed = identity.map(|i| i.sealed);
-        if outbox::transition_order(state, &order, &t).await?.is_none() {
+        let started = OrderEvent::PaymentStarted {
+            channel: oc.clone(),
+            identity_sealed: identity.map(|i| i.sealed),
+        };
+        if settlement::apply_order(state, &order, &started, Source::Merchant)
+            .await?
+            .is_none()
+        {
             lost_race(state, &order.order_id, adapter.as_ref(), &oc, store).await?;
         }
     }
@@ -455,7 +460,16 @@ async fn pay_error(
     if e.business_kind() == Some(BusinessKind::OrderAlreadyPaid) {
         // Paid at the channel before we heard of it: find out and apply.
         let oc = order_channel(bound, identity.as_ref());
-        return match sync_order(state, order, adapter, Some(oc), identity.as_ref(), "query").await {
+        return match sync_order(
+            state,
+            order,
+            adapter,
+            Some(oc),
+            identity.as_ref(),
+            Source::Query,
+        )
+        .await
+        {
             Ok(o) if o.state.is_paid() => state_not_allowed(format!(
                 "order is already paid (transaction {})",
                 o.transaction_id.unwrap_or_default()
@@ -501,7 +515,7 @@ pub async fn apply_paid(
     paid: &PaidInfo,
     channel: Option<OrderChannel>,
     identity_sealed: Option<Vec<u8>>,
-    source: &str,
+    source: Source,
 ) -> ApiResult<(Order, PaidOutcome)> {
     if paid.amount != order.amount {
         return Err(ApiError::new(
@@ -512,25 +526,19 @@ pub async fn apply_paid(
             ),
         ));
     }
-    let now = Utc::now();
-    let mut t = OrderTransition::new(
-        &[OrderState::Created, OrderState::Paying],
-        OrderState::Success,
-        now,
-    );
-    t.transaction_id = Some(paid.transaction_id.clone());
-    t.pay_time = Some(paid.pay_time);
-    if order.channel.is_none() {
-        // Recorded now (the payment was made before the order heard of
-        // its channel), with the identity it was made with.
-        t.channel = channel;
-        t.store_identity_sealed = identity_sealed;
-    }
-    if let Some(o) = outbox::transition_order(state, order, &t).await? {
-        state.metrics.order_paid(source);
-        tracing::info!(order_id = %o.order_id, transaction_id = %paid.transaction_id, source, "order paid");
+    let event = OrderEvent::Paid {
+        transaction_id: paid.transaction_id.clone(),
+        pay_time: paid.pay_time,
+        channel,
+        identity_sealed,
+    };
+    if !matches!(order.state, OrderState::Closed | OrderState::Failed)
+        && let Some(o) = settlement::apply_order(state, order, &event, source).await?
+    {
         return Ok((o, PaidOutcome::Applied));
     }
+    // Lost, or the order was not payable when read: decide again on the
+    // order as it is now.
     for _ in 0..2 {
         let current = state
             .store
@@ -553,16 +561,12 @@ pub async fn apply_paid(
             }
             return Ok((current, PaidOutcome::Duplicate));
         }
-        if matches!(current.state, OrderState::Closed | OrderState::Failed) {
-            t.from = vec![OrderState::Closed, OrderState::Failed];
-            t.paid_after_close = Some(true);
-            if let Some(o) = outbox::transition_order(state, &current, &t).await? {
-                state.metrics.order_paid(source);
-                tracing::warn!(order_id = %o.order_id, transaction_id = %paid.transaction_id, "payment for a closed order recorded (paidAfterClose): the merchant should refund or deliver");
+        if let Some(o) = settlement::apply_order(state, &current, &event, source).await? {
+            if o.paid_after_close {
                 refunds::auto_refund_paid_after_close(state, &o).await?;
                 return Ok((o, PaidOutcome::PaidAfterClose));
             }
-            continue;
+            return Ok((o, PaidOutcome::Applied));
         }
         // CREATED/PAYING again (cannot happen: the first CAS would have
         // applied); read once more.
@@ -605,7 +609,7 @@ pub async fn sync_order(
     adapter: &dyn Channel,
     channel: Option<OrderChannel>,
     identity: Option<&PaymentIdentity>,
-    source: &str,
+    source: Source,
 ) -> ApiResult<Order> {
     let status = adapter
         .query(&QueryRequest {
@@ -628,9 +632,8 @@ pub async fn apply_channel_status(
     status: &ChannelOrderStatus,
     channel: Option<OrderChannel>,
     identity: Option<&PaymentIdentity>,
-    source: &str,
+    source: Source,
 ) -> ApiResult<Order> {
-    let now = Utc::now();
     let changed = match status {
         ChannelOrderStatus::Paid(paid) | ChannelOrderStatus::Refunded(paid) => {
             let sealed = identity.map(|i| i.sealed.clone());
@@ -638,19 +641,15 @@ pub async fn apply_channel_status(
                 .await?
                 .0);
         }
-        ChannelOrderStatus::Closed if order.state == OrderState::Paying => {
-            let t = OrderTransition::new(&[OrderState::Paying], OrderState::Closed, now);
-            let closed = outbox::transition_order(state, order, &t).await?;
-            if closed.is_some() {
-                state.metrics.order_closed("channel");
-            }
-            closed
+        ChannelOrderStatus::Closed => {
+            settlement::apply_order(state, order, &OrderEvent::ClosedByChannel, source).await?
         }
-        ChannelOrderStatus::Failed { code, message } if order.state == OrderState::Paying => {
-            let mut t = OrderTransition::new(&[OrderState::Paying], OrderState::Failed, now);
-            t.result_error_code = Some(code.clone());
-            t.result_error_msg = Some(message.clone());
-            outbox::transition_order(state, order, &t).await?
+        ChannelOrderStatus::Failed { code, message } => {
+            let failed = OrderEvent::PaymentFailed {
+                code: code.clone(),
+                message: message.clone(),
+            };
+            settlement::apply_order(state, order, &failed, source).await?
         }
         other => {
             tracing::debug!(order_id = %order.order_id, status = ?other, "channel query: nothing to apply");
@@ -659,7 +658,7 @@ pub async fn apply_channel_status(
     };
     match changed {
         Some(o) => {
-            tracing::info!(order_id = %o.order_id, state = %o.state, source, "order updated from a channel query");
+            tracing::info!(order_id = %o.order_id, state = %o.state, source = source.as_str(), "order updated from a channel query");
             Ok(o)
         }
         None => state
@@ -672,7 +671,7 @@ pub async fn apply_channel_status(
 
 /// An unpaid order with a channel is asked about at the channel first
 /// (`query-pay-result?sync=true`, the cashier page's wait, the poller).
-pub async fn sync_if_pending(state: &AppState, order: Order, source: &str) -> ApiResult<Order> {
+pub async fn sync_if_pending(state: &AppState, order: Order, source: Source) -> ApiResult<Order> {
     if !order.state.is_payable() {
         return Ok(order);
     }
@@ -699,19 +698,13 @@ pub async fn sync_if_pending(state: &AppState, order: Order, source: &str) -> Ap
 pub async fn close_order(
     state: &AppState,
     order: &Order,
-    source: &str,
+    source: Source,
 ) -> ApiResult<Option<Order>> {
-    let t = OrderTransition::new(
-        &[OrderState::Created, OrderState::Paying],
-        OrderState::Closed,
-        Utc::now(),
-    );
-    let closed = outbox::transition_order(state, order, &t).await?;
-    if let Some(o) = &closed {
-        state.metrics.order_closed(source);
-        tracing::info!(order_id = %o.order_id, source, "order closed");
-    }
-    Ok(closed)
+    let event = match source {
+        Source::Expiry => OrderEvent::Expired,
+        _ => OrderEvent::ClosedByMerchant,
+    };
+    settlement::apply_order(state, order, &event, source).await
 }
 
 /// Before a local close: close at the channel (already closed there is
@@ -740,7 +733,7 @@ pub async fn close_at_channel(state: &AppState, order: &Order) -> ApiResult<()> 
                 adapter.as_ref(),
                 Some(oc),
                 identity.as_ref(),
-                "query",
+                Source::Query,
             )
             .await?;
             if now.state.is_paid() {

@@ -41,6 +41,7 @@ use chrono::Utc;
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::service::payments::{self, channel_error};
+use crate::settlement::Source;
 use crate::slots::{InFlight, Taken};
 use crate::state::AppState;
 
@@ -58,6 +59,7 @@ pub const QUERY_CONCURRENCY: usize = 8;
 /// every slot was used (more may be due). An order still being asked from
 /// an earlier claim is skipped (`in_flight`); one order's failure is
 /// logged, and its claim already set its next query.
+#[tracing::instrument(name = "poll_orders", level = "debug", skip_all)]
 pub async fn query_due_orders(
     state: &AppState,
     slots: Taken,
@@ -75,7 +77,7 @@ pub async fn query_due_orders(
         Some(async move {
             let _mark = mark;
             let (order_id, attempts) = (order.order_id.clone(), order.query_attempts);
-            match payments::sync_if_pending(&state, order, "poller").await {
+            match payments::sync_if_pending(&state, order, Source::Poller).await {
                 Ok(o) => {
                     tracing::debug!(order_id = %o.order_id, state = %o.state, attempts, "order queried")
                 }
@@ -160,7 +162,7 @@ async fn expire(state: &AppState, order: &Order) -> ApiResult<Order> {
         &status,
         Some(oc),
         identity.as_ref(),
-        "expiry",
+        Source::Expiry,
     )
     .await?;
     if !after.state.is_payable() {
@@ -184,7 +186,7 @@ async fn expire(state: &AppState, order: &Order) -> ApiResult<Order> {
 /// Closes locally; the order as it is afterwards (closed by this call, or
 /// settled otherwise meanwhile).
 async fn closed(state: &AppState, order: &Order) -> ApiResult<Order> {
-    if let Some(o) = payments::close_order(state, order, "expiry").await? {
+    if let Some(o) = payments::close_order(state, order, Source::Expiry).await? {
         return Ok(o);
     }
     state

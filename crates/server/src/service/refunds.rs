@@ -75,7 +75,6 @@ use cashdesk_core::{AppId, Fen, OutRefundNo, OutTradeNo, RefundId, RefundState};
 use cashdesk_crypto::digest;
 use cashdesk_store::{
     App, ChannelConfig, InitialRefundState, NewRefund, Order, Refund, RefundFilter, RefundInsert,
-    RefundTransition,
 };
 use chrono::Utc;
 use serde_json::{Map, Value, json};
@@ -83,9 +82,9 @@ use serde_json::{Map, Value, json};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::input::Fields;
 use crate::service::orders::order_of_app;
-use crate::service::outbox;
 use crate::service::payments::{channel_error, order_adapter};
 use crate::service::stores;
+use crate::settlement::{self, RefundEvent, Source};
 use crate::slots::{InFlight, Taken};
 use crate::state::AppState;
 use crate::wire::{RefundResult, RefundView};
@@ -299,7 +298,7 @@ pub async fn get(
     let no = OutRefundNo::parse(out_refund_no)?;
     let refund = refund_of_app(state, &app.app_id, &no).await?;
     let refund = if sync && refund.state == RefundState::Processing {
-        sync_refund(state, &refund, "sync").await?
+        sync_refund(state, &refund, Source::Query).await?
     } else {
         refund
     };
@@ -338,7 +337,7 @@ async fn submit(
     adapter: &dyn Channel,
 ) -> ApiResult<Refund> {
     match adapter.refund(&refund_request(state, refund, order)?).await {
-        Ok(status) => apply_status(state, refund, &status, "refund").await,
+        Ok(status) => apply_status(state, refund, &status, Source::Merchant).await,
         Err(e) => {
             if is_definite_refusal(&e) {
                 if e.business_kind() == Some(BusinessKind::InsufficientBalance) {
@@ -346,16 +345,13 @@ async fn submit(
                 } else {
                     tracing::warn!(refund_id = %refund.refund_id, error = %e, "the channel refused the refund");
                 }
-                let (code, msg) = refusal_code(&e);
-                let mut t = RefundTransition::new(
-                    &[RefundState::Processing],
-                    RefundState::Fail,
-                    Utc::now(),
-                );
-                t.error_code = Some(code);
-                t.error_msg = Some(msg);
-                t.finished_at = Some(t.now);
-                finish(state, refund, &t).await?;
+                let (code, message) = refusal_code(&e);
+                let failed = RefundEvent::Failed {
+                    channel_refund_id: None,
+                    code,
+                    message,
+                };
+                settlement::apply_refund(state, refund, &failed, Source::Merchant).await?;
             } else {
                 // Unknown outcome: the channel may have taken it. The
                 // poller asks (and re-sends if the channel never saw it).
@@ -399,7 +395,7 @@ fn refusal_code(e: &ChannelError) -> (String, String) {
 /// Asks the channel about a `PROCESSING` refund and applies the answer; a
 /// refund the channel has never heard of is sent again. Channel failures
 /// are returned as 502 and change nothing.
-pub async fn sync_refund(state: &AppState, refund: &Refund, source: &str) -> ApiResult<Refund> {
+pub async fn sync_refund(state: &AppState, refund: &Refund, source: Source) -> ApiResult<Refund> {
     let order = order_of(state, refund).await?;
     let adapter = adapter_of(state, &order).await?;
     let query = RefundQueryRequest {
@@ -411,7 +407,7 @@ pub async fn sync_refund(state: &AppState, refund: &Refund, source: &str) -> Api
         Ok(status) => apply_status(state, refund, &status, source).await,
         // The refund request never reached the channel: send it again.
         Err(e) if e.business_kind() == Some(BusinessKind::RefundNotFound) => {
-            tracing::info!(refund_id = %refund.refund_id, source, "the channel has no such refund; sending it again");
+            tracing::info!(refund_id = %refund.refund_id, source = source.as_str(), "the channel has no such refund; sending it again");
             submit(state, refund, &order, adapter.as_ref()).await
         }
         Err(e) => Err(channel_error(&e)),
@@ -435,7 +431,7 @@ async fn apply_status(
     state: &AppState,
     refund: &Refund,
     status: &RefundStatus,
-    source: &str,
+    source: Source,
 ) -> ApiResult<Refund> {
     if let Some(amount) = status.refund_amount
         && amount != refund.amount
@@ -444,89 +440,40 @@ async fn apply_status(
             refund_id = %refund.refund_id,
             reported = amount.get(),
             expected = refund.amount.get(),
-            source,
+            source = source.as_str(),
             "the channel reports another amount for this refund; nothing applied"
         );
         return reload(state, &refund.refund_id).await;
     }
     let now = Utc::now();
-    match status.outcome {
-        RefundOutcome::Success => {
-            let mut t =
-                RefundTransition::new(&[RefundState::Processing], RefundState::Success, now);
-            t.channel_refund_id = status.channel_refund_id.clone();
-            t.finished_at = Some(status.success_time.unwrap_or(now));
-            finish(state, refund, &t).await?;
-        }
-        RefundOutcome::Closed => {
-            let mut t = RefundTransition::new(&[RefundState::Processing], RefundState::Fail, now);
-            t.channel_refund_id = status.channel_refund_id.clone();
-            t.error_code = Some("REFUND_CLOSED".to_owned());
-            t.error_msg = Some("the channel closed the refund; no money was moved".to_owned());
-            t.finished_at = Some(now);
-            finish(state, refund, &t).await?;
-        }
+    let event = match status.outcome {
+        RefundOutcome::Success => RefundEvent::Succeeded {
+            channel_refund_id: status.channel_refund_id.clone(),
+            success_time: status.success_time.unwrap_or(now),
+        },
+        RefundOutcome::Closed => RefundEvent::Failed {
+            channel_refund_id: status.channel_refund_id.clone(),
+            code: "REFUND_CLOSED".to_owned(),
+            message: "the channel closed the refund; no money was moved".to_owned(),
+        },
         RefundOutcome::Abnormal => {
-            tracing::error!(refund_id = %refund.refund_id, source, "the channel reports the refund ABNORMAL: handle it in the channel's merchant platform");
-            let mut t =
-                RefundTransition::new(&[RefundState::Processing], RefundState::Processing, now);
-            t.channel_refund_id = status.channel_refund_id.clone();
-            t.error_code = Some("ABNORMAL".to_owned());
-            t.error_msg = Some(
-                "the refund could not reach the buyer's account; handle it in the channel's merchant platform"
-                    .to_owned(),
-            );
-            state
-                .store
-                .transition_refund(&refund.refund_id, &t, None)
-                .await?;
-        }
-        RefundOutcome::Processing => {
-            if status.channel_refund_id.is_some() && refund.channel_refund_id.is_none() {
-                let mut t =
-                    RefundTransition::new(&[RefundState::Processing], RefundState::Processing, now);
-                t.channel_refund_id = status.channel_refund_id.clone();
-                state
-                    .store
-                    .transition_refund(&refund.refund_id, &t, None)
-                    .await?;
+            tracing::error!(refund_id = %refund.refund_id, source = source.as_str(), "the channel reports the refund ABNORMAL: handle it in the channel's merchant platform");
+            RefundEvent::Progress {
+                channel_refund_id: status.channel_refund_id.clone(),
+                problem: Some((
+                    "ABNORMAL".to_owned(),
+                    "the refund could not reach the buyer's account; handle it in the channel's merchant platform"
+                        .to_owned(),
+                )),
             }
         }
-    }
+        RefundOutcome::Processing => RefundEvent::Progress {
+            channel_refund_id: status.channel_refund_id.clone(),
+            problem: None,
+        },
+    };
+    settlement::apply_refund(state, refund, &event, source).await?;
     reload(state, &refund.refund_id).await
-}
-
-/// The one place a refund becomes final (`SUCCESS`, `FAIL`, `REJECTED`):
-/// the compare-and-set, the order's bookkeeping (store) and the merchant's
-/// notification (`REFUND_SUCCESS`, `REFUND_FAIL`; see
-/// [`super::outbox`]) in one transaction. `Some` if this call made the
-/// change.
-async fn finish(
-    state: &AppState,
-    refund: &Refund,
-    t: &RefundTransition,
-) -> ApiResult<Option<Refund>> {
-    let order = order_of(state, refund).await?;
-    let notification =
-        outbox::refund_notification(state, &outbox::project_refund(refund, t), &order).await?;
-    let changed = state
-        .store
-        .transition_refund(&refund.refund_id, t, notification.as_ref())
-        .await?;
-    if let Some((r, n)) = &changed {
-        state.metrics.refund_finished(r.state.as_str());
-        tracing::info!(
-            refund_id = %r.refund_id,
-            order_id = %r.order_id,
-            state = %r.state,
-            error_code = r.error_code.as_deref().unwrap_or(""),
-            "refund settled"
-        );
-        if n.is_some() {
-            outbox::queued(state);
-        }
-    }
-    Ok(changed.map(|(r, _)| r))
 }
 
 // --- paid after close ---
@@ -616,6 +563,7 @@ pub const AUTO_REFUND_REASON: &str = "paid after the order was closed";
 /// label)`. Refused (the channel retries): a refund cashdesk does not know,
 /// of an order paid through another config, or with another order or
 /// amount. Copies after the first change nothing and are acknowledged.
+#[tracing::instrument(name = "refund_notification", level = "info", skip_all, fields(config_id = %config.config_id, out_refund_no = %n.out_refund_no))]
 pub async fn handle_notification(
     state: &AppState,
     config: &ChannelConfig,
@@ -662,7 +610,7 @@ pub async fn handle_notification(
         success_time: n.success_time,
     };
     let before = refund.state;
-    let after = apply_status(state, &refund, &status, "notify").await?;
+    let after = apply_status(state, &refund, &status, Source::Notification).await?;
     let label = match (n.outcome, before, after.state) {
         (RefundOutcome::Success, RefundState::Processing, RefundState::Success)
         | (RefundOutcome::Closed, RefundState::Processing, RefundState::Fail) => "refund_applied",
@@ -686,6 +634,7 @@ pub async fn handle_notification(
 /// query as `slots` holds and asks each one's channel in a slot of its own
 /// (see [`crate::service::poller::query_due_orders`], which it mirrors).
 /// Returns whether every slot was used.
+#[tracing::instrument(name = "poll_refunds", level = "debug", skip_all)]
 pub async fn query_due(
     state: &AppState,
     slots: Taken,
@@ -702,7 +651,7 @@ pub async fn query_due(
         let state = state.clone();
         Some(async move {
             let _mark = mark;
-            match sync_refund(&state, &refund, "poller").await {
+            match sync_refund(&state, &refund, Source::Poller).await {
                 Ok(r) => {
                     tracing::debug!(refund_id = %r.refund_id, state = %r.state, attempts = refund.query_attempts, "refund queried")
                 }
@@ -782,26 +731,17 @@ pub async fn admin_get(state: &AppState, refund_id: &str) -> ApiResult<RefundVie
 pub async fn decide(state: &AppState, refund_id: &str, approve: bool) -> ApiResult<RefundView> {
     let refund = refund_by_id(state, refund_id).await?;
     let order = order_of(state, &refund).await?;
-    let now = Utc::now();
     let decided = if approve {
         // Resolved first: an unusable channel leaves the refund pending.
         let adapter = adapter_of(state, &order).await?;
-        let t = RefundTransition::new(&[RefundState::PendingReview], RefundState::Processing, now);
-        match state
-            .store
-            .transition_refund(&refund.refund_id, &t, None)
+        match settlement::apply_refund(state, &refund, &RefundEvent::Approved, Source::Operator)
             .await?
         {
-            Some((r, _)) => Some(submit(state, &r, &order, adapter.as_ref()).await?),
+            Some(r) => Some(submit(state, &r, &order, adapter.as_ref()).await?),
             None => None,
         }
     } else {
-        let mut t =
-            RefundTransition::new(&[RefundState::PendingReview], RefundState::Rejected, now);
-        t.error_code = Some("REJECTED".to_owned());
-        t.error_msg = Some("rejected by an operator".to_owned());
-        t.finished_at = Some(now);
-        finish(state, &refund, &t).await?
+        settlement::apply_refund(state, &refund, &RefundEvent::Rejected, Source::Operator).await?
     };
     let Some(r) = decided else {
         let current = reload(state, &refund.refund_id).await?;

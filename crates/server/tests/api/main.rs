@@ -23,6 +23,7 @@ mod refunds;
 mod register;
 mod rotation;
 mod seam;
+mod settlement;
 mod signing;
 mod stores;
 mod wechat;

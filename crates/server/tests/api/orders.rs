@@ -222,7 +222,7 @@ async fn close_is_idempotent_and_refuses_paid_orders(b: Backend) {
     t.transaction_id = Some("4200000001".into());
     t.pay_time = Some(chrono::Utc::now());
     app.store
-        .transition_order(&id, &t)
+        .transition_order_notify(&id, &t, None)
         .await
         .expect("store")
         .expect("paid");

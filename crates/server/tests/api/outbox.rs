@@ -568,7 +568,7 @@ async fn close_behind_the_channels_back(app: &TestApp, order_id: &str) {
         chrono::Utc::now(),
     );
     app.store
-        .transition_order(&id, &t)
+        .transition_order_notify(&id, &t, None)
         .await
         .expect("store")
         .expect("closed");

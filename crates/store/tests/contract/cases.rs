@@ -17,7 +17,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
 use tokio::task::JoinSet;
 
-use crate::harness::TestDb;
+use crate::harness::{TestDb, TransitionOrder};
 
 mod outbox;
 mod polling;

@@ -129,3 +129,28 @@ impl Drop for Cleanup {
         }
     }
 }
+
+/// An order transition without a notification, as the cases set states
+/// up: [`Store::transition_order_notify`] with none.
+#[async_trait::async_trait]
+pub trait TransitionOrder {
+    async fn transition_order(
+        &self,
+        order_id: &cashdesk_core::OrderId,
+        t: &cashdesk_store::OrderTransition,
+    ) -> cashdesk_store::Result<Option<cashdesk_store::Order>>;
+}
+
+#[async_trait::async_trait]
+impl<S: Store + ?Sized> TransitionOrder for S {
+    async fn transition_order(
+        &self,
+        order_id: &cashdesk_core::OrderId,
+        t: &cashdesk_store::OrderTransition,
+    ) -> cashdesk_store::Result<Option<cashdesk_store::Order>> {
+        Ok(self
+            .transition_order_notify(order_id, t, None)
+            .await?
+            .map(|(order, _)| order))
+    }
+}

@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 use super::{
     RACERS, app, app_id, config, new_or_panic, new_order, order_channel, seed, store_id, t0,
 };
-use crate::harness::TestDb;
+use crate::harness::{TestDb, TransitionOrder};
 
 fn shop(app: &str, id: &str) -> MerchantStore {
     MerchantStore {
