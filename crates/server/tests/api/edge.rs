@@ -349,13 +349,25 @@ async fn slow_sockets_are_shed_and_closed_and_healthz_still_answers(b: Backend) 
             .expect("closed by the header timeout");
         assert!(!answer.contains("200 OK"), "{answer}");
     }
+    // Every extra socket was shed, unless it came after a slow one's slot
+    // was freed (opening 250 sockets may take longer than the header
+    // timeout on a loaded machine): the metric counts each one shed.
+    let mut shed: u64 = 20;
+    for s in extra.iter_mut().skip(20) {
+        if read_until_closed(s, Duration::from_secs(3))
+            .await
+            .is_some_and(|answer| answer.starts_with("HTTP/1.1 503"))
+        {
+            shed += 1;
+        }
+    }
     assert!(
         metric(
             &app,
             r#"cashdesk_connections_shed_total{listener="public"}"#
         )
         .await
-            >= 250
+            >= shed
     );
     assert!(
         metric(

@@ -181,9 +181,13 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     start(config, dir, pg).await
 }
 
-/// Starts another instance on the same folder and database as `other`.
+/// Starts another instance on the same folder and database as `other`,
+/// behind the same public URL (as instances behind one balancer are: the
+/// channels' notifications reach either). `base_url` is its own listener.
 pub async fn spawn_sibling(other: &TestApp) -> TestApp {
-    start(other.config.clone(), other.dir.clone(), other.pg.clone()).await
+    let mut config = other.config.clone();
+    config.public_url = Some(other.report.public_url.clone());
+    start(config, other.dir.clone(), other.pg.clone()).await
 }
 
 async fn start(
@@ -194,8 +198,10 @@ async fn start(
     let app = Application::build(config.clone())
         .await
         .expect("application builds");
-    let base_url = app.public_url().to_owned();
     let report = app.startup_report().clone();
+    // Where this instance listens (its public URL too, unless it shares
+    // another's: spawn_sibling).
+    let base_url = report.listen_url.clone();
     let sandbox_url = report
         .sandbox
         .as_ref()
