@@ -354,7 +354,7 @@ async fn fault_response(s: &Shared, fault: CallFault, key: &str, cert_mode: bool
             }),
             cert_mode,
         ),
-        _ => crate::v3::fault_response(&s.pki, fault).await,
+        _ => crate::faults::bare_reply(fault).await,
     }
 }
 

@@ -374,7 +374,7 @@ async fn fault_response(pki: &Pki, appid: &str, fault: CallFault) -> Response {
                 Utc::now(),
             ),
         ),
-        _ => crate::v3::fault_response(pki, fault).await,
+        _ => crate::faults::bare_reply(fault).await,
     }
 }
 
