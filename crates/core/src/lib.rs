@@ -1,11 +1,13 @@
 //! Domain types shared by every cashdesk crate: money in fen, identifiers,
-//! merchant-facing value types, the order/refund state machines and the
-//! rule for which network addresses count as public ([`address`]).
+//! merchant-facing value types, the order/refund state machines, the
+//! rule for which network addresses count as public ([`address`]) and the
+//! one HTML escaping helper ([`html`]).
 //!
 //! Nothing here does I/O. Every type that wraps outside input has a `parse`
 //! constructor, so a value that exists is valid ("parse, don't validate").
 
 pub mod address;
+pub mod html;
 pub mod ids;
 pub mod money;
 pub mod state;

@@ -71,7 +71,6 @@ use serde_json::json;
 use crate::Shared;
 use crate::faults::FaultRequest;
 use crate::ledger::LedgerError;
-use crate::v3::plain_error;
 
 pub fn router() -> Router<Arc<Shared>> {
     Router::new()
@@ -509,5 +508,15 @@ struct RequestsQuery {
 async fn requests(State(s): State<Arc<Shared>>, Query(q): Query<RequestsQuery>) -> Response {
     let limit = q.limit.unwrap_or(100).min(1000);
     axum::Json(json!({"requests": s.log.list(q.mch_id.as_deref(), q.kind.as_deref(), limit)}))
+        .into_response()
+}
+
+/// A JSON error in the v3 style, `{code, message}`, unsigned: the test API
+/// is the sandbox's own, not part of any channel's protocol.
+pub(crate) fn plain_error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    (
+        status,
+        axum::Json(json!({"code": code, "message": message.into()})),
+    )
         .into_response()
 }

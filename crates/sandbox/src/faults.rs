@@ -24,10 +24,16 @@
 //!
 //! At most [`MAX_FAULTS`] faults are active at once (more are refused
 //! until some are used up or cleared).
+//!
+//! `HTTP_500` and `TIMEOUT` look the same on every channel and are answered
+//! here (`bare_reply`); `SYSTEMERROR` is each channel's own signed error
+//! and is answered by the channel's module.
 
 use std::sync::Mutex;
 use std::time::Duration;
 
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -258,6 +264,18 @@ impl Faults {
         inner.1.retain(|f| f.remaining > 0);
         out
     }
+}
+
+/// The answer to a call fault in no channel's format: a bare 500 with no
+/// signature, as a broken proxy would send, at once for `HTTP_500` and
+/// after holding the connection for the fault's delay for `TIMEOUT`.
+/// (`SYSTEMERROR` is the channel's to answer; given one, this is a bare 500
+/// too.)
+pub(crate) async fn bare_reply(fault: CallFault) -> Response {
+    if fault.kind == FaultKind::Timeout {
+        tokio::time::sleep(fault.delay).await;
+    }
+    (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response()
 }
 
 #[cfg(test)]

@@ -204,7 +204,7 @@ struct AuthorizeQuery {
 fn error_page(msg: &str) -> Response {
     let body = format!(
         "<p class=\"msg\">OAuth error</p><p class=\"muted\">{}</p>",
-        crate::page::esc(msg)
+        cashdesk_core::html::escape(msg)
     );
     (
         StatusCode::BAD_REQUEST,

@@ -30,6 +30,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use cashdesk_core::html::escape as esc;
 use serde::Deserialize;
 
 use crate::Shared;
@@ -76,21 +77,6 @@ struct PageQuery {
 struct PageForm {
     action: String,
     redirect_url: Option<String>,
-}
-
-pub(crate) fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Only absolute http(s) URLs are offered as a way back.

@@ -172,7 +172,7 @@ async fn call(
             .and_then(|p| p.get("sign_type"))
             .and_then(|t| WxSignType::parse(t))
             .unwrap_or(WxSignType::Md5);
-        let resp = fault_response(&s, fault, merchant, sign_type).await;
+        let resp = fault_response(fault, merchant, sign_type).await;
         log(
             resp.status().as_u16(),
             "FAULT",
@@ -251,7 +251,6 @@ fn render(outcome: Outcome) -> (String, String, Option<String>) {
 }
 
 async fn fault_response(
-    s: &Shared,
     fault: CallFault,
     merchant: Option<Arc<Merchant>>,
     sign_type: WxSignType,
@@ -273,7 +272,7 @@ async fn fault_response(
             let (text, _, _) = render(return_fail("系统繁忙，请稍后再试（沙箱故障注入）"));
             xml_response(StatusCode::OK, text)
         }
-        (_, _) => crate::v3::fault_response(&s.pki, fault).await,
+        (_, _) => crate::faults::bare_reply(fault).await,
     }
 }
 

@@ -17,6 +17,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use cashdesk_core::html::escape as esc;
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ErrorCode};
@@ -66,21 +67,6 @@ async fn openapi() -> Response {
 async fn docs() -> Html<&'static str> {
     static PAGE: OnceLock<String> = OnceLock::new();
     Html(PAGE.get_or_init(|| render_docs(OPENAPI_JSON)).as_str())
-}
-
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn text(v: Option<&Value>) -> &str {

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+use cashdesk_core::html::escape;
 use cashdesk_core::time::{parse_cn_datetime, to_cn_datetime};
 use cashdesk_core::{ChannelType, Fen, SceneCode};
 use chrono::Utc;
@@ -406,33 +407,18 @@ impl AliPay {
 pub fn auto_submit_form(action: &str, params: &BTreeMap<String, String>) -> String {
     let mut s = format!(
         "<form name=\"punchout_form\" method=\"post\" action=\"{}\">\n",
-        html_escape(action)
+        escape(action)
     );
     for (k, v) in params {
         s.push_str(&format!(
             "<input type=\"hidden\" name=\"{}\" value=\"{}\">\n",
-            html_escape(k),
-            html_escape(v)
+            escape(k),
+            escape(v)
         ));
     }
     s.push_str("<input type=\"submit\" value=\"立即支付\" style=\"display:none\">\n</form>\n");
     s.push_str("<script>document.forms[0].submit();</script>");
     s
-}
-
-fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// At most `max` characters (Alipay limits `subject` in characters).
