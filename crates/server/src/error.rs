@@ -289,6 +289,14 @@ impl IntoResponse for ApiError {
         let (msg, data) = match self {
             Self::Client { msg, data, .. } => {
                 tracing::debug!(code = code.code(), %msg, "request refused");
+                // The contract: every 4000 names the field at fault (the
+                // test suite runs with debug assertions, so a new refusal
+                // without one fails there).
+                debug_assert!(
+                    code != ErrorCode::InvalidParam
+                        || data.as_ref().is_some_and(|d| d["field"].is_string()),
+                    "4000 without data.field: {msg}"
+                );
                 (msg, data)
             }
             Self::Internal(e) => {

@@ -393,6 +393,48 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> axum::extract::FromR
 }
 
 /// Query-string parameters (`?a=1&b=2`), last value wins.
+/// The query string of an operator list (`GET /api/admin/…?name=value`),
+/// read into a resource's typed filter: each parameter by its own rule,
+/// a refusal naming it (4000 with `data.field`), an empty value the same
+/// as none.
+pub struct ListQuery(std::collections::HashMap<String, String>);
+
+impl ListQuery {
+    pub fn parse(raw: Option<&str>) -> Self {
+        Self(query_params(raw))
+    }
+
+    /// `name` as `parse` reads it; a value it refuses is 4000 "`name`:
+    /// `rule`".
+    pub fn get<T>(
+        &self,
+        name: &str,
+        rule: &str,
+        parse: impl FnOnce(&str) -> Option<T>,
+    ) -> ApiResult<Option<T>> {
+        match self
+            .0
+            .get(name)
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
+        {
+            None => Ok(None),
+            Some(s) => parse(s)
+                .map(Some)
+                .ok_or_else(|| ApiError::invalid(name, rule)),
+        }
+    }
+
+    /// `limit`: 1 to `max`, `default` when absent.
+    pub fn limit(&self, default: u32, max: u32) -> ApiResult<u32> {
+        Ok(self
+            .get("limit", &format!("must be between 1 and {max}"), |s| {
+                s.parse::<u32>().ok().filter(|l| (1..=max).contains(l))
+            })?
+            .unwrap_or(default))
+    }
+}
+
 pub fn query_params(raw: Option<&str>) -> std::collections::HashMap<String, String> {
     url::form_urlencoded::parse(raw.unwrap_or("").as_bytes())
         .into_owned()

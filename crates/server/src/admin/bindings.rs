@@ -4,21 +4,29 @@ use axum::extract::{RawQuery, State};
 
 use crate::envelope::Success;
 use crate::error::ApiResult;
-use crate::input::{PathParam, query_params};
+use crate::input::{ListQuery, PathParam};
 use crate::service::bindings;
 use crate::state::AppState;
 use crate::wire::BindingView;
+use cashdesk_core::{AppId, BindingState};
+use cashdesk_store::BindingFilter;
+
+/// The typed filter of `GET /api/admin/bindings`.
+pub fn filter(q: &ListQuery) -> ApiResult<BindingFilter> {
+    Ok(BindingFilter {
+        app_id: q.get("appId", "is not an app id", |s| AppId::parse(s).ok())?,
+        state: q.get("state", "must be PENDING, APPROVED or REJECTED", |s| {
+            BindingState::parse(&s.to_ascii_uppercase())
+        })?,
+    })
+}
 
 pub async fn list(
     State(state): State<AppState>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Success<Vec<BindingView>>> {
-    let q = query_params(q.as_deref());
-    let app_id = q.get("appId").map(String::as_str).filter(|s| !s.is_empty());
-    let binding_state = q.get("state").map(String::as_str).filter(|s| !s.is_empty());
-    Ok(Success(
-        bindings::list(&state, app_id, binding_state).await?,
-    ))
+    let filter = filter(&ListQuery::parse(q.as_deref()))?;
+    Ok(Success(bindings::list(&state, &filter).await?))
 }
 
 pub async fn approve(

@@ -5,28 +5,32 @@ use axum::extract::{RawQuery, State};
 
 use crate::envelope::Success;
 use crate::error::ApiResult;
-use crate::input::{PathParam, query_params};
+use crate::input::{ListQuery, PathParam};
 use crate::service::outbox;
 use crate::state::AppState;
 use crate::wire::NotificationView;
+use cashdesk_core::{AppId, NotifyId, OrderId};
+use cashdesk_store::{NotificationFilter, NotificationState};
+
+/// The typed filter of `GET /api/admin/notifications`.
+pub fn filter(q: &ListQuery) -> ApiResult<NotificationFilter> {
+    Ok(NotificationFilter {
+        app_id: q.get("appId", "is not an app id", |s| AppId::parse(s).ok())?,
+        order_id: q.get("orderId", "is not an order id", OrderId::parse)?,
+        state: q.get("state", "must be PENDING, DELIVERED or FAILED", |s| {
+            NotificationState::parse(&s.to_ascii_uppercase())
+        })?,
+        before: q.get("before", "is not a notification id", NotifyId::parse)?,
+        limit: q.limit(50, 500)?,
+    })
+}
 
 pub async fn list(
     State(state): State<AppState>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Success<Vec<NotificationView>>> {
-    let q = query_params(q.as_deref());
-    let get = |k: &str| q.get(k).map(String::as_str).filter(|s| !s.is_empty());
-    Ok(Success(
-        outbox::admin_list(
-            &state,
-            get("appId"),
-            get("orderId"),
-            get("state"),
-            get("limit"),
-            get("before"),
-        )
-        .await?,
-    ))
+    let filter = filter(&ListQuery::parse(q.as_deref()))?;
+    Ok(Success(outbox::admin_list(&state, &filter).await?))
 }
 
 pub async fn get(

@@ -1,32 +1,38 @@
 //! Admin: orders (`?appId=&storeId=&state=&outTradeNo=&limit=&before=`, newest first).
 
 use axum::extract::{RawQuery, State};
+use cashdesk_core::{AppId, OrderId, OrderState, OutTradeNo, StoreId};
+use cashdesk_store::OrderFilter;
 
 use crate::envelope::Success;
 use crate::error::ApiResult;
-use crate::input::{PathParam, query_params};
+use crate::input::{ListQuery, PathParam};
 use crate::service::orders;
 use crate::state::AppState;
 use crate::wire::OrderView;
+
+/// The typed filter of `GET /api/admin/orders`.
+pub fn filter(q: &ListQuery) -> ApiResult<OrderFilter> {
+    Ok(OrderFilter {
+        app_id: q.get("appId", "is not an app id", |s| AppId::parse(s).ok())?,
+        store_id: q.get("storeId", "is not a store id", |s| StoreId::parse(s).ok())?,
+        state: q.get("state", "is not an order state", OrderState::parse)?,
+        out_trade_no: q.get(
+            "outTradeNo",
+            "is not an outTradeNo (1 to 32 letters, digits and _-|*)",
+            |s| OutTradeNo::parse(s).ok(),
+        )?,
+        before: q.get("before", "is not an order id", OrderId::parse)?,
+        limit: q.limit(50, 500)?,
+    })
+}
 
 pub async fn list(
     State(state): State<AppState>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Success<Vec<OrderView>>> {
-    let q = query_params(q.as_deref());
-    let get = |k: &str| q.get(k).map(String::as_str).filter(|s| !s.is_empty());
-    Ok(Success(
-        orders::admin_list(
-            &state,
-            get("appId"),
-            get("storeId"),
-            get("state"),
-            get("outTradeNo"),
-            get("limit"),
-            get("before"),
-        )
-        .await?,
-    ))
+    let filter = filter(&ListQuery::parse(q.as_deref()))?;
+    Ok(Success(orders::admin_list(&state, &filter).await?))
 }
 
 pub async fn get(

@@ -5,28 +5,34 @@ use axum::extract::{RawQuery, State};
 
 use crate::envelope::Success;
 use crate::error::ApiResult;
-use crate::input::{PathParam, query_params};
+use crate::input::{ListQuery, PathParam};
 use crate::service::refunds;
 use crate::state::AppState;
 use crate::wire::RefundView;
+use cashdesk_core::{AppId, OrderId, RefundId, RefundState};
+use cashdesk_store::RefundFilter;
+
+/// The typed filter of `GET /api/admin/refunds`.
+pub fn filter(q: &ListQuery) -> ApiResult<RefundFilter> {
+    Ok(RefundFilter {
+        app_id: q.get("appId", "is not an app id", |s| AppId::parse(s).ok())?,
+        order_id: q.get("orderId", "is not an order id", OrderId::parse)?,
+        state: q.get(
+            "state",
+            "must be PENDING_REVIEW, PROCESSING, SUCCESS, FAIL or REJECTED",
+            |s| RefundState::parse(&s.to_ascii_uppercase()),
+        )?,
+        before: q.get("before", "is not a refund id", RefundId::parse)?,
+        limit: q.limit(50, 500)?,
+    })
+}
 
 pub async fn list(
     State(state): State<AppState>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Success<Vec<RefundView>>> {
-    let q = query_params(q.as_deref());
-    let get = |k: &str| q.get(k).map(String::as_str).filter(|s| !s.is_empty());
-    Ok(Success(
-        refunds::admin_list(
-            &state,
-            get("appId"),
-            get("state"),
-            get("orderId"),
-            get("limit"),
-            get("before"),
-        )
-        .await?,
-    ))
+    let filter = filter(&ListQuery::parse(q.as_deref()))?;
+    Ok(Success(refunds::admin_list(&state, &filter).await?))
 }
 
 pub async fn get(

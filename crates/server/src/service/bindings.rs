@@ -5,7 +5,7 @@
 //! application for a store needs an existing, enabled store of the app
 //! (4003 / 4034).
 
-use cashdesk_core::{AppId, BindingId, BindingState, ChannelId, StoreId};
+use cashdesk_core::{BindingId, BindingState, ChannelId, StoreId};
 use cashdesk_store::{App, Binding, BindingFilter, Inserted};
 use chrono::Utc;
 use serde_json::{Map, Value, json};
@@ -117,27 +117,13 @@ pub async fn apply(
     })
 }
 
-pub async fn list(
-    state: &AppState,
-    app_id: Option<&str>,
-    binding_state: Option<&str>,
-) -> ApiResult<Vec<BindingView>> {
-    let filter = BindingFilter {
-        app_id: app_id.map(AppId::parse).transpose()?,
-        state: binding_state
-            .map(|s| {
-                BindingState::parse(s).ok_or_else(|| {
-                    ApiError::invalid("state", "must be PENDING, APPROVED or REJECTED")
-                })
-            })
-            .transpose()?,
-    };
+pub async fn list(state: &AppState, filter: &BindingFilter) -> ApiResult<Vec<BindingView>> {
     if state.config.binding_auto_approve_secs.is_some() {
         state.store.approve_due_bindings(Utc::now()).await?;
     }
     Ok(state
         .store
-        .list_bindings(&filter)
+        .list_bindings(filter)
         .await?
         .iter()
         .map(BindingView::from)

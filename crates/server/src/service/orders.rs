@@ -342,42 +342,10 @@ pub async fn payment_list(state: &AppState, token: &str) -> ApiResult<PaymentLis
 
 // --- admin ---
 
-pub async fn admin_list(
-    state: &AppState,
-    app_id: Option<&str>,
-    store_id: Option<&str>,
-    order_state: Option<&str>,
-    out_trade_no: Option<&str>,
-    limit: Option<&str>,
-    before: Option<&str>,
-) -> ApiResult<Vec<OrderView>> {
-    let filter = OrderFilter {
-        out_trade_no: out_trade_no.map(OutTradeNo::parse).transpose()?,
-        app_id: app_id.map(cashdesk_core::AppId::parse).transpose()?,
-        store_id: store_id.map(StoreId::parse).transpose()?,
-        state: order_state
-            .map(|s| {
-                OrderState::parse(s)
-                    .ok_or_else(|| ApiError::invalid("state", "is not an order state"))
-            })
-            .transpose()?,
-        before: before
-            .map(|s| {
-                OrderId::parse(s).ok_or_else(|| ApiError::invalid("before", "is not an order id"))
-            })
-            .transpose()?,
-        limit: match limit {
-            None => 50,
-            Some(l) => l
-                .parse::<u32>()
-                .ok()
-                .filter(|l| (1..=500).contains(l))
-                .ok_or_else(|| ApiError::invalid("limit", "must be between 1 and 500"))?,
-        },
-    };
+pub async fn admin_list(state: &AppState, filter: &OrderFilter) -> ApiResult<Vec<OrderView>> {
     Ok(state
         .store
-        .list_orders(&filter)
+        .list_orders(filter)
         .await?
         .iter()
         .map(OrderView::from)

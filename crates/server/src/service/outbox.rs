@@ -30,10 +30,10 @@
 //!
 //! Delivery is [`super::delivery`]; this module wakes it after a write.
 
-use cashdesk_core::{AppId, NotifyId, OrderId, OrderState, RefundState};
+use cashdesk_core::{AppId, NotifyId, OrderState, RefundState};
 use cashdesk_store::{
-    App, NewNotification, NotificationFilter, NotificationState, NotifyType, Order,
-    OrderTransition, Refund, RefundTransition,
+    App, NewNotification, NotificationFilter, NotifyType, Order, OrderTransition, Refund,
+    RefundTransition,
 };
 use chrono::Utc;
 use serde_json::json;
@@ -178,44 +178,11 @@ fn parse_notify_id(s: &str) -> ApiResult<NotifyId> {
 /// `GET /api/admin/notifications?appId=&orderId=&state=&limit=&before=`.
 pub async fn admin_list(
     state: &AppState,
-    app_id: Option<&str>,
-    order_id: Option<&str>,
-    notification_state: Option<&str>,
-    limit: Option<&str>,
-    before: Option<&str>,
+    filter: &NotificationFilter,
 ) -> ApiResult<Vec<NotificationView>> {
-    let filter = NotificationFilter {
-        app_id: app_id.map(AppId::parse).transpose()?,
-        order_id: order_id
-            .map(|s| {
-                OrderId::parse(s).ok_or_else(|| ApiError::invalid("orderId", "is not an order id"))
-            })
-            .transpose()?,
-        state: notification_state
-            .map(|s| {
-                NotificationState::parse(&s.to_ascii_uppercase()).ok_or_else(|| {
-                    ApiError::invalid("state", "must be PENDING, DELIVERED or FAILED")
-                })
-            })
-            .transpose()?,
-        before: before
-            .map(|s| {
-                NotifyId::parse(s)
-                    .ok_or_else(|| ApiError::invalid("before", "is not a notification id"))
-            })
-            .transpose()?,
-        limit: match limit {
-            None => 50,
-            Some(l) => l
-                .parse::<u32>()
-                .ok()
-                .filter(|l| (1..=500).contains(l))
-                .ok_or_else(|| ApiError::invalid("limit", "must be between 1 and 500"))?,
-        },
-    };
     Ok(state
         .store
-        .list_notifications(&filter)
+        .list_notifications(filter)
         .await?
         .iter()
         .map(NotificationView::from)

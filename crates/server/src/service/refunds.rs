@@ -665,47 +665,8 @@ pub async fn query_due(
 
 // --- operators ---
 
-pub async fn admin_list(
-    state: &AppState,
-    app_id: Option<&str>,
-    refund_state: Option<&str>,
-    order_id: Option<&str>,
-    limit: Option<&str>,
-    before: Option<&str>,
-) -> ApiResult<Vec<RefundView>> {
-    let filter = RefundFilter {
-        app_id: app_id.map(AppId::parse).transpose()?,
-        order_id: order_id
-            .map(|s| {
-                cashdesk_core::OrderId::parse(s)
-                    .ok_or_else(|| ApiError::invalid("orderId", "is not an order id"))
-            })
-            .transpose()?,
-        state: refund_state
-            .map(|s| {
-                RefundState::parse(s).ok_or_else(|| {
-                    ApiError::invalid(
-                        "state",
-                        "must be PENDING_REVIEW, PROCESSING, SUCCESS, FAIL or REJECTED",
-                    )
-                })
-            })
-            .transpose()?,
-        before: before
-            .map(|s| {
-                RefundId::parse(s).ok_or_else(|| ApiError::invalid("before", "is not a refund id"))
-            })
-            .transpose()?,
-        limit: match limit {
-            None => 50,
-            Some(l) => l
-                .parse::<u32>()
-                .ok()
-                .filter(|l| (1..=500).contains(l))
-                .ok_or_else(|| ApiError::invalid("limit", "must be between 1 and 500"))?,
-        },
-    };
-    let refunds = state.store.list_refunds(&filter).await?;
+pub async fn admin_list(state: &AppState, filter: &RefundFilter) -> ApiResult<Vec<RefundView>> {
+    let refunds = state.store.list_refunds(filter).await?;
     let mut out = Vec::with_capacity(refunds.len());
     for r in &refunds {
         out.push(RefundView::new(r, &order_of(state, r).await?));
