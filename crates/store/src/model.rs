@@ -285,7 +285,7 @@ pub struct StoreIdentity {
     pub updated_at: DateTime<Utc>,
 }
 
-/// What [`crate::Store::update_store`] changes; `None` keeps the value.
+/// What [`crate::MerchantStores::update_store`] changes; `None` keeps the value.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StoreUpdate {
     pub name: Option<String>,
@@ -348,7 +348,7 @@ impl Default for QuerySchedule {
 
 // --- refunds ---
 
-/// A merchant's refund request, as [`crate::Store::insert_refund`] takes it.
+/// A merchant's refund request, as [`crate::Refunds::insert_refund`] takes it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewRefund {
     pub refund_id: RefundId,
@@ -405,7 +405,7 @@ pub struct Refund {
     pub query_attempts: u32,
 }
 
-/// The outcome of [`crate::Store::insert_refund`].
+/// The outcome of [`crate::Refunds::insert_refund`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum RefundInsert {
     /// Stored; the refundable amount was held for it.

@@ -1,9 +1,10 @@
 //! The PostgreSQL backend: one database shared by any number of cashdesk
 //! instances.
 //!
-//! Correctness across instances rests on the statements in `common.rs`
-//! (single-statement upserts and compare-and-set updates, which PostgreSQL
-//! serialises per row under READ COMMITTED), not on anything held in
+//! Correctness across instances rests on the statements of the aggregates
+//! (`orders.rs`, `outbox.rs`, …: single-statement upserts and
+//! compare-and-set updates, which PostgreSQL serialises per row under READ
+//! COMMITTED), not on anything held in
 //! process. Transactions are ordinary READ COMMITTED ones: a decision that
 //! reads before it writes (the refundable amount) first locks the order
 //! row `FOR UPDATE`, so every later statement of the transaction reads

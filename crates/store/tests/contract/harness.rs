@@ -131,7 +131,7 @@ impl Drop for Cleanup {
 }
 
 /// An order transition without a notification, as the cases set states
-/// up: [`Store::transition_order_notify`] with none.
+/// up: [`cashdesk_store::Orders::transition_order_notify`] with none.
 #[async_trait::async_trait]
 pub trait TransitionOrder {
     async fn transition_order(

@@ -1,0 +1,38 @@
+//! The audit log: who did what to which object, newest first.
+
+use async_trait::async_trait;
+
+use crate::common::{Backend, Sql, SqlStore, page_size};
+use crate::rows::{AUDIT_COLS, RawAudit, json_text};
+use crate::{AuditEntry, Result};
+
+/// The audit log.
+#[async_trait]
+pub trait Audit: Send + Sync {
+    async fn insert_audit(&self, entry: &AuditEntry) -> Result<()>;
+    async fn list_audit(&self, limit: u32) -> Result<Vec<AuditEntry>>;
+}
+
+#[async_trait]
+impl<B: Backend> Audit for SqlStore<B> {
+    async fn insert_audit(&self, e: &AuditEntry) -> Result<()> {
+        let sql = Sql::new(format!(
+            "INSERT INTO audit ({AUDIT_COLS}) VALUES ($1, $2, $3, $4, $5)"
+        ))
+        .bind(e.at)
+        .bind(e.actor.as_str())
+        .bind(e.action.as_str())
+        .bind(e.target.as_str())
+        .bind(json_text("audit.detail", &e.detail)?);
+        self.backend.execute(sql).await?;
+        Ok(())
+    }
+
+    async fn list_audit(&self, limit: u32) -> Result<Vec<AuditEntry>> {
+        let sql = Sql::new(format!(
+            "SELECT {AUDIT_COLS} FROM audit ORDER BY id DESC LIMIT $1"
+        ))
+        .bind(i64::from(page_size(limit)));
+        self.all::<RawAudit, _>(sql).await
+    }
+}
