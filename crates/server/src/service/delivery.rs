@@ -3,7 +3,7 @@
 //!
 //! # One delivery at a time, nothing lost
 //!
-//! A row is claimed with a lease ([`cashdesk_store::Store::claim_due_notifications`]:
+//! A row is claimed with a lease ([`cashdesk_store::Outbox::claim_due_notifications`]:
 //! PostgreSQL `FOR UPDATE SKIP LOCKED`, SQLite its single writer) to this
 //! instance's owner id (`host:pid:random`), for twice the request timeout
 //! plus a second. Only as many rows are claimed as there are free sending
@@ -17,7 +17,7 @@
 //! attempt ends, so one merchant endpoint that answers slowly (or not at
 //! all, until the timeout) holds one slot, and the notifications of every
 //! other merchant keep flowing through the rest. The attempt is recorded only if the lease is still ours
-//! ([`cashdesk_store::Store::record_notification_attempt`]); a dead
+//! ([`cashdesk_store::Outbox::record_notification_attempt`]); a dead
 //! instance's rows come due again when its lease runs out. The one
 //! unavoidable repeat — an instance dies after the merchant acknowledged
 //! but before the acknowledgement was recorded — is why the `notifyId` is

@@ -3,8 +3,8 @@
 //!
 //! Every terminal event is written together with its notification
 //! (ARCHITECTURE.md §5.3), in the one store transaction that makes the
-//! change ([`cashdesk_store::Store::transition_order_notify`],
-//! [`cashdesk_store::Store::transition_refund`]): a crash loses neither,
+//! change ([`cashdesk_store::Orders::transition_order_notify`],
+//! [`cashdesk_store::Refunds::transition_refund`]): a crash loses neither,
 //! and a compare-and-set that loses writes neither, so however many copies
 //! of the news race, the merchant is told once. The events:
 //!

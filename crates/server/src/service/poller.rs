@@ -5,7 +5,7 @@
 //! # The poller
 //!
 //! [`query_due_orders`] claims `PAYING` orders that are due for a query
-//! ([`cashdesk_store::Store::claim_orders_to_query`]: first
+//! ([`cashdesk_store::Orders::claim_orders_to_query`]: first
 //! `CASHDESK_QUERY_SCHEDULE`'s first wait after the move to `PAYING`, then
 //! backing off; never once expired, that is the expiry job's). What the
 //! channel says is applied exactly as a verified notification would be

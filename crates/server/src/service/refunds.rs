@@ -7,11 +7,11 @@
 //!
 //! `PENDING_REVIEW? → PROCESSING → SUCCESS | FAIL`, or `PENDING_REVIEW →
 //! REJECTED` (ARCHITECTURE.md §4). The store holds the rules that need a
-//! transaction: [`cashdesk_store::Store::insert_refund`] checks the
+//! transaction: [`cashdesk_store::Refunds::insert_refund`] checks the
 //! refundable amount while holding the order, so concurrent requests never
 //! refund more than was paid (a refund in `PENDING_REVIEW`, `PROCESSING` or
 //! `SUCCESS` holds its amount; `FAIL` and `REJECTED` release it), and
-//! [`cashdesk_store::Store::transition_refund`] moves a refund to
+//! [`cashdesk_store::Refunds::transition_refund`] moves a refund to
 //! `SUCCESS` together with its order's `refundedAmount` and state
 //! (`PART_REFUNDED` / `REFUNDED`). Every transition is a compare-and-set,
 //! so a notification, a query and a sync racing for one refund make one
@@ -48,7 +48,7 @@
 //! # The poller
 //!
 //! [`query_due`] claims `PROCESSING` refunds that are due for a query
-//! ([`cashdesk_store::Store::claim_refunds_to_query`]). The claim is one
+//! ([`cashdesk_store::Refunds::claim_refunds_to_query`]). The claim is one
 //! statement that pushes each row's next query time forward, so it is
 //! itself the lease: every instance runs the step, no two get the same
 //! refund in one round, and a dying instance's refunds come due again. No
