@@ -112,7 +112,11 @@ impl BenchDb {
                 sign_type: SignType::HmacSha256,
                 app_key_sealed: vec![1; 57],
                 public_key_pem: None,
-                notify_url: Some("https://shop.example.com/notify".into()),
+                notify_url: cashdesk_core::NotifyUrl::parse(
+                    "notifyUrl",
+                    "https://shop.example.com/notify",
+                )
+                .ok(),
                 refund_review: false,
                 auto_refund_paid_after_close: false,
                 enabled: true,
@@ -178,7 +182,11 @@ impl BenchDb {
             order_title: "Image形象店-深圳腾大-QQ公仔".into(),
             goods_desc: "QQ公仔".into(),
             third_party_user: "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o".into(),
-            notify_url: Some("https://shop.example.com/notify".into()),
+            notify_url: cashdesk_core::NotifyUrl::parse(
+                "notifyUrl",
+                "https://shop.example.com/notify",
+            )
+            .ok(),
             return_url: None,
             store_id: Some(StoreId::parse("S01").expect("store id")),
             attach: Some("a=1".into()),
@@ -340,7 +348,11 @@ fn bench_backend(c: &mut Criterion, rt: &Runtime, db: &Arc<BenchDb>) {
                             order_id: o.order_id.clone(),
                             refund_id: None,
                             notify_type: NotifyType::PaySuccess,
-                            url: "https://shop.example.com/notify".into(),
+                            url: cashdesk_core::NotifyUrl::parse(
+                                "notifyUrl",
+                                "https://shop.example.com/notify",
+                            )
+                            .expect("url"),
                             body,
                         };
                         (BenchDb::to_success(o), n)

@@ -2,7 +2,7 @@
 //! with a key rotation that keeps the previous key for a while.
 
 use async_trait::async_trait;
-use cashdesk_core::AppId;
+use cashdesk_core::{AppId, NotifyUrl};
 use chrono::{DateTime, Utc};
 
 use crate::common::{Backend, Sql, SqlStore, Tx, state_literals, tx_one};
@@ -56,7 +56,7 @@ impl<B: Backend> Apps for SqlStore<B> {
         .bind(app.sign_type.as_str())
         .bind(app.app_key_sealed.as_slice())
         .bind(app.public_key_pem.as_deref())
-        .bind(app.notify_url.as_deref())
+        .bind(app.notify_url.as_ref().map(NotifyUrl::as_str))
         .bind(app.refund_review)
         .bind(app.enabled)
         .bind(app.created_at)
@@ -125,7 +125,12 @@ impl<B: Backend> Apps for SqlStore<B> {
         .bind(update.refund_review)
         .bind(update.auto_refund_paid_after_close)
         .bind(update.notify_url.is_some())
-        .bind(update.notify_url.as_ref().and_then(Option::as_deref))
+        .bind(
+            update
+                .notify_url
+                .as_ref()
+                .and_then(|u| u.as_ref().map(NotifyUrl::as_str)),
+        )
         .bind(app_id.as_str());
         let Some(app) = tx_one::<_, RawApp, App>(&mut tx, sql).await? else {
             return Ok(None);

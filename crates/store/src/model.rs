@@ -5,8 +5,9 @@
 use std::fmt;
 
 use cashdesk_core::{
-    AppId, BindingId, BindingState, ChannelId, ChannelType, ConfigId, Fen, NotifyId, OrderId,
-    OrderState, OutRefundNo, OutTradeNo, RefundId, RefundState, SceneCode, SignType, StoreId,
+    AppId, BindingId, BindingState, ChannelId, ChannelType, ConfigId, Fen, NotifyId, NotifyUrl,
+    OrderId, OrderState, OutRefundNo, OutTradeNo, RefundId, RefundState, SceneCode, SignType,
+    StoreId,
 };
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -20,7 +21,7 @@ pub struct App {
     pub app_key_sealed: Vec<u8>,
     /// RSA2/SM2 apps: the app's public key (PEM).
     pub public_key_pem: Option<String>,
-    pub notify_url: Option<String>,
+    pub notify_url: Option<NotifyUrl>,
     pub refund_review: bool,
     /// A payment for an order that was already closed (paidAfterClose) is
     /// refunded automatically.
@@ -60,7 +61,7 @@ pub struct AppSettingsUpdate {
     pub refund_review: Option<bool>,
     pub auto_refund_paid_after_close: Option<bool>,
     /// `Some(None)` removes the app's notify URL.
-    pub notify_url: Option<Option<String>>,
+    pub notify_url: Option<Option<NotifyUrl>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -125,7 +126,7 @@ pub struct NewOrder {
     pub order_title: String,
     pub goods_desc: String,
     pub third_party_user: String,
-    pub notify_url: Option<String>,
+    pub notify_url: Option<NotifyUrl>,
     pub return_url: Option<String>,
     pub store_id: Option<StoreId>,
     pub attach: Option<String>,
@@ -149,7 +150,7 @@ pub struct Order {
     pub order_title: String,
     pub goods_desc: String,
     pub third_party_user: String,
-    pub notify_url: Option<String>,
+    pub notify_url: Option<NotifyUrl>,
     pub return_url: Option<String>,
     pub store_id: Option<StoreId>,
     pub attach: Option<String>,
@@ -357,7 +358,7 @@ pub struct NewRefund {
     pub out_refund_no: OutRefundNo,
     pub amount: Fen,
     pub reason: Option<String>,
-    pub notify_url: Option<String>,
+    pub notify_url: Option<NotifyUrl>,
     /// Hash of the merchant's request body (same body → same answer,
     /// another body → 409, decided by the caller).
     pub request_hash: String,
@@ -390,7 +391,7 @@ pub struct Refund {
     pub out_refund_no: OutRefundNo,
     pub amount: Fen,
     pub reason: Option<String>,
-    pub notify_url: Option<String>,
+    pub notify_url: Option<NotifyUrl>,
     pub state: RefundState,
     pub request_hash: String,
     /// The channel's refund id, once known.
@@ -521,7 +522,7 @@ pub struct NewNotification {
     pub refund_id: Option<RefundId>,
     pub notify_type: NotifyType,
     /// Where to POST (the order's or refund's notifyUrl, else the app's).
-    pub url: String,
+    pub url: NotifyUrl,
     /// The exact JSON body to send (it is signed at send time).
     pub body: String,
 }
@@ -534,7 +535,7 @@ pub struct Notification {
     pub order_id: OrderId,
     pub refund_id: Option<RefundId>,
     pub notify_type: NotifyType,
-    pub url: String,
+    pub url: NotifyUrl,
     pub body: String,
     pub state: NotificationState,
     /// Attempts recorded so far (kept across resends).

@@ -4,7 +4,7 @@
 //! job.
 
 use async_trait::async_trait;
-use cashdesk_core::{AppId, OrderId, OrderState, OutTradeNo, StoreId};
+use cashdesk_core::{AppId, NotifyUrl, OrderId, OrderState, OutTradeNo, StoreId};
 use chrono::{DateTime, Utc};
 
 use crate::common::{
@@ -139,7 +139,7 @@ impl<B: Backend> Orders for SqlStore<B> {
         .bind(o.order_title.as_str())
         .bind(o.goods_desc.as_str())
         .bind(o.third_party_user.as_str())
-        .bind(o.notify_url.as_deref())
+        .bind(o.notify_url.as_ref().map(NotifyUrl::as_str))
         .bind(o.return_url.as_deref())
         .bind(o.store_id.as_ref().map(StoreId::as_str))
         .bind(o.attach.as_deref())

@@ -4,7 +4,7 @@
 //! queried by the poller while processing.
 
 use async_trait::async_trait;
-use cashdesk_core::{AppId, Fen, OrderState, OutRefundNo, RefundId, RefundState};
+use cashdesk_core::{AppId, Fen, NotifyUrl, OrderState, OutRefundNo, RefundId, RefundState};
 use chrono::{DateTime, Utc};
 
 use crate::common::{
@@ -166,7 +166,7 @@ impl<B: Backend> Refunds for SqlStore<B> {
         .bind(r.out_refund_no.as_str())
         .bind(r.amount.get())
         .bind(r.reason.as_deref())
-        .bind(r.notify_url.as_deref())
+        .bind(r.notify_url.as_ref().map(NotifyUrl::as_str))
         .bind(initial.state().as_str())
         .bind(r.request_hash.as_str())
         .bind(r.created_at);

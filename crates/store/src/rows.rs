@@ -8,8 +8,9 @@
 //! database is outside input too.
 
 use cashdesk_core::{
-    AppId, BindingId, BindingState, ChannelId, ChannelType, ConfigId, Fen, NotifyId, OrderId,
-    OrderState, OutRefundNo, OutTradeNo, RefundId, RefundState, SceneCode, SignType, StoreId,
+    AppId, BindingId, BindingState, ChannelId, ChannelType, ConfigId, Fen, NotifyId, NotifyUrl,
+    OrderId, OrderState, OutRefundNo, OutTradeNo, RefundId, RefundState, SceneCode, SignType,
+    StoreId,
 };
 use chrono::{DateTime, Utc};
 use sqlx::encode::IsNull;
@@ -86,6 +87,15 @@ fn id<T>(column: &str, value: String, parse: impl Fn(&str) -> Option<T>) -> Resu
     parse(&value).ok_or_else(|| corrupt(column, &value))
 }
 
+fn notify_url(column: &str, value: String) -> Result<NotifyUrl, StoreError> {
+    NotifyUrl::parse("notifyUrl", &value)
+        .map_err(|e| StoreError::Corrupt(format!("{column}: {}", e.reason)))
+}
+
+fn opt_notify_url(column: &str, value: Option<String>) -> Result<Option<NotifyUrl>, StoreError> {
+    value.map(|v| notify_url(column, v)).transpose()
+}
+
 fn app_id(column: &str, value: String) -> Result<AppId, StoreError> {
     id(column, value, |s| AppId::parse(s).ok())
 }
@@ -143,7 +153,7 @@ impl TryFrom<RawApp> for App {
             sign_type: id("apps.sign_type", r.sign_type, SignType::parse)?,
             app_key_sealed: r.app_key_sealed,
             public_key_pem: r.public_key_pem,
-            notify_url: r.notify_url,
+            notify_url: opt_notify_url("apps.notify_url", r.notify_url)?,
             refund_review: r.refund_review,
             auto_refund_paid_after_close: r.auto_refund_paid_after_close,
             enabled: r.enabled,
@@ -426,7 +436,7 @@ impl TryFrom<RawOrder> for Order {
             order_title: r.order_title,
             goods_desc: r.goods_desc,
             third_party_user: r.third_party_user,
-            notify_url: r.notify_url,
+            notify_url: opt_notify_url("orders.notify_url", r.notify_url)?,
             return_url: r.return_url,
             store_id: store_id("orders.store_id", r.store_id)?,
             attach: r.attach,
@@ -498,7 +508,7 @@ impl TryFrom<RawRefund> for Refund {
             })?,
             amount: Fen::from_stored(r.amount),
             reason: r.reason,
-            notify_url: r.notify_url,
+            notify_url: opt_notify_url("refunds.notify_url", r.notify_url)?,
             state: id("refunds.state", r.state, RefundState::parse)?,
             request_hash: r.request_hash,
             channel_refund_id: r.channel_refund_id,
@@ -553,7 +563,7 @@ impl TryFrom<RawNotification> for Notification {
                 r.notify_type,
                 NotifyType::parse,
             )?,
-            url: r.url,
+            url: notify_url("notifications.url", r.url)?,
             body: r.body,
             state: id("notifications.state", r.state, NotificationState::parse)?,
             attempts: count("notifications.attempts", r.attempts)?,

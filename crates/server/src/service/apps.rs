@@ -20,7 +20,7 @@ use crate::wire::{AppSettingsView, AppView, RegisterAppResponse, RotatedKeyView}
 #[derive(Debug, Clone)]
 pub struct NewApp {
     pub app_name: String,
-    pub notify_url: Option<String>,
+    pub notify_url: Option<cashdesk_core::NotifyUrl>,
     pub sign_type: SignType,
     pub public_key_pem: Option<String>,
     pub refund_review: bool,
@@ -34,8 +34,7 @@ impl NewApp {
         let notify_url = f
             .str_opt("notifyUrl", 512)?
             .map(|s| super::parse_notify_url(state, "notifyUrl", s))
-            .transpose()?
-            .map(|u| u.as_str().to_owned());
+            .transpose()?;
         let sign_type = match f.str_opt("signType", 16)? {
             None => SignType::default(),
             Some(s) => SignType::parse(s).ok_or_else(|| {
@@ -189,8 +188,7 @@ pub async fn update_settings(
         Some(
             f.str_opt("notifyUrl", 512)?
                 .map(|s| super::parse_notify_url(state, "notifyUrl", s))
-                .transpose()?
-                .map(|u| u.as_str().to_owned()),
+                .transpose()?,
         )
     } else {
         None

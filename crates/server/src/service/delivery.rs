@@ -257,7 +257,8 @@ async fn prepare(
     d: &Deliverer,
     n: &Notification,
 ) -> Result<reqwest::RequestBuilder, String> {
-    let url = url::Url::parse(&n.url).map_err(|e| format!("the notify URL does not parse: {e}"))?;
+    let url = url::Url::parse(n.url.as_str())
+        .map_err(|e| format!("the notify URL does not parse: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err("the notify URL is not http(s)".to_owned());
     }

@@ -39,7 +39,7 @@ pub struct OrderInput {
     pub order_title: String,
     pub goods_desc: String,
     pub third_party_user: String,
-    pub notify_url: Option<String>,
+    pub notify_url: Option<cashdesk_core::NotifyUrl>,
     pub return_url: Option<String>,
     pub expire_minutes: i64,
     pub store_id: Option<StoreId>,
@@ -89,8 +89,7 @@ impl OrderInput {
         let notify_url = f
             .str_opt("notifyUrl", 512)?
             .map(|s| super::parse_notify_url(state, "notifyUrl", s))
-            .transpose()?
-            .map(|u| u.as_str().to_owned());
+            .transpose()?;
         let return_url = f.str_opt("returnUrl", 512)?.map(return_url).transpose()?;
         let expire_minutes = match f.int_opt("expireMinutes")? {
             None => DEFAULT_EXPIRE_MINUTES,

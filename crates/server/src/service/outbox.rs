@@ -240,7 +240,11 @@ mod tests {
         let app = AppId::parse("app0123456789abcdef").expect("app id");
         Order {
             order_title: "Tea".into(),
-            notify_url: Some("https://shop.example.com/cb?x=1".into()),
+            notify_url: cashdesk_core::NotifyUrl::parse(
+                "notifyUrl",
+                "https://shop.example.com/cb?x=1",
+            )
+            .ok(),
             attach: Some("a".into()),
             token: "t".into(),
             state: OrderState::Closed,

@@ -99,7 +99,7 @@ pub struct RefundInput {
     pub out_refund_no: OutRefundNo,
     pub amount: Fen,
     pub reason: Option<String>,
-    pub notify_url: Option<String>,
+    pub notify_url: Option<cashdesk_core::NotifyUrl>,
 }
 
 impl RefundInput {
@@ -131,8 +131,7 @@ impl RefundInput {
         let notify_url = f
             .str_opt("notifyUrl", 512)?
             .map(|s| super::parse_notify_url(state, "notifyUrl", s))
-            .transpose()?
-            .map(|u| u.as_str().to_owned());
+            .transpose()?;
         Ok(RefundInput {
             out_trade_no,
             out_refund_no,

@@ -104,7 +104,10 @@ async fn create_order_answers_the_contract(b: Backend) {
     assert_eq!(stored.attach.as_deref(), Some("x=1"));
     assert_eq!(stored.token, created.token);
     assert_eq!(
-        stored.notify_url.as_deref(),
+        stored
+            .notify_url
+            .as_ref()
+            .map(cashdesk_core::NotifyUrl::as_str),
         Some("https://shop.example.com/notify")
     );
 }

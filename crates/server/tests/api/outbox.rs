@@ -1072,7 +1072,7 @@ async fn private_addresses_are_refused_at_send_time(b: Backend) {
             order_id: order.order_id.clone(),
             refund_id: None,
             notify_type: NotifyType::PayClosed,
-            url: url.clone(),
+            url: cashdesk_core::NotifyUrl::parse("notifyUrl", &url).expect("url"),
             body: "{}".into(),
         };
         let t = OrderTransition::new(

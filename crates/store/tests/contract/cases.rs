@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use cashdesk_core::{
-    AppId, BindingId, BindingState, ChannelId, ChannelType, ConfigId, Fen, OrderId, OrderState,
-    OutTradeNo, SceneCode, SignType, StoreId,
+    AppId, BindingId, BindingState, ChannelId, ChannelType, ConfigId, Fen, NotifyUrl, OrderId,
+    OrderState, OutTradeNo, SceneCode, SignType, StoreId,
 };
 use cashdesk_store::{
     App, AppSettingsUpdate, AuditEntry, Binding, BindingFilter, Channel, ChannelConfig, Inserted,
@@ -50,6 +50,11 @@ fn store_id(s: &str) -> StoreId {
     StoreId::parse(s).unwrap()
 }
 
+/// A notify URL the cases store.
+pub(crate) fn url(s: &str) -> NotifyUrl {
+    NotifyUrl::parse("notifyUrl", s).expect("notify URL")
+}
+
 fn app(id: &str) -> App {
     App {
         app_id: app_id(id),
@@ -57,7 +62,7 @@ fn app(id: &str) -> App {
         sign_type: SignType::HmacSha256,
         app_key_sealed: vec![1, 2, 3, 0, 255],
         public_key_pem: None,
-        notify_url: Some("https://shop.example.com/notify".into()),
+        notify_url: Some(url("https://shop.example.com/notify")),
         refund_review: false,
         auto_refund_paid_after_close: false,
         enabled: true,
@@ -117,7 +122,7 @@ fn new_order(app: &AppId, out_trade_no: &str) -> NewOrder {
         order_title: "title".into(),
         goods_desc: "goods".into(),
         third_party_user: "openid-1".into(),
-        notify_url: Some("https://shop.example.com/n".into()),
+        notify_url: Some(url("https://shop.example.com/n")),
         return_url: None,
         store_id: Some(store_id("s1")),
         attach: Some("a=1".into()),
@@ -226,7 +231,7 @@ fn new_notification(
         order_id: order.order_id.clone(),
         refund_id: refund.cloned(),
         notify_type: kind,
-        url: "https://shop.example.com/notify?x=1".into(),
+        url: url("https://shop.example.com/notify?x=1"),
     }
 }
 
@@ -238,7 +243,7 @@ fn new_refund(order: &Order, out_refund_no: &str, amount: i64) -> cashdesk_store
         out_refund_no: cashdesk_core::OutRefundNo::parse(out_refund_no).unwrap(),
         amount: Fen::parse_positive("amount", amount).unwrap(),
         reason: Some("退货".into()),
-        notify_url: Some("https://shop.example.com/refund-notify".into()),
+        notify_url: Some(url("https://shop.example.com/refund-notify")),
         request_hash: format!("rh-{out_refund_no}-{amount}"),
         created_at: t0() + Duration::minutes(5),
     }

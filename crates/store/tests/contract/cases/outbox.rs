@@ -741,16 +741,19 @@ pub async fn a_new_notify_url_readdresses_undelivered_notifications(db: &TestDb)
         None,
     )
     .url;
-    let set_url = |url: Option<&str>| AppSettingsUpdate {
-        notify_url: Some(url.map(str::to_owned)),
+    let set_url = |u: Option<&str>| AppSettingsUpdate {
+        notify_url: Some(u.map(url)),
         ..AppSettingsUpdate::default()
     };
     let (app, n) = store
-        .update_app_settings(app_id, &set_url(Some(&old)))
+        .update_app_settings(app_id, &set_url(Some(old.as_str())))
         .await
         .unwrap()
         .expect("app");
-    assert_eq!((app.notify_url.as_deref(), n), (Some(old.as_str()), 0));
+    assert_eq!(
+        (app.notify_url.as_ref().map(NotifyUrl::as_str), n),
+        (Some(old.as_str()), 0)
+    );
 
     let t = t0() + Duration::hours(1);
     let rows = enqueue(store, &seeded, "NU", 3, t).await;
@@ -774,7 +777,7 @@ pub async fn a_new_notify_url_readdresses_undelivered_notifications(db: &TestDb)
     }
     let own = paying_order(store, &seeded, "NU-own", 100, t0()).await;
     let mut n = new_notification(&own, NotifyType::PaySuccess, None);
-    n.url = "https://own.example.com/cb".into();
+    n.url = url("https://own.example.com/cb");
     let tr = OrderTransition::new(&[OrderState::Paying], OrderState::Success, t);
     store
         .transition_order_notify(&own.order_id, &tr, Some(&n))
@@ -788,7 +791,7 @@ pub async fn a_new_notify_url_readdresses_undelivered_notifications(db: &TestDb)
         .await
         .unwrap()
         .expect("app");
-    assert_eq!(app.notify_url.as_deref(), Some(new));
+    assert_eq!(app.notify_url.as_ref().map(NotifyUrl::as_str), Some(new));
     assert_eq!(readdressed, 2, "the pending and the failed one");
     let url_of = async |id: &NotifyId| store.get_notification(id).await.unwrap().unwrap().url;
     assert_eq!(url_of(&rows[0].notify_id).await, new);
