@@ -698,6 +698,20 @@ impl TestApp {
             .sum()
     }
 
+    /// The `metric` sum once it has reached `at_least`, or as it is after
+    /// 5 s: the server counts an event just after committing the change a
+    /// test waits for, so a read right after that change may be early.
+    pub async fn metric_settled(&self, name: &str, labels: &[(&str, &str)], at_least: f64) -> f64 {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let v = self.metric(name, labels).await;
+            if v >= at_least || tokio::time::Instant::now() > deadline {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Whether the `metric` sum rises above `before` within 5 s (the server
     /// counts some events just after committing the change a test saw).
     pub async fn metric_rises(&self, name: &str, labels: &[(&str, &str)], before: f64) -> bool {

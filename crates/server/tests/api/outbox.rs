@@ -740,12 +740,12 @@ async fn expiry_asks_the_channel_first(b: Backend) {
         Some("FAIL")
     );
     assert_eq!(
-        app.metric("cashdesk_orders_closed_total", &[("source", "expiry")])
+        app.metric_settled("cashdesk_orders_closed_total", &[("source", "expiry")], 2.0)
             .await,
         2.0
     );
     assert_eq!(
-        app.metric("cashdesk_orders_paid_total", &[("source", "expiry")])
+        app.metric_settled("cashdesk_orders_paid_total", &[("source", "expiry")], 1.0)
             .await,
         1.0
     );
@@ -764,7 +764,7 @@ async fn poller_settles_an_order_whose_notification_was_dropped(b: Backend) {
     let q = app.wait_state(&setup.shop.client, &no, "SUCCESS").await;
     assert!(q.transaction_id.is_some());
     assert_eq!(
-        app.metric("cashdesk_orders_paid_total", &[("source", "poller")])
+        app.metric_settled("cashdesk_orders_paid_total", &[("source", "poller")], 1.0)
             .await,
         1.0
     );

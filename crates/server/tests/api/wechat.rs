@@ -543,7 +543,7 @@ async fn v2_md5_end_to_end(b: Backend) {
     let done = app.wait_state(client, &no, "SUCCESS").await;
     assert!(done.transaction_id.is_some() && done.pay_time.is_some());
     assert_eq!(
-        app.metric("cashdesk_orders_paid_total", &[("source", "notify")])
+        app.metric_settled("cashdesk_orders_paid_total", &[("source", "notify")], 1.0)
             .await,
         1.0,
         "paid by the notification, not by a query"
