@@ -109,13 +109,7 @@ pub async fn app(config: Option<&Path>, opts: &AdminOpts, action: AppAction) -> 
             refund_review,
             auto_refund_paid_after_close,
         } => {
-            let public_key_pem = match &public_key_pem_file {
-                Some(file) => Some(
-                    std::fs::read_to_string(file)
-                        .with_context(|| format!("cannot read {}", file.display()))?,
-                ),
-                None => None,
-            };
+            let public_key_pem = read_public_key(public_key_pem_file.as_deref())?;
             if sign_type.is_some_and(|t| t.is_asymmetric()) && public_key_pem.is_none() {
                 bail!("RSA2 and SM2 apps need --public-key-pem-file");
             }
@@ -134,19 +128,19 @@ pub async fn app(config: Option<&Path>, opts: &AdminOpts, action: AppAction) -> 
             overlap_seconds,
             public_key_pem_file,
         } => {
-            let public_key_pem = match &public_key_pem_file {
-                Some(file) => Some(
-                    std::fs::read_to_string(file)
-                        .with_context(|| format!("cannot read {}", file.display()))?,
-                ),
-                None => None,
-            };
+            let public_key_pem = read_public_key(public_key_pem_file.as_deref())?;
             show(
                 c.rotate_app_key(&app_id, overlap_seconds, public_key_pem.as_deref())
                     .await,
             )
         }
     }
+}
+
+/// The app's public key (PEM) from `--public-key-pem-file`, when given.
+fn read_public_key(file: Option<&Path>) -> anyhow::Result<Option<String>> {
+    file.map(|f| std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display())))
+        .transpose()
 }
 
 /// The credentials JSON object from a file, or stdin for `-`.
