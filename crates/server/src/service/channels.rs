@@ -213,24 +213,7 @@ pub async fn replace_credentials(
 }
 
 fn config_view(state: &AppState, c: &ChannelConfig) -> ApiResult<ChannelConfigView> {
-    let plain = state
-        .master_key
-        .open(
-            &c.credentials_sealed,
-            credentials_aad(&c.config_id).as_bytes(),
-        )
-        .map_err(|e| {
-            ApiError::internal(anyhow::anyhow!(
-                "cannot open credentials of {}: {e}",
-                c.config_id
-            ))
-        })?;
-    let value: Value = serde_json::from_slice(&plain).map_err(|e| {
-        ApiError::internal(anyhow::anyhow!(
-            "credentials of {} are not JSON: {e}",
-            c.config_id
-        ))
-    })?;
+    let value = crate::channel_cache::unseal_credentials(state, c)?;
     Ok(ChannelConfigView {
         config_id: c.config_id.to_string(),
         channel_type: c.channel_type,
