@@ -24,8 +24,8 @@ use cashdesk_crypto::digest;
 use cashdesk_store::ChannelConfig;
 use serde_json::Value;
 
-use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::service::channels::credentials_aad;
+use crate::service::error::{ServiceError, ServiceResult};
 use crate::state::AppState;
 
 /// An adapter and the fingerprint of the config it was built from.
@@ -89,7 +89,7 @@ pub fn notify_url(state: &AppState, config_id: &ConfigId) -> String {
 }
 
 /// The credentials of `c` in clear (never logged, never returned).
-pub fn unseal_credentials(state: &AppState, c: &ChannelConfig) -> ApiResult<Value> {
+pub fn unseal_credentials(state: &AppState, c: &ChannelConfig) -> ServiceResult<Value> {
     let plain = state
         .master_key
         .open(
@@ -97,13 +97,13 @@ pub fn unseal_credentials(state: &AppState, c: &ChannelConfig) -> ApiResult<Valu
             credentials_aad(&c.config_id).as_bytes(),
         )
         .map_err(|e| {
-            ApiError::internal(anyhow::anyhow!(
+            ServiceError::internal(anyhow::anyhow!(
                 "cannot open credentials of {}: {e}",
                 c.config_id
             ))
         })?;
     serde_json::from_slice(&plain).map_err(|e| {
-        ApiError::internal(anyhow::anyhow!(
+        ServiceError::internal(anyhow::anyhow!(
             "credentials of {} are not JSON: {e}",
             c.config_id
         ))
@@ -146,7 +146,7 @@ fn oauth_base_url(state: &AppState) -> Option<String> {
 /// The adapter for `config` (built or from the cache). A config whose
 /// stored credentials cannot build an adapter is a 502 CHANNEL_ERROR that
 /// names the problem (the operator must fix the config).
-pub fn adapter(state: &AppState, config: &ChannelConfig) -> ApiResult<Arc<dyn Channel>> {
+pub fn adapter(state: &AppState, config: &ChannelConfig) -> ServiceResult<Arc<dyn Channel>> {
     let fp = fingerprint(config);
     if let Some(c) = state.channels.get(&config.config_id, &fp) {
         return Ok(c);
@@ -162,10 +162,10 @@ pub fn adapter(state: &AppState, config: &ChannelConfig) -> ApiResult<Arc<dyn Ch
     )
     .map_err(|e| {
         tracing::error!(config_id = %config.config_id, error = %e, "channel config cannot be used");
-        ApiError::new(
-            ErrorCode::ChannelError,
-            format!("channel config {} cannot be used: {e}", config.config_id),
-        )
+        ServiceError::ChannelAnswer(format!(
+            "channel config {} cannot be used: {e}",
+            config.config_id
+        ))
     })?;
     state.channels.put(&config.config_id, fp, channel.clone());
     Ok(channel)

@@ -5,11 +5,13 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use cashdesk_channels::ChannelError;
 use cashdesk_core::InvalidInput;
 use cashdesk_store::StoreError;
 use serde_json::{Value, json};
 
 use crate::envelope;
+use crate::service::error::{BindingRefusal, ServiceError, StoreRefusal, TokenRefusal};
 
 /// Every error code the API returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -228,21 +230,6 @@ impl ApiError {
         Self::Internal(e.into())
     }
 
-    /// The same error for another caller of a shared answer (a
-    /// single-flight follower): a client error as it is, an internal one
-    /// as a new internal error carrying the first's whole cause chain as
-    /// text (each caller's answer logs it).
-    pub fn duplicate(&self) -> ApiError {
-        match self {
-            Self::Client { code, msg, data } => Self::Client {
-                code: *code,
-                msg: msg.clone(),
-                data: data.clone(),
-            },
-            Self::Internal(e) => Self::Internal(anyhow::anyhow!("{e:#}")),
-        }
-    }
-
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::Client { code, .. } => *code,
@@ -270,6 +257,68 @@ impl From<StoreError> for ApiError {
                 )
             }
             other => Self::Internal(anyhow::Error::new(other).context("store")),
+        }
+    }
+}
+
+/// The one place a service's failure gets its code and status.
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Invalid { field, msg } => {
+                Self::with_data(ErrorCode::InvalidParam, msg, json!({ "field": field }))
+            }
+            ServiceError::NotFound { what, field } => {
+                let msg = format!("{what} not found");
+                match field {
+                    Some(f) => Self::with_data(ErrorCode::NotFound, msg, json!({ "field": f })),
+                    None => Self::new(ErrorCode::NotFound, msg),
+                }
+            }
+            ServiceError::Conflict(msg) => Self::new(ErrorCode::Conflict, msg),
+            ServiceError::StateNotAllowed { msg, data } => Self::Client {
+                code: ErrorCode::StateNotAllowed,
+                msg,
+                data,
+            },
+            ServiceError::Store(r) => {
+                let code = match r {
+                    StoreRefusal::Unknown { .. } => ErrorCode::StoreUnknown,
+                    StoreRefusal::Disabled { .. } => ErrorCode::StoreDisabled,
+                };
+                Self::with_data(code, r.to_string(), json!({ "field": "storeId" }))
+            }
+            ServiceError::Binding(r) => {
+                let code = match r {
+                    BindingRefusal::NotBound { .. } => ErrorCode::ChannelNotBound,
+                    BindingRefusal::ChannelDisabled { .. } => ErrorCode::ChannelDisabled,
+                };
+                Self::new(code, r.to_string())
+            }
+            ServiceError::Token(r) => {
+                let code = match r {
+                    TokenRefusal::Unknown => ErrorCode::TokenUnknown,
+                    TokenRefusal::Expired => ErrorCode::TokenExpired,
+                };
+                Self::new(code, r.to_string())
+            }
+            // A request the channel cannot take as sent (no openid for a
+            // mini-program payment, …) is the caller's to fix: 4000.
+            ServiceError::Channel(ChannelError::InvalidRequest { field, message }) => {
+                Self::with_data(ErrorCode::InvalidParam, message, json!({ "field": field }))
+            }
+            // Any other channel failure: 502 5020 with the channel's
+            // message, and its code when there is one.
+            ServiceError::Channel(e) => {
+                let mut data = json!({ "retryable": e.is_retryable() });
+                if let Some(code) = e.code() {
+                    data["channelCode"] = json!(code);
+                }
+                Self::with_data(ErrorCode::ChannelError, e.to_string(), data)
+            }
+            ServiceError::ChannelAnswer(msg) => Self::new(ErrorCode::ChannelError, msg),
+            ServiceError::Storage(e) => Self::from(e),
+            ServiceError::Internal(e) => Self::Internal(e),
         }
     }
 }
@@ -319,6 +368,125 @@ impl IntoResponse for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_service_failure_gets_its_documented_code() {
+        use cashdesk_core::{AppId, ChannelId, StoreId};
+        let store_id = StoreId::parse("S1").expect("a store id");
+        let channel_id = ChannelId::generate();
+        let cases: Vec<(ServiceError, ErrorCode, Option<&str>)> = vec![
+            (
+                ServiceError::invalid("amount", "must be positive"),
+                ErrorCode::InvalidParam,
+                Some("amount"),
+            ),
+            (
+                ServiceError::invalid_as("identity", "identity must be a JSON object"),
+                ErrorCode::InvalidParam,
+                Some("identity"),
+            ),
+            (
+                ServiceError::not_found("order O"),
+                ErrorCode::NotFound,
+                None,
+            ),
+            (
+                ServiceError::NotFound {
+                    what: "channel H".into(),
+                    field: Some("channelId"),
+                },
+                ErrorCode::NotFound,
+                Some("channelId"),
+            ),
+            (
+                ServiceError::Conflict("taken".into()),
+                ErrorCode::Conflict,
+                None,
+            ),
+            (
+                ServiceError::state_not_allowed("paid"),
+                ErrorCode::StateNotAllowed,
+                None,
+            ),
+            (
+                StoreRefusal::Unknown {
+                    app_id: AppId::parse("app1").expect("an app id"),
+                    store_id: store_id.clone(),
+                }
+                .into(),
+                ErrorCode::StoreUnknown,
+                Some("storeId"),
+            ),
+            (
+                StoreRefusal::Disabled { store_id }.into(),
+                ErrorCode::StoreDisabled,
+                Some("storeId"),
+            ),
+            (
+                BindingRefusal::NotBound {
+                    channel_id: channel_id.clone(),
+                    app_id: AppId::parse("app1").expect("an app id"),
+                }
+                .into(),
+                ErrorCode::ChannelNotBound,
+                None,
+            ),
+            (
+                BindingRefusal::ChannelDisabled { channel_id }.into(),
+                ErrorCode::ChannelDisabled,
+                None,
+            ),
+            (TokenRefusal::Unknown.into(), ErrorCode::TokenUnknown, None),
+            (TokenRefusal::Expired.into(), ErrorCode::TokenExpired, None),
+            (
+                ServiceError::Channel(ChannelError::InvalidRequest {
+                    field: "openid".into(),
+                    message: "openid: is required for mini-program payments".into(),
+                }),
+                ErrorCode::InvalidParam,
+                Some("openid"),
+            ),
+            (
+                ServiceError::Channel(ChannelError::config("no key")),
+                ErrorCode::ChannelError,
+                None,
+            ),
+            (
+                ServiceError::ChannelAnswer("amount differs".into()),
+                ErrorCode::ChannelError,
+                None,
+            ),
+            (
+                ServiceError::Storage(StoreError::Corrupt("x".into())),
+                ErrorCode::Internal,
+                None,
+            ),
+            (
+                ServiceError::internal(anyhow::anyhow!("bug")),
+                ErrorCode::Internal,
+                None,
+            ),
+        ];
+        for (service, code, field) in cases {
+            let shown = service.to_string();
+            let api = ApiError::from(service);
+            assert_eq!(api.code(), code, "{shown}");
+            let data_field = match &api {
+                ApiError::Client { data, .. } => data.as_ref().and_then(|d| d["field"].as_str()),
+                ApiError::Internal(_) => None,
+            };
+            assert_eq!(data_field, field, "{shown}");
+        }
+    }
+
+    #[test]
+    fn a_channel_failure_tells_whether_a_retry_may_help() {
+        let e = ApiError::from(ServiceError::Channel(ChannelError::config("no key")));
+        let ApiError::Client { data: Some(d), .. } = &e else {
+            panic!("a client error with data: {e:?}");
+        };
+        assert_eq!(d["retryable"], false);
+    }
 
     #[test]
     fn a_store_conflict_never_shows_the_database_text() {

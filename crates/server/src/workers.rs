@@ -29,8 +29,8 @@ use chrono::Utc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::error::ApiResult;
 use crate::service::delivery::{self, Deliverer};
+use crate::service::error::ServiceResult;
 use crate::service::poller;
 use crate::slots::{InFlight, Slots, Taken};
 use crate::state::AppState;
@@ -64,7 +64,7 @@ fn slot_worker<F, Fut>(
 ) -> JoinHandle<()>
 where
     F: FnMut(Taken) -> Fut + Send + 'static,
-    Fut: Future<Output = ApiResult<bool>> + Send,
+    Fut: Future<Output = ServiceResult<bool>> + Send,
 {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);

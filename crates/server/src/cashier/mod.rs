@@ -45,6 +45,7 @@ use serde_json::json;
 use crate::error::{ApiError, ErrorCode};
 use crate::input::{PathParam, query_params};
 use crate::service::cashier::{self as svc, Opened, Stage};
+use crate::service::error::ServiceError;
 use crate::service::payments;
 use crate::state::AppState;
 use i18n::{Lang, Texts};
@@ -279,9 +280,11 @@ fn message_page(
 }
 
 /// A failure the buyer cannot fix: logged, a plain page shown.
-fn trouble(t: &'static Texts, e: &ApiError) -> Response {
+fn trouble(t: &'static Texts, e: &ServiceError) -> Response {
     match e {
-        ApiError::Internal(err) => tracing::error!(error = ?err, "cashier: internal error"),
+        ServiceError::Internal(_) | ServiceError::Storage(_) => {
+            tracing::error!(error = ?e, "cashier: internal error")
+        }
         other => tracing::warn!(error = %other, "cashier: request failed"),
     }
     message_page(
@@ -423,11 +426,11 @@ async fn status(State(state): State<AppState>, RawQuery(q): RawQuery) -> Respons
         Ok(None) => {
             return ApiError::new(ErrorCode::TokenUnknown, "unknown cashier token").into_response();
         }
-        Err(e) => return e.into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
     };
     o.order = match svc::refresh(&state, o.order).await {
         Ok(order) => order,
-        Err(e) => return e.into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
     };
     let stage = Stage::of(&o.order, Utc::now());
     let body = json!({
@@ -535,7 +538,7 @@ fn after_pay(
             let Some(mut target) = target else {
                 return trouble(
                     t,
-                    &ApiError::internal(anyhow::anyhow!(
+                    &ServiceError::internal(anyhow::anyhow!(
                         "channel {} gave no H5/WAP URL",
                         bound.channel.channel_id
                     )),
@@ -569,7 +572,7 @@ fn after_pay(
                     None => {
                         return trouble(
                             t,
-                            &ApiError::internal(anyhow::anyhow!(
+                            &ServiceError::internal(anyhow::anyhow!(
                                 "channel {} gave no QR code",
                                 bound.channel.channel_id
                             )),
@@ -597,9 +600,9 @@ fn after_pay(
 /// The payment service said no: a state that changed under the page (paid,
 /// closed, expired, another channel) → the order as it is now; anything
 /// else → the cashier page again with a notice.
-async fn pay_refused(state: &AppState, v: &Visitor, o: &Opened, e: ApiError) -> Response {
+async fn pay_refused(state: &AppState, v: &Visitor, o: &Opened, e: ServiceError) -> Response {
     let t = v.lang.texts();
-    if let ApiError::Internal(_) = e {
+    if let ServiceError::Internal(_) | ServiceError::Storage(_) = e {
         return trouble(t, &e);
     }
     tracing::info!(order_id = %o.order.order_id, error = %e, "cashier: payment refused");
@@ -612,7 +615,7 @@ async fn pay_refused(state: &AppState, v: &Visitor, o: &Opened, e: ApiError) -> 
     if stage != Stage::Payable {
         return Redirect::to(&page_url("result", &o.order.token)).into_response();
     }
-    let status = match e.code() {
+    let status = match ApiError::from(e).code() {
         ErrorCode::StateNotAllowed => StatusCode::CONFLICT,
         ErrorCode::ChannelError => StatusCode::BAD_GATEWAY,
         _ => StatusCode::BAD_REQUEST,
@@ -727,7 +730,7 @@ async fn page_qr(State(state): State<AppState>, RawQuery(q): RawQuery) -> Respon
     let o = match svc::open(&state, &token).await {
         Ok(Some(o)) => o,
         Ok(None) => return ApiError::not_found("QR code").into_response(),
-        Err(e) => return e.into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
     };
     if Stage::of(&o.order, Utc::now()) != Stage::Payable {
         return ApiError::not_found("QR code").into_response();
@@ -736,7 +739,7 @@ async fn page_qr(State(state): State<AppState>, RawQuery(q): RawQuery) -> Respon
     svg_response(payments::render_qr_svg(&url))
 }
 
-fn svg_response(svg: Result<String, ApiError>) -> Response {
+fn svg_response(svg: Result<String, ServiceError>) -> Response {
     match svg {
         Ok(svg) => (
             [
@@ -747,7 +750,7 @@ fn svg_response(svg: Result<String, ApiError>) -> Response {
             svg,
         )
             .into_response(),
-        Err(e) => e.into_response(),
+        Err(e) => ApiError::from(e).into_response(),
     }
 }
 

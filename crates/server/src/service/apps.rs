@@ -11,8 +11,8 @@ use chrono::Utc;
 use serde_json::{Map, Value, json};
 
 use crate::auth::app_key_aad;
-use crate::error::{ApiError, ApiResult};
 use crate::input::Fields;
+use crate::service::error::{ServiceError, ServiceResult};
 use crate::state::AppState;
 use crate::wire::{AppSettingsView, AppView, RegisterAppResponse, RotatedKeyView};
 
@@ -28,7 +28,7 @@ pub struct NewApp {
 }
 
 impl NewApp {
-    pub fn parse(state: &AppState, body: &Map<String, Value>) -> ApiResult<NewApp> {
+    pub fn parse(state: &AppState, body: &Map<String, Value>) -> ServiceResult<NewApp> {
         let f = Fields(body);
         let app_name = f.text_req("appName", 64)?.trim().to_owned();
         let notify_url = f
@@ -38,7 +38,7 @@ impl NewApp {
         let sign_type = match f.str_opt("signType", 16)? {
             None => SignType::default(),
             Some(s) => SignType::parse(s).ok_or_else(|| {
-                ApiError::invalid(
+                ServiceError::invalid(
                     "signType",
                     "must be one of HMAC-SHA256, HMAC-SM3, MD5, RSA2, SM2",
                 )
@@ -61,26 +61,26 @@ impl NewApp {
 
 /// RSA2/SM2 apps register a public key of their kind; shared-key apps
 /// none.
-fn check_public_key(sign_type: SignType, public_key_pem: Option<&str>) -> ApiResult<()> {
+fn check_public_key(sign_type: SignType, public_key_pem: Option<&str>) -> ServiceResult<()> {
     match (sign_type, public_key_pem) {
         (SignType::Rsa2, Some(pem)) => {
             RsaPublicKey::from_pem(pem).map_err(|e| {
-                ApiError::invalid("publicKeyPem", format!("is not an RSA public key ({e})"))
+                ServiceError::invalid("publicKeyPem", format!("is not an RSA public key ({e})"))
             })?;
         }
         (SignType::Sm2, Some(pem)) => {
             Sm2PublicKey::from_pem(pem).map_err(|e| {
-                ApiError::invalid("publicKeyPem", format!("is not an SM2 public key ({e})"))
+                ServiceError::invalid("publicKeyPem", format!("is not an SM2 public key ({e})"))
             })?;
         }
         (SignType::Rsa2 | SignType::Sm2, None) => {
-            return Err(ApiError::invalid(
+            return Err(ServiceError::invalid(
                 "publicKeyPem",
                 format!("is required for {sign_type} apps"),
             ));
         }
         (_, Some(_)) => {
-            return Err(ApiError::invalid(
+            return Err(ServiceError::invalid(
                 "publicKeyPem",
                 format!("only RSA2 and SM2 apps register a public key, not {sign_type} apps"),
             ));
@@ -101,7 +101,7 @@ pub fn new_app_id() -> AppId {
 }
 
 /// Creates the app; the returned key is the only time it exists in clear.
-pub async fn create(state: &AppState, new: NewApp, actor: &str) -> ApiResult<(App, Secret)> {
+pub async fn create(state: &AppState, new: NewApp, actor: &str) -> ServiceResult<(App, Secret)> {
     let app_id = new_app_id();
     let key = Secret::new(random::token(32));
     let app = App {
@@ -140,21 +140,21 @@ pub fn registered(app: &App, key: &Secret) -> RegisterAppResponse {
     }
 }
 
-fn parse_id(app_id: &str) -> ApiResult<AppId> {
-    AppId::parse(app_id).map_err(|_| ApiError::not_found(format!("app {app_id}")))
+fn parse_id(app_id: &str) -> ServiceResult<AppId> {
+    AppId::parse(app_id).map_err(|_| ServiceError::not_found(format!("app {app_id}")))
 }
 
-pub async fn get(state: &AppState, app_id: &str) -> ApiResult<AppView> {
+pub async fn get(state: &AppState, app_id: &str) -> ServiceResult<AppView> {
     let id = parse_id(app_id)?;
     let app = state
         .store
         .get_app(&id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("app {app_id}")))?;
+        .ok_or_else(|| ServiceError::not_found(format!("app {app_id}")))?;
     Ok(AppView::from(&app))
 }
 
-pub async fn list(state: &AppState) -> ApiResult<Vec<AppView>> {
+pub async fn list(state: &AppState) -> ServiceResult<Vec<AppView>> {
     Ok(state
         .store
         .list_apps()
@@ -164,10 +164,10 @@ pub async fn list(state: &AppState) -> ApiResult<Vec<AppView>> {
         .collect())
 }
 
-pub async fn set_enabled(state: &AppState, app_id: &str, enabled: bool) -> ApiResult<AppView> {
+pub async fn set_enabled(state: &AppState, app_id: &str, enabled: bool) -> ServiceResult<AppView> {
     let id = parse_id(app_id)?;
     if !state.store.set_app_enabled(&id, enabled).await? {
-        return Err(ApiError::not_found(format!("app {app_id}")));
+        return Err(ServiceError::not_found(format!("app {app_id}")));
     }
     let action = if enabled { "app.enable" } else { "app.disable" };
     super::audit(state, "admin", action, id.as_str(), Value::Null).await;
@@ -180,7 +180,7 @@ pub async fn update_settings(
     state: &AppState,
     app_id: &str,
     body: &Map<String, Value>,
-) -> ApiResult<AppSettingsView> {
+) -> ServiceResult<AppSettingsView> {
     let id = parse_id(app_id)?;
     let f = Fields(body);
     // notifyUrl: a URL replaces the app's; null or "" removes it.
@@ -199,7 +199,7 @@ pub async fn update_settings(
         notify_url,
     };
     if update == AppSettingsUpdate::default() {
-        return Err(ApiError::invalid(
+        return Err(ServiceError::invalid(
             "refundReview",
             "give refundReview, autoRefundPaidAfterClose and/or notifyUrl",
         ));
@@ -208,7 +208,7 @@ pub async fn update_settings(
         .store
         .update_app_settings(&id, &update)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("app {app_id}")))?;
+        .ok_or_else(|| ServiceError::not_found(format!("app {app_id}")))?;
     let mut detail = json!({
         "refundReview": update.refund_review,
         "autoRefundPaidAfterClose": update.auto_refund_paid_after_close,
@@ -242,14 +242,14 @@ pub async fn rotate_key(
     state: &AppState,
     app_id: &str,
     body: &Map<String, Value>,
-) -> ApiResult<RotatedKeyView> {
+) -> ServiceResult<RotatedKeyView> {
     let id = parse_id(app_id)?;
     let f = Fields(body);
     let overlap = match f.int_opt("overlapSeconds")? {
         None => DEFAULT_KEY_OVERLAP_SECS,
         Some(s) if (0..=MAX_KEY_OVERLAP_SECS).contains(&s) => s,
         Some(_) => {
-            return Err(ApiError::invalid(
+            return Err(ServiceError::invalid(
                 "overlapSeconds",
                 format!("must be 0 to {MAX_KEY_OVERLAP_SECS} (30 days)"),
             ));
@@ -260,7 +260,7 @@ pub async fn rotate_key(
         .store
         .get_app(&id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("app {app_id}")))?;
+        .ok_or_else(|| ServiceError::not_found(format!("app {app_id}")))?;
     check_public_key(app.sign_type, public_key_pem)?;
     let shared = !matches!(app.sign_type, SignType::Rsa2 | SignType::Sm2);
     // RSA2/SM2 apps keep their (unused) shared key; only the public key turns.
@@ -276,7 +276,7 @@ pub async fn rotate_key(
         .store
         .rotate_app_key(&id, &key_sealed, public_key_pem, until)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("app {app_id}")))?;
+        .ok_or_else(|| ServiceError::not_found(format!("app {app_id}")))?;
     super::audit(
         state,
         "admin",

@@ -10,8 +10,8 @@ use cashdesk_store::{App, Binding, BindingFilter, Inserted};
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 
-use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::input::Fields;
+use crate::service::error::{BindingRefusal, ServiceError, ServiceResult};
 use crate::state::AppState;
 use crate::wire::{ApplyBindingResponse, BindingView, PaymentChannel};
 
@@ -22,7 +22,7 @@ pub async fn payment_channels(
     state: &AppState,
     app: &App,
     store: Option<&StoreId>,
-) -> ApiResult<Vec<PaymentChannel>> {
+) -> ServiceResult<Vec<PaymentChannel>> {
     if state.config.binding_auto_approve_secs.is_some() {
         state.store.approve_due_bindings(Utc::now()).await?;
     }
@@ -51,11 +51,11 @@ pub async fn apply(
     state: &AppState,
     app: &App,
     body: &Map<String, Value>,
-) -> ApiResult<ApplyBindingResponse> {
+) -> ServiceResult<ApplyBindingResponse> {
     let f = Fields(body);
     let channel_s = f.str_req("channelId", 64)?;
     let channel_id = ChannelId::parse(channel_s)
-        .ok_or_else(|| ApiError::invalid("channelId", "is not a channel id"))?;
+        .ok_or_else(|| ServiceError::invalid("channelId", "is not a channel id"))?;
     let store_id = f
         .str_opt("storeId", StoreId::MAX_LEN)?
         .map(StoreId::parse)
@@ -68,17 +68,17 @@ pub async fn apply(
         .store
         .get_channel(&channel_id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("channel {channel_id}")))?;
+        .ok_or_else(|| ServiceError::not_found(format!("channel {channel_id}")))?;
     let config_enabled = state
         .store
         .get_channel_config(&channel.config_id)
         .await?
         .is_some_and(|c| c.enabled);
     if !channel.enabled || !config_enabled {
-        return Err(ApiError::new(
-            ErrorCode::ChannelDisabled,
-            format!("channel {channel_id} is disabled"),
-        ));
+        return Err(BindingRefusal::ChannelDisabled {
+            channel_id: channel_id.clone(),
+        }
+        .into());
     }
     let now = Utc::now();
     let auto_approve_at = state
@@ -117,7 +117,7 @@ pub async fn apply(
     })
 }
 
-pub async fn list(state: &AppState, filter: &BindingFilter) -> ApiResult<Vec<BindingView>> {
+pub async fn list(state: &AppState, filter: &BindingFilter) -> ServiceResult<Vec<BindingView>> {
     if state.config.binding_auto_approve_secs.is_some() {
         state.store.approve_due_bindings(Utc::now()).await?;
     }
@@ -131,9 +131,13 @@ pub async fn list(state: &AppState, filter: &BindingFilter) -> ApiResult<Vec<Bin
 }
 
 /// PENDING → APPROVED / REJECTED, compare-and-set; anything else is 422.
-pub async fn decide(state: &AppState, binding_id: &str, approve: bool) -> ApiResult<BindingView> {
+pub async fn decide(
+    state: &AppState,
+    binding_id: &str,
+    approve: bool,
+) -> ServiceResult<BindingView> {
     let id = BindingId::parse(binding_id)
-        .ok_or_else(|| ApiError::not_found(format!("binding {binding_id}")))?;
+        .ok_or_else(|| ServiceError::not_found(format!("binding {binding_id}")))?;
     let to = if approve {
         BindingState::Approved
     } else {
@@ -161,14 +165,11 @@ pub async fn decide(state: &AppState, binding_id: &str, approve: bool) -> ApiRes
             Ok(BindingView::from(&b))
         }
         None => match state.store.get_binding(&id).await? {
-            None => Err(ApiError::not_found(format!("binding {binding_id}"))),
-            Some(b) => Err(ApiError::new(
-                ErrorCode::StateNotAllowed,
-                format!(
-                    "binding {binding_id} is {}, only a PENDING binding can be decided",
-                    b.state
-                ),
-            )),
+            None => Err(ServiceError::not_found(format!("binding {binding_id}"))),
+            Some(b) => Err(ServiceError::state_not_allowed(format!(
+                "binding {binding_id} is {}, only a PENDING binding can be decided",
+                b.state
+            ))),
         },
     }
 }

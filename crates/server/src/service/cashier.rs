@@ -28,11 +28,11 @@ use cashdesk_channels::PayerOAuth;
 use cashdesk_core::{ChannelId, OrderId, OrderState};
 use cashdesk_store::{App, BoundChannel, Order};
 use chrono::{DateTime, Utc};
-use serde_json::{Map, json};
 
 use crate::cashier::view::{Device, Flow, flow};
 use crate::channel_cache;
-use crate::error::{ApiError, ApiResult};
+use crate::service::error::{ServiceError, ServiceResult};
+use crate::service::pay_command::PayCommand;
 use crate::service::payments;
 use crate::settlement::Source;
 use crate::state::AppState;
@@ -89,7 +89,7 @@ fn plausible_token(token: &str) -> bool {
 }
 
 /// The order (and app) a token opens; `None` = no such token.
-pub async fn open(state: &AppState, token: &str) -> ApiResult<Option<Opened>> {
+pub async fn open(state: &AppState, token: &str) -> ServiceResult<Option<Opened>> {
     if !plausible_token(token) {
         return Ok(None);
     }
@@ -97,7 +97,7 @@ pub async fn open(state: &AppState, token: &str) -> ApiResult<Option<Opened>> {
         return Ok(None);
     };
     let app = state.store.get_app(&order.app_id).await?.ok_or_else(|| {
-        ApiError::internal(anyhow::anyhow!("order {} has no app", order.order_id))
+        ServiceError::internal(anyhow::anyhow!("order {} has no app", order.order_id))
     })?;
     Ok(Some(Opened { order, app }))
 }
@@ -113,7 +113,11 @@ pub struct Offer {
 /// by `sort` (then id, for a stable order). An order already being paid
 /// with a channel offers only that one: the payment service refuses a
 /// second channel anyway.
-pub async fn offered(state: &AppState, opened: &Opened, device: Device) -> ApiResult<Vec<Offer>> {
+pub async fn offered(
+    state: &AppState,
+    opened: &Opened,
+    device: Device,
+) -> ServiceResult<Vec<Offer>> {
     if state.config.binding_auto_approve_secs.is_some() {
         state.store.approve_due_bindings(Utc::now()).await?;
     }
@@ -136,7 +140,8 @@ pub async fn offered(state: &AppState, opened: &Opened, device: Device) -> ApiRe
         .collect())
 }
 
-/// Pays with `channel_id` through [`payments::pay`]; returns its `data`
+/// Pays with `channel_id` through [`payments::pay`] (the same
+/// [`PayCommand`] a merchant's `POST /payment` is parsed into); returns its `data`
 /// (`{orderId, channelType, sceneCode, payData}`). A channel that shows
 /// its own pages (Alipay wap/page) sends the buyer back to the cashier's
 /// result page, which forwards to the order's `returnUrl` once paid.
@@ -146,21 +151,13 @@ pub async fn pay(
     channel_id: &ChannelId,
     client_ip: Option<IpAddr>,
     openid: Option<(&str, &str)>,
-) -> ApiResult<PaymentResponse> {
-    let mut body = Map::new();
-    body.insert(
-        "outTradeNo".into(),
-        json!(opened.order.out_trade_no.to_string()),
-    );
-    body.insert("channelId".into(), json!(channel_id.to_string()));
-    if let Some(ip) = client_ip {
-        body.insert("clientIp".into(), json!(ip.to_string()));
-    }
+) -> ServiceResult<PaymentResponse> {
+    let mut command = PayCommand::new(opened.order.out_trade_no.to_string(), channel_id.clone())
+        .with_client_ip(client_ip);
     if let Some((openid, app_id)) = openid {
         // Got by OAuth under the config's official account: a user of that
         // AppID, also for a store that has its own.
-        body.insert("openid".into(), json!(openid));
-        body.insert("openidAppId".into(), json!(app_id));
+        command = command.with_openid(openid, app_id);
     }
     let back = format!(
         "{}/cashier-desk-web/result?{}",
@@ -169,7 +166,7 @@ pub async fn pay(
             .append_pair("token", &opened.order.token)
             .finish()
     );
-    payments::pay_returning_to(state, &opened.app, &body, Some(back)).await
+    payments::pay(state, &opened.app, command.returning_to(back)).await
 }
 
 /// The web OAuth that gets a JSAPI payer's openid for a bound channel
@@ -179,7 +176,7 @@ pub async fn pay(
 pub fn payer_oauth(
     state: &AppState,
     bound: &BoundChannel,
-) -> ApiResult<Option<Arc<dyn PayerOAuth>>> {
+) -> ServiceResult<Option<Arc<dyn PayerOAuth>>> {
     if cashdesk_channels::channel_meta(bound.config.channel_type)
         .and_then(|m| m.payer_oauth)
         .is_none()
@@ -211,7 +208,7 @@ fn may_sync(order_id: &OrderId) -> bool {
 /// The order as it stands: a `PAYING` order is asked about at its channel
 /// (throttled, see the module comment); a channel that cannot answer
 /// leaves the local state, which is logged, not shown.
-pub async fn refresh(state: &AppState, order: Order) -> ApiResult<Order> {
+pub async fn refresh(state: &AppState, order: Order) -> ServiceResult<Order> {
     if order.state != OrderState::Paying
         || order.expire_at <= Utc::now()
         || !may_sync(&order.order_id)
@@ -220,7 +217,7 @@ pub async fn refresh(state: &AppState, order: Order) -> ApiResult<Order> {
     }
     match payments::sync_if_pending(state, order.clone(), Source::Cashier).await {
         Ok(o) => Ok(o),
-        Err(ApiError::Internal(e)) => Err(ApiError::Internal(e)),
+        Err(e @ (ServiceError::Internal(_) | ServiceError::Storage(_))) => Err(e),
         Err(e) => {
             tracing::info!(order_id = %order.order_id, error = %e, "cashier: channel query failed; showing the local state");
             Ok(order)

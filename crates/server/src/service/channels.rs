@@ -7,8 +7,8 @@ use cashdesk_store::{Channel, ChannelConfig};
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 
-use crate::error::{ApiError, ApiResult};
 use crate::input::Fields;
+use crate::service::error::{ServiceError, ServiceResult};
 use crate::state::AppState;
 use crate::wire::{ChannelConfigView, ChannelView};
 
@@ -33,22 +33,22 @@ pub fn scene_supported(channel_type: ChannelType, scene: SceneCode) -> bool {
     cashdesk_channels::channel_meta(channel_type).is_some_and(|m| m.supports(scene))
 }
 
-fn http_url(field: &str, s: &str) -> ApiResult<String> {
-    let u =
-        url::Url::parse(s).map_err(|e| ApiError::invalid(field, format!("is not a URL ({e})")))?;
+fn http_url(field: &str, s: &str) -> ServiceResult<String> {
+    let u = url::Url::parse(s)
+        .map_err(|e| ServiceError::invalid(field, format!("is not a URL ({e})")))?;
     if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none_or(str::is_empty) {
-        return Err(ApiError::invalid(
+        return Err(ServiceError::invalid(
             field,
             "must be an http or https URL with a host",
         ));
     }
     if !u.username().is_empty() || u.password().is_some() {
-        return Err(ApiError::invalid(field, "must not carry credentials"));
+        return Err(ServiceError::invalid(field, "must not carry credentials"));
     }
     Ok(u.as_str().trim_end_matches('/').to_owned())
 }
 
-pub async fn create_config(state: &AppState, body: &Map<String, Value>) -> ApiResult<ConfigId> {
+pub async fn create_config(state: &AppState, body: &Map<String, Value>) -> ServiceResult<ConfigId> {
     let f = Fields(body);
     let channel_type_s = f.str_req("channelType", 16)?;
     let channel_type = ChannelType::parse(channel_type_s)
@@ -57,7 +57,7 @@ pub async fn create_config(state: &AppState, body: &Map<String, Value>) -> ApiRe
             let known: Vec<&str> = cashdesk_channels::channel_types()
                 .map(ChannelType::as_str)
                 .collect();
-            ApiError::invalid(
+            ServiceError::invalid(
                 "channelType",
                 format!("must be one of {}", known.join(", ")),
             )
@@ -69,13 +69,7 @@ pub async fn create_config(state: &AppState, body: &Map<String, Value>) -> ApiRe
     // version is stored, so the config shows what it speaks.
     let api_version =
         cashdesk_channels::resolve_api_version(channel_type, f.str_opt("apiVersion", 16)?)
-            .map_err(|reason| {
-                ApiError::with_data(
-                    crate::error::ErrorCode::InvalidParam,
-                    reason,
-                    json!({ "field": "apiVersion" }),
-                )
-            })?;
+            .map_err(|reason| ServiceError::invalid_as("apiVersion", reason))?;
     let credentials = f.object_req("credentials")?;
     let base_url = f
         .str_opt("baseUrl", 512)?
@@ -86,7 +80,7 @@ pub async fn create_config(state: &AppState, body: &Map<String, Value>) -> ApiRe
     validate_credentials(channel_type, &api_version, credentials)?;
 
     let config_id = ConfigId::generate();
-    let plain = serde_json::to_vec(credentials).map_err(ApiError::internal)?;
+    let plain = serde_json::to_vec(credentials).map_err(ServiceError::internal)?;
     let config = ChannelConfig {
         credentials_sealed: state
             .master_key
@@ -121,7 +115,7 @@ fn validate_credentials(
     channel_type: ChannelType,
     api_version: &str,
     credentials: &Map<String, Value>,
-) -> ApiResult<()> {
+) -> ServiceResult<()> {
     let as_value = Value::Object(credentials.clone());
     cashdesk_channels::validate_credentials(channel_type, api_version, &as_value).map_err(
         |reason| {
@@ -130,11 +124,7 @@ fn validate_credentials(
             } else {
                 "credentials"
             };
-            ApiError::with_data(
-                crate::error::ErrorCode::InvalidParam,
-                reason,
-                json!({ "field": field }),
-            )
+            ServiceError::invalid_as(field, reason)
         },
     )
 }
@@ -152,12 +142,12 @@ pub async fn replace_credentials(
     state: &AppState,
     config_id: &str,
     body: &Map<String, Value>,
-) -> ApiResult<ChannelConfigView> {
+) -> ServiceResult<ChannelConfigView> {
     let id = parse_config_id(config_id)?;
     let f = Fields(body);
     let patch = f.object_req("credentials")?;
     if patch.is_empty() {
-        return Err(ApiError::invalid(
+        return Err(ServiceError::invalid(
             "credentials",
             "name at least one credential to change",
         ));
@@ -166,9 +156,9 @@ pub async fn replace_credentials(
         .store
         .get_channel_config(&id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("channel config {config_id}")))?;
+        .ok_or_else(|| ServiceError::not_found(format!("channel config {config_id}")))?;
     let Value::Object(current) = crate::channel_cache::unseal_credentials(state, &config)? else {
-        return Err(ApiError::internal(anyhow::anyhow!(
+        return Err(ServiceError::internal(anyhow::anyhow!(
             "credentials of {id} are not a JSON object"
         )));
     };
@@ -191,7 +181,7 @@ pub async fn replace_credentials(
         .filter(|k| !merged.contains_key(*k))
         .collect();
     removed.sort();
-    let plain = serde_json::to_vec(&merged).map_err(ApiError::internal)?;
+    let plain = serde_json::to_vec(&merged).map_err(ServiceError::internal)?;
     let sealed = state
         .master_key
         .seal(&plain, credentials_aad(&id).as_bytes());
@@ -199,7 +189,7 @@ pub async fn replace_credentials(
         .store
         .replace_channel_credentials(&id, &sealed, Utc::now())
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("channel config {config_id}")))?;
+        .ok_or_else(|| ServiceError::not_found(format!("channel config {config_id}")))?;
     state.channels.invalidate(&id);
     super::audit(
         state,
@@ -212,7 +202,7 @@ pub async fn replace_credentials(
     config_view(state, &updated)
 }
 
-fn config_view(state: &AppState, c: &ChannelConfig) -> ApiResult<ChannelConfigView> {
+fn config_view(state: &AppState, c: &ChannelConfig) -> ServiceResult<ChannelConfigView> {
     let value = crate::channel_cache::unseal_credentials(state, c)?;
     Ok(ChannelConfigView {
         config_id: c.config_id.to_string(),
@@ -229,21 +219,21 @@ fn config_view(state: &AppState, c: &ChannelConfig) -> ApiResult<ChannelConfigVi
     })
 }
 
-fn parse_config_id(s: &str) -> ApiResult<ConfigId> {
-    ConfigId::parse(s).ok_or_else(|| ApiError::not_found(format!("channel config {s}")))
+fn parse_config_id(s: &str) -> ServiceResult<ConfigId> {
+    ConfigId::parse(s).ok_or_else(|| ServiceError::not_found(format!("channel config {s}")))
 }
 
-pub async fn get_config(state: &AppState, config_id: &str) -> ApiResult<ChannelConfigView> {
+pub async fn get_config(state: &AppState, config_id: &str) -> ServiceResult<ChannelConfigView> {
     let id = parse_config_id(config_id)?;
     let c = state
         .store
         .get_channel_config(&id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("channel config {config_id}")))?;
+        .ok_or_else(|| ServiceError::not_found(format!("channel config {config_id}")))?;
     config_view(state, &c)
 }
 
-pub async fn list_configs(state: &AppState) -> ApiResult<Vec<ChannelConfigView>> {
+pub async fn list_configs(state: &AppState) -> ServiceResult<Vec<ChannelConfigView>> {
     state
         .store
         .list_channel_configs()
@@ -257,10 +247,12 @@ pub async fn set_config_enabled(
     state: &AppState,
     config_id: &str,
     enabled: bool,
-) -> ApiResult<ChannelConfigView> {
+) -> ServiceResult<ChannelConfigView> {
     let id = parse_config_id(config_id)?;
     if !state.store.set_channel_config_enabled(&id, enabled).await? {
-        return Err(ApiError::not_found(format!("channel config {config_id}")));
+        return Err(ServiceError::not_found(format!(
+            "channel config {config_id}"
+        )));
     }
     state.channels.invalidate(&id);
     let action = if enabled {
@@ -272,14 +264,17 @@ pub async fn set_config_enabled(
     get_config(state, config_id).await
 }
 
-pub async fn create_channel(state: &AppState, body: &Map<String, Value>) -> ApiResult<ChannelId> {
+pub async fn create_channel(
+    state: &AppState,
+    body: &Map<String, Value>,
+) -> ServiceResult<ChannelId> {
     let f = Fields(body);
     let config_s = f.str_req("configId", 64)?;
     let config_id = ConfigId::parse(config_s)
-        .ok_or_else(|| ApiError::invalid("configId", "is not a config id"))?;
+        .ok_or_else(|| ServiceError::invalid("configId", "is not a config id"))?;
     let scene_s = f.str_req("sceneCode", 16)?;
     let scene_code = SceneCode::parse(scene_s).ok_or_else(|| {
-        ApiError::invalid(
+        ServiceError::invalid(
             "sceneCode",
             "must be one of mini, jsapi, native, h5, app, wap, page, qr",
         )
@@ -287,18 +282,20 @@ pub async fn create_channel(state: &AppState, body: &Map<String, Value>) -> ApiR
     let channel_name = f.text_req("channelName", 64)?.trim().to_owned();
     let sort = match f.int_opt("sort")? {
         None => 0,
-        Some(v) => i32::try_from(v).map_err(|_| ApiError::invalid("sort", "is out of range"))?,
+        Some(v) => {
+            i32::try_from(v).map_err(|_| ServiceError::invalid("sort", "is out of range"))?
+        }
     };
     let config = state
         .store
         .get_channel_config(&config_id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("channel config {config_id}")))?;
+        .ok_or_else(|| ServiceError::not_found(format!("channel config {config_id}")))?;
     if !scene_supported(config.channel_type, scene_code) {
         let supported: Vec<&str> = cashdesk_channels::channel_meta(config.channel_type)
             .map(|m| m.scene_codes().map(SceneCode::as_str).collect())
             .unwrap_or_default();
-        return Err(ApiError::invalid(
+        return Err(ServiceError::invalid(
             "sceneCode",
             format!(
                 "{} does not support the {} scene (it has {})",
@@ -323,7 +320,7 @@ pub async fn create_channel(state: &AppState, body: &Map<String, Value>) -> ApiR
         .await
         .map_err(|e| match e {
             cashdesk_store::StoreError::NotFound(_) => {
-                ApiError::not_found(format!("channel config {}", channel.config_id))
+                ServiceError::not_found(format!("channel config {}", channel.config_id))
             }
             other => other.into(),
         })?;
@@ -338,11 +335,11 @@ pub async fn create_channel(state: &AppState, body: &Map<String, Value>) -> ApiR
     Ok(channel.channel_id)
 }
 
-fn parse_channel_id(s: &str) -> ApiResult<ChannelId> {
-    ChannelId::parse(s).ok_or_else(|| ApiError::not_found(format!("channel {s}")))
+fn parse_channel_id(s: &str) -> ServiceResult<ChannelId> {
+    ChannelId::parse(s).ok_or_else(|| ServiceError::not_found(format!("channel {s}")))
 }
 
-async fn channel_view(state: &AppState, c: &Channel) -> ApiResult<ChannelView> {
+async fn channel_view(state: &AppState, c: &Channel) -> ServiceResult<ChannelView> {
     let t = state
         .store
         .get_channel_config(&c.config_id)
@@ -351,17 +348,17 @@ async fn channel_view(state: &AppState, c: &Channel) -> ApiResult<ChannelView> {
     Ok(ChannelView::new(c, t))
 }
 
-pub async fn get_channel(state: &AppState, channel_id: &str) -> ApiResult<ChannelView> {
+pub async fn get_channel(state: &AppState, channel_id: &str) -> ServiceResult<ChannelView> {
     let id = parse_channel_id(channel_id)?;
     let c = state
         .store
         .get_channel(&id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("channel {channel_id}")))?;
+        .ok_or_else(|| ServiceError::not_found(format!("channel {channel_id}")))?;
     channel_view(state, &c).await
 }
 
-pub async fn list_channels(state: &AppState) -> ApiResult<Vec<ChannelView>> {
+pub async fn list_channels(state: &AppState) -> ServiceResult<Vec<ChannelView>> {
     let configs = state.store.list_channel_configs().await?;
     let channels = state.store.list_channels().await?;
     Ok(channels
@@ -380,10 +377,10 @@ pub async fn set_channel_enabled(
     state: &AppState,
     channel_id: &str,
     enabled: bool,
-) -> ApiResult<ChannelView> {
+) -> ServiceResult<ChannelView> {
     let id = parse_channel_id(channel_id)?;
     if !state.store.set_channel_enabled(&id, enabled).await? {
-        return Err(ApiError::not_found(format!("channel {channel_id}")));
+        return Err(ServiceError::not_found(format!("channel {channel_id}")));
     }
     let action = if enabled {
         "channel.enable"

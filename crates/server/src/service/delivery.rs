@@ -72,8 +72,8 @@ use chrono::Utc;
 use serde_json::Value;
 
 use crate::auth::sign_for_app;
-use crate::error::ApiResult;
 use crate::service::address::{is_public_ip, is_refused_host};
+use crate::service::error::ServiceResult;
 use crate::slots::Taken;
 use crate::state::AppState;
 
@@ -423,7 +423,7 @@ async fn deliver(state: &AppState, d: &Deliverer, n: Notification) {
 /// Claims as many due notifications as `slots` holds and starts sending
 /// each in a slot of its own; the slots left over are freed. Returns
 /// whether every slot was used (more rows may be due).
-pub async fn send_due(state: &AppState, d: &Arc<Deliverer>, slots: Taken) -> ApiResult<bool> {
+pub async fn send_due(state: &AppState, d: &Arc<Deliverer>, slots: Taken) -> ServiceResult<bool> {
     let limit = u32::try_from(slots.count()).unwrap_or(1);
     let claimed = state
         .store

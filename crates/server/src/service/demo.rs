@@ -19,7 +19,7 @@ use cashdesk_store::App;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::error::{ApiError, ApiResult};
+use crate::service::error::{ServiceError, ServiceResult};
 use crate::service::{bindings, channels};
 use crate::state::AppState;
 
@@ -59,10 +59,10 @@ const LAKALA_SCENES: &[(SceneCode, &str)] = &[
     (SceneCode::H5, "Alipay H5"),
 ];
 
-fn object(v: Value) -> ApiResult<serde_json::Map<String, Value>> {
+fn object(v: Value) -> ServiceResult<serde_json::Map<String, Value>> {
     match v {
         Value::Object(m) => Ok(m),
-        _ => Err(ApiError::internal(anyhow::anyhow!("not a JSON object"))),
+        _ => Err(ServiceError::internal(anyhow::anyhow!("not a JSON object"))),
     }
 }
 
@@ -87,14 +87,14 @@ pub async fn bind_demo_channels(
     state: &AppState,
     sandbox: &Sandbox,
     app: &App,
-) -> ApiResult<Vec<DemoChannel>> {
-    let to_value = |v: Result<Value, serde_json::Error>| v.map_err(ApiError::internal);
+) -> ServiceResult<Vec<DemoChannel>> {
+    let to_value = |v: Result<Value, serde_json::Error>| v.map_err(ServiceError::internal);
     let mut configs = Vec::new();
     for (version, sign_type, first_sort) in [("v2", Some("HMAC-SHA256"), 0), ("v3", None, 10)] {
         let m = sandbox
             .open_wechat_merchant(sign_type)
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(ServiceError::internal)?;
         let credentials = match version {
             "v2" => to_value(serde_json::to_value(&m.credentials_v2))?,
             _ => to_value(serde_json::to_value(&m.credentials_v3))?,
@@ -119,7 +119,7 @@ pub async fn bind_demo_channels(
     let ali = sandbox
         .open_alipay_merchant()
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ServiceError::internal)?;
     configs.push(DemoConfig {
         channel_type: ChannelType::AliPay,
         api_version: None,
@@ -135,7 +135,7 @@ pub async fn bind_demo_channels(
     let lkl = sandbox
         .open_lakala_merchant()
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ServiceError::internal)?;
     configs.push(DemoConfig {
         channel_type: ChannelType::Lakala,
         api_version: None,

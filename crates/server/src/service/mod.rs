@@ -1,8 +1,8 @@
 //! The service layer: everything a handler asks for — validation into
 //! domain types, store calls, signing — so handlers stay "extract → call →
-//! respond". Services return [`crate::error::ApiError`] directly: the HTTP
-//! edge is their only caller, and that keeps each refusal's code next to
-//! the rule that causes it.
+//! respond". Services answer in the domain's words ([`error::ServiceError`]);
+//! the HTTP edge alone turns that into a code and a status (`From` in
+//! `crate::error`), and the background workers match on it.
 
 pub mod apps;
 pub mod bindings;
@@ -10,9 +10,11 @@ pub mod cashier;
 pub mod channels;
 pub mod delivery;
 pub mod demo;
+pub mod error;
 pub mod notify;
 pub mod orders;
 pub mod outbox;
+pub mod pay_command;
 pub mod payments;
 pub mod poller;
 pub mod refunds;
@@ -25,7 +27,7 @@ use cashdesk_store::AuditEntry;
 use chrono::Utc;
 use serde_json::Value;
 
-use crate::error::{ApiError, ApiResult};
+use crate::service::error::{ServiceError, ServiceResult};
 use crate::state::AppState;
 
 /// Records an operator (or registration) action. The action already
@@ -53,7 +55,11 @@ pub const NOT_PUBLIC: &str = "must point to a public address (loopback, private,
 /// addresses are allowed, its host must not be a local name or a
 /// non-public IP literal ([`address`]). Names are resolved and checked
 /// again when each notification is sent ([`delivery`]).
-pub fn parse_notify_url(state: &AppState, field: &'static str, s: &str) -> ApiResult<NotifyUrl> {
+pub fn parse_notify_url(
+    state: &AppState,
+    field: &'static str,
+    s: &str,
+) -> ServiceResult<NotifyUrl> {
     let url = NotifyUrl::parse(field, s)?;
     if !state.config.allow_private_notify_urls
         && url
@@ -61,7 +67,7 @@ pub fn parse_notify_url(state: &AppState, field: &'static str, s: &str) -> ApiRe
             .host()
             .is_some_and(|h| address::is_refused_host(&h))
     {
-        return Err(ApiError::invalid(field, NOT_PUBLIC));
+        return Err(ServiceError::invalid(field, NOT_PUBLIC));
     }
     Ok(url)
 }

@@ -36,7 +36,7 @@ use cashdesk_core::{ConfigId, OrderState};
 use cashdesk_store::{ChannelConfig, OrderFilter};
 
 use crate::channel_cache;
-use crate::error::ApiResult;
+use crate::service::error::ServiceResult;
 use crate::service::payments::{self, PaidOutcome};
 use crate::service::stores;
 use crate::settlement::{self, OrderEvent, Source};
@@ -103,7 +103,7 @@ async fn process(
     config: &ChannelConfig,
     adapter: &dyn Channel,
     n: &IncomingNotification,
-) -> ApiResult<(bool, &'static str)> {
+) -> ServiceResult<(bool, &'static str)> {
     let verified = match adapter.parse_notification(n) {
         Ok(v) => v,
         Err(e) => {
@@ -243,7 +243,7 @@ fn spawn_reconcile(state: &AppState, config_id: &ConfigId) {
 
 /// Asks the channel about every `PAYING` order of `config_id` (newest
 /// 1000); returns how many were queried.
-pub async fn reconcile(state: &AppState, config_id: &ConfigId) -> ApiResult<usize> {
+pub async fn reconcile(state: &AppState, config_id: &ConfigId) -> ServiceResult<usize> {
     let paying = state
         .store
         .list_orders(&OrderFilter {

@@ -21,9 +21,9 @@ use chrono::Utc;
 use serde_json::{Map, Value};
 
 use crate::auth::sign_for_app;
-use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::input::Fields;
 use crate::service::bindings::payment_channels;
+use crate::service::error::{ServiceError, ServiceResult, TokenRefusal};
 use crate::settlement::Source;
 use crate::state::AppState;
 use crate::wire::{self, CreateOrderResponse, OrderSignature, OrderView, PayResult, PaymentList};
@@ -47,34 +47,37 @@ pub struct OrderInput {
     pub client_ip: Option<String>,
 }
 
-fn return_url(s: &str) -> ApiResult<String> {
+fn return_url(s: &str) -> ServiceResult<String> {
     let u = url::Url::parse(s)
-        .map_err(|e| ApiError::invalid("returnUrl", format!("is not a URL ({e})")))?;
+        .map_err(|e| ServiceError::invalid("returnUrl", format!("is not a URL ({e})")))?;
     if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none_or(str::is_empty) {
-        return Err(ApiError::invalid(
+        return Err(ServiceError::invalid(
             "returnUrl",
             "must be an http or https URL",
         ));
     }
     if !u.username().is_empty() || u.password().is_some() {
-        return Err(ApiError::invalid("returnUrl", "must not carry credentials"));
+        return Err(ServiceError::invalid(
+            "returnUrl",
+            "must not carry credentials",
+        ));
     }
     Ok(s.to_owned())
 }
 
 impl OrderInput {
-    pub fn parse(state: &AppState, body: &Map<String, Value>) -> ApiResult<OrderInput> {
+    pub fn parse(state: &AppState, body: &Map<String, Value>) -> ServiceResult<OrderInput> {
         let f = Fields(body);
         // outTradeNo's own rule gives the precise message (length, charset).
         let out_trade_no = match f.str_opt("outTradeNo", usize::MAX)? {
             Some(s) => OutTradeNo::parse(s)?,
-            None => return Err(ApiError::invalid("outTradeNo", "is required")),
+            None => return Err(ServiceError::invalid("outTradeNo", "is required")),
         };
         let amount = match f.int_opt("amount") {
             Ok(Some(v)) => Fen::parse_positive("amount", v)?,
-            Ok(None) => return Err(ApiError::invalid("amount", "is required")),
+            Ok(None) => return Err(ServiceError::invalid("amount", "is required")),
             Err(_) => {
-                return Err(ApiError::invalid(
+                return Err(ServiceError::invalid(
                     "amount",
                     "must be a positive integer number of fen",
                 ));
@@ -95,7 +98,7 @@ impl OrderInput {
             None => DEFAULT_EXPIRE_MINUTES,
             Some(m) if (1..=MAX_EXPIRE_MINUTES).contains(&m) => m,
             Some(_) => {
-                return Err(ApiError::invalid(
+                return Err(ServiceError::invalid(
                     "expireMinutes",
                     format!("must be between 1 and {MAX_EXPIRE_MINUTES}"),
                 ));
@@ -108,16 +111,16 @@ impl OrderInput {
         // WeChat's attach limit is 127 bytes, so count bytes here.
         let attach = match f.str_opt("attach", usize::MAX)? {
             Some(a) if a.len() > 127 => {
-                return Err(ApiError::invalid("attach", "must be at most 127 bytes"));
+                return Err(ServiceError::invalid("attach", "must be at most 127 bytes"));
             }
             other => other.map(str::to_owned),
         };
         let client_ip = f
             .str_opt("clientIp", 64)?
             .map(|s| {
-                s.parse::<IpAddr>()
-                    .map(|ip| ip.to_string())
-                    .map_err(|_| ApiError::invalid("clientIp", "must be an IPv4 or IPv6 address"))
+                s.parse::<IpAddr>().map(|ip| ip.to_string()).map_err(|_| {
+                    ServiceError::invalid("clientIp", "must be an IPv4 or IPv6 address")
+                })
             })
             .transpose()?;
         Ok(OrderInput {
@@ -136,17 +139,14 @@ impl OrderInput {
     }
 }
 
-fn replay_or_conflict(order: &Order, request_hash: &str) -> ApiResult<Value> {
+fn replay_or_conflict(order: &Order, request_hash: &str) -> ServiceResult<Value> {
     if order.request_hash == request_hash {
         Ok(order.response.clone())
     } else {
-        Err(ApiError::new(
-            ErrorCode::Conflict,
-            format!(
-                "outTradeNo {} already exists with a different request body; use a new outTradeNo or resend the original body",
-                order.out_trade_no
-            ),
-        ))
+        Err(ServiceError::Conflict(format!(
+            "outTradeNo {} already exists with a different request body; use a new outTradeNo or resend the original body",
+            order.out_trade_no
+        )))
     }
 }
 
@@ -157,7 +157,7 @@ pub async fn create(
     app: &App,
     body: &[u8],
     input: OrderInput,
-) -> ApiResult<Value> {
+) -> ServiceResult<Value> {
     let request_hash = hex::encode(digest::sha256(body));
     if let Some(existing) = state
         .store
@@ -182,7 +182,9 @@ pub async fn create(
         "{}\n{}\n{timestamp}\n{nonce}\n",
         app.app_id, input.out_trade_no
     );
-    let signature = sign_for_app(state, app, message.as_bytes())?;
+    // Signing fails only inside (a key that cannot be opened).
+    let signature = sign_for_app(state, app, message.as_bytes())
+        .map_err(|e| ServiceError::internal(anyhow::anyhow!("{e}")))?;
 
     let cashier_url = {
         let q = url::form_urlencoded::Serializer::new(String::new())
@@ -205,7 +207,7 @@ pub async fn create(
         },
         channels,
     };
-    let response = serde_json::to_value(&answer).map_err(ApiError::internal)?;
+    let response = serde_json::to_value(&answer).map_err(ServiceError::internal)?;
     let new = NewOrder {
         order_id,
         app_id: app.app_id.clone(),
@@ -235,7 +237,7 @@ pub async fn create(
     }
 }
 
-fn parse_out_trade_no(s: &str) -> ApiResult<OutTradeNo> {
+fn parse_out_trade_no(s: &str) -> ServiceResult<OutTradeNo> {
     Ok(OutTradeNo::parse(s)?)
 }
 
@@ -243,13 +245,13 @@ pub(crate) async fn order_of_app(
     state: &AppState,
     app: &App,
     out_trade_no: &str,
-) -> ApiResult<Order> {
+) -> ServiceResult<Order> {
     let otn = parse_out_trade_no(out_trade_no)?;
     state
         .store
         .get_order_by_out_trade_no(&app.app_id, &otn)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("order with outTradeNo {otn}")))
+        .ok_or_else(|| ServiceError::not_found(format!("order with outTradeNo {otn}")))
 }
 
 /// `query-pay-result`; with `sync`, an unpaid order that has a channel is
@@ -259,7 +261,7 @@ pub async fn query(
     app: &App,
     out_trade_no: &str,
     sync: bool,
-) -> ApiResult<PayResult> {
+) -> ServiceResult<PayResult> {
     let order = order_of_app(state, app, out_trade_no).await?;
     let order = if sync {
         super::payments::sync_if_pending(state, order, Source::Query).await?
@@ -273,7 +275,7 @@ pub async fn query(
 /// channel first when the order has one (already closed there is fine; a
 /// channel failure leaves the order as it was, 502); closing a closed
 /// order answers the same; a paid or failed order cannot be closed (422).
-pub async fn close(state: &AppState, app: &App, out_trade_no: &str) -> ApiResult<PayResult> {
+pub async fn close(state: &AppState, app: &App, out_trade_no: &str) -> ServiceResult<PayResult> {
     let order = order_of_app(state, app, out_trade_no).await?;
     if order.state.is_payable() {
         super::payments::close_at_channel(state, &order).await?;
@@ -286,23 +288,20 @@ pub async fn close(state: &AppState, app: &App, out_trade_no: &str) -> ApiResult
         .store
         .get_order(&order.order_id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("order with outTradeNo {out_trade_no}")))?;
+        .ok_or_else(|| ServiceError::not_found(format!("order with outTradeNo {out_trade_no}")))?;
     match current.state {
         OrderState::Closed => Ok(PayResult::from(&current)),
-        s => Err(ApiError::new(
-            ErrorCode::StateNotAllowed,
-            if s.is_paid() {
-                format!("order is {s}: a paid order cannot be closed (refund it instead)")
-            } else {
-                format!("order is {s} and cannot be closed")
-            },
-        )),
+        s => Err(ServiceError::state_not_allowed(if s.is_paid() {
+            format!("order is {s}: a paid order cannot be closed (refund it instead)")
+        } else {
+            format!("order is {s} and cannot be closed")
+        })),
     }
 }
 
 /// What the buyer may pay with (the token is the credential).
-pub async fn payment_list(state: &AppState, token: &str) -> ApiResult<PaymentList> {
-    let unknown = || ApiError::new(ErrorCode::TokenUnknown, "unknown cashier token");
+pub async fn payment_list(state: &AppState, token: &str) -> ServiceResult<PaymentList> {
+    let unknown = || ServiceError::from(TokenRefusal::Unknown);
     // Tokens are 43 base64url characters; anything else is not worth a query.
     if token.len() > 128
         || !token
@@ -317,13 +316,10 @@ pub async fn payment_list(state: &AppState, token: &str) -> ApiResult<PaymentLis
         .await?
         .ok_or_else(unknown)?;
     if order.expire_at <= Utc::now() {
-        return Err(ApiError::new(
-            ErrorCode::TokenExpired,
-            "the cashier token has expired with its order",
-        ));
+        return Err(TokenRefusal::Expired.into());
     }
     let app = state.store.get_app(&order.app_id).await?.ok_or_else(|| {
-        ApiError::internal(anyhow::anyhow!("order {} has no app", order.order_id))
+        ServiceError::internal(anyhow::anyhow!("order {} has no app", order.order_id))
     })?;
     let channels = payment_channels(state, &app, order.store_id.as_ref()).await?;
     Ok(PaymentList {
@@ -341,7 +337,7 @@ pub async fn payment_list(state: &AppState, token: &str) -> ApiResult<PaymentLis
 
 // --- admin ---
 
-pub async fn admin_list(state: &AppState, filter: &OrderFilter) -> ApiResult<Vec<OrderView>> {
+pub async fn admin_list(state: &AppState, filter: &OrderFilter) -> ServiceResult<Vec<OrderView>> {
     Ok(state
         .store
         .list_orders(filter)
@@ -351,13 +347,13 @@ pub async fn admin_list(state: &AppState, filter: &OrderFilter) -> ApiResult<Vec
         .collect())
 }
 
-pub async fn admin_get(state: &AppState, order_id: &str) -> ApiResult<OrderView> {
-    let id =
-        OrderId::parse(order_id).ok_or_else(|| ApiError::not_found(format!("order {order_id}")))?;
+pub async fn admin_get(state: &AppState, order_id: &str) -> ServiceResult<OrderView> {
+    let id = OrderId::parse(order_id)
+        .ok_or_else(|| ServiceError::not_found(format!("order {order_id}")))?;
     let order = state
         .store
         .get_order(&id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("order {order_id}")))?;
+        .ok_or_else(|| ServiceError::not_found(format!("order {order_id}")))?;
     Ok(OrderView::from(&order))
 }

@@ -38,7 +38,7 @@ use cashdesk_store::{
 use chrono::Utc;
 use serde_json::json;
 
-use crate::error::{ApiError, ApiResult};
+use crate::service::error::{ServiceError, ServiceResult};
 use crate::state::AppState;
 use crate::wire::{AttemptView, NotificationBody, NotificationView};
 
@@ -82,16 +82,16 @@ pub fn project_refund(refund: &Refund, t: &RefundTransition) -> Refund {
     r
 }
 
-async fn app_of(state: &AppState, app_id: &AppId) -> ApiResult<App> {
+async fn app_of(state: &AppState, app_id: &AppId) -> ServiceResult<App> {
     state.store.get_app(app_id).await?.ok_or_else(|| {
-        ApiError::internal(anyhow::anyhow!(
+        ServiceError::internal(anyhow::anyhow!(
             "app {app_id} of a notification does not exist"
         ))
     })
 }
 
-fn to_json(body: &NotificationBody) -> ApiResult<String> {
-    serde_json::to_string(body).map_err(ApiError::internal)
+fn to_json(body: &NotificationBody) -> ServiceResult<String> {
+    serde_json::to_string(body).map_err(ServiceError::internal)
 }
 
 /// The notification of an order event, or `None` when the event is not
@@ -100,7 +100,7 @@ fn to_json(body: &NotificationBody) -> ApiResult<String> {
 pub async fn order_notification(
     state: &AppState,
     after: &Order,
-) -> ApiResult<Option<NewNotification>> {
+) -> ServiceResult<Option<NewNotification>> {
     let notify_type = match after.state {
         OrderState::Success => NotifyType::PaySuccess,
         OrderState::Closed => NotifyType::PayClosed,
@@ -135,7 +135,7 @@ pub async fn refund_notification(
     state: &AppState,
     after: &Refund,
     order: &Order,
-) -> ApiResult<Option<NewNotification>> {
+) -> ServiceResult<Option<NewNotification>> {
     let notify_type = match after.state {
         RefundState::Success => NotifyType::RefundSuccess,
         RefundState::Fail | RefundState::Rejected => NotifyType::RefundFail,
@@ -171,15 +171,15 @@ pub fn queued(state: &AppState) {
 
 // --- operators ---
 
-fn parse_notify_id(s: &str) -> ApiResult<NotifyId> {
-    NotifyId::parse(s).ok_or_else(|| ApiError::not_found(format!("notification {s}")))
+fn parse_notify_id(s: &str) -> ServiceResult<NotifyId> {
+    NotifyId::parse(s).ok_or_else(|| ServiceError::not_found(format!("notification {s}")))
 }
 
 /// `GET /api/admin/notifications?appId=&orderId=&state=&limit=&before=`.
 pub async fn admin_list(
     state: &AppState,
     filter: &NotificationFilter,
-) -> ApiResult<Vec<NotificationView>> {
+) -> ServiceResult<Vec<NotificationView>> {
     Ok(state
         .store
         .list_notifications(filter)
@@ -190,13 +190,13 @@ pub async fn admin_list(
 }
 
 /// `GET /api/admin/notifications/{notifyId}`: with every attempt, oldest first.
-pub async fn admin_get(state: &AppState, notify_id: &str) -> ApiResult<NotificationView> {
+pub async fn admin_get(state: &AppState, notify_id: &str) -> ServiceResult<NotificationView> {
     let id = parse_notify_id(notify_id)?;
     let n = state
         .store
         .get_notification(&id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("notification {notify_id}")))?;
+        .ok_or_else(|| ServiceError::not_found(format!("notification {notify_id}")))?;
     let attempts = state.store.list_notification_attempts(&id).await?;
     let mut view = NotificationView::from(&n);
     view.attempt_log = Some(attempts.iter().map(AttemptView::from).collect());
@@ -205,13 +205,13 @@ pub async fn admin_get(state: &AppState, notify_id: &str) -> ApiResult<Notificat
 
 /// `POST /api/admin/notifications/{notifyId}/resend`: whatever its state,
 /// the notification is due now, with the same `notifyId` (audited).
-pub async fn resend(state: &AppState, notify_id: &str) -> ApiResult<NotificationView> {
+pub async fn resend(state: &AppState, notify_id: &str) -> ServiceResult<NotificationView> {
     let id = parse_notify_id(notify_id)?;
     let n = state
         .store
         .resend_notification(&id, Utc::now())
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("notification {notify_id}")))?;
+        .ok_or_else(|| ServiceError::not_found(format!("notification {notify_id}")))?;
     state.outbox_wake.notify_one();
     super::audit(
         state,

@@ -70,7 +70,6 @@
 //! `qrSvgUrl` here ([`add_qr_svg_url`]), and the answer serializes it to
 //! the wire shape.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -82,12 +81,12 @@ use cashdesk_channels::{
 use cashdesk_core::{AppId, ChannelId, OrderId, OrderState};
 use cashdesk_store::{App, BoundChannel, Order, OrderChannel};
 use chrono::Utc;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::channel_cache;
-use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::input::Fields;
+use crate::service::error::{BindingRefusal, ServiceError, ServiceResult};
 use crate::service::orders::order_of_app;
+use crate::service::pay_command::PayCommand;
 use crate::service::{refunds, stores};
 use crate::settlement::{self, OrderEvent, Source};
 use crate::single_flight::SingleFlight;
@@ -97,100 +96,23 @@ use crate::wire::PaymentResponse;
 /// AAD of a sealed QR token.
 const QR_AAD: &[u8] = b"cashier:qr";
 
-/// A channel failure as the merchant sees it: 502 5020, the channel's
-/// message, and its code when there is one.
-pub fn channel_error(e: &ChannelError) -> ApiError {
-    let mut data = json!({ "retryable": e.is_retryable() });
-    if let Some(code) = e.code() {
-        data["channelCode"] = json!(code);
-    }
-    ApiError::with_data(ErrorCode::ChannelError, e.to_string(), data)
-}
-
-fn state_not_allowed(msg: impl Into<String>) -> ApiError {
-    ApiError::new(ErrorCode::StateNotAllowed, msg)
-}
-
-/// What the payment request asks for (two requests with equal inputs are
-/// the same request: see the module comment).
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct PayInput {
-    out_trade_no: String,
-    channel_id: ChannelId,
-    payer_id: Option<String>,
-    payer_app_id: Option<String>,
-    client_ip: Option<String>,
-    /// Where a channel's own pages send the buyer back (the cashier's
-    /// result page, or the order's `returnUrl` when `None`).
-    return_url: Option<String>,
+fn state_not_allowed(msg: impl Into<String>) -> ServiceError {
+    ServiceError::state_not_allowed(msg)
 }
 
 /// The answer a payment flight shares with every identical request.
-type PayAnswer = Result<PaymentResponse, Arc<ApiError>>;
+type PayAnswer = Result<PaymentResponse, Arc<ServiceError>>;
 
 /// This instance's payment calls in flight, by app and `outTradeNo`.
 #[derive(Default)]
-pub struct PaymentFlights(SingleFlight<(AppId, String), PayInput, PayAnswer>);
-
-fn parse_input(body: &Map<String, Value>, return_url: Option<String>) -> ApiResult<PayInput> {
-    let f = Fields(body);
-    let out_trade_no = f.str_req("outTradeNo", usize::MAX)?.to_owned();
-    let channel_id = ChannelId::parse(f.str_req("channelId", 64)?)
-        .ok_or_else(|| ApiError::invalid("channelId", "is not a channel id"))?;
-    let openid = f
-        .str_opt("openid", 128)?
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
-    let buyer_id = f
-        .str_opt("buyerId", 128)?
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
-    // The WeChat AppID the openid belongs to (see PayRequest::payer_app_id).
-    let payer_app_id = f
-        .str_opt("openidAppId", 32)?
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|a| {
-            if a.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                Ok(a.to_owned())
-            } else {
-                Err(ApiError::invalid(
-                    "openidAppId",
-                    "must be an AppID (letters and digits)",
-                ))
-            }
-        })
-        .transpose()?;
-    if payer_app_id.is_some() && openid.is_none() {
-        return Err(ApiError::invalid(
-            "openidAppId",
-            "names the AppID of the openid; give the openid too",
-        ));
-    }
-    let client_ip = f
-        .str_opt("clientIp", 64)?
-        .map(|ip| {
-            ip.parse::<IpAddr>()
-                .map(|ip| ip.to_string())
-                .map_err(|_| ApiError::invalid("clientIp", "must be an IPv4 or IPv6 address"))
-        })
-        .transpose()?;
-    Ok(PayInput {
-        out_trade_no,
-        channel_id,
-        payer_id: openid.or(buyer_id).map(str::to_owned),
-        payer_app_id,
-        client_ip,
-        return_url,
-    })
-}
+pub struct PaymentFlights(SingleFlight<(AppId, String), PayCommand, PayAnswer>);
 
 async fn bound_channel(
     state: &AppState,
     app: &App,
     order: &Order,
     channel_id: &ChannelId,
-) -> ApiResult<BoundChannel> {
+) -> ServiceResult<BoundChannel> {
     if state.config.binding_auto_approve_secs.is_some() {
         state.store.approve_due_bindings(Utc::now()).await?;
     }
@@ -206,21 +128,18 @@ async fn bound_channel(
     // A channel that does not exist is not found (4040); one that exists
     // but this app may not use here is not bound (4031).
     if state.store.get_channel(channel_id).await?.is_none() {
-        return Err(ApiError::with_data(
-            ErrorCode::NotFound,
-            format!(
-                "channel {channel_id} not found (the channels bound to the order are in its payment list)"
+        return Err(ServiceError::NotFound {
+            what: format!(
+                "channel {channel_id} (the channels bound to the order are in its payment list)"
             ),
-            serde_json::json!({ "field": "channelId" }),
-        ));
+            field: Some("channelId"),
+        });
     }
-    Err(ApiError::new(
-        ErrorCode::ChannelNotBound,
-        format!(
-            "channel {channel_id} is not bound to app {} for this order (apply for it and wait for approval)",
-            app.app_id
-        ),
-    ))
+    Err(BindingRefusal::NotBound {
+        channel_id: channel_id.clone(),
+        app_id: app.app_id.clone(),
+    }
+    .into())
 }
 
 fn order_channel(b: &BoundChannel, identity: Option<&PaymentIdentity>) -> OrderChannel {
@@ -243,7 +162,10 @@ pub struct PaymentIdentity {
 
 /// The identity recorded in an order that is paying (see
 /// [`super::stores::order_identity`]).
-pub fn recorded_identity(state: &AppState, order: &Order) -> ApiResult<Option<PaymentIdentity>> {
+pub fn recorded_identity(
+    state: &AppState,
+    order: &Order,
+) -> ServiceResult<Option<PaymentIdentity>> {
     Ok(
         match (
             stores::order_identity(state, order)?,
@@ -267,7 +189,7 @@ async fn payment_identity(
     state: &AppState,
     order: &Order,
     bound: &BoundChannel,
-) -> ApiResult<Option<PaymentIdentity>> {
+) -> ServiceResult<Option<PaymentIdentity>> {
     let Some(store_id) = &order.store_id else {
         return Ok(None);
     };
@@ -287,27 +209,11 @@ async fn payment_identity(
     )
 }
 
-/// `POST /api/cashier-desk/payment` → `{orderId, channelType, sceneCode, payData}`.
-/// The buyer comes back from a channel's own pages (Alipay wap/page) to
-/// the order's `returnUrl`.
-pub async fn pay(
-    state: &AppState,
-    app: &App,
-    body: &Map<String, Value>,
-) -> ApiResult<PaymentResponse> {
-    pay_returning_to(state, app, body, None).await
-}
-
-/// [`pay`], with the buyer sent back to `return_url` instead of the
-/// order's `returnUrl` (the cashier page sends them to its result page,
-/// which forwards to the order's `returnUrl` once paid).
-pub async fn pay_returning_to(
-    state: &AppState,
-    app: &App,
-    body: &Map<String, Value>,
-    return_url: Option<String>,
-) -> ApiResult<PaymentResponse> {
-    let input = parse_input(body, return_url)?;
+/// `POST /api/cashier-desk/payment` and the cashier page's payments →
+/// `{orderId, channelType, sceneCode, payData}`. The buyer comes back from
+/// a channel's own pages (Alipay wap/page) to the command's `return_url`,
+/// else to the order's `returnUrl`.
+pub async fn pay(state: &AppState, app: &App, input: PayCommand) -> ServiceResult<PaymentResponse> {
     let key = (app.app_id.clone(), input.out_trade_no.clone());
     let work = {
         let (state, app, input) = (state.clone(), app.clone(), input.clone());
@@ -315,15 +221,15 @@ pub async fn pay_returning_to(
     };
     match state.payment_flights.0.run(key, input, work).await {
         Some(answer) => answer.map_err(|e| e.duplicate()),
-        None => Err(ApiError::internal(anyhow::anyhow!(
+        None => Err(ServiceError::internal(anyhow::anyhow!(
             "the payment task failed (see the panic above)"
         ))),
     }
 }
 
 /// One payment request, for real (callers go through the single-flight
-/// gate of [`pay_returning_to`]).
-async fn pay_now(state: &AppState, app: &App, input: PayInput) -> ApiResult<PaymentResponse> {
+/// gate of [`pay`]).
+async fn pay_now(state: &AppState, app: &App, input: PayCommand) -> ServiceResult<PaymentResponse> {
     let order = order_of_app(state, app, &input.out_trade_no).await?;
     if !order.state.is_payable() {
         return Err(state_not_allowed(format!(
@@ -356,7 +262,10 @@ async fn pay_now(state: &AppState, app: &App, input: PayInput) -> ApiResult<Paym
         description: order.order_title.clone(),
         payer_id: input.payer_id,
         payer_app_id: input.payer_app_id,
-        client_ip: input.client_ip.or_else(|| order.client_ip.clone()),
+        client_ip: input
+            .client_ip
+            .map(|ip| ip.to_string())
+            .or_else(|| order.client_ip.clone()),
         expire_at: Some(order.expire_at),
         attach: stores::channel_attach(&order),
         return_url: input.return_url.or_else(|| order.return_url.clone()),
@@ -419,12 +328,12 @@ async fn lost_race(
     adapter: &dyn Channel,
     ours: &OrderChannel,
     store: Option<StoreMerchant>,
-) -> ApiResult<()> {
+) -> ServiceResult<()> {
     let current = state
         .store
         .get_order(order_id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("order {order_id}")))?;
+        .ok_or_else(|| ServiceError::not_found(format!("order {order_id}")))?;
     let same_channel = current
         .channel
         .as_ref()
@@ -455,7 +364,7 @@ async fn pay_error(
     bound: &BoundChannel,
     identity: Option<PaymentIdentity>,
     e: ChannelError,
-) -> ApiError {
+) -> ServiceError {
     tracing::warn!(order_id = %order.order_id, error = %e, "channel refused or failed the payment");
     if e.business_kind() == Some(BusinessKind::OrderAlreadyPaid) {
         // Paid at the channel before we heard of it: find out and apply.
@@ -474,7 +383,7 @@ async fn pay_error(
                 "order is already paid (transaction {})",
                 o.transaction_id.unwrap_or_default()
             )),
-            Ok(_) => channel_error(&e),
+            Ok(_) => ServiceError::Channel(e),
             Err(err) => err,
         };
     }
@@ -483,14 +392,7 @@ async fn pay_error(
             "order is closed at the channel (closed or expired); create a new order",
         );
     }
-    match e {
-        ChannelError::InvalidRequest { field, message } => ApiError::with_data(
-            ErrorCode::InvalidParam,
-            message,
-            serde_json::json!({ "field": field }),
-        ),
-        other => channel_error(&other),
-    }
+    ServiceError::Channel(e)
 }
 
 /// Why [`apply_paid`] did (or did not) change the order.
@@ -516,15 +418,12 @@ pub async fn apply_paid(
     channel: Option<OrderChannel>,
     identity_sealed: Option<Vec<u8>>,
     source: Source,
-) -> ApiResult<(Order, PaidOutcome)> {
+) -> ServiceResult<(Order, PaidOutcome)> {
     if paid.amount != order.amount {
-        return Err(ApiError::new(
-            ErrorCode::ChannelError,
-            format!(
-                "the channel reports {} fen paid for an order of {} fen; nothing was changed",
-                paid.amount, order.amount
-            ),
-        ));
+        return Err(ServiceError::ChannelAnswer(format!(
+            "the channel reports {} fen paid for an order of {} fen; nothing was changed",
+            paid.amount, order.amount
+        )));
     }
     let event = OrderEvent::Paid {
         transaction_id: paid.transaction_id.clone(),
@@ -544,7 +443,7 @@ pub async fn apply_paid(
             .store
             .get_order(&order.order_id)
             .await?
-            .ok_or_else(|| ApiError::not_found(format!("order {}", order.order_id)))?;
+            .ok_or_else(|| ServiceError::not_found(format!("order {}", order.order_id)))?;
         if current.state.is_paid() {
             if current.transaction_id.as_deref() != Some(paid.transaction_id.as_str()) {
                 tracing::error!(
@@ -571,7 +470,7 @@ pub async fn apply_paid(
         // CREATED/PAYING again (cannot happen: the first CAS would have
         // applied); read once more.
     }
-    Err(ApiError::internal(anyhow::anyhow!(
+    Err(ServiceError::internal(anyhow::anyhow!(
         "order {} did not settle while recording a payment",
         order.order_id
     )))
@@ -581,7 +480,7 @@ pub async fn apply_paid(
 pub async fn order_adapter(
     state: &AppState,
     order: &Order,
-) -> ApiResult<Option<(OrderChannel, Arc<dyn Channel>)>> {
+) -> ServiceResult<Option<(OrderChannel, Arc<dyn Channel>)>> {
     let Some(oc) = order.channel.clone() else {
         return Ok(None);
     };
@@ -590,7 +489,7 @@ pub async fn order_adapter(
         .get_channel_config(&oc.config_id)
         .await?
         .ok_or_else(|| {
-            ApiError::internal(anyhow::anyhow!(
+            ServiceError::internal(anyhow::anyhow!(
                 "order {} names config {} which does not exist",
                 order.order_id,
                 oc.config_id
@@ -610,7 +509,7 @@ pub async fn sync_order(
     channel: Option<OrderChannel>,
     identity: Option<&PaymentIdentity>,
     source: Source,
-) -> ApiResult<Order> {
+) -> ServiceResult<Order> {
     let status = adapter
         .query(&QueryRequest {
             order_id: order.order_id.clone(),
@@ -618,7 +517,7 @@ pub async fn sync_order(
             store: identity.map(|i| i.merchant.clone()),
         })
         .await
-        .map_err(|e| channel_error(&e))?;
+        .map_err(ServiceError::Channel)?;
     apply_channel_status(state, order, &status, channel, identity, source).await
 }
 
@@ -633,7 +532,7 @@ pub async fn apply_channel_status(
     channel: Option<OrderChannel>,
     identity: Option<&PaymentIdentity>,
     source: Source,
-) -> ApiResult<Order> {
+) -> ServiceResult<Order> {
     let changed = match status {
         ChannelOrderStatus::Paid(paid) | ChannelOrderStatus::Refunded(paid) => {
             let sealed = identity.map(|i| i.sealed.clone());
@@ -665,13 +564,17 @@ pub async fn apply_channel_status(
             .store
             .get_order(&order.order_id)
             .await?
-            .ok_or_else(|| ApiError::not_found(format!("order {}", order.order_id))),
+            .ok_or_else(|| ServiceError::not_found(format!("order {}", order.order_id))),
     }
 }
 
 /// An unpaid order with a channel is asked about at the channel first
 /// (`query-pay-result?sync=true`, the cashier page's wait, the poller).
-pub async fn sync_if_pending(state: &AppState, order: Order, source: Source) -> ApiResult<Order> {
+pub async fn sync_if_pending(
+    state: &AppState,
+    order: Order,
+    source: Source,
+) -> ServiceResult<Order> {
     if !order.state.is_payable() {
         return Ok(order);
     }
@@ -699,7 +602,7 @@ pub async fn close_order(
     state: &AppState,
     order: &Order,
     source: Source,
-) -> ApiResult<Option<Order>> {
+) -> ServiceResult<Option<Order>> {
     let event = match source {
         Source::Expiry => OrderEvent::Expired,
         _ => OrderEvent::ClosedByMerchant,
@@ -710,7 +613,7 @@ pub async fn close_order(
 /// Before a local close: close at the channel (already closed there is
 /// fine). A channel that says the order is paid is queried and the payment
 /// applied; the caller then finds the order paid.
-pub async fn close_at_channel(state: &AppState, order: &Order) -> ApiResult<()> {
+pub async fn close_at_channel(state: &AppState, order: &Order) -> ServiceResult<()> {
     let Some((oc, adapter)) = order_adapter(state, order).await? else {
         return Ok(());
     };
@@ -739,10 +642,10 @@ pub async fn close_at_channel(state: &AppState, order: &Order) -> ApiResult<()> 
             if now.state.is_paid() {
                 Ok(())
             } else {
-                Err(channel_error(&e))
+                Err(ServiceError::Channel(e))
             }
         }
-        Err(e) => Err(channel_error(&e)),
+        Err(e) => Err(ServiceError::Channel(e)),
     }
 }
 
@@ -759,8 +662,8 @@ pub fn qr_svg_url(state: &AppState, order_id: &OrderId, code_url: &str) -> Strin
 }
 
 /// The SVG of a QR token, while its order can still be paid.
-pub async fn qr_svg(state: &AppState, file: &str) -> ApiResult<String> {
-    let gone = || ApiError::not_found("QR code");
+pub async fn qr_svg(state: &AppState, file: &str) -> ServiceResult<String> {
+    let gone = || ServiceError::not_found("QR code");
     let token = file.strip_suffix(".svg").ok_or_else(gone)?;
     if token.len() > 2048 {
         return Err(gone());
@@ -774,18 +677,18 @@ pub async fn qr_svg(state: &AppState, file: &str) -> ApiResult<String> {
     let code_url = v["u"].as_str().ok_or_else(gone)?;
     let order = state.store.get_order(&order_id).await?.ok_or_else(gone)?;
     if !order.state.is_payable() || order.expire_at <= Utc::now() {
-        return Err(ApiError::new(
-            ErrorCode::StateNotAllowed,
-            format!("order is {} and can no longer be paid", order.state),
-        ));
+        return Err(state_not_allowed(format!(
+            "order is {} and can no longer be paid",
+            order.state
+        )));
     }
     render_qr_svg(code_url)
 }
 
 /// The QR code of `text` as SVG (error correction M, quiet zone included).
-pub fn render_qr_svg(text: &str) -> ApiResult<String> {
+pub fn render_qr_svg(text: &str) -> ServiceResult<String> {
     let code = qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M)
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("QR encoding failed: {e}")))?;
+        .map_err(|e| ServiceError::internal(anyhow::anyhow!("QR encoding failed: {e}")))?;
     Ok(code
         .render::<qrcode::render::svg::Color<'_>>()
         .min_dimensions(256, 256)

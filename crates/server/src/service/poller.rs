@@ -39,8 +39,8 @@ use cashdesk_core::OrderId;
 use cashdesk_store::Order;
 use chrono::Utc;
 
-use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::service::payments::{self, channel_error};
+use crate::service::error::{ServiceError, ServiceResult};
+use crate::service::payments;
 use crate::settlement::Source;
 use crate::slots::{InFlight, Taken};
 use crate::state::AppState;
@@ -64,7 +64,7 @@ pub async fn query_due_orders(
     state: &AppState,
     slots: Taken,
     in_flight: &InFlight<OrderId>,
-) -> ApiResult<bool> {
+) -> ServiceResult<bool> {
     let schedule = state.config.query_schedule();
     let limit = u32::try_from(slots.count()).unwrap_or(1);
     let due = state
@@ -81,8 +81,11 @@ pub async fn query_due_orders(
                 Ok(o) => {
                     tracing::debug!(order_id = %o.order_id, state = %o.state, attempts, "order queried")
                 }
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(order_id = %order_id, error = %e, "order query failed; will try again")
+                }
                 Err(e) => {
-                    tracing::warn!(order_id = %order_id, error = ?e, "order query failed; will try again")
+                    tracing::error!(order_id = %order_id, error = ?e, "order query failed and will not mend by itself (asked again on schedule); an operator should look")
                 }
             }
         })
@@ -100,7 +103,7 @@ fn lease_ttl(state: &AppState) -> chrono::Duration {
 /// One round of the expiry job, if this instance holds (or gets) the
 /// expiry lease: up to `limit` expired orders. Returns how many were
 /// looked at.
-pub async fn expire_due(state: &AppState, owner: &str, limit: u32) -> ApiResult<usize> {
+pub async fn expire_due(state: &AppState, owner: &str, limit: u32) -> ServiceResult<usize> {
     let ttl = lease_ttl(state);
     if !state
         .store
@@ -126,8 +129,11 @@ pub async fn expire_due(state: &AppState, owner: &str, limit: u32) -> ApiResult<
             Ok(o) => {
                 tracing::info!(order_id = %o.order_id, state = %o.state, "expired order settled")
             }
+            Err(e) if e.is_transient() => {
+                tracing::warn!(order_id = %order.order_id, error = %e, "expired order left as it is; trying again next round")
+            }
             Err(e) => {
-                tracing::warn!(order_id = %order.order_id, error = ?e, "expired order left as it is; trying again next round")
+                tracing::error!(order_id = %order.order_id, error = ?e, "expired order left as it is and will not mend by itself (tried again next round); an operator should look")
             }
         }
     }
@@ -143,7 +149,7 @@ pub async fn release(state: &AppState, owner: &str) {
 }
 
 /// Settles one expired order (see the module comment).
-async fn expire(state: &AppState, order: &Order) -> ApiResult<Order> {
+async fn expire(state: &AppState, order: &Order) -> ServiceResult<Order> {
     let Some((oc, adapter)) = payments::order_adapter(state, order).await? else {
         return closed(state, order).await;
     };
@@ -155,7 +161,7 @@ async fn expire(state: &AppState, order: &Order) -> ApiResult<Order> {
             store: identity.as_ref().map(|i| i.merchant.clone()),
         })
         .await
-        .map_err(|e| channel_error(&e))?;
+        .map_err(ServiceError::Channel)?;
     let after = payments::apply_channel_status(
         state,
         order,
@@ -174,10 +180,9 @@ async fn expire(state: &AppState, order: &Order) -> ApiResult<Order> {
             payments::close_at_channel(state, &after).await?;
         }
         other => {
-            return Err(ApiError::new(
-                ErrorCode::ChannelError,
-                format!("the channel reports a state cashdesk does not know ({other:?})"),
-            ));
+            return Err(ServiceError::ChannelAnswer(format!(
+                "the channel reports a state cashdesk does not know ({other:?})"
+            )));
         }
     }
     closed(state, &after).await
@@ -185,7 +190,7 @@ async fn expire(state: &AppState, order: &Order) -> ApiResult<Order> {
 
 /// Closes locally; the order as it is afterwards (closed by this call, or
 /// settled otherwise meanwhile).
-async fn closed(state: &AppState, order: &Order) -> ApiResult<Order> {
+async fn closed(state: &AppState, order: &Order) -> ServiceResult<Order> {
     if let Some(o) = payments::close_order(state, order, Source::Expiry).await? {
         return Ok(o);
     }
@@ -193,5 +198,5 @@ async fn closed(state: &AppState, order: &Order) -> ApiResult<Order> {
         .store
         .get_order(&order.order_id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("order {}", order.order_id)))
+        .ok_or_else(|| ServiceError::not_found(format!("order {}", order.order_id)))
 }

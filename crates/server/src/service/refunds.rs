@@ -79,10 +79,10 @@ use cashdesk_store::{
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 
-use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::input::Fields;
+use crate::service::error::{ServiceError, ServiceResult};
 use crate::service::orders::order_of_app;
-use crate::service::payments::{channel_error, order_adapter};
+use crate::service::payments::order_adapter;
 use crate::service::stores;
 use crate::settlement::{self, RefundEvent, Source};
 use crate::slots::{InFlight, Taken};
@@ -103,21 +103,21 @@ pub struct RefundInput {
 }
 
 impl RefundInput {
-    pub fn parse(state: &AppState, body: &Map<String, Value>) -> ApiResult<RefundInput> {
+    pub fn parse(state: &AppState, body: &Map<String, Value>) -> ServiceResult<RefundInput> {
         let f = Fields(body);
         let out_trade_no = match f.str_opt("outTradeNo", usize::MAX)? {
             Some(s) => OutTradeNo::parse(s)?,
-            None => return Err(ApiError::invalid("outTradeNo", "is required")),
+            None => return Err(ServiceError::invalid("outTradeNo", "is required")),
         };
         let out_refund_no = match f.str_opt("outRefundNo", usize::MAX)? {
             Some(s) => OutRefundNo::parse(s)?,
-            None => return Err(ApiError::invalid("outRefundNo", "is required")),
+            None => return Err(ServiceError::invalid("outRefundNo", "is required")),
         };
         let amount = match f.int_opt("amount") {
             Ok(Some(v)) => Fen::parse_positive("amount", v)?,
-            Ok(None) => return Err(ApiError::invalid("amount", "is required")),
+            Ok(None) => return Err(ServiceError::invalid("amount", "is required")),
             Err(_) => {
-                return Err(ApiError::invalid(
+                return Err(ServiceError::invalid(
                     "amount",
                     "must be a positive integer number of fen",
                 ));
@@ -142,26 +142,23 @@ impl RefundInput {
     }
 }
 
-fn state_not_allowed(msg: impl Into<String>) -> ApiError {
-    ApiError::new(ErrorCode::StateNotAllowed, msg)
+fn state_not_allowed(msg: impl Into<String>) -> ServiceError {
+    ServiceError::state_not_allowed(msg)
 }
 
-fn conflict(out_refund_no: &OutRefundNo) -> ApiError {
-    ApiError::new(
-        ErrorCode::Conflict,
-        format!(
-            "outRefundNo {out_refund_no} already exists with a different request body; use a new outRefundNo or resend the original body"
-        ),
-    )
+fn conflict(out_refund_no: &OutRefundNo) -> ServiceError {
+    ServiceError::Conflict(format!(
+        "outRefundNo {out_refund_no} already exists with a different request body; use a new outRefundNo or resend the original body"
+    ))
 }
 
-async fn order_of(state: &AppState, refund: &Refund) -> ApiResult<Order> {
+async fn order_of(state: &AppState, refund: &Refund) -> ServiceResult<Order> {
     state
         .store
         .get_order(&refund.order_id)
         .await?
         .ok_or_else(|| {
-            ApiError::internal(anyhow::anyhow!(
+            ServiceError::internal(anyhow::anyhow!(
                 "refund {} names order {} which does not exist",
                 refund.refund_id,
                 refund.order_id
@@ -171,17 +168,17 @@ async fn order_of(state: &AppState, refund: &Refund) -> ApiResult<Order> {
 
 /// The refund as the merchant sees it now (its order read afresh, for
 /// `refundedAmount`).
-async fn answer(state: &AppState, refund: &Refund) -> ApiResult<RefundResult> {
+async fn answer(state: &AppState, refund: &Refund) -> ServiceResult<RefundResult> {
     let order = order_of(state, refund).await?;
     Ok(RefundResult::new(refund, &order))
 }
 
-async fn reload(state: &AppState, refund_id: &RefundId) -> ApiResult<Refund> {
+async fn reload(state: &AppState, refund_id: &RefundId) -> ServiceResult<Refund> {
     state
         .store
         .get_refund(refund_id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("refund {refund_id}")))
+        .ok_or_else(|| ServiceError::not_found(format!("refund {refund_id}")))
 }
 
 /// `POST /api/cashier-desk/refunds`; `body` is the raw body the merchant
@@ -191,7 +188,7 @@ pub async fn create(
     app: &App,
     body: &[u8],
     input: RefundInput,
-) -> ApiResult<RefundResult> {
+) -> ServiceResult<RefundResult> {
     let request_hash = hex::encode(digest::sha256(body));
     if let Some(existing) = state
         .store
@@ -233,14 +230,13 @@ pub async fn create(
         Ok(RefundInsert::New(r)) => r,
         Ok(RefundInsert::Existing(r)) => return replay(state, &r, &request_hash).await,
         Ok(RefundInsert::ExceedsRefundable { refundable }) => {
-            return Err(ApiError::with_data(
-                ErrorCode::StateNotAllowed,
-                format!(
+            return Err(ServiceError::StateNotAllowed {
+                msg: format!(
                     "amount {} fen is more than the {} fen still refundable on this order",
                     input.amount, refundable
                 ),
-                json!({ "refundable": refundable.get() }),
-            ));
+                data: Some(json!({ "refundable": refundable.get() })),
+            });
         }
         Ok(RefundInsert::OrderNotRefundable { state: s }) => {
             return Err(state_not_allowed(format!(
@@ -248,7 +244,7 @@ pub async fn create(
             )));
         }
         Err(cashdesk_store::StoreError::NotFound(_)) => {
-            return Err(ApiError::not_found(format!(
+            return Err(ServiceError::not_found(format!(
                 "order with outTradeNo {}",
                 input.out_trade_no
             )));
@@ -278,7 +274,7 @@ async fn replay(
     state: &AppState,
     existing: &Refund,
     request_hash: &str,
-) -> ApiResult<RefundResult> {
+) -> ServiceResult<RefundResult> {
     if existing.request_hash != request_hash {
         return Err(conflict(&existing.out_refund_no));
     }
@@ -293,7 +289,7 @@ pub async fn get(
     app: &App,
     out_refund_no: &str,
     sync: bool,
-) -> ApiResult<RefundResult> {
+) -> ServiceResult<RefundResult> {
     let no = OutRefundNo::parse(out_refund_no)?;
     let refund = refund_of_app(state, &app.app_id, &no).await?;
     let refund = if sync && refund.state == RefundState::Processing {
@@ -304,19 +300,27 @@ pub async fn get(
     answer(state, &refund).await
 }
 
-async fn refund_of_app(state: &AppState, app_id: &AppId, no: &OutRefundNo) -> ApiResult<Refund> {
+async fn refund_of_app(
+    state: &AppState,
+    app_id: &AppId,
+    no: &OutRefundNo,
+) -> ServiceResult<Refund> {
     state
         .store
         .get_refund_by_out_refund_no(app_id, no)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("refund with outRefundNo {no}")))
+        .ok_or_else(|| ServiceError::not_found(format!("refund with outRefundNo {no}")))
 }
 
 // --- the channel side ---
 
 /// The refund of `order`, for the store identity the order was paid with
 /// (its recorded copy; `None`: the config's own account).
-fn refund_request(state: &AppState, refund: &Refund, order: &Order) -> ApiResult<RefundRequest> {
+fn refund_request(
+    state: &AppState,
+    refund: &Refund,
+    order: &Order,
+) -> ServiceResult<RefundRequest> {
     Ok(RefundRequest {
         order_id: order.order_id.clone(),
         refund_id: refund.refund_id.clone(),
@@ -334,7 +338,7 @@ async fn submit(
     refund: &Refund,
     order: &Order,
     adapter: &dyn Channel,
-) -> ApiResult<Refund> {
+) -> ServiceResult<Refund> {
     match adapter.refund(&refund_request(state, refund, order)?).await {
         Ok(status) => apply_status(state, refund, &status, Source::Merchant).await,
         Err(e) => {
@@ -394,7 +398,11 @@ fn refusal_code(e: &ChannelError) -> (String, String) {
 /// Asks the channel about a `PROCESSING` refund and applies the answer; a
 /// refund the channel has never heard of is sent again. Channel failures
 /// are returned as 502 and change nothing.
-pub async fn sync_refund(state: &AppState, refund: &Refund, source: Source) -> ApiResult<Refund> {
+pub async fn sync_refund(
+    state: &AppState,
+    refund: &Refund,
+    source: Source,
+) -> ServiceResult<Refund> {
     let order = order_of(state, refund).await?;
     let adapter = adapter_of(state, &order).await?;
     let query = RefundQueryRequest {
@@ -409,16 +417,16 @@ pub async fn sync_refund(state: &AppState, refund: &Refund, source: Source) -> A
             tracing::info!(refund_id = %refund.refund_id, source = source.as_str(), "the channel has no such refund; sending it again");
             submit(state, refund, &order, adapter.as_ref()).await
         }
-        Err(e) => Err(channel_error(&e)),
+        Err(e) => Err(ServiceError::Channel(e)),
     }
 }
 
-async fn adapter_of(state: &AppState, order: &Order) -> ApiResult<Arc<dyn Channel>> {
+async fn adapter_of(state: &AppState, order: &Order) -> ServiceResult<Arc<dyn Channel>> {
     order_adapter(state, order)
         .await?
         .map(|(_, a)| a)
         .ok_or_else(|| {
-            ApiError::internal(anyhow::anyhow!(
+            ServiceError::internal(anyhow::anyhow!(
                 "order {} has refunds but no channel",
                 order.order_id
             ))
@@ -431,7 +439,7 @@ async fn apply_status(
     refund: &Refund,
     status: &RefundStatus,
     source: Source,
-) -> ApiResult<Refund> {
+) -> ServiceResult<Refund> {
     if let Some(amount) = status.refund_amount
         && amount != refund.amount
     {
@@ -479,7 +487,7 @@ async fn apply_status(
 
 /// The `outRefundNo` of an order's automatic refund: deterministic, so
 /// however often it is asked for, one refund exists.
-pub fn auto_refund_no(order: &Order) -> ApiResult<OutRefundNo> {
+pub fn auto_refund_no(order: &Order) -> ServiceResult<OutRefundNo> {
     Ok(OutRefundNo::parse(&format!("PAC-{}", order.order_id))?)
 }
 
@@ -496,12 +504,12 @@ pub fn auto_refund_no(order: &Order) -> ApiResult<OutRefundNo> {
 pub async fn auto_refund_paid_after_close(
     state: &AppState,
     order: &Order,
-) -> ApiResult<Option<Refund>> {
+) -> ServiceResult<Option<Refund>> {
     if !order.paid_after_close {
         return Ok(None);
     }
     let app = state.store.get_app(&order.app_id).await?.ok_or_else(|| {
-        ApiError::internal(anyhow::anyhow!("order {} has no app", order.order_id))
+        ServiceError::internal(anyhow::anyhow!("order {} has no app", order.order_id))
     })?;
     if !app.auto_refund_paid_after_close {
         return Ok(None);
@@ -568,7 +576,7 @@ pub async fn handle_notification(
     config: &ChannelConfig,
     adapter: &dyn Channel,
     n: &RefundNotification,
-) -> ApiResult<(bool, &'static str)> {
+) -> ServiceResult<(bool, &'static str)> {
     let Some(refund_id) = n.refund_id() else {
         tracing::warn!(config_id = %config.config_id, out_refund_no = %n.out_refund_no, "refund notification names no cashdesk refund");
         return Ok((false, "unknown_refund"));
@@ -638,7 +646,7 @@ pub async fn query_due(
     state: &AppState,
     slots: Taken,
     in_flight: &InFlight<RefundId>,
-) -> ApiResult<bool> {
+) -> ServiceResult<bool> {
     let schedule = state.config.query_schedule();
     let limit = u32::try_from(slots.count()).unwrap_or(1);
     let due = state
@@ -664,7 +672,7 @@ pub async fn query_due(
 
 // --- operators ---
 
-pub async fn admin_list(state: &AppState, filter: &RefundFilter) -> ApiResult<Vec<RefundView>> {
+pub async fn admin_list(state: &AppState, filter: &RefundFilter) -> ServiceResult<Vec<RefundView>> {
     let refunds = state.store.list_refunds(filter).await?;
     let mut out = Vec::with_capacity(refunds.len());
     for r in &refunds {
@@ -673,13 +681,13 @@ pub async fn admin_list(state: &AppState, filter: &RefundFilter) -> ApiResult<Ve
     Ok(out)
 }
 
-async fn refund_by_id(state: &AppState, refund_id: &str) -> ApiResult<Refund> {
+async fn refund_by_id(state: &AppState, refund_id: &str) -> ServiceResult<Refund> {
     let id = RefundId::parse(refund_id)
-        .ok_or_else(|| ApiError::not_found(format!("refund {refund_id}")))?;
+        .ok_or_else(|| ServiceError::not_found(format!("refund {refund_id}")))?;
     reload(state, &id).await
 }
 
-pub async fn admin_get(state: &AppState, refund_id: &str) -> ApiResult<RefundView> {
+pub async fn admin_get(state: &AppState, refund_id: &str) -> ServiceResult<RefundView> {
     let refund = refund_by_id(state, refund_id).await?;
     Ok(RefundView::new(&refund, &order_of(state, &refund).await?))
 }
@@ -688,7 +696,7 @@ pub async fn admin_get(state: &AppState, refund_id: &str) -> ApiResult<RefundVie
 /// (approve), or `PENDING_REVIEW → REJECTED`, releasing the amount
 /// (reject). Compare-and-set: of two operators deciding at once, one
 /// wins; the other (and any refund not pending) gets 422.
-pub async fn decide(state: &AppState, refund_id: &str, approve: bool) -> ApiResult<RefundView> {
+pub async fn decide(state: &AppState, refund_id: &str, approve: bool) -> ServiceResult<RefundView> {
     let refund = refund_by_id(state, refund_id).await?;
     let order = order_of(state, &refund).await?;
     let decided = if approve {

@@ -50,9 +50,9 @@ use cashdesk_store::{ChannelConfig, MerchantStore, Order, StoreIdentity, StoreUp
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 
-use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::input::Fields;
 use crate::service::channels::mask;
+use crate::service::error::{ServiceError, ServiceResult, StoreRefusal};
 use crate::state::AppState;
 use crate::wire::{StoreIdentityView, StoreView};
 
@@ -88,12 +88,12 @@ pub fn check_attach(order: &Order, notified: Option<&str>) -> Result<(), String>
     }
 }
 
-fn parse_app_id(s: &str) -> ApiResult<AppId> {
-    AppId::parse(s).map_err(|_| ApiError::not_found(format!("app {s}")))
+fn parse_app_id(s: &str) -> ServiceResult<AppId> {
+    AppId::parse(s).map_err(|_| ServiceError::not_found(format!("app {s}")))
 }
 
-fn parse_store_id(s: &str) -> ApiResult<StoreId> {
-    StoreId::parse(s).map_err(|_| ApiError::not_found(format!("store {s}")))
+fn parse_store_id(s: &str) -> ServiceResult<StoreId> {
+    StoreId::parse(s).map_err(|_| ServiceError::not_found(format!("store {s}")))
 }
 
 /// The store `store_id` of `app_id`, which must exist and be enabled
@@ -102,18 +102,17 @@ pub async fn require_store(
     state: &AppState,
     app_id: &AppId,
     store_id: &StoreId,
-) -> ApiResult<MerchantStore> {
+) -> ServiceResult<MerchantStore> {
     match state.store.get_store(app_id, store_id).await? {
-        None => Err(ApiError::with_data(
-            ErrorCode::StoreUnknown,
-            format!("storeId: app {app_id} has no store {store_id} (an operator creates stores)"),
-            json!({ "field": "storeId" }),
-        )),
-        Some(s) if !s.enabled => Err(ApiError::with_data(
-            ErrorCode::StoreDisabled,
-            format!("storeId: store {store_id} is disabled"),
-            json!({ "field": "storeId" }),
-        )),
+        None => Err(StoreRefusal::Unknown {
+            app_id: app_id.clone(),
+            store_id: store_id.clone(),
+        }
+        .into()),
+        Some(s) if !s.enabled => Err(StoreRefusal::Disabled {
+            store_id: store_id.clone(),
+        }
+        .into()),
         Some(s) => Ok(s),
     }
 }
@@ -125,17 +124,17 @@ fn open_identity(
     store_id: &StoreId,
     config_id: &ConfigId,
     sealed: &[u8],
-) -> ApiResult<StoreMerchant> {
+) -> ServiceResult<StoreMerchant> {
     let plain = state
         .master_key
         .open(sealed, identity_aad(app_id, store_id, config_id).as_bytes())
         .map_err(|e| {
-            ApiError::internal(anyhow::anyhow!(
+            ServiceError::internal(anyhow::anyhow!(
                 "cannot open the identity of store {store_id} at {config_id}: {e}"
             ))
         })?;
     let fields: Value = serde_json::from_slice(&plain).map_err(|e| {
-        ApiError::internal(anyhow::anyhow!(
+        ServiceError::internal(anyhow::anyhow!(
             "identity of store {store_id} at {config_id} is not JSON: {e}"
         ))
     })?;
@@ -143,7 +142,7 @@ fn open_identity(
 }
 
 /// The identity an order is being paid with (its sealed copy), if any.
-pub fn order_identity(state: &AppState, order: &Order) -> ApiResult<Option<StoreMerchant>> {
+pub fn order_identity(state: &AppState, order: &Order) -> ServiceResult<Option<StoreMerchant>> {
     let (Some(sealed), Some(store_id), Some(ch)) = (
         order.store_identity_sealed.as_deref(),
         order.store_id.as_ref(),
@@ -161,7 +160,7 @@ pub async fn current_identity(
     app_id: &AppId,
     store_id: &StoreId,
     config_id: &ConfigId,
-) -> ApiResult<Option<(StoreIdentity, StoreMerchant)>> {
+) -> ServiceResult<Option<(StoreIdentity, StoreMerchant)>> {
     let Some(row) = state
         .store
         .get_store_identity(app_id, store_id, config_id)
@@ -181,7 +180,7 @@ pub async fn notification_identity(
     state: &AppState,
     order: &Order,
     config_id: &ConfigId,
-) -> ApiResult<Option<StoreMerchant>> {
+) -> ServiceResult<Option<StoreMerchant>> {
     if order.channel.is_some() {
         return order_identity(state, order);
     }
@@ -195,7 +194,7 @@ pub async fn notification_identity(
 
 // --- the operator's API ---
 
-async fn view(state: &AppState, s: &MerchantStore) -> ApiResult<StoreView> {
+async fn view(state: &AppState, s: &MerchantStore) -> ServiceResult<StoreView> {
     let configs = state.store.list_channel_configs().await?;
     let identities = state
         .store
@@ -209,7 +208,7 @@ async fn view(state: &AppState, s: &MerchantStore) -> ApiResult<StoreView> {
                 configs.iter().find(|c| c.config_id == i.config_id),
             )
         })
-        .collect::<ApiResult<Vec<_>>>()?;
+        .collect::<ServiceResult<Vec<_>>>()?;
     Ok(StoreView::new(s, identities))
 }
 
@@ -219,7 +218,7 @@ fn identity_view(
     state: &AppState,
     i: &StoreIdentity,
     config: Option<&ChannelConfig>,
-) -> ApiResult<StoreIdentityView> {
+) -> ServiceResult<StoreIdentityView> {
     let opened = open_identity(
         state,
         &i.app_id,
@@ -256,27 +255,27 @@ fn identity_view(
     })
 }
 
-async fn store_of(state: &AppState, app_id: &str, store_id: &str) -> ApiResult<MerchantStore> {
+async fn store_of(state: &AppState, app_id: &str, store_id: &str) -> ServiceResult<MerchantStore> {
     let (a, s) = (parse_app_id(app_id)?, parse_store_id(store_id)?);
     state
         .store
         .get_store(&a, &s)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("store {store_id} of app {app_id}")))
+        .ok_or_else(|| ServiceError::not_found(format!("store {store_id} of app {app_id}")))
 }
 
 /// `POST /api/admin/stores` `{appId, storeId, name, enabled?}`.
-pub async fn create(state: &AppState, body: &Map<String, Value>) -> ApiResult<StoreView> {
+pub async fn create(state: &AppState, body: &Map<String, Value>) -> ServiceResult<StoreView> {
     let f = Fields(body);
     let app_id = AppId::parse(f.str_req("appId", AppId::MAX_LEN)?)?;
     let store_id = match f.str_opt("storeId", usize::MAX)? {
         Some(s) => StoreId::parse(s)?,
-        None => return Err(ApiError::invalid("storeId", "is required")),
+        None => return Err(ServiceError::invalid("storeId", "is required")),
     };
     let name = f.text_req("name", 64)?.trim().to_owned();
     let enabled = f.bool_opt("enabled")?.unwrap_or(true);
     if state.store.get_app(&app_id).await?.is_none() {
-        return Err(ApiError::not_found(format!("app {app_id}")));
+        return Err(ServiceError::not_found(format!("app {app_id}")));
     }
     let now = Utc::now();
     let store = MerchantStore {
@@ -292,15 +291,12 @@ pub async fn create(state: &AppState, body: &Map<String, Value>) -> ApiResult<St
         .insert_store(&store)
         .await
         .map_err(|e| match e {
-            cashdesk_store::StoreError::Conflict(_) => ApiError::new(
-                ErrorCode::Conflict,
-                format!(
-                    "app {} already has a store {}",
-                    store.app_id, store.store_id
-                ),
-            ),
+            cashdesk_store::StoreError::Conflict(_) => ServiceError::Conflict(format!(
+                "app {} already has a store {}",
+                store.app_id, store.store_id
+            )),
             cashdesk_store::StoreError::NotFound(_) => {
-                ApiError::not_found(format!("app {}", store.app_id))
+                ServiceError::not_found(format!("app {}", store.app_id))
             }
             other => other.into(),
         })?;
@@ -316,7 +312,7 @@ pub async fn create(state: &AppState, body: &Map<String, Value>) -> ApiResult<St
 }
 
 /// `GET /api/admin/stores?appId=`.
-pub async fn list(state: &AppState, app_id: Option<&str>) -> ApiResult<Vec<StoreView>> {
+pub async fn list(state: &AppState, app_id: Option<&str>) -> ServiceResult<Vec<StoreView>> {
     let app_id = app_id.map(AppId::parse).transpose()?;
     let stores = state.store.list_stores(app_id.as_ref()).await?;
     let mut out = Vec::with_capacity(stores.len());
@@ -326,7 +322,7 @@ pub async fn list(state: &AppState, app_id: Option<&str>) -> ApiResult<Vec<Store
     Ok(out)
 }
 
-pub async fn get(state: &AppState, app_id: &str, store_id: &str) -> ApiResult<StoreView> {
+pub async fn get(state: &AppState, app_id: &str, store_id: &str) -> ServiceResult<StoreView> {
     let s = store_of(state, app_id, store_id).await?;
     view(state, &s).await
 }
@@ -337,13 +333,13 @@ pub async fn update(
     app_id: &str,
     store_id: &str,
     update: StoreUpdate,
-) -> ApiResult<StoreView> {
+) -> ServiceResult<StoreView> {
     let s = store_of(state, app_id, store_id).await?;
     let updated = state
         .store
         .update_store(&s.app_id, &s.store_id, &update, Utc::now())
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("store {store_id} of app {app_id}")))?;
+        .ok_or_else(|| ServiceError::not_found(format!("store {store_id} of app {app_id}")))?;
     let action = match update.enabled {
         Some(true) => "store.enable",
         Some(false) => "store.disable",
@@ -360,7 +356,7 @@ pub async fn update(
     view(state, &updated).await
 }
 
-pub fn parse_rename(body: &Map<String, Value>) -> ApiResult<StoreUpdate> {
+pub fn parse_rename(body: &Map<String, Value>) -> ServiceResult<StoreUpdate> {
     let name = Fields(body).text_req("name", 64)?.trim().to_owned();
     Ok(StoreUpdate {
         name: Some(name),
@@ -377,15 +373,15 @@ pub async fn put_identity(
     store_id: &str,
     config_id: &str,
     body: &Map<String, Value>,
-) -> ApiResult<StoreIdentityView> {
+) -> ServiceResult<StoreIdentityView> {
     let s = store_of(state, app_id, store_id).await?;
     let config_id = ConfigId::parse(config_id)
-        .ok_or_else(|| ApiError::not_found(format!("channel config {config_id}")))?;
+        .ok_or_else(|| ServiceError::not_found(format!("channel config {config_id}")))?;
     let config = state
         .store
         .get_channel_config(&config_id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("channel config {config_id}")))?;
+        .ok_or_else(|| ServiceError::not_found(format!("channel config {config_id}")))?;
     let identity = Fields(body).object_req("identity")?;
     let as_value = Value::Object(identity.clone());
     // The adapter's reason names the field and never echoes a secret.
@@ -394,14 +390,8 @@ pub async fn put_identity(
         config.api_version.as_deref().unwrap_or(""),
         &as_value,
     )
-    .map_err(|reason| {
-        ApiError::with_data(
-            ErrorCode::InvalidParam,
-            reason,
-            json!({ "field": "identity" }),
-        )
-    })?;
-    let plain = serde_json::to_vec(&as_value).map_err(ApiError::internal)?;
+    .map_err(|reason| ServiceError::invalid_as("identity", reason))?;
+    let plain = serde_json::to_vec(&as_value).map_err(ServiceError::internal)?;
     let now = Utc::now();
     let row = StoreIdentity {
         identity_sealed: state.master_key.seal(
@@ -421,7 +411,7 @@ pub async fn put_identity(
         .await
         .map_err(|e| match e {
             cashdesk_store::StoreError::NotFound(_) => {
-                ApiError::not_found(format!("store {store_id} or channel config {config_id}"))
+                ServiceError::not_found(format!("store {store_id} or channel config {config_id}"))
             }
             other => other.into(),
         })?;
@@ -442,7 +432,7 @@ pub async fn list_identities(
     state: &AppState,
     app_id: &str,
     store_id: &str,
-) -> ApiResult<Vec<StoreIdentityView>> {
+) -> ServiceResult<Vec<StoreIdentityView>> {
     Ok(get(state, app_id, store_id).await?.identities)
 }
 
@@ -453,16 +443,17 @@ pub async fn delete_identity(
     app_id: &str,
     store_id: &str,
     config_id: &str,
-) -> ApiResult<Value> {
+) -> ServiceResult<Value> {
     let s = store_of(state, app_id, store_id).await?;
-    let config = ConfigId::parse(config_id)
-        .ok_or_else(|| ApiError::not_found(format!("identity at channel config {config_id}")))?;
+    let config = ConfigId::parse(config_id).ok_or_else(|| {
+        ServiceError::not_found(format!("identity at channel config {config_id}"))
+    })?;
     if !state
         .store
         .delete_store_identity(&s.app_id, &s.store_id, &config)
         .await?
     {
-        return Err(ApiError::not_found(format!(
+        return Err(ServiceError::not_found(format!(
             "identity of store {store_id} at channel config {config_id}"
         )));
     }

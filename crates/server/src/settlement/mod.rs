@@ -26,7 +26,7 @@ pub use decide::{OrderEvent, RefundEvent, decide_order, decide_refund};
 use cashdesk_store::{Order, Refund};
 use chrono::Utc;
 
-use crate::error::ApiResult;
+use crate::service::error::{ServiceError, ServiceResult};
 use crate::service::outbox;
 use crate::state::AppState;
 
@@ -73,7 +73,7 @@ pub async fn apply_order(
     order: &Order,
     event: &OrderEvent,
     source: Source,
-) -> ApiResult<Option<Order>> {
+) -> ServiceResult<Option<Order>> {
     let Some(t) = decide_order(order, event, Utc::now()) else {
         return Ok(None);
     };
@@ -123,7 +123,7 @@ pub async fn apply_refund(
     refund: &Refund,
     event: &RefundEvent,
     source: Source,
-) -> ApiResult<Option<Refund>> {
+) -> ServiceResult<Option<Refund>> {
     let Some(t) = decide_refund(refund, event, Utc::now()) else {
         return Ok(None);
     };
@@ -133,7 +133,7 @@ pub async fn apply_refund(
             .get_order(&refund.order_id)
             .await?
             .ok_or_else(|| {
-                crate::error::ApiError::internal(anyhow::anyhow!(
+                ServiceError::internal(anyhow::anyhow!(
                     "refund {} names order {} which does not exist",
                     refund.refund_id,
                     refund.order_id
