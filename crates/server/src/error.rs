@@ -440,7 +440,7 @@ mod tests {
             (TokenRefusal::Expired.into(), ErrorCode::TokenExpired, None),
             (
                 ServiceError::Channel(ChannelError::InvalidRequest {
-                    field: "openid".into(),
+                    field: "openid",
                     message: "openid: is required for mini-program payments".into(),
                 }),
                 ErrorCode::InvalidParam,
