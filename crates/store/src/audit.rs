@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use crate::common::{Backend, Sql, SqlStore, page_size};
+use crate::common::{Backend, Sql, SqlStore, Tx, page_size};
 use crate::rows::{AUDIT_COLS, RawAudit, json_text};
 use crate::{AuditEntry, Result};
 
@@ -16,15 +16,7 @@ pub trait Audit: Send + Sync {
 #[async_trait]
 impl<B: Backend> Audit for SqlStore<B> {
     async fn insert_audit(&self, e: &AuditEntry) -> Result<()> {
-        let sql = Sql::new(format!(
-            "INSERT INTO audit ({AUDIT_COLS}) VALUES ($1, $2, $3, $4, $5)"
-        ))
-        .bind(e.at)
-        .bind(e.actor.as_str())
-        .bind(e.action.as_str())
-        .bind(e.target.as_str())
-        .bind(json_text("audit.detail", &e.detail)?);
-        self.backend.execute(sql).await?;
+        self.backend.execute(insert_sql(e)?).await?;
         Ok(())
     }
 
@@ -35,4 +27,22 @@ impl<B: Backend> Audit for SqlStore<B> {
         .bind(i64::from(page_size(limit)));
         self.all::<RawAudit, _>(sql).await
     }
+}
+
+fn insert_sql(e: &AuditEntry) -> Result<Sql> {
+    Ok(Sql::new(format!(
+        "INSERT INTO audit ({AUDIT_COLS}) VALUES ($1, $2, $3, $4, $5)"
+    ))
+    .bind(e.at)
+    .bind(e.actor.as_str())
+    .bind(e.action.as_str())
+    .bind(e.target.as_str())
+    .bind(json_text("audit.detail", &e.detail)?))
+}
+
+/// Writes `entry` in `tx`: the audit entry of a state change commits or
+/// rolls back with it.
+pub(crate) async fn insert_audit_in<X: Tx>(tx: &mut X, entry: &AuditEntry) -> Result<()> {
+    tx.execute(insert_sql(entry)?).await?;
+    Ok(())
 }

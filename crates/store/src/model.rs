@@ -209,6 +209,10 @@ pub struct OrderTransition {
     /// identity the channel is used with, `None` for the config's own
     /// account.
     pub store_identity_sealed: Option<Vec<u8>>,
+    /// Written in the same transaction as the change, and only if it
+    /// happens (an operator's decision is recorded exactly when it takes
+    /// effect).
+    pub audit: Option<AuditEntry>,
     pub now: DateTime<Utc>,
 }
 
@@ -225,6 +229,7 @@ impl OrderTransition {
             paid_after_close: None,
             next_query_at: None,
             store_identity_sealed: None,
+            audit: None,
             now,
         }
     }
@@ -433,6 +438,8 @@ pub struct RefundTransition {
     pub error_code: Option<String>,
     pub error_msg: Option<String>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// As [`OrderTransition::audit`].
+    pub audit: Option<AuditEntry>,
     pub now: DateTime<Utc>,
 }
 
@@ -445,6 +452,7 @@ impl RefundTransition {
             error_code: None,
             error_msg: None,
             finished_at: None,
+            audit: None,
             now,
         }
     }

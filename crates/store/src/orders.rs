@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use cashdesk_core::{AppId, NotifyUrl, OrderId, OrderState, OutTradeNo, StoreId};
 use chrono::{DateTime, Utc};
 
+use crate::audit::insert_audit_in;
 use crate::common::{
     Backend, ORDER_CLAIM, Sql, SqlStore, Tx, claim_query_sql, page_size, state_literal,
     state_literals, tx_one,
@@ -41,7 +42,8 @@ pub trait Orders: Send + Sync {
     /// neither (a lost compare-and-set writes no notification; a failed
     /// notification insert, e.g. a duplicate `notify_id`, undoes the
     /// transition and is returned as the error). The notification is due
-    /// at `t.now`; it must belong to this order.
+    /// at `t.now`; it must belong to this order. `t.audit`, when set, is
+    /// written in the same transaction too (only if the change applies).
     async fn transition_order_notify(
         &self,
         order_id: &OrderId,
@@ -230,17 +232,23 @@ impl<B: Backend> Orders for SqlStore<B> {
         let Some(sql) = order_transition_sql(order_id, t) else {
             return Ok(None);
         };
-        let Some(n) = notification else {
+        if notification.is_none() && t.audit.is_none() {
             return Ok(self.one::<RawOrder, Order>(sql).await?.map(|o| (o, None)));
-        };
+        }
         let mut tx = self.backend.begin().await?;
         // The UPDATE locks the order row (PostgreSQL) until commit.
         let Some(order) = tx_one::<_, RawOrder, Order>(&mut tx, sql).await? else {
             return Ok(None); // dropped: rolled back, nothing written
         };
-        let notification = insert_notification(&mut tx, n, t.now).await?;
+        let notification = match notification {
+            Some(n) => Some(insert_notification(&mut tx, n, t.now).await?),
+            None => None,
+        };
+        if let Some(entry) = &t.audit {
+            insert_audit_in(&mut tx, entry).await?;
+        }
         tx.commit().await?;
-        Ok(Some((order, Some(notification))))
+        Ok(Some((order, notification)))
     }
 
     async fn schedule_order_query(&self, order_id: &OrderId, at: DateTime<Utc>) -> Result<bool> {

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use cashdesk_core::{AppId, Fen, NotifyUrl, OrderState, OutRefundNo, RefundId, RefundState};
 use chrono::{DateTime, Utc};
 
+use crate::audit::insert_audit_in;
 use crate::common::{
     Backend, REFUND_CLAIM, Sql, SqlStore, Tx, claim_query_sql, page_size, state_literal,
     state_literals, tx_one,
@@ -59,8 +60,9 @@ pub trait Refunds: Send + Sync {
     /// REFUNDED (all refunded) or PART_REFUNDED (if it was SUCCESS or
     /// PART_REFUNDED; other states are kept); a refund
     /// reaches SUCCESS once (SUCCESS in `from` is ignored then), so the
-    /// amount is never counted twice. The optional outbox row is written
-    /// in the same transaction, due at `t.now`.
+    /// amount is never counted twice. The optional outbox row and
+    /// `t.audit` are written in the same transaction (the row due at
+    /// `t.now`).
     async fn transition_refund(
         &self,
         refund_id: &RefundId,
@@ -310,6 +312,9 @@ impl<B: Backend> Refunds for SqlStore<B> {
             Some(n) => Some(insert_notification(&mut tx, n, t.now).await?),
             None => None,
         };
+        if let Some(entry) = &t.audit {
+            insert_audit_in(&mut tx, entry).await?;
+        }
         tx.commit().await?;
         Ok(Some((refund, notification)))
     }

@@ -6,7 +6,7 @@ use axum::extract::{RawQuery, State};
 use crate::envelope::Success;
 use crate::error::ApiResult;
 use crate::input::{ListQuery, PathParam};
-use crate::service::refunds;
+use crate::service::{ADMIN_ACTOR, refunds};
 use crate::state::AppState;
 use crate::wire::RefundView;
 use cashdesk_core::{AppId, OrderId, RefundId, RefundState};
@@ -46,12 +46,16 @@ pub async fn approve(
     State(state): State<AppState>,
     PathParam(id): PathParam,
 ) -> ApiResult<Success<RefundView>> {
-    Ok(Success(refunds::decide(&state, &id, true).await?))
+    Ok(Success(
+        refunds::decide(&state, &id, true, ADMIN_ACTOR).await?,
+    ))
 }
 
 pub async fn reject(
     State(state): State<AppState>,
     PathParam(id): PathParam,
 ) -> ApiResult<Success<RefundView>> {
-    Ok(Success(refunds::decide(&state, &id, false).await?))
+    Ok(Success(
+        refunds::decide(&state, &id, false, ADMIN_ACTOR).await?,
+    ))
 }

@@ -30,6 +30,9 @@ use serde_json::Value;
 use crate::service::error::{ServiceError, ServiceResult};
 use crate::state::AppState;
 
+/// Who the audit log names for an action taken with the admin token.
+pub const ADMIN_ACTOR: &str = "admin";
+
 /// Records an operator (or registration) action. The action already
 /// happened, so a failed audit insert is logged loudly rather than turned
 /// into an error that would invite a retry of the action.

@@ -84,7 +84,7 @@ use crate::service::error::{ServiceError, ServiceResult};
 use crate::service::orders::order_of_app;
 use crate::service::payments::order_adapter;
 use crate::service::stores;
-use crate::settlement::{self, RefundEvent, Source};
+use crate::settlement::{self, RefundEvent, Source, order_of_refund as order_of};
 use crate::slots::{InFlight, Taken};
 use crate::state::AppState;
 use crate::wire::{RefundResult, RefundView};
@@ -150,20 +150,6 @@ fn conflict(out_refund_no: &OutRefundNo) -> ServiceError {
     ServiceError::Conflict(format!(
         "outRefundNo {out_refund_no} already exists with a different request body; use a new outRefundNo or resend the original body"
     ))
-}
-
-async fn order_of(state: &AppState, refund: &Refund) -> ServiceResult<Order> {
-    state
-        .store
-        .get_order(&refund.order_id)
-        .await?
-        .ok_or_else(|| {
-            ServiceError::internal(anyhow::anyhow!(
-                "refund {} names order {} which does not exist",
-                refund.refund_id,
-                refund.order_id
-            ))
-        })
 }
 
 /// The refund as the merchant sees it now (its order read afresh, for
@@ -695,21 +681,32 @@ pub async fn admin_get(state: &AppState, refund_id: &str) -> ServiceResult<Refun
 /// An operator's review: `PENDING_REVIEW → PROCESSING` and to the channel
 /// (approve), or `PENDING_REVIEW → REJECTED`, releasing the amount
 /// (reject). Compare-and-set: of two operators deciding at once, one
-/// wins; the other (and any refund not pending) gets 422.
-pub async fn decide(state: &AppState, refund_id: &str, approve: bool) -> ServiceResult<RefundView> {
+/// wins; the other (and any refund not pending) gets 422. The decision is
+/// audited (as `actor`) in the transaction that makes it, so the log
+/// holds exactly the decisions that took effect.
+pub async fn decide(
+    state: &AppState,
+    refund_id: &str,
+    approve: bool,
+    actor: &str,
+) -> ServiceResult<RefundView> {
     let refund = refund_by_id(state, refund_id).await?;
     let order = order_of(state, &refund).await?;
     let decided = if approve {
         // Resolved first: an unusable channel leaves the refund pending.
         let adapter = adapter_of(state, &order).await?;
-        match settlement::apply_refund(state, &refund, &RefundEvent::Approved, Source::Operator)
-            .await?
-        {
+        let event = RefundEvent::Approved {
+            actor: actor.to_owned(),
+        };
+        match settlement::apply_refund(state, &refund, &event, Source::Operator).await? {
             Some(r) => Some(submit(state, &r, &order, adapter.as_ref()).await?),
             None => None,
         }
     } else {
-        settlement::apply_refund(state, &refund, &RefundEvent::Rejected, Source::Operator).await?
+        let event = RefundEvent::Rejected {
+            actor: actor.to_owned(),
+        };
+        settlement::apply_refund(state, &refund, &event, Source::Operator).await?
     };
     let Some(r) = decided else {
         let current = reload(state, &refund.refund_id).await?;
@@ -718,24 +715,6 @@ pub async fn decide(state: &AppState, refund_id: &str, approve: bool) -> Service
             current.refund_id, current.state
         )));
     };
-    crate::service::audit(
-        state,
-        "admin",
-        if approve {
-            "refund.approve"
-        } else {
-            "refund.reject"
-        },
-        r.refund_id.as_str(),
-        json!({
-            "appId": r.app_id,
-            "orderId": r.order_id,
-            "outRefundNo": r.out_refund_no,
-            "amount": r.amount.get(),
-            "state": r.state,
-        }),
-    )
-    .await;
     let order = order_of(state, &r).await?;
     Ok(RefundView::new(&r, &order))
 }

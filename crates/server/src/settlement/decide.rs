@@ -13,8 +13,9 @@
 //! [`RefundState::can_become`]).
 
 use cashdesk_core::{OrderState, RefundState};
-use cashdesk_store::{Order, OrderChannel, OrderTransition, Refund, RefundTransition};
+use cashdesk_store::{AuditEntry, Order, OrderChannel, OrderTransition, Refund, RefundTransition};
 use chrono::{DateTime, Utc};
+use serde_json::json;
 
 /// Something that happened to an order after it was created.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,11 +123,13 @@ pub fn decide_order(
 /// Something that happened to a refund after it was stored.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RefundEvent {
-    /// An operator approved a reviewed refund: `PENDING_REVIEW →
-    /// PROCESSING` (then it goes to the channel).
-    Approved,
-    /// An operator rejected it: `PENDING_REVIEW → REJECTED`.
-    Rejected,
+    /// An operator (`actor`) approved a reviewed refund: `PENDING_REVIEW →
+    /// PROCESSING` (then it goes to the channel). Audited as
+    /// `refund.approve` with the change.
+    Approved { actor: String },
+    /// An operator rejected it: `PENDING_REVIEW → REJECTED`. Audited as
+    /// `refund.reject` with the change.
+    Rejected { actor: String },
     /// The channel refunded the money: `PROCESSING → SUCCESS`.
     Succeeded {
         channel_refund_id: Option<String>,
@@ -151,8 +154,8 @@ impl RefundEvent {
     fn edge(&self) -> (RefundState, &'static [RefundState]) {
         use RefundState::*;
         match self {
-            Self::Approved => (Processing, &[PendingReview]),
-            Self::Rejected => (Rejected, &[PendingReview]),
+            Self::Approved { .. } => (Processing, &[PendingReview]),
+            Self::Rejected { .. } => (Rejected, &[PendingReview]),
             Self::Succeeded { .. } => (Success, &[Processing]),
             Self::Failed { .. } => (Fail, &[Processing]),
             Self::Progress { .. } => (Processing, &[Processing]),
@@ -173,11 +176,14 @@ pub fn decide_refund(
     }
     let mut t = RefundTransition::new(from, to, now);
     match event {
-        RefundEvent::Approved => {}
-        RefundEvent::Rejected => {
+        RefundEvent::Approved { actor } => {
+            t.audit = Some(operator_decision(refund, actor, "refund.approve", to, now));
+        }
+        RefundEvent::Rejected { actor } => {
             t.error_code = Some("REJECTED".to_owned());
             t.error_msg = Some("rejected by an operator".to_owned());
             t.finished_at = Some(now);
+            t.audit = Some(operator_decision(refund, actor, "refund.reject", to, now));
         }
         RefundEvent::Succeeded {
             channel_refund_id,
@@ -213,6 +219,30 @@ pub fn decide_refund(
         }
     }
     Some(t)
+}
+
+/// The audit entry of an operator's decision on `refund`, written with the
+/// change it makes (`state` is the state it moves the refund to).
+fn operator_decision(
+    refund: &Refund,
+    actor: &str,
+    action: &str,
+    to: RefundState,
+    now: DateTime<Utc>,
+) -> AuditEntry {
+    AuditEntry {
+        at: now,
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        target: refund.refund_id.to_string(),
+        detail: json!({
+            "appId": refund.app_id,
+            "orderId": refund.order_id,
+            "outRefundNo": refund.out_refund_no,
+            "amount": refund.amount.get(),
+            "state": to,
+        }),
+    }
 }
 
 #[cfg(test)]

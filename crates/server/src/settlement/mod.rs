@@ -128,17 +128,7 @@ pub async fn apply_refund(
         return Ok(None);
     };
     let notification = if t.to.is_final() {
-        let order = state
-            .store
-            .get_order(&refund.order_id)
-            .await?
-            .ok_or_else(|| {
-                ServiceError::internal(anyhow::anyhow!(
-                    "refund {} names order {} which does not exist",
-                    refund.refund_id,
-                    refund.order_id
-                ))
-            })?;
+        let order = order_of_refund(state, refund).await?;
         outbox::refund_notification(state, &outbox::project_refund(refund, &t), &order).await?
     } else {
         None
@@ -165,4 +155,21 @@ pub async fn apply_refund(
         outbox::queued(state);
     }
     Ok(Some(after))
+}
+
+/// The order `refund` belongs to, as it is now (a refund's order always
+/// exists: the store refuses a refund without one, so a missing one is a
+/// bug, answered as internal).
+pub async fn order_of_refund(state: &AppState, refund: &Refund) -> ServiceResult<Order> {
+    state
+        .store
+        .get_order(&refund.order_id)
+        .await?
+        .ok_or_else(|| {
+            ServiceError::internal(anyhow::anyhow!(
+                "refund {} names order {} which does not exist",
+                refund.refund_id,
+                refund.order_id
+            ))
+        })
 }

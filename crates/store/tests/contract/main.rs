@@ -60,6 +60,7 @@ contract!(
     insert_refund_race_respects_refundable,
     transition_refund_moves_money_with_its_notification,
     transition_refund_race_counts_once,
+    a_decision_is_audited_with_its_change,
     // order transitions with their notification, polling, expiry
     transition_order_notify_is_atomic,
     transition_order_notify_race_writes_one_row,

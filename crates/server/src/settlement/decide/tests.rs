@@ -126,8 +126,12 @@ fn a_known_channel_is_kept_and_a_missing_one_recorded() {
 fn refund_events_follow_the_refund_machine() {
     let now = Utc::now();
     let events = [
-        RefundEvent::Approved,
-        RefundEvent::Rejected,
+        RefundEvent::Approved {
+            actor: "admin".into(),
+        },
+        RefundEvent::Rejected {
+            actor: "admin".into(),
+        },
         RefundEvent::Succeeded {
             channel_refund_id: Some("50".into()),
             success_time: now,
@@ -161,11 +165,43 @@ fn refund_events_follow_the_refund_machine() {
     );
     let t = decide_refund(
         &refund(10, RefundState::PendingReview),
-        &RefundEvent::Rejected,
+        &RefundEvent::Rejected {
+            actor: "admin".into(),
+        },
         now,
     )
     .expect("rejected");
     assert_eq!(t.error_code.as_deref(), Some("REJECTED"));
+    let audit = t.audit.expect("an operator's decision is audited with it");
+    assert_eq!(
+        (audit.actor.as_str(), audit.action.as_str()),
+        ("admin", "refund.reject")
+    );
+    assert_eq!(audit.detail["state"], "REJECTED");
+    let approved = decide_refund(
+        &refund(10, RefundState::PendingReview),
+        &RefundEvent::Approved {
+            actor: "ops".into(),
+        },
+        now,
+    )
+    .expect("approved");
+    let audit = approved.audit.expect("audited");
+    assert_eq!(
+        (audit.actor.as_str(), audit.action.as_str()),
+        ("ops", "refund.approve")
+    );
+    // What the channel reports is not an operator's decision.
+    let success = decide_refund(
+        &refund(10, RefundState::Processing),
+        &RefundEvent::Succeeded {
+            channel_refund_id: None,
+            success_time: now,
+        },
+        now,
+    )
+    .expect("succeeded");
+    assert!(success.audit.is_none());
 }
 
 // --- any sequence of events, applied as the store applies them ---
@@ -266,8 +302,12 @@ proptest! {
         for (which, e) in steps {
             let k = which % refunds.len();
             let event = match e {
-                0 => RefundEvent::Approved,
-                1 => RefundEvent::Rejected,
+                0 => RefundEvent::Approved {
+            actor: "admin".into(),
+        },
+                1 => RefundEvent::Rejected {
+            actor: "admin".into(),
+        },
                 2 => RefundEvent::Succeeded { channel_refund_id: Some("50".into()), success_time: now },
                 3 => RefundEvent::Failed { channel_refund_id: None, code: "X".into(), message: "x".into() },
                 _ => RefundEvent::Progress { channel_refund_id: Some("51".into()), problem: None },

@@ -599,3 +599,63 @@ pub async fn transition_refund_race_counts_once(db: &TestDb) {
     assert_eq!(rows.len(), 1);
     assert_eq!(Some(&rows[0]), winners[0].1.as_ref());
 }
+
+/// An operator's decision carries its audit entry in the transition: of
+/// racing deciders (two instances) exactly one changes the refund and
+/// exactly one entry is written; a decision that does not apply writes none.
+pub async fn a_decision_is_audited_with_its_change(db: &TestDb) {
+    let seeded = seed(&*db.store).await;
+    let order = paid_order(&*db.store, &seeded, "AUD-1", 800).await;
+    let refund = new_refund_or_panic(
+        db.store
+            .insert_refund(
+                &new_refund(&order, "AUD-R", 300),
+                InitialRefundState::PendingReview,
+            )
+            .await
+            .unwrap(),
+    );
+    let decision = |to: RefundState, actor: &str| {
+        let mut t = RefundTransition::new(&[RefundState::PendingReview], to, now());
+        t.audit = Some(cashdesk_store::AuditEntry {
+            at: now(),
+            actor: actor.to_owned(),
+            action: format!("refund.{to}"),
+            target: refund.refund_id.to_string(),
+            detail: serde_json::json!({ "state": to }),
+        });
+        t
+    };
+    let before = db.store.list_audit(1000).await.unwrap().len();
+    let stores = [Arc::clone(&db.store), db.second_instance().await];
+    let mut set = JoinSet::new();
+    for i in 0..RACERS {
+        let store = Arc::clone(&stores[i % 2]);
+        let id = refund.refund_id.clone();
+        let to = if i % 2 == 0 {
+            RefundState::Processing
+        } else {
+            RefundState::Rejected
+        };
+        let t = decision(to, &format!("op{i}"));
+        set.spawn(async move { store.transition_refund(&id, &t, None).await.unwrap() });
+    }
+    let winners: Vec<_> = set.join_all().await.into_iter().flatten().collect();
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let audit = db.store.list_audit(1000).await.unwrap();
+    assert_eq!(audit.len(), before + 1, "{audit:?}");
+    let entry = &audit[0];
+    assert_eq!(entry.target, refund.refund_id.as_str());
+    assert_eq!(entry.action, format!("refund.{}", winners[0].0.state));
+
+    // Decided already: no change, no entry.
+    let late = decision(RefundState::Rejected, "late");
+    assert!(
+        db.store
+            .transition_refund(&refund.refund_id, &late, None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(db.store.list_audit(1000).await.unwrap().len(), before + 1);
+}
