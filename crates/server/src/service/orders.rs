@@ -266,7 +266,7 @@ pub async fn query(
     } else {
         order
     };
-    Ok(PayResult::from(&order))
+    Ok(wire::pay_result(&order))
 }
 
 /// CREATED/PAYING → CLOSED (merchant told `PAY_CLOSED`), closing at the
@@ -279,7 +279,7 @@ pub async fn close(state: &AppState, app: &App, out_trade_no: &str) -> ApiResult
         super::payments::close_at_channel(state, &order).await?;
     }
     if let Some(closed) = super::payments::close_order(state, &order, Source::Merchant).await? {
-        return Ok(PayResult::from(&closed));
+        return Ok(wire::pay_result(&closed));
     }
     // Lost the race or not closable: decide on the state as it is now.
     let current = state
@@ -288,7 +288,7 @@ pub async fn close(state: &AppState, app: &App, out_trade_no: &str) -> ApiResult
         .await?
         .ok_or_else(|| ApiError::not_found(format!("order with outTradeNo {out_trade_no}")))?;
     match current.state {
-        OrderState::Closed => Ok(PayResult::from(&current)),
+        OrderState::Closed => Ok(wire::pay_result(&current)),
         s => Err(ApiError::new(
             ErrorCode::StateNotAllowed,
             if s.is_paid() {

@@ -173,7 +173,7 @@ async fn order_of(state: &AppState, refund: &Refund) -> ApiResult<Order> {
 /// `refundedAmount`).
 async fn answer(state: &AppState, refund: &Refund) -> ApiResult<RefundResult> {
     let order = order_of(state, refund).await?;
-    Ok(RefundResult::new(refund, &order))
+    Ok(crate::wire::refund_result(refund, &order))
 }
 
 async fn reload(state: &AppState, refund_id: &RefundId) -> ApiResult<Refund> {
