@@ -8,7 +8,7 @@
 //!   notification reply) — and the channel-neutral request and result types
 //!   the server speaks. Nothing in it names a channel.
 //! - [`pay_data`]: [`PayData`], the typed `payData` each scene hands the
-//!   buyer's front end, serialized to the wire shapes.
+//!   buyer's front end (the merchant API contract's type, `cashdesk-api`).
 //! - [`error`]: [`ChannelError`] (what a call can end in, with a
 //!   [`BusinessKind`] for refusals the server acts on) and [`NotifyError`]
 //!   (why a notification was refused).
@@ -55,7 +55,7 @@ pub use channel::{
 pub use error::{BusinessKind, ChannelError, ChannelErrorKind, NotifyError, NotifyErrorKind};
 pub use http::HttpSettings;
 pub use meta::{ChannelMeta, LocalText, OAuthApp, RefundSettlement, SceneInfo};
-pub use pay_data::{PayData, RequestPayment, WxAppPayReq};
+pub use pay_data::{PayData, WxAppPayReq, WxRequestPayment};
 pub use registry::{
     ChannelEnv, IdentitySummary, build_channel, channel_meta, channel_types, resolve_api_version,
     validate_credentials, validate_store_identity,

@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use cashdesk_core::BindingState;
+use cashdesk_api::QueryPairs;
 use cashdesk_crypto::Secret;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, StatusCode};
@@ -23,6 +23,10 @@ use serde_json::Value;
 use crate::client::{http_client, join, normalize_base, parse_envelope};
 use crate::model::{RegisterAppRequest, RegisterAppResponse};
 use crate::{Result, SdkError};
+
+/// The filters of the operator lists: the contract crate's, the names the
+/// server reads.
+pub use cashdesk_api::{BindingQuery, NotificationQuery, OrderQuery, RefundQuery};
 
 /// `POST /api/admin/channel-configs`: a merchant account at a channel.
 /// `credentials` is any JSON object (keys, certificates, API v3 key…); the
@@ -68,13 +72,6 @@ pub struct ChannelCreated {
     pub channel_id: String,
 }
 
-/// Filters of `GET /api/admin/bindings`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BindingQuery {
-    pub state: Option<BindingState>,
-    pub app_id: Option<String>,
-}
-
 /// `POST /api/admin/stores`: a store (one shop of a chain) of an app.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -86,41 +83,6 @@ pub struct CreateStoreRequest {
     /// Default `true`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
-}
-
-/// Filters of `GET /api/admin/orders`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OrderQuery {
-    pub app_id: Option<String>,
-    /// Only this store's orders.
-    pub store_id: Option<String>,
-    /// An order state such as `CREATED` or `SUCCESS`.
-    pub state: Option<String>,
-    /// The merchant's order number (unique per app; orders of every app
-    /// that used it unless `app_id` is given).
-    pub out_trade_no: Option<String>,
-    pub limit: Option<u32>,
-}
-
-/// Filters of `GET /api/admin/refunds`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RefundQuery {
-    pub app_id: Option<String>,
-    /// A refund state such as `PENDING_REVIEW` or `PROCESSING`.
-    pub state: Option<String>,
-    pub limit: Option<u32>,
-}
-
-/// Filters of `GET /api/admin/notifications`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct NotificationQuery {
-    pub app_id: Option<String>,
-    pub order_id: Option<String>,
-    /// `PENDING`, `DELIVERED` or `FAILED`.
-    pub state: Option<String>,
-    pub limit: Option<u32>,
-    /// A notifyId: only older notifications (paging).
-    pub before: Option<String>,
 }
 
 /// `POST /api/admin/apps/{appId}/settings`: the settings to change
@@ -176,12 +138,22 @@ fn store_path(app_id: &str, store_id: &str, rest: &str) -> Result<String> {
     ))
 }
 
-fn with_query(path: &str, pairs: &[(&str, Option<String>)]) -> String {
+/// `path?name=value&…` with a list filter's set fields.
+fn with_filter(path: &str, filter: &impl QueryPairs) -> String {
+    let pairs: Vec<(String, Option<String>)> = filter
+        .query_pairs()
+        .into_iter()
+        .map(|(k, v)| (k, Some(v)))
+        .collect();
+    with_query(path, &pairs)
+}
+
+fn with_query(path: &str, pairs: &[(impl AsRef<str>, Option<String>)]) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     let mut any = false;
     for (k, v) in pairs {
         if let Some(v) = v {
-            q.append_pair(k, v);
+            q.append_pair(k.as_ref(), v);
             any = true;
         }
     }
@@ -444,14 +416,7 @@ impl AdminClient {
 
     /// `GET /api/admin/bindings?state=&appId=`.
     pub async fn list_bindings(&self, query: &BindingQuery) -> Result<Value> {
-        let path = with_query(
-            "/api/admin/bindings",
-            &[
-                ("state", query.state.map(|s| s.as_str().to_owned())),
-                ("appId", query.app_id.clone()),
-            ],
-        );
-        self.get(&path).await
+        self.get(&with_filter("/api/admin/bindings", query)).await
     }
 
     /// `POST /api/admin/bindings/{bindingId}/approve` (only a PENDING
@@ -469,19 +434,10 @@ impl AdminClient {
 
     // --- orders and audit ---
 
-    /// `GET /api/admin/orders?appId=&state=&limit=` (newest first).
+    /// `GET /api/admin/orders?appId=&storeId=&state=&outTradeNo=&limit=`
+    /// (newest first).
     pub async fn list_orders(&self, query: &OrderQuery) -> Result<Value> {
-        let path = with_query(
-            "/api/admin/orders",
-            &[
-                ("appId", query.app_id.clone()),
-                ("storeId", query.store_id.clone()),
-                ("state", query.state.clone()),
-                ("outTradeNo", query.out_trade_no.clone()),
-                ("limit", query.limit.map(|l| l.to_string())),
-            ],
-        );
-        self.get(&path).await
+        self.get(&with_filter("/api/admin/orders", query)).await
     }
 
     /// `GET /api/admin/orders/{orderId}`.
@@ -580,15 +536,7 @@ impl AdminClient {
 
     /// `GET /api/admin/refunds?state=&appId=&limit=` (newest first).
     pub async fn list_refunds(&self, query: &RefundQuery) -> Result<Value> {
-        let path = with_query(
-            "/api/admin/refunds",
-            &[
-                ("state", query.state.clone()),
-                ("appId", query.app_id.clone()),
-                ("limit", query.limit.map(|l| l.to_string())),
-            ],
-        );
-        self.get(&path).await
+        self.get(&with_filter("/api/admin/refunds", query)).await
     }
 
     /// `GET /api/admin/refunds/{refundId}`.
@@ -616,17 +564,8 @@ impl AdminClient {
     /// `GET /api/admin/notifications?appId=&orderId=&state=&limit=&before=`
     /// (newest first).
     pub async fn list_notifications(&self, query: &NotificationQuery) -> Result<Value> {
-        let path = with_query(
-            "/api/admin/notifications",
-            &[
-                ("appId", query.app_id.clone()),
-                ("orderId", query.order_id.clone()),
-                ("state", query.state.clone()),
-                ("limit", query.limit.map(|l| l.to_string())),
-                ("before", query.before.clone()),
-            ],
-        );
-        self.get(&path).await
+        self.get(&with_filter("/api/admin/notifications", query))
+            .await
     }
 
     /// `GET /api/admin/notifications/{notifyId}`: the notification, its
@@ -679,6 +618,21 @@ mod tests {
         assert_eq!(
             with_query("/a", &[("appId", Some("a&b".into()))]),
             "/a?appId=a%26b"
+        );
+        assert_eq!(
+            with_filter("/a", &OrderQuery::default()),
+            "/a",
+            "no filter, no query string"
+        );
+        assert_eq!(
+            with_filter(
+                "/a",
+                &BindingQuery {
+                    state: Some(cashdesk_core::BindingState::Pending),
+                    app_id: Some("a b".into()),
+                }
+            ),
+            "/a?appId=a+b&state=PENDING"
         );
     }
 

@@ -17,6 +17,9 @@
 //!   number), recognised by its fields; an unknown shape is
 //!   [`PayData::Other`] with the JSON as sent, not an error.
 //! - [`AdminClient`] calls the operator API (`/api/admin`, bearer token).
+//! - The request, response and notification types are the contract
+//!   crate's (`cashdesk-api`), re-exported here: the server serializes the
+//!   very same types, so the SDK cannot drift from what it sends.
 //!
 //! TLS verification is always on; self-hosted TLS is supported by adding a
 //! root certificate ([`ClientBuilder::add_root_certificate_pem`]).
@@ -89,7 +92,7 @@ pub use reqwest::header::HeaderMap;
 pub use reqwest::{Method, StatusCode};
 
 /// The success code of the response envelope.
-pub const CODE_OK: i64 = 1000;
+pub use cashdesk_api::CODE_OK;
 
 /// Everything the SDK can fail with. Messages never contain key material.
 #[derive(Debug, thiserror::Error)]

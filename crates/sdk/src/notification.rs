@@ -14,60 +14,13 @@
 //! `notifyId` across attempts: deduplicate on it.
 
 use reqwest::header::HeaderMap;
-use serde::{Deserialize, Serialize};
 
 use crate::signing::SignatureVerifier;
 use crate::{Result, SdkError};
 
-/// The body a merchant answers a notification with (HTTP 200) to stop the
-/// retries.
-pub const NOTIFICATION_ACK_BODY: &str = r#"{"code":1000,"msg":"操作成功"}"#;
-
-/// The JSON body of a merchant notification. `notifyType` is one of
-/// `PAY_SUCCESS`, `PAY_CLOSED`, `REFUND_SUCCESS`, `REFUND_FAIL`; types and
-/// states are strings so a newer server never makes an older merchant fail
-/// to acknowledge. In `PAY_*` notifications `state`/`resultCode` are the
-/// order's; in `REFUND_*` ones they are the refund's (`SUCCESS`, `FAIL`,
-/// `REJECTED` / `SUCCESS`, `FAIL`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MerchantNotification {
-    pub notify_id: String,
-    pub notify_type: String,
-    pub app_id: String,
-    pub order_id: String,
-    pub out_trade_no: String,
-    /// Fen.
-    pub amount: i64,
-    pub state: String,
-    pub result_code: Option<String>,
-    pub channel_id: Option<String>,
-    pub channel_type: Option<String>,
-    pub mch_id: Option<String>,
-    pub transaction_id: Option<String>,
-    /// `yyyy-MM-dd HH:mm:ss`, Asia/Shanghai.
-    pub pay_time: Option<String>,
-    pub store_id: Option<String>,
-    pub attach: Option<String>,
-    /// A payment that arrived after the order was closed (the field is
-    /// absent otherwise).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub paid_after_close: bool,
-    /// Refund notifications only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refund_id: Option<String>,
-    /// Refund notifications only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub out_refund_no: Option<String>,
-    /// Refund notifications only (fen).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refund_amount: Option<i64>,
-    /// `REFUND_FAIL` only: why (the channel's code, `REJECTED`, …).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_code: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_msg: Option<String>,
-}
+/// The body (one type with the server's, from the contract crate) and the
+/// acknowledgement that stops the retries.
+pub use cashdesk_api::{MerchantNotification, NOTIFICATION_ACK_BODY};
 
 /// The path and query a notification is signed over: for an absolute
 /// `http(s)` URL its path plus `?query` (as the `url` crate normalises
@@ -141,12 +94,5 @@ mod tests {
         assert_eq!(notify_path_and_query("/cb?x=1").unwrap(), "/cb?x=1");
         assert!(notify_path_and_query("ftp://shop.example.com/cb").is_err());
         assert!(notify_path_and_query("not a url").is_err());
-    }
-
-    #[test]
-    fn ack_body_is_the_success_envelope() {
-        let v: serde_json::Value = serde_json::from_str(NOTIFICATION_ACK_BODY).unwrap();
-        assert_eq!(v["code"], 1000);
-        assert_eq!(v["msg"], "操作成功");
     }
 }

@@ -13,12 +13,12 @@ use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_LENGTH;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use cashdesk_core::InvalidInput;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use serde_json::{Map, Value};
 
 use crate::edge::listener::BodyTimedOut;
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::service::error::ServiceError;
 use crate::state::AppState;
 
 fn too_large(limit: usize) -> ApiError {
@@ -230,23 +230,19 @@ impl FromRequest<AppState> for JsonObject {
 pub struct Fields<'a>(pub &'a Map<String, Value>);
 
 impl<'a> Fields<'a> {
-    fn get(&self, name: &'static str) -> Option<&'a Value> {
+    fn get(&self, name: &str) -> Option<&'a Value> {
         self.0.get(name).filter(|v| !v.is_null())
     }
 
     /// An optional string of at most `max_chars` characters; `""` reads as
     /// absent (merchants often send empty strings for unused fields).
-    pub fn str_opt(
-        &self,
-        name: &'static str,
-        max_chars: usize,
-    ) -> Result<Option<&'a str>, InvalidInput> {
+    pub fn str_opt(&self, name: &str, max_chars: usize) -> Result<Option<&'a str>, ServiceError> {
         match self.get(name) {
             None => Ok(None),
             Some(Value::String(s)) if s.is_empty() => Ok(None),
             Some(Value::String(s)) => {
                 if s.chars().count() > max_chars {
-                    return Err(InvalidInput::new(
+                    return Err(ServiceError::invalid(
                         name,
                         format!("must be at most {max_chars} characters"),
                     ));
@@ -257,22 +253,22 @@ impl<'a> Fields<'a> {
                 if s.chars()
                     .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
                 {
-                    return Err(InvalidInput::new(
+                    return Err(ServiceError::invalid(
                         name,
                         "must not contain control characters",
                     ));
                 }
                 Ok(Some(s.as_str()))
             }
-            Some(_) => Err(InvalidInput::new(name, "must be a string")),
+            Some(_) => Err(ServiceError::invalid(name, "must be a string")),
         }
     }
 
     /// A required non-blank string of at most `max_chars` characters.
-    pub fn str_req(&self, name: &'static str, max_chars: usize) -> Result<&'a str, InvalidInput> {
+    pub fn str_req(&self, name: &str, max_chars: usize) -> Result<&'a str, ServiceError> {
         match self.str_opt(name, max_chars)? {
             Some(s) if !s.trim().is_empty() => Ok(s),
-            _ => Err(InvalidInput::new(name, "is required")),
+            _ => Err(ServiceError::invalid(name, "is required")),
         }
     }
 
@@ -281,14 +277,10 @@ impl<'a> Fields<'a> {
     /// that changes how the text reads without showing itself
     /// ([`is_invisible_format`]). Refused rather than stripped: the
     /// merchant learns that its text is not what a buyer would see.
-    pub fn text_opt(
-        &self,
-        name: &'static str,
-        max_chars: usize,
-    ) -> Result<Option<&'a str>, InvalidInput> {
+    pub fn text_opt(&self, name: &str, max_chars: usize) -> Result<Option<&'a str>, ServiceError> {
         let text = self.str_opt(name, max_chars)?;
         if let Some(c) = text.and_then(|s| s.chars().find(|c| is_invisible_format(*c))) {
-            return Err(InvalidInput::new(
+            return Err(ServiceError::invalid(
                 name,
                 format!(
                     "must not contain invisible formatting characters (found U+{:04X}: \
@@ -301,40 +293,40 @@ impl<'a> Fields<'a> {
     }
 
     /// [`Fields::text_opt`], required and not blank.
-    pub fn text_req(&self, name: &'static str, max_chars: usize) -> Result<&'a str, InvalidInput> {
+    pub fn text_req(&self, name: &str, max_chars: usize) -> Result<&'a str, ServiceError> {
         match self.text_opt(name, max_chars)? {
             Some(s) if !s.trim().is_empty() => Ok(s),
-            _ => Err(InvalidInput::new(name, "is required")),
+            _ => Err(ServiceError::invalid(name, "is required")),
         }
     }
 
     /// An optional JSON integer (not a string, not a float).
-    pub fn int_opt(&self, name: &'static str) -> Result<Option<i64>, InvalidInput> {
+    pub fn int_opt(&self, name: &str) -> Result<Option<i64>, ServiceError> {
         match self.get(name) {
             None => Ok(None),
             Some(Value::Number(n)) => match n.as_i64() {
                 Some(v) => Ok(Some(v)),
-                None if n.is_u64() => Err(InvalidInput::new(name, "is too large")),
-                None => Err(InvalidInput::new(name, "must be an integer")),
+                None if n.is_u64() => Err(ServiceError::invalid(name, "is too large")),
+                None => Err(ServiceError::invalid(name, "must be an integer")),
             },
-            Some(_) => Err(InvalidInput::new(name, "must be an integer")),
+            Some(_) => Err(ServiceError::invalid(name, "must be an integer")),
         }
     }
 
-    pub fn bool_opt(&self, name: &'static str) -> Result<Option<bool>, InvalidInput> {
+    pub fn bool_opt(&self, name: &str) -> Result<Option<bool>, ServiceError> {
         match self.get(name) {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(_) => Err(InvalidInput::new(name, "must be true or false")),
+            Some(_) => Err(ServiceError::invalid(name, "must be true or false")),
         }
     }
 
     /// A required JSON object.
-    pub fn object_req(&self, name: &'static str) -> Result<&'a Map<String, Value>, InvalidInput> {
+    pub fn object_req(&self, name: &str) -> Result<&'a Map<String, Value>, ServiceError> {
         match self.get(name) {
             Some(Value::Object(m)) => Ok(m),
-            None => Err(InvalidInput::new(name, "is required")),
-            Some(_) => Err(InvalidInput::new(name, "must be a JSON object")),
+            None => Err(ServiceError::invalid(name, "is required")),
+            Some(_) => Err(ServiceError::invalid(name, "must be a JSON object")),
         }
     }
 }

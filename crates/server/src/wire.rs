@@ -1,9 +1,11 @@
-//! Response shapes (camelCase JSON). The merchant-facing ones mirror
-//! crates/sdk/src/model.rs field for field — that file is the contract and
-//! the integration tests parse every answer with it. Admin views are
-//! documented in docs/api.md and never carry a secret.
+//! The server's answers. The merchant-facing types (responses, `payData`,
+//! the notification body) are the contract crate's (`cashdesk-api`,
+//! crates/api): one definition the server serializes and the SDK parses,
+//! pinned by golden tests there. This module converts the store's models
+//! into them — functions, not `From` impls, as both sides are foreign
+//! here — and holds the operator's views (documented in docs/api.md, never
+//! carrying a secret), which only the server has.
 
-use cashdesk_channels::PayData;
 use cashdesk_core::time::{to_cn_datetime, to_rfc3339_cn};
 use cashdesk_core::{
     BindingState, ChannelType, NotifyId, OrderState, RefundState, ResultCode, SceneCode, SignType,
@@ -16,37 +18,13 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
+pub use cashdesk_api::{
+    ApplyBindingResponse, CreateOrderResponse, MerchantNotification, OrderSignature, PayResult,
+    PaymentChannel, PaymentList, PaymentResponse, PlatformKeys, RefundResult, RegisterAppResponse,
+};
+
 pub fn time(t: DateTime<Utc>) -> String {
     to_rfc3339_cn(t)
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OrderSignature {
-    pub app_id: String,
-    pub nonce: String,
-    pub timestamp: String,
-    pub signature: String,
-    pub out_trade_no: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PaymentChannel {
-    pub id: String,
-    pub app_id: String,
-    pub app_name: String,
-    pub channel_id: String,
-    pub channel_type: String,
-    pub channel_name: String,
-    pub scene_name: Option<String>,
-    pub scene_code: String,
-    pub config_id: String,
-    pub mch_id: Option<String>,
-    pub url: String,
-    pub method: &'static str,
-    pub enctype: &'static str,
-    pub sort: i64,
 }
 
 /// A human name for a scene, as the seed cashier shows it: the channel's
@@ -55,132 +33,50 @@ pub fn scene_name(channel_type: ChannelType, scene: SceneCode) -> Option<&'stati
     cashdesk_channels::channel_meta(channel_type).and_then(|m| m.scene_name(scene))
 }
 
-impl PaymentChannel {
-    pub fn new(app: &App, bound: &BoundChannel, public_url: &str) -> Self {
-        Self {
-            id: bound.binding.binding_id.to_string(),
-            app_id: app.app_id.to_string(),
-            app_name: app.app_name.clone(),
-            channel_id: bound.channel.channel_id.to_string(),
-            channel_type: bound.config.channel_type.as_str().to_owned(),
-            channel_name: bound.channel.channel_name.clone(),
-            scene_name: scene_name(bound.config.channel_type, bound.channel.scene_code)
-                .map(str::to_owned),
-            scene_code: bound.channel.scene_code.as_str().to_owned(),
-            config_id: bound.config.config_id.to_string(),
-            mch_id: Some(bound.config.mch_id.clone()),
-            url: format!("{public_url}/api/cashier-desk/payment"),
-            method: "POST",
-            enctype: "application/json",
-            sort: i64::from(bound.channel.sort),
-        }
+/// One channel the buyer may pay with: `bound` offered to `app`.
+pub fn payment_channel(app: &App, bound: &BoundChannel, public_url: &str) -> PaymentChannel {
+    PaymentChannel {
+        id: bound.binding.binding_id.to_string(),
+        app_id: app.app_id.to_string(),
+        app_name: app.app_name.clone(),
+        channel_id: bound.channel.channel_id.to_string(),
+        channel_type: bound.config.channel_type.as_str().to_owned(),
+        channel_name: bound.channel.channel_name.clone(),
+        scene_name: scene_name(bound.config.channel_type, bound.channel.scene_code)
+            .map(str::to_owned),
+        scene_code: bound.channel.scene_code.as_str().to_owned(),
+        config_id: bound.config.config_id.to_string(),
+        mch_id: Some(bound.config.mch_id.clone()),
+        url: format!("{public_url}/api/cashier-desk/payment"),
+        method: "POST".to_owned(),
+        enctype: "application/json".to_owned(),
+        sort: i64::from(bound.channel.sort),
     }
 }
 
-/// `POST /api/cashier-desk/payment`'s `data`: `payData` is the adapter's
-/// typed [`PayData`], serialized to its wire shape.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PaymentResponse {
-    pub order_id: String,
-    pub channel_type: ChannelType,
-    pub scene_code: SceneCode,
-    pub pay_data: PayData,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CreateOrderResponse {
-    pub order_id: String,
-    pub out_trade_no: String,
-    pub token: String,
-    pub cashier_url: String,
-    pub expire_at: String,
-    pub signature: OrderSignature,
-    pub channels: Vec<PaymentChannel>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PaymentList {
-    pub order_id: String,
-    pub out_trade_no: String,
-    pub amount: i64,
-    pub order_title: String,
-    pub expire_at: String,
-    pub state: OrderState,
-    pub app_id: String,
-    pub app_name: String,
-    pub channels: Vec<PaymentChannel>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PayResult {
-    pub order_id: String,
-    pub out_trade_no: String,
-    pub amount: i64,
-    pub state: OrderState,
-    pub result_code: ResultCode,
-    pub channel_id: Option<String>,
-    pub channel_type: Option<String>,
-    pub mch_id: Option<String>,
-    pub transaction_id: Option<String>,
-    pub pay_time: Option<String>,
-    pub refunded_amount: i64,
-    pub result_error_code: Option<String>,
-    pub result_error_msg: Option<String>,
-    pub store_id: Option<String>,
-    pub attach: Option<String>,
-    pub paid_after_close: bool,
-}
-
-impl From<&Order> for PayResult {
-    fn from(o: &Order) -> Self {
-        Self {
-            order_id: o.order_id.to_string(),
-            out_trade_no: o.out_trade_no.to_string(),
-            amount: o.amount.get(),
-            state: o.state,
-            result_code: o.state.result_code(),
-            channel_id: o.channel.as_ref().map(|c| c.channel_id.to_string()),
-            channel_type: o
-                .channel
-                .as_ref()
-                .map(|c| c.channel_type.as_str().to_owned()),
-            mch_id: o.channel.as_ref().map(|c| c.mch_id.clone()),
-            transaction_id: o.transaction_id.clone(),
-            pay_time: o.pay_time.map(to_cn_datetime),
-            refunded_amount: o.refunded_amount.get(),
-            result_error_code: o.result_error_code.clone(),
-            result_error_msg: o.result_error_msg.clone(),
-            store_id: o.store_id.as_ref().map(|s| s.to_string()),
-            attach: o.attach.clone(),
-            paid_after_close: o.paid_after_close,
-        }
+/// `query-pay-result` and `close`: the order as the merchant sees it.
+pub fn pay_result(o: &Order) -> PayResult {
+    PayResult {
+        order_id: o.order_id.to_string(),
+        out_trade_no: o.out_trade_no.to_string(),
+        amount: o.amount.get(),
+        state: o.state,
+        result_code: o.state.result_code(),
+        channel_id: o.channel.as_ref().map(|c| c.channel_id.to_string()),
+        channel_type: o
+            .channel
+            .as_ref()
+            .map(|c| c.channel_type.as_str().to_owned()),
+        mch_id: o.channel.as_ref().map(|c| c.mch_id.clone()),
+        transaction_id: o.transaction_id.clone(),
+        pay_time: o.pay_time.map(to_cn_datetime),
+        refunded_amount: o.refunded_amount.get(),
+        result_error_code: o.result_error_code.clone(),
+        result_error_msg: o.result_error_msg.clone(),
+        store_id: o.store_id.as_ref().map(|s| s.to_string()),
+        attach: o.attach.clone(),
+        paid_after_close: o.paid_after_close,
     }
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ApplyBindingResponse {
-    pub binding_id: String,
-    pub state: BindingState,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RegisterAppResponse {
-    pub app_id: String,
-    pub app_key: String,
-    pub sign_type: SignType,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PlatformKeys {
-    pub rsa_public_key_pem: String,
-    pub sm2_public_key_pem: String,
 }
 
 // --- admin views ---
@@ -493,41 +389,21 @@ impl From<&AuditEntry> for AuditView {
 
 /// A refund as the merchant sees it (`POST /refunds`, `GET
 /// /refunds/{outRefundNo}`); `refundedAmount` is its order's.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RefundResult {
-    pub refund_id: String,
-    pub out_refund_no: String,
-    pub out_trade_no: String,
-    pub order_id: String,
-    pub amount: i64,
-    pub state: RefundState,
-    pub reason: Option<String>,
-    pub channel_refund_id: Option<String>,
-    pub error_code: Option<String>,
-    pub error_msg: Option<String>,
-    pub refunded_amount: i64,
-    pub created_at: String,
-    pub finished_at: Option<String>,
-}
-
-impl RefundResult {
-    pub fn new(r: &Refund, order: &Order) -> Self {
-        Self {
-            refund_id: r.refund_id.to_string(),
-            out_refund_no: r.out_refund_no.to_string(),
-            out_trade_no: order.out_trade_no.to_string(),
-            order_id: r.order_id.to_string(),
-            amount: r.amount.get(),
-            state: r.state,
-            reason: r.reason.clone(),
-            channel_refund_id: r.channel_refund_id.clone(),
-            error_code: r.error_code.clone(),
-            error_msg: r.error_msg.clone(),
-            refunded_amount: order.refunded_amount.get(),
-            created_at: time(r.created_at),
-            finished_at: r.finished_at.map(time),
-        }
+pub fn refund_result(r: &Refund, order: &Order) -> RefundResult {
+    RefundResult {
+        refund_id: r.refund_id.to_string(),
+        out_refund_no: r.out_refund_no.to_string(),
+        out_trade_no: order.out_trade_no.to_string(),
+        order_id: r.order_id.to_string(),
+        amount: r.amount.get(),
+        state: r.state,
+        reason: r.reason.clone(),
+        channel_refund_id: r.channel_refund_id.clone(),
+        error_code: r.error_code.clone(),
+        error_msg: r.error_msg.clone(),
+        refunded_amount: order.refunded_amount.get(),
+        created_at: time(r.created_at),
+        finished_at: r.finished_at.map(time),
     }
 }
 
@@ -550,7 +426,7 @@ pub struct RefundView {
 impl RefundView {
     pub fn new(r: &Refund, order: &Order) -> Self {
         Self {
-            refund: RefundResult::new(r, order),
+            refund: refund_result(r, order),
             app_id: r.app_id.to_string(),
             notify_url: r.notify_url.clone(),
             order_amount: order.amount.get(),
@@ -562,100 +438,65 @@ impl RefundView {
     }
 }
 
-/// The JSON body of a merchant notification (ARCHITECTURE.md §5.3;
-/// `cashdesk_sdk::MerchantNotification` is its merchant-side mirror).
-/// `PAY_*`: `state`/`resultCode` are the order's after the event.
-/// `REFUND_*`: they are the refund's (`SUCCESS` → `SUCCESS`; `FAIL` or
-/// `REJECTED` → `FAIL`), with the refund's fields; the order's fields are
-/// the paid order's, which a refund does not change.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NotificationBody {
-    pub notify_id: String,
-    pub notify_type: &'static str,
-    pub app_id: String,
-    pub order_id: String,
-    pub out_trade_no: String,
-    pub amount: i64,
-    pub state: String,
-    pub result_code: String,
-    pub channel_id: Option<String>,
-    pub channel_type: Option<String>,
-    pub mch_id: Option<String>,
-    pub transaction_id: Option<String>,
-    pub pay_time: Option<String>,
-    pub store_id: Option<String>,
-    pub attach: Option<String>,
-    /// Only when true (a payment that arrived after the order was closed).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub paid_after_close: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refund_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub out_refund_no: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refund_amount: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_code: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_msg: Option<String>,
+/// A `PAY_*` notification about `order` as it is after the event
+/// (`state`/`resultCode` are the order's).
+pub fn order_notification(
+    notify_id: &NotifyId,
+    notify_type: NotifyType,
+    order: &Order,
+) -> MerchantNotification {
+    let ch = order.channel.as_ref();
+    MerchantNotification {
+        notify_id: notify_id.to_string(),
+        notify_type: notify_type.as_str().to_owned(),
+        app_id: order.app_id.to_string(),
+        order_id: order.order_id.to_string(),
+        out_trade_no: order.out_trade_no.to_string(),
+        amount: order.amount.get(),
+        state: order.state.as_str().to_owned(),
+        result_code: Some(order.state.result_code().as_str().to_owned()),
+        channel_id: ch.map(|c| c.channel_id.to_string()),
+        channel_type: ch.map(|c| c.channel_type.as_str().to_owned()),
+        mch_id: ch.map(|c| c.mch_id.clone()),
+        transaction_id: order.transaction_id.clone(),
+        pay_time: order.pay_time.map(to_cn_datetime),
+        store_id: order.store_id.as_ref().map(|s| s.to_string()),
+        attach: order.attach.clone(),
+        paid_after_close: order.paid_after_close,
+        refund_id: None,
+        out_refund_no: None,
+        refund_amount: None,
+        error_code: None,
+        error_msg: None,
+    }
 }
 
-impl NotificationBody {
-    /// A `PAY_*` notification about `order` as it is after the event.
-    pub fn for_order(
-        notify_id: &NotifyId,
-        notify_type: NotifyType,
-        order: &Order,
-    ) -> NotificationBody {
-        let ch = order.channel.as_ref();
-        NotificationBody {
-            notify_id: notify_id.to_string(),
-            notify_type: notify_type.as_str(),
-            app_id: order.app_id.to_string(),
-            order_id: order.order_id.to_string(),
-            out_trade_no: order.out_trade_no.to_string(),
-            amount: order.amount.get(),
-            state: order.state.as_str().to_owned(),
-            result_code: order.state.result_code().as_str().to_owned(),
-            channel_id: ch.map(|c| c.channel_id.to_string()),
-            channel_type: ch.map(|c| c.channel_type.as_str().to_owned()),
-            mch_id: ch.map(|c| c.mch_id.clone()),
-            transaction_id: order.transaction_id.clone(),
-            pay_time: order.pay_time.map(to_cn_datetime),
-            store_id: order.store_id.as_ref().map(|s| s.to_string()),
-            attach: order.attach.clone(),
-            paid_after_close: order.paid_after_close,
-            refund_id: None,
-            out_refund_no: None,
-            refund_amount: None,
-            error_code: None,
-            error_msg: None,
-        }
-    }
-
-    /// A `REFUND_*` notification about `refund` as it is after the event.
-    pub fn for_refund(
-        notify_id: &NotifyId,
-        notify_type: NotifyType,
-        refund: &Refund,
-        order: &Order,
-    ) -> NotificationBody {
-        let mut body = NotificationBody::for_order(notify_id, notify_type, order);
-        body.state = refund.state.as_str().to_owned();
-        body.result_code = match refund.state {
+/// A `REFUND_*` notification about `refund` as it is after the event:
+/// `state`/`resultCode` are the refund's (`SUCCESS` → `SUCCESS`; `FAIL` or
+/// `REJECTED` → `FAIL`), with the refund's fields; the order's fields are
+/// the paid order's, which a refund does not change.
+pub fn refund_notification(
+    notify_id: &NotifyId,
+    notify_type: NotifyType,
+    refund: &Refund,
+    order: &Order,
+) -> MerchantNotification {
+    let mut body = order_notification(notify_id, notify_type, order);
+    body.state = refund.state.as_str().to_owned();
+    body.result_code = Some(
+        match refund.state {
             RefundState::Success => ResultCode::Success,
             _ => ResultCode::Fail,
         }
         .as_str()
-        .to_owned();
-        body.refund_id = Some(refund.refund_id.to_string());
-        body.out_refund_no = Some(refund.out_refund_no.to_string());
-        body.refund_amount = Some(refund.amount.get());
-        body.error_code = refund.error_code.clone();
-        body.error_msg = refund.error_msg.clone();
-        body
-    }
+        .to_owned(),
+    );
+    body.refund_id = Some(refund.refund_id.to_string());
+    body.out_refund_no = Some(refund.out_refund_no.to_string());
+    body.refund_amount = Some(refund.amount.get());
+    body.error_code = refund.error_code.clone();
+    body.error_msg = refund.error_msg.clone();
+    body
 }
 
 /// A notification as the operator sees it, with its attempts when one is

@@ -13,7 +13,7 @@ use super::{CLOSE_PATH, Lakala, PREORDER_PATH, QUERY_PATH, REFUND_PATH, choices}
 use crate::channel::*;
 use crate::error::{ChannelError, NotifyError};
 use crate::meta::ChannelMeta;
-use crate::pay_data::{PayData, RequestPayment};
+use crate::pay_data::{PayData, WxRequestPayment};
 use crate::support::truncate_bytes;
 
 fn field<'a>(
@@ -38,7 +38,7 @@ fn request_payment(
         Some(serde_json::Value::Number(n)) => n.to_string(),
         _ => field(what, f, "time_stamp")?.to_owned(),
     };
-    Ok(PayData::RequestPayment(RequestPayment {
+    Ok(PayData::RequestPayment(WxRequestPayment {
         app_id: field(what, f, "app_id")?.to_owned(),
         time_stamp: ts,
         nonce_str: field(what, f, "nonce_str")?.to_owned(),

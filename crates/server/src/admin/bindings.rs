@@ -1,4 +1,6 @@
-//! Admin: binding applications (`?state=&appId=`), approve / reject.
+//! Admin: binding applications (`?state=&appId=`, the names of
+//! `cashdesk_api::BindingQuery`, checked by a test in `admin/mod.rs`),
+//! approve / reject.
 
 use axum::extract::{RawQuery, State};
 

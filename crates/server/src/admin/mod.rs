@@ -121,3 +121,89 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/admin/audit", get(audit::list))
         .route_layer(from_fn_with_state(state, require_admin))
 }
+
+#[cfg(test)]
+mod tests {
+    //! The operator lists read their query string themselves (`ListQuery`:
+    //! each parameter by its own rule, a refusal naming it); the SDK and
+    //! the CLI send the contract's filter structs. Every name those send
+    //! must be one the server reads — a name it did not read would be
+    //! ignored silently, and the list would come back unfiltered.
+
+    use axum::response::IntoResponse;
+    use cashdesk_api::{BindingQuery, NotificationQuery, OrderQuery, QueryPairs, RefundQuery};
+    use cashdesk_core::BindingState;
+
+    use crate::error::ApiResult;
+    use crate::input::ListQuery;
+
+    /// Each name of `query` (every field set, so every name is sent),
+    /// given a value no rule accepts, is refused with 4000 naming it.
+    async fn every_name_is_read(
+        query: &impl QueryPairs,
+        filter: impl Fn(&ListQuery) -> ApiResult<()>,
+    ) {
+        let pairs = query.query_pairs();
+        assert!(!pairs.is_empty());
+        for (name, _) in pairs {
+            let raw = format!("{name}=%01not-a-value");
+            let err = filter(&ListQuery::parse(Some(&raw)))
+                .expect_err(&format!("`{name}` is not read by the server"));
+            let body = axum::body::to_bytes(err.into_response().into_body(), usize::MAX)
+                .await
+                .expect("body");
+            let body: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+            assert_eq!(body["code"], 4000, "{name}: {body}");
+            assert_eq!(body["data"]["field"], name.as_str(), "{body}");
+        }
+    }
+
+    fn some(s: &str) -> Option<String> {
+        Some(s.to_owned())
+    }
+
+    // The struct literals name every field, so a field added to a filter
+    // does not compile here until it is set, and then it is checked.
+    #[tokio::test]
+    async fn the_contract_list_filters_name_what_the_server_reads() {
+        every_name_is_read(
+            &OrderQuery {
+                app_id: some("a"),
+                store_id: some("s"),
+                state: some("SUCCESS"),
+                out_trade_no: some("T1"),
+                limit: Some(10),
+            },
+            |q| super::orders::filter(q).map(drop),
+        )
+        .await;
+        every_name_is_read(
+            &RefundQuery {
+                app_id: some("a"),
+                state: some("SUCCESS"),
+                limit: Some(10),
+            },
+            |q| super::refunds::filter(q).map(drop),
+        )
+        .await;
+        every_name_is_read(
+            &BindingQuery {
+                state: Some(BindingState::Pending),
+                app_id: some("a"),
+            },
+            |q| super::bindings::filter(q).map(drop),
+        )
+        .await;
+        every_name_is_read(
+            &NotificationQuery {
+                app_id: some("a"),
+                order_id: some("P1"),
+                state: some("FAILED"),
+                limit: Some(10),
+                before: some("N1"),
+            },
+            |q| super::notifications::filter(q).map(drop),
+        )
+        .await;
+    }
+}

@@ -1,5 +1,7 @@
 //! Admin: merchant notifications (`?appId=&orderId=&state=&limit=&before=`,
-//! newest first), one notification with its attempts, and the resend.
+//! newest first: the names of `cashdesk_api::NotificationQuery`, checked by
+//! a test in `admin/mod.rs`), one notification with its attempts, and the
+//! resend.
 
 use axum::extract::{RawQuery, State};
 

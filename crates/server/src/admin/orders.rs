@@ -1,4 +1,6 @@
 //! Admin: orders (`?appId=&storeId=&state=&outTradeNo=&limit=&before=`, newest first).
+//! The SDK and the CLI send `cashdesk_api::OrderQuery` (all but `before`);
+//! a test in `admin/mod.rs` checks that each of its names is read here.
 
 use axum::extract::{RawQuery, State};
 use cashdesk_core::{AppId, OrderId, OrderState, OutTradeNo, StoreId};

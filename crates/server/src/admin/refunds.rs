@@ -1,5 +1,7 @@
 //! Admin: refunds (`?state=&appId=&orderId=&limit=&before=`, newest
-//! first), one refund, and the review of `PENDING_REVIEW` refunds.
+//! first), one refund, and the review of `PENDING_REVIEW` refunds. The SDK
+//! and the CLI send `cashdesk_api::RefundQuery` (`state`, `appId`,
+//! `limit`); a test in `admin/mod.rs` checks that each is read here.
 
 use axum::extract::{RawQuery, State};
 

@@ -532,7 +532,7 @@ fn after_pay(
     match flow {
         Flow::Redirect => {
             let target = pay_data
-                .browser_url()
+                .redirect_url()
                 .and_then(|u| url::Url::parse(u).ok())
                 .filter(|u| matches!(u.scheme(), "http" | "https"));
             let Some(mut target) = target else {

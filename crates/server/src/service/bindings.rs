@@ -35,7 +35,7 @@ pub async fn payment_channels(
     Ok(bound
         .iter()
         .map(|b| {
-            let mut c = PaymentChannel::new(app, b, &state.public_url);
+            let mut c = crate::wire::payment_channel(app, b, &state.public_url);
             if let Some(i) = identities
                 .iter()
                 .find(|i| i.config_id == b.config.config_id)

@@ -268,7 +268,7 @@ pub async fn query(
     } else {
         order
     };
-    Ok(PayResult::from(&order))
+    Ok(wire::pay_result(&order))
 }
 
 /// CREATED/PAYING → CLOSED (merchant told `PAY_CLOSED`), closing at the
@@ -281,7 +281,7 @@ pub async fn close(state: &AppState, app: &App, out_trade_no: &str) -> ServiceRe
         super::payments::close_at_channel(state, &order).await?;
     }
     if let Some(closed) = super::payments::close_order(state, &order, Source::Merchant).await? {
-        return Ok(PayResult::from(&closed));
+        return Ok(wire::pay_result(&closed));
     }
     // Lost the race or not closable: decide on the state as it is now.
     let current = state
@@ -290,7 +290,7 @@ pub async fn close(state: &AppState, app: &App, out_trade_no: &str) -> ServiceRe
         .await?
         .ok_or_else(|| ServiceError::not_found(format!("order with outTradeNo {out_trade_no}")))?;
     match current.state {
-        OrderState::Closed => Ok(PayResult::from(&current)),
+        OrderState::Closed => Ok(wire::pay_result(&current)),
         s => Err(ServiceError::state_not_allowed(if s.is_paid() {
             format!("order is {s}: a paid order cannot be closed (refund it instead)")
         } else {

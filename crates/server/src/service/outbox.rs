@@ -40,7 +40,7 @@ use serde_json::json;
 
 use crate::service::error::{ServiceError, ServiceResult};
 use crate::state::AppState;
-use crate::wire::{AttemptView, NotificationBody, NotificationView};
+use crate::wire::{self, AttemptView, MerchantNotification, NotificationView};
 
 /// `order` as it will be once `t` applies (the fields a notification shows).
 pub fn project(order: &Order, t: &OrderTransition) -> Order {
@@ -90,7 +90,7 @@ async fn app_of(state: &AppState, app_id: &AppId) -> ServiceResult<App> {
     })
 }
 
-fn to_json(body: &NotificationBody) -> ServiceResult<String> {
+fn to_json(body: &MerchantNotification) -> ServiceResult<String> {
     serde_json::to_string(body).map_err(ServiceError::internal)
 }
 
@@ -117,7 +117,7 @@ pub async fn order_notification(
         },
     };
     let notify_id = NotifyId::generate();
-    let body = NotificationBody::for_order(&notify_id, notify_type, after);
+    let body = wire::order_notification(&notify_id, notify_type, after);
     Ok(Some(NewNotification {
         notify_id,
         app_id: after.app_id.clone(),
@@ -152,7 +152,7 @@ pub async fn refund_notification(
         },
     };
     let notify_id = NotifyId::generate();
-    let body = NotificationBody::for_refund(&notify_id, notify_type, after, order);
+    let body = wire::refund_notification(&notify_id, notify_type, after, order);
     Ok(Some(NewNotification {
         notify_id,
         app_id: after.app_id.clone(),
@@ -269,7 +269,7 @@ mod tests {
         });
         let after = project(&o, &t);
         let id = NotifyId::generate();
-        let v = serde_json::to_value(NotificationBody::for_order(
+        let v = serde_json::to_value(wire::order_notification(
             &id,
             NotifyType::PaySuccess,
             &after,
@@ -289,7 +289,7 @@ mod tests {
         assert!(v.get("outRefundNo").is_none(), "{v}");
         // A plain success does not carry the flag at all.
         let t = OrderTransition::new(&[OrderState::Paying], OrderState::Closed, now);
-        let v = serde_json::to_value(NotificationBody::for_order(
+        let v = serde_json::to_value(wire::order_notification(
             &id,
             NotifyType::PayClosed,
             &project(&o, &t),

@@ -295,8 +295,8 @@ async fn pay_now(state: &AppState, app: &App, input: PayCommand) -> ServiceResul
     add_qr_svg_url(state, &order.order_id, &mut pay_data);
     Ok(PaymentResponse {
         order_id: order.order_id.to_string(),
-        channel_type: oc.channel_type,
-        scene_code: oc.scene_code,
+        channel_type: oc.channel_type.as_str().to_owned(),
+        scene_code: oc.scene_code.as_str().to_owned(),
         pay_data,
     })
 }

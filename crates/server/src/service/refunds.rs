@@ -156,7 +156,7 @@ fn conflict(out_refund_no: &OutRefundNo) -> ServiceError {
 /// `refundedAmount`).
 async fn answer(state: &AppState, refund: &Refund) -> ServiceResult<RefundResult> {
     let order = order_of(state, refund).await?;
-    Ok(RefundResult::new(refund, &order))
+    Ok(crate::wire::refund_result(refund, &order))
 }
 
 async fn reload(state: &AppState, refund_id: &RefundId) -> ServiceResult<Refund> {

@@ -18,7 +18,7 @@ use super::wire::{Fields, fen, fields_of, need, refund_outcome};
 use crate::channel::*;
 use crate::error::{ChannelError, NotifyError};
 use crate::meta::ChannelMeta;
-use crate::pay_data::{PayData, RequestPayment, WxAppPayReq};
+use crate::pay_data::{PayData, WxAppPayReq, WxRequestPayment};
 use crate::support::truncate_bytes;
 use crate::wechat::wire::SubMerchant;
 use crate::wechat::{TradeKind, check_sub_merchant, payer_app};
@@ -319,7 +319,7 @@ impl WxPayV2 {
         nonce: &str,
         app_id: &str,
     ) -> PayData {
-        let mut p = RequestPayment {
+        let mut p = WxRequestPayment {
             app_id: app_id.to_owned(),
             time_stamp: timestamp.to_string(),
             nonce_str: nonce.to_owned(),

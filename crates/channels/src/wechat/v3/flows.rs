@@ -19,7 +19,7 @@ use super::wire::*;
 use crate::channel::*;
 use crate::error::{ChannelError, NotifyError};
 use crate::meta::ChannelMeta;
-use crate::pay_data::{PayData, RequestPayment, WxAppPayReq};
+use crate::pay_data::{PayData, WxAppPayReq, WxRequestPayment};
 use crate::support::{truncate_bytes, url_encode as enc};
 use crate::wechat::wire::SubMerchant;
 use crate::wechat::{TradeKind, check_sub_merchant, payer_app};
@@ -414,7 +414,7 @@ impl WxPayV3 {
     ) -> Result<PayData, ChannelError> {
         let package = format!("prepay_id={prepay_id}");
         let pay_sign = self.rsa_sign(&format!("{app_id}\n{ts}\n{nonce}\n{package}\n"))?;
-        Ok(PayData::RequestPayment(RequestPayment {
+        Ok(PayData::RequestPayment(WxRequestPayment {
             app_id: app_id.to_owned(),
             time_stamp: ts.to_string(),
             nonce_str: nonce.to_owned(),
