@@ -49,6 +49,9 @@ pub struct OrderQuery {
     /// 1 to 500 (server default 50).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
+    /// An orderId: only older orders (paging).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
 }
 
 impl QueryPairs for OrderQuery {}
@@ -59,12 +62,18 @@ impl QueryPairs for OrderQuery {}
 pub struct RefundQuery {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app_id: Option<String>,
+    /// Only the refunds of this order (an orderId).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
     /// A refund state such as `PENDING_REVIEW` or `PROCESSING`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
     /// 1 to 500 (server default 50).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
+    /// A refundId: only older refunds (paging).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
 }
 
 impl QueryPairs for RefundQuery {}

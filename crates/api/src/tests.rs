@@ -565,10 +565,12 @@ fn list_queries_send_only_set_filters() {
             state: Some(s("SUCCESS")),
             out_trade_no: Some(s("T1")),
             limit: Some(20),
+            before: Some(s("P01")),
         }
         .query_pairs(),
         [
             ("appId", "app1"),
+            ("before", "P01"),
             ("limit", "20"),
             ("outTradeNo", "T1"),
             ("state", "SUCCESS"),
@@ -579,11 +581,18 @@ fn list_queries_send_only_set_filters() {
     assert_eq!(
         RefundQuery {
             app_id: None,
+            order_id: Some(s("P01")),
             state: Some(s("PENDING_REVIEW")),
             limit: Some(5),
+            before: None,
         }
         .query_pairs(),
-        [("limit", "5"), ("state", "PENDING_REVIEW")].map(|(k, v)| (s(k), s(v)))
+        [
+            ("limit", "5"),
+            ("orderId", "P01"),
+            ("state", "PENDING_REVIEW"),
+        ]
+        .map(|(k, v)| (s(k), s(v)))
     );
     assert_eq!(
         BindingQuery {

@@ -359,12 +359,14 @@ pub async fn order(
             store_id,
             state,
             limit,
+            before,
         } => show(
             c.list_orders(&OrderQuery {
                 app_id,
                 store_id,
                 state,
                 limit,
+                before,
                 ..OrderQuery::default()
             })
             .await,
@@ -417,12 +419,16 @@ pub async fn refund(
         RefundAction::List {
             state,
             app_id,
+            order_id,
             limit,
+            before,
         } => show(
             c.list_refunds(&RefundQuery {
                 app_id,
+                order_id,
                 state,
                 limit,
+                before,
             })
             .await,
         ),

@@ -294,6 +294,9 @@ pub enum OrderAction {
         state: Option<String>,
         #[arg(long)]
         limit: Option<u32>,
+        /// Only orders older than this orderId (paging: the last one shown).
+        #[arg(long)]
+        before: Option<String>,
     },
     /// Show one order, by cashdesk's orderId (P…) or the merchant's
     /// outTradeNo.
@@ -390,8 +393,14 @@ pub enum RefundAction {
         state: Option<String>,
         #[arg(long)]
         app_id: Option<String>,
+        /// Only the refunds of this order (its orderId).
+        #[arg(long)]
+        order_id: Option<String>,
         #[arg(long)]
         limit: Option<u32>,
+        /// Only refunds older than this refundId (paging: the last one shown).
+        #[arg(long)]
+        before: Option<String>,
     },
     /// Show one refund by its refundId.
     Show { refund_id: String },

@@ -173,6 +173,7 @@ mod tests {
                 state: some("SUCCESS"),
                 out_trade_no: some("T1"),
                 limit: Some(10),
+                before: some("P1"),
             },
             |q| super::orders::filter(q).map(drop),
         )
@@ -180,8 +181,10 @@ mod tests {
         every_name_is_read(
             &RefundQuery {
                 app_id: some("a"),
+                order_id: some("P1"),
                 state: some("SUCCESS"),
                 limit: Some(10),
+                before: some("R1"),
             },
             |q| super::refunds::filter(q).map(drop),
         )

@@ -342,6 +342,18 @@ async fn orders_and_audit(b: Backend) {
         .await
         .expect("orders");
     assert_eq!(limited.as_array().map(Vec::len), Some(1));
+    // The next page: older than the last one shown.
+    let next = app
+        .admin
+        .list_orders(&OrderQuery {
+            limit: Some(1),
+            before: limited[0]["orderId"].as_str().map(str::to_owned),
+            ..OrderQuery::default()
+        })
+        .await
+        .expect("orders");
+    assert_eq!(next.as_array().map(Vec::len), Some(1));
+    assert_eq!(next[0]["orderId"], created.order_id.as_str(), "{next}");
     let filtered = app
         .admin
         .list_orders(&OrderQuery {

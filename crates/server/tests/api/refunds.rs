@@ -187,11 +187,33 @@ async fn partial_then_full(b: Backend, version: &'static str) {
         .list_refunds(&cashdesk_sdk::RefundQuery {
             app_id: Some(setup.shop.app_id.clone()),
             state: Some("SUCCESS".into()),
-            limit: None,
+            ..Default::default()
         })
         .await
         .expect("admin list");
     assert_eq!(listed.as_array().expect("array").len(), 2, "{listed}");
+    // By order, and paged: the older of the two after the newer.
+    let of_order = app
+        .admin
+        .list_refunds(&cashdesk_sdk::RefundQuery {
+            order_id: Some(done.order_id.clone()),
+            limit: Some(1),
+            ..Default::default()
+        })
+        .await
+        .expect("admin list by order");
+    assert_eq!(of_order.as_array().map(Vec::len), Some(1), "{of_order}");
+    let older = app
+        .admin
+        .list_refunds(&cashdesk_sdk::RefundQuery {
+            order_id: Some(done.order_id.clone()),
+            before: of_order[0]["refundId"].as_str().map(str::to_owned),
+            ..Default::default()
+        })
+        .await
+        .expect("admin list, next page");
+    assert_eq!(older.as_array().map(Vec::len), Some(1), "{older}");
+    assert_ne!(older[0]["refundId"], of_order[0]["refundId"]);
     let one = app
         .admin
         .get_refund(&done.refund_id)
@@ -389,7 +411,7 @@ async fn refund_review_approve_and_reject(b: Backend) {
         .list_refunds(&cashdesk_sdk::RefundQuery {
             app_id: Some(app_id.clone()),
             state: Some("PENDING_REVIEW".into()),
-            limit: None,
+            ..Default::default()
         })
         .await
         .expect("list");
