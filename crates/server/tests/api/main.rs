@@ -12,6 +12,7 @@ mod bad_input;
 mod bindings;
 mod browser;
 mod cashier;
+mod contract;
 mod edge;
 mod lakala;
 mod notify;
