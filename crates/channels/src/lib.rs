@@ -35,6 +35,7 @@
 //! `notify` (notifications) and `wire` (credential shapes and bodies).
 
 pub mod alipay;
+pub mod bill;
 pub mod channel;
 pub mod error;
 pub mod http;
