@@ -24,55 +24,19 @@ const DETAIL_FIRST: &str = "交易时间";
 const SUMMARY_FIRST: &str = "总交易单数";
 
 /// A column of the detail rows, by its names in the layouts served.
-struct Column {
-    names: &'static [&'static str],
-    required: bool,
-}
+type Column = &'static [&'static str];
 
-const TIME: Column = Column {
-    names: &["交易时间"],
-    required: true,
-};
-const MCH_ID: Column = Column {
-    names: &["商户号"],
-    required: true,
-};
-const SUB_MCH_ID: Column = Column {
-    names: &["特约商户号", "子商户号"],
-    required: false,
-};
-const TRANSACTION_ID: Column = Column {
-    names: &["微信订单号"],
-    required: true,
-};
-const OUT_TRADE_NO: Column = Column {
-    names: &["商户订单号"],
-    required: true,
-};
-const TRADE_STATE: Column = Column {
-    names: &["交易状态"],
-    required: true,
-};
-const SETTLED_AMOUNT: Column = Column {
-    names: &["应结订单金额", "总金额"],
-    required: true,
-};
-const CHANNEL_REFUND_ID: Column = Column {
-    names: &["微信退款单号"],
-    required: false,
-};
-const OUT_REFUND_NO: Column = Column {
-    names: &["商户退款单号"],
-    required: false,
-};
-const REFUND_AMOUNT: Column = Column {
-    names: &["退款金额"],
-    required: false,
-};
-const REFUND_STATE: Column = Column {
-    names: &["退款状态"],
-    required: false,
-};
+const TIME: Column = &["交易时间"];
+const MCH_ID: Column = &["商户号"];
+const SUB_MCH_ID: Column = &["特约商户号", "子商户号"];
+const TRANSACTION_ID: Column = &["微信订单号"];
+const OUT_TRADE_NO: Column = &["商户订单号"];
+const TRADE_STATE: Column = &["交易状态"];
+const SETTLED_AMOUNT: Column = &["应结订单金额", "总金额"];
+const CHANNEL_REFUND_ID: Column = &["微信退款单号"];
+const OUT_REFUND_NO: Column = &["商户退款单号"];
+const REFUND_AMOUNT: Column = &["退款金额"];
+const REFUND_STATE: Column = &["退款状态"];
 
 /// Where each column is in this file's header.
 struct Layout {
@@ -92,42 +56,26 @@ struct Layout {
 
 impl Layout {
     fn of(header: &[&str], line: usize) -> Result<Self, BillError> {
-        let find = |c: &Column| header.iter().position(|h| c.names.contains(h));
-        let need = |c: &Column| {
-            debug_assert!(c.required);
+        let find = |c: Column| header.iter().position(|h| c.contains(h));
+        let need = |c: Column| {
             find(c).ok_or_else(|| {
-                BillError::new(
-                    line,
-                    format!("the header has no column {}", c.names.join(" or ")),
-                )
+                BillError::new(line, format!("the header has no column {}", c.join(" or ")))
             })
         };
-        let layout = Self {
+        Ok(Self {
             width: header.len(),
-            time: need(&TIME)?,
-            mch_id: need(&MCH_ID)?,
-            sub_mch_id: find(&SUB_MCH_ID),
-            transaction_id: need(&TRANSACTION_ID)?,
-            out_trade_no: need(&OUT_TRADE_NO)?,
-            trade_state: need(&TRADE_STATE)?,
-            settled_amount: need(&SETTLED_AMOUNT)?,
-            channel_refund_id: find(&CHANNEL_REFUND_ID),
-            out_refund_no: find(&OUT_REFUND_NO),
-            refund_amount: find(&REFUND_AMOUNT),
-            refund_state: find(&REFUND_STATE),
-        };
-        debug_assert!(
-            ![
-                &SUB_MCH_ID,
-                &CHANNEL_REFUND_ID,
-                &OUT_REFUND_NO,
-                &REFUND_AMOUNT,
-                &REFUND_STATE
-            ]
-            .iter()
-            .any(|c| c.required)
-        );
-        Ok(layout)
+            time: need(TIME)?,
+            mch_id: need(MCH_ID)?,
+            sub_mch_id: find(SUB_MCH_ID),
+            transaction_id: need(TRANSACTION_ID)?,
+            out_trade_no: need(OUT_TRADE_NO)?,
+            trade_state: need(TRADE_STATE)?,
+            settled_amount: need(SETTLED_AMOUNT)?,
+            channel_refund_id: find(CHANNEL_REFUND_ID),
+            out_refund_no: find(OUT_REFUND_NO),
+            refund_amount: find(REFUND_AMOUNT),
+            refund_state: find(REFUND_STATE),
+        })
     }
 
     fn record(&self, fields: &[&str], line: usize) -> Result<BillRecord, BillError> {

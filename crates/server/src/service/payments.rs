@@ -96,10 +96,6 @@ use crate::wire::PaymentResponse;
 /// AAD of a sealed QR token.
 const QR_AAD: &[u8] = b"cashier:qr";
 
-fn state_not_allowed(msg: impl Into<String>) -> ServiceError {
-    ServiceError::state_not_allowed(msg)
-}
-
 /// The answer a payment flight shares with every identical request.
 type PayAnswer = Result<PaymentResponse, Arc<ServiceError>>;
 
@@ -232,13 +228,15 @@ pub async fn pay(state: &AppState, app: &App, input: PayCommand) -> ServiceResul
 async fn pay_now(state: &AppState, app: &App, input: PayCommand) -> ServiceResult<PaymentResponse> {
     let order = order_of_app(state, app, &input.out_trade_no).await?;
     if !order.state.is_payable() {
-        return Err(state_not_allowed(format!(
+        return Err(ServiceError::state_not_allowed(format!(
             "order is {} and cannot be paid",
             order.state
         )));
     }
     if order.expire_at <= Utc::now() {
-        return Err(state_not_allowed("order has expired and cannot be paid"));
+        return Err(ServiceError::state_not_allowed(
+            "order has expired and cannot be paid",
+        ));
     }
     if let Some(store_id) = &order.store_id {
         stores::require_store(state, &app.app_id, store_id).await?;
@@ -247,7 +245,7 @@ async fn pay_now(state: &AppState, app: &App, input: PayCommand) -> ServiceResul
     if let Some(current) = &order.channel
         && current.channel_id != bound.channel.channel_id
     {
-        return Err(state_not_allowed(format!(
+        return Err(ServiceError::state_not_allowed(format!(
             "order is already being paid with channel {} ({} {}); to pay another way, close this order and create a new one",
             current.channel_id, current.channel_type, current.scene_code
         )));
@@ -351,7 +349,7 @@ async fn lost_race(
     {
         tracing::warn!(order_id = %order_id, error = %e, "could not close the losing channel order; nobody holds its payData");
     }
-    Err(state_not_allowed(match current.state {
+    Err(ServiceError::state_not_allowed(match current.state {
         OrderState::Paying => "order is already being paid with another channel".to_owned(),
         s => format!("order is {s} and cannot be paid"),
     }))
@@ -379,7 +377,7 @@ async fn pay_error(
         )
         .await
         {
-            Ok(o) if o.state.is_paid() => state_not_allowed(format!(
+            Ok(o) if o.state.is_paid() => ServiceError::state_not_allowed(format!(
                 "order is already paid (transaction {})",
                 o.transaction_id.unwrap_or_default()
             )),
@@ -388,7 +386,7 @@ async fn pay_error(
         };
     }
     if e.business_kind() == Some(BusinessKind::OrderClosed) {
-        return state_not_allowed(
+        return ServiceError::state_not_allowed(
             "order is closed at the channel (closed or expired); create a new order",
         );
     }
@@ -677,7 +675,7 @@ pub async fn qr_svg(state: &AppState, file: &str) -> ServiceResult<String> {
     let code_url = v["u"].as_str().ok_or_else(gone)?;
     let order = state.store.get_order(&order_id).await?.ok_or_else(gone)?;
     if !order.state.is_payable() || order.expire_at <= Utc::now() {
-        return Err(state_not_allowed(format!(
+        return Err(ServiceError::state_not_allowed(format!(
             "order is {} and can no longer be paid",
             order.state
         )));

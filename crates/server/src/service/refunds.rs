@@ -142,10 +142,6 @@ impl RefundInput {
     }
 }
 
-fn state_not_allowed(msg: impl Into<String>) -> ServiceError {
-    ServiceError::state_not_allowed(msg)
-}
-
 fn conflict(out_refund_no: &OutRefundNo) -> ServiceError {
     ServiceError::Conflict(format!(
         "outRefundNo {out_refund_no} already exists with a different request body; use a new outRefundNo or resend the original body"
@@ -185,7 +181,7 @@ pub async fn create(
     }
     let order = order_of_app(state, app, input.out_trade_no.as_str()).await?;
     if !order.state.is_paid() {
-        return Err(state_not_allowed(format!(
+        return Err(ServiceError::state_not_allowed(format!(
             "order is {}: only a paid order can be refunded",
             order.state
         )));
@@ -193,7 +189,9 @@ pub async fn create(
     // Resolved before anything is stored: an order whose channel cannot be
     // reached leaves no refund behind.
     let Some((_, adapter)) = order_adapter(state, &order).await? else {
-        return Err(state_not_allowed("order has no channel to refund through"));
+        return Err(ServiceError::state_not_allowed(
+            "order has no channel to refund through",
+        ));
     };
     let now = Utc::now();
     let new = NewRefund {
@@ -225,7 +223,7 @@ pub async fn create(
             });
         }
         Ok(RefundInsert::OrderNotRefundable { state: s }) => {
-            return Err(state_not_allowed(format!(
+            return Err(ServiceError::state_not_allowed(format!(
                 "order is {s} and can no longer be refunded"
             )));
         }
@@ -710,7 +708,7 @@ pub async fn decide(
     };
     let Some(r) = decided else {
         let current = reload(state, &refund.refund_id).await?;
-        return Err(state_not_allowed(format!(
+        return Err(ServiceError::state_not_allowed(format!(
             "refund {} is {}, only a PENDING_REVIEW refund can be decided",
             current.refund_id, current.state
         )));
