@@ -33,6 +33,7 @@ use async_trait::async_trait;
 use cashdesk_core::{ChannelType, Fen, OrderId, RefundId, SceneCode};
 use chrono::{DateTime, Utc};
 
+use crate::bill::{BillDownload, BillRequest};
 use crate::error::{ChannelError, NotifyError};
 use crate::meta::ChannelMeta;
 use crate::pay_data::PayData;
@@ -83,6 +84,22 @@ pub trait Channel: Send + Sync + fmt::Debug {
     /// the config's own account); a [`crate::NotifyErrorKind::Mismatch`]
     /// otherwise. The default is for channels without store identities:
     /// any notification of an order paid with the config's own account.
+    /// Fetch the trade bill of `req.date` and write the file, as the
+    /// channel serves it, into `sink` (bounded by
+    /// [`crate::bill::MAX_BILL_BYTES`]). A day without trades is
+    /// [`BillDownload::Empty`], a bill not yet generated
+    /// [`BillDownload::NotReady`]; a transport failure is a retryable
+    /// error. The default is for channels that serve no bill file
+    /// ([`BillDownload::NoFile`]: the day is reconciled by queries).
+    async fn download_bill(
+        &self,
+        req: &BillRequest,
+        sink: &mut (dyn std::io::Write + Send),
+    ) -> Result<BillDownload, ChannelError> {
+        let _ = (req, sink);
+        Ok(BillDownload::NoFile)
+    }
+
     fn check_merchant(
         &self,
         notified: &NotifiedMerchant,

@@ -10,11 +10,108 @@
 //!
 //! Formats: `../shared/design/PROTOCOLS-2.md` §1. WeChat Pay v2 and v3 serve
 //! the same trade-bill text ([`wechat`]).
+//!
+//! Fetching: [`crate::Channel::download_bill`] writes the file as the
+//! channel serves it (gzip, zip or plain) into a sink the caller owns
+//! (a file in the data folder) and says what it wrote ([`BillFile`]); the
+//! caller keeps that file, so a rerun needs no channel, and reads it with
+//! [`read_bill`], which checks the channel's hash before it hands out the
+//! first record.
 
 pub mod wechat;
 
+use std::io::{BufReader, Read, Seek, SeekFrom};
+
 use cashdesk_core::Fen;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
+use sha1::{Digest, Sha1};
+
+use crate::channel::StoreMerchant;
+
+/// The largest bill file a download writes (as served, compressed): far
+/// above a day of a busy merchant (a million lines gzip to ~60 MB).
+pub const MAX_BILL_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
+/// The bill of one day at one channel config.
+#[derive(Debug, Clone)]
+pub struct BillRequest {
+    /// The day, in the channel's own time zone (China Standard Time).
+    pub date: NaiveDate,
+    /// A store's identity at this config (a WeChat sub-merchant): that
+    /// merchant's bill; `None`: the config's own account.
+    pub store: Option<StoreMerchant>,
+}
+
+/// What the channel answered for a day's bill.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BillDownload {
+    /// The channel has no bill because nothing happened that day (WeChat
+    /// `NO_STATEMENT_EXIST` / `20002`, Alipay without business data): a
+    /// normal, empty day.
+    Empty,
+    /// The bill is not ready yet (WeChat `STATEMENT_CREATING`, or asked
+    /// before the channel publishes it): ask again later. The text is the
+    /// channel's.
+    NotReady(String),
+    /// The file was written to the sink.
+    Written(BillFile),
+    /// This channel serves no bill file (Lakala): reconcile the day by
+    /// querying each of its trades instead.
+    NoFile,
+}
+
+/// A bill file as written to the sink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BillFile {
+    pub format: BillFormat,
+    pub compression: Compression,
+    /// The channel's SHA-1 of the uncompressed text (lowercase hex), when
+    /// it states one (WeChat v3).
+    pub sha1: Option<String>,
+    /// Bytes written to the sink.
+    pub size: u64,
+}
+
+/// Which reader a bill file needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BillFormat {
+    /// WeChat Pay's trade bill text (v2 and v3), [`wechat::read_trade_bill`].
+    WechatTrade,
+}
+
+impl BillFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::WechatTrade => "wechat-trade",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::WechatTrade].into_iter().find(|f| f.as_str() == s)
+    }
+}
+
+/// How the file's bytes are packed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    Plain,
+    Gzip,
+}
+
+impl Compression {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Plain => "plain",
+            Self::Gzip => "gzip",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Plain, Self::Gzip]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+    }
+}
 
 /// Whether a bill line is money in or money back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +145,11 @@ pub struct BillRecord {
     /// `REVOKED`; for a refund its refund state, e.g. `SUCCESS` or
     /// `PROCESSING`).
     pub state: String,
+    /// The channel's fee on this line in yuan as the bill writes it (WeChat
+    /// gives 5 decimals, `0.00600`; negative on a refund), and its rate
+    /// (`0.60%`), when the bill has them.
+    pub fee: Option<String>,
+    pub rate: Option<String>,
 }
 
 /// The totals a bill states about itself (for a check of the records read).
@@ -70,6 +172,59 @@ pub struct BillError {
     /// 1-based line number in the decoded text (0: the file as a whole).
     pub line: usize,
     pub message: String,
+}
+
+/// Reads a bill file written by [`crate::Channel::download_bill`]: undoes
+/// its compression, checks the channel's hash over the whole text first
+/// (a file that fails it hands out no record at all), then reads it with
+/// the format's reader, record by record.
+pub fn read_bill<R: Read + Seek>(
+    file: &BillFile,
+    mut src: R,
+    on_record: impl FnMut(BillRecord),
+) -> Result<BillSummary, BillError> {
+    if let Some(expected) = &file.sha1 {
+        let mut hasher = HashingSink(Sha1::new());
+        std::io::copy(&mut unpack(file.compression, &mut src), &mut hasher)
+            .map_err(|e| BillError::new(0, format!("the file cannot be unpacked: {e}")))?;
+        let actual = hex(&hasher.0.finalize());
+        if !actual.eq_ignore_ascii_case(expected) {
+            return Err(BillError::new(
+                0,
+                format!("SHA-1 of the bill is {actual}, the channel stated {expected}"),
+            ));
+        }
+        src.seek(SeekFrom::Start(0))
+            .map_err(|e| BillError::new(0, format!("the file cannot be read again: {e}")))?;
+    }
+    let text = BufReader::with_capacity(64 * 1024, unpack(file.compression, src));
+    match file.format {
+        BillFormat::WechatTrade => wechat::read_trade_bill(text, on_record),
+    }
+}
+
+fn unpack<'a, R: Read + 'a>(compression: Compression, src: R) -> Box<dyn Read + 'a> {
+    match compression {
+        Compression::Plain => Box::new(src),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(src)),
+    }
+}
+
+struct HashingSink(Sha1);
+
+impl std::io::Write for HashingSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl BillError {

@@ -37,6 +37,8 @@ const CHANNEL_REFUND_ID: Column = &["微信退款单号"];
 const OUT_REFUND_NO: Column = &["商户退款单号"];
 const REFUND_AMOUNT: Column = &["退款金额"];
 const REFUND_STATE: Column = &["退款状态"];
+const FEE: Column = &["手续费"];
+const RATE: Column = &["费率"];
 
 /// Where each column is in this file's header.
 struct Layout {
@@ -52,6 +54,8 @@ struct Layout {
     out_refund_no: Option<usize>,
     refund_amount: Option<usize>,
     refund_state: Option<usize>,
+    fee: Option<usize>,
+    rate: Option<usize>,
 }
 
 impl Layout {
@@ -75,6 +79,8 @@ impl Layout {
             out_refund_no: find(OUT_REFUND_NO),
             refund_amount: find(REFUND_AMOUNT),
             refund_state: find(REFUND_STATE),
+            fee: find(FEE),
+            rate: find(RATE),
         })
     }
 
@@ -147,6 +153,16 @@ impl Layout {
             channel_refund_id,
             amount,
             state,
+            fee: self
+                .fee
+                .map(|i| fields[i])
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+            rate: self
+                .rate
+                .map(|i| fields[i])
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
         })
     }
 }
