@@ -10,7 +10,7 @@
 //! [`ChannelError::Config`] (trusted CA or client certificate to fix).
 //!
 //! Bill files are the one body that is not read into memory:
-//! [`download_to`] streams it into the caller's sink, with its own size cap
+//! `download_to` streams it into the caller's sink, with its own size cap
 //! and a longer timeout.
 
 use std::time::Duration;

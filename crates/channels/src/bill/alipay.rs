@@ -5,7 +5,7 @@
 //!
 //! The reader works on the zip itself (it needs to seek to the members) and
 //! streams the detail member: lines are cut at `\n` and decoded one by one
-//! (the [`text`] module says why that is exact for GBK), so memory is one
+//! (the `text` module says why that is exact for GBK), so memory is one
 //! line whatever the size of the day. Before the first record is handed out
 //! the detail member is read once to the end, which makes the zip check its
 //! CRC-32: a damaged or truncated file hands out nothing, as a WeChat bill

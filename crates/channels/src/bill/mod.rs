@@ -165,14 +165,17 @@ pub struct BillRecord {
     pub rate: Option<String>,
 }
 
-/// The totals a bill states about itself (for a check of the records read).
+/// The totals a bill states about itself (for a check of the records read:
+/// each total is comparable with the sum of the records' amounts of its
+/// kind).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BillSummary {
-    /// The channel's count of lines (`总交易单数`).
+    /// The channel's count of lines (WeChat `总交易单数`; Alipay the
+    /// footer's trade and refund counts together).
     pub count: u64,
-    /// Money in (`应结订单总金额`).
+    /// Money in (WeChat `应结订单总金额`; Alipay see [`alipay`]).
     pub paid_total: Fen,
-    /// Money back (`退款总金额`).
+    /// Money back (WeChat `退款总金额`; Alipay `商家实收退款`).
     pub refund_total: Fen,
 }
 
