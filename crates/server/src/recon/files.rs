@@ -53,9 +53,9 @@ fn relative_path(config_id: &ConfigId, day: NaiveDate, scope: &str, ext: &str) -
 
 fn extension(format: BillFormat, compression: Compression) -> &'static str {
     match (format, compression) {
-        (BillFormat::WechatTrade, Compression::Plain | Compression::Gzip) => "csv.gz",
-        #[allow(unreachable_patterns)]
-        _ => "bin",
+        (BillFormat::AlipayTrade, Compression::Zip) => "csv.zip",
+        (_, Compression::Plain | Compression::Gzip) => "csv.gz",
+        (_, Compression::Zip) => "zip",
     }
 }
 
