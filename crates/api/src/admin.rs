@@ -110,3 +110,61 @@ pub struct NotificationQuery {
 }
 
 impl QueryPairs for NotificationQuery {}
+
+/// Filters of `GET /api/admin/reconciliations` (newest day first).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ReconRunQuery {
+    /// The bill day, `YYYY-MM-DD`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_id: Option<String>,
+    /// `RUNNING`, `NOT_READY`, `FAILED` or `DONE`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// 1 to 500 (server default 50).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+impl QueryPairs for ReconRunQuery {}
+
+/// Filters of `GET /api/admin/reconciliations/findings` (newest first).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FindingQuery {
+    /// The bill day, `YYYY-MM-DD`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_id: Option<String>,
+    /// `CHANNEL_ONLY`, `LOCAL_ONLY`, `AMOUNT_MISMATCH`, … (docs/reconciliation.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// `OPEN`, `REPAIRED` or `RESOLVED`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// 1 to 1000 (server default 50).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// A findingId: only older findings (paging).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+}
+
+impl QueryPairs for FindingQuery {}
+
+/// `POST /api/admin/reconciliations/run`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReconRunRequest {
+    /// The bill day, `YYYY-MM-DD` (a day that is over in China).
+    pub date: String,
+    /// One channel config; absent: every enabled one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_id: Option<String>,
+    /// Download the bill again instead of reading the kept copy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refetch: Option<bool>,
+}

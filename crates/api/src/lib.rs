@@ -37,7 +37,10 @@ mod pay_data;
 #[cfg(test)]
 mod tests;
 
-pub use admin::{BindingQuery, NotificationQuery, OrderQuery, QueryPairs, RefundQuery};
+pub use admin::{
+    BindingQuery, FindingQuery, NotificationQuery, OrderQuery, QueryPairs, ReconRunQuery,
+    ReconRunRequest, RefundQuery,
+};
 pub use envelope::{CODE_OK, Envelope, MSG_OK};
 pub use merchant::{
     ApplyBindingRequest, ApplyBindingResponse, CreateOrderRequest, CreateOrderResponse,

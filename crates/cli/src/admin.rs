@@ -59,7 +59,7 @@ fn resolve_token(config_file: Option<&Path>, opts: &AdminOpts) -> anyhow::Result
     }
 }
 
-fn client(config_file: Option<&Path>, opts: &AdminOpts) -> anyhow::Result<AdminClient> {
+pub(crate) fn client(config_file: Option<&Path>, opts: &AdminOpts) -> anyhow::Result<AdminClient> {
     let token = resolve_token(config_file, opts)?;
     AdminClient::new(&opts.url, token).with_context(|| format!("cannot use --url {}", opts.url))
 }
@@ -69,7 +69,7 @@ fn print_json(value: &Value) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn show(result: cashdesk_sdk::Result<Value>) -> anyhow::Result<()> {
+pub(crate) fn show(result: cashdesk_sdk::Result<Value>) -> anyhow::Result<()> {
     print_json(&result?)
 }
 

@@ -63,6 +63,9 @@ pub enum Command {
     Notification(NotificationCmd),
     /// The operator audit log.
     Audit(AuditCmd),
+    /// Reconciliation: run a day against the channels' bills, list runs
+    /// and findings, resolve, export CSV.
+    Recon(crate::recon::ReconCmd),
 }
 
 /// Where the operator API is and how to authenticate.
@@ -510,6 +513,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             admin::notification(config.as_deref(), &cmd.admin, cmd.action).await
         }
         Command::Audit(cmd) => admin::audit(config.as_deref(), &cmd.admin, cmd.action).await,
+        Command::Recon(cmd) => crate::recon::recon(config.as_deref(), &cmd.admin, cmd.action).await,
     }
 }
 

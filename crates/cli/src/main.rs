@@ -6,6 +6,7 @@
 mod admin;
 mod bench;
 mod cli;
+mod recon;
 mod sandbox;
 mod serve;
 mod sign;

@@ -26,7 +26,10 @@ use crate::{Result, SdkError};
 
 /// The filters of the operator lists: the contract crate's, the names the
 /// server reads.
-pub use cashdesk_api::{BindingQuery, NotificationQuery, OrderQuery, RefundQuery};
+pub use cashdesk_api::{
+    BindingQuery, FindingQuery, NotificationQuery, OrderQuery, ReconRunQuery, ReconRunRequest,
+    RefundQuery,
+};
 
 /// `POST /api/admin/channel-configs`: a merchant account at a channel.
 /// `credentials` is any JSON object (keys, certificates, API v3 key…); the
@@ -582,6 +585,50 @@ impl AdminClient {
             "/api/admin/notifications/{}/resend",
             seg(notify_id)?
         ))
+        .await
+    }
+
+    // --- reconciliation ---
+
+    /// `POST /api/admin/reconciliations/run`: reconciles one day for one
+    /// config or every enabled one; the runs as they ended.
+    pub async fn run_reconciliation(&self, req: &ReconRunRequest) -> Result<Value> {
+        self.create("/api/admin/reconciliations/run", req).await
+    }
+
+    /// `GET /api/admin/reconciliations?date=&configId=&state=&limit=`.
+    pub async fn list_reconciliations(&self, query: &ReconRunQuery) -> Result<Value> {
+        self.get(&with_filter("/api/admin/reconciliations", query))
+            .await
+    }
+
+    /// `GET /api/admin/reconciliations/findings?date=&configId=&kind=&status=&limit=&before=`
+    /// (newest first).
+    pub async fn list_findings(&self, query: &FindingQuery) -> Result<Value> {
+        self.get(&with_filter("/api/admin/reconciliations/findings", query))
+            .await
+    }
+
+    /// `GET /api/admin/reconciliations/findings/{findingId}`.
+    pub async fn get_finding(&self, finding_id: &str) -> Result<Value> {
+        self.get(&format!(
+            "/api/admin/reconciliations/findings/{}",
+            seg(finding_id)?
+        ))
+        .await
+    }
+
+    /// `POST /api/admin/reconciliations/findings/{findingId}/resolve`
+    /// `{"note"}`: an `OPEN` finding becomes `RESOLVED` (audited).
+    pub async fn resolve_finding(&self, finding_id: &str, note: &str) -> Result<Value> {
+        self.request(
+            Method::POST,
+            &format!(
+                "/api/admin/reconciliations/findings/{}/resolve",
+                seg(finding_id)?
+            ),
+            Some(&serde_json::json!({ "note": note })),
+        )
         .await
     }
 

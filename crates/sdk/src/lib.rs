@@ -69,8 +69,8 @@ mod tests;
 
 pub use admin::{
     AdminClient, AppSettings, BindingQuery, ChannelConfigCreated, ChannelCreated,
-    CreateChannelConfigRequest, CreateChannelRequest, CreateStoreRequest, NotificationQuery,
-    OrderQuery, RefundQuery,
+    CreateChannelConfigRequest, CreateChannelRequest, CreateStoreRequest, FindingQuery,
+    NotificationQuery, OrderQuery, ReconRunQuery, ReconRunRequest, RefundQuery,
 };
 pub use client::{Client, ClientBuilder, RawResponse};
 pub use model::{

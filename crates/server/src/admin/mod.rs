@@ -143,7 +143,10 @@ mod tests {
     //! ignored silently, and the list would come back unfiltered.
 
     use axum::response::IntoResponse;
-    use cashdesk_api::{BindingQuery, NotificationQuery, OrderQuery, QueryPairs, RefundQuery};
+    use cashdesk_api::{
+        BindingQuery, FindingQuery, NotificationQuery, OrderQuery, QueryPairs, ReconRunQuery,
+        RefundQuery,
+    };
     use cashdesk_core::BindingState;
 
     use crate::error::ApiResult;
@@ -218,6 +221,28 @@ mod tests {
                 before: some("N1"),
             },
             |q| super::notifications::filter(q).map(drop),
+        )
+        .await;
+        every_name_is_read(
+            &ReconRunQuery {
+                date: some("2026-12-06"),
+                config_id: some("C1"),
+                state: some("DONE"),
+                limit: Some(10),
+            },
+            |q| super::recon::run_filter(q).map(drop),
+        )
+        .await;
+        every_name_is_read(
+            &FindingQuery {
+                date: some("2026-12-06"),
+                config_id: some("C1"),
+                kind: some("LOCAL_ONLY"),
+                status: some("OPEN"),
+                limit: Some(10),
+                before: some("F1"),
+            },
+            |q| super::recon::finding_filter(q).map(drop),
         )
         .await;
     }

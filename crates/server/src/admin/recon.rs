@@ -22,19 +22,41 @@ fn day(s: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
 }
 
-pub async fn list(
-    State(state): State<AppState>,
-    RawQuery(q): RawQuery,
-) -> ApiResult<Success<Vec<ReconRunView>>> {
-    let q = ListQuery::parse(q.as_deref());
-    let filter = ReconRunFilter {
+/// The typed filter of `GET /api/admin/reconciliations`.
+pub fn run_filter(q: &ListQuery) -> ApiResult<ReconRunFilter> {
+    Ok(ReconRunFilter {
         bill_date: q.get("date", "must be YYYY-MM-DD", day)?,
         config_id: q.get("configId", "is not a channel config id", ConfigId::parse)?,
         state: q.get("state", "must be RUNNING, NOT_READY, FAILED or DONE", |s| {
             ReconState::parse(&s.to_ascii_uppercase())
         })?,
         limit: q.limit(50, 500)?,
-    };
+    })
+}
+
+/// The typed filter of `GET /api/admin/reconciliations/findings`.
+pub fn finding_filter(q: &ListQuery) -> ApiResult<FindingFilter> {
+    Ok(FindingFilter {
+        bill_date: q.get("date", "must be YYYY-MM-DD", day)?,
+        config_id: q.get("configId", "is not a channel config id", ConfigId::parse)?,
+        kind: q.get("kind", "is not a finding kind", |s| {
+            FindingKind::parse(&s.to_ascii_uppercase())
+        })?,
+        status: q.get(
+            "status",
+            "must be OPEN, REPAIRED or RESOLVED",
+            views::parse_status,
+        )?,
+        before: q.get("before", "is not a finding id", FindingId::parse)?,
+        limit: q.limit(50, 1000)?,
+    })
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Success<Vec<ReconRunView>>> {
+    let filter = run_filter(&ListQuery::parse(q.as_deref()))?;
     Ok(Success(views::list_runs(&state, &filter).await?))
 }
 
