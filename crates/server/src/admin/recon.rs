@@ -86,21 +86,7 @@ pub async fn findings(
     State(state): State<AppState>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Success<Vec<FindingView>>> {
-    let q = ListQuery::parse(q.as_deref());
-    let filter = FindingFilter {
-        bill_date: q.get("date", "must be YYYY-MM-DD", day)?,
-        config_id: q.get("configId", "is not a channel config id", ConfigId::parse)?,
-        kind: q.get("kind", "is not a finding kind", |s| {
-            FindingKind::parse(&s.to_ascii_uppercase())
-        })?,
-        status: q.get(
-            "status",
-            "must be OPEN, REPAIRED or RESOLVED",
-            views::parse_status,
-        )?,
-        before: q.get("before", "is not a finding id", FindingId::parse)?,
-        limit: q.limit(50, 1000)?,
-    };
+    let filter = finding_filter(&ListQuery::parse(q.as_deref()))?;
     Ok(Success(views::list_findings(&state, &filter).await?))
 }
 
