@@ -261,7 +261,7 @@ async fn call(s: Arc<Shared>, http_method: &str, params: BTreeMap<String, String
     }
 
     let outcome = check(&s, &method, known, merchant, params).and_then(|req| {
-        let now = Utc::now();
+        let now = s.now();
         dispatch(&s, &req, now).map(|a| (a, req.cert_mode))
     });
     match outcome {
@@ -469,7 +469,7 @@ pub(crate) fn submit_order_string(s: &Shared, order_string: &str) -> Result<Orde
     let merchant = params.get("app_id").and_then(|a| s.merchants.alipay(a));
     let req = check(s, &method, true, merchant, params)
         .map_err(|e| format!("{} {}: {}", e.code, e.sub_code, e.sub_msg))?;
-    match create(s, &req, Utc::now()) {
+    match create(s, &req, s.now()) {
         Ok(Answer::Page(o)) => Ok(*o),
         Ok(Answer::Json(_)) => Err("not a page order".into()),
         Err(e) => Err(format!("{} {}: {}", e.code, e.sub_code, e.sub_msg)),
