@@ -4,6 +4,7 @@
 //! notifications.
 
 mod alipay;
+mod bills;
 mod exposure;
 mod faults;
 mod lakala;
