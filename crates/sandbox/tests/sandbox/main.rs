@@ -4,6 +4,7 @@
 //! notifications.
 
 mod alipay;
+mod alipay_bills;
 mod bills;
 mod exposure;
 mod faults;
