@@ -32,10 +32,10 @@
 //! # Module map
 //!
 //! [`v2`], [`v3`], [`alipay`] and [`lakala`] translate the wire formats
-//! ([`v2bill`] is v2's bill download); [`bills`] makes the channels' bills from the
-//! order book; [`clock`] is the sandbox's (movable) time
-//! (one order book for all: the channel is in [`ledger::Api`]); [`ledger`] holds orders and
-//! refunds and their rules; [`notify`] sends notifications with retries;
+//! (one order book for all: the channel is in [`ledger::Api`]; [`v2bill`]
+//! is v2's bill download); [`ledger`] holds orders and refunds and their
+//! rules; [`bills`] makes the channels' bills (对账单) from it; [`clock`]
+//! is the sandbox's time, which tests may move; [`notify`] sends notifications with retries;
 //! [`faults`] and [`reqlog`] are the test harness; [`pki`] and [`merchants`]
 //! own keys, certificates and their persistence; [`tls`] the HTTPS listener
 //! (and its port across restarts); [`page`] the payer page; [`oauth`]

@@ -5,6 +5,9 @@
 //! `{"hash_type":"SHA1","hash_value":<SHA-1 of the text>,"download_url":
 //! "<base>/v3/billdownload/file?token=…[&tartype=gzip]"}`; the link lives
 //! five minutes ([`LINK_TTL`], WeChat's current doc) by the sandbox clock.
+//! `<base>` is the base the apply came to: the plain mount, or the HTTPS
+//! listener's base for an apply made there, so the link is on the host the
+//! merchant configured.
 //!
 //! `GET /v3/billdownload/file?token=…` needs an `Authorization` of the
 //! merchant that applied, signed over the link's path and query like any
@@ -72,6 +75,7 @@ pub(super) fn apply(
     s: &Shared,
     m: &Merchant,
     uri: &axum::http::Uri,
+    via_tls: bool,
     now: DateTime<Utc>,
 ) -> Outcome {
     let date = query_param(uri, "bill_date").ok_or_else(|| param("bill_date为必填参数"))?;
@@ -129,9 +133,15 @@ pub(super) fn apply(
     })?;
     let hash = billtext::sha1_hex(&text);
     let token = s.downloads.issue(&m.mch_id, text, gzip, LINK_TTL, now);
+    // The link is on the base the merchant called (a client may accept
+    // only links on its configured API host).
+    let base = if via_tls {
+        s.tls_base_url.clone()
+    } else {
+        s.base_url()
+    };
     let download_url = format!(
-        "{}/v3/billdownload/file?token={token}{}",
-        s.base_url(),
+        "{base}/v3/billdownload/file?token={token}{}",
         if gzip { "&tartype=gzip" } else { "" }
     );
     Ok((

@@ -144,7 +144,7 @@ pub(super) fn dispatch(
                 .ok_or_else(|| err(StatusCode::NOT_FOUND, "RESOURCE_NOT_EXISTS", "退款单不存在"))?;
             Ok((StatusCode::OK, Some(refund_json(&r))))
         }
-        Op::TradeBill => super::bill::apply(s, m, uri, now),
+        Op::TradeBill { via_tls } => super::bill::apply(s, m, uri, via_tls, now),
         Op::Certificates => {
             let nonce = cashdesk_crypto::random::nonce_str(12);
             let ciphertext = cashdesk_crypto::aead::aes_gcm_encrypt(

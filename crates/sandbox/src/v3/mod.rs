@@ -155,7 +155,10 @@ enum Op {
     Refund,
     RefundQuery(String),
     Certificates,
-    TradeBill,
+    /// `via_tls`: asked on the HTTPS listener (the link then points there).
+    TradeBill {
+        via_tls: bool,
+    },
 }
 
 type Outcome = Result<(StatusCode, Option<Value>), V3Error>;
@@ -313,9 +316,14 @@ async fn certificates(
 async fn trade_bill(
     State(s): State<Arc<Shared>>,
     OriginalUri(uri): OriginalUri,
+    ext: axum::http::Extensions,
     headers: HeaderMap,
 ) -> Response {
-    entry(s, Op::TradeBill, Method::GET, uri, headers, Bytes::new()).await
+    let via_tls = ext
+        .get::<axum::extract::ConnectInfo<crate::tls::TlsPeer>>()
+        .is_some();
+    let op = Op::TradeBill { via_tls };
+    entry(s, op, Method::GET, uri, headers, Bytes::new()).await
 }
 
 async fn entry(

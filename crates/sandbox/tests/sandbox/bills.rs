@@ -513,6 +513,33 @@ async fn downloads_need_the_merchants_signature_and_a_live_token() {
         .unwrap();
     assert_eq!(resp.status(), 401);
     assert_eq!(fetch(&app, &url, Some(&sp.sp)).await.status(), 200);
+    // Asked on the HTTPS listener, the link is there too.
+    let tls = sp.sp.tls_client(false);
+    let r = v3_call(
+        &tls,
+        sp.sp.tls_base_url(),
+        &sp.sp,
+        "GET",
+        &format!("/v3/bill/tradebill?bill_date={d}"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let tls_url = r.json()["download_url"].as_str().unwrap().to_owned();
+    assert!(tls_url.starts_with(&format!(
+        "{}/v3/billdownload/file?token=",
+        sp.sp.tls_base_url()
+    )));
+    let u = reqwest::Url::parse(&tls_url).unwrap();
+    let pq = format!("{}?{}", u.path(), u.query().unwrap());
+    let auth = v3_authorization(&sp.sp, "GET", &pq, "", Utc::now().timestamp());
+    let resp = tls
+        .get(u)
+        .header("Authorization", auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
     // Five minutes later the link is gone.
     set_clock(&app, 301).await;
     let resp = fetch(&app, &url, Some(&sp.sp)).await;
