@@ -5,8 +5,9 @@
 //! answers `bill_download_url` =
 //! `<public_url>/sandbox/alipay/downloadBillFile.resource?bizType=trade&userId=<pid>0156&fileType=csv.zip&bizDates=<yyyyMMdd>&downloadFileName=<pid>0156_<yyyyMMdd>.csv.zip&token=…`,
 //! a plain unsigned GET that works for 30 seconds ([`LINK_TTL`], by the
-//! sandbox clock). An expired or unknown link answers 400 with Alipay's
-//! text "下载超时,请重新下载" (its status is not published).
+//! sandbox clock). An expired or unknown link answers a text page, HTTP
+//! 200, "下载超时,请重新下载" (Alipay's text; its status is not published,
+//! a page is what clients report seeing).
 //!
 //! A day without trades still has a file: the answer then carries
 //! `bill_file_code: EMPTY_DATA_WITH_BILL_FILE` and the archive holds the
@@ -27,7 +28,8 @@
 //! (`#` preamble, the dashed separators, the 25-column header with
 //! full-width （元）, every data cell followed by a TAB, `\r\n` line
 //! ends). A payment is a `交易` row; a refund a `退款` row (its own line, at
-//! the refund, with the original 商户订单号, negative 商家实收, the
+//! the refund, with the original 商户订单号, the refund as negative
+//! 订单金额 and 商家实收, the
 //! `out_request_no` in 退款批次号/请求号). 服务费（元）: 0.60% of the
 //! amount, rounded half up to the fen ([`crate::bills`]), written negative
 //! on payments (a deduction) and positive on refunds (given back) — the
@@ -130,7 +132,7 @@ pub(super) async fn download(
 ) -> Response {
     let found = q.token.as_deref().and_then(|t| s.downloads.get(t, s.now()));
     let Some(d) = found else {
-        let mut resp = (StatusCode::BAD_REQUEST, "下载超时,请重新下载").into_response();
+        let mut resp = (StatusCode::OK, "下载超时,请重新下载").into_response();
         resp.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/html;charset=utf-8"),
@@ -204,7 +206,7 @@ pub fn detail_text(bill: &DayBill, account: &str, day: NaiveDate, now: DateTime<
         let o = &l.order;
         let refund = l.kind == LineKind::Refund;
         let (order_amount, received) = if refund {
-            (o.total, -l.amount)
+            (-l.amount, -l.amount)
         } else {
             (l.amount, l.amount)
         };
