@@ -54,6 +54,8 @@ id_type!(/// A payable channel: a config plus a scene.
     ChannelId, 'H');
 id_type!(/// An app's application to use a channel.
     BindingId, 'B');
+id_type!(/// A reconciliation finding.
+    FindingId, 'F');
 
 #[cfg(test)]
 mod tests {

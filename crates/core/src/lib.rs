@@ -14,9 +14,11 @@ pub mod state;
 pub mod time;
 pub mod types;
 
-pub use ids::{BindingId, ChannelId, ConfigId, NotifyId, OrderId, RefundId};
+pub use ids::{BindingId, ChannelId, ConfigId, FindingId, NotifyId, OrderId, RefundId};
 pub use money::Fen;
-pub use state::{BindingState, OrderState, RefundState, ResultCode};
+pub use state::{
+    BindingState, FindingKind, FindingStatus, OrderState, ReconState, RefundState, ResultCode,
+};
 pub use types::{
     AppId, ChannelType, NotifyUrl, OutRefundNo, OutTradeNo, SceneCode, SignType, StoreId,
 };

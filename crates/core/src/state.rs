@@ -8,11 +8,11 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 macro_rules! string_enum {
-    ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         pub enum $name {
-            $(#[serde(rename = $text)] $variant),+
+            $($(#[$vdoc])* #[serde(rename = $text)] $variant),+
         }
 
         impl $name {
@@ -166,3 +166,52 @@ mod tests {
         assert_eq!(OrderState::Closed.result_code(), ResultCode::Fail);
     }
 }
+
+string_enum!(
+    /// Where the reconciliation of one (channel config, day) stands.
+    ReconState {
+        /// Being fetched or matched (or its instance died meanwhile).
+        Running = "RUNNING",
+        /// The channel has not published the bill yet: tried again later.
+        NotReady = "NOT_READY",
+        /// The bill could not be fetched or read: tried again later; the
+        /// message says why.
+        Failed = "FAILED",
+        /// Matched; its findings are recorded.
+        Done = "DONE",
+    }
+);
+
+string_enum!(
+    /// What a reconciliation found on one line (or on the bill as a whole).
+    FindingKind {
+        /// The channel took money cashdesk does not show as paid.
+        ChannelOnly = "CHANNEL_ONLY",
+        /// cashdesk shows a payment the channel's bill does not have.
+        LocalOnly = "LOCAL_ONLY",
+        /// Both have the payment, with different amounts.
+        AmountMismatch = "AMOUNT_MISMATCH",
+        /// Both have it; the channel's line says it is not a success.
+        StateMismatch = "STATE_MISMATCH",
+        /// The channel gave money back that cashdesk does not show as refunded.
+        RefundChannelOnly = "REFUND_CHANNEL_ONLY",
+        /// cashdesk shows a successful refund the bill does not have.
+        RefundLocalOnly = "REFUND_LOCAL_ONLY",
+        RefundAmountMismatch = "REFUND_AMOUNT_MISMATCH",
+        RefundStateMismatch = "REFUND_STATE_MISMATCH",
+        /// The bill's lines do not add up to its own summary row.
+        SummaryMismatch = "SUMMARY_MISMATCH",
+    }
+);
+
+string_enum!(
+    /// Where a finding stands.
+    FindingStatus {
+        /// For an operator to look at.
+        Open = "OPEN",
+        /// cashdesk repaired it (a payment the channel confirmed was recorded).
+        Repaired = "REPAIRED",
+        /// An operator looked and closed it with a note.
+        Resolved = "RESOLVED",
+    }
+);

@@ -22,6 +22,7 @@ pub mod input;
 pub mod metrics;
 pub mod notify;
 pub mod ops;
+pub mod recon;
 pub mod sa;
 pub mod service;
 pub mod settlement;

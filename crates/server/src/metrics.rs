@@ -23,6 +23,9 @@ pub const RATE_LIMITED: &str = "cashdesk_rate_limited_total";
 pub const CONNECTIONS_OPEN: &str = "cashdesk_connections_open";
 pub const CONNECTIONS_SHED: &str = "cashdesk_connections_shed_total";
 pub const CONNECTIONS_CLOSED: &str = "cashdesk_connections_closed_total";
+pub const RECON_OPEN_FINDINGS: &str = "cashdesk_recon_open_findings";
+pub const RECON_LAST_SUCCESS: &str = "cashdesk_recon_last_success_timestamp_seconds";
+pub const RECON_FETCH_FAILURES: &str = "cashdesk_recon_bill_fetch_failures_total";
 
 const BUCKETS: &[f64] = &[
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -175,6 +178,41 @@ impl Metrics {
         ];
         self.recorder
             .register_counter(&Key::from_parts(CONNECTIONS_CLOSED, labels), &METADATA)
+            .increment(1);
+    }
+
+    /// The number of open reconciliation findings of one kind (set after
+    /// each run, for every kind, so a kind that reached 0 shows 0).
+    pub fn recon_open_findings(&self, kind: &'static str, n: i64) {
+        self.recorder
+            .register_gauge(
+                &Key::from_parts(RECON_OPEN_FINDINGS, vec![Label::new("kind", kind)]),
+                &METADATA,
+            )
+            .set(n as f64);
+    }
+
+    /// A reconciliation of `config_id` finished (`DONE`) at `unix_seconds`.
+    pub fn recon_succeeded(&self, config_id: &str, unix_seconds: i64) {
+        self.recorder
+            .register_gauge(
+                &Key::from_parts(
+                    RECON_LAST_SUCCESS,
+                    vec![Label::new("config_id", config_id.to_owned())],
+                ),
+                &METADATA,
+            )
+            .set(unix_seconds as f64);
+    }
+
+    /// A bill could not be fetched or read (`reason`: `channel`, `file`).
+    pub fn recon_fetch_failed(&self, config_id: &str, reason: &'static str) {
+        let labels = vec![
+            Label::new("config_id", config_id.to_owned()),
+            Label::new("reason", reason),
+        ];
+        self.recorder
+            .register_counter(&Key::from_parts(RECON_FETCH_FAILURES, labels), &METADATA)
             .increment(1);
     }
 

@@ -229,6 +229,24 @@ impl Workers {
                 async move { crate::service::refunds::query_due(&s, taken, &in_flight).await }
             },
         ));
+        match state.config.recon_window() {
+            Ok(Some(window)) => {
+                let s = state.clone();
+                handles.push(periodic(
+                    rx.clone(),
+                    Duration::from_secs(60),
+                    "reconciliation",
+                    move || {
+                        let s = s.clone();
+                        async move { crate::recon::schedule::step(&s, window, Utc::now()).await }
+                    },
+                ));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "recon_window is not valid: no daily reconciliation")
+            }
+        }
         let s = state.clone();
         handles.push(periodic(
             rx,

@@ -90,7 +90,7 @@ pub(crate) fn state_literals<'a>(states: impl IntoIterator<Item = &'a str>) -> S
 pub(crate) enum Arg {
     Text(Option<String>),
     Bytes(Option<Vec<u8>>),
-    I64(i64),
+    I64(Option<i64>),
     I32(Option<i32>),
     Bool(Option<bool>),
     Ts(Option<Ts>),
@@ -123,6 +123,11 @@ impl From<Option<&[u8]>> for Arg {
 }
 impl From<i64> for Arg {
     fn from(v: i64) -> Self {
+        Arg::I64(Some(v))
+    }
+}
+impl From<Option<i64>> for Arg {
+    fn from(v: Option<i64>) -> Self {
         Arg::I64(v)
     }
 }

@@ -20,7 +20,8 @@
 //! own file with its queries: [`Settings`] (and request nonces), [`Apps`],
 //! [`Channels`] (channel configs, channels, bindings), [`MerchantStores`]
 //! (and their identities), [`Orders`], [`Refunds`], [`Outbox`] (merchant
-//! notifications), [`Leases`] and [`Audit`]. A caller holding
+//! notifications), [`Leases`], [`Audit`] and [`Reconciliations`] (runs and
+//! findings). A caller holding
 //! `Arc<dyn Store>` calls any of their methods without importing them.
 //! The queries and the row decoding are written once (those files,
 //! `common.rs` for what they share, `rows.rs`) because both engines accept
@@ -41,6 +42,7 @@ pub mod model;
 mod orders;
 mod outbox;
 mod postgres;
+mod recon;
 mod refunds;
 mod rows;
 mod settings;
@@ -58,6 +60,10 @@ pub use merchant_stores::MerchantStores;
 pub use model::*;
 pub use orders::Orders;
 pub use outbox::Outbox;
+pub use recon::{
+    Finding, FindingFilter, NewFinding, ReconOrder, ReconRefund, ReconRun, ReconRunFilter,
+    Reconciliations, StoredBill,
+};
 pub use refunds::Refunds;
 pub use settings::Settings;
 
@@ -127,6 +133,7 @@ pub trait Store:
     + Outbox
     + Leases
     + Audit
+    + Reconciliations
     + Send
     + Sync
     + 'static

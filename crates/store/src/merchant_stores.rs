@@ -42,6 +42,9 @@ pub trait MerchantStores: Send + Sync {
         app_id: &AppId,
         store_id: &StoreId,
     ) -> Result<Vec<StoreIdentity>>;
+    /// Every store's identity at one config (reconciliation fetches a
+    /// bill per sub-merchant), ordered by app and store.
+    async fn list_config_identities(&self, config_id: &ConfigId) -> Result<Vec<StoreIdentity>>;
     /// `false` if there was none. Orders already paying with it keep their
     /// copy ([`Order::store_identity_sealed`](crate::Order::store_identity_sealed)).
     async fn delete_store_identity(
@@ -168,6 +171,15 @@ impl<B: Backend> MerchantStores for SqlStore<B> {
         let mut all: Vec<StoreIdentity> = self.all::<RawIdentity, _>(sql).await?;
         all.sort_by(|a, b| a.config_id.cmp(&b.config_id));
         Ok(all)
+    }
+
+    async fn list_config_identities(&self, config_id: &ConfigId) -> Result<Vec<StoreIdentity>> {
+        let sql = Sql::new(format!(
+            "SELECT {IDENTITY_COLS} FROM store_identities WHERE config_id = $1 \
+             ORDER BY app_id, store_id"
+        ))
+        .bind(config_id.as_str());
+        self.all::<RawIdentity, _>(sql).await
     }
 
     async fn delete_store_identity(

@@ -79,11 +79,15 @@ impl<'r> Decode<'r, Postgres> for Ts {
     }
 }
 
-fn corrupt(column: &str, value: &str) -> StoreError {
+pub(crate) fn corrupt(column: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{column} = `{value}`"))
 }
 
-fn id<T>(column: &str, value: String, parse: impl Fn(&str) -> Option<T>) -> Result<T, StoreError> {
+pub(crate) fn id<T>(
+    column: &str,
+    value: String,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<T, StoreError> {
     parse(&value).ok_or_else(|| corrupt(column, &value))
 }
 
@@ -96,13 +100,13 @@ fn opt_notify_url(column: &str, value: Option<String>) -> Result<Option<NotifyUr
     value.map(|v| notify_url(column, v)).transpose()
 }
 
-fn app_id(column: &str, value: String) -> Result<AppId, StoreError> {
+pub(crate) fn app_id(column: &str, value: String) -> Result<AppId, StoreError> {
     id(column, value, |s| AppId::parse(s).ok())
 }
 
 /// `''` (bindings: every store of the app) and NULL (orders) both mean
 /// "no store".
-fn store_id(column: &str, value: Option<String>) -> Result<Option<StoreId>, StoreError> {
+pub(crate) fn store_id(column: &str, value: Option<String>) -> Result<Option<StoreId>, StoreError> {
     match value {
         None => Ok(None),
         Some(s) if s.is_empty() => Ok(None),
@@ -110,7 +114,7 @@ fn store_id(column: &str, value: Option<String>) -> Result<Option<StoreId>, Stor
     }
 }
 
-fn json(column: &str, value: &str) -> Result<serde_json::Value, StoreError> {
+pub(crate) fn json(column: &str, value: &str) -> Result<serde_json::Value, StoreError> {
     serde_json::from_str(value)
         .map_err(|e| StoreError::Corrupt(format!("{column}: not JSON ({e})")))
 }
@@ -463,7 +467,7 @@ impl TryFrom<RawOrder> for Order {
 }
 
 /// A non-negative counter stored as INTEGER.
-fn count(column: &str, value: i32) -> Result<u32, StoreError> {
+pub(crate) fn count(column: &str, value: i32) -> Result<u32, StoreError> {
     u32::try_from(value).map_err(|_| corrupt(column, &value.to_string()))
 }
 

@@ -1,8 +1,8 @@
 //! The [`Channel`] implementation of Alipay: one method per flow
 //! (`alipay.trade.create` / `.precreate` / `.wap.pay` / `.page.pay` /
-//! `.app.pay`, `.query`, `.close`, `.refund`, `.fastpay.refund.query`) and
-//! the `payData` each scene gets. Notifications are parsed in
-//! [`super::notify`].
+//! `.app.pay`, `.query`, `.close`, `.refund`, `.fastpay.refund.query`, the
+//! bill download of [`super::bill`]) and the `payData` each scene gets.
+//! Notifications are parsed in [`super::notify`].
 
 use std::collections::BTreeMap;
 
@@ -15,6 +15,7 @@ use chrono::Utc;
 use super::client::{REFUND_NOT_FOUND_CODE, app_auth};
 use super::wire::*;
 use super::{AliPay, Fields, WAP_METHOD, is_alipay_user_id};
+use crate::bill::{BillDownload, BillRequest};
 use crate::channel::*;
 use crate::error::{BusinessKind, ChannelError, NotifyError};
 use crate::meta::ChannelMeta;
@@ -304,6 +305,14 @@ impl Channel for AliPay {
             refund_amount,
             success_time: r.gmt_refund_pay.as_deref().and_then(parse_cn_datetime),
         })
+    }
+
+    async fn download_bill(
+        &self,
+        req: &BillRequest,
+        sink: &mut (dyn std::io::Write + Send),
+    ) -> Result<BillDownload, ChannelError> {
+        self.download_trade_bill(req, sink).await
     }
 
     fn parse_notification(

@@ -79,14 +79,20 @@
 //! and acknowledged as [`VerifiedNotification::Other`] — their `refund_fee`
 //! is cumulative, so refunds are settled by query instead. The reply is
 //! exactly `success` (or `fail`, and Alipay retries).
+//!
+//! Bills: `alipay.data.dataservice.bill.downloadurl.query` answers a
+//! short-lived link to the day's zip, which is fetched only from Alipay's
+//! bill host or the gateway's own ([`bill`] says what each answer means).
 
 //!
 //! Rooms: [`client`] signs requests, verifies answers and maps Alipay's
 //! codes (the one place they get a meaning, [`client::business_kind`]);
 //! [`flows`] is the [`Channel`] implementation, one method per flow, and
-//! builds `payData`; [`notify`] verifies and parses notifications; [`wire`]
-//! holds the credential shapes and the JSON bodies.
+//! builds `payData`; [`notify`] verifies and parses notifications; [`bill`]
+//! fetches the day's bill; [`wire`] holds the credential shapes and the
+//! JSON bodies.
 
+mod bill;
 mod client;
 mod flows;
 mod notify;
@@ -107,6 +113,7 @@ use crate::registry::{ChannelEnv, ChannelFactory, ChannelSpec, IdentitySummary};
 use crate::support::parse_base_url;
 use wire::*;
 
+pub use bill::BILL_HOST;
 pub use client::{
     REFUND_NOT_FOUND_CODE, RawResponse, response_member, signing_string, split_response,
 };

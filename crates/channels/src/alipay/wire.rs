@@ -270,6 +270,17 @@ pub struct RefundQueryBiz {
     pub query_options: Vec<&'static str>,
 }
 
+/// `alipay.data.dataservice.bill.downloadurl.query`.
+#[derive(Debug, Serialize)]
+pub struct BillUrlBiz {
+    /// `trade`: the acquiring trades made through the trade APIs.
+    pub bill_type: &'static str,
+    /// `yyyy-MM-dd`.
+    pub bill_date: String,
+    /// `"true"`: the download link is https (else Alipay answers http).
+    pub secure: &'static str,
+}
+
 // ---- responses ----
 
 /// What every `…_response` (and `error_response`) carries.
@@ -340,6 +351,18 @@ pub struct RefundQueryResponse {
     pub refund_status: Option<String>,
     #[serde(default)]
     pub gmt_refund_pay: Option<String>,
+}
+
+/// `alipay.data.dataservice.bill.downloadurl.query`.
+#[derive(Debug, Deserialize)]
+pub struct BillUrlResponse {
+    /// Valid for 30 s.
+    #[serde(default)]
+    pub bill_download_url: Option<String>,
+    /// `EMPTY_DATA_WITH_BILL_FILE`: nothing happened that day (an empty
+    /// file exists).
+    #[serde(default)]
+    pub bill_file_code: Option<String>,
 }
 
 /// A yuan amount as Alipay writes it: a string (`"0.10"`), occasionally a

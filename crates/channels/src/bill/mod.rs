@@ -9,7 +9,9 @@
 //! file (and undoing its gzip or zip) is the adapters' part.
 //!
 //! Formats: `../shared/design/PROTOCOLS-2.md` §1. WeChat Pay v2 and v3 serve
-//! the same trade-bill text ([`wechat`]).
+//! the same trade-bill text ([`wechat`]); Alipay serves a zip of GBK CSV
+//! files ([`alipay`]), read straight from the zip (its members' CRC-32 is
+//! the integrity check there, as the SHA-1 is WeChat's).
 //!
 //! Fetching: [`crate::Channel::download_bill`] writes the file as the
 //! channel serves it (gzip, zip or plain) into a sink the caller owns
@@ -18,6 +20,7 @@
 //! [`read_bill`], which checks the channel's hash before it hands out the
 //! first record.
 
+pub mod alipay;
 pub mod wechat;
 
 use std::io::{BufReader, Read, Seek, SeekFrom};
@@ -77,17 +80,23 @@ pub struct BillFile {
 pub enum BillFormat {
     /// WeChat Pay's trade bill text (v2 and v3), [`wechat::read_trade_bill`].
     WechatTrade,
+    /// Alipay's trade bill (`bill_type=trade`): a zip of GBK CSV files,
+    /// [`alipay::read_trade_zip`].
+    AlipayTrade,
 }
 
 impl BillFormat {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::WechatTrade => "wechat-trade",
+            Self::AlipayTrade => "alipay-trade",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::WechatTrade].into_iter().find(|f| f.as_str() == s)
+        [Self::WechatTrade, Self::AlipayTrade]
+            .into_iter()
+            .find(|f| f.as_str() == s)
     }
 }
 
@@ -96,6 +105,9 @@ impl BillFormat {
 pub enum Compression {
     Plain,
     Gzip,
+    /// A zip archive of several files (Alipay): the format's reader picks
+    /// its members by name, so [`read_bill`] hands it the file itself.
+    Zip,
 }
 
 impl Compression {
@@ -103,11 +115,12 @@ impl Compression {
         match self {
             Self::Plain => "plain",
             Self::Gzip => "gzip",
+            Self::Zip => "zip",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Plain, Self::Gzip]
+        [Self::Plain, Self::Gzip, Self::Zip]
             .into_iter()
             .find(|c| c.as_str() == s)
     }
@@ -152,14 +165,17 @@ pub struct BillRecord {
     pub rate: Option<String>,
 }
 
-/// The totals a bill states about itself (for a check of the records read).
+/// The totals a bill states about itself (for a check of the records read:
+/// each total is comparable with the sum of the records' amounts of its
+/// kind).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BillSummary {
-    /// The channel's count of lines (`总交易单数`).
+    /// The channel's count of lines (WeChat `总交易单数`; Alipay the
+    /// footer's trade and refund counts together).
     pub count: u64,
-    /// Money in (`应结订单总金额`).
+    /// Money in (WeChat `应结订单总金额`; Alipay see [`alipay`]).
     pub paid_total: Fen,
-    /// Money back (`退款总金额`).
+    /// Money back (WeChat `退款总金额`; Alipay `商家实收退款`).
     pub refund_total: Fen,
 }
 
@@ -177,12 +193,37 @@ pub struct BillError {
 /// Reads a bill file written by [`crate::Channel::download_bill`]: undoes
 /// its compression, checks the channel's hash over the whole text first
 /// (a file that fails it hands out no record at all), then reads it with
-/// the format's reader, record by record.
+/// the format's reader, record by record. A zip goes to its format's reader
+/// as it is (the reader picks the members it needs and checks their CRC-32
+/// before it hands out a record); a SHA-1 of "the text" means nothing for
+/// a zip of several texts and is refused.
 pub fn read_bill<R: Read + Seek>(
     file: &BillFile,
     mut src: R,
     on_record: impl FnMut(BillRecord),
 ) -> Result<BillSummary, BillError> {
+    match (file.format, file.compression) {
+        (BillFormat::AlipayTrade, Compression::Zip) => {
+            if file.sha1.is_some() {
+                return Err(BillError::new(
+                    0,
+                    "a SHA-1 is stated for a zip bill, which has no single text to hash",
+                ));
+            }
+            return alipay::read_trade_zip(src, on_record);
+        }
+        (BillFormat::WechatTrade, Compression::Plain | Compression::Gzip) => {}
+        (format, compression) => {
+            return Err(BillError::new(
+                0,
+                format!(
+                    "a {} bill is not served {}",
+                    format.as_str(),
+                    compression.as_str()
+                ),
+            ));
+        }
+    }
     if let Some(expected) = &file.sha1 {
         let mut hasher = HashingSink(Sha1::new());
         std::io::copy(&mut unpack(file.compression, &mut src), &mut hasher)
@@ -198,15 +239,15 @@ pub fn read_bill<R: Read + Seek>(
             .map_err(|e| BillError::new(0, format!("the file cannot be read again: {e}")))?;
     }
     let text = BufReader::with_capacity(64 * 1024, unpack(file.compression, src));
-    match file.format {
-        BillFormat::WechatTrade => wechat::read_trade_bill(text, on_record),
-    }
+    wechat::read_trade_bill(text, on_record)
 }
 
+/// A stream of the file's text (`Plain` and `Gzip` only: a zip is read by
+/// its format's reader, see [`read_bill`]).
 fn unpack<'a, R: Read + 'a>(compression: Compression, src: R) -> Box<dyn Read + 'a> {
     match compression {
-        Compression::Plain => Box::new(src),
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(src)),
+        Compression::Plain | Compression::Zip => Box::new(src),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Integration tests of the Alipay adapter (one test binary).
 
+mod bill;
 mod flows;
 mod notify;
 mod registry;

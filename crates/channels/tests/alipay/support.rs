@@ -203,6 +203,24 @@ pub struct Double {
     pub fund_change: Mutex<&'static str>,
     /// Whether `fastpay.refund.query` finds the refund.
     pub refund_found: Mutex<bool>,
+    /// What the bill method answers.
+    pub bill: Mutex<BillAnswer>,
+    /// The file served at [`BILL_PATH`].
+    pub bill_file: Mutex<Vec<u8>>,
+}
+
+/// Where the double serves the bill file (on its own host, as a sandbox
+/// does).
+pub const BILL_PATH: &str = "/dwbill/downloadBillFile.resource";
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum BillAnswer {
+    /// A link to [`BILL_PATH`] on this double.
+    File,
+    /// This link, whatever it is.
+    Url(String),
+    /// `bill_file_code=EMPTY_DATA_WITH_BILL_FILE` (and a link).
+    EmptyDay,
 }
 
 impl Double {
@@ -216,6 +234,8 @@ impl Double {
             closed_after_pay: Mutex::new(false),
             fund_change: Mutex::new("Y"),
             refund_found: Mutex::new(true),
+            bill: Mutex::new(BillAnswer::File),
+            bill_file: Mutex::new(Vec::new()),
         })
     }
     pub fn set_fault(&self, f: Fault) {
@@ -306,6 +326,13 @@ async fn handle(
         params: params.clone(),
         biz: biz.clone(),
     });
+    if uri.path() == BILL_PATH {
+        return (
+            [("content-type", "application/octet-stream")],
+            d.bill_file.lock().unwrap().clone(),
+        )
+            .into_response();
+    }
     if uri.path() != "/ali/gateway.do" {
         return (StatusCode::NOT_FOUND, "no such path").into_response();
     }
@@ -463,6 +490,40 @@ async fn handle(
                 }))
             } else {
                 ok(json!({}))
+            }
+        }
+        "alipay.data.dataservice.bill.downloadurl.query" => {
+            let date_ok = biz["bill_date"]
+                .as_str()
+                .is_some_and(|s| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok());
+            if biz["bill_type"] != "trade" || !date_ok || biz["secure"] != "true" {
+                error_payload(
+                    "40004",
+                    "Business Failed",
+                    "isv.invalid_arguments",
+                    "入参不合法",
+                )
+            } else {
+                let host = headers
+                    .get("host")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                let date = biz["bill_date"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .replace('-', "");
+                let here = format!(
+                    "http://{host}{BILL_PATH}?bizType=trade&userId={SELLER_ID}0156&fileType=csv.zip\
+                     &bizDates={date}&downloadFileName={SELLER_ID}0156_{date}.csv.zip&token=t0k3n"
+                );
+                match d.bill.lock().unwrap().clone() {
+                    BillAnswer::File => ok(json!({"bill_download_url": here})),
+                    BillAnswer::Url(url) => ok(json!({"bill_download_url": url})),
+                    BillAnswer::EmptyDay => ok(json!({
+                        "bill_download_url": here,
+                        "bill_file_code": "EMPTY_DATA_WITH_BILL_FILE",
+                    })),
+                }
             }
         }
         _ => error_payload(

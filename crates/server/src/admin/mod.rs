@@ -10,6 +10,7 @@ mod channels;
 mod configs;
 mod notifications;
 mod orders;
+mod recon;
 mod refunds;
 mod stores;
 
@@ -117,6 +118,17 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/api/admin/notifications/{id}/resend",
             post(notifications::resend),
+        )
+        .route("/api/admin/reconciliations", get(recon::list))
+        .route("/api/admin/reconciliations/run", post(recon::run))
+        .route("/api/admin/reconciliations/findings", get(recon::findings))
+        .route(
+            "/api/admin/reconciliations/findings/{id}",
+            get(recon::finding),
+        )
+        .route(
+            "/api/admin/reconciliations/findings/{id}/resolve",
+            post(recon::resolve),
         )
         .route("/api/admin/audit", get(audit::list))
         .route_layer(from_fn_with_state(state, require_admin))

@@ -23,6 +23,7 @@ pub const ENV_KEYS: &[&str] = &[
     "channel_timeout_ms",
     "wechat_oauth_base_url",
     "query_schedule",
+    "recon_window",
     "notify_schedule",
     "notify_timeout_ms",
     "mode",

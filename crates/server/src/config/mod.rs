@@ -159,6 +159,13 @@ pub struct Config {
     /// milliseconds (`CASHDESK_NOTIFY_TIMEOUT_MS`, default 10000). The
     /// delivery lease is twice this plus a second.
     pub notify_timeout_ms: u64,
+    /// When the daily reconciliation of yesterday runs, China Standard
+    /// Time: `HH:MM-HH:MM` (first try at the start, then every 30 minutes
+    /// while a bill is not ready or could not be fetched, until the end),
+    /// or `off` (runs only when asked: `cashdesk recon run`, the admin
+    /// API). Default `10:00-18:00` (`CASHDESK_RECON_WINDOW`).
+    #[serde(deserialize_with = "lossy_opt_string")]
+    pub recon_window: Option<String>,
     /// Whether `POST /api/cashier-desk-sa/register` works without the operator token.
     pub open_registration: bool,
     /// Approve binding applications automatically after this many seconds;
@@ -248,6 +255,7 @@ impl Default for Config {
             notify_timeout_ms: 10_000,
             open_registration: false,
             binding_auto_approve_secs: None,
+            recon_window: None,
             allow_private_notify_urls: false,
             body_limit_bytes: 65_536,
             trusted_proxies: Vec::new(),
@@ -295,6 +303,7 @@ impl std::fmt::Debug for Config {
             .field("notify_timeout_ms", &self.notify_timeout_ms)
             .field("open_registration", &self.open_registration)
             .field("binding_auto_approve_secs", &self.binding_auto_approve_secs)
+            .field("recon_window", &self.recon_window)
             .field("allow_private_notify_urls", &self.allow_private_notify_urls)
             .field("body_limit_bytes", &self.body_limit_bytes)
             .field("trusted_proxies", &self.trusted_proxies)
@@ -418,8 +427,28 @@ impl Config {
             sandbox_notify_schedule: Some("100ms,200ms,400ms,800ms,1s,2s".to_owned()),
             notify_schedule: Some("100ms,200ms,400ms,800ms,1s,2s".to_owned()),
             notify_timeout_ms: 2_000,
+            recon_window: Some("off".to_owned()),
             ..Config::default()
         }
+    }
+
+    /// The daily reconciliation window ([`Config::recon_window`]); `None`
+    /// when it is `off`.
+    pub fn recon_window(&self) -> anyhow::Result<Option<(chrono::NaiveTime, chrono::NaiveTime)>> {
+        let s = self.recon_window.as_deref().unwrap_or("10:00-18:00").trim();
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        let (a, b) = s
+            .split_once('-')
+            .with_context(|| format!("`{s}` is not HH:MM-HH:MM or off"))?;
+        let t = |x: &str| {
+            chrono::NaiveTime::parse_from_str(x.trim(), "%H:%M")
+                .with_context(|| format!("`{x}` is not HH:MM"))
+        };
+        let (start, end) = (t(a)?, t(b)?);
+        anyhow::ensure!(start < end, "the window `{s}` ends before it starts");
+        Ok(Some((start, end)))
     }
 
     /// Header read, idle and body timeouts.
@@ -470,6 +499,7 @@ impl Config {
         if let Some(s) = &self.notify_schedule {
             parse_schedule(s).context("notify_schedule")?;
         }
+        self.recon_window().context("recon_window")?;
         anyhow::ensure!(
             (100..=120_000).contains(&self.notify_timeout_ms),
             "notify_timeout_ms must be between 100 and 120000"

@@ -118,7 +118,7 @@ pub async fn require_store(
 }
 
 /// Opens a sealed identity into what the adapter reads.
-fn open_identity(
+pub(crate) fn open_identity(
     state: &AppState,
     app_id: &AppId,
     store_id: &StoreId,

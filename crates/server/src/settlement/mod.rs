@@ -47,6 +47,9 @@ pub enum Source {
     Expiry,
     /// An operator's decision (admin API).
     Operator,
+    /// A reconciliation that found a payment in the channel's bill and
+    /// had the channel confirm it.
+    Reconciliation,
 }
 
 impl Source {
@@ -59,6 +62,7 @@ impl Source {
             Self::Poller => "poller",
             Self::Expiry => "expiry",
             Self::Operator => "operator",
+            Self::Reconciliation => "reconciliation",
         }
     }
 }

@@ -129,6 +129,14 @@ impl Channel for WxPayV2 {
         })
     }
 
+    async fn download_bill(
+        &self,
+        req: &crate::bill::BillRequest,
+        sink: &mut (dyn std::io::Write + Send),
+    ) -> Result<crate::bill::BillDownload, ChannelError> {
+        self.download_trade_bill(req, sink).await
+    }
+
     async fn query(&self, req: &QueryRequest) -> Result<ChannelOrderStatus, ChannelError> {
         const PATH: &str = "pay/orderquery";
         let sub = SubMerchant::of(req.store.as_ref())?;

@@ -26,6 +26,7 @@
 //! fields of the flat XML (v2 has no typed bodies: its signature covers every
 //! field, known or not, so answers stay string maps).
 
+mod bill;
 mod client;
 mod flows;
 mod notify;

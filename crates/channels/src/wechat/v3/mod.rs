@@ -32,6 +32,7 @@
 //! verifies, decrypts and parses notifications; [`wire`] holds the JSON
 //! bodies.
 
+mod bill;
 mod client;
 mod flows;
 mod notify;

@@ -1,0 +1,199 @@
+//! What the operator API and the CLI show of reconciliation, and the
+//! operator's use cases: run (one config or all), list runs, list and
+//! resolve findings.
+
+use cashdesk_core::{ConfigId, FindingId, FindingStatus};
+use cashdesk_store::{AuditEntry, Finding, FindingFilter, ReconRun, ReconRunFilter};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use serde_json::json;
+
+use super::{RunOptions, run_day};
+use crate::service::error::{ServiceError, ServiceResult};
+use crate::state::AppState;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReconRunView {
+    pub config_id: String,
+    pub date: String,
+    pub state: String,
+    pub attempts: u32,
+    pub message: Option<String>,
+    pub bills: Vec<cashdesk_store::StoredBill>,
+    pub lines: i64,
+    pub matched: i64,
+    /// Fen.
+    pub paid_total: i64,
+    pub refund_total: i64,
+    /// Yuan with 5 decimals, as the bill states fees.
+    pub fee_total: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub next_try_at: Option<DateTime<Utc>>,
+}
+
+impl From<&ReconRun> for ReconRunView {
+    fn from(r: &ReconRun) -> Self {
+        Self {
+            config_id: r.config_id.to_string(),
+            date: r.bill_date.to_string(),
+            state: r.state.as_str().to_owned(),
+            attempts: r.attempts,
+            message: r.message.clone(),
+            bills: r.bills.clone(),
+            lines: r.lines,
+            matched: r.matched,
+            paid_total: r.paid_total.get(),
+            refund_total: r.refund_total.get(),
+            fee_total: fee_yuan(r.fee_total_e5),
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            next_try_at: r.next_try_at,
+        }
+    }
+}
+
+/// 1/100000 yuan as `-0.00600`.
+pub fn fee_yuan(e5: i64) -> String {
+    let sign = if e5 < 0 { "-" } else { "" };
+    let a = e5.unsigned_abs();
+    format!("{sign}{}.{:05}", a / 100_000, a % 100_000)
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FindingView {
+    pub finding_id: String,
+    pub config_id: String,
+    pub date: String,
+    pub kind: String,
+    pub subject: String,
+    pub status: String,
+    pub order_id: Option<String>,
+    pub refund_id: Option<String>,
+    /// Fen.
+    pub channel_amount: Option<i64>,
+    pub local_amount: Option<i64>,
+    pub detail: String,
+    pub evidence: serde_json::Value,
+    pub note: Option<String>,
+    pub resolved_by: Option<String>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Finding> for FindingView {
+    fn from(f: &Finding) -> Self {
+        Self {
+            finding_id: f.finding_id.to_string(),
+            config_id: f.config_id.to_string(),
+            date: f.bill_date.to_string(),
+            kind: f.kind.as_str().to_owned(),
+            subject: f.subject.clone(),
+            status: f.status.as_str().to_owned(),
+            order_id: f.order_id.clone(),
+            refund_id: f.refund_id.clone(),
+            channel_amount: f.channel_amount.map(|a| a.get()),
+            local_amount: f.local_amount.map(|a| a.get()),
+            detail: f.detail.clone(),
+            evidence: f.evidence.clone(),
+            note: f.note.clone(),
+            resolved_by: f.resolved_by.clone(),
+            resolved_at: f.resolved_at,
+            created_at: f.created_at,
+            updated_at: f.updated_at,
+        }
+    }
+}
+
+/// Runs (config, day) for one config, or for every enabled config.
+pub async fn run(
+    state: &AppState,
+    day: NaiveDate,
+    config_id: Option<&ConfigId>,
+    options: RunOptions,
+) -> ServiceResult<Vec<ReconRunView>> {
+    let configs: Vec<ConfigId> = match config_id {
+        Some(c) => vec![c.clone()],
+        None => state
+            .store
+            .list_channel_configs()
+            .await?
+            .into_iter()
+            .filter(|c| c.enabled)
+            .map(|c| c.config_id)
+            .collect(),
+    };
+    let mut out = Vec::with_capacity(configs.len());
+    for c in configs {
+        out.push(ReconRunView::from(&run_day(state, &c, day, options).await?));
+    }
+    Ok(out)
+}
+
+pub async fn list_runs(state: &AppState, f: &ReconRunFilter) -> ServiceResult<Vec<ReconRunView>> {
+    Ok(state
+        .store
+        .list_recon_runs(f)
+        .await?
+        .iter()
+        .map(ReconRunView::from)
+        .collect())
+}
+
+pub async fn list_findings(state: &AppState, f: &FindingFilter) -> ServiceResult<Vec<FindingView>> {
+    Ok(state
+        .store
+        .list_findings(f)
+        .await?
+        .iter()
+        .map(FindingView::from)
+        .collect())
+}
+
+fn finding_id(id: &str) -> ServiceResult<FindingId> {
+    FindingId::parse(id).ok_or_else(|| ServiceError::not_found(format!("finding {id}")))
+}
+
+pub async fn get_finding(state: &AppState, id: &str) -> ServiceResult<FindingView> {
+    let f = state
+        .store
+        .get_finding(&finding_id(id)?)
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("finding {id}")))?;
+    Ok(FindingView::from(&f))
+}
+
+/// `OPEN → RESOLVED` with the operator's note, audited with the change.
+pub async fn resolve(
+    state: &AppState,
+    id: &str,
+    note: &str,
+    actor: &str,
+) -> ServiceResult<FindingView> {
+    let fid = finding_id(id)?;
+    let audit = AuditEntry {
+        at: Utc::now(),
+        actor: actor.to_owned(),
+        action: "recon.finding.resolve".to_owned(),
+        target: fid.to_string(),
+        detail: json!({"note": note}),
+    };
+    if let Some(f) = state.store.resolve_finding(&fid, note, &audit).await? {
+        return Ok(FindingView::from(&f));
+    }
+    match state.store.get_finding(&fid).await? {
+        None => Err(ServiceError::not_found(format!("finding {id}"))),
+        Some(f) => Err(ServiceError::state_not_allowed(format!(
+            "finding {id} is {}, only an OPEN finding can be resolved",
+            f.status
+        ))),
+    }
+}
+
+/// Whether `status` may be asked for in a filter (every status may).
+pub fn parse_status(s: &str) -> Option<FindingStatus> {
+    FindingStatus::parse(&s.to_ascii_uppercase())
+}
