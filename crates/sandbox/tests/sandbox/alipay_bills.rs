@@ -51,6 +51,7 @@ async fn query(app: &TestApp, a: &Ali, date: &str) -> Value {
 }
 
 struct Files {
+    zip: Vec<u8>,
     names: Vec<String>,
     detail: String,
     summary: String,
@@ -68,6 +69,7 @@ async fn download(app: &TestApp, url: &str) -> Files {
     let bytes = resp.bytes().await.unwrap().to_vec();
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.clone())).unwrap();
     let mut files = Files {
+        zip: bytes.clone(),
         names: Vec::new(),
         detail: String::new(),
         summary: String::new(),
@@ -236,6 +238,44 @@ async fn alipay_bill_zip_holds_the_merchants_day() {
         "-".repeat(40),
         "-".repeat(37)
     )));
+
+    // cashdesk's own reader agrees, and the rows add up to the footers.
+    let mut records = Vec::new();
+    let summary =
+        cashdesk_channels::bill::alipay::read_trade_zip(std::io::Cursor::new(f.zip.clone()), |r| {
+            records.push(r)
+        })
+        .unwrap();
+    let read: Vec<String> = records
+        .iter()
+        .map(|r| {
+            format!(
+                "{:?} {} {} {} {}",
+                r.kind,
+                r.out_trade_no.trim_end_matches(&tag),
+                r.out_refund_no.as_deref().unwrap_or("-"),
+                r.amount.get(),
+                r.mch_id
+            )
+        })
+        .collect();
+    let pid = a.pid();
+    assert_eq!(
+        read,
+        [
+            format!("Payment A1 - 300 {pid}"),
+            format!("Refund A1 r1 100 {pid}"),
+            format!("Payment C1 - 500 {pid}")
+        ]
+    );
+    assert_eq!(
+        (
+            summary.count,
+            summary.paid_total.get(),
+            summary.refund_total.get()
+        ),
+        (3, 800, 100)
+    );
 
     // The other merchant's bill holds only its own trade.
     let r = query(&app, &b, &date).await;
