@@ -29,6 +29,12 @@
 //!   notified); for Lakala it marks the trade FAIL (not notified);
 //! - `POST /sandbox/api/faults` (see [`crate::faults`]) → 201 the fault;
 //!   `GET` lists active faults, `DELETE` clears them;
+//! - `POST /sandbox/api/clock` `{"offsetSeconds": n}` moves the sandbox's
+//!   clock to the real time plus `n` seconds (at most 400 days either way;
+//!   0 puts it back) and `GET` reads it: 200 `{"now","offsetSeconds"}`.
+//!   The order book and the bills go by it ([`crate::clock`]): move it
+//!   back a day, make and pay orders, move it back to now, and they are
+//!   yesterday's bill;
 //! - `GET /sandbox/api/requests?mchId=&kind=api|notify|payer&limit=` → `{"requests":[…]}`
 //!   (status, result and latency of every attempt; never what a notified
 //!   server answered, see [`crate::reqlog`]).
@@ -81,6 +87,7 @@ pub fn router() -> Router<Arc<Shared>> {
             post(add_fault).get(list_faults).delete(clear_faults),
         )
         .route("/sandbox/api/requests", get(requests))
+        .route("/sandbox/api/clock", get(clock).post(set_clock))
 }
 
 /// How fast the test API opens merchants (each costs an RSA key pair).
@@ -447,7 +454,7 @@ async fn pay(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
         "api",
     ) {
         Ok(paid) => {
-            let now = chrono::Utc::now();
+            let now = s.now();
             let trade_state = match paid.api {
                 crate::ledger::Api::Alipay => crate::alipay::trade_status(&paid, now),
                 crate::ledger::Api::Lakala => crate::lakala::trade_state(&paid, now),
@@ -495,6 +502,38 @@ async fn list_faults(State(s): State<Arc<Shared>>) -> Response {
 
 async fn clear_faults(State(s): State<Arc<Shared>>) -> Response {
     axum::Json(json!({"cleared": s.faults.clear()})).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SetClock {
+    offset_seconds: i64,
+}
+
+fn clock_json(s: &Shared) -> Response {
+    axum::Json(json!({
+        "now": cashdesk_core::time::to_rfc3339_cn(s.now()),
+        "offsetSeconds": s.clock.offset().num_seconds(),
+    }))
+    .into_response()
+}
+
+async fn clock(State(s): State<Arc<Shared>>) -> Response {
+    clock_json(&s)
+}
+
+async fn set_clock(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+    let req: SetClock = match parse(&body) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
+    };
+    let offset = chrono::TimeDelta::try_seconds(req.offset_seconds)
+        .ok_or_else(|| "offsetSeconds is out of range".to_owned())
+        .and_then(|d| s.clock.set_offset(d));
+    match offset {
+        Ok(()) => clock_json(&s),
+        Err(msg) => bad_request(msg),
+    }
 }
 
 #[derive(Deserialize)]

@@ -33,7 +33,7 @@ impl Shared {
         openid: Option<String>,
         via: &str,
     ) -> Result<Order, LedgerError> {
-        let now = chrono::Utc::now();
+        let now = self.now();
         let existing = self
             .ledger
             .find(mch_id, &OrderRef::OutTradeNo(out_trade_no.to_owned()));

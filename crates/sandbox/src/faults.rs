@@ -28,6 +28,40 @@
 //! `HTTP_500` and `TIMEOUT` look the same on every channel and are answered
 //! here (`bare_reply`); `SYSTEMERROR` is each channel's own signed error
 //! and is answered by the channel's module.
+//!
+//! # Bill faults
+//!
+//! Bill faults shape the next `count` bills served for their channel
+//! (`wx-pay`: v3 `tradebill` and v2 `downloadbill`; `ali-pay`:
+//! `alipay.data.dataservice.bill.downloadurl.query`) and, with `mchId`,
+//! only that merchant's (WeChat: the calling merchant or the `sub_mchid`
+//! asked for; Alipay: the pid). A bill is shaped when it is made: at the
+//! v3 apply and the Alipay URL query (the file behind the link, and v3's
+//! `hash_value`, are that shaped bill), at the v2 call. See
+//! [`crate::bills`].
+//!
+//! - `BILL_GENERATING`: the bill is "still generating" — WeChat v3 400
+//!   `STATEMENT_CREATING` "账单生成中"; v2 `return_code=FAIL`,
+//!   `return_msg=Bill Creating`, `error_code=20003`; Alipay `40004
+//!   isp.bill_not_exist` "账单生成中…" (Alipay's answer before a day's
+//!   bill is published). Only this fault is used up by such an answer.
+//! - `BILL_AMOUNT_DIFF`: the first payment line (in time order), or the one
+//!   of `outTradeNo`, shows 1 fen more (WeChat: 应结订单金额 and 订单金额;
+//!   Alipay: 订单金额 and 商家实收); totals, fees and summaries follow,
+//!   so the file is consistent with itself.
+//! - `BILL_OMIT_REFUND`: the refund lines are left out — the one of
+//!   `outRefundNo`, else all: "a refund cashdesk thinks succeeded but the
+//!   channel lacks".
+//! - `BILL_EXTRA_TRADE`: one more successful payment, of an order the book
+//!   never had: `outTradeNo` (default `SBXEXTRA` + 16 digits), `amount`
+//!   fen (default 1), at 12:00:00 China time of the bill's day.
+//! - `BILL_BAD_SUMMARY`: the summary states 1 fen more paid than the lines
+//!   add up to (WeChat: 应结订单总金额 and 订单总金额; Alipay: the
+//!   `#交易合计` footer and the summary file's `合计` row).
+//!
+//! A day with no line at all (and no `BILL_EXTRA_TRADE` to add one) has no
+//! bill and uses up no shaping fault; a fault whose `outTradeNo` or
+//! `outRefundNo` matches no line is still used up.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -54,11 +88,32 @@ pub enum FaultKind {
     TamperSignature,
     #[serde(rename = "DELAY_NOTIFY")]
     DelayNotify,
+    #[serde(rename = "BILL_GENERATING")]
+    BillGenerating,
+    #[serde(rename = "BILL_AMOUNT_DIFF")]
+    BillAmountDiff,
+    #[serde(rename = "BILL_OMIT_REFUND")]
+    BillOmitRefund,
+    #[serde(rename = "BILL_EXTRA_TRADE")]
+    BillExtraTrade,
+    #[serde(rename = "BILL_BAD_SUMMARY")]
+    BillBadSummary,
 }
 
 impl FaultKind {
     fn is_call(self) -> bool {
         matches!(self, Self::SystemError | Self::Http500 | Self::Timeout)
+    }
+
+    fn is_bill(self) -> bool {
+        matches!(
+            self,
+            Self::BillGenerating
+                | Self::BillAmountDiff
+                | Self::BillOmitRefund
+                | Self::BillExtraTrade
+                | Self::BillBadSummary
+        )
     }
 }
 
@@ -76,6 +131,13 @@ pub struct FaultRequest {
     /// TIMEOUT and DELAY_NOTIFY (defaults 30000 and 5000).
     pub delay_ms: Option<u64>,
     pub path_contains: Option<String>,
+    /// BILL_AMOUNT_DIFF: the payment line to change; BILL_EXTRA_TRADE: the
+    /// extra order's number.
+    pub out_trade_no: Option<String>,
+    /// BILL_OMIT_REFUND: the one refund to leave out.
+    pub out_refund_no: Option<String>,
+    /// BILL_EXTRA_TRADE: the extra payment in fen (default 1).
+    pub amount: Option<i64>,
 }
 
 /// The most faults active at once (anyone may add them: bounded).
@@ -108,6 +170,12 @@ pub struct Fault {
     pub delay_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path_contains: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out_trade_no: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out_refund_no: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount: Option<i64>,
 }
 
 /// A call fault to apply now.
@@ -125,6 +193,20 @@ pub struct NotifyFaults {
     pub tamper_amount: bool,
     pub tamper_signature: bool,
     pub delay: Duration,
+}
+
+/// What to do to one bill ([`crate::bills`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BillFaults {
+    /// Answer "still generating" instead of a bill.
+    pub generating: bool,
+    /// BILL_AMOUNT_DIFF, each with its optional out_trade_no.
+    pub amount_diff: Vec<Option<String>>,
+    /// BILL_OMIT_REFUND, each with its optional out_refund_no.
+    pub omit_refund: Vec<Option<String>>,
+    /// BILL_EXTRA_TRADE: (optional out_trade_no, amount in fen).
+    pub extra_trade: Vec<(Option<String>, i64)>,
+    pub bad_summary: bool,
 }
 
 #[derive(Default)]
@@ -166,6 +248,7 @@ impl Faults {
         if req.mch_id.as_ref().is_some_and(|m| m.len() > 64) {
             return Err("mchId must be at most 64 bytes".into());
         }
+        check_bill_fields(&req)?;
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if inner.1.len() >= MAX_FAULTS {
             return Err(format!(
@@ -182,6 +265,9 @@ impl Faults {
             copies,
             delay_ms,
             path_contains: req.path_contains,
+            out_trade_no: req.out_trade_no,
+            out_refund_no: req.out_refund_no,
+            amount: req.amount,
         };
         inner.1.push(fault.clone());
         Ok(fault)
@@ -246,6 +332,7 @@ impl Faults {
         };
         for f in inner.1.iter_mut() {
             if f.fault.is_call()
+                || f.fault.is_bill()
                 || f.channel_type != channel_type
                 || !Self::matches_mch(f, Some(mch_id))
             {
@@ -257,13 +344,99 @@ impl Faults {
                 FaultKind::TamperAmount => out.tamper_amount = true,
                 FaultKind::TamperSignature => out.tamper_signature = true,
                 FaultKind::DelayNotify => out.delay = Duration::from_millis(f.delay_ms),
-                FaultKind::SystemError | FaultKind::Http500 | FaultKind::Timeout => {}
+                _ => {}
             }
             f.remaining -= 1;
         }
         inner.1.retain(|f| f.remaining > 0);
         out
     }
+
+    /// Consume the bill faults of `channel_type` matching a bill of one of
+    /// `mch_ids` (see the module comment): a matching BILL_GENERATING alone
+    /// when there is one; else, when the day has lines (`has_lines`) or a
+    /// BILL_EXTRA_TRADE gives it one, one use of every matching shaping
+    /// fault; else nothing.
+    pub fn take_bill(&self, channel_type: &str, mch_ids: &[&str], has_lines: bool) -> BillFaults {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let matches = |f: &Fault| {
+            f.fault.is_bill()
+                && f.channel_type == channel_type
+                && f.mch_id.as_deref().is_none_or(|m| mch_ids.contains(&m))
+        };
+        let mut out = BillFaults::default();
+        if let Some(idx) = inner
+            .1
+            .iter()
+            .position(|f| matches(f) && f.fault == FaultKind::BillGenerating)
+        {
+            out.generating = true;
+            inner.1[idx].remaining -= 1;
+            inner.1.retain(|f| f.remaining > 0);
+            return out;
+        }
+        let extra = inner
+            .1
+            .iter()
+            .any(|f| matches(f) && f.fault == FaultKind::BillExtraTrade);
+        if !has_lines && !extra {
+            return out;
+        }
+        for f in inner.1.iter_mut().filter(|f| matches(f)) {
+            match f.fault {
+                FaultKind::BillAmountDiff => out.amount_diff.push(f.out_trade_no.clone()),
+                FaultKind::BillOmitRefund => out.omit_refund.push(f.out_refund_no.clone()),
+                FaultKind::BillExtraTrade => out
+                    .extra_trade
+                    .push((f.out_trade_no.clone(), f.amount.unwrap_or(1))),
+                FaultKind::BillBadSummary => out.bad_summary = true,
+                _ => {}
+            }
+            f.remaining -= 1;
+        }
+        inner.1.retain(|f| f.remaining > 0);
+        out
+    }
+}
+
+/// `outTradeNo`, `outRefundNo` and `amount` belong to the bill faults that
+/// use them, and are bounded.
+fn check_bill_fields(req: &FaultRequest) -> Result<(), String> {
+    let kind = req.fault;
+    if req.out_trade_no.is_some()
+        && !matches!(kind, FaultKind::BillAmountDiff | FaultKind::BillExtraTrade)
+    {
+        return Err("outTradeNo only applies to BILL_AMOUNT_DIFF and BILL_EXTRA_TRADE".into());
+    }
+    if req.out_refund_no.is_some() && kind != FaultKind::BillOmitRefund {
+        return Err("outRefundNo only applies to BILL_OMIT_REFUND".into());
+    }
+    if req.amount.is_some() && kind != FaultKind::BillExtraTrade {
+        return Err("amount only applies to BILL_EXTRA_TRADE".into());
+    }
+    for no in [&req.out_trade_no, &req.out_refund_no]
+        .into_iter()
+        .flatten()
+    {
+        if no.is_empty()
+            || no.len() > 64
+            || !no
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-|*@".contains(&b))
+        {
+            return Err("outTradeNo and outRefundNo: 1 to 64 letters, digits or _-|*@".into());
+        }
+    }
+    if req
+        .amount
+        .is_some_and(|a| !(1..=cashdesk_core::money::MAX_FEN).contains(&a))
+    {
+        return Err(format!(
+            "amount must be between 1 and {} fen",
+            cashdesk_core::money::MAX_FEN
+        ));
+    }
+    Ok(())
 }
 
 /// The answer to a call fault in no channel's format: a bare 500 with no
@@ -291,6 +464,9 @@ mod tests {
             copies: None,
             delay_ms: None,
             path_contains: None,
+            out_trade_no: None,
+            out_refund_no: None,
+            amount: None,
         }
     }
 
@@ -373,6 +549,72 @@ mod tests {
         let mut bad = req(FaultKind::Timeout);
         bad.count = Some(0);
         assert!(f.add(bad).is_err());
+    }
+
+    #[test]
+    fn bill_faults_shape_the_next_bills_only() {
+        let f = Faults::default();
+        f.add(FaultRequest {
+            count: Some(2),
+            mch_id: Some("sub1".into()),
+            out_trade_no: Some("A1".into()),
+            ..req(FaultKind::BillAmountDiff)
+        })
+        .unwrap();
+        f.add(req(FaultKind::BillBadSummary)).unwrap();
+        // Not a notification or a call fault.
+        assert!(f.take_call(None, "/pay/downloadbill").is_none());
+        assert_eq!(f.take_notify("sub1").copies, 1);
+        // A day without lines uses nothing up; another merchant gets only
+        // the unrestricted fault.
+        assert_eq!(
+            f.take_bill("wx-pay", &["sp", "sub1"], false),
+            BillFaults::default()
+        );
+        assert_eq!(
+            f.take_bill("ali-pay", &["sub1"], true),
+            BillFaults::default()
+        );
+        let other = f.take_bill("wx-pay", &["m2"], true);
+        assert!(other.bad_summary && other.amount_diff.is_empty());
+        let b = f.take_bill("wx-pay", &["sp", "sub1"], true);
+        assert_eq!(b.amount_diff, [Some("A1".to_owned())]);
+        assert!(!b.bad_summary);
+        // Generating goes first and alone.
+        f.add(req(FaultKind::BillGenerating)).unwrap();
+        f.add(FaultRequest {
+            amount: Some(5),
+            ..req(FaultKind::BillExtraTrade)
+        })
+        .unwrap();
+        let g = f.take_bill("wx-pay", &["sub1"], false);
+        assert!(g.generating && g.extra_trade.is_empty() && g.amount_diff.is_empty());
+        // An extra trade makes a bill of an empty day.
+        let e = f.take_bill("wx-pay", &["sub1"], false);
+        assert_eq!(e.extra_trade, [(None, 5)]);
+        assert_eq!(e.amount_diff, [Some("A1".to_owned())]);
+        assert!(f.list().is_empty());
+        // Fields belong to their faults.
+        for bad in [
+            FaultRequest {
+                out_refund_no: Some("R1".into()),
+                ..req(FaultKind::BillAmountDiff)
+            },
+            FaultRequest {
+                amount: Some(0),
+                ..req(FaultKind::BillExtraTrade)
+            },
+            FaultRequest {
+                out_trade_no: Some("a b".into()),
+                ..req(FaultKind::BillExtraTrade)
+            },
+            FaultRequest {
+                out_trade_no: Some("A1".into()),
+                ..req(FaultKind::DropNotify)
+            },
+        ] {
+            assert!(f.add(bad).is_err());
+        }
     }
 
     #[test]

@@ -32,8 +32,10 @@
 //! # Module map
 //!
 //! [`v2`], [`v3`], [`alipay`] and [`lakala`] translate the wire formats
-//! (one order book for all: the channel is in [`ledger::Api`]); [`ledger`] holds orders and
-//! refunds and their rules; [`notify`] sends notifications with retries;
+//! (one order book for all: the channel is in [`ledger::Api`]; [`v2bill`]
+//! is v2's bill download); [`ledger`] holds orders and refunds and their
+//! rules; [`bills`] makes the channels' bills (对账单) from it; [`clock`]
+//! is the sandbox's time, which tests may move; [`notify`] sends notifications with retries;
 //! [`faults`] and [`reqlog`] are the test harness; [`pki`] and [`merchants`]
 //! own keys, certificates and their persistence; [`tls`] the HTTPS listener
 //! (and its port across restarts); [`page`] the payer page; [`oauth`]
@@ -67,6 +69,8 @@ use tokio::sync::mpsc;
 
 pub mod alipay;
 pub mod api;
+pub mod bills;
+pub mod clock;
 mod events;
 pub mod faults;
 mod journal;
@@ -83,6 +87,7 @@ mod store;
 pub mod targets;
 pub mod tls;
 pub mod v2;
+pub mod v2bill;
 pub mod v3;
 pub mod validate;
 pub mod xml;
@@ -215,6 +220,8 @@ pub struct Shared {
     pub(crate) merchants: merchants::Merchants,
     pub(crate) ledger: ledger::Ledger,
     pub(crate) faults: faults::Faults,
+    pub(crate) clock: clock::Clock,
+    pub(crate) downloads: bills::Downloads,
     pub(crate) log: reqlog::RequestLog,
     pub(crate) oauth: oauth::Codes,
     notifier: mpsc::UnboundedSender<Msg>,
@@ -226,6 +233,16 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The sandbox's now ([`clock`]): what the order book and the bills go by.
+    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    /// `<public_url>`, the base of the sandbox's own links.
+    pub(crate) fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
     pub(crate) fn base_url(&self) -> String {
         format!("{}/sandbox/wechat", self.public_url)
     }

@@ -347,7 +347,7 @@ pub async fn run_channels(
                     let shared = shared.clone();
                     inflight.spawn(async move {
                         tokio::time::sleep(refund_settle).await;
-                        if let Some(r) = shared.ledger.complete_refund(&mch_id, &out_refund_no, Utc::now()) {
+                        if let Some(r) = shared.ledger.complete_refund(&mch_id, &out_refund_no, shared.now()) {
                             shared.notify_refund(&r);
                         }
                     });

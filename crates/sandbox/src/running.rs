@@ -16,8 +16,8 @@ use tokio::task::JoinHandle;
 use crate::{
     AlipayAuthCredentials, AlipayMerchantCredentials, LakalaMerchantCredentials,
     LakalaStoreCredentials, MerchantCredentials, SandboxConfig, Shared, SubMerchantCredentials,
-    alipay, api, faults, lakala, ledger, merchants, notify, oauth, page, pki, reqlog, store,
-    targets, tls, v2, v3,
+    alipay, api, bills, clock, faults, lakala, ledger, merchants, notify, oauth, page, pki, reqlog,
+    store, targets, tls, v2, v2bill, v3,
 };
 
 /// How long an accepted refund stays PROCESSING before it succeeds and its
@@ -128,6 +128,8 @@ impl Sandbox {
             merchants,
             ledger,
             faults: faults::Faults::default(),
+            clock: clock::Clock::default(),
+            downloads: bills::Downloads::default(),
             log: reqlog::RequestLog::default(),
             oauth: oauth::Codes::default(),
             notifier: notify_tx,
@@ -293,6 +295,17 @@ impl Sandbox {
         self.shared.lakala_base_url()
     }
 
+    /// Move the sandbox's clock to the real time plus `offset`
+    /// ([`crate::clock`]; at most [`crate::clock::MAX_OFFSET`] either way).
+    pub fn set_clock_offset(&self, offset: chrono::TimeDelta) -> Result<(), String> {
+        self.shared.clock.set_offset(offset)
+    }
+
+    /// The sandbox's now.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.shared.now()
+    }
+
     /// Stop the HTTPS listener and the notifier (in-flight notifications
     /// are abandoned). Idempotent.
     pub async fn shutdown(&self) {
@@ -326,6 +339,7 @@ impl Drop for Sandbox {
 fn build_router(shared: Arc<Shared>) -> Router {
     Router::new()
         .merge(v2::router())
+        .merge(v2bill::router())
         .merge(v3::router())
         .merge(alipay::router())
         .merge(lakala::router())

@@ -332,7 +332,7 @@ fn handle(
             return Err(param_error("nonce_str长度不能超过32个字符"));
         }
         let party = party(s, &merchant, p)?;
-        let now = Utc::now();
+        let now = s.now();
         match ep {
             Endpoint::UnifiedOrder => unified_order(s, &merchant, &party, p, sign_type, now),
             Endpoint::OrderQuery => order_query(s, &party, p, now),

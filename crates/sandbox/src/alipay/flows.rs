@@ -124,6 +124,9 @@ pub(super) fn dispatch(s: &Shared, req: &Request, now: DateTime<Utc>) -> Result<
             Ok(Answer::Json(m))
         }
         "alipay.trade.refund" => refund(s, req, now),
+        "alipay.data.dataservice.bill.downloadurl.query" => {
+            super::bill::query(s, req, &biz_content(req)?, now)
+        }
         "alipay.trade.fastpay.refund.query" => {
             let b = biz_content(req)?;
             let o = find_trade(s, pid, &b)?;

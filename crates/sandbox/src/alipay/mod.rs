@@ -54,12 +54,16 @@
 //! notifications name it as `auth_app_id` (the caller stays `app_id`).
 //! Tokens come from the test API (`{"channelType":"ali-pay","isvAppId"}`).
 //!
+//! `alipay.data.dataservice.bill.downloadurl.query` (the day's trade bill:
+//! a 30-second link to a zip of GBK CSV files, see `bill`).
+//!
 //! Faults (see [`crate::faults`]) are matched against
 //! `/sandbox/alipay/gateway.do?method=<method>`; `mchId` is the pid.
 //!
 //! Files: this one is the gateway (parameters, the checks above, signed
 //! answers, faults); `flows` what each method does to the order book;
 //! `trade` how a trade reads (status, yuan, buyer, the query answer);
+//! `bill` and `billzip` the trade bill and its archive;
 //! `notify` the asynchronous notification and the signed return URL.
 
 use std::collections::BTreeMap;
@@ -80,6 +84,8 @@ use crate::ledger::Order;
 use crate::merchants::AlipayMerchant;
 use crate::reqlog::NewEntry;
 
+mod bill;
+mod billzip;
 mod flows;
 mod notify;
 mod trade;
@@ -90,10 +96,12 @@ pub use trade::{new_buyer_id, trade_status};
 use flows::{create, dispatch};
 
 pub fn router() -> Router<Arc<Shared>> {
-    Router::new().route(
-        "/sandbox/alipay/gateway.do",
-        get(gateway_get).post(gateway_post),
-    )
+    Router::new()
+        .route(
+            "/sandbox/alipay/gateway.do",
+            get(gateway_get).post(gateway_post),
+        )
+        .route(bill::DOWNLOAD_PATH, get(bill::download))
 }
 
 const SERVER_METHODS: &[&str] = &[
@@ -103,6 +111,7 @@ const SERVER_METHODS: &[&str] = &[
     "alipay.trade.close",
     "alipay.trade.refund",
     "alipay.trade.fastpay.refund.query",
+    "alipay.data.dataservice.bill.downloadurl.query",
 ];
 const PAGE_METHODS: &[&str] = &[
     "alipay.trade.wap.pay",
@@ -261,7 +270,7 @@ async fn call(s: Arc<Shared>, http_method: &str, params: BTreeMap<String, String
     }
 
     let outcome = check(&s, &method, known, merchant, params).and_then(|req| {
-        let now = Utc::now();
+        let now = s.now();
         dispatch(&s, &req, now).map(|a| (a, req.cert_mode))
     });
     match outcome {
@@ -469,7 +478,7 @@ pub(crate) fn submit_order_string(s: &Shared, order_string: &str) -> Result<Orde
     let merchant = params.get("app_id").and_then(|a| s.merchants.alipay(a));
     let req = check(s, &method, true, merchant, params)
         .map_err(|e| format!("{} {}: {}", e.code, e.sub_code, e.sub_msg))?;
-    match create(s, &req, Utc::now()) {
+    match create(s, &req, s.now()) {
         Ok(Answer::Page(o)) => Ok(*o),
         Ok(Answer::Json(_)) => Err("not a page order".into()),
         Err(e) => Err(format!("{} {}: {}", e.code, e.sub_code, e.sub_msg)),

@@ -219,7 +219,7 @@ async fn entry(s: Arc<Shared>, op: Op, path: &str, headers: &HeaderMap, body: &[
         return resp;
     }
 
-    let now = Utc::now();
+    let now = s.now();
     let outcome = match auth_header {
         None => Err(auth("缺少Authorization请求头")),
         Some(Err(e)) => Err(e),

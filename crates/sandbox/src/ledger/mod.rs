@@ -557,6 +557,38 @@ impl Ledger {
         inner.refunds.get(key).cloned()
     }
 
+    /// The book's lines in `[from, to)` among the orders `holds` accepts:
+    /// the orders paid then, and the refunds accepted then (each with its
+    /// order). A scan of the whole book under the lock: bills are asked
+    /// for a few times a day, and the book is capped.
+    pub fn lines_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        holds: impl Fn(&Order) -> bool,
+    ) -> (Vec<Order>, Vec<(Refund, Order)>) {
+        let inner = self.lock();
+        let within = |t: DateTime<Utc>| from <= t && t < to;
+        let paid = inner
+            .orders
+            .values()
+            .filter(|o| o.paid().is_some_and(|(_, at, _)| within(at)) && holds(o))
+            .cloned()
+            .collect();
+        let refunds = inner
+            .refunds
+            .values()
+            .filter(|r| within(r.created_at))
+            .filter_map(|r| {
+                let o = inner
+                    .orders
+                    .get(&(r.mch_id.clone(), r.out_trade_no.clone()))?;
+                holds(o).then(|| (r.clone(), o.clone()))
+            })
+            .collect();
+        (paid, refunds)
+    }
+
     /// The order's refunds, oldest first.
     pub fn refunds_of(&self, mch_id: &str, out_trade_no: &str) -> Vec<Refund> {
         let inner = self.lock();

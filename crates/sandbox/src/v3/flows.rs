@@ -25,7 +25,11 @@ fn no_auth(message: &str) -> V3Error {
 }
 
 /// The service provider's sub-merchant `sub_mchid` (403 otherwise).
-fn sub_of(s: &Shared, m: &Merchant, sub_mchid: &str) -> Result<Arc<SubMerchant>, V3Error> {
+pub(super) fn sub_of(
+    s: &Shared,
+    m: &Merchant,
+    sub_mchid: &str,
+) -> Result<Arc<SubMerchant>, V3Error> {
     s.merchants
         .sub_of(&m.mch_id, sub_mchid)
         .ok_or_else(|| no_auth("特约商户sub_mchid不存在或未与服务商建立受理关系"))
@@ -49,7 +53,7 @@ pub(super) fn dispatch(
     uri: &axum::http::Uri,
     body: &[u8],
 ) -> Outcome {
-    let now = Utc::now();
+    let now = s.now();
     let direct_only = || {
         if m.service_provider {
             Err(no_auth(
@@ -140,6 +144,7 @@ pub(super) fn dispatch(
                 .ok_or_else(|| err(StatusCode::NOT_FOUND, "RESOURCE_NOT_EXISTS", "退款单不存在"))?;
             Ok((StatusCode::OK, Some(refund_json(&r))))
         }
+        Op::TradeBill { via_tls } => super::bill::apply(s, m, uri, via_tls, now),
         Op::Certificates => {
             let nonce = cashdesk_crypto::random::nonce_str(12);
             let ciphertext = cashdesk_crypto::aead::aes_gcm_encrypt(

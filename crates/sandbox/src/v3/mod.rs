@@ -25,7 +25,9 @@
 //! Files: this one is the front door (routes, the entry that logs, applies
 //! faults, checks the signature and signs the answer); `sign` the
 //! signatures both ways; `flows` what each call does to the order book;
-//! `wire` reading request bodies and writing transactions and refunds.
+//! `wire` reading request bodies and writing transactions and refunds;
+//! `bill` the trade bill (apply and download) and `billtext` its text,
+//! which v2's `downloadbill` serves too.
 
 use std::sync::Arc;
 
@@ -43,10 +45,13 @@ use crate::ledger::{OrderRef, TradeType};
 use crate::pki::Pki;
 use crate::reqlog::NewEntry;
 
+mod bill;
+pub mod billtext;
 mod flows;
 mod sign;
 mod wire;
 
+pub(crate) use bill::bill_day;
 pub(crate) use sign::signature_headers;
 pub use sign::{Authorization, MOUNT_PREFIX, parse_authorization};
 pub use wire::{refund_json, transaction_json};
@@ -113,6 +118,8 @@ pub fn router() -> Router<Arc<Shared>> {
             get(refund_query),
         )
         .route("/sandbox/wechat/v3/certificates", get(certificates))
+        .route("/sandbox/wechat/v3/bill/tradebill", get(trade_bill))
+        .route("/sandbox/wechat/v3/billdownload/file", get(bill::download))
 }
 
 #[derive(Debug)]
@@ -148,6 +155,10 @@ enum Op {
     Refund,
     RefundQuery(String),
     Certificates,
+    /// `via_tls`: asked on the HTTPS listener (the link then points there).
+    TradeBill {
+        via_tls: bool,
+    },
 }
 
 type Outcome = Result<(StatusCode, Option<Value>), V3Error>;
@@ -300,6 +311,19 @@ async fn certificates(
     headers: HeaderMap,
 ) -> Response {
     entry(s, Op::Certificates, Method::GET, uri, headers, Bytes::new()).await
+}
+
+async fn trade_bill(
+    State(s): State<Arc<Shared>>,
+    OriginalUri(uri): OriginalUri,
+    ext: axum::http::Extensions,
+    headers: HeaderMap,
+) -> Response {
+    let via_tls = ext
+        .get::<axum::extract::ConnectInfo<crate::tls::TlsPeer>>()
+        .is_some();
+    let op = Op::TradeBill { via_tls };
+    entry(s, op, Method::GET, uri, headers, Bytes::new()).await
 }
 
 async fn entry(

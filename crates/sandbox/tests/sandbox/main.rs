@@ -4,6 +4,8 @@
 //! notifications.
 
 mod alipay;
+mod alipay_bills;
+mod bills;
 mod exposure;
 mod faults;
 mod lakala;
