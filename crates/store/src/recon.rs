@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::insert_audit_in;
 use crate::common::{Backend, Sql, SqlStore, Tx, page_size, state_literals, tx_one};
-use crate::rows::{Ts, app_id, corrupt, count, id, json, json_text, store_id};
-use crate::{AuditEntry, Result, StoreError};
+use crate::rows::{ORDER_COLS, RawOrder, Ts, app_id, corrupt, count, id, json, json_text, store_id};
+use crate::{AuditEntry, Order, Result, StoreError};
 
 /// The reconciliation of one (config, day).
 #[derive(Debug, Clone, PartialEq)]
@@ -220,6 +220,16 @@ pub trait Reconciliations: Send + Sync {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<ReconRefund>>;
+    /// The orders of a config created in `[from, to)` that went to its
+    /// channel (the config is recorded) and are not paid: `CREATED`,
+    /// `PAYING`, `CLOSED` or `FAILED`. Reconciliation by queries asks the
+    /// channel about each (a payment whose notification was lost).
+    async fn recon_unpaid_sent_orders(
+        &self,
+        config_id: &ConfigId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Order>>;
 }
 
 const RUN_COLS: &str = "config_id, bill_date, state, attempts, message, bills, lines, matched, \
@@ -511,6 +521,34 @@ impl<B: Backend> Reconciliations for SqlStore<B> {
         .bind(from)
         .bind(to);
         self.all::<RawReconRefund, ReconRefund>(sql).await
+    }
+
+    async fn recon_unpaid_sent_orders(
+        &self,
+        config_id: &ConfigId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Order>> {
+        let unpaid = state_literals(
+            [
+                OrderState::Created,
+                OrderState::Paying,
+                OrderState::Closed,
+                OrderState::Failed,
+            ]
+            .iter()
+            .map(|s| s.as_str()),
+        );
+        // orders_config_created_at (config_id, created_at).
+        let sql = Sql::new(format!(
+            "SELECT {ORDER_COLS} FROM orders WHERE config_id = $1 \
+             AND created_at >= $2 AND created_at < $3 AND state IN ({unpaid}) \
+             ORDER BY created_at, order_id"
+        ))
+        .bind(config_id.as_str())
+        .bind(from)
+        .bind(to);
+        self.all::<RawOrder, Order>(sql).await
     }
 }
 

@@ -21,11 +21,13 @@ use crate::harness::{TestDb, TransitionOrder};
 
 mod outbox;
 mod polling;
+mod recon_queries;
 mod refunds;
 mod stores;
 
 pub use outbox::*;
 pub use polling::*;
+pub use recon_queries::*;
 pub use refunds::*;
 pub use stores::*;
 

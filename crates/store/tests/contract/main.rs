@@ -82,4 +82,6 @@ contract!(
     store_identity_puts_race_to_one_row,
     orders_keep_the_identity_they_are_paid_with,
     list_orders_filters_by_store,
+    // reconciliation by queries
+    recon_unpaid_sent_orders_are_the_unpaid_ones_that_went_to_the_config,
 );
