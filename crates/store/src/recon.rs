@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::insert_audit_in;
 use crate::common::{Backend, Sql, SqlStore, Tx, page_size, state_literals, tx_one};
-use crate::rows::{ORDER_COLS, RawOrder, Ts, app_id, corrupt, count, id, json, json_text, store_id};
+use crate::rows::{
+    ORDER_COLS, RawOrder, Ts, app_id, corrupt, count, id, json, json_text, store_id,
+};
 use crate::{AuditEntry, Order, Result, StoreError};
 
 /// The reconciliation of one (config, day).
@@ -543,7 +545,7 @@ impl<B: Backend> Reconciliations for SqlStore<B> {
         let sql = Sql::new(format!(
             "SELECT {ORDER_COLS} FROM orders WHERE config_id = $1 \
              AND created_at >= $2 AND created_at < $3 AND state IN ({unpaid}) \
-             ORDER BY created_at, order_id"
+             ORDER BY created_at"
         ))
         .bind(config_id.as_str())
         .bind(from)

@@ -20,6 +20,7 @@
 
 pub mod files;
 pub mod matching;
+pub mod queries;
 pub mod schedule;
 pub mod views;
 
@@ -154,13 +155,9 @@ async fn run_locked(
                 )
                 .await;
             }
+            // No bill file (Lakala): ask the channel about each trade.
             Ok(Fetched::NoFile) => {
-                let msg = format!(
-                    "{} serves no bill file; reconciling it by queries is not built yet",
-                    config.channel_type
-                );
-                run.next_try_at = None;
-                return finish_failed(state, run, msg, None).await;
+                return queries::run(state, run, config, adapter.as_ref(), day).await;
             }
             Err(e) => {
                 state
