@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use cashdesk_sdk::{
     CreateRefundRequest, FindingQuery, NotificationQuery, PaymentRequest, ReconRunQuery,
-    ReconRunRequest,
+    ReconRunRequest, StatementQuery,
 };
 use chrono::{Duration as Days, FixedOffset, Utc};
 use serde_json::{Value, json};
@@ -265,6 +265,57 @@ async fn a_wechat_v3_day_with_every_fault(b: Backend) {
     .into_iter()
     .collect();
     assert_eq!(by3, expected3);
+    // The day's statement: what the bill moved for the shop, in fen and yuan.
+    let st = app
+        .admin
+        .reconciliation_statement(&StatementQuery {
+            date: Some(yesterday()),
+            config_id: Some(setup.config_id.clone()),
+            ..Default::default()
+        })
+        .await
+        .expect("statement");
+    let rows = st.as_array().expect("rows");
+    assert_eq!(rows.len(), 1, "{st}");
+    let r = &rows[0];
+    assert_eq!(r["appId"], setup.shop.app_id.as_str());
+    assert_eq!(
+        (r["payments"].as_i64(), r["grossFen"].as_i64()),
+        (Some(4), Some(1000))
+    );
+    assert_eq!(
+        (r["refunds"].as_i64(), r["refundedFen"].as_i64()),
+        (Some(1), Some(50))
+    );
+    assert_eq!(r["gross"], "10.00");
+    let fees = r["feesFen"].as_i64().expect("fees");
+    assert!(fees > 0, "{r}");
+    assert_eq!(r["netFen"].as_i64(), Some(1000 - 50 - fees));
+    let csv = app
+        .http()
+        .get(format!(
+            "{}/api/admin/reconciliations/statement?date={}&format=csv",
+            app.base_url,
+            yesterday()
+        ))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .expect("csv");
+    assert_eq!(csv.status(), 200);
+    let text = csv.text().await.expect("text");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("date,configId,channelType,appId"),
+        "{text}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(&setup.config_id) && l.contains(",1000,10.00,")),
+        "{text}"
+    );
+
     let audit = app.admin.list_audit(Some(20)).await.expect("audit");
     assert!(
         audit
