@@ -352,8 +352,29 @@ async fn a_wechat_v2_day_matches(b: Backend) {
     );
     assert_eq!(done["paidTotal"], 350);
     assert!(findings(&app, &setup.config_id).await.0.is_empty());
-    // The plain text is kept gzipped.
+    // The plain text is kept gzipped, with the SHA-1 of what was served.
     assert_eq!(done["bills"][0]["compression"], "gzip", "{done}");
+    assert_eq!(
+        done["bills"][0]["sha1"].as_str().map(str::len),
+        Some(40),
+        "{done}"
+    );
+
+    // A kept file that was damaged is refused whole, then fetched again.
+    let path = app
+        .config
+        .data_dir
+        .join(done["bills"][0]["path"].as_str().expect("path"));
+    let mut bytes = std::fs::read(&path).expect("kept bill");
+    let last = bytes.len() - 9;
+    bytes[last] ^= 0xff;
+    std::fs::write(&path, bytes).expect("damage it");
+    let damaged = run(&app, &setup.config_id, false).await;
+    assert_eq!(damaged["state"], "FAILED", "{damaged}");
+    assert!(damaged["nextTryAt"].is_string(), "{damaged}");
+    let again = run(&app, &setup.config_id, false).await;
+    assert_eq!(again["state"], "DONE", "{again}");
+    assert_eq!(again["matched"], 2);
 
     // Another config of the same app with no trade yesterday: an empty day.
     let other = app.wechat_setup("v2").await;
