@@ -168,3 +168,24 @@ pub struct ReconRunRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refetch: Option<bool>,
 }
+
+/// Filters of `GET /api/admin/reconciliations/statement` (`format=csv`
+/// asks for CSV instead of the JSON envelope).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct StatementQuery {
+    /// The bill day, `YYYY-MM-DD`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_id: Option<String>,
+    /// 1 to 1000 (server default 1000).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+impl QueryPairs for StatementQuery {}

@@ -39,7 +39,7 @@ mod tests;
 
 pub use admin::{
     BindingQuery, FindingQuery, NotificationQuery, OrderQuery, QueryPairs, ReconRunQuery,
-    ReconRunRequest, RefundQuery,
+    ReconRunRequest, RefundQuery, StatementQuery,
 };
 pub use envelope::{CODE_OK, Envelope, MSG_OK};
 pub use merchant::{

@@ -1,11 +1,12 @@
 //! `cashdesk recon …`: reconciliation through the operator API
 //! (docs/reconciliation.md): run a day or a range of days, list runs, list
-//! and show findings, resolve one with a note, export findings as CSV.
+//! and show findings, resolve one with a note, export findings as CSV,
+//! the daily statement (JSON or CSV).
 
 use std::path::Path;
 
 use anyhow::{Context as _, bail};
-use cashdesk_sdk::{FindingQuery, ReconRunQuery, ReconRunRequest};
+use cashdesk_sdk::{FindingQuery, ReconRunQuery, ReconRunRequest, StatementQuery};
 use chrono::NaiveDate;
 use clap::{Args, Subcommand};
 use serde_json::Value;
@@ -68,6 +69,21 @@ pub enum ReconAction {
         finding_id: String,
         #[arg(long)]
         note: String,
+    },
+    /// The daily statement per config, app and store: payments, gross,
+    /// refunds, fees and net, in fen and in yuan.
+    Statement {
+        #[arg(long, value_parser = parse_day)]
+        date: Option<NaiveDate>,
+        #[arg(long)]
+        config: Option<String>,
+        #[arg(long)]
+        app_id: Option<String>,
+        #[arg(long)]
+        store_id: Option<String>,
+        /// CSV on standard output instead of JSON.
+        #[arg(long)]
+        csv: bool,
     },
     /// Every finding matching the filters as CSV on standard output.
     Export {
@@ -174,6 +190,33 @@ pub async fn recon(
         ReconAction::Resolve { finding_id, note } => {
             show(c.resolve_finding(&finding_id, &note).await)
         }
+        ReconAction::Statement {
+            date,
+            config,
+            app_id,
+            store_id,
+            csv,
+        } => {
+            let rows = c
+                .reconciliation_statement(&StatementQuery {
+                    date: date.map(|d| d.to_string()),
+                    config_id: config,
+                    app_id,
+                    store_id,
+                    limit: None,
+                })
+                .await;
+            if !csv {
+                return show(rows);
+            }
+            let rows = rows?.as_array().cloned().unwrap_or_default();
+            let mut out = csv_writer();
+            write_csv_row(&mut out, STATEMENT_FIELDS.iter().map(|s| (*s).to_owned()))?;
+            for r in &rows {
+                write_csv_row(&mut out, STATEMENT_FIELDS.iter().map(|k| cell(r, k)))?;
+            }
+            Ok(())
+        }
         ReconAction::Export { csv: _, filter } => {
             let mut out = csv_writer();
             write_csv_row(&mut out, CSV_HEADER.iter().map(|s| (*s).to_owned()))?;
@@ -195,6 +238,25 @@ pub async fn recon(
         }
     }
 }
+
+const STATEMENT_FIELDS: &[&str] = &[
+    "date",
+    "configId",
+    "channelType",
+    "appId",
+    "storeId",
+    "payments",
+    "grossFen",
+    "gross",
+    "refunds",
+    "refundedFen",
+    "refunded",
+    "feesFen",
+    "fees",
+    "feesExact",
+    "netFen",
+    "net",
+];
 
 const CSV_HEADER: &[&str] = &[
     "findingId",

@@ -28,7 +28,7 @@ use crate::{Result, SdkError};
 /// server reads.
 pub use cashdesk_api::{
     BindingQuery, FindingQuery, NotificationQuery, OrderQuery, ReconRunQuery, ReconRunRequest,
-    RefundQuery,
+    RefundQuery, StatementQuery,
 };
 
 /// `POST /api/admin/channel-configs`: a merchant account at a channel.
@@ -606,6 +606,13 @@ impl AdminClient {
     /// (newest first).
     pub async fn list_findings(&self, query: &FindingQuery) -> Result<Value> {
         self.get(&with_filter("/api/admin/reconciliations/findings", query))
+            .await
+    }
+
+    /// `GET /api/admin/reconciliations/statement?date=&configId=&appId=&storeId=&limit=`:
+    /// the daily statement per config, app and store (fen and yuan).
+    pub async fn reconciliation_statement(&self, query: &StatementQuery) -> Result<Value> {
+        self.get(&with_filter("/api/admin/reconciliations/statement", query))
             .await
     }
 

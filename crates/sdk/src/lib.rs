@@ -70,7 +70,7 @@ mod tests;
 pub use admin::{
     AdminClient, AppSettings, BindingQuery, ChannelConfigCreated, ChannelCreated,
     CreateChannelConfigRequest, CreateChannelRequest, CreateStoreRequest, FindingQuery,
-    NotificationQuery, OrderQuery, ReconRunQuery, ReconRunRequest, RefundQuery,
+    NotificationQuery, OrderQuery, ReconRunQuery, ReconRunRequest, RefundQuery, StatementQuery,
 };
 pub use client::{Client, ClientBuilder, RawResponse};
 pub use model::{

@@ -21,7 +21,7 @@
 //! [`Channels`] (channel configs, channels, bindings), [`MerchantStores`]
 //! (and their identities), [`Orders`], [`Refunds`], [`Outbox`] (merchant
 //! notifications), [`Leases`], [`Audit`] and [`Reconciliations`] (runs and
-//! findings). A caller holding
+//! findings) and [`Statements`] (the daily statement). A caller holding
 //! `Arc<dyn Store>` calls any of their methods without importing them.
 //! The queries and the row decoding are written once (those files,
 //! `common.rs` for what they share, `rows.rs`) because both engines accept
@@ -47,6 +47,7 @@ mod refunds;
 mod rows;
 mod settings;
 mod sqlite;
+mod statements;
 
 use std::sync::Arc;
 
@@ -66,6 +67,7 @@ pub use recon::{
 };
 pub use refunds::Refunds;
 pub use settings::Settings;
+pub use statements::{StatementFilter, StatementRow, Statements};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -134,6 +136,7 @@ pub trait Store:
     + Leases
     + Audit
     + Reconciliations
+    + Statements
     + Send
     + Sync
     + 'static

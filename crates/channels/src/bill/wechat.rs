@@ -266,7 +266,12 @@ fn read_summary(names: &[String], fields: &[&str], line: usize) -> Result<BillSu
             .parse()
             .map_err(|_| BillError::new(line, format!("总交易单数 `{count}` is not a count")))?,
         paid_total: amount(&["应结订单总金额", "总交易额"])?,
-        refund_total: amount(&["退款总金额", "总退款金额"])?,
+        // A SUCCESS-only bill's summary has no refund column.
+        refund_total: if names.iter().any(|n| n == "退款总金额" || n == "总退款金额") {
+            amount(&["退款总金额", "总退款金额"])?
+        } else {
+            Fen::ZERO
+        },
     })
 }
 

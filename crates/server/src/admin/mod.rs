@@ -123,6 +123,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/admin/reconciliations/run", post(recon::run))
         .route("/api/admin/reconciliations/findings", get(recon::findings))
         .route(
+            "/api/admin/reconciliations/statement",
+            get(recon::statement),
+        )
+        .route(
             "/api/admin/reconciliations/findings/{id}",
             get(recon::finding),
         )
@@ -145,7 +149,7 @@ mod tests {
     use axum::response::IntoResponse;
     use cashdesk_api::{
         BindingQuery, FindingQuery, NotificationQuery, OrderQuery, QueryPairs, ReconRunQuery,
-        RefundQuery,
+        RefundQuery, StatementQuery,
     };
     use cashdesk_core::BindingState;
 
@@ -243,6 +247,17 @@ mod tests {
                 before: some("F1"),
             },
             |q| super::recon::finding_filter(q).map(drop),
+        )
+        .await;
+        every_name_is_read(
+            &StatementQuery {
+                date: some("2026-12-06"),
+                config_id: some("C1"),
+                app_id: some("a"),
+                store_id: some("s"),
+                limit: Some(10),
+            },
+            |q| super::recon::statement_filter(q).map(drop),
         )
         .await;
     }

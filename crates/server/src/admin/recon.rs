@@ -2,11 +2,14 @@
 //! (runs, newest day first), `POST /api/admin/reconciliations/run`
 //! `{"date", "configId"?, "refetch"?}` (one config, or every enabled one),
 //! `GET /api/admin/reconciliations/findings?date=&configId=&kind=&status=&before=&limit=`,
-//! one finding, and `POST …/findings/{id}/resolve {"note"}` (audited).
+//! one finding, `POST …/findings/{id}/resolve {"note"}` (audited) and
+//! the daily statement (`…/statement`, JSON or CSV).
 
 use axum::extract::{RawQuery, State};
-use cashdesk_core::{ConfigId, FindingId, FindingKind, ReconState};
-use cashdesk_store::{FindingFilter, ReconRunFilter};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use cashdesk_core::{AppId, ConfigId, FindingId, FindingKind, ReconState, StoreId};
+use cashdesk_store::{FindingFilter, ReconRunFilter, StatementFilter};
 use chrono::NaiveDate;
 
 use crate::envelope::Success;
@@ -88,6 +91,54 @@ pub async fn findings(
 ) -> ApiResult<Success<Vec<FindingView>>> {
     let filter = finding_filter(&ListQuery::parse(q.as_deref()))?;
     Ok(Success(views::list_findings(&state, &filter).await?))
+}
+
+/// `GET /api/admin/reconciliations/statement?date=&configId=&appId=&storeId=&limit=&format=`:
+/// the daily statement (JSON, or CSV with `format=csv`).
+pub async fn statement(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    let q = ListQuery::parse(q.as_deref());
+    let filter = statement_filter(&q)?;
+    let csv = q
+        .get("format", "must be json or csv", |s| match s {
+            "json" => Some(false),
+            "csv" => Some(true),
+            _ => None,
+        })?
+        .unwrap_or(false);
+    let rows = views::statement(&state, &filter).await?;
+    Ok(if csv {
+        (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"cashdesk-statement.csv\"",
+                ),
+            ],
+            views::statement_csv(&rows),
+        )
+            .into_response()
+    } else {
+        Success(rows).into_response()
+    })
+}
+
+/// The typed filter of `GET /api/admin/reconciliations/statement`.
+pub fn statement_filter(q: &ListQuery) -> ApiResult<StatementFilter> {
+    Ok(StatementFilter {
+        bill_date: q.get("date", "must be YYYY-MM-DD", day)?,
+        config_id: q.get("configId", "is not a channel config id", ConfigId::parse)?,
+        app_id: q.get("appId", "is not an app id", |s| {
+            AppId::parse(s).ok().map(|a| a.as_str().to_owned())
+        })?,
+        store_id: q.get("storeId", "is not a store id", |s| {
+            StoreId::parse(s).ok().map(|a| a.as_str().to_owned())
+        })?,
+        limit: q.limit(1000, 1000)?,
+    })
 }
 
 pub async fn finding(

@@ -1,7 +1,8 @@
 //! Bill files in the data folder: `bills/<configId>/<day>_<scope>.<ext>`,
 //! kept as the channel served them when compressed (gzip, zip) and
 //! gzipped by cashdesk when served plain, so a rerun reads them without
-//! the channel. A download goes to a temporary file first and is renamed
+//! the channel; each with the SHA-1 of its text (the channel's, or
+//! computed on receipt), checked on every read. A download goes to a temporary file first and is renamed
 //! only once complete: a crash leaves no half file under a final name.
 
 use std::io::{BufWriter, Write};
@@ -15,6 +16,7 @@ use cashdesk_channels::{Channel, ChannelError, StoreMerchant};
 use cashdesk_core::ConfigId;
 use cashdesk_store::StoredBill;
 use chrono::NaiveDate;
+use sha1::{Digest, Sha1};
 
 /// What fetching one scope's bill gave.
 pub enum Fetched {
@@ -90,31 +92,49 @@ pub async fn fetch(
         extension(file.format, file.compression),
     );
     let final_path = data_dir.join(&rel);
-    let (compression, size) = if file.compression == Compression::Plain {
-        // Served plain (WeChat v2): kept gzipped.
-        let src = tmp.reopen()?;
+    let (compression, size, sha1) = if file.compression == Compression::Plain {
+        // Served plain (WeChat v2, without a hash): kept gzipped, with the
+        // SHA-1 of the text as received, so a rerun reads what was served.
+        let mut src = Sha1Reader(std::io::BufReader::new(tmp.reopen()?), Sha1::new());
         let gz_tmp = tempfile::NamedTempFile::new_in(&dir)?;
         let mut enc = flate2::write::GzEncoder::new(
             BufWriter::new(gz_tmp.reopen()?),
             flate2::Compression::default(),
         );
-        std::io::copy(&mut std::io::BufReader::new(src), &mut enc)?;
+        std::io::copy(&mut src, &mut enc)?;
         enc.finish()?.flush()?;
         let size = gz_tmp.as_file().metadata()?.len();
         gz_tmp.persist(&final_path).map_err(|e| e.error)?;
-        (Compression::Gzip, size)
+        let sha1 = src
+            .1
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        (Compression::Gzip, size, file.sha1.or(Some(sha1)))
     } else {
         tmp.persist(&final_path).map_err(|e| e.error)?;
-        (file.compression, file.size)
+        (file.compression, file.size, file.sha1)
     };
     Ok(Fetched::Stored(StoredBill {
         scope: scope.to_owned(),
         path: rel.to_string_lossy().into_owned(),
         format: file.format.as_str().to_owned(),
         compression: compression.as_str().to_owned(),
-        sha1: file.sha1,
+        sha1,
         size,
     }))
+}
+
+/// A reader that hashes what passes through it.
+struct Sha1Reader<R>(R, Sha1);
+
+impl<R: std::io::Read> std::io::Read for Sha1Reader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.0.read(buf)?;
+        self.1.update(&buf[..n]);
+        Ok(n)
+    }
 }
 
 /// The stored bill as the reader needs it; `None` if its file is gone or

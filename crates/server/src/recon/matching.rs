@@ -49,6 +49,17 @@ pub struct Totals {
     pub fee_e5: i64,
 }
 
+/// What a bill moved for one app and store (the daily statement).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Moved {
+    pub payments: i64,
+    pub gross: i64,
+    pub refunds: i64,
+    pub refunded: i64,
+    /// 1/100000 yuan.
+    pub fee_e5: i64,
+}
+
 /// One day's matching.
 pub struct Matcher {
     day: NaiveDate,
@@ -69,6 +80,9 @@ pub struct Matcher {
     /// on the day before, booked by the channel on this day).
     pub explains_previous: Vec<String>,
     pub totals: Totals,
+    /// Per (app, store) — `("", "")` for lines that are no cashdesk
+    /// order — what the bill moved.
+    pub statement: HashMap<(String, String), Moved>,
 }
 
 impl Matcher {
@@ -100,7 +114,27 @@ impl Matcher {
             unplaced_refunds: Vec::new(),
             explains_previous: Vec::new(),
             totals: Totals::default(),
+            statement: HashMap::new(),
         }
+    }
+
+    /// Books a successful bill line on `(app, store)`'s statement.
+    pub fn book(&mut self, app: &str, store: &str, rec: &BillRecord) {
+        let m = self
+            .statement
+            .entry((app.to_owned(), store.to_owned()))
+            .or_default();
+        match rec.kind {
+            RecordKind::Payment => {
+                m.payments += 1;
+                m.gross += rec.amount.get();
+            }
+            RecordKind::Refund => {
+                m.refunds += 1;
+                m.refunded += rec.amount.get();
+            }
+        }
+        m.fee_e5 += rec.fee.as_deref().and_then(fee_e5).unwrap_or(0);
     }
 
     /// One bill line.
@@ -139,6 +173,13 @@ impl Matcher {
                 .push(order_subject(local.order_id.as_str()));
         }
         let local = local.clone();
+        if success {
+            self.book(
+                local.app_id.as_str(),
+                store_of(local.store_id.as_ref()),
+                &rec,
+            );
+        }
         if !success {
             self.findings.push(payment_finding(
                 FindingKind::StateMismatch,
@@ -169,6 +210,11 @@ impl Matcher {
                 .push(refund_subject(local.refund_id.as_str()));
         }
         let local = local.clone();
+        self.book(
+            local.app_id.as_str(),
+            store_of(local.store_id.as_ref()),
+            &rec,
+        );
         if rec.state != "SUCCESS" {
             self.findings.push(refund_finding(
                 FindingKind::RefundStateMismatch,
@@ -260,6 +306,11 @@ impl Matcher {
             .collect();
         (orders, refunds)
     }
+}
+
+/// A store id as the statement keys it (`""`: no store).
+pub fn store_of(store: Option<&cashdesk_core::StoreId>) -> &str {
+    store.map_or("", |s| s.as_str())
 }
 
 pub fn order_subject(order_id: &str) -> String {

@@ -30,9 +30,9 @@ use std::sync::{Arc, Mutex};
 use cashdesk_channels::StoreMerchant;
 use cashdesk_channels::bill::BillRecord;
 use cashdesk_core::{
-    ConfigId, FindingKind, FindingStatus, OrderId, ReconState, RefundId, RefundState,
+    ConfigId, Fen, FindingKind, FindingStatus, OrderId, ReconState, RefundId, RefundState,
 };
-use cashdesk_store::{NewFinding, Order, ReconOrder, ReconRun, StoredBill};
+use cashdesk_store::{NewFinding, Order, ReconOrder, ReconRun, StatementRow, StoredBill};
 use chrono::{Duration, NaiveDate, Utc};
 
 use crate::channel_cache;
@@ -41,7 +41,7 @@ use crate::service::{payments, stores};
 use crate::settlement::Source;
 use crate::state::AppState;
 use files::{FetchError, Fetched};
-use matching::{Matcher, Totals, cst_day, day_start, payment_finding, refund_finding};
+use matching::{Matcher, cst_day, day_start, payment_finding, refund_finding, store_of};
 
 /// How long a run's lease lasts (renewed by nothing: a run of a day of
 /// bills takes seconds to minutes; a dead instance's lease expires).
@@ -195,12 +195,12 @@ async fn run_locked(
     // 3. Lines the window did not place, and local entries no line has.
     let mut findings = std::mem::take(&mut matcher.findings);
     for rec in std::mem::take(&mut matcher.unplaced_payments) {
-        if let Some(f) = place_payment(state, config_id, &rec, &mut matcher.totals).await? {
+        if let Some(f) = place_payment(state, config_id, &rec, &mut matcher).await? {
             findings.push(f);
         }
     }
     for rec in std::mem::take(&mut matcher.unplaced_refunds) {
-        if let Some(f) = place_refund(state, &rec, &mut matcher.totals).await? {
+        if let Some(f) = place_refund(state, &rec, &mut matcher).await? {
             findings.push(f);
         }
     }
@@ -213,6 +213,26 @@ async fn run_locked(
     findings.extend(local_orders.iter().map(matching::local_only));
     findings.extend(local_refunds.iter().map(matching::refund_local_only));
 
+    let statement: Vec<StatementRow> = matcher
+        .statement
+        .iter()
+        .map(|((app, store), m)| StatementRow {
+            config_id: config_id.clone(),
+            bill_date: day,
+            app_id: app.clone(),
+            store_id: store.clone(),
+            channel_type: config.channel_type.as_str().to_owned(),
+            payments: m.payments,
+            gross: Fen::from_stored(m.gross),
+            refunds: m.refunds,
+            refunded: Fen::from_stored(m.refunded),
+            fees_e5: m.fee_e5,
+        })
+        .collect();
+    state
+        .store
+        .replace_statement(config_id, day, &statement)
+        .await?;
     let token = ulid::Ulid::new().to_string();
     state
         .store
@@ -246,8 +266,8 @@ async fn run_locked(
     run.bills = bills;
     run.lines = t.lines;
     run.matched = t.matched;
-    run.paid_total = cashdesk_core::Fen::from_stored(t.paid);
-    run.refund_total = cashdesk_core::Fen::from_stored(t.refunded);
+    run.paid_total = Fen::from_stored(t.paid);
+    run.refund_total = Fen::from_stored(t.refunded);
     run.fee_total_e5 = t.fee_e5;
     run.finished_at = Some(Utc::now());
     run.next_try_at = None;
@@ -384,12 +404,17 @@ async fn place_payment(
     state: &AppState,
     config_id: &ConfigId,
     rec: &BillRecord,
-    totals: &mut Totals,
+    matcher: &mut Matcher,
 ) -> ServiceResult<Option<NewFinding>> {
     let order = match OrderId::parse(&rec.out_trade_no) {
         Some(id) => state.store.get_order(&id).await?,
         None => None,
     };
+    match &order {
+        Some(o) => matcher.book(o.app_id.as_str(), store_of(o.store_id.as_ref()), rec),
+        None => matcher.book("", "", rec),
+    }
+    let totals = &mut matcher.totals;
     let Some(order) = order else {
         return Ok(Some(payment_finding(
             FindingKind::ChannelOnly,
@@ -480,13 +505,22 @@ async fn repair(state: &AppState, config_id: &ConfigId, order: &Order) -> Servic
 async fn place_refund(
     state: &AppState,
     rec: &BillRecord,
-    totals: &mut Totals,
+    matcher: &mut Matcher,
 ) -> ServiceResult<Option<NewFinding>> {
     let id = rec.out_refund_no.as_deref().unwrap_or_default();
     let refund = match RefundId::parse(id) {
         Some(id) => state.store.get_refund(&id).await?,
         None => None,
     };
+    let order = match &refund {
+        Some(r) => state.store.get_order(&r.order_id).await?,
+        None => None,
+    };
+    match &order {
+        Some(o) => matcher.book(o.app_id.as_str(), store_of(o.store_id.as_ref()), rec),
+        None => matcher.book("", "", rec),
+    }
+    let totals = &mut matcher.totals;
     let Some(refund) = refund else {
         return Ok(Some(refund_finding(
             FindingKind::RefundChannelOnly,

@@ -197,3 +197,126 @@ pub async fn resolve(
 pub fn parse_status(s: &str) -> Option<FindingStatus> {
     FindingStatus::parse(&s.to_ascii_uppercase())
 }
+
+/// One row of the daily statement, in fen and in yuan (2 decimals). Fees
+/// are rounded to the fen half away from zero (the exact figure, 5
+/// decimals as WeChat states it, is `feesExact`); `net` = gross − refunded
+/// − fees.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatementView {
+    pub date: String,
+    pub config_id: String,
+    pub channel_type: String,
+    /// `""`: lines of the bill that are no cashdesk order.
+    pub app_id: String,
+    pub store_id: String,
+    pub payments: i64,
+    pub gross_fen: i64,
+    pub gross: String,
+    pub refunds: i64,
+    pub refunded_fen: i64,
+    pub refunded: String,
+    pub fees_fen: i64,
+    pub fees: String,
+    pub fees_exact: String,
+    pub net_fen: i64,
+    pub net: String,
+}
+
+/// 1/100000 yuan to fen, half away from zero.
+pub fn e5_to_fen(e5: i64) -> i64 {
+    let (q, r) = (e5 / 1000, e5 % 1000);
+    if r.abs() >= 500 { q + r.signum() } else { q }
+}
+
+/// Fen as yuan with 2 decimals (`-0.05`).
+pub fn yuan(fen: i64) -> String {
+    let sign = if fen < 0 { "-" } else { "" };
+    let a = fen.unsigned_abs();
+    format!("{sign}{}.{:02}", a / 100, a % 100)
+}
+
+impl From<&cashdesk_store::StatementRow> for StatementView {
+    fn from(r: &cashdesk_store::StatementRow) -> Self {
+        let fees = e5_to_fen(r.fees_e5);
+        let net = r.gross.get() - r.refunded.get() - fees;
+        Self {
+            date: r.bill_date.to_string(),
+            config_id: r.config_id.to_string(),
+            channel_type: r.channel_type.clone(),
+            app_id: r.app_id.clone(),
+            store_id: r.store_id.clone(),
+            payments: r.payments,
+            gross_fen: r.gross.get(),
+            gross: yuan(r.gross.get()),
+            refunds: r.refunds,
+            refunded_fen: r.refunded.get(),
+            refunded: yuan(r.refunded.get()),
+            fees_fen: fees,
+            fees: yuan(fees),
+            fees_exact: fee_yuan(r.fees_e5),
+            net_fen: net,
+            net: yuan(net),
+        }
+    }
+}
+
+pub async fn statement(
+    state: &AppState,
+    f: &cashdesk_store::StatementFilter,
+) -> ServiceResult<Vec<StatementView>> {
+    Ok(state
+        .store
+        .list_statement(f)
+        .await?
+        .iter()
+        .map(StatementView::from)
+        .collect())
+}
+
+/// The statement as CSV (RFC 4180; ids and decimal figures only, so no
+/// cell needs quoting).
+pub fn statement_csv(rows: &[StatementView]) -> String {
+    let mut out = String::from(
+        "date,configId,channelType,appId,storeId,payments,grossFen,gross,refunds,refundedFen,refunded,feesFen,fees,feesExact,netFen,net\r\n",
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\r\n",
+            r.date,
+            r.config_id,
+            r.channel_type,
+            r.app_id,
+            r.store_id,
+            r.payments,
+            r.gross_fen,
+            r.gross,
+            r.refunds,
+            r.refunded_fen,
+            r.refunded,
+            r.fees_fen,
+            r.fees,
+            r.fees_exact,
+            r.net_fen,
+            r.net
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_in_fen_and_yuan() {
+        assert_eq!(e5_to_fen(600), 1);
+        assert_eq!(e5_to_fen(499), 0);
+        assert_eq!(e5_to_fen(-600), -1);
+        assert_eq!(e5_to_fen(-1_000), -1);
+        assert_eq!(yuan(12_345), "123.45");
+        assert_eq!(yuan(-5), "-0.05");
+        assert_eq!(fee_yuan(-600), "-0.00600");
+    }
+}

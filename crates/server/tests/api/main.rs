@@ -20,6 +20,7 @@ mod ops;
 mod orders;
 mod outbox;
 mod qr;
+mod recon;
 mod recon_lakala;
 mod refunds;
 mod register;

@@ -56,3 +56,22 @@ CREATE INDEX recon_findings_day ON recon_findings (bill_date, config_id);
 -- The matching reads a config's payments and refunds by time.
 CREATE INDEX orders_config_pay_time ON orders (config_id, pay_time) WHERE pay_time IS NOT NULL;
 CREATE INDEX refunds_finished_at ON refunds (finished_at) WHERE state = 'SUCCESS';
+
+-- The daily statement of a run: per app and store, what the channel's bill
+-- moved for them (replaced by each run of the day).
+CREATE TABLE recon_statements (
+    config_id TEXT COLLATE "C" NOT NULL,
+    bill_date TEXT COLLATE "C" NOT NULL,
+    -- '' when the bill's line is no cashdesk order.
+    app_id TEXT COLLATE "C" NOT NULL,
+    store_id TEXT COLLATE "C" NOT NULL,
+    channel_type TEXT NOT NULL,
+    payments BIGINT NOT NULL,
+    gross BIGINT NOT NULL,
+    refunds BIGINT NOT NULL,
+    refunded BIGINT NOT NULL,
+    -- 1/100000 yuan.
+    fees BIGINT NOT NULL,
+    PRIMARY KEY (config_id, bill_date, app_id, store_id)
+);
+CREATE INDEX recon_statements_day ON recon_statements (bill_date, app_id);

@@ -3,6 +3,7 @@
 //! broken files.
 
 use super::*;
+use crate::bill::{BillFile, BillFormat, Compression, read_bill};
 
 /// The example of PROTOCOLS-2 §1.1.1, as published (`\n` endings).
 const EXAMPLE: &str = "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注
@@ -178,4 +179,62 @@ fn records_are_handed_out_as_they_are_read() {
     assert_eq!(seen, ["S20210128170702357723"]);
     assert_eq!(err.line, 3);
     assert!(err.to_string().contains("connection reset"), "{err}");
+}
+
+/// The published example as served: gzip (or plain) with WeChat's SHA-1 of
+/// the text.
+fn served(compression: Compression, sha1: &str) -> (BillFile, Vec<u8>) {
+    let bytes = match compression {
+        Compression::Gzip => {
+            use std::io::Write as _;
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            enc.write_all(EXAMPLE.as_bytes()).expect("gzip");
+            enc.finish().expect("gzip")
+        }
+        _ => EXAMPLE.as_bytes().to_vec(),
+    };
+    let file = BillFile {
+        format: BillFormat::WechatTrade,
+        compression,
+        sha1: Some(sha1.to_owned()),
+        size: bytes.len() as u64,
+    };
+    (file, bytes)
+}
+
+/// PROTOCOLS-2 §1.1.1's vector: the SHA-1 of the example's 1347 bytes.
+const EXAMPLE_SHA1: &str = "b18b51eb64422040e5ad738d47b358a40b1a7997";
+
+#[test]
+fn the_hash_vector_holds_for_plain_and_gzip_and_any_case() {
+    assert_eq!(EXAMPLE.len(), 1347);
+    for (compression, sha1) in [
+        (Compression::Plain, EXAMPLE_SHA1.to_owned()),
+        (Compression::Gzip, EXAMPLE_SHA1.to_ascii_uppercase()),
+    ] {
+        let (file, bytes) = served(compression, &sha1);
+        let mut n = 0;
+        let summary = read_bill(&file, std::io::Cursor::new(bytes), |_| n += 1).expect("reads");
+        assert_eq!((n, summary.count), (3, 3));
+    }
+}
+
+#[test]
+fn a_wrong_hash_or_a_broken_gzip_hands_out_no_record() {
+    let wrong = "0".repeat(40);
+    let (file, bytes) = served(Compression::Gzip, &wrong);
+    let mut n = 0;
+    let err = read_bill(&file, std::io::Cursor::new(bytes), |_| n += 1).expect_err("wrong hash");
+    assert!(err.message.contains("SHA-1"), "{err}");
+    assert_eq!(n, 0);
+
+    let (file, bytes) = served(Compression::Gzip, EXAMPLE_SHA1);
+    let truncated = bytes[..bytes.len() / 2].to_vec();
+    let err = read_bill(&file, std::io::Cursor::new(truncated), |_| n += 1).expect_err("truncated");
+    assert_eq!(err.line, 0, "{err}");
+    assert_eq!(n, 0);
+
+    let garbage = b"not gzip at all".to_vec();
+    assert!(read_bill(&file, std::io::Cursor::new(garbage), |_| n += 1).is_err());
+    assert_eq!(n, 0);
 }

@@ -75,11 +75,17 @@ impl WxPayV2 {
             let msg = fields.get("return_msg").map_or("", String::as_str);
             return match code.map(String::as_str) {
                 Some("20002") => Ok(BillDownload::Empty),
-                Some("20001" | "SYSTEMERROR") => Err(ChannelError::retryable(
+                _ if msg.contains("No Bill Exist") => Ok(BillDownload::Empty),
+                // Not published as a code; WeChat's text says it.
+                _ if msg.contains("Creating") || msg.contains("生成中") => {
+                    Ok(BillDownload::NotReady(msg.to_owned()))
+                }
+                Some("SYSTEMERROR") => Err(ChannelError::retryable(
                     code.cloned(),
                     format!("{PATH}: {msg}"),
                 )),
-                _ if msg.contains("No Bill Exist") => Ok(BillDownload::Empty),
+                // 20001 and the rest: the request itself is refused
+                // (e.g. an invalid bill_date); asking again changes nothing.
                 _ => Err(ChannelError::bad_response(format!(
                     "{PATH}: WeChat Pay refused: {} {msg}",
                     code.map_or("", String::as_str)

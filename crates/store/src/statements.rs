@@ -1,0 +1,156 @@
+//! The daily statement: per (config, day, app, store), what the channel's
+//! bill moved — payments, gross, refunds, fees — as the latest
+//! reconciliation of that day read it. Each run replaces its day's rows.
+
+use async_trait::async_trait;
+use cashdesk_core::{ConfigId, Fen};
+use chrono::NaiveDate;
+
+use crate::common::{Backend, Sql, SqlStore, Tx, page_size};
+use crate::rows::{corrupt, id};
+use crate::{Result, StoreError};
+
+/// One statement row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementRow {
+    pub config_id: ConfigId,
+    pub bill_date: NaiveDate,
+    /// `""` for the bill's lines that are no cashdesk order.
+    pub app_id: String,
+    /// `""` for orders without a store.
+    pub store_id: String,
+    pub channel_type: String,
+    pub payments: i64,
+    pub gross: Fen,
+    pub refunds: i64,
+    pub refunded: Fen,
+    /// 1/100000 yuan (WeChat states fees with 5 decimals).
+    pub fees_e5: i64,
+}
+
+/// [`Statements::list_statement`]: every field narrows.
+#[derive(Debug, Clone, Default)]
+pub struct StatementFilter {
+    pub bill_date: Option<NaiveDate>,
+    pub config_id: Option<ConfigId>,
+    pub app_id: Option<String>,
+    pub store_id: Option<String>,
+    pub limit: u32,
+}
+
+#[async_trait]
+pub trait Statements: Send + Sync {
+    /// Replaces the statement of (config, day) with `rows`, in one
+    /// transaction.
+    async fn replace_statement(
+        &self,
+        config_id: &ConfigId,
+        bill_date: NaiveDate,
+        rows: &[StatementRow],
+    ) -> Result<()>;
+    /// Newest day first, then by config, app and store.
+    async fn list_statement(&self, filter: &StatementFilter) -> Result<Vec<StatementRow>>;
+}
+
+const COLS: &str = "config_id, bill_date, app_id, store_id, channel_type, payments, gross, refunds, refunded, fees";
+
+fn day(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+#[async_trait]
+impl<B: Backend> Statements for SqlStore<B> {
+    async fn replace_statement(
+        &self,
+        config_id: &ConfigId,
+        bill_date: NaiveDate,
+        rows: &[StatementRow],
+    ) -> Result<()> {
+        let mut tx = self.backend.begin().await?;
+        tx.execute(
+            Sql::new("DELETE FROM recon_statements WHERE config_id = $1 AND bill_date = $2")
+                .bind(config_id.as_str())
+                .bind(day(bill_date)),
+        )
+        .await?;
+        for r in rows {
+            let sql = Sql::new(format!(
+                "INSERT INTO recon_statements ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            ))
+            .bind(config_id.as_str())
+            .bind(day(bill_date))
+            .bind(r.app_id.as_str())
+            .bind(r.store_id.as_str())
+            .bind(r.channel_type.as_str())
+            .bind(r.payments)
+            .bind(r.gross.get())
+            .bind(r.refunds)
+            .bind(r.refunded.get())
+            .bind(r.fees_e5);
+            tx.execute(sql).await?;
+        }
+        tx.commit().await
+    }
+
+    async fn list_statement(&self, f: &StatementFilter) -> Result<Vec<StatementRow>> {
+        let mut sql = Sql::new("");
+        let mut cond = Vec::new();
+        if let Some(d) = f.bill_date {
+            cond.push(format!("bill_date = {}", sql.push_arg(day(d))));
+        }
+        if let Some(c) = &f.config_id {
+            cond.push(format!("config_id = {}", sql.push_arg(c.as_str())));
+        }
+        if let Some(a) = &f.app_id {
+            cond.push(format!("app_id = {}", sql.push_arg(a.as_str())));
+        }
+        if let Some(s) = &f.store_id {
+            cond.push(format!("store_id = {}", sql.push_arg(s.as_str())));
+        }
+        let limit = sql.push_arg(i64::from(page_size(f.limit)));
+        let filter = if cond.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", cond.join(" AND "))
+        };
+        sql.text = format!(
+            "SELECT {COLS} FROM recon_statements {filter} \
+             ORDER BY bill_date DESC, config_id, app_id, store_id LIMIT {limit}"
+        );
+        self.all::<RawRow, StatementRow>(sql).await
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct RawRow {
+    config_id: String,
+    bill_date: String,
+    app_id: String,
+    store_id: String,
+    channel_type: String,
+    payments: i64,
+    gross: i64,
+    refunds: i64,
+    refunded: i64,
+    fees: i64,
+}
+
+impl TryFrom<RawRow> for StatementRow {
+    type Error = StoreError;
+
+    fn try_from(r: RawRow) -> Result<Self> {
+        Ok(StatementRow {
+            config_id: id("recon_statements.config_id", r.config_id, ConfigId::parse)?,
+            bill_date: NaiveDate::parse_from_str(&r.bill_date, "%Y-%m-%d")
+                .map_err(|_| corrupt("recon_statements.bill_date", &r.bill_date))?,
+            app_id: r.app_id,
+            store_id: r.store_id,
+            channel_type: r.channel_type,
+            payments: r.payments,
+            gross: Fen::from_stored(r.gross),
+            refunds: r.refunds,
+            refunded: Fen::from_stored(r.refunded),
+            fees_e5: r.fees,
+        })
+    }
+}
