@@ -33,17 +33,22 @@
 //! The run's counters keep the bill's meaning: `lines` are the trades the
 //! channel confirmed (payments and refunds it says were made), `matched`
 //! those that agree with cashdesk, the totals what the channel confirmed;
-//! no fees (queries do not state them).
+//! no fees (queries do not state them). The daily statement books the
+//! same trades on their order's app and store.
 
 use cashdesk_channels::{BusinessKind, QueryRequest, RefundQueryRequest};
 use cashdesk_channels::{Channel, ChannelError, ChannelOrderStatus, RefundOutcome, RefundStatus};
-use cashdesk_core::{Fen, FindingKind, FindingStatus};
-use cashdesk_store::{ChannelConfig, NewFinding, Order, ReconOrder, ReconRefund, ReconRun};
+use std::collections::HashMap;
+
+use cashdesk_core::{AppId, Fen, FindingKind, FindingStatus, StoreId};
+use cashdesk_store::{
+    ChannelConfig, NewFinding, Order, ReconOrder, ReconRefund, ReconRun, StatementRow,
+};
 use chrono::{Duration, NaiveDate, Utc};
 use futures::{StreamExt, stream};
 use serde_json::{Value, json};
 
-use super::matching::{Totals, day_start, order_subject, refund_subject};
+use super::matching::{Moved, Totals, day_start, order_subject, refund_subject, store_of};
 use super::{finish_failed, retry_after};
 use crate::service::error::{ServiceError, ServiceResult};
 use crate::service::payments::{self, PaymentIdentity};
@@ -87,6 +92,62 @@ enum Asked {
 struct Unanswered {
     about: String,
     error: ChannelError,
+}
+
+/// The run's counters and the daily statement, per (app, store), of the
+/// trades the channel confirmed.
+#[derive(Debug, Default)]
+struct Tally {
+    totals: Totals,
+    statement: HashMap<(String, String), Moved>,
+}
+
+impl Tally {
+    fn moved(&mut self, app: &AppId, store: Option<&StoreId>) -> &mut Moved {
+        self.statement
+            .entry((app.as_str().to_owned(), store_of(store).to_owned()))
+            .or_default()
+    }
+
+    /// A payment the channel confirmed, of `amount`.
+    fn payment(&mut self, app: &AppId, store: Option<&StoreId>, amount: Fen) {
+        self.totals.lines += 1;
+        self.totals.paid += amount.get();
+        let m = self.moved(app, store);
+        m.payments += 1;
+        m.gross += amount.get();
+    }
+
+    /// A refund the channel confirmed, of `amount`.
+    fn refund(&mut self, app: &AppId, store: Option<&StoreId>, amount: Fen) {
+        self.totals.lines += 1;
+        self.totals.refunded += amount.get();
+        let m = self.moved(app, store);
+        m.refunds += 1;
+        m.refunded += amount.get();
+    }
+
+    fn matched(&mut self) {
+        self.totals.matched += 1;
+    }
+
+    fn statement_rows(&self, config: &ChannelConfig, day: NaiveDate) -> Vec<StatementRow> {
+        self.statement
+            .iter()
+            .map(|((app, store), m)| StatementRow {
+                config_id: config.config_id.clone(),
+                bill_date: day,
+                app_id: app.clone(),
+                store_id: store.clone(),
+                channel_type: config.channel_type.as_str().to_owned(),
+                payments: m.payments,
+                gross: Fen::from_stored(m.gross),
+                refunds: m.refunds,
+                refunded: Fen::from_stored(m.refunded),
+                fees_e5: 0,
+            })
+            .collect()
+    }
 }
 
 /// Reconciles (config, day) by queries and finishes `run` (called by
@@ -134,21 +195,26 @@ pub(super) async fn run(
         }
     };
 
-    let mut totals = Totals::default();
+    let mut tally = Tally::default();
     let mut findings = Vec::new();
     for asked in answers {
         let found = match asked {
-            Asked::Paid { local, answer } => paid_order(&local, answer, &mut totals),
+            Asked::Paid { local, answer } => paid_order(&local, answer, &mut tally),
             Asked::Unpaid {
                 order,
                 identity,
                 answer,
-            } => unpaid_order(state, &order, identity.as_ref(), answer, &mut totals).await?,
-            Asked::Refund { local, answer } => refund(&local, answer.as_ref(), &mut totals),
+            } => unpaid_order(state, &order, identity.as_ref(), answer, &mut tally).await?,
+            Asked::Refund { local, answer } => refund(&local, answer.as_ref(), &mut tally),
         };
         findings.extend(found);
     }
 
+    state
+        .store
+        .replace_statement(config_id, day, &tally.statement_rows(config, day))
+        .await?;
+    let totals = &tally.totals;
     let token = ulid::Ulid::new().to_string();
     state
         .store
@@ -378,12 +444,11 @@ fn order_finding(
 }
 
 /// An order cashdesk has paid on the day, against the channel's answer.
-fn paid_order(local: &ReconOrder, answer: Answer, totals: &mut Totals) -> Option<NewFinding> {
+fn paid_order(local: &ReconOrder, answer: Answer, tally: &mut Tally) -> Option<NewFinding> {
     let id = local.order_id.as_str();
     let status = match answer {
         Answer::AmountDiffers { channel, message } => {
-            totals.lines += 1;
-            totals.paid += channel.get();
+            tally.payment(&local.app_id, local.store_id.as_ref(), channel);
             return Some(order_finding(
                 FindingKind::AmountMismatch,
                 id,
@@ -415,8 +480,7 @@ fn paid_order(local: &ReconOrder, answer: Answer, totals: &mut Totals) -> Option
             evidence,
         ));
     };
-    totals.lines += 1;
-    totals.paid += p.amount.get();
+    tally.payment(&local.app_id, local.store_id.as_ref(), p.amount);
     if p.amount != local.amount {
         // Adapters refuse such answers; one that does not is compared here.
         return Some(order_finding(
@@ -447,7 +511,7 @@ fn paid_order(local: &ReconOrder, answer: Answer, totals: &mut Totals) -> Option
             evidence,
         ));
     }
-    totals.matched += 1;
+    tally.matched();
     None
 }
 
@@ -458,13 +522,12 @@ async fn unpaid_order(
     order: &Order,
     identity: Option<&PaymentIdentity>,
     answer: Answer,
-    totals: &mut Totals,
+    tally: &mut Tally,
 ) -> ServiceResult<Option<NewFinding>> {
     let id = order.order_id.as_str();
     let status = match answer {
         Answer::AmountDiffers { channel, message } => {
-            totals.lines += 1;
-            totals.paid += channel.get();
+            tally.payment(&order.app_id, order.store_id.as_ref(), channel);
             return Ok(Some(order_finding(
                 FindingKind::ChannelOnly,
                 id,
@@ -486,8 +549,7 @@ async fn unpaid_order(
         // the expiry job keep the order's own state).
         return Ok(None);
     };
-    totals.lines += 1;
-    totals.paid += p.amount.get();
+    tally.payment(&order.app_id, order.store_id.as_ref(), p.amount);
     let mut f = order_finding(
         FindingKind::ChannelOnly,
         id,
@@ -522,7 +584,7 @@ async fn unpaid_order(
                     ""
                 }
             ));
-            totals.matched += 1;
+            tally.matched();
         }
         Ok(o) => f.detail.push_str(&format!(
             "; cashdesk could not record it (the order is {})",
@@ -554,7 +616,7 @@ fn outcome_words(o: RefundOutcome) -> &'static str {
 fn refund(
     local: &ReconRefund,
     answer: Option<&RefundStatus>,
-    totals: &mut Totals,
+    tally: &mut Tally,
 ) -> Option<NewFinding> {
     let local_ev = json!({"state": local.state, "amount": local.amount.get(), "finishedAt": local.finished_at, "channelRefundId": local.channel_refund_id, "appId": local.app_id, "storeId": local.store_id});
     let query_ev = answer.map(|s| {
@@ -586,8 +648,7 @@ fn refund(
     };
     // A success without an amount is taken at cashdesk's amount.
     let channel = status.refund_amount.unwrap_or(local.amount);
-    totals.lines += 1;
-    totals.refunded += channel.get();
+    tally.refund(&local.app_id, local.store_id.as_ref(), channel);
     if channel != local.amount {
         return Some(finding(
             FindingKind::RefundAmountMismatch,
@@ -600,7 +661,7 @@ fn refund(
             ),
         ));
     }
-    totals.matched += 1;
+    tally.matched();
     None
 }
 

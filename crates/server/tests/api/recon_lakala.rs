@@ -10,7 +10,9 @@
 
 use std::time::Duration;
 
-use cashdesk_sdk::{CreateRefundRequest, FindingQuery, NotificationQuery, ReconRunRequest};
+use cashdesk_sdk::{
+    CreateRefundRequest, FindingQuery, NotificationQuery, ReconRunRequest, StatementQuery,
+};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
@@ -194,6 +196,37 @@ async fn a_paid_and_refunded_day_agrees(b: Backend) {
     );
     assert_eq!(d.findings().await, Vec::<Value>::new());
     assert_eq!(d.state(&open_no).await, "PAYING");
+    // The daily statement books what Lakala confirmed on the shop.
+    let st = d
+        .app
+        .admin
+        .reconciliation_statement(&StatementQuery {
+            date: Some(yesterday()),
+            config_id: Some(d.setup.config_id.clone()),
+            ..StatementQuery::default()
+        })
+        .await
+        .expect("statement");
+    let rows = st.as_array().expect("rows");
+    assert_eq!(rows.len(), 1, "{st}");
+    let r = &rows[0];
+    assert_eq!(r["appId"], d.setup.shop.app_id.as_str());
+    assert_eq!(r["channelType"], "lakala", "{r}");
+    assert_eq!(
+        (
+            &r["payments"],
+            &r["grossFen"],
+            &r["refunds"],
+            &r["refundedFen"]
+        ),
+        (&json!(1), &json!(100), &json!(1), &json!(30)),
+        "{r}"
+    );
+    assert_eq!(
+        (&r["feesFen"], &r["netFen"]),
+        (&json!(0), &json!(70)),
+        "{r}"
+    );
 }
 
 async fn a_payment_whose_notification_was_dropped_is_repaired_once(b: Backend) {

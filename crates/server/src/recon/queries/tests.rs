@@ -87,12 +87,15 @@ const LAKALA_QUERY: &str = cashdesk_channels::lakala::QUERY_PATH;
 #[test]
 fn a_paid_order_the_channel_confirms_matches() {
     let local = paid_local(100);
-    let mut t = Totals::default();
+    let mut t = Tally::default();
     assert_eq!(
         paid_order(&local, paid_answer(100, "66210000000001"), &mut t),
         None
     );
-    assert_eq!((t.lines, t.matched, t.paid), (1, 1, 100));
+    assert_eq!(
+        (t.totals.lines, t.totals.matched, t.totals.paid),
+        (1, 1, 100)
+    );
     // Refunded since: still the same payment.
     let refunded = Answer::Status(ChannelOrderStatus::Refunded(PaidInfo {
         transaction_id: "66210000000001".into(),
@@ -100,13 +103,16 @@ fn a_paid_order_the_channel_confirms_matches() {
         amount: local.amount,
     }));
     assert_eq!(paid_order(&local, refunded, &mut t), None);
-    assert_eq!(t.matched, 2);
+    assert_eq!(t.totals.matched, 2);
+    // Booked on the order's app (no store) for the daily statement.
+    let booked = &t.statement[&(app().as_str().to_owned(), String::new())];
+    assert_eq!((booked.payments, booked.gross, booked.refunds), (2, 200, 0));
 }
 
 #[test]
 fn a_paid_order_the_channel_took_another_amount_for_is_an_amount_mismatch() {
     let local = paid_local(100);
-    let mut t = Totals::default();
+    let mut t = Tally::default();
     let e = refusal(LAKALA_QUERY, 101, 100);
     let answer = Answer::AmountDiffers {
         channel: amount_in_refusal(&e).unwrap(),
@@ -126,7 +132,10 @@ fn a_paid_order_the_channel_took_another_amount_for_is_an_amount_mismatch() {
         "{}",
         f.evidence
     );
-    assert_eq!((t.lines, t.matched, t.paid), (1, 0, 101));
+    assert_eq!(
+        (t.totals.lines, t.totals.matched, t.totals.paid),
+        (1, 0, 101)
+    );
 }
 
 #[test]
@@ -140,19 +149,24 @@ fn a_paid_order_the_channel_does_not_have_paid_is_local_only() {
         },
     ] {
         let local = paid_local(100);
-        let mut t = Totals::default();
+        let mut t = Tally::default();
         let f = paid_order(&local, Answer::Status(status.clone()), &mut t).expect("finding");
         assert_eq!(f.kind, FindingKind::LocalOnly, "{status:?}");
         assert_eq!(f.status, FindingStatus::Open);
         assert_eq!(f.channel_amount, None);
-        assert_eq!(t, Totals::default(), "not a trade the channel confirmed");
+        assert_eq!(
+            t.totals,
+            Totals::default(),
+            "not a trade the channel confirmed"
+        );
+        assert!(t.statement.is_empty());
     }
 }
 
 #[test]
 fn another_transaction_for_a_paid_order_is_a_state_mismatch() {
     let local = paid_local(100);
-    let mut t = Totals::default();
+    let mut t = Tally::default();
     let f = paid_order(&local, paid_answer(100, "66219999999999"), &mut t).expect("finding");
     assert_eq!(f.kind, FindingKind::StateMismatch);
     assert!(f.detail.contains("66219999999999"), "{}", f.detail);
@@ -161,27 +175,39 @@ fn another_transaction_for_a_paid_order_is_a_state_mismatch() {
 #[test]
 fn refunds_match_or_are_reported() {
     let local = refund_local(40);
-    let mut t = Totals::default();
+    let mut t = Tally::default();
     let ok = refund_answer(RefundOutcome::Success, Some(40));
     assert_eq!(refund(&local, Some(&ok), &mut t), None);
-    assert_eq!((t.lines, t.matched, t.refunded), (1, 1, 40));
+    assert_eq!(
+        (t.totals.lines, t.totals.matched, t.totals.refunded),
+        (1, 1, 40)
+    );
+    let booked = &t.statement[&(app().as_str().to_owned(), String::new())];
+    assert_eq!(
+        (booked.refunds, booked.refunded, booked.payments),
+        (1, 40, 0)
+    );
 
-    let mut t = Totals::default();
+    let mut t = Tally::default();
     let more = refund_answer(RefundOutcome::Success, Some(41));
     let f = refund(&local, Some(&more), &mut t).expect("finding");
     assert_eq!(f.kind, FindingKind::RefundAmountMismatch);
     assert_eq!(f.subject, refund_subject(local.refund_id.as_str()));
     assert_eq!(f.channel_amount, Some(Fen::from_stored(41)));
-    assert_eq!((t.lines, t.matched, t.refunded), (1, 0, 41));
+    assert_eq!(
+        (t.totals.lines, t.totals.matched, t.totals.refunded),
+        (1, 0, 41)
+    );
 
     for answer in [
         None,
         Some(refund_answer(RefundOutcome::Processing, None)),
         Some(refund_answer(RefundOutcome::Closed, Some(40))),
     ] {
-        let mut t = Totals::default();
+        let mut t = Tally::default();
         let f = refund(&local, answer.as_ref(), &mut t).expect("finding");
         assert_eq!(f.kind, FindingKind::RefundLocalOnly, "{answer:?}");
-        assert_eq!(t, Totals::default());
+        assert_eq!(t.totals, Totals::default());
+        assert!(t.statement.is_empty());
     }
 }
