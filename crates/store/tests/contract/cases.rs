@@ -21,11 +21,13 @@ use crate::harness::{TestDb, TransitionOrder};
 
 mod outbox;
 mod polling;
+mod recon;
 mod refunds;
 mod stores;
 
 pub use outbox::*;
 pub use polling::*;
+pub use recon::*;
 pub use refunds::*;
 pub use stores::*;
 
