@@ -219,7 +219,10 @@ pub async fn recon(
         }
         ReconAction::Export { csv: _, filter } => {
             let mut out = csv_writer();
-            write_csv_row(&mut out, CSV_HEADER.iter().map(|s| (*s).to_owned()))?;
+            write_csv_row(
+                &mut out,
+                FINDING_COLUMNS.iter().map(|(c, _)| (*c).to_owned()),
+            )?;
             let mut before = None;
             loop {
                 let page = c
@@ -227,7 +230,7 @@ pub async fn recon(
                     .await?;
                 let rows = page.as_array().cloned().unwrap_or_default();
                 for f in &rows {
-                    write_csv_row(&mut out, CSV_FIELDS.iter().map(|k| cell(f, k)))?;
+                    write_csv_row(&mut out, FINDING_COLUMNS.iter().map(|(_, k)| cell(f, k)))?;
                 }
                 match rows.last().and_then(|f| f["findingId"].as_str()) {
                     Some(id) if rows.len() == 1000 => before = Some(id.to_owned()),
@@ -258,35 +261,21 @@ const STATEMENT_FIELDS: &[&str] = &[
     "net",
 ];
 
-const CSV_HEADER: &[&str] = &[
-    "findingId",
-    "date",
-    "configId",
-    "kind",
-    "status",
-    "orderId",
-    "refundId",
-    "channelAmountFen",
-    "localAmountFen",
-    "detail",
-    "note",
-    "resolvedBy",
-    "resolvedAt",
-];
-const CSV_FIELDS: &[&str] = &[
-    "findingId",
-    "date",
-    "configId",
-    "kind",
-    "status",
-    "orderId",
-    "refundId",
-    "channelAmount",
-    "localAmount",
-    "detail",
-    "note",
-    "resolvedBy",
-    "resolvedAt",
+/// The findings CSV: (column, field of the finding).
+const FINDING_COLUMNS: &[(&str, &str)] = &[
+    ("findingId", "findingId"),
+    ("date", "date"),
+    ("configId", "configId"),
+    ("kind", "kind"),
+    ("status", "status"),
+    ("orderId", "orderId"),
+    ("refundId", "refundId"),
+    ("channelAmountFen", "channelAmount"),
+    ("localAmountFen", "localAmount"),
+    ("detail", "detail"),
+    ("note", "note"),
+    ("resolvedBy", "resolvedBy"),
+    ("resolvedAt", "resolvedAt"),
 ];
 
 fn cell(f: &Value, key: &str) -> String {

@@ -241,11 +241,11 @@ const FINDING_COLS: &str = "finding_id, config_id, bill_date, kind, subject, sta
      refund_id, channel_amount, local_amount, detail, evidence, note, resolved_by, resolved_at, \
      created_at, updated_at";
 
-fn day(d: NaiveDate) -> String {
+pub(crate) fn day(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
 
-fn parse_day(column: &str, s: String) -> Result<NaiveDate> {
+pub(crate) fn parse_day(column: &str, s: String) -> Result<NaiveDate> {
     NaiveDate::parse_from_str(&s, "%Y-%m-%d").map_err(|_| corrupt(column, &s))
 }
 
@@ -554,7 +554,7 @@ impl<B: Backend> Reconciliations for SqlStore<B> {
     }
 }
 
-fn where_clause(cond: &[String]) -> String {
+pub(crate) fn where_clause(cond: &[String]) -> String {
     if cond.is_empty() {
         String::new()
     } else {

@@ -7,7 +7,8 @@ use cashdesk_core::{ConfigId, Fen};
 use chrono::NaiveDate;
 
 use crate::common::{Backend, Sql, SqlStore, Tx, page_size};
-use crate::rows::{corrupt, id};
+use crate::recon::{day, parse_day, where_clause};
+use crate::rows::id;
 use crate::{Result, StoreError};
 
 /// One statement row.
@@ -53,10 +54,6 @@ pub trait Statements: Send + Sync {
 }
 
 const COLS: &str = "config_id, bill_date, app_id, store_id, channel_type, payments, gross, refunds, refunded, fees";
-
-fn day(d: NaiveDate) -> String {
-    d.format("%Y-%m-%d").to_string()
-}
 
 #[async_trait]
 impl<B: Backend> Statements for SqlStore<B> {
@@ -108,14 +105,10 @@ impl<B: Backend> Statements for SqlStore<B> {
             cond.push(format!("store_id = {}", sql.push_arg(s.as_str())));
         }
         let limit = sql.push_arg(i64::from(page_size(f.limit)));
-        let filter = if cond.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", cond.join(" AND "))
-        };
         sql.text = format!(
-            "SELECT {COLS} FROM recon_statements {filter} \
-             ORDER BY bill_date DESC, config_id, app_id, store_id LIMIT {limit}"
+            "SELECT {COLS} FROM recon_statements {} \
+             ORDER BY bill_date DESC, config_id, app_id, store_id LIMIT {limit}",
+            where_clause(&cond)
         );
         self.all::<RawRow, StatementRow>(sql).await
     }
@@ -141,8 +134,7 @@ impl TryFrom<RawRow> for StatementRow {
     fn try_from(r: RawRow) -> Result<Self> {
         Ok(StatementRow {
             config_id: id("recon_statements.config_id", r.config_id, ConfigId::parse)?,
-            bill_date: NaiveDate::parse_from_str(&r.bill_date, "%Y-%m-%d")
-                .map_err(|_| corrupt("recon_statements.bill_date", &r.bill_date))?,
+            bill_date: parse_day("recon_statements.bill_date", r.bill_date)?,
             app_id: r.app_id,
             store_id: r.store_id,
             channel_type: r.channel_type,

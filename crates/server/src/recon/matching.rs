@@ -15,13 +15,11 @@ use std::collections::{HashMap, HashSet};
 use cashdesk_channels::bill::{BillRecord, BillSummary, RecordKind};
 use cashdesk_core::{Fen, FindingKind, FindingStatus};
 use cashdesk_store::{NewFinding, ReconOrder, ReconRefund};
-use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
 /// China Standard Time, the channels' day.
-pub fn cst() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset")
-}
+pub use cashdesk_core::time::shanghai as cst;
 
 /// The day (China Standard Time) of an instant.
 pub fn cst_day(at: DateTime<Utc>) -> NaiveDate {

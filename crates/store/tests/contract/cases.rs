@@ -21,12 +21,14 @@ use crate::harness::{TestDb, TransitionOrder};
 
 mod outbox;
 mod polling;
+mod recon;
 mod recon_queries;
 mod refunds;
 mod stores;
 
 pub use outbox::*;
 pub use polling::*;
+pub use recon::*;
 pub use recon_queries::*;
 pub use refunds::*;
 pub use stores::*;

@@ -82,6 +82,9 @@ contract!(
     store_identity_puts_race_to_one_row,
     orders_keep_the_identity_they_are_paid_with,
     list_orders_filters_by_store,
-    // reconciliation by queries
+    // reconciliation
+    recon_runs_restart_and_finish,
+    findings_keep_resolutions_across_reruns,
+    statements_are_replaced_per_day,
     recon_unpaid_sent_orders_are_the_unpaid_ones_that_went_to_the_config,
 );
