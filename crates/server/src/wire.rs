@@ -325,6 +325,10 @@ pub struct OrderView {
     pub paid_after_close: bool,
     pub created_at: String,
     pub updated_at: String,
+    /// The channel's fee on the payment, once a reconciliation read it
+    /// (`GET /api/admin/orders/{id}` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel_fee: Option<ChannelFeeView>,
 }
 
 impl From<&Order> for OrderView {
@@ -361,6 +365,32 @@ impl From<&Order> for OrderView {
             paid_after_close: o.paid_after_close,
             created_at: time(o.created_at),
             updated_at: time(o.updated_at),
+            channel_fee: None,
+        }
+    }
+}
+
+/// The channel's fee on one payment or refund as a reconciliation read it
+/// from the bill of `billDate`: yuan with 5 decimals as the bill states it
+/// (negative on a refund), rounded to the fen, and the rate.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelFeeView {
+    pub fee: String,
+    pub fee_fen: i64,
+    pub rate: Option<String>,
+    pub bill_date: String,
+    pub config_id: String,
+}
+
+impl From<&cashdesk_store::RecordedFee> for ChannelFeeView {
+    fn from(f: &cashdesk_store::RecordedFee) -> Self {
+        Self {
+            fee: crate::recon::views::fee_yuan(f.fee.fee_e5),
+            fee_fen: crate::recon::views::e5_to_fen(f.fee.fee_e5),
+            rate: f.fee.rate.clone(),
+            bill_date: f.bill_date.to_string(),
+            config_id: f.config_id.to_string(),
         }
     }
 }
@@ -421,6 +451,10 @@ pub struct RefundView {
     pub updated_at: String,
     pub next_query_at: Option<String>,
     pub query_attempts: u32,
+    /// The channel's fee given back on the refund, once a reconciliation
+    /// read it (`GET /api/admin/refunds/{id}` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel_fee: Option<ChannelFeeView>,
 }
 
 impl RefundView {
@@ -434,6 +468,7 @@ impl RefundView {
             updated_at: time(r.updated_at),
             next_query_at: r.next_query_at.map(time),
             query_attempts: r.query_attempts,
+            channel_fee: None,
         }
     }
 }

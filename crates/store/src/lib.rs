@@ -67,7 +67,7 @@ pub use recon::{
 };
 pub use refunds::Refunds;
 pub use settings::Settings;
-pub use statements::{StatementFilter, StatementRow, Statements};
+pub use statements::{LineFee, RecordedFee, StatementFilter, StatementRow, Statements};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -1,6 +1,7 @@
 //! The daily statement: per (config, day, app, store), what the channel's
 //! bill moved — payments, gross, refunds, fees — as the latest
-//! reconciliation of that day read it. Each run replaces its day's rows.
+//! reconciliation of that day read it (each run replaces its day's rows),
+//! and the channel's fee and rate on each line, per order or refund.
 
 use async_trait::async_trait;
 use cashdesk_core::{ConfigId, Fen};
@@ -39,8 +40,36 @@ pub struct StatementFilter {
     pub limit: u32,
 }
 
+/// The channel's fee on one bill line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineFee {
+    /// cashdesk's order id (a payment line) or refund id (a refund line).
+    pub subject_id: String,
+    /// 1/100000 yuan, negative on a refund.
+    pub fee_e5: i64,
+    /// As the bill writes it (`0.60%`).
+    pub rate: Option<String>,
+}
+
+/// A recorded [`LineFee`] with the day and config whose bill stated it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedFee {
+    pub config_id: ConfigId,
+    pub bill_date: NaiveDate,
+    pub fee: LineFee,
+}
+
 #[async_trait]
 pub trait Statements: Send + Sync {
+    /// Records (or replaces) the fee of each line, a batch per statement.
+    async fn record_fees(
+        &self,
+        config_id: &ConfigId,
+        bill_date: NaiveDate,
+        fees: &[LineFee],
+    ) -> Result<()>;
+    /// The fee recorded for an order or refund id.
+    async fn get_fee(&self, subject_id: &str) -> Result<Option<RecordedFee>>;
     /// Replaces the statement of (config, day) with `rows`, in one
     /// transaction.
     async fn replace_statement(
@@ -87,6 +116,46 @@ impl<B: Backend> Statements for SqlStore<B> {
             tx.execute(sql).await?;
         }
         tx.commit().await
+    }
+
+    async fn record_fees(
+        &self,
+        config_id: &ConfigId,
+        bill_date: NaiveDate,
+        fees: &[LineFee],
+    ) -> Result<()> {
+        // 4 values a row: 200 rows stay far below both engines' limit on
+        // bound parameters.
+        for chunk in fees.chunks(200) {
+            let mut sql = Sql::new("").bind(config_id.as_str()).bind(day(bill_date));
+            let rows: Vec<String> = chunk
+                .iter()
+                .map(|f| {
+                    format!(
+                        "({}, $1, $2, {}, {})",
+                        sql.push_arg(f.subject_id.as_str()),
+                        sql.push_arg(f.fee_e5),
+                        sql.push_arg(f.rate.as_deref())
+                    )
+                })
+                .collect();
+            sql.text = format!(
+                "INSERT INTO recon_fees (subject_id, config_id, bill_date, fee, rate) VALUES {} \
+                 ON CONFLICT (subject_id) DO UPDATE SET config_id = excluded.config_id, \
+                 bill_date = excluded.bill_date, fee = excluded.fee, rate = excluded.rate",
+                rows.join(", ")
+            );
+            self.backend.execute(sql).await?;
+        }
+        Ok(())
+    }
+
+    async fn get_fee(&self, subject_id: &str) -> Result<Option<RecordedFee>> {
+        let sql = Sql::new(
+            "SELECT subject_id, config_id, bill_date, fee, rate FROM recon_fees WHERE subject_id = $1",
+        )
+        .bind(subject_id);
+        self.one::<RawFee, RecordedFee>(sql).await
     }
 
     async fn list_statement(&self, f: &StatementFilter) -> Result<Vec<StatementRow>> {
@@ -143,6 +212,31 @@ impl TryFrom<RawRow> for StatementRow {
             refunds: r.refunds,
             refunded: Fen::from_stored(r.refunded),
             fees_e5: r.fees,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct RawFee {
+    subject_id: String,
+    config_id: String,
+    bill_date: String,
+    fee: i64,
+    rate: Option<String>,
+}
+
+impl TryFrom<RawFee> for RecordedFee {
+    type Error = StoreError;
+
+    fn try_from(r: RawFee) -> Result<Self> {
+        Ok(RecordedFee {
+            config_id: id("recon_fees.config_id", r.config_id, ConfigId::parse)?,
+            bill_date: parse_day("recon_fees.bill_date", r.bill_date)?,
+            fee: LineFee {
+                subject_id: r.subject_id,
+                fee_e5: r.fee,
+                rate: r.rate,
+            },
         })
     }
 }

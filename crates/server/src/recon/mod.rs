@@ -18,6 +18,7 @@
 //! `paidAfterClose` and its automatic refund where they apply). Nothing is
 //! ever un-paid or un-refunded automatically.
 
+pub mod fees;
 pub mod files;
 pub mod matching;
 pub mod queries;
@@ -259,6 +260,8 @@ async fn run_locked(
             &prev_refunds,
         )
         .await?;
+
+    fees::record(state, config_id, day, &bills).await?;
 
     let t = &matcher.totals;
     run.state = ReconState::Done;

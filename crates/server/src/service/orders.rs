@@ -355,5 +355,12 @@ pub async fn admin_get(state: &AppState, order_id: &str) -> ServiceResult<OrderV
         .get_order(&id)
         .await?
         .ok_or_else(|| ServiceError::not_found(format!("order {order_id}")))?;
-    Ok(OrderView::from(&order))
+    let mut view = OrderView::from(&order);
+    view.channel_fee = state
+        .store
+        .get_fee(order.order_id.as_str())
+        .await?
+        .as_ref()
+        .map(crate::wire::ChannelFeeView::from);
+    Ok(view)
 }

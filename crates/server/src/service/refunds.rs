@@ -673,7 +673,14 @@ async fn refund_by_id(state: &AppState, refund_id: &str) -> ServiceResult<Refund
 
 pub async fn admin_get(state: &AppState, refund_id: &str) -> ServiceResult<RefundView> {
     let refund = refund_by_id(state, refund_id).await?;
-    Ok(RefundView::new(&refund, &order_of(state, &refund).await?))
+    let mut view = RefundView::new(&refund, &order_of(state, &refund).await?);
+    view.channel_fee = state
+        .store
+        .get_fee(refund.refund_id.as_str())
+        .await?
+        .as_ref()
+        .map(crate::wire::ChannelFeeView::from);
+    Ok(view)
 }
 
 /// An operator's review: `PENDING_REVIEW → PROCESSING` and to the channel

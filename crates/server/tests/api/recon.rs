@@ -265,6 +265,12 @@ async fn a_wechat_v3_day_with_every_fault(b: Backend) {
     .into_iter()
     .collect();
     assert_eq!(by3, expected3);
+    // The channel's fee on each trade, as the bill states it.
+    let fee = &app.admin.get_order(&plain).await.expect("order")["channelFee"];
+    assert_eq!(fee["rate"], "0.60%", "{fee}");
+    assert_eq!(fee["feeFen"], 1, "{fee}");
+    assert_eq!(fee["billDate"], yesterday().as_str());
+
     // The day's statement: what the bill moved for the shop, in fen and yuan.
     let st = app
         .admin

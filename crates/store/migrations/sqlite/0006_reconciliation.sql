@@ -75,3 +75,14 @@ CREATE TABLE recon_statements (
     PRIMARY KEY (config_id, bill_date, app_id, store_id)
 );
 CREATE INDEX recon_statements_day ON recon_statements (bill_date, app_id);
+
+-- The channel's fee and rate on each bill line, per cashdesk order or
+-- refund id (the latest reconciliation that read it).
+CREATE TABLE recon_fees (
+    subject_id TEXT PRIMARY KEY,
+    config_id TEXT NOT NULL,
+    bill_date TEXT NOT NULL,
+    -- 1/100000 yuan, negative on a refund.
+    fee INTEGER NOT NULL,
+    rate TEXT
+);
