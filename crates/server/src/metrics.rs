@@ -205,7 +205,8 @@ impl Metrics {
             .set(unix_seconds as f64);
     }
 
-    /// A bill could not be fetched or read (`reason`: `channel`, `file`).
+    /// A bill could not be fetched or read, or a trade not asked about
+    /// (`reason`: `channel`, `file`, `query`).
     pub fn recon_fetch_failed(&self, config_id: &str, reason: &'static str) {
         let labels = vec![
             Label::new("config_id", config_id.to_owned()),
