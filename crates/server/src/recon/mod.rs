@@ -456,15 +456,7 @@ async fn place_payment(
     match repaired {
         Ok(o) if o.state.is_paid() => {
             f.status = FindingStatus::Repaired;
-            f.detail.push_str(&format!(
-                "; the channel confirmed the payment and cashdesk recorded it (now {}{})",
-                o.state,
-                if o.paid_after_close {
-                    ", paid after close"
-                } else {
-                    ""
-                }
-            ));
+            f.detail.push_str(&repaired_note(&o));
             totals.matched += 1;
         }
         Ok(o) => f.detail.push_str(&format!(
@@ -476,6 +468,19 @@ async fn place_payment(
             .push_str(&format!("; the channel could not be asked: {e}")),
     }
     Ok(Some(f))
+}
+
+/// What a repaired finding's detail says about the order it recorded.
+pub(crate) fn repaired_note(o: &Order) -> String {
+    format!(
+        "; the channel confirmed the payment and cashdesk recorded it (now {}{})",
+        o.state,
+        if o.paid_after_close {
+            ", paid after close"
+        } else {
+            ""
+        }
+    )
 }
 
 /// Asks the order's channel how it stands and applies what it says, as

@@ -49,7 +49,7 @@ use futures::{StreamExt, stream};
 use serde_json::{Value, json};
 
 use super::matching::{Moved, Totals, day_start, order_subject, refund_subject, store_of};
-use super::{finish_failed, retry_after};
+use super::{finish_failed, repaired_note, retry_after};
 use crate::service::error::{ServiceError, ServiceResult};
 use crate::service::payments::{self, PaymentIdentity};
 use crate::service::stores;
@@ -575,15 +575,7 @@ async fn unpaid_order(
     match repaired {
         Ok(o) if o.state.is_paid() => {
             f.status = FindingStatus::Repaired;
-            f.detail.push_str(&format!(
-                "; the channel confirmed the payment and cashdesk recorded it (now {}{})",
-                o.state,
-                if o.paid_after_close {
-                    ", paid after close"
-                } else {
-                    ""
-                }
-            ));
+            f.detail.push_str(&repaired_note(&o));
             tally.matched();
         }
         Ok(o) => f.detail.push_str(&format!(
