@@ -382,6 +382,24 @@ async fn a_wechat_v2_day_matches(b: Backend) {
     assert_eq!(again["state"], "DONE", "{again}");
     assert_eq!(again["matched"], 2);
 
+    // A bill whose summary does not add up to its lines is itself a finding.
+    app.add_fault(
+        json!({"channelType": "wx-pay", "fault": "BILL_BAD_SUMMARY", "mchId": setup.mch_id()}),
+    )
+    .await;
+    let bad = run(&app, &setup.config_id, true).await;
+    assert_eq!(
+        (bad["state"].as_str(), bad["matched"].as_i64()),
+        (Some("DONE"), Some(2)),
+        "{bad}"
+    );
+    let (list, by) = findings(&app, &setup.config_id).await;
+    assert_eq!(
+        by,
+        [(key("SUMMARY_MISMATCH", "OPEN"), 1)].into_iter().collect(),
+        "{list:#?}"
+    );
+
     // Another config of the same app with no trade yesterday: an empty day.
     let other = app.wechat_setup("v2").await;
     let empty = run(&app, &other.config_id, false).await;
