@@ -178,9 +178,17 @@ async fn run_locked(
     // 2. Matching, file by file.
     let from = day_start(day - Duration::days(1));
     let to = day_start(day + Duration::days(2));
-    let orders = state.store.recon_orders(config_id, from, to).await?;
-    let refunds = state.store.recon_refunds(config_id, from, to).await?;
-    let mut matcher = Matcher::new(day, orders, refunds, bills.len() > 1);
+    // The window is kept as the store reads it, compactly (a busy
+    // config's three days are millions of orders).
+    let mut matcher = Matcher::empty(day, bills.len() > 1);
+    state
+        .store
+        .recon_orders(config_id, from, to, &mut |o| matcher.add_order(&o))
+        .await?;
+    state
+        .store
+        .recon_refunds(config_id, from, to, &mut |r| matcher.add_refund(&r))
+        .await?;
     for stored in &bills {
         let before = matcher.totals.clone();
         let (m, read) = read_blocking(data_dir.clone(), stored.clone(), matcher).await?;
@@ -218,7 +226,7 @@ async fn run_locked(
     findings.extend(local_refunds.iter().map(matching::refund_local_only));
 
     let statement: Vec<StatementRow> = matcher
-        .statement
+        .statement()
         .iter()
         .map(|((app, store), m)| StatementRow {
             config_id: config_id.clone(),

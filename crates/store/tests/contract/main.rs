@@ -86,4 +86,5 @@ contract!(
     recon_runs_restart_and_finish,
     findings_keep_resolutions_across_reruns,
     statements_are_replaced_per_day,
+    recon_reads_paid_orders_and_successful_refunds_in_a_window,
 );
