@@ -134,8 +134,14 @@ pub(super) fn write(path: &Path, book: &Book, merchant: &Merchant<'_>) -> anyhow
     let tee = out.into_inner().map_err(|e| e.into_error())?;
     let text_size = tee.bytes;
     let sha1 = hex::encode(tee.sha1.finalize());
-    tee.inner.finish()?.flush()?;
-    let size = std::fs::metadata(path)?.len();
+    let file = tee
+        .inner
+        .finish()?
+        .into_inner()
+        .map_err(|e| e.into_error())?;
+    // On disk before the run (see `Setup::insert_orders`).
+    file.sync_all()?;
+    let size = file.metadata()?.len();
     Ok(Written {
         sha1,
         size,

@@ -156,11 +156,27 @@ impl Setup {
             }
             db.exec("COMMIT").await?;
         }
-        if let Bulk::Postgres(_) = db {
+        match db {
             // A production database has statistics; the planner needs them.
-            db.exec("ANALYZE orders").await?;
+            Bulk::Postgres(_) => db.exec("ANALYZE orders").await?,
+            // Everything on disk before the run, so the run does not share
+            // the disk with the set-up's write-back.
+            Bulk::Sqlite(_) => db.exec("PRAGMA wal_checkpoint(TRUNCATE)").await?,
         }
-        db.close().await
+        db.close().await?;
+        if let Some(file) = self.sqlite_file() {
+            std::fs::File::open(&file)
+                .and_then(|f| f.sync_all())
+                .with_context(|| format!("syncing {}", file.display()))?;
+        }
+        Ok(())
+    }
+
+    /// The SQLite database file, when that is the database.
+    fn sqlite_file(&self) -> Option<PathBuf> {
+        let rest = self.database_url.strip_prefix("sqlite://")?;
+        let path = rest.split('?').next().unwrap_or(rest);
+        Some(PathBuf::from(path)).filter(|p| p.is_file())
     }
 
     fn push_order(&self, sql: &mut String, db: &Bulk, book: &Book, i: u64) {
