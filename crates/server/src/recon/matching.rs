@@ -85,7 +85,7 @@ pub struct Matcher {
     /// [`Matcher::statement`] adds the lines matched here.
     statement: HashMap<(String, String), Moved>,
     /// What the matched lines moved, per interned (app, store).
-    booked: HashMap<Owner, Moved>,
+    booked: hashbrown::HashMap<Owner, Moved>,
 }
 
 impl Matcher {
@@ -119,7 +119,7 @@ impl Matcher {
             explains_previous: Vec::new(),
             totals: Totals::default(),
             statement: HashMap::new(),
-            booked: HashMap::new(),
+            booked: hashbrown::HashMap::new(),
         }
     }
 
