@@ -175,6 +175,16 @@ async fn run_locked(
         }
     }
 
+    // The fee of every line goes to the store from a read of its own,
+    // alongside the matching rather than after it: the store's writer is
+    // idle while the window loads and the bill is matched. A run that
+    // stops early stops it (a fee comes from a bill whose hash held, so
+    // what was written stays true).
+    let fees = Aborting(tokio::spawn({
+        let (state, config_id, bills) = (state.clone(), config_id.clone(), bills.clone());
+        async move { fees::record(&state, &config_id, day, &bills).await }
+    }));
+
     // 2. Matching, file by file.
     let from = day_start(day - Duration::days(1));
     let to = day_start(day + Duration::days(2));
@@ -272,7 +282,7 @@ async fn run_locked(
         )
         .await?;
 
-    fees::record(state, config_id, day, &bills).await?;
+    fees.finish().await?;
 
     let t = &matcher.totals;
     run.state = ReconState::Done;
@@ -288,6 +298,21 @@ async fn run_locked(
     state.store.finish_recon_run(&run).await?;
     tracing::info!(config_id = %config_id, %day, lines = t.lines, matched = t.matched, findings = findings.len(), "reconciled");
     Ok(run)
+}
+
+/// A task that is aborted when dropped unfinished.
+struct Aborting<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Aborting<ServiceResult<T>> {
+    async fn finish(mut self) -> ServiceResult<T> {
+        (&mut self.0).await.map_err(ServiceError::internal)?
+    }
+}
+
+impl<T> Drop for Aborting<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// When a bill that could not be had is asked for again.
