@@ -38,6 +38,7 @@ pub enum Command {
     /// Benchmark: a server, the sandbox, a merchant receiver and N
     /// merchant clients running the whole payment cycle on loopback; prints
     /// throughput, per-stage latency, errors and the server's memory.
+    /// `bench recon`: a day's reconciliation of a generated bill.
     Bench(bench::BenchArgs),
     /// Print the five Cashdesk-* signature headers for a request (or a
     /// ready curl command line).

@@ -2508,3 +2508,82 @@ fn bench_refuses_bad_arguments_clearly() {
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
 }
+
+/// `bench recon`: the day's bill is reconciled through the engine and the
+/// findings are exactly the planted ones (10 of each kind), with the
+/// figures printed and in the JSON.
+fn bench_recon(cwd: &Path, args: &[&str]) -> Value {
+    let json = cwd.join("recon.json");
+    let stdout = run_ok(
+        cashdesk(cwd)
+            .args(["bench", "recon"])
+            .args(args)
+            .arg("--json")
+            .arg(&json),
+    );
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("the --json file")).expect("JSON");
+    let per_second = report["linesPerSecond"].as_f64().expect("linesPerSecond");
+    assert!(
+        stdout.contains(&format!("{per_second:.0} bill lines/s")),
+        "the printed figures are the JSON ones:\n{stdout}\n{report:#}"
+    );
+    assert!(
+        stdout.contains("exactly the planted differences"),
+        "{stdout}"
+    );
+    assert_eq!(report["correct"], true, "{report:#}");
+    assert_eq!(
+        report["findings"],
+        serde_json::json!([
+            ["AMOUNT_MISMATCH", 10],
+            ["CHANNEL_ONLY", 10],
+            ["LOCAL_ONLY", 10]
+        ]),
+        "{report:#}"
+    );
+    assert!(
+        report["peakRssMib"].as_f64().expect("peak") > 0.0,
+        "{report:#}"
+    );
+    report
+}
+
+#[test]
+fn bench_recon_reports_exactly_the_planted_differences() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let report = bench_recon(dir.path(), &["--lines", "2000"]);
+    assert_eq!(report["backend"], "sqlite");
+    assert_eq!(report["lines"], 2000);
+    assert_eq!(report["orders"], 2000);
+    assert_eq!(report["matched"], 1980);
+}
+
+#[tokio::test]
+async fn bench_recon_runs_on_postgres() {
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let report = bench_recon(dir.path(), &["--lines", "500", "--database-url", &db.url]);
+    assert_eq!(report["backend"], "postgres");
+    assert_eq!(report["matched"], 480);
+    let mut conn = db.connect().await;
+    let paid: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE state = 'SUCCESS'")
+        .fetch_one(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(paid, 500);
+}
+
+#[test]
+fn bench_recon_refuses_a_day_too_small_for_its_plan() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = cashdesk(dir.path())
+        .args(["bench", "recon", "--lines", "50"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--lines must be at least 100"), "{stderr}");
+}

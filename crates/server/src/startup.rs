@@ -384,6 +384,13 @@ impl Application {
         self.state.store.clone()
     }
 
+    /// The state the handlers and workers share: for in-process tools that
+    /// call the services directly (`cashdesk bench recon` runs
+    /// [`crate::recon::run_day`] on it without serving HTTP).
+    pub fn state(&self) -> AppState {
+        self.state.clone()
+    }
+
     /// The sandbox's own listener address (production, or `sandbox_listen`).
     pub fn sandbox_addr(&self) -> Option<SocketAddr> {
         self.sandbox_listener

@@ -213,6 +213,14 @@ pub(crate) trait Backend: Send + Sync + 'static {
     async fn execute(&self, sql: Sql) -> Result<u64>;
     async fn fetch_optional<T: RawRow>(&self, sql: Sql) -> Result<Option<T>>;
     async fn fetch_all<T: RawRow>(&self, sql: Sql) -> Result<Vec<T>>;
+    /// Hands each row to `each` as it is read, never holding more than a
+    /// few: reads too large to collect (a day of a busy config's orders
+    /// for reconciliation). An error from `each` stops the read.
+    async fn fetch_each<T: RawRow>(
+        &self,
+        sql: Sql,
+        each: &mut (dyn FnMut(T) -> Result<()> + Send),
+    ) -> Result<()>;
     /// Open a write transaction. SQLite: `BEGIN IMMEDIATE`, which takes the
     /// database's single write lock up front (waiting out the busy
     /// timeout), so the transaction's reads see the latest commit and no

@@ -16,6 +16,7 @@
 use std::str::FromStr;
 
 use async_trait::async_trait;
+use futures::TryStreamExt as _;
 use sqlx::Arguments;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions};
 
@@ -88,6 +89,19 @@ impl Backend for Postgres {
         Ok(sqlx::query_as_with::<_, T, _>(&sql.text, args)
             .fetch_all(&self.pool)
             .await?)
+    }
+
+    async fn fetch_each<T: RawRow>(
+        &self,
+        sql: Sql,
+        each: &mut (dyn FnMut(T) -> Result<()> + Send),
+    ) -> Result<()> {
+        let args = arguments(sql.args)?;
+        let mut rows = sqlx::query_as_with::<_, T, _>(&sql.text, args).fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
+            each(row)?;
+        }
+        Ok(())
     }
 
     async fn begin(&self) -> Result<PostgresTx> {

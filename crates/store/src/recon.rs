@@ -207,20 +207,25 @@ pub trait Reconciliations: Send + Sync {
     ) -> Result<Option<Finding>>;
     /// The number of `OPEN` findings per kind (kinds without any left out).
     async fn open_findings_by_kind(&self) -> Result<Vec<(FindingKind, i64)>>;
-    /// The paid orders of a config whose `pay_time` is in `[from, to)`.
+    /// The paid orders of a config whose `pay_time` is in `[from, to)`,
+    /// handed to `each` as they are read: a busy config's window is
+    /// millions of orders, which the caller keeps compactly rather than
+    /// as a `Vec` of these.
     async fn recon_orders(
         &self,
         config_id: &ConfigId,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<ReconOrder>>;
+        each: &mut (dyn FnMut(ReconOrder) + Send),
+    ) -> Result<()>;
     /// The successful refunds of a config's orders whose `finished_at` is
-    /// in `[from, to)`.
+    /// in `[from, to)`, handed to `each` as they are read.
     async fn recon_refunds(
         &self,
         config_id: &ConfigId,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
+<<<<<<< HEAD
     ) -> Result<Vec<ReconRefund>>;
     /// The orders of a config created in `[from, to)` that went to its
     /// channel (the config is recorded) and are not paid: `CREATED`,
@@ -232,6 +237,10 @@ pub trait Reconciliations: Send + Sync {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Order>>;
+=======
+        each: &mut (dyn FnMut(ReconRefund) + Send),
+    ) -> Result<()>;
+>>>>>>> i15-bench
 }
 
 const RUN_COLS: &str = "config_id, bill_date, state, attempts, message, bills, lines, matched, \
@@ -488,7 +497,8 @@ impl<B: Backend> Reconciliations for SqlStore<B> {
         config_id: &ConfigId,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<ReconOrder>> {
+        each: &mut (dyn FnMut(ReconOrder) + Send),
+    ) -> Result<()> {
         let paid = state_literals(
             OrderState::ALL
                 .iter()
@@ -503,7 +513,12 @@ impl<B: Backend> Reconciliations for SqlStore<B> {
         .bind(config_id.as_str())
         .bind(from)
         .bind(to);
-        self.all::<RawReconOrder, ReconOrder>(sql).await
+        self.backend
+            .fetch_each::<RawReconOrder>(sql, &mut |raw| {
+                each(ReconOrder::try_from(raw)?);
+                Ok(())
+            })
+            .await
     }
 
     async fn recon_refunds(
@@ -511,7 +526,8 @@ impl<B: Backend> Reconciliations for SqlStore<B> {
         config_id: &ConfigId,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<ReconRefund>> {
+        each: &mut (dyn FnMut(ReconRefund) + Send),
+    ) -> Result<()> {
         let sql = Sql::new(
             "SELECT r.refund_id, r.order_id, r.app_id, o.store_id, r.amount, r.state, \
              r.channel_refund_id, r.finished_at \
@@ -522,7 +538,12 @@ impl<B: Backend> Reconciliations for SqlStore<B> {
         .bind(config_id.as_str())
         .bind(from)
         .bind(to);
-        self.all::<RawReconRefund, ReconRefund>(sql).await
+        self.backend
+            .fetch_each::<RawReconRefund>(sql, &mut |raw| {
+                each(ReconRefund::try_from(raw)?);
+                Ok(())
+            })
+            .await
     }
 
     async fn recon_unpaid_sent_orders(

@@ -45,6 +45,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::TryStreamExt as _;
 use sqlx::Arguments;
 use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
@@ -287,6 +288,33 @@ impl Backend for Sqlite {
             .iter()
             .map(decode::<T>)
             .collect()
+    }
+
+    async fn fetch_each<T: RawRow>(
+        &self,
+        sql: Sql,
+        each: &mut (dyn FnMut(T) -> Result<()> + Send),
+    ) -> Result<()> {
+        let Some(readers) = self.reader_for(&sql) else {
+            // The in-memory database (tests): its one connection is the
+            // writer's, which answers with every row at once.
+            for row in self.write_alone(sql).await? {
+                each(decode::<T>(&row)?)?;
+            }
+            return Ok(());
+        };
+        let args = arguments(sql.args)?;
+        let mut conn = readers.get().await?;
+        let mut rows = sqlx::query_as_with::<_, T, _>(&sql.text, args).fetch(conn.conn());
+        let read = loop {
+            match rows.try_next().await {
+                Ok(Some(row)) => each(row)?,
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        drop(rows);
+        Ok(conn.check(read)?)
     }
 
     async fn begin(&self) -> Result<SqliteTx> {

@@ -251,6 +251,26 @@ fn unpack<'a, R: Read + 'a>(compression: Compression, src: R) -> Box<dyn Read + 
     }
 }
 
+/// A bill's total in yuan (`"500000158.75"`), exactly, in fen: the
+/// grammar of [`Fen::from_yuan`] (digits, at most two decimals, no sign)
+/// without its cap of 100 million yuan, which is the most one payment may
+/// be while a busy merchant's day passes it. Up to 15 integer digits,
+/// far from `i64` overflow.
+pub(crate) fn total_from_yuan(s: &str) -> Option<Fen> {
+    let (int, frac) = match s.split_once('.') {
+        Some((i, f)) if !f.is_empty() => (i, f),
+        Some(_) => return None,
+        None => (s, ""),
+    };
+    let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    if int.is_empty() || int.len() > 15 || frac.len() > 2 || !digits(int) || !digits(frac) {
+        return None;
+    }
+    let int: i64 = int.parse().ok()?;
+    let frac: i64 = format!("{frac:0<2}").parse().ok()?;
+    Some(Fen::from_stored(int.checked_mul(100)?.checked_add(frac)?))
+}
+
 struct HashingSink(Sha1);
 
 impl std::io::Write for HashingSink {

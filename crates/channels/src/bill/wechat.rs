@@ -255,10 +255,19 @@ fn read_summary(names: &[String], fields: &[&str], line: usize) -> Result<BillSu
                 )
             })
     };
+    // Totals, not payments: a day may pass the 100 million yuan one
+    // payment may be.
     let amount = |alternatives: &[&str]| -> Result<Fen, BillError> {
         let s = get(alternatives)?;
-        Fen::from_yuan("summary", s)
-            .map_err(|e| BillError::new(line, format!("{}: {}", alternatives[0], e.reason)))
+        super::total_from_yuan(s).ok_or_else(|| {
+            BillError::new(
+                line,
+                format!(
+                    "{}: `{s}` is not a yuan amount with at most two decimals",
+                    alternatives[0]
+                ),
+            )
+        })
     };
     let count = get(&["总交易单数"])?;
     Ok(BillSummary {

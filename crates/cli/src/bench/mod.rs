@@ -51,7 +51,8 @@
 //! figures; `sandbox` the in-process channel sandbox and what it observed;
 //! `receiver` the merchant's notify endpoint; `setup` the admin-API set-up;
 //! `load` the clients, the pacing and the stages of each operation;
-//! `report` the statistics and how they are printed.
+//! `report` the statistics and how they are printed; `recon` is another
+//! benchmark, `cashdesk bench recon` (a day's reconciliation, in process).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -64,12 +65,13 @@ use tokio::sync::mpsc;
 mod load;
 mod options;
 mod receiver;
+mod recon;
 mod report;
 mod sandbox;
 mod server;
 mod setup;
 
-pub use options::BenchArgs;
+pub use options::{BenchArgs, BenchTarget};
 
 use load::{Ctx, Load, drive};
 use receiver::Receiver;
@@ -82,6 +84,9 @@ use setup::Setup;
 const STAGE_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    if let Some(BenchTarget::Recon(recon)) = &args.target {
+        return recon::run(recon).await;
+    }
     anyhow::ensure!(args.clients > 0, "--clients must be at least 1");
     if let Some(rate) = args.rate {
         anyhow::ensure!(rate > 0.0 && rate.is_finite(), "--rate must be positive");

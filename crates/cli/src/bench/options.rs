@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
 /// What each client does in a loop.
@@ -52,8 +52,23 @@ impl BenchChannel {
     }
 }
 
+/// A benchmark other than the payment cycle.
+#[derive(Debug, Clone, Subcommand)]
+pub enum BenchTarget {
+    /// Reconciliation: a generated WeChat Pay trade bill of --lines lines
+    /// against as many paid orders, through the real engine; prints lines/s
+    /// and the run's peak memory, and fails unless the findings are exactly
+    /// the planted differences.
+    Recon(super::recon::ReconArgs),
+}
+
 #[derive(Debug, Clone, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
+    /// Another benchmark instead of the payment cycle (its own options
+    /// follow it).
+    #[command(subcommand)]
+    pub target: Option<BenchTarget>,
     /// Concurrent merchant clients.
     #[arg(long, default_value_t = 64)]
     pub clients: usize,

@@ -10,6 +10,8 @@
 //! a payment booked just before midnight by one side and just after by the
 //! other matches (ARCHITECTURE: the channel's day is China Standard Time).
 
+mod local;
+
 use std::collections::{HashMap, HashSet};
 
 use cashdesk_channels::bill::{BillRecord, BillSummary, RecordKind};
@@ -17,6 +19,8 @@ use cashdesk_core::{Fen, FindingKind, FindingStatus};
 use cashdesk_store::{NewFinding, ReconOrder, ReconRefund};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
+
+use local::{Local, Owner};
 
 /// China Standard Time, the channels' day.
 pub use cashdesk_core::time::shanghai as cst;
@@ -61,10 +65,8 @@ pub struct Moved {
 /// One day's matching.
 pub struct Matcher {
     day: NaiveDate,
-    orders: HashMap<String, ReconOrder>,
-    refunds: HashMap<String, ReconRefund>,
-    seen_orders: HashSet<String>,
-    seen_refunds: HashSet<String>,
+    /// The window's paid orders and successful refunds ([`local`]).
+    local: Local,
     /// Lines already counted, when a day has several bills that may
     /// overlap (a provider's bill and its sub-merchants').
     seen_lines: Option<HashSet<(bool, String)>>,
@@ -78,9 +80,12 @@ pub struct Matcher {
     /// on the day before, booked by the channel on this day).
     pub explains_previous: Vec<String>,
     pub totals: Totals,
-    /// Per (app, store) — `("", "")` for lines that are no cashdesk
-    /// order — what the bill moved.
-    pub statement: HashMap<(String, String), Moved>,
+    /// What the bill moved per (app, store) — `("", "")` for lines that
+    /// are no cashdesk order — as booked by name ([`Matcher::book`]);
+    /// [`Matcher::statement`] adds the lines matched here.
+    statement: HashMap<(String, String), Moved>,
+    /// What the matched lines moved, per interned (app, store).
+    booked: hashbrown::HashMap<Owner, Moved>,
 }
 
 impl Matcher {
@@ -94,18 +99,19 @@ impl Matcher {
         refunds: Vec<ReconRefund>,
         overlapping: bool,
     ) -> Self {
+        let mut m = Self::empty(day, overlapping);
+        orders.iter().for_each(|o| m.add_order(o));
+        refunds.iter().for_each(|r| m.add_refund(r));
+        m
+    }
+
+    /// A matching without local entries yet: add the window's orders and
+    /// refunds as the store reads them ([`Matcher::add_order`],
+    /// [`Matcher::add_refund`]), then feed the bill.
+    pub fn empty(day: NaiveDate, overlapping: bool) -> Self {
         Self {
             day,
-            orders: orders
-                .into_iter()
-                .map(|o| (o.order_id.as_str().to_owned(), o))
-                .collect(),
-            refunds: refunds
-                .into_iter()
-                .map(|r| (r.refund_id.as_str().to_owned(), r))
-                .collect(),
-            seen_orders: HashSet::new(),
-            seen_refunds: HashSet::new(),
+            local: Local::new(),
             seen_lines: overlapping.then(HashSet::new),
             findings: Vec::new(),
             unplaced_payments: Vec::new(),
@@ -113,7 +119,19 @@ impl Matcher {
             explains_previous: Vec::new(),
             totals: Totals::default(),
             statement: HashMap::new(),
+            booked: hashbrown::HashMap::new(),
         }
+    }
+
+    /// One of the window's paid orders (a second with the same id
+    /// replaces the first).
+    pub fn add_order(&mut self, o: &ReconOrder) {
+        self.local.add_order(o);
+    }
+
+    /// One of the window's successful refunds.
+    pub fn add_refund(&mut self, r: &ReconRefund) {
+        self.local.add_refund(r);
     }
 
     /// Books a successful bill line on `(app, store)`'s statement.
@@ -122,17 +140,20 @@ impl Matcher {
             .statement
             .entry((app.to_owned(), store.to_owned()))
             .or_default();
-        match rec.kind {
-            RecordKind::Payment => {
-                m.payments += 1;
-                m.gross += rec.amount.get();
-            }
-            RecordKind::Refund => {
-                m.refunds += 1;
-                m.refunded += rec.amount.get();
-            }
+        m.add(rec);
+    }
+
+    /// What the bill moved per (app, store): the lines matched here and
+    /// those booked by name.
+    pub fn statement(&self) -> HashMap<(String, String), Moved> {
+        let mut all = self.statement.clone();
+        for (owner, moved) in &self.booked {
+            let (app, store) = self.local.owner_names(*owner);
+            all.entry((app.to_owned(), store.to_owned()))
+                .or_default()
+                .merge(moved);
         }
-        m.fee_e5 += rec.fee.as_deref().and_then(fee_e5).unwrap_or(0);
+        all
     }
 
     /// One bill line.
@@ -159,26 +180,25 @@ impl Matcher {
         if success {
             self.totals.paid += rec.amount.get();
         }
-        let Some(local) = self.orders.get(&rec.out_trade_no) else {
+        let Some(slot) = self.local.order(&rec.out_trade_no) else {
             if success {
                 self.unplaced_payments.push(rec);
             }
             return;
         };
-        self.seen_orders.insert(rec.out_trade_no.clone());
-        if cst_day(local.pay_time) < self.day {
+        self.local.see_order(slot);
+        if cst_day(self.local.pay_time(slot)) < self.day {
             self.explains_previous
-                .push(order_subject(local.order_id.as_str()));
+                .push(order_subject(self.local.order_id(slot)));
         }
-        let local = local.clone();
         if success {
-            self.book(
-                local.app_id.as_str(),
-                store_of(local.store_id.as_ref()),
-                &rec,
-            );
+            self.booked
+                .entry(self.local.order_owner(slot))
+                .or_default()
+                .add(&rec);
         }
         if !success {
+            let local = self.local.full_order(slot);
             self.findings.push(payment_finding(
                 FindingKind::StateMismatch,
                 &rec,
@@ -188,7 +208,8 @@ impl Matcher {
                     local.order_id, rec.state
                 ),
             ));
-        } else if rec.amount != local.amount {
+        } else if rec.amount != self.local.order_amount(slot) {
+            let local = self.local.full_order(slot);
             self.findings.push(amount_mismatch(&rec, &local));
         } else {
             self.totals.matched += 1;
@@ -197,22 +218,25 @@ impl Matcher {
 
     fn refund(&mut self, rec: BillRecord) {
         self.totals.refunded += rec.amount.get();
-        let id = rec.out_refund_no.clone().unwrap_or_default();
-        let Some(local) = self.refunds.get(&id) else {
+        let id = rec.out_refund_no.as_deref().unwrap_or_default();
+        let Some(slot) = self.local.refund(id) else {
             self.unplaced_refunds.push(rec);
             return;
         };
-        self.seen_refunds.insert(id);
-        if cst_day(local.finished_at) < self.day {
+        self.local.see_refund(slot);
+        if cst_day(self.local.finished_at(slot)) < self.day {
             self.explains_previous
-                .push(refund_subject(local.refund_id.as_str()));
+                .push(refund_subject(self.local.refund_id(slot)));
         }
-        let local = local.clone();
-        self.book(
-            local.app_id.as_str(),
-            store_of(local.store_id.as_ref()),
-            &rec,
-        );
+        self.booked
+            .entry(self.local.refund_owner(slot))
+            .or_default()
+            .add(&rec);
+        if rec.state == "SUCCESS" && rec.amount == self.local.refund_amount(slot) {
+            self.totals.matched += 1;
+            return;
+        }
+        let local = self.local.full_refund(slot);
         if rec.state != "SUCCESS" {
             self.findings.push(refund_finding(
                 FindingKind::RefundStateMismatch,
@@ -223,7 +247,7 @@ impl Matcher {
                     local.refund_id, rec.state
                 ),
             ));
-        } else if rec.amount != local.amount {
+        } else {
             self.findings.push(refund_finding(
                 FindingKind::RefundAmountMismatch,
                 &rec,
@@ -235,8 +259,6 @@ impl Matcher {
                     local.amount.to_yuan()
                 ),
             ));
-        } else {
-            self.totals.matched += 1;
         }
     }
 
@@ -286,23 +308,42 @@ impl Matcher {
     /// day's bill before it reports them).
     pub fn unmatched_local(&self) -> (Vec<ReconOrder>, Vec<ReconRefund>) {
         let orders = self
-            .orders
-            .values()
-            .filter(|o| {
-                cst_day(o.pay_time) == self.day && !self.seen_orders.contains(o.order_id.as_str())
-            })
-            .cloned()
+            .local
+            .unseen_orders()
+            .filter(|&s| cst_day(self.local.pay_time(s)) == self.day)
+            .map(|s| self.local.full_order(s))
             .collect();
         let refunds = self
-            .refunds
-            .values()
-            .filter(|r| {
-                cst_day(r.finished_at) == self.day
-                    && !self.seen_refunds.contains(r.refund_id.as_str())
-            })
-            .cloned()
+            .local
+            .unseen_refunds()
+            .filter(|&s| cst_day(self.local.finished_at(s)) == self.day)
+            .map(|s| self.local.full_refund(s))
             .collect();
         (orders, refunds)
+    }
+}
+
+impl Moved {
+    fn add(&mut self, rec: &BillRecord) {
+        match rec.kind {
+            RecordKind::Payment => {
+                self.payments += 1;
+                self.gross += rec.amount.get();
+            }
+            RecordKind::Refund => {
+                self.refunds += 1;
+                self.refunded += rec.amount.get();
+            }
+        }
+        self.fee_e5 += rec.fee.as_deref().and_then(fee_e5).unwrap_or(0);
+    }
+
+    fn merge(&mut self, other: &Moved) {
+        self.payments += other.payments;
+        self.gross += other.gross;
+        self.refunds += other.refunds;
+        self.refunded += other.refunded;
+        self.fee_e5 += other.fee_e5;
     }
 }
 
@@ -332,8 +373,17 @@ pub fn fee_e5(text: &str) -> Option<i64> {
     {
         return None;
     }
-    let v = int.parse::<i64>().ok()?.checked_mul(100_000)?
-        + format!("{frac:0<5}").parse::<i64>().ok()?;
+    // The decimals as hundred-thousandths, without a string per line.
+    let frac_e5 = frac
+        .bytes()
+        .chain(std::iter::repeat(b'0'))
+        .take(5)
+        .fold(0, |v, b| v * 10 + i64::from(b - b'0'));
+    let v = int
+        .parse::<i64>()
+        .ok()?
+        .checked_mul(100_000)?
+        .checked_add(frac_e5)?;
     Some(if neg { -v } else { v })
 }
 

@@ -172,12 +172,30 @@ async fn run_locked(
         }
     }
 
+    // The fee of every line goes to the store from a read of its own,
+    // alongside the matching rather than after it: the store's writer is
+    // idle while the window loads and the bill is matched. A run that
+    // stops early stops it (a fee comes from a bill whose hash held, so
+    // what was written stays true).
+    let fees = Aborting(tokio::spawn({
+        let (state, config_id, bills) = (state.clone(), config_id.clone(), bills.clone());
+        async move { fees::record(&state, &config_id, day, &bills).await }
+    }));
+
     // 2. Matching, file by file.
     let from = day_start(day - Duration::days(1));
     let to = day_start(day + Duration::days(2));
-    let orders = state.store.recon_orders(config_id, from, to).await?;
-    let refunds = state.store.recon_refunds(config_id, from, to).await?;
-    let mut matcher = Matcher::new(day, orders, refunds, bills.len() > 1);
+    // The window is kept as the store reads it, compactly (a busy
+    // config's three days are millions of orders).
+    let mut matcher = Matcher::empty(day, bills.len() > 1);
+    state
+        .store
+        .recon_orders(config_id, from, to, &mut |o| matcher.add_order(&o))
+        .await?;
+    state
+        .store
+        .recon_refunds(config_id, from, to, &mut |r| matcher.add_refund(&r))
+        .await?;
     for stored in &bills {
         let before = matcher.totals.clone();
         let (m, read) = read_blocking(data_dir.clone(), stored.clone(), matcher).await?;
@@ -215,7 +233,7 @@ async fn run_locked(
     findings.extend(local_refunds.iter().map(matching::refund_local_only));
 
     let statement: Vec<StatementRow> = matcher
-        .statement
+        .statement()
         .iter()
         .map(|((app, store), m)| StatementRow {
             config_id: config_id.clone(),
@@ -261,7 +279,7 @@ async fn run_locked(
         )
         .await?;
 
-    fees::record(state, config_id, day, &bills).await?;
+    fees.finish().await?;
 
     let t = &matcher.totals;
     run.state = ReconState::Done;
@@ -277,6 +295,21 @@ async fn run_locked(
     state.store.finish_recon_run(&run).await?;
     tracing::info!(config_id = %config_id, %day, lines = t.lines, matched = t.matched, findings = findings.len(), "reconciled");
     Ok(run)
+}
+
+/// A task that is aborted when dropped unfinished.
+struct Aborting<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Aborting<ServiceResult<T>> {
+    async fn finish(mut self) -> ServiceResult<T> {
+        (&mut self.0).await.map_err(ServiceError::internal)?
+    }
+}
+
+impl<T> Drop for Aborting<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// When a bill that could not be had is asked for again.

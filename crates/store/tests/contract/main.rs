@@ -87,4 +87,5 @@ contract!(
     findings_keep_resolutions_across_reruns,
     statements_are_replaced_per_day,
     recon_unpaid_sent_orders_are_the_unpaid_ones_that_went_to_the_config,
+    recon_reads_paid_orders_and_successful_refunds_in_a_window,
 );

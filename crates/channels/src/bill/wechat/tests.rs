@@ -238,3 +238,35 @@ fn a_wrong_hash_or_a_broken_gzip_hands_out_no_record() {
     assert!(read_bill(&file, std::io::Cursor::new(garbage), |_| n += 1).is_err());
     assert_eq!(n, 0);
 }
+
+/// A day's totals may pass the 100 million yuan one payment may be (a
+/// million payments of 500 yuan); they are still read exactly.
+#[test]
+fn summary_totals_above_a_payments_cap_are_read_exactly() {
+    let big = EXAMPLE.replace("`3,`0.03,`0.00,", "`3,`500000158.75,`0.00,");
+    let (_, summary) = read(&big).expect("a bill");
+    assert_eq!(summary.paid_total, fen(50_000_015_875));
+    let total = crate::bill::total_from_yuan;
+    assert_eq!(
+        total("999999999999999.99"),
+        Some(fen(99_999_999_999_999_999))
+    );
+    assert_eq!(total("12"), Some(fen(1200)));
+    assert_eq!(total("12.3"), Some(fen(1230)));
+    for bad in [
+        "",
+        "12.",
+        ".5",
+        "1.234",
+        "-1.00",
+        "+1",
+        "1e3",
+        " 1",
+        "1000000000000000",
+    ] {
+        assert_eq!(total(bad), None, "{bad:?}");
+    }
+    let garbage = EXAMPLE.replace("`3,`0.03,`0.00,", "`3,`0.031,`0.00,");
+    let e = read(&garbage).expect_err("three decimals");
+    assert!(e.message.contains("应结订单总金额"), "{e}");
+}

@@ -209,3 +209,91 @@ pub async fn statements_are_replaced_per_day(db: &TestDb) {
         .unwrap();
     assert_eq!(rows, vec![row("a", 150)]);
 }
+
+/// The matching's reads: a config's paid orders by pay time and its
+/// successful refunds by finish time, in `[from, to)`, handed out one by
+/// one; unpaid orders and unfinished refunds are not.
+pub async fn recon_reads_paid_orders_and_successful_refunds_in_a_window(db: &TestDb) {
+    use cashdesk_core::{OrderState, RefundState};
+    use cashdesk_store::{InitialRefundState, RefundInsert, RefundTransition};
+    use chrono::Duration;
+
+    use super::{new_refund, paid_order, paying_order, t0};
+
+    let store = &*db.store;
+    let seeded = seed(store).await;
+    let c = seeded.1.config_id.clone();
+    let mut paid = Vec::new();
+    for i in 0..3 {
+        paid.push(paid_order(store, &seeded, &format!("RW-{i}"), 100 + i).await);
+    }
+    paying_order(store, &seeded, "RW-X", 50, t0()).await;
+    let (early, late) = (t0() - Duration::hours(1), t0() + Duration::hours(1));
+
+    let mut orders = Vec::new();
+    store
+        .recon_orders(&c, early, late, &mut |o| orders.push(o))
+        .await
+        .unwrap();
+    orders.sort_by_key(|o| o.amount);
+    assert_eq!(orders.len(), 3, "{orders:?}");
+    for (o, p) in orders.iter().zip(&paid) {
+        assert_eq!(o.order_id, p.order_id);
+        assert_eq!(o.app_id, p.app_id);
+        assert_eq!(o.store_id, p.store_id);
+        assert_eq!(o.amount, p.amount);
+        assert_eq!(o.state, OrderState::Success);
+        assert_eq!(o.transaction_id, p.transaction_id);
+        assert_eq!(o.pay_time, t0());
+    }
+    let mut n = 0;
+    store
+        .recon_orders(&c, t0() + Duration::microseconds(1), late, &mut |_| n += 1)
+        .await
+        .unwrap();
+    assert_eq!(n, 0, "the window is [from, to)");
+
+    let refund = match store
+        .insert_refund(
+            &new_refund(&paid[0], "RW-R1", 40),
+            InitialRefundState::Processing,
+        )
+        .await
+        .unwrap()
+    {
+        RefundInsert::New(r) => r,
+        other => panic!("expected New, got {other:?}"),
+    };
+    let mut refunds = Vec::new();
+    store
+        .recon_refunds(&c, early, late, &mut |r| refunds.push(r))
+        .await
+        .unwrap();
+    assert!(refunds.is_empty(), "a refund in progress is not read");
+    let finished = t0() + Duration::minutes(10);
+    let mut t = RefundTransition::new(&[RefundState::Processing], RefundState::Success, finished);
+    t.channel_refund_id = Some("50300000001".into());
+    t.finished_at = Some(finished);
+    store
+        .transition_refund(&refund.refund_id, &t, None)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .recon_refunds(&c, early, late, &mut |r| refunds.push(r))
+        .await
+        .unwrap();
+    assert_eq!(refunds.len(), 1);
+    let r = &refunds[0];
+    assert_eq!(
+        (&r.refund_id, &r.order_id, r.amount, r.state),
+        (
+            &refund.refund_id,
+            &paid[0].order_id,
+            Fen::from_stored(40),
+            RefundState::Success
+        )
+    );
+    assert_eq!(r.channel_refund_id.as_deref(), Some("50300000001"));
+    assert_eq!(r.finished_at, finished);
+}
