@@ -225,8 +225,8 @@ pub trait Reconciliations: Send + Sync {
         config_id: &ConfigId,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-<<<<<<< HEAD
-    ) -> Result<Vec<ReconRefund>>;
+        each: &mut (dyn FnMut(ReconRefund) + Send),
+    ) -> Result<()>;
     /// The orders of a config created in `[from, to)` that went to its
     /// channel (the config is recorded) and are not paid: `CREATED`,
     /// `PAYING`, `CLOSED` or `FAILED`. Reconciliation by queries asks the
@@ -237,10 +237,6 @@ pub trait Reconciliations: Send + Sync {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Order>>;
-=======
-        each: &mut (dyn FnMut(ReconRefund) + Send),
-    ) -> Result<()>;
->>>>>>> i15-bench
 }
 
 const RUN_COLS: &str = "config_id, bill_date, state, attempts, message, bills, lines, matched, \

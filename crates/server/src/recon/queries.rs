@@ -163,7 +163,11 @@ pub(super) async fn run(
     let (start, end) = (day_start(day), day_start(day + Duration::days(1)));
     // Paid first: an order paid between the two reads is in neither (the
     // next day's run sees it), never in both.
-    let paid = state.store.recon_orders(config_id, start, end).await?;
+    let mut paid = Vec::new();
+    state
+        .store
+        .recon_orders(config_id, start, end, &mut |o| paid.push(o))
+        .await?;
     let unpaid = state
         .store
         .recon_unpaid_sent_orders(
@@ -172,7 +176,11 @@ pub(super) async fn run(
             day_start(day + Duration::days(2)),
         )
         .await?;
-    let refunds = state.store.recon_refunds(config_id, start, end).await?;
+    let mut refunds = Vec::new();
+    state
+        .store
+        .recon_refunds(config_id, start, end, &mut |r| refunds.push(r))
+        .await?;
     let asked_about = format!(
         "{} paid orders, {} unpaid orders and {} refunds",
         paid.len(),
