@@ -25,7 +25,7 @@ pub mod queries;
 pub mod schedule;
 pub mod views;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use cashdesk_channels::StoreMerchant;
@@ -42,7 +42,9 @@ use crate::service::{payments, stores};
 use crate::settlement::Source;
 use crate::state::AppState;
 use files::{FetchError, Fetched};
-use matching::{Matcher, cst_day, day_start, payment_finding, refund_finding, store_of};
+use matching::{
+    Matcher, Moved, Totals, cst_day, day_start, payment_finding, refund_finding, store_of,
+};
 
 /// How long a run's lease lasts (renewed by nothing: a run of a day of
 /// bills takes seconds to minutes; a dead instance's lease expires).
@@ -114,7 +116,7 @@ async fn run_locked(
 ) -> ServiceResult<ReconRun> {
     let config_id = &config.config_id;
     let previous = state.store.get_recon_run(config_id, day).await?;
-    let mut run = state
+    let run = state
         .store
         .start_recon_run(config_id, day, Utc::now())
         .await?;
@@ -153,6 +155,7 @@ async fn run_locked(
                     run,
                     ReconState::NotReady,
                     format!("the channel's bill is not ready: {msg}"),
+                    Some(Utc::now() + retry_after()),
                 )
                 .await;
             }
@@ -232,31 +235,7 @@ async fn run_locked(
     findings.extend(local_orders.iter().map(matching::local_only));
     findings.extend(local_refunds.iter().map(matching::refund_local_only));
 
-    let statement: Vec<StatementRow> = matcher
-        .statement()
-        .iter()
-        .map(|((app, store), m)| StatementRow {
-            config_id: config_id.clone(),
-            bill_date: day,
-            app_id: app.clone(),
-            store_id: store.clone(),
-            channel_type: config.channel_type.as_str().to_owned(),
-            payments: m.payments,
-            gross: Fen::from_stored(m.gross),
-            refunds: m.refunds,
-            refunded: Fen::from_stored(m.refunded),
-            fees_e5: m.fee_e5,
-        })
-        .collect();
-    state
-        .store
-        .replace_statement(config_id, day, &statement)
-        .await?;
-    let token = ulid::Ulid::new().to_string();
-    state
-        .store
-        .save_findings(config_id, day, &token, &findings, Utc::now())
-        .await?;
+    save_outcome(state, config, day, &matcher.statement(), &findings).await?;
     // This bill booked what cashdesk had paid the evening before: the
     // previous day's run may have reported it missing.
     let (prev_orders, prev_refunds): (Vec<String>, Vec<String>) = matcher
@@ -282,8 +261,56 @@ async fn run_locked(
     fees.finish().await?;
 
     let t = &matcher.totals;
+    tracing::info!(config_id = %config_id, %day, lines = t.lines, matched = t.matched, findings = findings.len(), "reconciled");
+    mark_done(state, run, t, bills, None).await
+}
+
+/// Stores what a run of (config, day) found: the day's statement (one row
+/// per app and store) and its findings (keeping resolutions and repairs).
+pub(super) async fn save_outcome(
+    state: &AppState,
+    config: &cashdesk_store::ChannelConfig,
+    day: NaiveDate,
+    statement: &HashMap<(String, String), Moved>,
+    findings: &[NewFinding],
+) -> ServiceResult<()> {
+    let rows: Vec<StatementRow> = statement
+        .iter()
+        .map(|((app, store), m)| StatementRow {
+            config_id: config.config_id.clone(),
+            bill_date: day,
+            app_id: app.clone(),
+            store_id: store.clone(),
+            channel_type: config.channel_type.as_str().to_owned(),
+            payments: m.payments,
+            gross: Fen::from_stored(m.gross),
+            refunds: m.refunds,
+            refunded: Fen::from_stored(m.refunded),
+            fees_e5: m.fee_e5,
+        })
+        .collect();
+    state
+        .store
+        .replace_statement(&config.config_id, day, &rows)
+        .await?;
+    let token = ulid::Ulid::new().to_string();
+    state
+        .store
+        .save_findings(&config.config_id, day, &token, findings, Utc::now())
+        .await?;
+    Ok(())
+}
+
+/// Ends a run `DONE` with its totals, kept bills and message.
+pub(super) async fn mark_done(
+    state: &AppState,
+    mut run: ReconRun,
+    t: &Totals,
+    bills: Vec<StoredBill>,
+    message: Option<String>,
+) -> ServiceResult<ReconRun> {
     run.state = ReconState::Done;
-    run.message = None;
+    run.message = message;
     run.bills = bills;
     run.lines = t.lines;
     run.matched = t.matched;
@@ -293,7 +320,6 @@ async fn run_locked(
     run.finished_at = Some(Utc::now());
     run.next_try_at = None;
     state.store.finish_recon_run(&run).await?;
-    tracing::info!(config_id = %config_id, %day, lines = t.lines, matched = t.matched, findings = findings.len(), "reconciled");
     Ok(run)
 }
 
@@ -317,33 +343,33 @@ fn retry_after() -> Duration {
     Duration::minutes(30)
 }
 
+/// Ends a run that could not match its day (`NOT_READY` or `FAILED`),
+/// saying why and when it is tried again (`None`: not by itself).
 async fn finish_undone(
     state: &AppState,
     mut run: ReconRun,
     st: ReconState,
     msg: String,
+    next_try_at: Option<chrono::DateTime<Utc>>,
 ) -> ServiceResult<ReconRun> {
+    if st == ReconState::Failed {
+        tracing::warn!(config_id = %run.config_id, day = %run.bill_date, error = %msg, "reconciliation failed");
+    }
     run.state = st;
     run.message = Some(msg);
     run.finished_at = Some(Utc::now());
-    run.next_try_at = Some(Utc::now() + retry_after());
+    run.next_try_at = next_try_at;
     state.store.finish_recon_run(&run).await?;
     Ok(run)
 }
 
 async fn finish_failed(
     state: &AppState,
-    mut run: ReconRun,
+    run: ReconRun,
     msg: String,
     next_try_at: Option<chrono::DateTime<Utc>>,
 ) -> ServiceResult<ReconRun> {
-    tracing::warn!(config_id = %run.config_id, day = %run.bill_date, error = %msg, "reconciliation failed");
-    run.state = ReconState::Failed;
-    run.message = Some(msg);
-    run.finished_at = Some(Utc::now());
-    run.next_try_at = next_try_at;
-    state.store.finish_recon_run(&run).await?;
-    Ok(run)
+    finish_undone(state, run, ReconState::Failed, msg, next_try_at).await
 }
 
 /// The config's own account and every store identity at it (one bill

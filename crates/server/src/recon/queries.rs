@@ -41,15 +41,13 @@ use cashdesk_channels::{Channel, ChannelError, ChannelOrderStatus, RefundOutcome
 use std::collections::HashMap;
 
 use cashdesk_core::{AppId, Fen, FindingKind, FindingStatus, StoreId};
-use cashdesk_store::{
-    ChannelConfig, NewFinding, Order, ReconOrder, ReconRefund, ReconRun, StatementRow,
-};
+use cashdesk_store::{ChannelConfig, NewFinding, Order, ReconOrder, ReconRefund, ReconRun};
 use chrono::{Duration, NaiveDate, Utc};
 use futures::{StreamExt, stream};
 use serde_json::{Value, json};
 
 use super::matching::{Moved, Totals, day_start, order_subject, refund_subject, store_of};
-use super::{finish_failed, repaired_note, retry_after};
+use super::{finish_failed, mark_done, repaired_note, retry_after, save_outcome};
 use crate::service::error::{ServiceError, ServiceResult};
 use crate::service::payments::{self, PaymentIdentity};
 use crate::service::stores;
@@ -130,31 +128,13 @@ impl Tally {
     fn matched(&mut self) {
         self.totals.matched += 1;
     }
-
-    fn statement_rows(&self, config: &ChannelConfig, day: NaiveDate) -> Vec<StatementRow> {
-        self.statement
-            .iter()
-            .map(|((app, store), m)| StatementRow {
-                config_id: config.config_id.clone(),
-                bill_date: day,
-                app_id: app.clone(),
-                store_id: store.clone(),
-                channel_type: config.channel_type.as_str().to_owned(),
-                payments: m.payments,
-                gross: Fen::from_stored(m.gross),
-                refunds: m.refunds,
-                refunded: Fen::from_stored(m.refunded),
-                fees_e5: 0,
-            })
-            .collect()
-    }
 }
 
 /// Reconciles (config, day) by queries and finishes `run` (called by
 /// [`super::run_locked`] when the channel serves no bill file).
 pub(super) async fn run(
     state: &AppState,
-    mut run: ReconRun,
+    run: ReconRun,
     config: &ChannelConfig,
     adapter: &dyn Channel,
     day: NaiveDate,
@@ -218,33 +198,15 @@ pub(super) async fn run(
         findings.extend(found);
     }
 
-    state
-        .store
-        .replace_statement(config_id, day, &tally.statement_rows(config, day))
-        .await?;
+    save_outcome(state, config, day, &tally.statement, &findings).await?;
     let totals = &tally.totals;
-    let token = ulid::Ulid::new().to_string();
-    state
-        .store
-        .save_findings(config_id, day, &token, &findings, Utc::now())
-        .await?;
-    run.state = cashdesk_core::ReconState::Done;
-    run.message = Some(format!(
+    tracing::info!(config_id = %config_id, %day, lines = totals.lines, matched = totals.matched, findings = findings.len(), "reconciled by queries");
+    let message = format!(
         "{} serves no bill file: reconciled by asking the channel about {asked_about}; \
          a payment cashdesk never created cannot be seen this way",
         config.channel_type
-    ));
-    run.bills = Vec::new();
-    run.lines = totals.lines;
-    run.matched = totals.matched;
-    run.paid_total = Fen::from_stored(totals.paid);
-    run.refund_total = Fen::from_stored(totals.refunded);
-    run.fee_total_e5 = 0;
-    run.finished_at = Some(Utc::now());
-    run.next_try_at = None;
-    state.store.finish_recon_run(&run).await?;
-    tracing::info!(config_id = %config_id, %day, lines = totals.lines, matched = totals.matched, findings = findings.len(), "reconciled by queries");
-    Ok(run)
+    );
+    mark_done(state, run, totals, Vec::new(), Some(message)).await
 }
 
 /// Asks every question, [`QUERY_CONCURRENCY`] at a time; stops at the
