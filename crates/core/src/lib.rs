@@ -6,6 +6,7 @@
 //! Nothing here does I/O. Every type that wraps outside input has a `parse`
 //! constructor, so a value that exists is valid ("parse, don't validate").
 
+pub mod access;
 pub mod address;
 pub mod html;
 pub mod ids;
@@ -14,6 +15,7 @@ pub mod state;
 pub mod time;
 pub mod types;
 
+pub use access::{Permission, Role};
 pub use ids::{BindingId, ChannelId, ConfigId, FindingId, NotifyId, OrderId, RefundId};
 pub use money::Fen;
 pub use state::{

@@ -35,6 +35,8 @@ pub enum ErrorCode {
     ChannelDisabled,
     /// An order, payment or application names a disabled store.
     StoreDisabled,
+    /// The account's role may not do what the route does.
+    PermissionDenied,
     NotFound,
     TokenUnknown,
     TokenExpired,
@@ -69,6 +71,7 @@ impl ErrorCode {
         Self::RegistrationClosed,
         Self::ChannelDisabled,
         Self::StoreDisabled,
+        Self::PermissionDenied,
         Self::NotFound,
         Self::TokenUnknown,
         Self::TokenExpired,
@@ -101,6 +104,7 @@ impl ErrorCode {
             Self::RegistrationClosed => 4032,
             Self::ChannelDisabled => 4033,
             Self::StoreDisabled => 4034,
+            Self::PermissionDenied => 4035,
             Self::NotFound => 4040,
             Self::TokenUnknown => 4041,
             Self::TokenExpired => 4042,
@@ -131,7 +135,8 @@ impl ErrorCode {
             | Self::ChannelNotBound
             | Self::RegistrationClosed
             | Self::ChannelDisabled
-            | Self::StoreDisabled => StatusCode::FORBIDDEN,
+            | Self::StoreDisabled
+            | Self::PermissionDenied => StatusCode::FORBIDDEN,
             Self::NotFound | Self::TokenUnknown | Self::TokenExpired => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -164,6 +169,7 @@ impl ErrorCode {
             Self::RegistrationClosed => "REGISTRATION_CLOSED",
             Self::ChannelDisabled => "CHANNEL_DISABLED",
             Self::StoreDisabled => "STORE_DISABLED",
+            Self::PermissionDenied => "PERMISSION_DENIED",
             Self::NotFound => "NOT_FOUND",
             Self::TokenUnknown => "TOKEN_UNKNOWN",
             Self::TokenExpired => "TOKEN_EXPIRED",

@@ -8,12 +8,14 @@
 //! Request signatures are checked and responses signed in `auth`, with
 //! `cashdesk_crypto::apisig`, the implementation the SDK uses too.
 
+pub mod access;
 pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod cashier;
 pub mod channel_cache;
 pub mod config;
+pub mod console;
 pub mod data_dir;
 pub mod edge;
 pub mod envelope;

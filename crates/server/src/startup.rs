@@ -37,7 +37,7 @@ use crate::service::apps::{self, NewApp};
 use crate::service::demo::{self, DemoChannel};
 use crate::state::{AppState, Inner, PlatformKeys};
 use crate::workers::Workers;
-use crate::{admin, api, cashier, notify, ops, sa};
+use crate::{admin, api, cashier, console, notify, ops, sa};
 use cashdesk_sandbox::{Sandbox, SandboxConfig};
 
 pub const SETTING_RSA_KEY: &str = "platform.rsa_private_key";
@@ -471,6 +471,7 @@ pub fn router(state: AppState, sandbox: Option<Router>) -> Router {
         .merge(admin::router(state.clone()))
         .merge(notify::router())
         .merge(cashier::router())
+        .merge(console::router(state.clone()))
         .merge(ops::router())
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)

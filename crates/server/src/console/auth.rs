@@ -1,0 +1,9 @@
+//! Console sign-in: the login page, sessions, CSRF, logout.
+
+use axum::Router;
+
+use crate::state::AppState;
+
+pub fn router(_state: AppState) -> Router<AppState> {
+    Router::new()
+}
