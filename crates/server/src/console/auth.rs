@@ -4,6 +4,6 @@ use axum::Router;
 
 use crate::state::AppState;
 
-pub fn router(_state: AppState) -> Router<AppState> {
-    Router::new()
+pub fn router(_state: AppState, pages: Router<AppState>) -> Router<AppState> {
+    Router::new().merge(pages)
 }

@@ -11,6 +11,7 @@
 //! handler runs.
 
 pub mod auth;
+pub mod pages;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -48,6 +49,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ConsoleSession {
     }
 }
 
+/// The login page and assets (open), and [`pages::router`] behind the
+/// session middleware (CSRF checked on every POST).
 pub fn router(state: AppState) -> Router<AppState> {
-    auth::router(state)
+    auth::router(state, pages::router())
 }
