@@ -21,7 +21,8 @@
 //! [`Channels`] (channel configs, channels, bindings), [`MerchantStores`]
 //! (and their identities), [`Orders`], [`Refunds`], [`Outbox`] (merchant
 //! notifications), [`Leases`], [`Audit`] and [`Reconciliations`] (runs and
-//! findings) and [`Statements`] (the daily statement). A caller holding
+//! findings) and [`Statements`] (the daily statement), [`Accounts`] (console accounts,
+//! their API tokens and sessions). A caller holding
 //! `Arc<dyn Store>` calls any of their methods without importing them.
 //! The queries and the row decoding are written once (those files,
 //! `common.rs` for what they share, `rows.rs`) because both engines accept
@@ -32,6 +33,7 @@
 //! A time read back is therefore the time written, truncated to the
 //! microsecond.
 
+mod accounts;
 mod apps;
 mod audit;
 mod channels;
@@ -53,6 +55,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use accounts::{Account, AccountUpdate, Accounts, ApiToken, Session};
 pub use apps::Apps;
 pub use audit::Audit;
 pub use channels::Channels;
@@ -127,6 +130,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[async_trait]
 pub trait Store:
     Settings
+    + Accounts
     + Apps
     + Channels
     + MerchantStores

@@ -1,16 +1,17 @@
 //! Admin: binding applications (`?state=&appId=`, the names of
 //! `cashdesk_api::BindingQuery`, checked by a test in `admin/mod.rs`),
-//! approve / reject.
+//! approve / reject. A merchant account sees its apps' applications.
 
 use axum::extract::{RawQuery, State};
 
+use crate::access::Principal;
 use crate::envelope::Success;
 use crate::error::ApiResult;
 use crate::input::{ListQuery, PathParam};
 use crate::service::bindings;
 use crate::state::AppState;
 use crate::wire::BindingView;
-use cashdesk_core::{AppId, BindingState};
+use cashdesk_core::{AppId, BindingState, Permission};
 use cashdesk_store::BindingFilter;
 
 /// The typed filter of `GET /api/admin/bindings`.
@@ -25,22 +26,30 @@ pub fn filter(q: &ListQuery) -> ApiResult<BindingFilter> {
 
 pub async fn list(
     State(state): State<AppState>,
+    by: Principal,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Success<Vec<BindingView>>> {
+    by.require(Permission::BindingsRead)?;
     let filter = filter(&ListQuery::parse(q.as_deref()))?;
-    Ok(Success(bindings::list(&state, &filter).await?))
+    let mut list = bindings::list(&state, &filter).await?;
+    list.retain(|b| by.sees(&b.app_id));
+    Ok(Success(list))
 }
 
 pub async fn approve(
     State(state): State<AppState>,
+    by: Principal,
     PathParam(id): PathParam,
 ) -> ApiResult<Success<BindingView>> {
-    Ok(Success(bindings::decide(&state, &id, true).await?))
+    by.require(Permission::BindingsDecide)?;
+    Ok(Success(bindings::decide(&state, &id, true, &by).await?))
 }
 
 pub async fn reject(
     State(state): State<AppState>,
+    by: Principal,
     PathParam(id): PathParam,
 ) -> ApiResult<Success<BindingView>> {
-    Ok(Success(bindings::decide(&state, &id, false).await?))
+    by.require(Permission::BindingsDecide)?;
+    Ok(Success(bindings::decide(&state, &id, false, &by).await?))
 }

@@ -3,9 +3,10 @@
 //! a test in `admin/mod.rs` checks that each of its names is read here.
 
 use axum::extract::{RawQuery, State};
-use cashdesk_core::{AppId, OrderId, OrderState, OutTradeNo, StoreId};
+use cashdesk_core::{AppId, OrderId, OrderState, OutTradeNo, Permission, StoreId};
 use cashdesk_store::OrderFilter;
 
+use crate::access::Principal;
 use crate::envelope::Success;
 use crate::error::ApiResult;
 use crate::input::{ListQuery, PathParam};
@@ -31,15 +32,22 @@ pub fn filter(q: &ListQuery) -> ApiResult<OrderFilter> {
 
 pub async fn list(
     State(state): State<AppState>,
+    by: Principal,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Success<Vec<OrderView>>> {
-    let filter = filter(&ListQuery::parse(q.as_deref()))?;
+    by.require(Permission::OrdersRead)?;
+    let mut filter = filter(&ListQuery::parse(q.as_deref()))?;
+    filter.app_id = by.narrow(filter.app_id)?;
     Ok(Success(orders::admin_list(&state, &filter).await?))
 }
 
 pub async fn get(
     State(state): State<AppState>,
+    by: Principal,
     PathParam(id): PathParam,
 ) -> ApiResult<Success<OrderView>> {
-    Ok(Success(orders::admin_get(&state, &id).await?))
+    by.require(Permission::OrdersRead)?;
+    let order = orders::admin_get(&state, &id).await?;
+    by.scoped(&order.app_id, format!("order {id}"))?;
+    Ok(Success(order))
 }

@@ -54,6 +54,11 @@ contract!(
     transition_order_race_has_one_winner,
     list_orders_filters_and_pages,
     audit_is_listed_newest_first,
+    accounts_round_trip_with_their_audit,
+    account_changes_end_sessions_and_are_audited,
+    login_failures_lock_and_race_without_losing_a_count,
+    tokens_are_found_by_hash_until_revoked,
+    sessions_expire_by_idle_and_absolute_time,
     corrupt_rows_are_errors,
     // refunds
     refunds_insert_idempotently_and_check_refundable,
