@@ -7,6 +7,7 @@
 //! them, the object before and after (no secrets).
 //! Responses are not signed: the bearer token over TLS is the trust.
 
+mod accounts;
 mod apps;
 mod audit;
 mod bindings;
@@ -109,6 +110,32 @@ pub fn router(state: AppState) -> Router<AppState> {
             post(recon::resolve),
         )
         .route("/api/admin/audit", get(audit::list))
+        .route("/api/admin/me", get(accounts::me))
+        .route(
+            "/api/admin/accounts",
+            get(accounts::list).post(accounts::create),
+        )
+        .route("/api/admin/accounts/{id}", get(accounts::get))
+        .route(
+            "/api/admin/accounts/{id}/settings",
+            post(accounts::settings),
+        )
+        .route(
+            "/api/admin/accounts/{id}/password",
+            post(accounts::reset_password),
+        )
+        .route(
+            "/api/admin/accounts/{id}/totp/reset",
+            post(accounts::reset_totp),
+        )
+        .route(
+            "/api/admin/accounts/{id}/tokens",
+            get(accounts::list_tokens).post(accounts::create_token),
+        )
+        .route(
+            "/api/admin/tokens/{id}/revoke",
+            post(accounts::revoke_token),
+        )
         .route_layer(from_fn_with_state(state, access::authenticate))
 }
 

@@ -156,14 +156,17 @@ pub async fn decide(
             } else {
                 "binding.reject"
             };
-            crate::service::audit(
-                state,
-                by,
-                action,
-                id.as_str(),
-                json!({ "appId": b.app_id, "channelId": b.channel_id }),
-            )
-            .await;
+            let entry = by
+                .audit(
+                    action,
+                    id.as_str(),
+                    json!({ "appId": b.app_id, "channelId": b.channel_id }),
+                )
+                .with_change(
+                    json!({ "state": BindingState::Pending }),
+                    json!({ "state": b.state }),
+                );
+            crate::service::record(state, entry).await;
             Ok(BindingView::from(&b))
         }
         None => match state.store.get_binding(&id).await? {

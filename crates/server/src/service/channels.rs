@@ -267,7 +267,15 @@ pub async fn set_config_enabled(
     } else {
         "channel_config.disable"
     };
-    super::audit(state, by, action, id.as_str(), Value::Null).await;
+    super::audit_change(
+        state,
+        by,
+        action,
+        id.as_str(),
+        json!({ "enabled": !enabled }),
+        json!({ "enabled": enabled }),
+    )
+    .await;
     get_config(state, config_id).await
 }
 
@@ -396,7 +404,15 @@ pub async fn set_channel_enabled(
     } else {
         "channel.disable"
     };
-    super::audit(state, by, action, id.as_str(), Value::Null).await;
+    super::audit_change(
+        state,
+        by,
+        action,
+        id.as_str(),
+        json!({ "enabled": !enabled }),
+        json!({ "enabled": enabled }),
+    )
+    .await;
     get_channel(state, channel_id).await
 }
 

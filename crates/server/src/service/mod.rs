@@ -57,7 +57,9 @@ pub async fn audit_change(
     .await;
 }
 
-async fn record(state: &AppState, entry: AuditEntry) {
+/// Writes an audit entry built by the caller (logged, never an error:
+/// see [`audit`]).
+pub async fn record(state: &AppState, entry: AuditEntry) {
     if let Err(e) = state.store.insert_audit(&entry).await {
         tracing::error!(error = %e, action = entry.action, target = entry.target, "could not write the audit entry");
     }

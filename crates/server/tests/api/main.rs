@@ -20,6 +20,7 @@ mod ops;
 mod orders;
 mod outbox;
 mod qr;
+mod rbac;
 mod recon;
 mod recon_lakala;
 mod refunds;
