@@ -11,7 +11,9 @@
 //! handler runs.
 
 pub mod auth;
+pub mod layout;
 pub mod pages;
+pub mod texts;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
