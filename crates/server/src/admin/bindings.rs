@@ -16,6 +16,8 @@ use cashdesk_store::BindingFilter;
 /// The typed filter of `GET /api/admin/bindings`.
 pub fn filter(q: &ListQuery) -> ApiResult<BindingFilter> {
     Ok(BindingFilter {
+        // Every app: the operator token sees all.
+        app_ids: None,
         app_id: q.get("appId", "is not an app id", |s| AppId::parse(s).ok())?,
         state: q.get("state", "must be PENDING, APPROVED or REJECTED", |s| {
             BindingState::parse(&s.to_ascii_uppercase())

@@ -16,6 +16,8 @@ use crate::wire::OrderView;
 /// The typed filter of `GET /api/admin/orders`.
 pub fn filter(q: &ListQuery) -> ApiResult<OrderFilter> {
     Ok(OrderFilter {
+        // Every app: the operator token sees all.
+        app_ids: None,
         app_id: q.get("appId", "is not an app id", |s| AppId::parse(s).ok())?,
         store_id: q.get("storeId", "is not a store id", |s| StoreId::parse(s).ok())?,
         state: q.get("state", "is not an order state", OrderState::parse)?,
@@ -26,6 +28,7 @@ pub fn filter(q: &ListQuery) -> ApiResult<OrderFilter> {
         )?,
         before: q.get("before", "is not an order id", OrderId::parse)?,
         limit: q.limit(50, 500)?,
+        ..OrderFilter::default()
     })
 }
 

@@ -17,6 +17,8 @@ use cashdesk_store::RefundFilter;
 /// The typed filter of `GET /api/admin/refunds`.
 pub fn filter(q: &ListQuery) -> ApiResult<RefundFilter> {
     Ok(RefundFilter {
+        // Every app: the operator token sees all.
+        app_ids: None,
         app_id: q.get("appId", "is not an app id", |s| AppId::parse(s).ok())?,
         order_id: q.get("orderId", "is not an order id", OrderId::parse)?,
         state: q.get(

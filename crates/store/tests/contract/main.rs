@@ -54,6 +54,10 @@ contract!(
     transition_order_race_has_one_winner,
     list_orders_filters_and_pages,
     audit_is_listed_newest_first,
+    // scopes and searches
+    app_scopes_narrow_every_listing,
+    list_orders_finds_by_ids_buyer_channel_and_time,
+    audit_is_found_by_actor_action_target_and_time,
     corrupt_rows_are_errors,
     // refunds
     refunds_insert_idempotently_and_check_refundable,
