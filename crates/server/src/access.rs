@@ -169,10 +169,23 @@ impl Principal {
         !self.role.is_scoped() || self.apps.iter().any(|a| a.as_str() == app_id)
     }
 
-    /// The app a list is narrowed to: the one asked for (404 as for an
-    /// unknown app when the principal does not see it), else — for a
-    /// scoped principal — its one app; a scoped principal with several
-    /// apps names one (4000 `appId`).
+    /// The app scope of a list (the store filters' `app_ids`: `None`
+    /// every app); an asked app the principal does not see is 404, as an
+    /// unknown app is.
+    pub fn list_scope(&self, asked: Option<&AppId>) -> ApiResult<Option<Vec<AppId>>> {
+        if let Some(app) = asked
+            && !self.sees_app(app)
+        {
+            return Err(ApiError::not_found(format!("app {app}")));
+        }
+        Ok(self.app_scope().map(<[AppId]>::to_vec))
+    }
+
+    /// The one app a list that cannot take a scope (the statement) is
+    /// narrowed to: the one asked for (404 as for an unknown app when the
+    /// principal does not see it), else — for a scoped principal — its
+    /// one app; a scoped principal with several apps names one (4000
+    /// `appId`).
     pub fn narrow(&self, asked: Option<AppId>) -> ApiResult<Option<AppId>> {
         match (asked, self.app_scope()) {
             (Some(app), _) if self.sees_app(&app) => Ok(Some(app)),

@@ -3,14 +3,16 @@
 use async_trait::async_trait;
 
 use crate::common::{Backend, Sql, SqlStore, Tx, page_size};
-use crate::rows::{AUDIT_COLS, RawAudit, json_text};
-use crate::{AuditEntry, Result};
+use crate::rows::{AUDIT_COLS, RawAudit, RawAuditRecord, json_text};
+use crate::{AuditEntry, AuditFilter, AuditRecord, Result};
 
 /// The audit log.
 #[async_trait]
 pub trait Audit: Send + Sync {
     async fn insert_audit(&self, entry: &AuditEntry) -> Result<()>;
     async fn list_audit(&self, limit: u32) -> Result<Vec<AuditEntry>>;
+    /// The entries `filter` selects, with their ids, newest first.
+    async fn find_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>>;
 }
 
 #[async_trait]
@@ -26,6 +28,37 @@ impl<B: Backend> Audit for SqlStore<B> {
         ))
         .bind(i64::from(page_size(limit)));
         self.all::<RawAudit, _>(sql).await
+    }
+
+    async fn find_audit(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>> {
+        let mut sql = Sql::new("");
+        let mut cond = vec!["TRUE".to_owned()];
+        if let Some(actor) = &f.actor {
+            cond.push(format!("actor = {}", sql.push_arg(actor.as_str())));
+        }
+        // A prefix by its length: the same text on both engines, and no
+        // LIKE (whose case rules differ between them).
+        for (column, prefix) in [("action", &f.action_prefix), ("target", &f.target_prefix)] {
+            if let Some(p) = prefix {
+                let arg = sql.push_arg(p.as_str());
+                cond.push(format!("substr({column}, 1, length({arg})) = {arg}"));
+            }
+        }
+        if let Some(from) = f.from {
+            cond.push(format!("at >= {}", sql.push_arg(from)));
+        }
+        if let Some(to) = f.to {
+            cond.push(format!("at < {}", sql.push_arg(to)));
+        }
+        if let Some(before) = f.before {
+            cond.push(format!("id < {}", sql.push_arg(before)));
+        }
+        let limit = sql.push_arg(i64::from(page_size(f.limit)));
+        sql.text = format!(
+            "SELECT id, {AUDIT_COLS} FROM audit WHERE {} ORDER BY id DESC LIMIT {limit}",
+            cond.join(" AND ")
+        );
+        self.all::<RawAuditRecord, _>(sql).await
     }
 }
 

@@ -236,6 +236,7 @@ impl<B: Backend> Channels for SqlStore<B> {
     async fn list_bindings(&self, filter: &BindingFilter) -> Result<Vec<Binding>> {
         let mut sql = Sql::new("");
         let mut cond = vec!["TRUE".to_owned()];
+        cond.extend(sql.app_scope("app_id", filter.app_ids.as_deref()));
         if let Some(app_id) = &filter.app_id {
             cond.push(format!("app_id = {}", sql.push_arg(app_id.as_str())));
         }

@@ -36,7 +36,7 @@
 //!   one connection).
 
 use async_trait::async_trait;
-use cashdesk_core::{OrderState, RefundState};
+use cashdesk_core::{AppId, OrderState, RefundState};
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 use sqlx::postgres::PgRow;
@@ -187,6 +187,18 @@ impl Sql {
     pub fn push_arg(&mut self, arg: impl Into<Arg>) -> String {
         self.args.push(arg.into());
         format!("${}", self.args.len())
+    }
+
+    /// The condition of an app scope (`crate::OrderFilter::app_ids`):
+    /// `None` for no scope, `FALSE` for an empty one, else
+    /// `column IN ($i, …)` with the ids bound.
+    pub fn app_scope(&mut self, column: &str, apps: Option<&[AppId]>) -> Option<String> {
+        let apps = apps?;
+        if apps.is_empty() {
+            return Some("FALSE".to_owned());
+        }
+        let args: Vec<String> = apps.iter().map(|a| self.push_arg(a.as_str())).collect();
+        Some(format!("{column} IN ({})", args.join(", ")))
     }
 }
 

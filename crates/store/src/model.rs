@@ -244,7 +244,25 @@ pub enum Inserted<T> {
 
 #[derive(Debug, Clone, Default)]
 pub struct OrderFilter {
+    /// The caller's app scope: `None` every app, `Some(apps)` only these
+    /// (an empty list matches nothing). Applied on top of `app_id`.
+    pub app_ids: Option<Vec<AppId>>,
     pub app_id: Option<AppId>,
+    /// Only this order (with the other conditions: a scope still applies).
+    pub order_id: Option<OrderId>,
+    /// Only orders with this channel transaction id.
+    pub transaction_id: Option<String>,
+    /// Only orders of this buyer (`thirdPartyUser`: WeChat openid, Alipay
+    /// buyer id).
+    pub buyer_id: Option<String>,
+    /// Only orders paid (or being paid) through this channel.
+    pub channel_id: Option<ChannelId>,
+    /// Only orders of this channel type.
+    pub channel_type: Option<ChannelType>,
+    /// Only orders created at or after this time.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Only orders created before this time.
+    pub created_to: Option<DateTime<Utc>>,
     /// Only orders of this store (of any app unless `app_id` is set too).
     pub store_id: Option<StoreId>,
     pub state: Option<OrderState>,
@@ -300,8 +318,37 @@ pub struct StoreUpdate {
 
 #[derive(Debug, Clone, Default)]
 pub struct BindingFilter {
+    /// The caller's app scope, as [`OrderFilter::app_ids`].
+    pub app_ids: Option<Vec<AppId>>,
     pub app_id: Option<AppId>,
     pub state: Option<BindingState>,
+}
+
+/// The audit log's listing: newest first, each condition optional.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Exactly this actor.
+    pub actor: Option<String>,
+    /// Actions starting with this (`refund.` matches `refund.approve`).
+    pub action_prefix: Option<String>,
+    /// Targets starting with this.
+    pub target_prefix: Option<String>,
+    /// At or after this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Before this time.
+    pub to: Option<DateTime<Utc>>,
+    /// Only entries whose id is below this one ([`AuditRecord::id`]).
+    pub before: Option<i64>,
+    /// Page size; 0 means the default (100), larger than 1000 means 1000.
+    pub limit: u32,
+}
+
+/// A stored audit entry with its id (ids grow with insertion: the
+/// listing's cursor).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub entry: AuditEntry,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -477,6 +524,8 @@ impl RefundTransition {
 
 #[derive(Debug, Clone, Default)]
 pub struct RefundFilter {
+    /// The caller's app scope, as [`OrderFilter::app_ids`].
+    pub app_ids: Option<Vec<AppId>>,
     pub app_id: Option<AppId>,
     pub order_id: Option<OrderId>,
     pub state: Option<RefundState>,
@@ -625,6 +674,8 @@ pub struct NotificationAttempt {
 
 #[derive(Debug, Clone, Default)]
 pub struct NotificationFilter {
+    /// The caller's app scope, as [`OrderFilter::app_ids`].
+    pub app_ids: Option<Vec<AppId>>,
     pub app_id: Option<AppId>,
     pub order_id: Option<OrderId>,
     pub state: Option<NotificationState>,

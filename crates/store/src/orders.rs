@@ -200,8 +200,39 @@ impl<B: Backend> Orders for SqlStore<B> {
     async fn list_orders(&self, filter: &OrderFilter) -> Result<Vec<Order>> {
         let mut sql = Sql::new("");
         let mut cond = vec!["TRUE".to_owned()];
+        cond.extend(sql.app_scope("app_id", filter.app_ids.as_deref()));
         if let Some(app_id) = &filter.app_id {
             cond.push(format!("app_id = {}", sql.push_arg(app_id.as_str())));
+        }
+        if let Some(order_id) = &filter.order_id {
+            cond.push(format!("order_id = {}", sql.push_arg(order_id.as_str())));
+        }
+        if let Some(tx) = &filter.transaction_id {
+            cond.push(format!("transaction_id = {}", sql.push_arg(tx.as_str())));
+        }
+        if let Some(buyer) = &filter.buyer_id {
+            cond.push(format!(
+                "third_party_user = {}",
+                sql.push_arg(buyer.as_str())
+            ));
+        }
+        if let Some(channel_id) = &filter.channel_id {
+            cond.push(format!(
+                "channel_id = {}",
+                sql.push_arg(channel_id.as_str())
+            ));
+        }
+        if let Some(channel_type) = filter.channel_type {
+            cond.push(format!(
+                "channel_type = {}",
+                sql.push_arg(channel_type.as_str())
+            ));
+        }
+        if let Some(from) = filter.created_from {
+            cond.push(format!("created_at >= {}", sql.push_arg(from)));
+        }
+        if let Some(to) = filter.created_to {
+            cond.push(format!("created_at < {}", sql.push_arg(to)));
         }
         if let Some(store_id) = &filter.store_id {
             cond.push(format!("store_id = {}", sql.push_arg(store_id.as_str())));

@@ -20,9 +20,9 @@ use sqlx::sqlite::{SqliteArgumentValue, SqliteTypeInfo, SqliteValueRef};
 use sqlx::{Decode, Encode, Postgres, Sqlite, Type};
 
 use crate::{
-    App, AttemptOutcome, AuditEntry, Binding, BoundChannel, Channel, ChannelConfig, MerchantStore,
-    Notification, NotificationAttempt, NotificationState, NotifyType, Order, OrderChannel,
-    PreviousAppKey, Refund, StoreError, StoreIdentity,
+    App, AttemptOutcome, AuditEntry, AuditRecord, Binding, BoundChannel, Channel, ChannelConfig,
+    MerchantStore, Notification, NotificationAttempt, NotificationState, NotifyType, Order,
+    OrderChannel, PreviousAppKey, Refund, StoreError, StoreIdentity,
 };
 
 /// A stored instant. SQLite keeps it as INTEGER unix microseconds (sorts
@@ -735,6 +735,24 @@ impl TryFrom<RawAudit> for AuditEntry {
                 .after_json
                 .map(|v| json("audit.after_json", &v))
                 .transpose()?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RawAuditRecord {
+    id: i64,
+    #[sqlx(flatten)]
+    entry: RawAudit,
+}
+
+impl TryFrom<RawAuditRecord> for AuditRecord {
+    type Error = StoreError;
+
+    fn try_from(r: RawAuditRecord) -> Result<Self, StoreError> {
+        Ok(AuditRecord {
+            id: r.id,
+            entry: r.entry.try_into()?,
         })
     }
 }

@@ -17,6 +17,8 @@ use cashdesk_store::BindingFilter;
 /// The typed filter of `GET /api/admin/bindings`.
 pub fn filter(q: &ListQuery) -> ApiResult<BindingFilter> {
     Ok(BindingFilter {
+        // The principal's scope, set by the handler.
+        app_ids: None,
         app_id: q.get("appId", "is not an app id", |s| AppId::parse(s).ok())?,
         state: q.get("state", "must be PENDING, APPROVED or REJECTED", |s| {
             BindingState::parse(&s.to_ascii_uppercase())
@@ -30,10 +32,9 @@ pub async fn list(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Success<Vec<BindingView>>> {
     by.require(Permission::BindingsRead)?;
-    let filter = filter(&ListQuery::parse(q.as_deref()))?;
-    let mut list = bindings::list(&state, &filter).await?;
-    list.retain(|b| by.sees(&b.app_id));
-    Ok(Success(list))
+    let mut filter = filter(&ListQuery::parse(q.as_deref()))?;
+    filter.app_ids = by.list_scope(filter.app_id.as_ref())?;
+    Ok(Success(bindings::list(&state, &filter).await?))
 }
 
 pub async fn approve(

@@ -18,6 +18,8 @@ use cashdesk_store::{NotificationFilter, NotificationState};
 /// The typed filter of `GET /api/admin/notifications`.
 pub fn filter(q: &ListQuery) -> ApiResult<NotificationFilter> {
     Ok(NotificationFilter {
+        // The principal's scope, set by the handler.
+        app_ids: None,
         app_id: q.get("appId", "is not an app id", |s| AppId::parse(s).ok())?,
         order_id: q.get("orderId", "is not an order id", OrderId::parse)?,
         state: q.get("state", "must be PENDING, DELIVERED or FAILED", |s| {
@@ -35,7 +37,7 @@ pub async fn list(
 ) -> ApiResult<Success<Vec<NotificationView>>> {
     by.require(Permission::NotificationsRead)?;
     let mut filter = filter(&ListQuery::parse(q.as_deref()))?;
-    filter.app_id = by.narrow(filter.app_id)?;
+    filter.app_ids = by.list_scope(filter.app_id.as_ref())?;
     Ok(Success(outbox::admin_list(&state, &filter).await?))
 }
 

@@ -17,6 +17,8 @@ use crate::wire::OrderView;
 /// The typed filter of `GET /api/admin/orders`.
 pub fn filter(q: &ListQuery) -> ApiResult<OrderFilter> {
     Ok(OrderFilter {
+        // The principal's scope, set by the handler.
+        app_ids: None,
         app_id: q.get("appId", "is not an app id", |s| AppId::parse(s).ok())?,
         store_id: q.get("storeId", "is not a store id", |s| StoreId::parse(s).ok())?,
         state: q.get("state", "is not an order state", OrderState::parse)?,
@@ -27,6 +29,7 @@ pub fn filter(q: &ListQuery) -> ApiResult<OrderFilter> {
         )?,
         before: q.get("before", "is not an order id", OrderId::parse)?,
         limit: q.limit(50, 500)?,
+        ..OrderFilter::default()
     })
 }
 
@@ -37,7 +40,7 @@ pub async fn list(
 ) -> ApiResult<Success<Vec<OrderView>>> {
     by.require(Permission::OrdersRead)?;
     let mut filter = filter(&ListQuery::parse(q.as_deref()))?;
-    filter.app_id = by.narrow(filter.app_id)?;
+    filter.app_ids = by.list_scope(filter.app_id.as_ref())?;
     Ok(Success(orders::admin_list(&state, &filter).await?))
 }
 

@@ -18,6 +18,8 @@ use cashdesk_store::RefundFilter;
 /// The typed filter of `GET /api/admin/refunds`.
 pub fn filter(q: &ListQuery) -> ApiResult<RefundFilter> {
     Ok(RefundFilter {
+        // The principal's scope, set by the handler.
+        app_ids: None,
         app_id: q.get("appId", "is not an app id", |s| AppId::parse(s).ok())?,
         order_id: q.get("orderId", "is not an order id", OrderId::parse)?,
         state: q.get(
@@ -37,7 +39,7 @@ pub async fn list(
 ) -> ApiResult<Success<Vec<RefundView>>> {
     by.require(Permission::RefundsRead)?;
     let mut filter = filter(&ListQuery::parse(q.as_deref()))?;
-    filter.app_id = by.narrow(filter.app_id)?;
+    filter.app_ids = by.list_scope(filter.app_id.as_ref())?;
     Ok(Success(refunds::admin_list(&state, &filter).await?))
 }
 

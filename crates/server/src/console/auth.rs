@@ -31,7 +31,7 @@ use cashdesk_store::Session;
 use chrono::{Duration, Utc};
 use serde_json::Value;
 
-use super::{BASE, ConsoleSession};
+use super::{BASE, ConsoleSession, layout};
 use crate::access::{Principal, Via};
 use crate::cashier::i18n::Lang;
 use crate::edge::client_ip;
@@ -48,39 +48,9 @@ pub const MAX_FORM_BYTES: usize = 64 * 1024;
 const SESSION_COOKIE: &str = "cashdesk_session";
 const LOGIN_COOKIE: &str = "cashdesk_login";
 
-/// The console's security headers: nothing from elsewhere, no framing, no
-/// referrer, no caching of pages that show account data.
-pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
-                       form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-
-/// Adds the console's security headers to a response.
-pub fn secure(mut resp: Response) -> Response {
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    if !h.contains_key(header::CACHE_CONTROL) {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    resp
-}
-
-async fn secure_layer(req: Request, next: Next) -> Response {
-    secure(next.run(req).await)
-}
-
-/// The console's routes: the login page (open), sign-out and `pages`
-/// behind [`require_session`], every response with [`secure`] headers.
+/// The console's routes: the login page and the stylesheet (open),
+/// sign-out and `pages` behind [`require_session`], every response with
+/// the console's headers ([`layout::secure`]).
 pub fn router(state: AppState, pages: Router<AppState>) -> Router<AppState> {
     let private = Router::new()
         .route(&format!("{BASE}/logout"), post(logout))
@@ -88,8 +58,9 @@ pub fn router(state: AppState, pages: Router<AppState>) -> Router<AppState> {
         .route_layer(from_fn_with_state(state, require_session));
     Router::new()
         .route(&format!("{BASE}/login"), get(login_page).post(login))
+        .merge(layout::assets_router())
         .merge(private)
-        .layer(axum::middleware::from_fn(secure_layer))
+        .layer(axum::middleware::map_response(layout::secure))
 }
 
 /// The value of cookie `name`.
@@ -289,6 +260,7 @@ fn texts(lang: Lang) -> &'static LoginTexts {
 #[template(path = "console/login.html")]
 struct LoginPage {
     t: &'static LoginTexts,
+    css: &'static str,
     csrf: String,
     username: String,
     error: Option<&'static str>,
@@ -307,6 +279,7 @@ fn login_form(
     let csrf = random::token(24);
     let page = LoginPage {
         t: texts(lang),
+        css: layout::CSS_URL.as_str(),
         csrf: csrf.clone(),
         username: username.to_owned(),
         error,

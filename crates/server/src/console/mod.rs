@@ -10,8 +10,11 @@
 //! form that changes state carries `session.csrf`, checked before the
 //! handler runs.
 
+pub mod account;
 pub mod auth;
+pub mod layout;
 pub mod pages;
+pub mod texts;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -52,5 +55,5 @@ impl<S: Send + Sync> FromRequestParts<S> for ConsoleSession {
 /// The login page and assets (open), and [`pages::router`] behind the
 /// session middleware (CSRF checked on every POST).
 pub fn router(state: AppState) -> Router<AppState> {
-    auth::router(state, pages::router())
+    auth::router(state, pages::router().merge(account::router()))
 }

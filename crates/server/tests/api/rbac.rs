@@ -16,7 +16,7 @@ backend_tests!(
     tokens_are_shown_once_and_revocable,
 );
 
-const PASSWORD: &str = "correct horse battery";
+pub const PASSWORD: &str = "correct horse battery";
 
 /// Creates an account of `role` (scoped to `apps`) and an API token of it.
 pub async fn account_token(app: &TestApp, username: &str, role: Role, apps: &[&str]) -> String {

@@ -25,6 +25,7 @@ mod polling;
 mod recon;
 mod recon_queries;
 mod refunds;
+mod scopes;
 mod stores;
 
 pub use accounts::*;
@@ -33,6 +34,7 @@ pub use polling::*;
 pub use recon::*;
 pub use recon_queries::*;
 pub use refunds::*;
+pub use scopes::*;
 pub use stores::*;
 
 /// How many tasks race in the concurrency cases.
@@ -688,6 +690,7 @@ pub async fn bindings_are_unique_per_app_channel_store(db: &TestDb) {
         .list_bindings(&BindingFilter {
             app_id: Some(a.app_id.clone()),
             state: None,
+            ..Default::default()
         })
         .await
         .unwrap());
@@ -697,6 +700,7 @@ pub async fn bindings_are_unique_per_app_channel_store(db: &TestDb) {
         .list_bindings(&BindingFilter {
             app_id: Some(a.app_id.clone()),
             state: Some(BindingState::Pending),
+            ..Default::default()
         })
         .await
         .unwrap());
@@ -709,6 +713,7 @@ pub async fn bindings_are_unique_per_app_channel_store(db: &TestDb) {
         .list_bindings(&BindingFilter {
             app_id: None,
             state: Some(BindingState::Rejected),
+            ..Default::default()
         })
         .await
         .unwrap();

@@ -59,6 +59,10 @@ contract!(
     login_failures_lock_and_race_without_losing_a_count,
     tokens_are_found_by_hash_until_revoked,
     sessions_expire_by_idle_and_absolute_time,
+    // scopes and searches
+    app_scopes_narrow_every_listing,
+    list_orders_finds_by_ids_buyer_channel_and_time,
+    audit_is_found_by_actor_action_target_and_time,
     corrupt_rows_are_errors,
     // refunds
     refunds_insert_idempotently_and_check_refundable,

@@ -1,0 +1,108 @@
+//! The console's two languages: Simplified Chinese (the default, like the
+//! cashier page) and English, chosen by the session's [`Lang`]. Every
+//! string a console user reads is a field of [`Texts`], so a template
+//! cannot name a string one language lacks. Values the system itself
+//! names (states, ids, role and permission names in the audit log) are
+//! shown as they are.
+
+mod en;
+mod zh;
+
+use cashdesk_core::Role;
+
+use crate::cashier::i18n::Lang;
+
+/// The texts of `lang`.
+pub fn texts(lang: Lang) -> &'static Texts {
+    match lang {
+        Lang::Zh => &zh::ZH,
+        Lang::En => &en::EN,
+    }
+}
+
+impl Texts {
+    /// A role's name in this language.
+    pub fn role(&self, role: Role) -> &'static str {
+        match role {
+            Role::Admin => self.role_admin,
+            Role::Operator => self.role_operator,
+            Role::Finance => self.role_finance,
+            Role::Auditor => self.role_auditor,
+            Role::Merchant => self.role_merchant,
+        }
+    }
+
+    /// "yes" / "no".
+    pub fn yes_no(&self, b: bool) -> &'static str {
+        if b { self.yes } else { self.no }
+    }
+
+    /// "enabled" / "disabled".
+    pub fn on_off(&self, b: bool) -> &'static str {
+        if b { self.enabled } else { self.disabled }
+    }
+}
+
+/// Everything the console says, in one language.
+pub struct Texts {
+    /// `lang` attribute of the page.
+    pub code: &'static str,
+    pub console: &'static str,
+    pub nav_label: &'static str,
+    /// The name of the other language, in that language (the switch link).
+    pub other_lang: &'static str,
+    pub logout: &'static str,
+    pub role_admin: &'static str,
+    pub role_operator: &'static str,
+    pub role_finance: &'static str,
+    pub role_auditor: &'static str,
+    pub role_merchant: &'static str,
+    // sections
+    pub orders: &'static str,
+    pub refunds: &'static str,
+    pub bindings: &'static str,
+    pub notifications: &'static str,
+    pub apps: &'static str,
+    pub channels: &'static str,
+    pub stores: &'static str,
+    pub recon: &'static str,
+    pub audit: &'static str,
+    // message pages
+    pub forbidden_title: &'static str,
+    pub forbidden_body: &'static str,
+    pub not_found_title: &'static str,
+    pub not_found_body: &'static str,
+    pub error_title: &'static str,
+    pub error_body: &'static str,
+    pub back: &'static str,
+    // common words
+    pub yes: &'static str,
+    pub no: &'static str,
+    pub enabled: &'static str,
+    pub disabled: &'static str,
+    pub enable: &'static str,
+    pub disable: &'static str,
+    pub search: &'static str,
+    pub reset: &'static str,
+    pub next_page: &'static str,
+    pub first_page: &'static str,
+    pub none: &'static str,
+    pub all: &'static str,
+    pub save: &'static str,
+    pub create: &'static str,
+    pub approve: &'static str,
+    pub reject: &'static str,
+    pub details: &'static str,
+    pub state: &'static str,
+    pub created_at: &'static str,
+    pub updated_at: &'static str,
+    pub amount: &'static str,
+    pub app: &'static str,
+    pub store: &'static str,
+    pub channel: &'static str,
+    pub name: &'static str,
+    pub from_date: &'static str,
+    pub to_date: &'static str,
+    pub nothing_found: &'static str,
+    pub done: &'static str,
+}
