@@ -25,6 +25,7 @@ mod recon;
 mod recon_queries;
 mod refunds;
 mod stores;
+mod timeline;
 
 pub use outbox::*;
 pub use polling::*;
@@ -32,6 +33,7 @@ pub use recon::*;
 pub use recon_queries::*;
 pub use refunds::*;
 pub use stores::*;
+pub use timeline::*;
 
 /// How many tasks race in the concurrency cases.
 const RACERS: usize = 16;
