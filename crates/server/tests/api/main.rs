@@ -29,4 +29,5 @@ mod seam;
 mod settlement;
 mod signing;
 mod stores;
+mod timeline;
 mod wechat;
