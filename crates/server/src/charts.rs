@@ -79,7 +79,7 @@ pub fn bar_chart(title: &str, bars: &[Bar], max_text: &str) -> String {
             c = escape(&b.caption),
         ));
         // The last bar is always labelled (today), then every n-th back.
-        if (bars.len() - 1 - i) % every == 0 {
+        if (bars.len() - 1 - i).is_multiple_of(every) {
             svg.push_str(&format!(
                 r#"<text class="label" x="{cx:.1}" y="{ly}" font-size="11" text-anchor="middle" fill="currentColor">{l}</text>"#,
                 cx = x + bar_w / 2.0,
