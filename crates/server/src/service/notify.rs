@@ -135,7 +135,7 @@ async fn process(
         Ok((_, label)) => Ok(*label),
         Err(e) => Err(e.to_string()),
     };
-    timeline::record_notification(state, received, subject, label).await;
+    timeline::record_notification(state, received, subject, label);
     result
 }
 

@@ -19,11 +19,13 @@
 //!   [`record_refund_state`], called by the settlement's one door
 //!   ([`crate::settlement`]) after each transition it made.
 //!
-//! Recording never fails the payment path: the event is written after the
-//! fact, and a failed write is logged (`order event not recorded`) and
-//! dropped. The write is awaited (one small insert, batched with the other
-//! writes by SQLite's group commit), so an event is readable as soon as
-//! the call that caused it returns.
+//! Recording never fails nor slows the payment path: the event's time is
+//! taken when it happens (a call's start, a notification's arrival, a
+//! transition's commit time), and it is written by a background task, so
+//! a reader sees it a moment later; a failed write is logged (`order
+//! event not recorded`) and dropped. (Were it awaited, every payment,
+//! notification and transition would wait for one more insert before it
+//! answers and counts its metrics.)
 //!
 //! Summaries are small and hold no secret: channel codes, states,
 //! amounts, ids the order detail shows anyway, whether a payer id was
@@ -66,11 +68,14 @@ fn cut(s: &str) -> String {
     }
 }
 
-/// Writes `event`; a failure is logged, never returned.
-async fn record(store: &dyn Store, event: NewOrderEvent) {
-    if let Err(e) = store.insert_order_event(&event).await {
-        tracing::warn!(order_id = %event.order_id, operation = %event.operation, error = %e, "order event not recorded");
-    }
+/// Writes `event` in the background; a failure is logged, never returned.
+fn record(store: &Arc<dyn Store>, event: NewOrderEvent) {
+    let store = store.clone();
+    tokio::spawn(async move {
+        if let Err(e) = store.insert_order_event(&event).await {
+            tracing::warn!(order_id = %event.order_id, operation = %event.operation, error = %e, "order event not recorded");
+        }
+    });
 }
 
 /// Deletes the events older than [`RETENTION_DAYS`] (in batches; the
@@ -152,7 +157,7 @@ impl Recorded {
                 "answer": answer,
             }),
         };
-        record(self.store.as_ref(), event).await;
+        record(&self.store, event);
         result
     }
 }
@@ -382,7 +387,7 @@ pub fn notification_subject(
 /// `duplicate`, `mismatch`, …), `Err` when acting on it failed. A
 /// notification naming an order cashdesk does not have is not recorded
 /// (there is no order to hang it on).
-pub async fn record_notification(
+pub fn record_notification(
     state: &AppState,
     received: DateTime<Utc>,
     subject: Option<(OrderId, Option<RefundId>, &'static str, Value)>,
@@ -411,14 +416,14 @@ pub async fn record_notification(
             "error": result.err().map(|e| cut(&e)),
         }),
     };
-    record(state.store.as_ref(), event).await;
+    record(&state.store, event);
 }
 
 // --- state changes ---
 
 /// Records the transition `before → after` the settlement made for
 /// `event` (its name), reported by `source`.
-pub async fn record_order_state(
+pub fn record_order_state(
     state: &AppState,
     before: &Order,
     after: &Order,
@@ -457,11 +462,11 @@ pub async fn record_order_state(
         latency_ms: None,
         summary,
     };
-    record(state.store.as_ref(), event).await;
+    record(&state.store, event);
 }
 
 /// Records a refund's transition `before → after`, reported by `source`.
-pub async fn record_refund_state(
+pub fn record_refund_state(
     state: &AppState,
     before: &Refund,
     after: &Refund,
@@ -490,7 +495,7 @@ pub async fn record_refund_state(
         latency_ms: None,
         summary,
     };
-    record(state.store.as_ref(), event).await;
+    record(&state.store, event);
 }
 
 #[cfg(test)]

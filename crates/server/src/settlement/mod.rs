@@ -94,7 +94,7 @@ pub async fn apply_order(
         tracing::debug!(notify_id = %n.notify_id, order_id = %after.order_id, notify_type = %n.notify_type, "merchant notification queued");
         outbox::queued(state);
     }
-    timeline::record_order_state(state, order, &after, event.name(), source.as_str()).await;
+    timeline::record_order_state(state, order, &after, event.name(), source.as_str());
     match event {
         OrderEvent::Paid { transaction_id, .. } => {
             state.metrics.order_paid(source.as_str());
@@ -146,7 +146,7 @@ pub async fn apply_refund(
     let Some((after, queued)) = changed else {
         return Ok(None);
     };
-    timeline::record_refund_state(state, refund, &after, source.as_str()).await;
+    timeline::record_refund_state(state, refund, &after, source.as_str());
     if after.state.is_final() {
         state.metrics.refund_finished(after.state.as_str());
         tracing::info!(

@@ -63,10 +63,12 @@ async fn a_paid_and_refunded_order_has_its_timeline(b: Backend) {
         .expect("pay");
     app.sandbox_pay(&order_id).await;
     app.wait_state(client, &no, "SUCCESS").await;
-    let all = wait_event(&app, &order_id, "payment notification", |e| {
+    // Recorded in the background: wait for the last of them.
+    wait_event(&app, &order_id, "payment notification", |e| {
         e.kind == OrderEventKind::ChannelNotify
     })
     .await;
+    let all = wait_event(&app, &order_id, "paid", |e| e.operation == "paid").await;
 
     // The pay call: with its latency, the request's scene and amount.
     let pay = one(&all, OrderEventKind::ChannelCall, "pay");
@@ -105,6 +107,7 @@ async fn a_paid_and_refunded_order_has_its_timeline(b: Backend) {
         .create_refund(&CreateRefundRequest::new(&no, &refund_no, 300))
         .await
         .expect("refund");
+    wait_event(&app, &order_id, "refund call", |e| e.operation == "refund").await;
     let all = wait_event(&app, &order_id, "refund success", |e| {
         e.kind == OrderEventKind::State && e.operation == "refund_success"
     })
@@ -149,11 +152,12 @@ async fn a_failed_channel_call_is_recorded_as_an_error(b: Backend) {
         .pay(&PaymentRequest::new(&no, setup.channel("mini")).with_openid("oBuyerTimeline02"))
         .await;
     assert!(refused.is_err(), "{refused:?}");
-    let all = events(&app, &order_id).await;
-    let pay = all
-        .iter()
-        .find(|e| e.kind == OrderEventKind::ChannelCall && e.operation == "pay")
-        .unwrap_or_else(|| panic!("no pay call: {all:#?}"));
+    // Recorded in the background: a moment after the answer.
+    let all = wait_event(&app, &order_id, "pay call", |e| {
+        e.kind == OrderEventKind::ChannelCall && e.operation == "pay"
+    })
+    .await;
+    let pay = one(&all, OrderEventKind::ChannelCall, "pay");
     assert_eq!(pay.outcome, EventOutcome::Error, "{pay:?}");
     assert!(pay.latency_ms.is_some());
     assert_eq!(pay.summary["answer"]["error"], "retryable", "{pay:?}");
