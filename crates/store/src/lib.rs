@@ -21,8 +21,10 @@
 //! [`Channels`] (channel configs, channels, bindings), [`MerchantStores`]
 //! (and their identities), [`Orders`], [`Refunds`], [`Outbox`] (merchant
 //! notifications), [`Leases`], [`Audit`] and [`Reconciliations`] (runs and
-//! findings) and [`Statements`] (the daily statement), [`Accounts`] (console accounts,
-//! their API tokens and sessions). A caller holding
+//! findings), [`Statements`] (the daily statement), [`OrderEvents`] (the
+//! order timeline's channel calls, channel notifications and state
+//! changes), [`Dashboard`] (the console's figures) and [`Accounts`] (console
+//! accounts, their API tokens and sessions). A caller holding
 //! `Arc<dyn Store>` calls any of their methods without importing them.
 //! The queries and the row decoding are written once (those files,
 //! `common.rs` for what they share, `rows.rs`) because both engines accept
@@ -38,6 +40,8 @@ mod apps;
 mod audit;
 mod channels;
 mod common;
+mod dashboard;
+mod events;
 mod leases;
 mod merchant_stores;
 pub mod model;
@@ -59,6 +63,12 @@ pub use accounts::{Account, AccountUpdate, Accounts, ApiToken, Session};
 pub use apps::Apps;
 pub use audit::Audit;
 pub use channels::Channels;
+pub use dashboard::{
+    AppStats, ChannelStats, Dashboard, DashboardStats, DayStats, StatsLine, StatsWindow, StoreStats,
+};
+pub use events::{
+    EventOutcome, MAX_SUMMARY_BYTES, NewOrderEvent, OrderEventKind, OrderEventRecord, OrderEvents,
+};
 pub use leases::Leases;
 pub use merchant_stores::MerchantStores;
 pub use model::*;
@@ -141,6 +151,8 @@ pub trait Store:
     + Audit
     + Reconciliations
     + Statements
+    + OrderEvents
+    + Dashboard
     + Send
     + Sync
     + 'static

@@ -20,6 +20,8 @@ pub mod payments;
 pub mod poller;
 pub mod refunds;
 pub mod stores;
+pub mod timeline;
+pub mod timeline_view;
 
 use cashdesk_core::NotifyUrl;
 /// The public-address rule (in `cashdesk-core`, where any crate can use it).

@@ -31,4 +31,5 @@ mod seam;
 mod settlement;
 mod signing;
 mod stores;
+mod timeline;
 mod wechat;

@@ -27,6 +27,7 @@ mod recon_queries;
 mod refunds;
 mod scopes;
 mod stores;
+mod timeline;
 
 pub use accounts::*;
 pub use outbox::*;
@@ -36,6 +37,7 @@ pub use recon_queries::*;
 pub use refunds::*;
 pub use scopes::*;
 pub use stores::*;
+pub use timeline::*;
 
 /// How many tasks race in the concurrency cases.
 const RACERS: usize = 16;

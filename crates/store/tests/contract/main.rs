@@ -97,4 +97,7 @@ contract!(
     statements_are_replaced_per_day,
     recon_unpaid_sent_orders_are_the_unpaid_ones_that_went_to_the_config,
     recon_reads_paid_orders_and_successful_refunds_in_a_window,
+    // the console: order timeline and dashboard
+    order_events_are_listed_in_time_order_and_pruned,
+    dashboard_stats_by_channel_app_store_and_day,
 );
