@@ -12,6 +12,7 @@ mod bad_input;
 mod bindings;
 mod browser;
 mod cashier;
+mod console_pages;
 mod contract;
 mod edge;
 mod lakala;

@@ -22,7 +22,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use cashdesk_core::AppId;
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
 
 use super::BASE;
 use super::layout::{self, Ctx, Section, local_back};
@@ -40,11 +40,23 @@ pub fn router() -> Router<AppState> {
         .route(&format!("{BASE}/orders/{{id}}"), get(orders::detail))
         .route(&format!("{BASE}/orders/{{id}}/sync"), post(orders::sync))
         .route(&format!("{BASE}/refunds"), get(refunds::list))
-        .route(&format!("{BASE}/refunds/{{id}}/approve"), post(refunds::approve))
-        .route(&format!("{BASE}/refunds/{{id}}/reject"), post(refunds::reject))
+        .route(
+            &format!("{BASE}/refunds/{{id}}/approve"),
+            post(refunds::approve),
+        )
+        .route(
+            &format!("{BASE}/refunds/{{id}}/reject"),
+            post(refunds::reject),
+        )
         .route(&format!("{BASE}/bindings"), get(bindings::list))
-        .route(&format!("{BASE}/bindings/{{id}}/approve"), post(bindings::approve))
-        .route(&format!("{BASE}/bindings/{{id}}/reject"), post(bindings::reject))
+        .route(
+            &format!("{BASE}/bindings/{{id}}/approve"),
+            post(bindings::approve),
+        )
+        .route(
+            &format!("{BASE}/bindings/{{id}}/reject"),
+            post(bindings::reject),
+        )
         .route(&format!("{BASE}/notifications"), get(notifications::list))
         .route(
             &format!("{BASE}/notifications/resend"),
@@ -86,12 +98,15 @@ pub fn sees(ctx: &Ctx, app_id: &str) -> bool {
     AppId::parse(app_id).is_ok_and(|a| ctx.session.principal.sees_app(&a))
 }
 
-/// `YYYY-MM-DD` → that day's first instant (UTC).
+/// `YYYY-MM-DD` → that day's first instant in China time (UTC+8, the
+/// time the views show and the channels' bills use).
 pub fn day_start(s: &str) -> Option<DateTime<Utc>> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| Utc.from_utc_datetime(&d))
+    let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
+    let china = FixedOffset::east_opt(8 * 3600)?;
+    china
+        .from_local_datetime(&d.and_hms_opt(0, 0, 0)?)
+        .single()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// `/console/<path>?<pairs>&before=<before>` (empty values left out).

@@ -69,9 +69,16 @@ pub async fn list(ctx: Ctx, State(state): State<AppState>, RawQuery(q): RawQuery
         }
     }
     failing.sort_by(|a, b| b.1.cmp(&a.1));
-    let pairs = [("state", st.as_str()), ("appId", &app_id), ("orderId", &order_id)];
+    let pairs = [
+        ("state", st.as_str()),
+        ("appId", &app_id),
+        ("orderId", &order_id),
+    ];
     let next = (rows.len() == PAGE as usize)
-        .then(|| rows.last().map(|n| page_link("notifications", &pairs, &n.notify_id)))
+        .then(|| {
+            rows.last()
+                .map(|n| page_link("notifications", &pairs, &n.notify_id))
+        })
         .flatten();
     let t = ctx.t();
     let page = ListPage {
@@ -99,7 +106,9 @@ async fn resend_one(ctx: &Ctx, state: &AppState, id: &str) -> Result<Notificatio
     if !sees(ctx, &n.app_id) {
         return Err(Flash::error(t.not_found_body));
     }
-    outbox::resend(state, id).await.map_err(|e| ctx.flash_of(&e))
+    outbox::resend(state, id)
+        .await
+        .map_err(|e| ctx.flash_of(&e))
 }
 
 /// `POST /console/notifications/{id}/resend`: back to the notification's
@@ -116,7 +125,11 @@ pub async fn resend(ctx: Ctx, State(state): State<AppState>, Path(id): Path<Stri
 }
 
 /// `POST /console/notifications/resend` with `id=…` for each chosen one.
-pub async fn resend_bulk(ctx: Ctx, State(state): State<AppState>, Form(form): Form<Vec<(String, String)>>) -> PageResult {
+pub async fn resend_bulk(
+    ctx: Ctx,
+    State(state): State<AppState>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> PageResult {
     ctx.require(Permission::NotificationsResend)?;
     let ids: Vec<&str> = form
         .iter()
@@ -133,6 +146,13 @@ pub async fn resend_bulk(ctx: Ctx, State(state): State<AppState>, Form(form): Fo
     }
     let t = ctx.t();
     let text = format!("{} {ok} · {} {failed}", t.resent, t.not_resent);
-    let flash = if failed == 0 { Flash::ok(text) } else { Flash::error(text) };
-    Ok(redirect(&format!("{BASE}/notifications?state=FAILED"), Some(&flash)))
+    let flash = if failed == 0 {
+        Flash::ok(text)
+    } else {
+        Flash::error(text)
+    };
+    Ok(redirect(
+        &format!("{BASE}/notifications?state=FAILED"),
+        Some(&flash),
+    ))
 }

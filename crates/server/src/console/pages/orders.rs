@@ -9,9 +9,10 @@
 use askama::Template;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
-use cashdesk_core::{AppId, ChannelId, ChannelType, OrderId, OrderState, OutTradeNo, Permission, StoreId};
+use cashdesk_core::{
+    AppId, ChannelId, ChannelType, OrderId, OrderState, OutTradeNo, Permission, StoreId,
+};
 use cashdesk_store::{NotificationFilter, OrderFilter, RefundFilter};
-use chrono::{NaiveDate, TimeZone, Utc};
 
 use super::{Cell, day_start, page_link};
 use crate::console::BASE;
@@ -65,7 +66,12 @@ impl Search {
             limit: PAGE,
             ..OrderFilter::default()
         };
-        fn opt<T>(s: &str, name: &'static str, bad: &mut Vec<&'static str>, p: impl FnOnce(&str) -> Option<T>) -> Option<T> {
+        fn opt<T>(
+            s: &str,
+            name: &'static str,
+            bad: &mut Vec<&'static str>,
+            p: impl FnOnce(&str) -> Option<T>,
+        ) -> Option<T> {
             if s.is_empty() {
                 return None;
             }
@@ -75,14 +81,20 @@ impl Search {
             }
             v
         }
-        f.out_trade_no = opt(&self.out_trade_no, "outTradeNo", &mut bad, |s| OutTradeNo::parse(s).ok());
+        f.out_trade_no = opt(&self.out_trade_no, "outTradeNo", &mut bad, |s| {
+            OutTradeNo::parse(s).ok()
+        });
         f.order_id = opt(&self.order_id, "orderId", &mut bad, OrderId::parse);
         f.transaction_id = opt(&self.transaction_id, "transactionId", &mut bad, |s| {
             (s.len() <= 64).then(|| s.to_owned())
         });
-        f.buyer_id = opt(&self.buyer, "buyer", &mut bad, |s| (s.len() <= 128).then(|| s.to_owned()));
+        f.buyer_id = opt(&self.buyer, "buyer", &mut bad, |s| {
+            (s.len() <= 128).then(|| s.to_owned())
+        });
         f.app_id = opt(&self.app_id, "appId", &mut bad, |s| AppId::parse(s).ok());
-        f.store_id = opt(&self.store_id, "storeId", &mut bad, |s| StoreId::parse(s).ok());
+        f.store_id = opt(&self.store_id, "storeId", &mut bad, |s| {
+            StoreId::parse(s).ok()
+        });
         // A channel id, or a channel type (`wx-pay`).
         if !self.channel.is_empty() {
             if let Some(t) = ChannelType::parse(&self.channel) {
@@ -94,11 +106,7 @@ impl Search {
         f.state = opt(&self.state, "state", &mut bad, OrderState::parse);
         f.created_from = opt(&self.from, "from", &mut bad, day_start);
         f.created_to = opt(&self.to, "to", &mut bad, |s| {
-            NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .ok()
-                .and_then(|d| d.succ_opt())
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|d| Utc.from_utc_datetime(&d))
+            day_start(s).map(|d| d + chrono::Duration::days(1))
         });
         (f, bad)
     }
@@ -156,7 +164,11 @@ pub async fn list(ctx: Ctx, State(state): State<AppState>, RawQuery(q): RawQuery
         .map_err(|e| ctx.fail(&e))?;
     let t = ctx.t();
     let next = (views.len() == PAGE as usize)
-        .then(|| views.last().map(|v| page_link("orders", &s.pairs(), &v.order_id)))
+        .then(|| {
+            views
+                .last()
+                .map(|v| page_link("orders", &s.pairs(), &v.order_id))
+        })
         .flatten();
     let rows = views.iter().map(row).collect();
     let page = ListPage {
@@ -166,7 +178,10 @@ pub async fn list(ctx: Ctx, State(state): State<AppState>, RawQuery(q): RawQuery
         bad,
         rows,
         next,
-        first: filter.before.is_some().then(|| page_link("orders", &s.pairs(), "")),
+        first: filter
+            .before
+            .is_some()
+            .then(|| page_link("orders", &s.pairs(), "")),
     };
     Ok(ctx.render(Some(Section::Orders), t.orders, &page))
 }
@@ -256,13 +271,19 @@ pub async fn detail(ctx: Ctx, State(state): State<AppState>, Path(id): Path<Stri
         refunds_visible: ctx.can(Permission::RefundsRead),
         resend: ctx.can(Permission::NotificationsResend),
     };
-    Ok(ctx.render(Some(Section::Orders), &format!("{} {}", t.order, o.out_trade_no), &page))
+    Ok(ctx.render(
+        Some(Section::Orders),
+        &format!("{} {}", t.order, o.out_trade_no),
+        &page,
+    ))
 }
 
 /// The order, if it exists and the principal sees its app; else the 404
 /// page (the same for both).
 pub async fn visible_order(ctx: &Ctx, state: &AppState, id: &str) -> Result<OrderView, Response> {
-    let o = orders::admin_get(state, id).await.map_err(|e| ctx.fail(&e))?;
+    let o = orders::admin_get(state, id)
+        .await
+        .map_err(|e| ctx.fail(&e))?;
     if !super::sees(ctx, &o.app_id) {
         return Err(ctx.not_found());
     }
@@ -290,10 +311,19 @@ fn order_fields(t: &'static Texts, o: &OrderView) -> Vec<Cell> {
         Cell::new(t.pay_time, &opt(&o.pay_time)),
         Cell::new(t.expire_at, &o.expire_at),
         Cell::new(t.updated_at, &o.updated_at),
-        Cell::new("notifyUrl", &o.notify_url.as_ref().map(|u| u.as_str().to_owned()).unwrap_or_default()),
+        Cell::new(
+            "notifyUrl",
+            &o.notify_url
+                .as_ref()
+                .map(|u| u.as_str().to_owned())
+                .unwrap_or_default(),
+        ),
         Cell::new("attach", &opt(&o.attach)),
         Cell::new("clientIp", &opt(&o.client_ip)),
-        Cell::new(t.error, &format!("{} {}", opt(&o.result_error_code), opt(&o.result_error_msg))),
+        Cell::new(
+            t.error,
+            &format!("{} {}", opt(&o.result_error_code), opt(&o.result_error_msg)),
+        ),
         Cell::new(t.paid_after_close, t.yes_no(o.paid_after_close)),
     ]
 }

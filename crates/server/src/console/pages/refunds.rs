@@ -61,9 +61,16 @@ pub async fn list(ctx: Ctx, State(state): State<AppState>, RawQuery(q): RawQuery
     let rows = refunds::admin_list(&state, &filter)
         .await
         .map_err(|e| ctx.fail(&e))?;
-    let pairs = [("state", st.as_str()), ("appId", &app_id), ("orderId", &order_id)];
+    let pairs = [
+        ("state", st.as_str()),
+        ("appId", &app_id),
+        ("orderId", &order_id),
+    ];
     let next = (rows.len() == PAGE as usize)
-        .then(|| rows.last().map(|r| page_link("refunds", &pairs, &r.refund.refund_id)))
+        .then(|| {
+            rows.last()
+                .map(|r| page_link("refunds", &pairs, &r.refund.refund_id))
+        })
         .flatten();
     let t = ctx.t();
     let page = ListPage {
