@@ -86,7 +86,7 @@ struct Seeded {
 }
 
 async fn seed(app: &TestApp, client: &cashdesk_sdk::Client, app_id: &str, title: &str) -> Seeded {
-    let mut req = CreateOrderRequest::new(&otn(), 500, title);
+    let mut req = CreateOrderRequest::new(otn(), 500, title);
     req.third_party_user = Some("<script>alert('buyer')</script>".into());
     let created = client.create_order(&req).await.expect("order");
     let order_id = OrderId::parse(&created.order_id).expect("order id");

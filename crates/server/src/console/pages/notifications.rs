@@ -68,7 +68,7 @@ pub async fn list(ctx: Ctx, State(state): State<AppState>, RawQuery(q): RawQuery
             None => failing.push((n.url.as_str().to_owned(), 1)),
         }
     }
-    failing.sort_by(|a, b| b.1.cmp(&a.1));
+    failing.sort_by_key(|f| std::cmp::Reverse(f.1));
     let pairs = [
         ("state", st.as_str()),
         ("appId", &app_id),

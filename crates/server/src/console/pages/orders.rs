@@ -8,7 +8,6 @@
 
 use askama::Template;
 use axum::extract::{Path, RawQuery, State};
-use axum::response::Response;
 use cashdesk_core::{
     AppId, ChannelId, ChannelType, OrderId, OrderState, OutTradeNo, Permission, StoreId,
 };
@@ -16,7 +15,7 @@ use cashdesk_store::{NotificationFilter, OrderFilter, RefundFilter};
 
 use super::{Cell, day_start, page_link};
 use crate::console::BASE;
-use crate::console::layout::{Ctx, PageResult, Section};
+use crate::console::layout::{Ctx, PageResult, Refused, Section};
 use crate::console::texts::Texts;
 use crate::input::query_params;
 use crate::recon::views::yuan;
@@ -280,12 +279,12 @@ pub async fn detail(ctx: Ctx, State(state): State<AppState>, Path(id): Path<Stri
 
 /// The order, if it exists and the principal sees its app; else the 404
 /// page (the same for both).
-pub async fn visible_order(ctx: &Ctx, state: &AppState, id: &str) -> Result<OrderView, Response> {
+pub async fn visible_order(ctx: &Ctx, state: &AppState, id: &str) -> Result<OrderView, Refused> {
     let o = orders::admin_get(state, id)
         .await
         .map_err(|e| ctx.fail(&e))?;
     if !super::sees(ctx, &o.app_id) {
-        return Err(ctx.not_found());
+        return Err(ctx.not_found().into());
     }
     Ok(o)
 }
@@ -337,8 +336,8 @@ pub async fn sync(ctx: Ctx, State(state): State<AppState>, Path(id): Path<String
     let app_id = AppId::parse(&o.app_id).map_err(|_| ctx.not_found())?;
     let app = match state.store.get_app(&app_id).await {
         Ok(Some(app)) => app,
-        Ok(None) => return Err(ctx.not_found()),
-        Err(e) => return Err(ctx.fail(&e.into())),
+        Ok(None) => return Err(ctx.not_found().into()),
+        Err(e) => return Err(ctx.fail(&e.into()).into()),
     };
     let result = orders::query(&state, &app, &o.out_trade_no, true).await;
     Ok(ctx.done(&back, result, ctx.t().synced))

@@ -109,7 +109,7 @@ async fn decide(
         .await
         .map_err(|e| ctx.fail(&e))?;
     if !sees(&ctx, &r.app_id) {
-        return Err(ctx.not_found());
+        return Err(ctx.not_found().into());
     }
     let t = ctx.t();
     let result = refunds::decide(&state, &id, approve, ctx.actor()).await;
