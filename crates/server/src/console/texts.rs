@@ -132,4 +132,7 @@ pub struct Texts {
     pub resend_selected: &'static str,
     pub resent: &'static str,
     pub not_resent: &'static str,
+    pub actor: &'static str,
+    pub action: &'static str,
+    pub target: &'static str,
 }

@@ -167,6 +167,8 @@ async fn pages_render_for_an_admin_and_merchants_stay_in_their_apps(backend: Bac
         "/console/bindings".to_owned(),
         "/console/notifications".to_owned(),
         "/console/notifications?state=FAILED".to_owned(),
+        "/console/audit".to_owned(),
+        "/console/audit?action=refund.&from=2020-01-01".to_owned(),
     ] {
         let r = get(&app, &admin, &uri).await;
         assert_eq!(r.status, StatusCode::OK, "{uri}: {}", r.body);
@@ -282,7 +284,11 @@ async fn pages_render_for_an_admin_and_merchants_stay_in_their_apps(backend: Bac
 
     // Roles without the permission: 403, in the layout.
     let finance = principal(Role::Finance, &[]);
-    for uri in ["/console/bindings", "/console/notifications"] {
+    for uri in [
+        "/console/bindings",
+        "/console/notifications",
+        "/console/audit",
+    ] {
         let r = get(&app, &finance, uri).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{uri}");
         assert_strict(&r);
@@ -332,4 +338,14 @@ async fn pages_render_for_an_admin_and_merchants_stay_in_their_apps(backend: Bac
             .any(|e| e.actor == "operator-account" && e.target == a.refund_id),
         "{audit:?}"
     );
+    // And the audit page finds it by actor and action.
+    let page = get(
+        &app,
+        &admin,
+        "/console/audit?actor=operator-account&action=refund.",
+    )
+    .await;
+    assert!(page.body.contains(&a.refund_id), "{}", page.body);
+    let none = get(&app, &admin, "/console/audit?actor=nobody").await;
+    assert!(!none.body.contains(&a.refund_id));
 }

@@ -11,6 +11,7 @@
 //! `application/x-www-form-urlencoded` with the session's `csrf` and are
 //! answered with a redirect (POST-redirect-GET).
 
+mod audit;
 mod bindings;
 mod notifications;
 mod orders;
@@ -36,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .route(BASE, get(home))
         .route(&format!("{BASE}/"), get(home))
         .route(&format!("{BASE}/lang/{{code}}"), get(switch_lang))
+        .route(&format!("{BASE}/audit"), get(audit::list))
         .route(&format!("{BASE}/orders"), get(orders::list))
         .route(&format!("{BASE}/orders/{{id}}"), get(orders::detail))
         .route(&format!("{BASE}/orders/{{id}}/sync"), post(orders::sync))

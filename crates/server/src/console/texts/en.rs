@@ -85,4 +85,7 @@ pub static EN: Texts = Texts {
     resend_selected: "Resend the selected",
     resent: "Resent",
     not_resent: "not resent",
+    actor: "Actor",
+    action: "Action",
+    target: "Target",
 };

@@ -85,4 +85,7 @@ pub static ZH: Texts = Texts {
     resend_selected: "重新发送所选",
     resent: "已重新发送",
     not_resent: "未发送",
+    actor: "操作人",
+    action: "操作",
+    target: "对象",
 };
