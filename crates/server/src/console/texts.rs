@@ -38,8 +38,12 @@ impl Texts {
     }
 
     /// "enabled" / "disabled".
-    pub fn on_off(&self, b: bool) -> &'static str {
-        if b { self.enabled } else { self.disabled }
+    pub fn on_off(&self, b: impl std::borrow::Borrow<bool>) -> &'static str {
+        if *b.borrow() {
+            self.enabled
+        } else {
+            self.disabled
+        }
     }
 }
 

@@ -148,7 +148,105 @@ fn assert_strict(a: &Answer) {
     assert_eq!(a.headers["cache-control"], "no-store");
 }
 
-backend_tests!(pages_render_for_an_admin_and_merchants_stay_in_their_apps);
+backend_tests!(
+    pages_render_for_an_admin_and_merchants_stay_in_their_apps,
+    merchants_manage_only_their_own_stores,
+);
+
+async fn merchants_manage_only_their_own_stores(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let a_id = app.demo_app_id.clone();
+    let b = app.merchant(SignType::HmacSha256).await;
+    app.add_store(&a_id, "shop-a").await;
+    app.add_store(&b.app_id, "shop-b").await;
+    let form = format!("csrf={CSRF}&name=%3Cb%3Erenamed%3C%2Fb%3E");
+
+    let admin = principal(Role::Admin, &[]);
+    let all = get(&app, &admin, "/console/stores").await;
+    assert_eq!(all.status, StatusCode::OK);
+    assert_strict(&all);
+    assert!(all.body.contains("shop-a") && all.body.contains("shop-b"));
+
+    let merchant = principal(Role::Merchant, &[&a_id]);
+    let own = get(&app, &merchant, "/console/stores").await;
+    assert!(own.body.contains("shop-a") && !own.body.contains("shop-b"));
+    // Another app's store: missing, unchanged.
+    let r = call(
+        &app,
+        &merchant,
+        "POST",
+        &format!("/console/stores/{}/shop-b/rename", b.app_id),
+        Some(&form),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = call(
+        &app,
+        &merchant,
+        "POST",
+        &format!("/console/stores/{}/shop-b/disable", b.app_id),
+        Some(&format!("csrf={CSRF}")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = call(
+        &app,
+        &merchant,
+        "POST",
+        "/console/stores",
+        Some(&format!(
+            "csrf={CSRF}&appId={}&storeId=shop-x&name=x",
+            b.app_id
+        )),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(
+        r.headers["set-cookie"]
+            .to_str()
+            .expect("cookie")
+            .starts_with("cashdesk_flash=e.")
+    );
+    let all = get(&app, &admin, "/console/stores").await;
+    assert!(!all.body.contains("shop-x") && !all.body.contains("&#60;b&#62;renamed"));
+    // Its own: renamed (and shown escaped), then created.
+    let r = call(
+        &app,
+        &merchant,
+        "POST",
+        &format!("/console/stores/{a_id}/shop-a/rename"),
+        Some(&form),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.headers["location"], "/console/stores");
+    let r = call(
+        &app,
+        &merchant,
+        "POST",
+        "/console/stores",
+        Some(&format!(
+            "csrf={CSRF}&appId={a_id}&storeId=shop-new&name=new"
+        )),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let own = get(&app, &merchant, "/console/stores").await;
+    assert!(
+        own.body.contains("&#60;b&#62;renamed&#60;/b&#62;"),
+        "{}",
+        own.body
+    );
+    assert!(own.body.contains("shop-new"));
+    // The auditor reads, and cannot write.
+    let auditor = principal(Role::Auditor, &[]);
+    assert_eq!(
+        get(&app, &auditor, "/console/stores").await.status,
+        StatusCode::OK
+    );
+    let r = call(&app, &auditor, "POST", "/console/stores", Some(&form)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
 
 async fn pages_render_for_an_admin_and_merchants_stay_in_their_apps(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -168,6 +266,7 @@ async fn pages_render_for_an_admin_and_merchants_stay_in_their_apps(backend: Bac
         "/console/notifications".to_owned(),
         "/console/notifications?state=FAILED".to_owned(),
         "/console/audit".to_owned(),
+        "/console/stores".to_owned(),
         "/console/audit?action=refund.&from=2020-01-01".to_owned(),
     ] {
         let r = get(&app, &admin, &uri).await;

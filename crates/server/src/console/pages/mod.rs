@@ -16,6 +16,7 @@ mod bindings;
 mod notifications;
 mod orders;
 mod refunds;
+mod stores;
 
 use axum::Router;
 use axum::extract::{Path, RawQuery};
@@ -38,6 +39,22 @@ pub fn router() -> Router<AppState> {
         .route(&format!("{BASE}/"), get(home))
         .route(&format!("{BASE}/lang/{{code}}"), get(switch_lang))
         .route(&format!("{BASE}/audit"), get(audit::list))
+        .route(
+            &format!("{BASE}/stores"),
+            get(stores::list).post(stores::create),
+        )
+        .route(
+            &format!("{BASE}/stores/{{app}}/{{store}}/rename"),
+            post(stores::rename),
+        )
+        .route(
+            &format!("{BASE}/stores/{{app}}/{{store}}/enable"),
+            post(stores::enable),
+        )
+        .route(
+            &format!("{BASE}/stores/{{app}}/{{store}}/disable"),
+            post(stores::disable),
+        )
         .route(&format!("{BASE}/orders"), get(orders::list))
         .route(&format!("{BASE}/orders/{{id}}"), get(orders::detail))
         .route(&format!("{BASE}/orders/{{id}}/sync"), post(orders::sync))
