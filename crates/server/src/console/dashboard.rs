@@ -11,10 +11,12 @@ use std::collections::BTreeMap;
 use askama::Template;
 use axum::Router;
 use axum::extract::{RawQuery, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use cashdesk_core::{FindingStatus, Fen, Permission};
-use cashdesk_store::{FindingFilter, NotificationFilter, NotificationState, StatsLine, StatsWindow};
+use cashdesk_core::{Fen, FindingStatus, Permission};
+use cashdesk_store::{
+    FindingFilter, NotificationFilter, NotificationState, StatsLine, StatsWindow,
+};
 use chrono::Utc;
 
 use super::BASE;
@@ -142,7 +144,7 @@ struct Page {
 
 async fn show(State(state): State<AppState>, ctx: Ctx, RawQuery(q): RawQuery) -> Response {
     if let Err(r) = ctx.require(Permission::OrdersRead) {
-        return r;
+        return r.into_response();
     }
     let t = match ctx.session.lang {
         Lang::Zh => &ZH,

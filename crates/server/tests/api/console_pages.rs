@@ -35,6 +35,7 @@ fn principal(role: Role, apps: &[&str]) -> Principal {
             .map(|a| AppId::parse(a).expect("app id"))
             .collect(),
         ip: None,
+        via: cashdesk_server::access::Via::Session,
     }
 }
 
