@@ -49,9 +49,9 @@ backend_tests!(
 );
 
 /// One browser at a time: the machine is small and the runs are timed.
-static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-pub const CHROMIUM_FLAGS: &[&str] = &[
+pub(crate) const CHROMIUM_FLAGS: &[&str] = &[
     "--headless=new",
     "--no-sandbox",
     "--disable-gpu",
@@ -87,7 +87,7 @@ fn tools() -> Option<(PathBuf, PathBuf)> {
     Some((chromium, driver))
 }
 
-fn artifacts_dir() -> PathBuf {
+pub(crate) fn artifacts_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
@@ -96,10 +96,19 @@ fn artifacts_dir() -> PathBuf {
     dir
 }
 
-struct Browser {
-    client: Client,
+pub(crate) struct Browser {
+    pub(crate) client: Client,
     _driver: tokio::process::Child,
     prefix: String,
+}
+
+/// What a [`Browser::start_on`] session looks like to the pages.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Screen {
+    /// Chromium's phone emulation (touch, the Android user agent).
+    Phone { width: u32, height: u32 },
+    /// A plain window.
+    Desktop { width: u32, height: u32 },
 }
 
 /// The performance / browser log since the last call (chromedriver's
@@ -133,6 +142,52 @@ impl Browser {
     /// Like [`Browser::start`]; `javascript: false` blocks every script
     /// (Chromium's content setting, as a user who turned JavaScript off).
     async fn start_with(prefix: &str, javascript: bool) -> Option<Browser> {
+        let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|f| (*f).to_owned()).collect();
+        let mut options = json!({"prefs": {"intl": {"accept_languages": "zh-CN,zh"}}});
+        if javascript {
+            options["mobileEmulation"] = json!({
+                "deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 1.0, "touch": true, "mobile": true},
+                "userAgent": ANDROID,
+            });
+        } else {
+            options["prefs"]["profile"] =
+                json!({"managed_default_content_settings": {"javascript": 2}});
+            // chromedriver's mobile emulation hangs every click once
+            // scripts are blocked, so the phone is a user agent and a
+            // window size here (all the cashier page looks at).
+            args.push(format!("--user-agent={ANDROID}"));
+            args.push("--window-size=390,844".to_owned());
+        }
+        Self::launch(prefix, args, options).await
+    }
+
+    /// A browser with scripts on, on `screen`, asking for pages in
+    /// `accept_language` (e.g. `"en,zh-CN"`).
+    pub(crate) async fn start_on(
+        prefix: &str,
+        screen: Screen,
+        accept_language: &str,
+    ) -> Option<Browser> {
+        let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|f| (*f).to_owned()).collect();
+        let mut options = json!({"prefs": {"intl": {"accept_languages": accept_language}}});
+        match screen {
+            Screen::Phone { width, height } => {
+                options["mobileEmulation"] = json!({
+                    "deviceMetrics": {"width": width, "height": height, "pixelRatio": 1.0, "touch": true, "mobile": true},
+                    "userAgent": ANDROID,
+                });
+            }
+            Screen::Desktop { width, height } => {
+                args.push(format!("--window-size={width},{height}"));
+            }
+        }
+        Self::launch(prefix, args, options).await
+    }
+
+    /// Starts chromedriver and a session with `args` and the other
+    /// `goog:chromeOptions`; `None` (with a message) when chromium or
+    /// chromedriver is missing outside CI.
+    async fn launch(prefix: &str, args: Vec<String>, mut options: Value) -> Option<Browser> {
         let Some((chromium, driver)) = tools() else {
             let msg = "chromium/chromedriver not found (apt-get install chromium chromium-driver, \
                        or set CASHDESK_CHROMIUM and CASHDESK_CHROMEDRIVER)";
@@ -166,25 +221,7 @@ impl Browser {
             assert!(Instant::now() < deadline, "chromedriver did not start");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|f| (*f).to_owned()).collect();
-        let mut options = json!({
-            "binary": chromium,
-            "prefs": {"intl": {"accept_languages": "zh-CN,zh"}},
-        });
-        if javascript {
-            options["mobileEmulation"] = json!({
-                "deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 1.0, "touch": true, "mobile": true},
-                "userAgent": ANDROID,
-            });
-        } else {
-            options["prefs"]["profile"] =
-                json!({"managed_default_content_settings": {"javascript": 2}});
-            // chromedriver's mobile emulation hangs every click once
-            // scripts are blocked, so the phone is a user agent and a
-            // window size here (all the cashier page looks at).
-            args.push(format!("--user-agent={ANDROID}"));
-            args.push("--window-size=390,844".to_owned());
-        }
+        options["binary"] = json!(chromium);
         options["args"] = json!(args);
         let caps = json!({
             "browserName": "chrome",
@@ -207,24 +244,26 @@ impl Browser {
         })
     }
 
-    async fn screenshot(&self, name: &str) {
+    /// Saves the viewport as `<artifacts>/<prefix>-<name>.png`; its path.
+    pub(crate) async fn screenshot(&self, name: &str) -> PathBuf {
         let png = self.client.screenshot().await.expect("screenshot");
         assert!(png.starts_with(b"\x89PNG"), "a PNG");
         let path = artifacts_dir().join(format!("{}-{name}.png", self.prefix));
         std::fs::write(&path, png).expect("write screenshot");
         eprintln!("screenshot: {}", path.display());
+        path
     }
 
-    async fn source(&self) -> String {
+    pub(crate) async fn source(&self) -> String {
         self.client.source().await.expect("page source")
     }
 
-    async fn url(&self) -> String {
+    pub(crate) async fn url(&self) -> String {
         self.client.current_url().await.expect("url").to_string()
     }
 
     /// Waits until the page source contains `text`; returns how long it took.
-    async fn wait_text(&self, text: &str, within: Duration) -> Duration {
+    pub(crate) async fn wait_text(&self, text: &str, within: Duration) -> Duration {
         let start = Instant::now();
         loop {
             if self.source().await.contains(text) {
@@ -262,7 +301,7 @@ impl Browser {
 
     /// Every URL the tab requested (DevTools network events) is on the
     /// server; no CSP violation was reported.
-    async fn assert_stayed_on(&self, base_url: &str) -> usize {
+    pub(crate) async fn assert_stayed_on(&self, base_url: &str) -> usize {
         let events = self.devtools_events().await;
         assert_requests_on(&events, &[base_url]);
         self.assert_no_csp_violation().await;
@@ -279,7 +318,7 @@ impl Browser {
         }
     }
 
-    async fn close(self) {
+    pub(crate) async fn close(self) {
         let _ = self.client.close().await;
     }
 }
