@@ -76,7 +76,7 @@ async fn world(app: &TestApp) -> World {
     app.wait_state(&shop.client, &out_trade_no, "SUCCESS").await;
     let refund = shop
         .client
-        .create_refund(&CreateRefundRequest::new(&out_trade_no, &orn(), 1000))
+        .create_refund(&CreateRefundRequest::new(&out_trade_no, orn(), 1000))
         .await
         .expect("refund");
     let r = admin_get(app, &format!("/api/admin/refunds/{}", refund.refund_id)).await;
@@ -407,6 +407,15 @@ async fn console_in_a_browser(b: Backend) {
     sign_in(&phone, &base, "ops").await;
     open(&phone, &base, "/console/orders", &w.out_trade_no).await;
     fits(&phone, 375).await;
+    // The list below the (one-column) search form.
+    phone
+        .client
+        .execute(
+            "document.querySelector('main table').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .expect("scroll to the list");
     phone.screenshot("orders-phone").await;
     phone.assert_stayed_on(&base).await;
     phone.close().await;
