@@ -67,6 +67,9 @@ pub enum Command {
     /// Reconciliation: run a day against the channels' bills, list runs
     /// and findings, resolve, export CSV.
     Recon(crate::recon::ReconCmd),
+    /// Console accounts (roles, passwords, second factor) and their API
+    /// tokens.
+    Account(crate::account::AccountCmd),
 }
 
 /// Where the operator API is and how to authenticate.
@@ -515,6 +518,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Audit(cmd) => admin::audit(config.as_deref(), &cmd.admin, cmd.action).await,
         Command::Recon(cmd) => crate::recon::recon(config.as_deref(), &cmd.admin, cmd.action).await,
+        Command::Account(cmd) => {
+            crate::account::account(config.as_deref(), &cmd.admin, cmd.action).await
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! everything an operator or merchant script does goes through
 //! `cashdesk-sdk`, so this crate stays a thin shell.
 
+mod account;
 mod admin;
 mod bench;
 mod cli;

@@ -180,6 +180,37 @@ mod tests {
         }
     }
 
+    /// docs/console.md prints the matrix; it must be this one.
+    #[test]
+    fn the_documented_matrix_is_the_code() {
+        let doc = include_str!("../../../docs/console.md");
+        let header = "| permission | admin | operator | finance | auditor | merchant |";
+        assert!(doc.contains(header), "the table's header changed");
+        let roles = [
+            Role::Admin,
+            Role::Operator,
+            Role::Finance,
+            Role::Auditor,
+            Role::Merchant,
+        ];
+        for &p in Permission::ALL {
+            let prefix = format!("| `{p}` |");
+            let line = doc
+                .lines()
+                .find(|l| l.starts_with(&prefix))
+                .unwrap_or_else(|| panic!("docs/console.md has no row for {p}"));
+            let cells: Vec<&str> = line.split('|').map(str::trim).skip(2).take(5).collect();
+            for (role, cell) in roles.iter().zip(&cells) {
+                let documented = match *cell {
+                    "✓" => true,
+                    "—" => false,
+                    other => panic!("{p}: cell `{other}`"),
+                };
+                assert_eq!(documented, role.allows(p), "{p} for {role}");
+            }
+        }
+    }
+
     #[test]
     fn names_round_trip() {
         for &r in Role::ALL {

@@ -56,6 +56,10 @@ id_type!(/// An app's application to use a channel.
     BindingId, 'B');
 id_type!(/// A reconciliation finding.
     FindingId, 'F');
+id_type!(/// A console account (operator, finance, auditor, merchant staff).
+    AccountId, 'U');
+id_type!(/// An account's API token (the token itself is never stored).
+    TokenId, 'K');
 
 #[cfg(test)]
 mod tests {

@@ -16,7 +16,9 @@ pub mod time;
 pub mod types;
 
 pub use access::{Permission, Role};
-pub use ids::{BindingId, ChannelId, ConfigId, FindingId, NotifyId, OrderId, RefundId};
+pub use ids::{
+    AccountId, BindingId, ChannelId, ConfigId, FindingId, NotifyId, OrderId, RefundId, TokenId,
+};
 pub use money::Fen;
 pub use state::{
     BindingState, FindingKind, FindingStatus, OrderState, ReconState, RefundState, ResultCode,

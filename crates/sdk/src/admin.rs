@@ -123,7 +123,7 @@ impl std::fmt::Debug for AdminClient {
 /// Encodes one path segment (ids are ASCII; anything else is escaped, and
 /// empty or dot segments are refused, so a hostile id cannot change the
 /// route).
-fn seg(s: &str) -> Result<String> {
+pub(crate) fn seg(s: &str) -> Result<String> {
     if s.is_empty() || s == "." || s == ".." {
         return Err(SdkError::InvalidUrl(format!("`{s}` is not an id")));
     }

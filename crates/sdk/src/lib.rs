@@ -59,6 +59,7 @@
 //! # Ok::<(), cashdesk_sdk::SdkError>(())
 //! ```
 
+mod accounts;
 mod admin;
 mod client;
 mod model;

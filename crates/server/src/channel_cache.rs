@@ -143,7 +143,8 @@ fn oauth_base_url(state: &AppState) -> Option<String> {
     }
 }
 
-/// The adapter for `config` (built or from the cache). A config whose
+/// The adapter for `config` (built or from the cache), wrapped so its
+/// order calls are recorded ([`crate::service::timeline::Recorded`]). A config whose
 /// stored credentials cannot build an adapter is a 502 CHANNEL_ERROR that
 /// names the problem (the operator must fix the config).
 pub fn adapter(state: &AppState, config: &ChannelConfig) -> ServiceResult<Arc<dyn Channel>> {
@@ -167,6 +168,8 @@ pub fn adapter(state: &AppState, config: &ChannelConfig) -> ServiceResult<Arc<dy
             config.config_id
         ))
     })?;
+    // Its order calls land in the order timeline.
+    let channel = crate::service::timeline::recorded(channel, state.store.clone());
     state.channels.put(&config.config_id, fp, channel.clone());
     Ok(channel)
 }

@@ -14,6 +14,7 @@ pub mod api;
 pub mod auth;
 pub mod cashier;
 pub mod channel_cache;
+pub mod charts;
 pub mod config;
 pub mod console;
 pub mod data_dir;

@@ -30,6 +30,7 @@ use cashdesk_crypto::{Secret, random};
 use cashdesk_store::{ConnectOptions, Store};
 use tokio::net::TcpListener;
 
+use crate::access::Principal;
 use crate::config::{Config, Mode, parse_schedule, redact_url};
 use crate::edge::{self, Edge, Posture, listener};
 use crate::metrics::Metrics;
@@ -659,7 +660,7 @@ async fn create_demo_app(
         refund_review: false,
         auto_refund_paid_after_close: false,
     };
-    let (app, key) = apps::create(state, new, "startup")
+    let (app, key) = apps::create(state, new, &Principal::system("startup", None))
         .await
         .map_err(|e| anyhow::anyhow!("creating the demo app: {e}"))?;
     let channels = match sandbox {

@@ -403,6 +403,18 @@ pub struct AuditView {
     pub action: String,
     pub target: String,
     pub detail: Value,
+    /// The actor's role (`app` for a signed merchant request; absent for
+    /// cashdesk itself and for entries older than roles).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// The client address the action came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// The object before and after the change, where the action has them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<Value>,
 }
 
 impl From<&AuditEntry> for AuditView {
@@ -413,6 +425,10 @@ impl From<&AuditEntry> for AuditView {
             action: a.action.clone(),
             target: a.target.clone(),
             detail: a.detail.clone(),
+            role: a.role.clone(),
+            ip: a.ip.clone(),
+            before: a.before.clone(),
+            after: a.after.clone(),
         }
     }
 }

@@ -1,13 +1,14 @@
 //! Background workers of one application: merchant notification delivery
 //! (see [`crate::service::delivery`]), the order and refund pollers and the
 //! expiry job (see [`crate::service::poller`], [`crate::service::refunds`]),
-//! binding auto-approval (when configured), nonce purge and metrics upkeep.
+//! binding auto-approval (when configured), nonce purge, the order
+//! timeline's retention and metrics upkeep.
 //! Plain tokio tasks that watch one shutdown flag; [`Workers::stop`] raises
 //! it and waits for each task to finish its current step.
 //!
 //! Every instance runs every worker, so nothing is done twice only because
 //! each step is safe to run on several instances at once: a compare-and-set
-//! or idempotent delete (auto-approval, nonce purge), a claim that is its
+//! or idempotent delete (auto-approval, nonce purge, timeline retention), a claim that is its
 //! own lease (the outbox, the pollers), or — for the expiry job, whose list
 //! of expired orders is a plain read — a cluster lease held by one instance
 //! at a time ([`crate::service::poller::EXPIRY_LEASE`]). No step relies on
@@ -259,6 +260,7 @@ impl Workers {
                         Ok(n) => tracing::debug!(purged = n, "expired nonces purged"),
                         Err(e) => tracing::warn!(error = %e, "nonce purge failed"),
                     }
+                    crate::service::timeline::prune(s.store.as_ref(), Utc::now()).await;
                     s.metrics.upkeep();
                 }
             },

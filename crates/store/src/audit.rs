@@ -64,13 +64,21 @@ impl<B: Backend> Audit for SqlStore<B> {
 
 fn insert_sql(e: &AuditEntry) -> Result<Sql> {
     Ok(Sql::new(format!(
-        "INSERT INTO audit ({AUDIT_COLS}) VALUES ($1, $2, $3, $4, $5)"
+        "INSERT INTO audit ({AUDIT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
     ))
     .bind(e.at)
     .bind(e.actor.as_str())
     .bind(e.action.as_str())
     .bind(e.target.as_str())
-    .bind(json_text("audit.detail", &e.detail)?))
+    .bind(json_text("audit.detail", &e.detail)?)
+    .bind(e.role.as_deref())
+    .bind(e.ip.as_deref())
+    .bind(optional_json("audit.before_json", e.before.as_ref())?.as_deref())
+    .bind(optional_json("audit.after_json", e.after.as_ref())?.as_deref()))
+}
+
+fn optional_json(column: &str, v: Option<&serde_json::Value>) -> Result<Option<String>> {
+    v.map(|v| json_text(column, v)).transpose()
 }
 
 /// Writes `entry` in `tx`: the audit entry of a state change commits or

@@ -248,6 +248,9 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// PostgreSQL (concurrent claimers take disjoint rows without waiting);
     /// empty on SQLite, where each write statement runs alone.
     fn skip_locked(&self) -> &'static str;
+    /// The China (UTC+8) day of the stored time `col`, as whole days since
+    /// 1970-01-01: the dashboard's per-day grouping.
+    fn cn_day(&self, col: &str) -> String;
 }
 
 /// A write transaction. Dropping it without [`Tx::commit`] rolls it back

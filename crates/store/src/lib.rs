@@ -21,7 +21,10 @@
 //! [`Channels`] (channel configs, channels, bindings), [`MerchantStores`]
 //! (and their identities), [`Orders`], [`Refunds`], [`Outbox`] (merchant
 //! notifications), [`Leases`], [`Audit`] and [`Reconciliations`] (runs and
-//! findings) and [`Statements`] (the daily statement). A caller holding
+//! findings), [`Statements`] (the daily statement), [`OrderEvents`] (the
+//! order timeline's channel calls, channel notifications and state
+//! changes), [`Dashboard`] (the console's figures) and [`Accounts`] (console
+//! accounts, their API tokens and sessions). A caller holding
 //! `Arc<dyn Store>` calls any of their methods without importing them.
 //! The queries and the row decoding are written once (those files,
 //! `common.rs` for what they share, `rows.rs`) because both engines accept
@@ -32,10 +35,13 @@
 //! A time read back is therefore the time written, truncated to the
 //! microsecond.
 
+mod accounts;
 mod apps;
 mod audit;
 mod channels;
 mod common;
+mod dashboard;
+mod events;
 mod leases;
 mod merchant_stores;
 pub mod model;
@@ -53,9 +59,16 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use accounts::{Account, AccountUpdate, Accounts, ApiToken, Session};
 pub use apps::Apps;
 pub use audit::Audit;
 pub use channels::Channels;
+pub use dashboard::{
+    AppStats, ChannelStats, Dashboard, DashboardStats, DayStats, StatsLine, StatsWindow, StoreStats,
+};
+pub use events::{
+    EventOutcome, MAX_SUMMARY_BYTES, NewOrderEvent, OrderEventKind, OrderEventRecord, OrderEvents,
+};
 pub use leases::Leases;
 pub use merchant_stores::MerchantStores;
 pub use model::*;
@@ -127,6 +140,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[async_trait]
 pub trait Store:
     Settings
+    + Accounts
     + Apps
     + Channels
     + MerchantStores
@@ -137,6 +151,8 @@ pub trait Store:
     + Audit
     + Reconciliations
     + Statements
+    + OrderEvents
+    + Dashboard
     + Send
     + Sync
     + 'static

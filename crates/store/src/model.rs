@@ -358,6 +358,23 @@ pub struct AuditEntry {
     pub action: String,
     pub target: String,
     pub detail: serde_json::Value,
+    /// The actor's role (`None`: the system, or an entry older than roles).
+    pub role: Option<String>,
+    /// The client address the action came from.
+    pub ip: Option<String>,
+    /// The object before and after the change, where the action has them
+    /// (never a secret).
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+impl AuditEntry {
+    /// The entry with the object before and after the change.
+    pub fn with_change(mut self, before: serde_json::Value, after: serde_json::Value) -> Self {
+        self.before = Some(before);
+        self.after = Some(after);
+        self
+    }
 }
 
 /// When the poller asks a channel about a PAYING order or a PROCESSING

@@ -115,6 +115,10 @@ impl Backend for Postgres {
     fn skip_locked(&self) -> &'static str {
         " FOR UPDATE SKIP LOCKED"
     }
+
+    fn cn_day(&self, col: &str) -> String {
+        format!("CAST(FLOOR((EXTRACT(EPOCH FROM {col}) + 28800) / 86400) AS BIGINT)")
+    }
 }
 
 pub(crate) struct PostgresTx(sqlx::Transaction<'static, sqlx::Postgres>);

@@ -699,7 +699,8 @@ impl TryFrom<RawIdentity> for StoreIdentity {
     }
 }
 
-pub(crate) const AUDIT_COLS: &str = "at, actor, action, target, detail";
+pub(crate) const AUDIT_COLS: &str =
+    "at, actor, action, target, detail, role, ip, before_json, after_json";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct RawAudit {
@@ -708,6 +709,10 @@ pub(crate) struct RawAudit {
     action: String,
     target: String,
     detail: String,
+    role: Option<String>,
+    ip: Option<String>,
+    before_json: Option<String>,
+    after_json: Option<String>,
 }
 
 impl TryFrom<RawAudit> for AuditEntry {
@@ -720,6 +725,16 @@ impl TryFrom<RawAudit> for AuditEntry {
             action: r.action,
             target: r.target,
             detail: json("audit.detail", &r.detail)?,
+            role: r.role,
+            ip: r.ip,
+            before: r
+                .before_json
+                .map(|v| json("audit.before_json", &v))
+                .transpose()?,
+            after: r
+                .after_json
+                .map(|v| json("audit.after_json", &v))
+                .transpose()?,
         })
     }
 }

@@ -333,6 +333,12 @@ impl Backend for Sqlite {
     fn skip_locked(&self) -> &'static str {
         ""
     }
+
+    fn cn_day(&self, col: &str) -> String {
+        // Times are unix microseconds; integer division floors them (all
+        // are after 1970).
+        format!("(({col} / 1000000 + 28800) / 86400)")
+    }
 }
 
 /// A unit of the writer's current or next group. Dropping it without

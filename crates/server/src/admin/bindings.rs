@@ -1,22 +1,23 @@
 //! Admin: binding applications (`?state=&appId=`, the names of
 //! `cashdesk_api::BindingQuery`, checked by a test in `admin/mod.rs`),
-//! approve / reject.
+//! approve / reject. A merchant account sees its apps' applications.
 
 use axum::extract::{RawQuery, State};
 
+use crate::access::Principal;
 use crate::envelope::Success;
 use crate::error::ApiResult;
 use crate::input::{ListQuery, PathParam};
 use crate::service::bindings;
 use crate::state::AppState;
 use crate::wire::BindingView;
-use cashdesk_core::{AppId, BindingState};
+use cashdesk_core::{AppId, BindingState, Permission};
 use cashdesk_store::BindingFilter;
 
 /// The typed filter of `GET /api/admin/bindings`.
 pub fn filter(q: &ListQuery) -> ApiResult<BindingFilter> {
     Ok(BindingFilter {
-        // Every app: the operator token sees all.
+        // The principal's scope, set by the handler.
         app_ids: None,
         app_id: q.get("appId", "is not an app id", |s| AppId::parse(s).ok())?,
         state: q.get("state", "must be PENDING, APPROVED or REJECTED", |s| {
@@ -27,22 +28,29 @@ pub fn filter(q: &ListQuery) -> ApiResult<BindingFilter> {
 
 pub async fn list(
     State(state): State<AppState>,
+    by: Principal,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Success<Vec<BindingView>>> {
-    let filter = filter(&ListQuery::parse(q.as_deref()))?;
+    by.require(Permission::BindingsRead)?;
+    let mut filter = filter(&ListQuery::parse(q.as_deref()))?;
+    filter.app_ids = by.list_scope(filter.app_id.as_ref())?;
     Ok(Success(bindings::list(&state, &filter).await?))
 }
 
 pub async fn approve(
     State(state): State<AppState>,
+    by: Principal,
     PathParam(id): PathParam,
 ) -> ApiResult<Success<BindingView>> {
-    Ok(Success(bindings::decide(&state, &id, true).await?))
+    by.require(Permission::BindingsDecide)?;
+    Ok(Success(bindings::decide(&state, &id, true, &by).await?))
 }
 
 pub async fn reject(
     State(state): State<AppState>,
+    by: Principal,
     PathParam(id): PathParam,
 ) -> ApiResult<Success<BindingView>> {
-    Ok(Success(bindings::decide(&state, &id, false).await?))
+    by.require(Permission::BindingsDecide)?;
+    Ok(Success(bindings::decide(&state, &id, false, &by).await?))
 }

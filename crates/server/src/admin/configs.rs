@@ -3,47 +3,61 @@
 use axum::extract::State;
 use serde_json::{Value, json};
 
+use crate::access::Principal;
 use crate::envelope::Success;
 use crate::error::ApiResult;
 use crate::input::{JsonObject, PathParam};
 use crate::service::channels;
 use crate::state::AppState;
 use crate::wire::ChannelConfigView;
+use cashdesk_core::Permission;
 
 pub async fn create(
     State(state): State<AppState>,
+    by: Principal,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Success<Value>> {
-    let id = channels::create_config(&state, &body).await?;
+    by.require(Permission::ChannelsWrite)?;
+    let id = channels::create_config(&state, &body, &by).await?;
     Ok(Success(json!({ "configId": id })))
 }
 
-pub async fn list(State(state): State<AppState>) -> ApiResult<Success<Vec<ChannelConfigView>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    by: Principal,
+) -> ApiResult<Success<Vec<ChannelConfigView>>> {
+    by.require(Permission::ChannelsRead)?;
     Ok(Success(channels::list_configs(&state).await?))
 }
 
 pub async fn get(
     State(state): State<AppState>,
+    by: Principal,
     PathParam(id): PathParam,
 ) -> ApiResult<Success<ChannelConfigView>> {
+    by.require(Permission::ChannelsRead)?;
     Ok(Success(channels::get_config(&state, &id).await?))
 }
 
 pub async fn disable(
     State(state): State<AppState>,
+    by: Principal,
     PathParam(id): PathParam,
 ) -> ApiResult<Success<ChannelConfigView>> {
+    by.require(Permission::ChannelsWrite)?;
     Ok(Success(
-        channels::set_config_enabled(&state, &id, false).await?,
+        channels::set_config_enabled(&state, &id, false, &by).await?,
     ))
 }
 
 pub async fn enable(
     State(state): State<AppState>,
+    by: Principal,
     PathParam(id): PathParam,
 ) -> ApiResult<Success<ChannelConfigView>> {
+    by.require(Permission::ChannelsWrite)?;
     Ok(Success(
-        channels::set_config_enabled(&state, &id, true).await?,
+        channels::set_config_enabled(&state, &id, true, &by).await?,
     ))
 }
 
@@ -51,10 +65,12 @@ pub async fn enable(
 /// (`service::channels::replace_credentials`).
 pub async fn credentials(
     State(state): State<AppState>,
+    by: Principal,
     PathParam(id): PathParam,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Success<ChannelConfigView>> {
+    by.require(Permission::ChannelSecretsWrite)?;
     Ok(Success(
-        channels::replace_credentials(&state, &id, &body).await?,
+        channels::replace_credentials(&state, &id, &body, &by).await?,
     ))
 }

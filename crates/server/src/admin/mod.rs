@@ -1,8 +1,13 @@
 //! The operator API under `/api/admin`: `Authorization: Bearer <token>`,
-//! compared in constant time, length included (401 code 4019 otherwise).
-//! Every write is audited (actor "admin", no secrets in the detail).
+//! the break-glass admin token or an account's API token (401 code 4019
+//! otherwise; [`access::authenticate`]). Each handler checks the one
+//! permission it needs (403 code 4035) and, for a merchant account, that
+//! the object is one of its apps' (404 otherwise). Every write is audited
+//! with the account, its role, the client address and, where it has
+//! them, the object before and after (no secrets).
 //! Responses are not signed: the bearer token over TLS is the trust.
 
+mod accounts;
 mod apps;
 mod audit;
 mod bindings;
@@ -15,41 +20,11 @@ mod refunds;
 mod stores;
 
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::HeaderMap;
-use axum::http::header::AUTHORIZATION;
-use axum::middleware::{Next, from_fn_with_state};
-use axum::response::{IntoResponse, Response};
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post, put};
 
-use crate::error::{ApiError, ErrorCode};
+use crate::access;
 use crate::state::AppState;
-
-/// Whether the request carries the operator token.
-pub fn bearer_matches(state: &AppState, headers: &HeaderMap) -> bool {
-    let Some(given) = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    else {
-        return false;
-    };
-    // Digests compared: the time tells neither a partial match nor the
-    // token's length.
-    state.admin_token.matches(given.trim().as_bytes())
-}
-
-async fn require_admin(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if bearer_matches(&state, req.headers()) {
-        next.run(req).await
-    } else {
-        ApiError::new(
-            ErrorCode::AdminUnauthorized,
-            "the operator API needs Authorization: Bearer <admin token>",
-        )
-        .into_response()
-    }
-}
 
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
@@ -135,7 +110,33 @@ pub fn router(state: AppState) -> Router<AppState> {
             post(recon::resolve),
         )
         .route("/api/admin/audit", get(audit::list))
-        .route_layer(from_fn_with_state(state, require_admin))
+        .route("/api/admin/me", get(accounts::me))
+        .route(
+            "/api/admin/accounts",
+            get(accounts::list).post(accounts::create),
+        )
+        .route("/api/admin/accounts/{id}", get(accounts::get))
+        .route(
+            "/api/admin/accounts/{id}/settings",
+            post(accounts::settings),
+        )
+        .route(
+            "/api/admin/accounts/{id}/password",
+            post(accounts::reset_password),
+        )
+        .route(
+            "/api/admin/accounts/{id}/totp/reset",
+            post(accounts::reset_totp),
+        )
+        .route(
+            "/api/admin/accounts/{id}/tokens",
+            get(accounts::list_tokens).post(accounts::create_token),
+        )
+        .route(
+            "/api/admin/tokens/{id}/revoke",
+            post(accounts::revoke_token),
+        )
+        .route_layer(from_fn_with_state(state, access::authenticate))
 }
 
 #[cfg(test)]

@@ -3,9 +3,10 @@
 //! a test in `admin/mod.rs` checks that each of its names is read here.
 
 use axum::extract::{RawQuery, State};
-use cashdesk_core::{AppId, OrderId, OrderState, OutTradeNo, StoreId};
+use cashdesk_core::{AppId, OrderId, OrderState, OutTradeNo, Permission, StoreId};
 use cashdesk_store::OrderFilter;
 
+use crate::access::Principal;
 use crate::envelope::Success;
 use crate::error::ApiResult;
 use crate::input::{ListQuery, PathParam};
@@ -16,7 +17,7 @@ use crate::wire::OrderView;
 /// The typed filter of `GET /api/admin/orders`.
 pub fn filter(q: &ListQuery) -> ApiResult<OrderFilter> {
     Ok(OrderFilter {
-        // Every app: the operator token sees all.
+        // The principal's scope, set by the handler.
         app_ids: None,
         app_id: q.get("appId", "is not an app id", |s| AppId::parse(s).ok())?,
         store_id: q.get("storeId", "is not a store id", |s| StoreId::parse(s).ok())?,
@@ -34,15 +35,22 @@ pub fn filter(q: &ListQuery) -> ApiResult<OrderFilter> {
 
 pub async fn list(
     State(state): State<AppState>,
+    by: Principal,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Success<Vec<OrderView>>> {
-    let filter = filter(&ListQuery::parse(q.as_deref()))?;
+    by.require(Permission::OrdersRead)?;
+    let mut filter = filter(&ListQuery::parse(q.as_deref()))?;
+    filter.app_ids = by.list_scope(filter.app_id.as_ref())?;
     Ok(Success(orders::admin_list(&state, &filter).await?))
 }
 
 pub async fn get(
     State(state): State<AppState>,
+    by: Principal,
     PathParam(id): PathParam,
 ) -> ApiResult<Success<OrderView>> {
-    Ok(Success(orders::admin_get(&state, &id).await?))
+    by.require(Permission::OrdersRead)?;
+    let order = orders::admin_get(&state, &id).await?;
+    by.scoped(&order.app_id, format!("order {id}"))?;
+    Ok(Success(order))
 }

@@ -8,16 +8,16 @@
 use axum::extract::{RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use cashdesk_core::{AppId, ConfigId, FindingId, FindingKind, ReconState, StoreId};
+use cashdesk_core::{AppId, ConfigId, FindingId, FindingKind, Permission, ReconState, StoreId};
 use cashdesk_store::{FindingFilter, ReconRunFilter, StatementFilter};
 use chrono::NaiveDate;
 
+use crate::access::Principal;
 use crate::envelope::Success;
 use crate::error::ApiResult;
 use crate::input::{Fields, JsonObject, ListQuery, PathParam};
 use crate::recon::RunOptions;
 use crate::recon::views::{self, FindingView, ReconRunView};
-use crate::service::ADMIN_ACTOR;
 use crate::service::error::ServiceError;
 use crate::state::AppState;
 
@@ -57,16 +57,20 @@ pub fn finding_filter(q: &ListQuery) -> ApiResult<FindingFilter> {
 
 pub async fn list(
     State(state): State<AppState>,
+    by: Principal,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Success<Vec<ReconRunView>>> {
+    by.require(Permission::ReconRead)?;
     let filter = run_filter(&ListQuery::parse(q.as_deref()))?;
     Ok(Success(views::list_runs(&state, &filter).await?))
 }
 
 pub async fn run(
     State(state): State<AppState>,
+    by: Principal,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Success<Vec<ReconRunView>>> {
+    by.require(Permission::ReconRun)?;
     let f = Fields(&body);
     let date = f.str_req("date", 10)?;
     let date =
@@ -87,8 +91,10 @@ pub async fn run(
 
 pub async fn findings(
     State(state): State<AppState>,
+    by: Principal,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Success<Vec<FindingView>>> {
+    by.require(Permission::ReconRead)?;
     let filter = finding_filter(&ListQuery::parse(q.as_deref()))?;
     Ok(Success(views::list_findings(&state, &filter).await?))
 }
@@ -97,10 +103,16 @@ pub async fn findings(
 /// the daily statement (JSON, or CSV with `format=csv`).
 pub async fn statement(
     State(state): State<AppState>,
+    by: Principal,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
+    by.require(Permission::StatementsRead)?;
     let q = ListQuery::parse(q.as_deref());
-    let filter = statement_filter(&q)?;
+    let mut filter = statement_filter(&q)?;
+    // A merchant's statement: its app only (bill lines that are no
+    // cashdesk order have no app and are an operator's to see).
+    let asked = filter.app_id.as_deref().map(AppId::parse).transpose()?;
+    filter.app_id = by.narrow(asked)?.map(|a| a.as_str().to_owned());
     let csv = q
         .get("format", "must be json or csv", |s| match s {
             "json" => Some(false),
@@ -143,18 +155,20 @@ pub fn statement_filter(q: &ListQuery) -> ApiResult<StatementFilter> {
 
 pub async fn finding(
     State(state): State<AppState>,
+    by: Principal,
     PathParam(id): PathParam,
 ) -> ApiResult<Success<FindingView>> {
+    by.require(Permission::ReconRead)?;
     Ok(Success(views::get_finding(&state, &id).await?))
 }
 
 pub async fn resolve(
     State(state): State<AppState>,
+    by: Principal,
     PathParam(id): PathParam,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Success<FindingView>> {
+    by.require(Permission::ReconResolve)?;
     let note = Fields(&body).text_req("note", 1000)?;
-    Ok(Success(
-        views::resolve(&state, &id, note, ADMIN_ACTOR).await?,
-    ))
+    Ok(Success(views::resolve(&state, &id, note, &by).await?))
 }

@@ -6,6 +6,7 @@
 //! | channel notifications | client address | `rate_limit_public` (same bucket) | 429 with the channel's own failure reply ([`crate::notify`]) |
 //! | signed merchant API, binding applications, admin API | client address, before any credential is checked | `rate_limit_api` | 429, code 4290 |
 //! | signed merchant API, binding applications | the verified app | `rate_limit_api` | 429, code 4290, signed ([`crate::auth`]) |
+//! | console sign-in (`POST /console/login`) | client address | 10 a minute, always on ([`LOGIN_PER_MINUTE`]) | 429 page |
 //! | `/healthz`, `/metrics`, API docs | — | none | — |
 //!
 //! Every refusal has `Retry-After` (whole seconds) and is counted in
@@ -85,8 +86,13 @@ impl Refused {
     }
 }
 
+/// Console sign-in attempts a client address may make a minute (on top
+/// of each account's own lock after repeated failures).
+pub const LOGIN_PER_MINUTE: u32 = 10;
+
 pub struct RateLimits {
     public: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    login: Option<DefaultKeyedRateLimiter<IpAddr>>,
     api: Option<DefaultKeyedRateLimiter<IpAddr>>,
     app: Option<DefaultKeyedRateLimiter<String>>,
     clock: DefaultClock,
@@ -116,6 +122,8 @@ impl RateLimits {
         RateLimits {
             public: keyed(config.rate_limit_public, config.rate_limit_public_burst),
             api: keyed(config.rate_limit_api, config.rate_limit_api_burst),
+            login: NonZeroU32::new(LOGIN_PER_MINUTE)
+                .map(|n| RateLimiter::keyed(Quota::per_minute(n).allow_burst(n))),
             app: keyed(config.rate_limit_api, config.rate_limit_api_burst),
             clock: DefaultClock::default(),
         }
@@ -144,6 +152,11 @@ impl RateLimits {
         self.check(&self.api, &ip_key(ip))
     }
 
+    /// One console sign-in attempt from `ip`.
+    pub fn login(&self, ip: IpAddr) -> Result<(), Refused> {
+        self.check(&self.login, &ip_key(ip))
+    }
+
     /// One verified request of `app_id`.
     pub fn app(&self, app_id: &str) -> Result<(), Refused> {
         match &self.app {
@@ -155,7 +168,7 @@ impl RateLimits {
     /// Drops the buckets that are full again (memory: only keys active
     /// lately are kept).
     pub fn retain_recent(&self) {
-        for l in [&self.public, &self.api].into_iter().flatten() {
+        for l in [&self.public, &self.api, &self.login].into_iter().flatten() {
             l.retain_recent();
             l.shrink_to_fit();
         }

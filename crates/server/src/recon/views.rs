@@ -3,12 +3,13 @@
 //! resolve findings.
 
 use cashdesk_core::{ConfigId, FindingId, FindingStatus};
-use cashdesk_store::{AuditEntry, Finding, FindingFilter, ReconRun, ReconRunFilter};
+use cashdesk_store::{Finding, FindingFilter, ReconRun, ReconRunFilter};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::json;
 
 use super::{RunOptions, run_day};
+use crate::access::Principal;
 use crate::service::error::{ServiceError, ServiceResult};
 use crate::state::AppState;
 
@@ -171,16 +172,12 @@ pub async fn resolve(
     state: &AppState,
     id: &str,
     note: &str,
-    actor: &str,
+    by: &Principal,
 ) -> ServiceResult<FindingView> {
     let fid = finding_id(id)?;
-    let audit = AuditEntry {
-        at: Utc::now(),
-        actor: actor.to_owned(),
-        action: "recon.finding.resolve".to_owned(),
-        target: fid.to_string(),
-        detail: json!({"note": note}),
-    };
+    let audit = by
+        .audit("recon.finding.resolve", fid.as_str(), json!({"note": note}))
+        .with_change(json!({"status": "OPEN"}), json!({"status": "RESOLVED"}));
     if let Some(f) = state.store.resolve_finding(&fid, note, &audit).await? {
         return Ok(FindingView::from(&f));
     }

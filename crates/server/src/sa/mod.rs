@@ -8,8 +8,9 @@ use axum::http::HeaderMap;
 use axum::middleware::from_fn_with_state;
 use axum::routing::post;
 
-use crate::admin::bearer_matches;
+use crate::access::Principal;
 use crate::auth::{Authed, require_signature};
+use crate::edge::client_ip::ClientIp;
 use crate::envelope;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::input::{JsonObject, parse_object};
@@ -29,17 +30,21 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(signed)
 }
 
-/// `POST /api/cashier-desk-sa/register`. With a valid operator token it
-/// always works; without one only when open registration is on. A missing
+/// `POST /api/cashier-desk-sa/register`. With the admin token, or the API
+/// token of an account that may create apps, it always works; without one only when open registration is on. A missing
 /// or wrong token on a closed server is 403 REGISTRATION_CLOSED (the caller
 /// is not an operator, and registration is closed to everyone else).
 async fn register(
     State(state): State<AppState>,
+    client: Option<Extension<ClientIp>>,
     headers: HeaderMap,
     body: Result<JsonObject, ApiError>,
 ) -> ApiResult<envelope::Success<RegisterAppResponse>> {
-    let operator = bearer_matches(&state, &headers);
-    if !operator && !state.config.open_registration {
+    let ip = client.map(|Extension(ClientIp(ip))| ip);
+    let operator = crate::access::bearer_principal(&state, &headers, ip)
+        .await?
+        .filter(|p| p.can(cashdesk_core::Permission::AppsWrite));
+    if operator.is_none() && !state.config.open_registration {
         return Err(ApiError::new(
             ErrorCode::RegistrationClosed,
             "registration needs the operator token (Authorization: Bearer …); open registration is off",
@@ -47,12 +52,8 @@ async fn register(
     }
     let JsonObject(body) = body?;
     let new = apps::NewApp::parse(&state, &body)?;
-    let actor = if operator {
-        "admin"
-    } else {
-        "open-registration"
-    };
-    let (app, key) = apps::create(&state, new, actor).await?;
+    let by = operator.unwrap_or_else(|| Principal::system("open-registration", ip));
+    let (app, key) = apps::create(&state, new, &by).await?;
     Ok(envelope::Success(apps::registered(&app, &key)))
 }
 

@@ -10,6 +10,7 @@ use cashdesk_store::{App, AppSettingsUpdate};
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 
+use crate::access::Principal;
 use crate::auth::app_key_aad;
 use crate::input::Fields;
 use crate::service::error::{ServiceError, ServiceResult};
@@ -101,7 +102,7 @@ pub fn new_app_id() -> AppId {
 }
 
 /// Creates the app; the returned key is the only time it exists in clear.
-pub async fn create(state: &AppState, new: NewApp, actor: &str) -> ServiceResult<(App, Secret)> {
+pub async fn create(state: &AppState, new: NewApp, by: &Principal) -> ServiceResult<(App, Secret)> {
     let app_id = new_app_id();
     let key = Secret::new(random::token(32));
     let app = App {
@@ -123,7 +124,7 @@ pub async fn create(state: &AppState, new: NewApp, actor: &str) -> ServiceResult
     state.store.insert_app(&app).await?;
     super::audit(
         state,
-        actor,
+        by,
         "app.register",
         app.app_id.as_str(),
         json!({ "appName": app.app_name, "signType": app.sign_type }),
@@ -164,13 +165,26 @@ pub async fn list(state: &AppState) -> ServiceResult<Vec<AppView>> {
         .collect())
 }
 
-pub async fn set_enabled(state: &AppState, app_id: &str, enabled: bool) -> ServiceResult<AppView> {
+pub async fn set_enabled(
+    state: &AppState,
+    app_id: &str,
+    enabled: bool,
+    by: &Principal,
+) -> ServiceResult<AppView> {
     let id = parse_id(app_id)?;
     if !state.store.set_app_enabled(&id, enabled).await? {
         return Err(ServiceError::not_found(format!("app {app_id}")));
     }
     let action = if enabled { "app.enable" } else { "app.disable" };
-    super::audit(state, "admin", action, id.as_str(), Value::Null).await;
+    super::audit_change(
+        state,
+        by,
+        action,
+        id.as_str(),
+        json!({ "enabled": !enabled }),
+        json!({ "enabled": enabled }),
+    )
+    .await;
     get(state, app_id).await
 }
 
@@ -180,6 +194,7 @@ pub async fn update_settings(
     state: &AppState,
     app_id: &str,
     body: &Map<String, Value>,
+    by: &Principal,
 ) -> ServiceResult<AppSettingsView> {
     let id = parse_id(app_id)?;
     let f = Fields(body);
@@ -217,7 +232,7 @@ pub async fn update_settings(
         detail["notifyUrl"] = json!(url);
         detail["notificationsReaddressed"] = json!(readdressed);
     }
-    super::audit(state, "admin", "app.settings", id.as_str(), detail).await;
+    super::audit(state, by, "app.settings", id.as_str(), detail).await;
     Ok(AppSettingsView {
         app: AppView::from(&app),
         notifications_readdressed: update.notify_url.is_some().then_some(readdressed),
@@ -242,6 +257,7 @@ pub async fn rotate_key(
     state: &AppState,
     app_id: &str,
     body: &Map<String, Value>,
+    by: &Principal,
 ) -> ServiceResult<RotatedKeyView> {
     let id = parse_id(app_id)?;
     let f = Fields(body);
@@ -279,7 +295,7 @@ pub async fn rotate_key(
         .ok_or_else(|| ServiceError::not_found(format!("app {app_id}")))?;
     super::audit(
         state,
-        "admin",
+        by,
         "app.rotate_key",
         id.as_str(),
         json!({ "signType": rotated.sign_type, "overlapSeconds": overlap, "previousKeyValidUntil": crate::wire::time(until) }),

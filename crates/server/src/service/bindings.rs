@@ -10,6 +10,7 @@ use cashdesk_store::{App, Binding, BindingFilter, Inserted};
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 
+use crate::access::Principal;
 use crate::input::Fields;
 use crate::service::error::{BindingRefusal, ServiceError, ServiceResult};
 use crate::state::AppState;
@@ -101,7 +102,7 @@ pub async fn apply(
         Inserted::New(b) => {
             crate::service::audit(
                 state,
-                app.app_id.as_str(),
+                &Principal::app(&app.app_id, None),
                 "binding.apply",
                 b.binding_id.as_str(),
                 json!({ "channelId": b.channel_id, "storeId": b.store_id }),
@@ -135,6 +136,7 @@ pub async fn decide(
     state: &AppState,
     binding_id: &str,
     approve: bool,
+    by: &Principal,
 ) -> ServiceResult<BindingView> {
     let id = BindingId::parse(binding_id)
         .ok_or_else(|| ServiceError::not_found(format!("binding {binding_id}")))?;
@@ -145,7 +147,7 @@ pub async fn decide(
     };
     match state
         .store
-        .decide_binding(&id, to, "admin", Utc::now())
+        .decide_binding(&id, to, &by.actor, Utc::now())
         .await?
     {
         Some(b) => {
@@ -154,14 +156,17 @@ pub async fn decide(
             } else {
                 "binding.reject"
             };
-            crate::service::audit(
-                state,
-                "admin",
-                action,
-                id.as_str(),
-                json!({ "appId": b.app_id, "channelId": b.channel_id }),
-            )
-            .await;
+            let entry = by
+                .audit(
+                    action,
+                    id.as_str(),
+                    json!({ "appId": b.app_id, "channelId": b.channel_id }),
+                )
+                .with_change(
+                    json!({ "state": BindingState::Pending }),
+                    json!({ "state": b.state }),
+                );
+            crate::service::record(state, entry).await;
             Ok(BindingView::from(&b))
         }
         None => match state.store.get_binding(&id).await? {

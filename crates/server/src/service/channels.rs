@@ -7,6 +7,7 @@ use cashdesk_store::{Channel, ChannelConfig};
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 
+use crate::access::Principal;
 use crate::input::Fields;
 use crate::service::error::{ServiceError, ServiceResult};
 use crate::state::AppState;
@@ -48,7 +49,11 @@ fn http_url(field: &str, s: &str) -> ServiceResult<String> {
     Ok(u.as_str().trim_end_matches('/').to_owned())
 }
 
-pub async fn create_config(state: &AppState, body: &Map<String, Value>) -> ServiceResult<ConfigId> {
+pub async fn create_config(
+    state: &AppState,
+    body: &Map<String, Value>,
+    by: &Principal,
+) -> ServiceResult<ConfigId> {
     let f = Fields(body);
     let channel_type_s = f.str_req("channelType", 16)?;
     let channel_type = ChannelType::parse(channel_type_s)
@@ -100,7 +105,7 @@ pub async fn create_config(state: &AppState, body: &Map<String, Value>) -> Servi
     let keys: Vec<&String> = credentials.keys().collect();
     super::audit(
         state,
-        "admin",
+        by,
         "channel_config.create",
         config_id.as_str(),
         json!({ "channelType": channel_type, "name": config.name, "mchId": config.mch_id, "credentialKeys": keys }),
@@ -142,6 +147,7 @@ pub async fn replace_credentials(
     state: &AppState,
     config_id: &str,
     body: &Map<String, Value>,
+    by: &Principal,
 ) -> ServiceResult<ChannelConfigView> {
     let id = parse_config_id(config_id)?;
     let f = Fields(body);
@@ -193,7 +199,7 @@ pub async fn replace_credentials(
     state.channels.invalidate(&id);
     super::audit(
         state,
-        "admin",
+        by,
         "channel_config.credentials",
         id.as_str(),
         json!({ "changedKeys": changed, "removedKeys": removed }),
@@ -247,6 +253,7 @@ pub async fn set_config_enabled(
     state: &AppState,
     config_id: &str,
     enabled: bool,
+    by: &Principal,
 ) -> ServiceResult<ChannelConfigView> {
     let id = parse_config_id(config_id)?;
     if !state.store.set_channel_config_enabled(&id, enabled).await? {
@@ -260,13 +267,22 @@ pub async fn set_config_enabled(
     } else {
         "channel_config.disable"
     };
-    super::audit(state, "admin", action, id.as_str(), Value::Null).await;
+    super::audit_change(
+        state,
+        by,
+        action,
+        id.as_str(),
+        json!({ "enabled": !enabled }),
+        json!({ "enabled": enabled }),
+    )
+    .await;
     get_config(state, config_id).await
 }
 
 pub async fn create_channel(
     state: &AppState,
     body: &Map<String, Value>,
+    by: &Principal,
 ) -> ServiceResult<ChannelId> {
     let f = Fields(body);
     let config_s = f.str_req("configId", 64)?;
@@ -326,7 +342,7 @@ pub async fn create_channel(
         })?;
     super::audit(
         state,
-        "admin",
+        by,
         "channel.create",
         channel.channel_id.as_str(),
         json!({ "configId": channel.config_id, "sceneCode": scene_code, "channelName": channel.channel_name }),
@@ -377,6 +393,7 @@ pub async fn set_channel_enabled(
     state: &AppState,
     channel_id: &str,
     enabled: bool,
+    by: &Principal,
 ) -> ServiceResult<ChannelView> {
     let id = parse_channel_id(channel_id)?;
     if !state.store.set_channel_enabled(&id, enabled).await? {
@@ -387,7 +404,15 @@ pub async fn set_channel_enabled(
     } else {
         "channel.disable"
     };
-    super::audit(state, "admin", action, id.as_str(), Value::Null).await;
+    super::audit_change(
+        state,
+        by,
+        action,
+        id.as_str(),
+        json!({ "enabled": !enabled }),
+        json!({ "enabled": enabled }),
+    )
+    .await;
     get_channel(state, channel_id).await
 }
 

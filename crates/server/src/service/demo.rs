@@ -19,6 +19,7 @@ use cashdesk_store::App;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::access::Principal;
 use crate::service::error::{ServiceError, ServiceResult};
 use crate::service::{bindings, channels};
 use crate::state::AppState;
@@ -88,6 +89,7 @@ pub async fn bind_demo_channels(
     sandbox: &Sandbox,
     app: &App,
 ) -> ServiceResult<Vec<DemoChannel>> {
+    let by = &Principal::system("startup", None);
     let to_value = |v: Result<Value, serde_json::Error>| v.map_err(ServiceError::internal);
     let mut configs = Vec::new();
     for (version, sign_type, first_sort) in [("v2", Some("HMAC-SHA256"), 0), ("v3", None, 10)] {
@@ -161,7 +163,7 @@ pub async fn bind_demo_channels(
         if let Some(v) = c.api_version {
             body["apiVersion"] = json!(v);
         }
-        let config_id = channels::create_config(state, &object(body)?).await?;
+        let config_id = channels::create_config(state, &object(body)?, by).await?;
         let api_version = state
             .store
             .get_channel_config(&config_id)
@@ -176,10 +178,10 @@ pub async fn bind_demo_channels(
                 "channelName": name,
                 "sort": c.first_sort + i32::try_from(i).unwrap_or(0),
             }))?;
-            let channel_id = channels::create_channel(state, &body).await?;
+            let channel_id = channels::create_channel(state, &body, by).await?;
             let applied =
                 bindings::apply(state, app, &object(json!({ "channelId": channel_id }))?).await?;
-            bindings::decide(state, &applied.binding_id, true).await?;
+            bindings::decide(state, &applied.binding_id, true, by).await?;
             out.push(DemoChannel {
                 channel_id: channel_id.to_string(),
                 config_id: config_id.to_string(),

@@ -4,6 +4,7 @@
 //! the HTTP edge alone turns that into a code and a status (`From` in
 //! `crate::error`), and the background workers match on it.
 
+pub mod accounts;
 pub mod apps;
 pub mod bindings;
 pub mod cashier;
@@ -19,33 +20,50 @@ pub mod payments;
 pub mod poller;
 pub mod refunds;
 pub mod stores;
+pub mod timeline;
+pub mod timeline_view;
 
 use cashdesk_core::NotifyUrl;
 /// The public-address rule (in `cashdesk-core`, where any crate can use it).
 pub use cashdesk_core::address;
 use cashdesk_store::AuditEntry;
-use chrono::Utc;
 use serde_json::Value;
 
+use crate::access::Principal;
 use crate::service::error::{ServiceError, ServiceResult};
 use crate::state::AppState;
 
-/// Who the audit log names for an action taken with the admin token.
-pub const ADMIN_ACTOR: &str = "admin";
-
-/// Records an operator (or registration) action. The action already
+/// Records an action (by an operator, a merchant's account or the
+/// break-glass token: `by`) with no before/after. The action already
 /// happened, so a failed audit insert is logged loudly rather than turned
 /// into an error that would invite a retry of the action.
-pub async fn audit(state: &AppState, actor: &str, action: &str, target: &str, detail: Value) {
-    let entry = AuditEntry {
-        at: Utc::now(),
-        actor: actor.to_owned(),
-        action: action.to_owned(),
-        target: target.to_owned(),
-        detail,
-    };
+pub async fn audit(state: &AppState, by: &Principal, action: &str, target: &str, detail: Value) {
+    record(state, by.audit(action, target, detail)).await;
+}
+
+/// [`audit`] of a change, with the object (or the part that changed)
+/// before and after it.
+pub async fn audit_change(
+    state: &AppState,
+    by: &Principal,
+    action: &str,
+    target: &str,
+    before: Value,
+    after: Value,
+) {
+    record(
+        state,
+        by.audit(action, target, Value::Null)
+            .with_change(before, after),
+    )
+    .await;
+}
+
+/// Writes an audit entry built by the caller (logged, never an error:
+/// see [`audit`]).
+pub async fn record(state: &AppState, entry: AuditEntry) {
     if let Err(e) = state.store.insert_audit(&entry).await {
-        tracing::error!(error = %e, action, target, "could not write the audit entry");
+        tracing::error!(error = %e, action = entry.action, target = entry.target, "could not write the audit entry");
     }
 }
 
@@ -83,7 +101,7 @@ pub(crate) fn test_order(
     app_id: cashdesk_core::AppId,
     out_trade_no: &str,
     amount_fen: i64,
-    now: chrono::DateTime<Utc>,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> cashdesk_store::Order {
     cashdesk_store::Order {
         order_id: cashdesk_core::OrderId::generate(),

@@ -23,6 +23,8 @@
 //!    copies arrive.
 //!
 //! Anything refused changes nothing and gets the channel's failure reply.
+//! A verified notification that names one of our orders lands in the
+//! order's timeline with its result ([`timeline::record_notification`]).
 //! Every outcome is counted in `cashdesk_channel_notifications_total`
 //! by channel type and result.
 
@@ -38,7 +40,7 @@ use cashdesk_store::{ChannelConfig, OrderFilter};
 use crate::channel_cache;
 use crate::service::error::ServiceResult;
 use crate::service::payments::{self, PaidOutcome};
-use crate::service::stores;
+use crate::service::{stores, timeline};
 use crate::settlement::{self, OrderEvent, Source};
 use crate::state::AppState;
 
@@ -123,6 +125,27 @@ async fn process(
             ));
         }
     };
+    // Recorded in the order's timeline with what came of it, whichever
+    // way it ends below, at the time it arrived (before the changes it
+    // causes).
+    let received = chrono::Utc::now();
+    let subject = timeline::notification_subject(&verified);
+    let result = act(state, config, adapter, verified).await;
+    let label = match &result {
+        Ok((_, label)) => Ok(*label),
+        Err(e) => Err(e.to_string()),
+    };
+    timeline::record_notification(state, received, subject, label);
+    result
+}
+
+/// Acts on a verified notification: `(acknowledge?, result label)`.
+async fn act(
+    state: &AppState,
+    config: &ChannelConfig,
+    adapter: &dyn Channel,
+    verified: VerifiedNotification,
+) -> ServiceResult<(bool, &'static str)> {
     let payment = match verified {
         VerifiedNotification::Payment(p) => p,
         VerifiedNotification::Refund(r) => {

@@ -38,6 +38,7 @@ use cashdesk_store::{
 use chrono::Utc;
 use serde_json::json;
 
+use crate::access::Principal;
 use crate::service::error::{ServiceError, ServiceResult};
 use crate::state::AppState;
 use crate::wire::{self, AttemptView, MerchantNotification, NotificationView};
@@ -205,7 +206,11 @@ pub async fn admin_get(state: &AppState, notify_id: &str) -> ServiceResult<Notif
 
 /// `POST /api/admin/notifications/{notifyId}/resend`: whatever its state,
 /// the notification is due now, with the same `notifyId` (audited).
-pub async fn resend(state: &AppState, notify_id: &str) -> ServiceResult<NotificationView> {
+pub async fn resend(
+    state: &AppState,
+    notify_id: &str,
+    by: &Principal,
+) -> ServiceResult<NotificationView> {
     let id = parse_notify_id(notify_id)?;
     let n = state
         .store
@@ -215,7 +220,7 @@ pub async fn resend(state: &AppState, notify_id: &str) -> ServiceResult<Notifica
     state.outbox_wake.notify_one();
     super::audit(
         state,
-        "admin",
+        by,
         "notification.resend",
         n.notify_id.as_str(),
         json!({

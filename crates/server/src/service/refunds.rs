@@ -79,6 +79,7 @@ use cashdesk_store::{
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 
+use crate::access::Principal;
 use crate::input::Fields;
 use crate::service::error::{ServiceError, ServiceResult};
 use crate::service::orders::order_of_app;
@@ -693,24 +694,20 @@ pub async fn decide(
     state: &AppState,
     refund_id: &str,
     approve: bool,
-    actor: &str,
+    by: &Principal,
 ) -> ServiceResult<RefundView> {
     let refund = refund_by_id(state, refund_id).await?;
     let order = order_of(state, &refund).await?;
     let decided = if approve {
         // Resolved first: an unusable channel leaves the refund pending.
         let adapter = adapter_of(state, &order).await?;
-        let event = RefundEvent::Approved {
-            actor: actor.to_owned(),
-        };
+        let event = RefundEvent::Approved { by: by.clone() };
         match settlement::apply_refund(state, &refund, &event, Source::Operator).await? {
             Some(r) => Some(submit(state, &r, &order, adapter.as_ref()).await?),
             None => None,
         }
     } else {
-        let event = RefundEvent::Rejected {
-            actor: actor.to_owned(),
-        };
+        let event = RefundEvent::Rejected { by: by.clone() };
         settlement::apply_refund(state, &refund, &event, Source::Operator).await?
     };
     let Some(r) = decided else {

@@ -50,6 +50,7 @@ use cashdesk_store::{ChannelConfig, MerchantStore, Order, StoreIdentity, StoreUp
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 
+use crate::access::Principal;
 use crate::input::Fields;
 use crate::service::channels::mask;
 use crate::service::error::{ServiceError, ServiceResult, StoreRefusal};
@@ -265,7 +266,11 @@ async fn store_of(state: &AppState, app_id: &str, store_id: &str) -> ServiceResu
 }
 
 /// `POST /api/admin/stores` `{appId, storeId, name, enabled?}`.
-pub async fn create(state: &AppState, body: &Map<String, Value>) -> ServiceResult<StoreView> {
+pub async fn create(
+    state: &AppState,
+    body: &Map<String, Value>,
+    by: &Principal,
+) -> ServiceResult<StoreView> {
     let f = Fields(body);
     let app_id = AppId::parse(f.str_req("appId", AppId::MAX_LEN)?)?;
     let store_id = match f.str_opt("storeId", usize::MAX)? {
@@ -302,7 +307,7 @@ pub async fn create(state: &AppState, body: &Map<String, Value>) -> ServiceResul
         })?;
     super::audit(
         state,
-        "admin",
+        by,
         "store.create",
         &format!("{}/{}", store.app_id, store.store_id),
         json!({ "name": store.name, "enabled": store.enabled }),
@@ -333,6 +338,7 @@ pub async fn update(
     app_id: &str,
     store_id: &str,
     update: StoreUpdate,
+    by: &Principal,
 ) -> ServiceResult<StoreView> {
     let s = store_of(state, app_id, store_id).await?;
     let updated = state
@@ -347,7 +353,7 @@ pub async fn update(
     };
     super::audit(
         state,
-        "admin",
+        by,
         action,
         &format!("{app_id}/{store_id}"),
         json!({ "name": updated.name, "enabled": updated.enabled }),
@@ -373,6 +379,7 @@ pub async fn put_identity(
     store_id: &str,
     config_id: &str,
     body: &Map<String, Value>,
+    by: &Principal,
 ) -> ServiceResult<StoreIdentityView> {
     let s = store_of(state, app_id, store_id).await?;
     let config_id = ConfigId::parse(config_id)
@@ -419,7 +426,7 @@ pub async fn put_identity(
     let keys: Vec<&String> = identity.keys().collect();
     super::audit(
         state,
-        "admin",
+        by,
         "store.identity.put",
         &format!("{}/{}/{config_id}", s.app_id, s.store_id),
         json!({ "channelType": config.channel_type, "mchId": stored.mch_id, "identityKeys": keys }),
@@ -443,6 +450,7 @@ pub async fn delete_identity(
     app_id: &str,
     store_id: &str,
     config_id: &str,
+    by: &Principal,
 ) -> ServiceResult<Value> {
     let s = store_of(state, app_id, store_id).await?;
     let config = ConfigId::parse(config_id).ok_or_else(|| {
@@ -459,7 +467,7 @@ pub async fn delete_identity(
     }
     super::audit(
         state,
-        "admin",
+        by,
         "store.identity.delete",
         &format!("{}/{}/{config}", s.app_id, s.store_id),
         Value::Null,

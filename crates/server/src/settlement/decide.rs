@@ -12,6 +12,7 @@
 //! [`cashdesk_core::state`] ([`OrderState::can_become`],
 //! [`RefundState::can_become`]).
 
+use crate::access::Principal;
 use cashdesk_core::{OrderState, RefundState};
 use cashdesk_store::{AuditEntry, Order, OrderChannel, OrderTransition, Refund, RefundTransition};
 use chrono::{DateTime, Utc};
@@ -123,13 +124,13 @@ pub fn decide_order(
 /// Something that happened to a refund after it was stored.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RefundEvent {
-    /// An operator (`actor`) approved a reviewed refund: `PENDING_REVIEW →
+    /// An operator (`by`) approved a reviewed refund: `PENDING_REVIEW →
     /// PROCESSING` (then it goes to the channel). Audited as
     /// `refund.approve` with the change.
-    Approved { actor: String },
+    Approved { by: Principal },
     /// An operator rejected it: `PENDING_REVIEW → REJECTED`. Audited as
     /// `refund.reject` with the change.
-    Rejected { actor: String },
+    Rejected { by: Principal },
     /// The channel refunded the money: `PROCESSING → SUCCESS`.
     Succeeded {
         channel_refund_id: Option<String>,
@@ -176,14 +177,14 @@ pub fn decide_refund(
     }
     let mut t = RefundTransition::new(from, to, now);
     match event {
-        RefundEvent::Approved { actor } => {
-            t.audit = Some(operator_decision(refund, actor, "refund.approve", to, now));
+        RefundEvent::Approved { by } => {
+            t.audit = Some(operator_decision(refund, by, "refund.approve", to, now));
         }
-        RefundEvent::Rejected { actor } => {
+        RefundEvent::Rejected { by } => {
             t.error_code = Some("REJECTED".to_owned());
             t.error_msg = Some("rejected by an operator".to_owned());
             t.finished_at = Some(now);
-            t.audit = Some(operator_decision(refund, actor, "refund.reject", to, now));
+            t.audit = Some(operator_decision(refund, by, "refund.reject", to, now));
         }
         RefundEvent::Succeeded {
             channel_refund_id,
@@ -225,24 +226,23 @@ pub fn decide_refund(
 /// change it makes (`state` is the state it moves the refund to).
 fn operator_decision(
     refund: &Refund,
-    actor: &str,
+    by: &Principal,
     action: &str,
     to: RefundState,
     now: DateTime<Utc>,
 ) -> AuditEntry {
+    let detail = json!({
+        "appId": refund.app_id,
+        "orderId": refund.order_id,
+        "outRefundNo": refund.out_refund_no,
+        "amount": refund.amount.get(),
+        "state": to,
+    });
     AuditEntry {
         at: now,
-        actor: actor.to_owned(),
-        action: action.to_owned(),
-        target: refund.refund_id.to_string(),
-        detail: json!({
-            "appId": refund.app_id,
-            "orderId": refund.order_id,
-            "outRefundNo": refund.out_refund_no,
-            "amount": refund.amount.get(),
-            "state": to,
-        }),
+        ..by.audit(action, refund.refund_id.as_str(), detail)
     }
+    .with_change(json!({ "state": refund.state }), json!({ "state": to }))
 }
 
 #[cfg(test)]

@@ -12,8 +12,9 @@
 //! `PAY_CLOSED`, `REFUND_SUCCESS`, `REFUND_FAIL`), and write both in one
 //! store transaction: a crash loses neither, a compare-and-set that loses
 //! writes neither, so however many copies of the same news race, the
-//! state changes once and the merchant is told once. Metrics and the log
-//! line of a settled change are written here too.
+//! state changes once and the merchant is told once. Metrics, the log
+//! line and the order timeline's `STATE` event of a settled change are
+//! written here too ([`crate::service::timeline`]).
 //!
 //! What the paths keep is what is theirs: asking the channel, retrying a
 //! lost race with the row as it is now, the automatic refund of a payment
@@ -27,7 +28,7 @@ use cashdesk_store::{Order, Refund};
 use chrono::Utc;
 
 use crate::service::error::{ServiceError, ServiceResult};
-use crate::service::outbox;
+use crate::service::{outbox, timeline};
 use crate::state::AppState;
 
 /// Who reported an event: the label of the `source` metric and log field.
@@ -93,6 +94,7 @@ pub async fn apply_order(
         tracing::debug!(notify_id = %n.notify_id, order_id = %after.order_id, notify_type = %n.notify_type, "merchant notification queued");
         outbox::queued(state);
     }
+    timeline::record_order_state(state, order, &after, event.name(), source.as_str());
     match event {
         OrderEvent::Paid { transaction_id, .. } => {
             state.metrics.order_paid(source.as_str());
@@ -144,6 +146,7 @@ pub async fn apply_refund(
     let Some((after, queued)) = changed else {
         return Ok(None);
     };
+    timeline::record_refund_state(state, refund, &after, source.as_str());
     if after.state.is_final() {
         state.metrics.refund_finished(after.state.as_str());
         tracing::info!(

@@ -12,7 +12,7 @@ use cashdesk_core::{
     AppId, Fen, NotifyId, NotifyUrl, OrderId, OrderState, OutRefundNo, RefundId, Role,
 };
 use cashdesk_sdk::{CreateOrderRequest, SignType};
-use cashdesk_server::access::Principal;
+use cashdesk_server::access::{Principal, Via};
 use cashdesk_server::cashier::i18n::Lang;
 use cashdesk_server::console::{ConsoleSession, pages};
 use cashdesk_store::{
@@ -35,6 +35,7 @@ fn principal(role: Role, apps: &[&str]) -> Principal {
             .map(|a| AppId::parse(a).expect("app id"))
             .collect(),
         ip: None,
+        via: Via::Session,
     }
 }
 

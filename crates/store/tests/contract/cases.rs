@@ -19,6 +19,7 @@ use tokio::task::JoinSet;
 
 use crate::harness::{TestDb, TransitionOrder};
 
+mod accounts;
 mod outbox;
 mod polling;
 mod recon;
@@ -26,7 +27,9 @@ mod recon_queries;
 mod refunds;
 mod scopes;
 mod stores;
+mod timeline;
 
+pub use accounts::*;
 pub use outbox::*;
 pub use polling::*;
 pub use recon::*;
@@ -34,6 +37,7 @@ pub use recon_queries::*;
 pub use refunds::*;
 pub use scopes::*;
 pub use stores::*;
+pub use timeline::*;
 
 /// How many tasks race in the concurrency cases.
 const RACERS: usize = 16;
@@ -1421,6 +1425,12 @@ pub async fn audit_is_listed_newest_first(db: &TestDb) {
             action: format!("binding.approve.{i}"),
             target: format!("B{i}"),
             detail: json!({"i": i, "note": "中文"}),
+            // Who, from where and what changed round-trip; entries
+            // without them (the system's, older ones) read back as none.
+            role: (i % 2 == 0).then(|| "operator".to_owned()),
+            ip: (i % 2 == 0).then(|| "203.0.113.7".to_owned()),
+            before: (i % 2 == 0).then(|| json!({"state": "PENDING"})),
+            after: (i % 2 == 0).then(|| json!({"state": "APPROVED"})),
         })
         .collect();
     for e in &entries {

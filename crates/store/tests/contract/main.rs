@@ -54,6 +54,11 @@ contract!(
     transition_order_race_has_one_winner,
     list_orders_filters_and_pages,
     audit_is_listed_newest_first,
+    accounts_round_trip_with_their_audit,
+    account_changes_end_sessions_and_are_audited,
+    login_failures_lock_and_race_without_losing_a_count,
+    tokens_are_found_by_hash_until_revoked,
+    sessions_expire_by_idle_and_absolute_time,
     // scopes and searches
     app_scopes_narrow_every_listing,
     list_orders_finds_by_ids_buyer_channel_and_time,
@@ -92,4 +97,7 @@ contract!(
     statements_are_replaced_per_day,
     recon_unpaid_sent_orders_are_the_unpaid_ones_that_went_to_the_config,
     recon_reads_paid_orders_and_successful_refunds_in_a_window,
+    // the console: order timeline and dashboard
+    order_events_are_listed_in_time_order_and_pruned,
+    dashboard_stats_by_channel_app_store_and_day,
 );

@@ -29,6 +29,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use cashdesk_core::{ConfigId, ReconState, SignType};
 use cashdesk_sandbox::{Sandbox, SandboxConfig};
+use cashdesk_server::access::Principal;
 use cashdesk_server::service::{apps, channels};
 use cashdesk_server::state::AppState;
 use cashdesk_server::{Application, Config, Mode};
@@ -85,6 +86,7 @@ impl Setup {
         let merchant = merchant.context("opening a sandbox WeChat merchant")?;
         drop(sandbox);
 
+        let bench = Principal::system("bench", None);
         let body = json!({
             "channelType": "wx-pay",
             "name": "bench recon",
@@ -93,7 +95,7 @@ impl Setup {
             "credentials": merchant.credentials_v3,
             "baseUrl": merchant.base_url,
         });
-        let config_id = channels::create_config(&state, object(&body)?)
+        let config_id = channels::create_config(&state, object(&body)?, &bench)
             .await
             .context("creating the channel config")?;
         let body = json!({
@@ -101,7 +103,7 @@ impl Setup {
             "sceneCode": "mini",
             "channelName": "bench recon",
         });
-        let channel_id = channels::create_channel(&state, object(&body)?)
+        let channel_id = channels::create_channel(&state, object(&body)?, &bench)
             .await
             .context("creating the channel")?;
         let new = apps::NewApp {
@@ -112,7 +114,7 @@ impl Setup {
             refund_review: false,
             auto_refund_paid_after_close: false,
         };
-        let (app_row, _key) = apps::create(&state, new, "bench")
+        let (app_row, _key) = apps::create(&state, new, &bench)
             .await
             .context("registering the app")?;
         Ok(Setup {

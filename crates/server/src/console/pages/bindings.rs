@@ -81,7 +81,7 @@ async fn decide(
     // BindingsDecide), so no app check is needed beyond the permission.
     ctx.require(Permission::BindingsDecide)?;
     let t = ctx.t();
-    let result = bindings::decide(&state, &id, approve).await;
+    let result = bindings::decide(&state, &id, approve, &ctx.session.principal).await;
     let ok = if approve { t.approved } else { t.rejected };
     Ok(ctx.done(&format!("{BASE}/bindings"), result, ok))
 }

@@ -106,7 +106,7 @@ async fn resend_one(ctx: &Ctx, state: &AppState, id: &str) -> Result<Notificatio
     if !sees(ctx, &n.app_id) {
         return Err(Flash::error(t.not_found_body));
     }
-    outbox::resend(state, id)
+    outbox::resend(state, id, &ctx.session.principal)
         .await
         .map_err(|e| ctx.flash_of(&e))
 }

@@ -112,7 +112,7 @@ async fn decide(
         return Err(ctx.not_found().into());
     }
     let t = ctx.t();
-    let result = refunds::decide(&state, &id, approve, ctx.actor()).await;
+    let result = refunds::decide(&state, &id, approve, &ctx.session.principal).await;
     let ok = if approve { t.approved } else { t.rejected };
     Ok(ctx.done(&format!("{BASE}/refunds?state=PENDING_REVIEW"), result, ok))
 }

@@ -70,7 +70,7 @@ pub async fn create(
     for k in ["appId", "storeId", "name"] {
         body.insert(k.to_owned(), Value::String(field(&form, k)));
     }
-    let result = stores::create(&state, &body).await;
+    let result = stores::create(&state, &body, &ctx.session.principal).await;
     Ok(ctx.done(&back, result, ctx.t().done))
 }
 
@@ -97,7 +97,9 @@ pub async fn rename(
     let mut body = Map::new();
     body.insert("name".to_owned(), Value::String(field(&form, "name")));
     let result = match stores::parse_rename(&body) {
-        Ok(update) => stores::update(&state, &app_id, &store_id, update).await,
+        Ok(update) => {
+            stores::update(&state, &app_id, &store_id, update, &ctx.session.principal).await
+        }
         Err(e) => Err(e),
     };
     Ok(ctx.done(&format!("{BASE}/stores"), result, ctx.t().done))
@@ -125,6 +127,6 @@ async fn set_enabled(
         enabled: Some(enabled),
         ..StoreUpdate::default()
     };
-    let result = stores::update(&state, &app_id, &store_id, update).await;
+    let result = stores::update(&state, &app_id, &store_id, update, &ctx.session.principal).await;
     Ok(ctx.done(&format!("{BASE}/stores"), result, ctx.t().done))
 }

@@ -2,6 +2,7 @@
 //! store would apply them (compare-and-set on the row as it is, decided on
 //! a read that may be stale), over any sequence of events.
 
+use crate::access::Principal;
 use cashdesk_core::{
     AppId, ChannelId, ChannelType, ConfigId, Fen, OrderId, OrderState, OutRefundNo, RefundId,
     RefundState, SceneCode,
@@ -127,10 +128,10 @@ fn refund_events_follow_the_refund_machine() {
     let now = Utc::now();
     let events = [
         RefundEvent::Approved {
-            actor: "admin".into(),
+            by: Principal::break_glass(None),
         },
         RefundEvent::Rejected {
-            actor: "admin".into(),
+            by: Principal::break_glass(None),
         },
         RefundEvent::Succeeded {
             channel_refund_id: Some("50".into()),
@@ -166,7 +167,7 @@ fn refund_events_follow_the_refund_machine() {
     let t = decide_refund(
         &refund(10, RefundState::PendingReview),
         &RefundEvent::Rejected {
-            actor: "admin".into(),
+            by: Principal::break_glass(None),
         },
         now,
     )
@@ -181,7 +182,10 @@ fn refund_events_follow_the_refund_machine() {
     let approved = decide_refund(
         &refund(10, RefundState::PendingReview),
         &RefundEvent::Approved {
-            actor: "ops".into(),
+            by: Principal {
+                actor: "ops".into(),
+                ..Principal::break_glass(None)
+            },
         },
         now,
     )
@@ -303,10 +307,10 @@ proptest! {
             let k = which % refunds.len();
             let event = match e {
                 0 => RefundEvent::Approved {
-            actor: "admin".into(),
+            by: Principal::break_glass(None),
         },
                 1 => RefundEvent::Rejected {
-            actor: "admin".into(),
+            by: Principal::break_glass(None),
         },
                 2 => RefundEvent::Succeeded { channel_refund_id: Some("50".into()), success_time: now },
                 3 => RefundEvent::Failed { channel_refund_id: None, code: "X".into(), message: "x".into() },

@@ -119,6 +119,10 @@ pub async fn findings_keep_resolutions_across_reruns(db: &TestDb) {
         action: "recon.finding.resolve".into(),
         target: a.finding_id.to_string(),
         detail: json!({"note": "ok"}),
+        role: Some("finance".into()),
+        ip: None,
+        before: None,
+        after: None,
     };
     let resolved = store
         .resolve_finding(&a.finding_id, "checked", &audit)

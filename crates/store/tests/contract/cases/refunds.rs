@@ -623,6 +623,10 @@ pub async fn a_decision_is_audited_with_its_change(db: &TestDb) {
             action: format!("refund.{to}"),
             target: refund.refund_id.to_string(),
             detail: serde_json::json!({ "state": to }),
+            role: None,
+            ip: None,
+            before: None,
+            after: None,
         });
         t
     };

@@ -276,6 +276,10 @@ pub async fn audit_is_found_by_actor_action_target_and_time(db: &TestDb) {
         action: action.into(),
         target: target.into(),
         detail: json!({ "i": i }),
+        role: None,
+        ip: None,
+        before: None,
+        after: None,
     };
     let entries = [
         entry(0, "alice", "refund.approve", "R1"),
