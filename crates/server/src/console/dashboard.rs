@@ -13,8 +13,10 @@ use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use axum::routing::get;
-use cashdesk_core::{FindingStatus, Fen, Permission};
-use cashdesk_store::{FindingFilter, NotificationFilter, NotificationState, StatsLine, StatsWindow};
+use cashdesk_core::{Fen, FindingStatus, Permission};
+use cashdesk_store::{
+    FindingFilter, NotificationFilter, NotificationState, StatsLine, StatsWindow,
+};
 use chrono::Utc;
 
 use super::BASE;

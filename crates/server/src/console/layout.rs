@@ -269,7 +269,24 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
 }
 
 /// A page answer: the page, or the page that says why not.
-pub type PageResult = Result<Response, Response>;
+pub type PageResult = Result<Response, Refused>;
+
+/// The page that says why not (403, 404, a failure), boxed: it travels
+/// back through `?`.
+#[derive(Debug)]
+pub struct Refused(pub Box<Response>);
+
+impl From<Response> for Refused {
+    fn from(r: Response) -> Refused {
+        Refused(Box::new(r))
+    }
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
 
 #[derive(Template)]
 #[template(path = "console/layout.html")]
@@ -352,6 +369,9 @@ impl Ctx {
     }
 
     /// The 403 page unless the role may do `p`.
+    /// (A page answering [`PageResult`] takes it with `?`: the page
+    /// converts into [`Refused`].)
+    #[allow(clippy::result_large_err)]
     pub fn require(&self, p: Permission) -> Result<(), Response> {
         if self.can(p) {
             Ok(())

@@ -56,7 +56,10 @@ impl<S: Send + Sync> FromRequestParts<S> for ConsoleSession {
 /// The login page and assets (open), and [`pages::router`] behind the
 /// session middleware (CSRF checked on every POST).
 pub fn router(state: AppState) -> Router<AppState> {
-    auth::router(state, pages::router()
+    auth::router(
+        state,
+        pages::router()
             .merge(account::router())
-            .merge(dashboard::router()))
+            .merge(dashboard::router()),
+    )
 }

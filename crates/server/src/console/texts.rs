@@ -38,8 +38,12 @@ impl Texts {
     }
 
     /// "enabled" / "disabled".
-    pub fn on_off(&self, b: bool) -> &'static str {
-        if b { self.enabled } else { self.disabled }
+    pub fn on_off(&self, b: impl std::borrow::Borrow<bool>) -> &'static str {
+        if *b.borrow() {
+            self.enabled
+        } else {
+            self.disabled
+        }
     }
 }
 
@@ -105,4 +109,34 @@ pub struct Texts {
     pub to_date: &'static str,
     pub nothing_found: &'static str,
     pub done: &'static str,
+    pub order: &'static str,
+    pub refunded: &'static str,
+    pub title: &'static str,
+    pub buyer: &'static str,
+    pub transaction_id: &'static str,
+    pub pay_time: &'static str,
+    pub expire_at: &'static str,
+    pub error: &'static str,
+    pub paid_after_close: &'static str,
+    pub synced: &'static str,
+    pub sync: &'static str,
+    pub reason: &'static str,
+    pub attempts: &'static str,
+    pub at: &'static str,
+    pub outcome: &'static str,
+    pub response: &'static str,
+    pub resend: &'static str,
+    pub not_understood: &'static str,
+    pub review_queue: &'static str,
+    pub approved: &'static str,
+    pub rejected: &'static str,
+    pub decided: &'static str,
+    pub failing_endpoints: &'static str,
+    pub kind: &'static str,
+    pub resend_selected: &'static str,
+    pub resent: &'static str,
+    pub not_resent: &'static str,
+    pub actor: &'static str,
+    pub action: &'static str,
+    pub target: &'static str,
 }

@@ -129,6 +129,8 @@ pub struct TestApp {
     /// The demo app's client (HMAC-SHA256).
     pub client: Client,
     pub store: Arc<dyn Store>,
+    /// The running server's state (to build a router of one area).
+    pub state: cashdesk_server::state::AppState,
     pub config: Config,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -207,6 +209,7 @@ async fn start(
         .as_ref()
         .map_or_else(|| base_url.clone(), |s| s.base_url.clone());
     let store = app.store();
+    let state = app.state();
     let admin_token = match &config.admin_token {
         Some(token) => token.clone(),
         None => std::fs::read_to_string(config.admin_token_file())
@@ -256,6 +259,7 @@ async fn start(
         demo_app_key,
         client,
         store,
+        state,
         config,
         stop: Some(tx),
         server: Some(server),

@@ -13,6 +13,7 @@ mod bindings;
 mod browser;
 mod cashier;
 mod console_auth;
+mod console_pages;
 mod contract;
 mod edge;
 mod lakala;

@@ -11,11 +11,20 @@
 //! `application/x-www-form-urlencoded` with the session's `csrf` and are
 //! answered with a redirect (POST-redirect-GET).
 
+mod audit;
+mod bindings;
+mod notifications;
+mod orders;
+mod refunds;
+mod stores;
+
 use axum::Router;
 use axum::extract::{Path, RawQuery};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
+use cashdesk_core::AppId;
+use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
 
 use super::BASE;
 use super::layout::{self, Ctx, Section, local_back};
@@ -29,6 +38,53 @@ pub fn router() -> Router<AppState> {
         .route(BASE, get(home))
         .route(&format!("{BASE}/"), get(home))
         .route(&format!("{BASE}/lang/{{code}}"), get(switch_lang))
+        .route(&format!("{BASE}/audit"), get(audit::list))
+        .route(
+            &format!("{BASE}/stores"),
+            get(stores::list).post(stores::create),
+        )
+        .route(
+            &format!("{BASE}/stores/{{app}}/{{store}}/rename"),
+            post(stores::rename),
+        )
+        .route(
+            &format!("{BASE}/stores/{{app}}/{{store}}/enable"),
+            post(stores::enable),
+        )
+        .route(
+            &format!("{BASE}/stores/{{app}}/{{store}}/disable"),
+            post(stores::disable),
+        )
+        .route(&format!("{BASE}/orders"), get(orders::list))
+        .route(&format!("{BASE}/orders/{{id}}"), get(orders::detail))
+        .route(&format!("{BASE}/orders/{{id}}/sync"), post(orders::sync))
+        .route(&format!("{BASE}/refunds"), get(refunds::list))
+        .route(
+            &format!("{BASE}/refunds/{{id}}/approve"),
+            post(refunds::approve),
+        )
+        .route(
+            &format!("{BASE}/refunds/{{id}}/reject"),
+            post(refunds::reject),
+        )
+        .route(&format!("{BASE}/bindings"), get(bindings::list))
+        .route(
+            &format!("{BASE}/bindings/{{id}}/approve"),
+            post(bindings::approve),
+        )
+        .route(
+            &format!("{BASE}/bindings/{{id}}/reject"),
+            post(bindings::reject),
+        )
+        .route(&format!("{BASE}/notifications"), get(notifications::list))
+        .route(
+            &format!("{BASE}/notifications/resend"),
+            post(notifications::resend_bulk),
+        )
+        .route(
+            &format!("{BASE}/notifications/{{id}}/resend"),
+            post(notifications::resend),
+        )
         .layer(axum::middleware::map_response(layout::secure))
 }
 
@@ -53,4 +109,48 @@ async fn switch_lang(_ctx: Ctx, Path(code): Path<String>, RawQuery(q): RawQuery)
     resp.headers_mut()
         .append(header::SET_COOKIE, layout::lang_cookie(lang));
     resp.into_response()
+}
+
+/// Whether the principal sees the app named `app_id` (a name that is not
+/// an app id is nobody's).
+pub fn sees(ctx: &Ctx, app_id: &str) -> bool {
+    AppId::parse(app_id).is_ok_and(|a| ctx.session.principal.sees_app(&a))
+}
+
+/// `YYYY-MM-DD` → that day's first instant in China time (UTC+8, the
+/// time the views show and the channels' bills use).
+pub fn day_start(s: &str) -> Option<DateTime<Utc>> {
+    let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
+    let china = FixedOffset::east_opt(8 * 3600)?;
+    china
+        .from_local_datetime(&d.and_hms_opt(0, 0, 0)?)
+        .single()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// `/console/<path>?<pairs>&before=<before>` (empty values left out).
+pub fn page_link(path: &str, pairs: &[(&str, &str)], before: &str) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs.iter().filter(|(_, v)| !v.is_empty()) {
+        q.append_pair(k, v);
+    }
+    if !before.is_empty() {
+        q.append_pair("before", before);
+    }
+    format!("{BASE}/{path}?{}", q.finish())
+}
+
+/// One labelled value of a detail page.
+pub struct Cell {
+    pub label: String,
+    pub value: String,
+}
+
+impl Cell {
+    pub fn new(label: &str, value: &str) -> Cell {
+        Cell {
+            label: label.to_owned(),
+            value: value.to_owned(),
+        }
+    }
 }
