@@ -79,6 +79,10 @@ fn render_report(report: &StartupReport) -> String {
         line(format!("  Lakala sandbox      {}", sb.lakala_base_url));
     }
     line(format!("  API docs      {}/api/docs", report.public_url));
+    line(format!(
+        "  console       {}/console  (first account: cashdesk account create --username root --role admin)",
+        report.public_url
+    ));
     match (&report.admin_token, &report.admin_token_file) {
         (Some(token), file) => {
             line(String::new());

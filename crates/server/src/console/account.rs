@@ -10,7 +10,7 @@ use askama::Template;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use base64::Engine as _;
 use cashdesk_core::{AppId, Permission, Role};
@@ -454,7 +454,7 @@ struct DetailPage<'a> {
 
 async fn list(State(state): State<AppState>, ctx: Ctx) -> Response {
     if let Err(r) = ctx.require(Permission::AccountsManage) {
-        return r.into_response();
+        return r;
     }
     let t = texts(ctx.session.lang);
     let rows = match state.store.list_accounts().await {
@@ -488,7 +488,7 @@ fn parse_role(s: &str) -> ServiceResult<Role> {
 
 async fn create(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> Response {
     if let Err(r) = ctx.require(Permission::AccountsManage) {
-        return r.into_response();
+        return r;
     }
     let t = texts(ctx.session.lang);
     let f = form(&body);
@@ -507,7 +507,7 @@ async fn create(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> Respons
 
 async fn detail(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Response {
     if let Err(r) = ctx.require(Permission::AccountsManage) {
-        return r.into_response();
+        return r;
     }
     let t = texts(ctx.session.lang);
     let account = match accounts::get(&state, &id).await {
@@ -538,7 +538,7 @@ async fn change(
     body: Bytes,
 ) -> Response {
     if let Err(r) = ctx.require(Permission::AccountsManage) {
-        return r.into_response();
+        return r;
     }
     if cashdesk_core::AccountId::parse(&id).is_none() {
         return ctx.not_found();

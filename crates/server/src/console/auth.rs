@@ -63,16 +63,11 @@ pub fn router(state: AppState, pages: Router<AppState>) -> Router<AppState> {
         .layer(axum::middleware::map_response(layout::secure))
 }
 
-/// The value of cookie `name`.
-pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim())
+/// The value of cookie `name`, if it is a plausible one (not empty, at
+/// most 128 bytes: the console's cookies are all shorter).
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    layout::cookie(headers, name)
+        .map(str::trim)
         .filter(|v| !v.is_empty() && v.len() <= 128)
 }
 
@@ -99,7 +94,7 @@ fn set_cookie(
 }
 
 fn lang_of(headers: &HeaderMap) -> Lang {
-    if let Some(l) = cookie(headers, "lang") {
+    if let Some(l) = cookie(headers, layout::LANG_COOKIE) {
         match l {
             "en" => return Lang::En,
             "zh" => return Lang::Zh,

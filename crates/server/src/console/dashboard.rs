@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use askama::Template;
 use axum::Router;
 use axum::extract::{RawQuery, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use cashdesk_core::{Fen, FindingStatus, Permission};
 use cashdesk_store::{
@@ -144,7 +144,7 @@ struct Page {
 
 async fn show(State(state): State<AppState>, ctx: Ctx, RawQuery(q): RawQuery) -> Response {
     if let Err(r) = ctx.require(Permission::OrdersRead) {
-        return r.into_response();
+        return r;
     }
     let t = match ctx.session.lang {
         Lang::Zh => &ZH,

@@ -369,11 +369,14 @@ impl Ctx {
     }
 
     /// The 403 page unless the role may do `p`.
-    pub fn require(&self, p: Permission) -> Result<(), Refused> {
+    /// (A page answering [`PageResult`] takes it with `?`: the page
+    /// converts into [`Refused`].)
+    #[allow(clippy::result_large_err)]
+    pub fn require(&self, p: Permission) -> Result<(), Response> {
         if self.can(p) {
             Ok(())
         } else {
-            Err(self.forbidden().into())
+            Err(self.forbidden())
         }
     }
 

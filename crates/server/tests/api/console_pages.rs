@@ -12,7 +12,7 @@ use cashdesk_core::{
     AppId, Fen, NotifyId, NotifyUrl, OrderId, OrderState, OutRefundNo, RefundId, Role,
 };
 use cashdesk_sdk::{CreateOrderRequest, SignType};
-use cashdesk_server::access::Principal;
+use cashdesk_server::access::{Principal, Via};
 use cashdesk_server::cashier::i18n::Lang;
 use cashdesk_server::console::{ConsoleSession, pages};
 use cashdesk_store::{
@@ -35,7 +35,7 @@ fn principal(role: Role, apps: &[&str]) -> Principal {
             .map(|a| AppId::parse(a).expect("app id"))
             .collect(),
         ip: None,
-        via: cashdesk_server::access::Via::Session,
+        via: Via::Session,
     }
 }
 
@@ -448,4 +448,30 @@ async fn pages_render_for_an_admin_and_merchants_stay_in_their_apps(backend: Bac
     assert!(page.body.contains(&a.refund_id), "{}", page.body);
     let none = get(&app, &admin, "/console/audit?actor=nobody").await;
     assert!(!none.body.contains(&a.refund_id));
+}
+
+/// The stylesheet: at its hashed URL, cached for long, with the strict
+/// policy too (the assets router is open: the login page uses it).
+#[tokio::test]
+async fn the_stylesheet_is_served_for_long() {
+    use cashdesk_server::console::layout::{CSS_URL, assets_router};
+    let Some(path) = CSS_URL.split('?').next() else {
+        panic!("no path")
+    };
+    let app = spawn_app(Backend::Sqlite).await;
+    let router = assets_router().with_state(app.state.clone());
+    let resp = router
+        .oneshot(Request::get(path).body(Body::empty()).expect("request"))
+        .await
+        .expect("answer");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let h = resp.headers();
+    assert_eq!(h["content-type"], "text/css; charset=utf-8");
+    assert!(
+        h["cache-control"]
+            .to_str()
+            .expect("cc")
+            .contains("max-age=31536000")
+    );
+    assert!(h.contains_key("content-security-policy"));
 }
