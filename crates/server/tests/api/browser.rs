@@ -30,6 +30,9 @@
 //! --disable-component-update --lang=zh-CN`. Without chromium/chromedriver
 //! the tests say so and skip; under CI (`CI=true`, set by `.ci/run`,
 //! which installs both) they fail instead, so CI cannot pass without them.
+//!
+//! The harness ([`Browser`], [`ONE_BROWSER`], [`Browser::start_on`] a
+//! desktop window or a phone) is shared with [`crate::console_browser`].
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
