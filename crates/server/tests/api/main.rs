@@ -14,6 +14,7 @@ mod browser;
 mod cashier;
 mod console_auth;
 mod console_pages;
+mod console_rbac;
 mod contract;
 mod edge;
 mod lakala;
