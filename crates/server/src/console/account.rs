@@ -19,7 +19,7 @@ use cashdesk_store::{Account, AccountUpdate, ApiToken};
 use chrono::Utc;
 
 use super::BASE;
-use super::layout::{Ctx, redirect};
+use super::layout::{Ctx, Section, redirect};
 use crate::cashier::i18n::Lang;
 use crate::service::accounts::{self, NewAccount};
 use crate::service::error::{ServiceError, ServiceResult};
@@ -467,7 +467,7 @@ async fn list(State(state): State<AppState>, ctx: Ctx) -> Response {
         rows,
         roles: Role::ALL,
     };
-    ctx.render(None, t.accounts, &page)
+    ctx.render(Some(Section::Accounts), t.accounts, &page)
 }
 
 /// `apps`: app ids, separated by commas or spaces.
@@ -526,7 +526,7 @@ async fn detail(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>)
         roles: Role::ALL,
         tokens: token_rows(t, &tokens),
     };
-    ctx.render(None, &account.username, &page)
+    ctx.render(Some(Section::Accounts), &account.username, &page)
 }
 
 /// `POST /console/accounts/{id}` with `action` = `settings` (role, apps),

@@ -20,7 +20,7 @@ use cashdesk_store::{
 use chrono::Utc;
 
 use super::BASE;
-use super::layout::Ctx;
+use super::layout::{Ctx, Section};
 use crate::cashier::i18n::Lang;
 use crate::charts;
 use crate::input::query_params;
@@ -249,5 +249,5 @@ async fn show(State(state): State<AppState>, ctx: Ctx, RawQuery(q): RawQuery) ->
         findings,
         failing,
     };
-    ctx.render(None, t.title, &page)
+    ctx.render(Some(Section::Dashboard), t.title, &page)
 }

@@ -108,6 +108,7 @@ async fn css() -> Response {
 /// A section of the console: one entry of the navigation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
+    Dashboard,
     Orders,
     Refunds,
     Bindings,
@@ -117,10 +118,12 @@ pub enum Section {
     Stores,
     Recon,
     Audit,
+    Accounts,
 }
 
 impl Section {
-    pub const ALL: [Section; 9] = [
+    pub const ALL: [Section; 11] = [
+        Section::Dashboard,
         Section::Orders,
         Section::Refunds,
         Section::Bindings,
@@ -130,10 +133,12 @@ impl Section {
         Section::Channels,
         Section::Recon,
         Section::Audit,
+        Section::Accounts,
     ];
 
     pub fn href(self) -> String {
         let path = match self {
+            Section::Dashboard => "dashboard",
             Section::Orders => "orders",
             Section::Refunds => "refunds",
             Section::Bindings => "bindings",
@@ -143,12 +148,14 @@ impl Section {
             Section::Stores => "stores",
             Section::Recon => "recon",
             Section::Audit => "audit",
+            Section::Accounts => "accounts",
         };
         format!("{BASE}/{path}")
     }
 
     pub fn label(self, t: &'static Texts) -> &'static str {
         match self {
+            Section::Dashboard => t.dashboard,
             Section::Orders => t.orders,
             Section::Refunds => t.refunds,
             Section::Bindings => t.bindings,
@@ -158,6 +165,7 @@ impl Section {
             Section::Stores => t.stores,
             Section::Recon => t.recon,
             Section::Audit => t.audit,
+            Section::Accounts => t.accounts,
         }
     }
 
@@ -166,7 +174,7 @@ impl Section {
     pub fn visible(self, session: &ConsoleSession) -> bool {
         let p = &session.principal;
         match self {
-            Section::Orders => p.can(Permission::OrdersRead),
+            Section::Dashboard | Section::Orders => p.can(Permission::OrdersRead),
             Section::Refunds => p.can(Permission::RefundsRead),
             Section::Bindings => p.can(Permission::BindingsRead),
             Section::Notifications => p.can(Permission::NotificationsRead),
@@ -175,6 +183,7 @@ impl Section {
             Section::Stores => p.can(Permission::StoresRead),
             Section::Recon => p.can(Permission::ReconRead) || p.can(Permission::StatementsRead),
             Section::Audit => p.can(Permission::AuditRead),
+            Section::Accounts => p.can(Permission::AccountsManage),
         }
     }
 }

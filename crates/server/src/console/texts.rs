@@ -71,6 +71,15 @@ pub struct Texts {
     pub stores: &'static str,
     pub recon: &'static str,
     pub audit: &'static str,
+    pub dashboard: &'static str,
+    pub accounts: &'static str,
+    // the order's timeline
+    pub timeline: &'static str,
+    pub time: &'static str,
+    pub event: &'static str,
+    pub operation: &'static str,
+    pub latency: &'static str,
+    pub detail: &'static str,
     // message pages
     pub forbidden_title: &'static str,
     pub forbidden_body: &'static str,

@@ -17,6 +17,7 @@ backend_tests!(
     forms_without_the_csrf_token_change_nothing,
     wrong_passwords_lock_the_account,
     totp_enrolment_and_sign_in,
+    the_order_page_shows_its_timeline_and_the_dashboard_its_figures,
 );
 
 use crate::rbac::PASSWORD;
@@ -407,4 +408,57 @@ fn totp_rs_time() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+async fn the_order_page_shows_its_timeline_and_the_dashboard_its_figures(b: Backend) {
+    let app = spawn_app(b).await;
+    let setup = app.wechat_setup("v3").await;
+    let client = &setup.shop.client;
+    let (no, order_id) = app.new_order(client, 321).await;
+    client
+        .pay(
+            &cashdesk_sdk::PaymentRequest::new(&no, setup.channel("mini"))
+                .with_openid("oBuyer0001"),
+        )
+        .await
+        .expect("pay");
+    app.sandbox_pay(&order_id).await;
+    app.wait_state(client, &no, "SUCCESS").await;
+    account_token(&app, "fin", Role::Finance, &[]).await;
+    let web = Browserless::new(&app);
+    let session = web.session("fin", PASSWORD).await;
+    // The events are written in the background: wait for the channel's notification.
+    let mut html = String::new();
+    for _ in 0..50 {
+        html = web
+            .get(&session, &format!("/console/orders/{order_id}"))
+            .await
+            .text()
+            .await
+            .expect("html");
+        if html.contains("CHANNEL_NOTIFY") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let timeline = &html[html.find("id=\"timeline\"").expect("a timeline")..];
+    for what in ["CREATED", "CHANNEL_CALL", "CHANNEL_NOTIFY", " ms<"] {
+        assert!(timeline.contains(what), "{what}: {timeline}");
+    }
+    // Finance may not read merchant notifications: none in the timeline.
+    assert!(!timeline.contains("MERCHANT_"), "{timeline}");
+    assert!(
+        !html.contains("oBuyer0001"),
+        "the buyer's id is not shown in the timeline"
+    );
+    let dash = web.get(&session, "/console/dashboard?days=1").await;
+    assert_eq!(dash.status(), 200);
+    let html = dash.text().await.expect("html");
+    assert!(
+        html.contains("<svg") && html.contains("3.21"),
+        "today's volume: {html}"
+    );
+    // Finance reads findings, not notifications.
+    assert!(html.contains("id=\"open-findings\""));
+    assert!(!html.contains("failed notifications") && !html.contains("通知失败"));
 }

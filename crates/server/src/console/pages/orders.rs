@@ -19,7 +19,7 @@ use crate::console::layout::{Ctx, PageResult, Refused, Section};
 use crate::console::texts::Texts;
 use crate::input::query_params;
 use crate::recon::views::yuan;
-use crate::service::{orders, outbox, refunds};
+use crate::service::{orders, outbox, refunds, timeline_view};
 use crate::state::AppState;
 use crate::wire::{NotificationView, OrderView, RefundView};
 
@@ -210,6 +210,72 @@ struct DetailPage<'a> {
     sync_url: Option<String>,
     refunds_visible: bool,
     resend: bool,
+    timeline: Vec<TimelineRow>,
+}
+
+/// One line of the order's timeline, formatted.
+struct TimelineRow {
+    at: String,
+    kind: &'static str,
+    operation: String,
+    outcome: String,
+    latency: String,
+    detail: String,
+}
+
+/// The order's timeline (`service::timeline_view`): creation, every
+/// channel call with its latency, the channel's notifications, state
+/// changes, refunds and merchant notifications with each attempt — the
+/// refunds and merchant notifications only for roles that may read them.
+async fn timeline(
+    ctx: &Ctx,
+    state: &AppState,
+    order_id: &OrderId,
+) -> Result<Vec<TimelineRow>, Refused> {
+    let Some(order) = state
+        .store
+        .get_order(order_id)
+        .await
+        .map_err(|e| ctx.fail(&e.into()))?
+    else {
+        return Err(ctx.not_found().into());
+    };
+    let entries = timeline_view::load(state, &order)
+        .await
+        .map_err(|e| ctx.fail(&e))?;
+    let refunds = ctx.can(Permission::RefundsRead);
+    let notifications = ctx.can(Permission::NotificationsRead);
+    Ok(entries
+        .into_iter()
+        .filter(|e| match e.kind {
+            "REFUND_CREATED" => refunds,
+            "MERCHANT_NOTIFY" | "MERCHANT_ATTEMPT" => notifications,
+            _ => true,
+        })
+        .map(|e| {
+            let mut detail = if e.detail.is_null() {
+                String::new()
+            } else {
+                e.detail.to_string()
+            };
+            if let Some(r) = &e.refund_id {
+                detail = format!("{r} {detail}");
+            }
+            if detail.chars().count() > 300 {
+                detail = detail.chars().take(300).collect::<String>() + "…";
+            }
+            TimelineRow {
+                at: crate::wire::time(e.at),
+                kind: e.kind,
+                operation: e.operation,
+                outcome: e.outcome.unwrap_or_default(),
+                latency: e
+                    .latency_ms
+                    .map_or_else(String::new, |ms| format!("{ms} ms")),
+                detail,
+            }
+        })
+        .collect())
 }
 
 impl DetailPage<'_> {
@@ -224,6 +290,7 @@ pub async fn detail(ctx: Ctx, State(state): State<AppState>, Path(id): Path<Stri
     let o = visible_order(&ctx, &state, &id).await?;
     let t = ctx.t();
     let order_id = OrderId::parse(&o.order_id).ok_or_else(|| ctx.not_found())?;
+    let timeline = timeline(&ctx, &state, &order_id).await?;
     let refunds = if ctx.can(Permission::RefundsRead) {
         refunds::admin_list(
             &state,
@@ -269,6 +336,7 @@ pub async fn detail(ctx: Ctx, State(state): State<AppState>, Path(id): Path<Stri
             .then(|| format!("{BASE}/orders/{}/sync", o.order_id)),
         refunds_visible: ctx.can(Permission::RefundsRead),
         resend: ctx.can(Permission::NotificationsResend),
+        timeline,
     };
     Ok(ctx.render(
         Some(Section::Orders),
