@@ -236,6 +236,11 @@ async fn console_in_a_browser(b: Backend) {
     br.wait_text("id=\"my-account\"", Duration::from_secs(10))
         .await;
     let session = session_cookie(&br).await.expect("a session cookie");
+    assert!(
+        br.url().await.ends_with("/console/dashboard"),
+        "the console opens on the dashboard: {}",
+        br.url().await
+    );
     assert_ne!(session, PLANTED, "the planted cookie was promoted");
     let web = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -341,12 +346,35 @@ async fn console_in_a_browser(b: Backend) {
     br.wait_text(&w.notify_id, Duration::from_secs(10)).await;
     let detail = br.source().await;
     assert!(detail.contains(&w.out_trade_no) && detail.contains(&w.refund_id));
-    // The timeline, once the page has one (order.html keeps its place).
-    if detail.contains("id=\"timeline\"") {
-        assert!(detail.contains("PAY"), "the timeline shows the payment");
-    } else {
-        eprintln!("the order page has no timeline section yet");
+    // The timeline (its events are written in the background: the
+    // channel's notification may come a moment after the payment).
+    let mut detail = detail;
+    let start = Instant::now();
+    while !detail.contains("CHANNEL_NOTIFY") && start.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        br.client.refresh().await.expect("reload");
+        detail = br.source().await;
     }
+    let timeline = &detail[detail.find("id=\"timeline\"").expect("a timeline")..];
+    for what in [
+        "CREATED",
+        "CHANNEL_CALL",
+        "CHANNEL_NOTIFY",
+        " ms<",
+        "MERCHANT_",
+    ] {
+        assert!(
+            timeline.contains(what),
+            "{what} in the timeline: {timeline}"
+        );
+    }
+    br.client
+        .execute(
+            "document.getElementById('timeline').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .expect("scroll to the timeline");
     br.screenshot("order").await;
 
     // The notification, resent from the order's page.
