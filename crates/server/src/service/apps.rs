@@ -176,15 +176,7 @@ pub async fn set_enabled(
         return Err(ServiceError::not_found(format!("app {app_id}")));
     }
     let action = if enabled { "app.enable" } else { "app.disable" };
-    super::audit_change(
-        state,
-        by,
-        action,
-        id.as_str(),
-        json!({ "enabled": !enabled }),
-        json!({ "enabled": enabled }),
-    )
-    .await;
+    super::audit_enabled(state, by, action, id.as_str(), enabled).await;
     get(state, app_id).await
 }
 

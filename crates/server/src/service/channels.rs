@@ -267,15 +267,7 @@ pub async fn set_config_enabled(
     } else {
         "channel_config.disable"
     };
-    super::audit_change(
-        state,
-        by,
-        action,
-        id.as_str(),
-        json!({ "enabled": !enabled }),
-        json!({ "enabled": enabled }),
-    )
-    .await;
+    super::audit_enabled(state, by, action, id.as_str(), enabled).await;
     get_config(state, config_id).await
 }
 
@@ -404,15 +396,7 @@ pub async fn set_channel_enabled(
     } else {
         "channel.disable"
     };
-    super::audit_change(
-        state,
-        by,
-        action,
-        id.as_str(),
-        json!({ "enabled": !enabled }),
-        json!({ "enabled": enabled }),
-    )
-    .await;
+    super::audit_enabled(state, by, action, id.as_str(), enabled).await;
     get_channel(state, channel_id).await
 }
 

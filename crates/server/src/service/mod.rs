@@ -59,6 +59,26 @@ pub async fn audit_change(
     .await;
 }
 
+/// [`audit_change`] of an enable or disable (`enabled`: what it is now).
+pub async fn audit_enabled(
+    state: &AppState,
+    by: &Principal,
+    action: &str,
+    target: &str,
+    enabled: bool,
+) {
+    use serde_json::json;
+    audit_change(
+        state,
+        by,
+        action,
+        target,
+        json!({ "enabled": !enabled }),
+        json!({ "enabled": enabled }),
+    )
+    .await;
+}
+
 /// Writes an audit entry built by the caller (logged, never an error:
 /// see [`audit`]).
 pub async fn record(state: &AppState, entry: AuditEntry) {
