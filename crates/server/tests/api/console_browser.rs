@@ -339,8 +339,17 @@ async fn console_in_a_browser(b: Backend) {
     open(&br, &base, "/console/orders", "name=\"outTradeNo\"").await;
     fill(&br, "input[name=\"outTradeNo\"]", &w.out_trade_no).await;
     click(&br, "form.filters button[type=\"submit\"]").await;
+    // (The unfiltered list shows the order too: wait for the search's URL.)
+    let start = Instant::now();
+    while !br.url().await.contains(&w.out_trade_no) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the search did not load: {}",
+            br.url().await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     br.wait_text(&w.order_id, Duration::from_secs(10)).await;
-    assert!(br.url().await.contains(&w.out_trade_no));
     br.screenshot("orders").await;
     click(&br, &format!("a[href=\"/console/orders/{}\"]", w.order_id)).await;
     br.wait_text(&w.notify_id, Duration::from_secs(10)).await;
