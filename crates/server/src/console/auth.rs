@@ -424,10 +424,10 @@ async fn login(State(state): State<AppState>, req: Request) -> Response {
 /// `POST /console/logout`: ends the session.
 async fn logout(State(state): State<AppState>, req: Request) -> Response {
     let session = req.extensions().get::<ConsoleSession>().cloned();
-    if let Some(SessionHash(hash)) = req.extensions().get::<SessionHash>() {
-        if let Err(e) = state.store.delete_session(hash).await {
-            tracing::warn!(error = %e, "ending a console session");
-        }
+    if let Some(SessionHash(hash)) = req.extensions().get::<SessionHash>()
+        && let Err(e) = state.store.delete_session(hash).await
+    {
+        tracing::warn!(error = %e, "ending a console session");
     }
     if let Some(s) = session {
         let target = s.principal.account_id.clone().unwrap_or_default();

@@ -103,7 +103,7 @@ async fn world(app: &TestApp) -> World {
     app.sandbox_pay(&order_id).await;
     app.wait_state(client, &no, "SUCCESS").await;
     let refund = client
-        .create_refund(&CreateRefundRequest::new(&no, &orn(), 100))
+        .create_refund(&CreateRefundRequest::new(&no, orn(), 100))
         .await
         .expect("refund");
     let first = |v: Value, key: &str| v[0][key].as_str().expect(key).to_owned();
