@@ -14,6 +14,7 @@ mod browser;
 mod cashier;
 mod console_auth;
 mod console_pages;
+mod console_pages_admin;
 mod contract;
 mod edge;
 mod lakala;

@@ -20,7 +20,7 @@ use chrono::{Duration, NaiveDate, Utc};
 
 use super::{field, page_link};
 use crate::console::BASE;
-use crate::console::layout::{Ctx, PageResult, Section};
+use crate::console::layout::{Ctx, PageResult, Refused, Section};
 use crate::console::texts::Texts;
 use crate::input::query_params;
 use crate::recon::RunOptions;
@@ -73,10 +73,10 @@ impl Asked {
 
     /// The statement's filter, narrowed to what the principal sees (an
     /// app it does not see is the 404 page's).
-    fn statement(&self, ctx: &Ctx) -> Result<StatementFilter, axum::response::Response> {
+    fn statement(&self, ctx: &Ctx) -> Result<StatementFilter, Refused> {
         let asked = match self.app_id.as_str() {
             "" => None,
-            a => Some(AppId::parse(a).map_err(|_| ctx.not_found())?),
+            a => Some(AppId::parse(a).map_err(|_| Refused::from(ctx.not_found()))?),
         };
         let app = ctx.session.principal.narrow(asked).map_err(|e| {
             if matches!(e.code(), crate::error::ErrorCode::NotFound) {
