@@ -3,8 +3,9 @@
 //! note (`recon.resolve`), and the daily statement with its CSV download
 //! (`statements.read`; a merchant's statement is its app's only, narrowed
 //! as the operator API's `statement` narrows it). Every date is a China
-//! day (the channels' bills are cut at midnight UTC+8); the forms default
-//! to yesterday in China.
+//! day (the channels' bills are cut at midnight UTC+8). Without a date
+//! the runs and findings are every day's, newest first; the statement and
+//! the run form take yesterday in China.
 
 use std::collections::HashMap;
 
@@ -48,8 +49,11 @@ fn day(s: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
 }
 
-/// The page's filters, as asked (`date` defaults to yesterday in China).
+/// The page's filters, as asked.
 struct Asked {
+    /// The day asked for, if any (runs and findings).
+    asked: Option<NaiveDate>,
+    /// The day asked for, else yesterday in China (statement, run form).
     date: String,
     config_id: String,
     app_id: String,
@@ -61,9 +65,10 @@ impl Asked {
     fn parse(q: Option<&str>) -> Asked {
         let q = query_params(q);
         let v = |k: &str| q.get(k).map(|s| s.trim().to_owned()).unwrap_or_default();
-        let date = day(&v("date")).unwrap_or_else(yesterday).to_string();
+        let asked = day(&v("date"));
         Asked {
-            date,
+            asked,
+            date: asked.unwrap_or_else(yesterday).to_string(),
             config_id: v("configId"),
             app_id: v("appId"),
             kind: v("kind"),
@@ -103,6 +108,8 @@ impl Asked {
 struct Page<'a> {
     t: &'static Texts,
     csrf: &'a str,
+    /// The filter's date (empty: every day).
+    filter_date: String,
     date: String,
     config_id: String,
     app_id: String,
@@ -139,13 +146,13 @@ pub async fn page(ctx: Ctx, State(state): State<AppState>, RawQuery(q): RawQuery
     let config_id = ConfigId::parse(&a.config_id);
     let (runs, findings) = if read {
         let rf = ReconRunFilter {
-            bill_date: day(&a.date),
+            bill_date: a.asked,
             config_id: config_id.clone(),
             state: None::<ReconState>,
             limit: 50,
         };
         let ff = FindingFilter {
-            bill_date: day(&a.date),
+            bill_date: a.asked,
             config_id,
             kind: FindingKind::parse(&a.kind),
             status: views::parse_status(&a.status),
@@ -193,6 +200,7 @@ pub async fn page(ctx: Ctx, State(state): State<AppState>, RawQuery(q): RawQuery
         csv_href,
         run: ctx.can(Permission::ReconRun),
         resolve: ctx.can(Permission::ReconResolve),
+        filter_date: a.asked.map(|d| d.to_string()).unwrap_or_default(),
         date: a.date,
         config_id: a.config_id,
         app_id: a.app_id,
