@@ -23,9 +23,9 @@ use tower::ServiceExt;
 use crate::backend_tests;
 use crate::helpers::{Backend, TestApp, otn, spawn_app};
 
-const CSRF: &str = "test-csrf-token";
+pub(crate) const CSRF: &str = "test-csrf-token";
 
-fn principal(role: Role, apps: &[&str]) -> Principal {
+pub(crate) fn principal(role: Role, apps: &[&str]) -> Principal {
     Principal {
         actor: format!("{role}-account"),
         account_id: Some("AC1".into()),
@@ -39,13 +39,19 @@ fn principal(role: Role, apps: &[&str]) -> Principal {
     }
 }
 
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
 }
 
-async fn call(app: &TestApp, p: &Principal, method: &str, uri: &str, form: Option<&str>) -> Answer {
+pub(crate) async fn call(
+    app: &TestApp,
+    p: &Principal,
+    method: &str,
+    uri: &str,
+    form: Option<&str>,
+) -> Answer {
     let session = ConsoleSession {
         principal: p.clone(),
         csrf: CSRF.to_owned(),
@@ -74,7 +80,7 @@ async fn call(app: &TestApp, p: &Principal, method: &str, uri: &str, form: Optio
     }
 }
 
-async fn get(app: &TestApp, p: &Principal, uri: &str) -> Answer {
+pub(crate) async fn get(app: &TestApp, p: &Principal, uri: &str) -> Answer {
     call(app, p, "GET", uri, None).await
 }
 
@@ -138,7 +144,7 @@ async fn seed(app: &TestApp, client: &cashdesk_sdk::Client, app_id: &str, title:
     }
 }
 
-fn assert_strict(a: &Answer) {
+pub(crate) fn assert_strict(a: &Answer) {
     let csp = a.headers["content-security-policy"].to_str().expect("csp");
     assert_eq!(
         csp,

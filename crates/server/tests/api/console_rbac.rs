@@ -18,6 +18,8 @@ fn routes(app_id: &str, order_id: &str) -> Vec<(bool, String, Option<Permission>
     let b = "B01ARZ3NDEKTSV4RRFFQ69G5FA";
     let n = "N01ARZ3NDEKTSV4RRFFQ69G5FA";
     let u = "U01ARZ3NDEKTSV4RRFFQ69G5FA";
+    let c = "C01ARZ3NDEKTSV4RRFFQ69G5FA";
+    let h = "H01ARZ3NDEKTSV4RRFFQ69G5FA";
     vec![
         (false, "/console/account".into(), None),
         (false, "/console/dashboard".into(), Some(P::OrdersRead)),
@@ -82,6 +84,59 @@ fn routes(app_id: &str, order_id: &str) -> Vec<(bool, String, Option<Permission>
             true,
             format!("/console/stores/{app_id}/s1/disable"),
             Some(P::StoresWrite),
+        ),
+        (false, "/console/apps".into(), Some(P::AppsRead)),
+        (false, format!("/console/apps/{app_id}"), Some(P::AppsRead)),
+        (true, "/console/apps".into(), Some(P::AppsWrite)),
+        (
+            true,
+            format!("/console/apps/{app_id}/settings"),
+            Some(P::AppsWrite),
+        ),
+        (
+            true,
+            format!("/console/apps/{app_id}/enable"),
+            Some(P::AppsWrite),
+        ),
+        (
+            true,
+            format!("/console/apps/{app_id}/rotate-key"),
+            Some(P::AppsRotateKey),
+        ),
+        (false, "/console/channels".into(), Some(P::ChannelsRead)),
+        (true, "/console/channels".into(), Some(P::ChannelsWrite)),
+        (
+            true,
+            "/console/channels/configs".into(),
+            Some(P::ChannelsWrite),
+        ),
+        (
+            true,
+            format!("/console/channels/configs/{c}/credentials"),
+            Some(P::ChannelSecretsWrite),
+        ),
+        (
+            true,
+            format!("/console/channels/configs/{c}/enable"),
+            Some(P::ChannelsWrite),
+        ),
+        (
+            true,
+            format!("/console/channels/{h}/enable"),
+            Some(P::ChannelsWrite),
+        ),
+        // Runs and findings (recon.read) or, for a merchant, its statement.
+        (false, "/console/recon".into(), Some(P::StatementsRead)),
+        (
+            false,
+            "/console/recon/statement.csv".into(),
+            Some(P::StatementsRead),
+        ),
+        (true, "/console/recon/run".into(), Some(P::ReconRun)),
+        (
+            true,
+            "/console/recon/findings/F01ARZ3NDEKTSV4RRFFQ69G5FA/resolve".into(),
+            Some(P::ReconResolve),
         ),
         (true, "/console/accounts".into(), Some(P::AccountsManage)),
         (

@@ -15,6 +15,7 @@ mod cashier;
 mod console_auth;
 mod console_browser;
 mod console_pages;
+mod console_pages_admin;
 mod console_rbac;
 mod contract;
 mod edge;

@@ -11,12 +11,17 @@
 //! `application/x-www-form-urlencoded` with the session's `csrf` and are
 //! answered with a redirect (POST-redirect-GET).
 
+mod apps;
 mod audit;
 mod bindings;
+mod channels;
 mod notifications;
 mod orders;
+mod recon;
 mod refunds;
 mod stores;
+
+use std::collections::HashMap;
 
 use axum::Router;
 use axum::extract::{Path, RawQuery};
@@ -25,6 +30,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use cashdesk_core::AppId;
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
+use serde_json::{Map, Value};
 
 use super::BASE;
 use super::layout::{self, Ctx, Section, local_back};
@@ -85,6 +91,9 @@ pub fn router() -> Router<AppState> {
             &format!("{BASE}/notifications/{{id}}/resend"),
             post(notifications::resend),
         )
+        .merge(apps::router())
+        .merge(channels::router())
+        .merge(recon::router())
         .layer(axum::middleware::map_response(layout::secure))
 }
 
@@ -152,5 +161,56 @@ impl Cell {
             label: label.to_owned(),
             value: value.to_owned(),
         }
+    }
+}
+
+/// A form field, trimmed (`""` when absent).
+pub fn field(form: &HashMap<String, String>, k: &str) -> String {
+    form.get(k).map(|s| s.trim().to_owned()).unwrap_or_default()
+}
+
+/// A form as the JSON object the operator API's services parse: each of
+/// `texts` as a string (an empty one left out, as the services read
+/// absent), each of `ints` as a number when it reads as one (otherwise
+/// as given, so the service names the field), each of `checks` as a
+/// boolean (a checkbox: present is `true`, absent `false`).
+pub fn form_body(
+    form: &HashMap<String, String>,
+    texts: &[&str],
+    ints: &[&str],
+    checks: &[&str],
+) -> Map<String, Value> {
+    let mut body = Map::new();
+    for k in texts {
+        let v = field(form, k);
+        if !v.is_empty() {
+            body.insert((*k).to_owned(), Value::String(v));
+        }
+    }
+    for k in ints {
+        let v = field(form, k);
+        if !v.is_empty() {
+            let n = v.parse::<i64>().map_or(Value::String(v), Value::from);
+            body.insert((*k).to_owned(), n);
+        }
+    }
+    for k in checks {
+        body.insert((*k).to_owned(), Value::Bool(form.contains_key(*k)));
+    }
+    body
+}
+
+/// A JSON object typed into a textarea (credentials), or the refusal
+/// that names `name`.
+pub fn json_object(
+    name: &str,
+    text: &str,
+) -> Result<Map<String, Value>, crate::service::error::ServiceError> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(crate::service::error::ServiceError::invalid(
+            name,
+            "must be a JSON object",
+        )),
     }
 }
