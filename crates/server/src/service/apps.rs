@@ -211,6 +211,9 @@ pub async fn update_settings(
             "give refundReview, autoRefundPaidAfterClose and/or notifyUrl",
         ));
     }
+    // What the settings were, for the audit log (read just before: a
+    // concurrent change between the two shows in its own entry).
+    let before = state.store.get_app(&id).await?.map(|a| settings_of(&a));
     let (app, readdressed) = state
         .store
         .update_app_settings(&id, &update)
@@ -224,10 +227,22 @@ pub async fn update_settings(
         detail["notifyUrl"] = json!(url);
         detail["notificationsReaddressed"] = json!(readdressed);
     }
-    super::audit(state, by, "app.settings", id.as_str(), detail).await;
+    let entry = by
+        .audit("app.settings", id.as_str(), detail)
+        .with_change(before.unwrap_or(Value::Null), settings_of(&app));
+    super::record(state, entry).await;
     Ok(AppSettingsView {
         app: AppView::from(&app),
         notifications_readdressed: update.notify_url.is_some().then_some(readdressed),
+    })
+}
+
+/// An app's settings as the audit log shows them before and after a change.
+fn settings_of(app: &App) -> Value {
+    json!({
+        "refundReview": app.refund_review,
+        "autoRefundPaidAfterClose": app.auto_refund_paid_after_close,
+        "notifyUrl": app.notify_url,
     })
 }
 

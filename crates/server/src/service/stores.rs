@@ -351,11 +351,12 @@ pub async fn update(
         Some(false) => "store.disable",
         None => "store.rename",
     };
-    super::audit(
+    super::audit_change(
         state,
         by,
         action,
         &format!("{app_id}/{store_id}"),
+        json!({ "name": s.name, "enabled": s.enabled }),
         json!({ "name": updated.name, "enabled": updated.enabled }),
     )
     .await;

@@ -14,6 +14,7 @@ backend_tests!(
     every_role_gets_exactly_its_permissions,
     a_merchant_never_sees_another_apps_data,
     tokens_are_shown_once_and_revocable,
+    changes_are_audited_with_before_and_after,
 );
 
 pub const PASSWORD: &str = "correct horse battery";
@@ -575,4 +576,58 @@ async fn tokens_are_shown_once_and_revocable(b: Backend) {
         .await
         .expect_err("taken");
     assert!(err.to_string().contains("4090"), "{err}");
+}
+
+async fn changes_are_audited_with_before_and_after(b: Backend) {
+    let app = spawn_app(b).await;
+    let token = account_token(&app, "ops-audit", Role::Operator, &[]).await;
+    let id = app.demo_app_id.clone();
+    app.admin
+        .request(
+            Method::POST,
+            &format!("/api/admin/apps/{id}/settings"),
+            Some(&json!({ "refundReview": true })),
+        )
+        .await
+        .expect("settings");
+    app.add_store(&id, "s1").await;
+    let (status, _) = call(
+        &app,
+        &token,
+        Method::POST,
+        &format!("/api/admin/stores/{id}/s1/disable"),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let audit = app.admin.list_audit(Some(100)).await.expect("audit");
+    let find = |action: &str| {
+        audit
+            .as_array()
+            .expect("list")
+            .iter()
+            .find(|e| e["action"] == action)
+            .unwrap_or_else(|| panic!("{action} in {audit}"))
+            .clone()
+    };
+    let settings = find("app.settings");
+    assert_eq!(
+        (settings["actor"].as_str(), settings["role"].as_str()),
+        (Some("admin"), Some("admin"))
+    );
+    assert_eq!(settings["before"]["refundReview"], false, "{settings}");
+    assert_eq!(settings["after"]["refundReview"], true, "{settings}");
+    let disabled = find("store.disable");
+    assert_eq!(
+        (disabled["actor"].as_str(), disabled["role"].as_str()),
+        (Some("ops-audit"), Some("operator"))
+    );
+    assert!(
+        disabled["ip"]
+            .as_str()
+            .is_some_and(|ip| ip.starts_with("127.")),
+        "{disabled}"
+    );
+    assert_eq!(disabled["before"]["enabled"], true, "{disabled}");
+    assert_eq!(disabled["after"]["enabled"], false, "{disabled}");
 }
