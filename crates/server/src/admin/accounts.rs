@@ -140,6 +140,13 @@ fn parse_apps(body: &Map<String, Value>) -> ServiceResult<Option<Vec<AppId>>> {
         .map(Some)
 }
 
+/// The account `id`, for an administrator (`accounts.manage`, checked
+/// before the account is looked up).
+async fn managed(state: &AppState, by: &Principal, id: &str) -> ApiResult<Account> {
+    by.require(Permission::AccountsManage)?;
+    Ok(accounts::get(state, id).await?)
+}
+
 pub async fn list(
     State(state): State<AppState>,
     by: Principal,
@@ -175,9 +182,8 @@ pub async fn get(
     by: Principal,
     PathParam(id): PathParam,
 ) -> ApiResult<Success<AccountView>> {
-    by.require(Permission::AccountsManage)?;
     Ok(Success(AccountView::from(
-        &accounts::get(&state, &id).await?,
+        &managed(&state, &by, &id).await?,
     )))
 }
 
@@ -189,8 +195,7 @@ pub async fn settings(
     PathParam(id): PathParam,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Success<AccountView>> {
-    by.require(Permission::AccountsManage)?;
-    let account = accounts::get(&state, &id).await?;
+    let account = managed(&state, &by, &id).await?;
     let f = Fields(&body);
     let update = AccountUpdate {
         role: f
@@ -221,8 +226,7 @@ pub async fn reset_password(
     PathParam(id): PathParam,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Success<AccountView>> {
-    by.require(Permission::AccountsManage)?;
-    let account = accounts::get(&state, &id).await?;
+    let account = managed(&state, &by, &id).await?;
     let password = Fields(&body).text_req("password", accounts::MAX_PASSWORD * 4)?;
     accounts::check_password("password", password)?;
     let update = AccountUpdate {
@@ -240,8 +244,7 @@ pub async fn reset_totp(
     by: Principal,
     PathParam(id): PathParam,
 ) -> ApiResult<Success<AccountView>> {
-    by.require(Permission::AccountsManage)?;
-    let account = accounts::get(&state, &id).await?;
+    let account = managed(&state, &by, &id).await?;
     let update = AccountUpdate {
         totp: Some(None),
         ..AccountUpdate::default()
@@ -255,8 +258,7 @@ pub async fn list_tokens(
     by: Principal,
     PathParam(id): PathParam,
 ) -> ApiResult<Success<Vec<TokenView>>> {
-    by.require(Permission::AccountsManage)?;
-    let account = accounts::get(&state, &id).await?;
+    let account = managed(&state, &by, &id).await?;
     let tokens = state.store.list_tokens(&account.account_id).await?;
     Ok(Success(tokens.iter().map(TokenView::from).collect()))
 }
@@ -268,8 +270,7 @@ pub async fn create_token(
     PathParam(id): PathParam,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Success<TokenView>> {
-    by.require(Permission::AccountsManage)?;
-    let account = accounts::get(&state, &id).await?;
+    let account = managed(&state, &by, &id).await?;
     let name = Fields(&body).text_req("name", 64)?;
     let (token, clear) = accounts::create_token(&state, &account, name, &by).await?;
     let mut view = TokenView::from(&token);
