@@ -18,6 +18,7 @@ backend_tests!(
     wrong_passwords_lock_the_account,
     totp_enrolment_and_sign_in,
     the_order_page_shows_its_timeline_and_the_dashboard_its_figures,
+    oversized_and_malformed_forms_change_nothing,
 );
 
 use crate::rbac::PASSWORD;
@@ -461,4 +462,86 @@ async fn the_order_page_shows_its_timeline_and_the_dashboard_its_figures(b: Back
     // Finance reads findings, not notifications.
     assert!(html.contains("id=\"open-findings\""));
     assert!(!html.contains("failed notifications") && !html.contains("通知失败"));
+}
+
+async fn oversized_and_malformed_forms_change_nothing(b: Backend) {
+    let app = spawn_app(b).await;
+    account_token(&app, "root", Role::Admin, &[]).await;
+    let web = Browserless::new(&app);
+    let big = "x".repeat(70 * 1024);
+    let (csrf, cookie) = web.login_form().await;
+    let resp = web
+        .http
+        .post(format!("{}/console/login", web.base))
+        .header(COOKIE, format!("cashdesk_login={cookie}"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", "root"),
+            ("password", big.as_str()),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 413);
+    assert!(cookie_of(&resp, "cashdesk_session").is_none());
+    let session = web.session("root", PASSWORD).await;
+    let csrf = csrf_of(
+        &web.get(&session, "/console/account")
+            .await
+            .text()
+            .await
+            .expect("html"),
+    );
+    let before = app
+        .admin
+        .list_audit(Some(1000))
+        .await
+        .expect("audit")
+        .as_array()
+        .map(Vec::len);
+    let resp = web
+        .post(
+            &session,
+            "/console/account/tokens",
+            &[("csrf", csrf.as_str()), ("name", big.as_str())],
+        )
+        .await;
+    assert_eq!(resp.status(), 413);
+    // Not a form at all, and a form whose fields are garbage.
+    let resp = web
+        .http
+        .post(format!("{}/console/accounts", web.base))
+        .header(COOKIE, format!("cashdesk_session={session}"))
+        .body(vec![0xff, 0xfe, b'%', b'&', b'='])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 403, "no csrf field in it");
+    let resp = web
+        .post(
+            &session,
+            "/console/accounts",
+            &[
+                ("csrf", csrf.as_str()),
+                ("username", "<script>"),
+                ("role", "root"),
+                ("password", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303, "refused with a flash");
+    let after = app
+        .admin
+        .list_audit(Some(1000))
+        .await
+        .expect("audit")
+        .as_array()
+        .map(Vec::len);
+    assert_eq!(before, after, "nothing was done");
+    let accounts = app
+        .admin
+        .request(Method::GET, "/api/admin/accounts", None)
+        .await
+        .expect("list");
+    assert_eq!(accounts.as_array().map(Vec::len), Some(1));
 }
