@@ -52,7 +52,11 @@ string_enum!(
         /// Approve or reject a binding application.
         BindingsDecide = "bindings.decide",
         OrdersRead = "orders.read",
+        /// Ask the channel about an unpaid order (sync) and close it.
+        OrdersManage = "orders.manage",
         RefundsRead = "refunds.read",
+        /// Refund a paid order (the app's review rules apply).
+        RefundsCreate = "refunds.create",
         /// Approve or reject a refund in review.
         RefundsReview = "refunds.review",
         NotificationsRead = "notifications.read",
@@ -105,6 +109,7 @@ impl Role {
                     | P::BindingsRead
                     | P::BindingsDecide
                     | P::OrdersRead
+                    | P::OrdersManage
                     | P::RefundsRead
                     | P::RefundsReview
                     | P::NotificationsRead
@@ -128,7 +133,9 @@ impl Role {
                     | P::StoresWrite
                     | P::BindingsRead
                     | P::OrdersRead
+                    | P::OrdersManage
                     | P::RefundsRead
+                    | P::RefundsCreate
                     | P::NotificationsRead
                     | P::NotificationsResend
                     | P::StatementsRead

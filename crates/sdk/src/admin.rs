@@ -449,6 +449,44 @@ impl AdminClient {
             .await
     }
 
+    /// `POST /api/admin/orders/{orderId}/sync`: asks the channel about an
+    /// unpaid order and settles what it says (`orders.manage`).
+    pub async fn sync_order(&self, order_id: &str) -> Result<Value> {
+        self.action(&format!("/api/admin/orders/{}/sync", seg(order_id)?))
+            .await
+    }
+
+    /// `POST /api/admin/orders/{orderId}/close`: closes an unpaid order
+    /// (`orders.manage`; a paid order is 422).
+    pub async fn close_order(&self, order_id: &str) -> Result<Value> {
+        self.action(&format!("/api/admin/orders/{}/close", seg(order_id)?))
+            .await
+    }
+
+    /// `POST /api/admin/orders/{orderId}/refunds` `{amount, reason?,
+    /// outRefundNo?}` (`refunds.create`): a refund under the app's review
+    /// rules; answers the refund (`RefundView`). Give an `outRefundNo` to
+    /// make a retry the same refund.
+    pub async fn refund_order(
+        &self,
+        order_id: &str,
+        amount_fen: i64,
+        reason: Option<&str>,
+        out_refund_no: Option<&str>,
+    ) -> Result<Value> {
+        let body = serde_json::json!({
+            "amount": amount_fen,
+            "reason": reason,
+            "outRefundNo": out_refund_no,
+        });
+        self.request(
+            Method::POST,
+            &format!("/api/admin/orders/{}/refunds", seg(order_id)?),
+            Some(&body),
+        )
+        .await
+    }
+
     // --- stores ---
 
     /// `POST /api/admin/stores`; answers the store (`StoreView`).

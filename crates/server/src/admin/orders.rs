@@ -1,4 +1,6 @@
-//! Admin: orders (`?appId=&storeId=&state=&outTradeNo=&limit=&before=`, newest first).
+//! Admin: orders (`?appId=&storeId=&state=&outTradeNo=&limit=&before=`, newest first),
+//! one order, and what a person does to it (sync, close, refund:
+//! `service::order_actions`).
 //! The SDK and the CLI send `cashdesk_api::OrderQuery` (all but `before`);
 //! a test in `admin/mod.rs` checks that each of its names is read here.
 
@@ -9,10 +11,11 @@ use cashdesk_store::OrderFilter;
 use crate::access::Principal;
 use crate::envelope::Success;
 use crate::error::ApiResult;
-use crate::input::{ListQuery, PathParam};
+use crate::input::{JsonObject, ListQuery, PathParam};
+use crate::service::order_actions::{self, OperatorRefund};
 use crate::service::orders;
 use crate::state::AppState;
-use crate::wire::OrderView;
+use crate::wire::{OrderView, RefundView};
 
 /// The typed filter of `GET /api/admin/orders`.
 pub fn filter(q: &ListQuery) -> ApiResult<OrderFilter> {
@@ -53,4 +56,44 @@ pub async fn get(
     let order = orders::admin_get(&state, &id).await?;
     by.scoped(&order.app_id, format!("order {id}"))?;
     Ok(Success(order))
+}
+
+/// `POST /api/admin/orders/{id}/sync`: asks the channel about an unpaid
+/// order and settles what it says.
+pub async fn sync(
+    State(state): State<AppState>,
+    by: Principal,
+    PathParam(id): PathParam,
+) -> ApiResult<Success<OrderView>> {
+    by.require(Permission::OrdersManage)?;
+    let order = order_actions::load(&state, &id, &by).await?;
+    Ok(Success(order_actions::sync(&state, order, &by).await?))
+}
+
+/// `POST /api/admin/orders/{id}/close`: closes an unpaid order (at the
+/// channel first); the merchant is told `PAY_CLOSED`.
+pub async fn close(
+    State(state): State<AppState>,
+    by: Principal,
+    PathParam(id): PathParam,
+) -> ApiResult<Success<OrderView>> {
+    by.require(Permission::OrdersManage)?;
+    let order = order_actions::load(&state, &id, &by).await?;
+    Ok(Success(order_actions::close(&state, order, &by).await?))
+}
+
+/// `POST /api/admin/orders/{id}/refunds` `{amount, reason?, outRefundNo?}`:
+/// refunds a paid order under the app's review rules.
+pub async fn refund(
+    State(state): State<AppState>,
+    by: Principal,
+    PathParam(id): PathParam,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Success<RefundView>> {
+    by.require(Permission::RefundsCreate)?;
+    let order = order_actions::load(&state, &id, &by).await?;
+    let input = OperatorRefund::parse(&body)?;
+    Ok(Success(
+        order_actions::refund(&state, order, input, &by).await?,
+    ))
 }

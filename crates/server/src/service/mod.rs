@@ -13,6 +13,7 @@ pub mod delivery;
 pub mod demo;
 pub mod error;
 pub mod notify;
+pub mod order_actions;
 pub mod orders;
 pub mod outbox;
 pub mod pay_command;

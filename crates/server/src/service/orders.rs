@@ -277,20 +277,28 @@ pub async fn query(
 /// order answers the same; a paid or failed order cannot be closed (422).
 pub async fn close(state: &AppState, app: &App, out_trade_no: &str) -> ServiceResult<PayResult> {
     let order = order_of_app(state, app, out_trade_no).await?;
+    Ok(wire::pay_result(
+        &close_order(state, &order, Source::Merchant).await?,
+    ))
+}
+
+/// [`close`] of a loaded order on behalf of `source` (the merchant API or
+/// an operator): the order as it is afterwards.
+pub async fn close_order(state: &AppState, order: &Order, source: Source) -> ServiceResult<Order> {
     if order.state.is_payable() {
-        super::payments::close_at_channel(state, &order).await?;
+        super::payments::close_at_channel(state, order).await?;
     }
-    if let Some(closed) = super::payments::close_order(state, &order, Source::Merchant).await? {
-        return Ok(wire::pay_result(&closed));
+    if let Some(closed) = super::payments::close_order(state, order, source).await? {
+        return Ok(closed);
     }
     // Lost the race or not closable: decide on the state as it is now.
     let current = state
         .store
         .get_order(&order.order_id)
         .await?
-        .ok_or_else(|| ServiceError::not_found(format!("order with outTradeNo {out_trade_no}")))?;
+        .ok_or_else(|| ServiceError::not_found(format!("order {}", order.order_id)))?;
     match current.state {
-        OrderState::Closed => Ok(wire::pay_result(&current)),
+        OrderState::Closed => Ok(current),
         s => Err(ServiceError::state_not_allowed(if s.is_paid() {
             format!("order is {s}: a paid order cannot be closed (refund it instead)")
         } else {

@@ -29,6 +29,21 @@ fn routes(app_id: &str, order_id: &str) -> Vec<(bool, String, Option<Permission>
             format!("/console/orders/{order_id}"),
             Some(P::OrdersRead),
         ),
+        (
+            true,
+            format!("/console/orders/{order_id}/sync"),
+            Some(P::OrdersManage),
+        ),
+        (
+            true,
+            format!("/console/orders/{order_id}/refund"),
+            Some(P::RefundsCreate),
+        ),
+        (
+            true,
+            format!("/console/orders/{order_id}/close"),
+            Some(P::OrdersManage),
+        ),
         (false, "/console/refunds".into(), Some(P::RefundsRead)),
         (false, "/console/bindings".into(), Some(P::BindingsRead)),
         (

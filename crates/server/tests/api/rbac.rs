@@ -225,6 +225,21 @@ fn endpoints(w: &World) -> Vec<(Method, String, Permission)> {
             P::OrdersRead,
         ),
         (
+            M::POST,
+            format!("/api/admin/orders/{}/sync", w.order_id),
+            P::OrdersManage,
+        ),
+        (
+            M::POST,
+            format!("/api/admin/orders/{}/close", w.order_id),
+            P::OrdersManage,
+        ),
+        (
+            M::POST,
+            format!("/api/admin/orders/{}/refunds", w.order_id),
+            P::RefundsCreate,
+        ),
+        (
             M::GET,
             format!("/api/admin/refunds?appId={a}"),
             P::RefundsRead,
@@ -425,6 +440,14 @@ async fn a_merchant_never_sees_another_apps_data(b: Backend) {
         (
             Method::POST,
             format!("/api/admin/notifications/{}/resend", w.notify_id),
+        ),
+        (
+            Method::POST,
+            format!("/api/admin/orders/{}/close", w.order_id),
+        ),
+        (
+            Method::POST,
+            format!("/api/admin/orders/{}/refunds", w.order_id),
         ),
         (Method::PUT, format!("/api/admin/stores/{foreign}/s1")),
         (

@@ -16,6 +16,7 @@ mod audit;
 mod bindings;
 mod channels;
 mod notifications;
+mod order_actions;
 mod orders;
 mod recon;
 mod refunds;
@@ -63,7 +64,18 @@ pub fn router() -> Router<AppState> {
         )
         .route(&format!("{BASE}/orders"), get(orders::list))
         .route(&format!("{BASE}/orders/{{id}}"), get(orders::detail))
-        .route(&format!("{BASE}/orders/{{id}}/sync"), post(orders::sync))
+        .route(
+            &format!("{BASE}/orders/{{id}}/sync"),
+            post(order_actions::sync),
+        )
+        .route(
+            &format!("{BASE}/orders/{{id}}/close"),
+            post(order_actions::close),
+        )
+        .route(
+            &format!("{BASE}/orders/{{id}}/refund"),
+            post(order_actions::refund),
+        )
         .route(&format!("{BASE}/refunds"), get(refunds::list))
         .route(
             &format!("{BASE}/refunds/{{id}}/approve"),

@@ -1,10 +1,8 @@
 //! Orders: the search (`GET /console/orders`, keyset pages by `before=`)
-//! and one order with its refunds and merchant notifications (every
-//! attempt), and the channel sync.
-//!
-//! Closing an order and refunding it from the console wait for their
-//! permissions in the matrix (`cashdesk_core::access` has none for them
-//! yet); the detail page does not offer what the role could not do.
+//! and one order with its timeline, refunds and merchant notifications
+//! (every attempt). What a person does to the order (sync, close, refund)
+//! is in `order_actions`; the detail page offers only what the role may
+//! do and the order's state allows.
 
 use askama::Template;
 use axum::extract::{Path, RawQuery, State};
@@ -19,7 +17,7 @@ use crate::console::layout::{Ctx, PageResult, Refused, Section};
 use crate::console::texts::Texts;
 use crate::input::query_params;
 use crate::recon::views::yuan;
-use crate::service::{orders, outbox, refunds, timeline_view};
+use crate::service::{order_actions, orders, outbox, refunds, timeline_view};
 use crate::state::AppState;
 use crate::wire::{NotificationView, OrderView, RefundView};
 
@@ -207,7 +205,14 @@ struct DetailPage<'a> {
     fields: Vec<Cell>,
     refunds: Vec<RefundView>,
     notifications: Vec<NotificationView>,
-    sync_url: Option<String>,
+    /// The order's URL when it may be synced and closed (`…/sync`, `…/close`).
+    actions: Option<String>,
+    /// Where the refund form posts, when the role may refund and the order
+    /// has money left to refund.
+    refund_url: Option<String>,
+    refundable: String,
+    /// A fresh `outRefundNo` in the form: a double submit is one refund.
+    out_refund_no: String,
     refunds_visible: bool,
     resend: bool,
     timeline: Vec<TimelineRow>,
@@ -332,8 +337,14 @@ pub async fn detail(ctx: Ctx, State(state): State<AppState>, Path(id): Path<Stri
         fields: order_fields(t, &o),
         refunds,
         notifications,
-        sync_url: (ctx.can(Permission::OrdersRead) && o.state.is_payable())
-            .then(|| format!("{BASE}/orders/{}/sync", o.order_id)),
+        actions: (ctx.can(Permission::OrdersManage) && o.state.is_payable())
+            .then(|| format!("{BASE}/orders/{}", o.order_id)),
+        refund_url: (ctx.can(Permission::RefundsCreate)
+            && o.state.is_paid()
+            && o.refunded_amount < o.amount)
+            .then(|| format!("{BASE}/orders/{}/refund", o.order_id)),
+        refundable: yuan(o.amount - o.refunded_amount),
+        out_refund_no: order_actions::new_out_refund_no().to_string(),
         refunds_visible: ctx.can(Permission::RefundsRead),
         resend: ctx.can(Permission::NotificationsResend),
         timeline,
@@ -393,20 +404,4 @@ fn order_fields(t: &'static Texts, o: &OrderView) -> Vec<Cell> {
         ),
         Cell::new(t.paid_after_close, t.yes_no(o.paid_after_close)),
     ]
-}
-
-/// `POST /console/orders/{id}/sync`: asks the channel about an unpaid
-/// order (the merchant API's `query-pay-result` with sync) and shows it.
-pub async fn sync(ctx: Ctx, State(state): State<AppState>, Path(id): Path<String>) -> PageResult {
-    ctx.require(Permission::OrdersRead)?;
-    let o = visible_order(&ctx, &state, &id).await?;
-    let back = format!("{BASE}/orders/{}", o.order_id);
-    let app_id = AppId::parse(&o.app_id).map_err(|_| ctx.not_found())?;
-    let app = match state.store.get_app(&app_id).await {
-        Ok(Some(app)) => app,
-        Ok(None) => return Err(ctx.not_found().into()),
-        Err(e) => return Err(ctx.fail(&e.into()).into()),
-    };
-    let result = orders::query(&state, &app, &o.out_trade_no, true).await;
-    Ok(ctx.done(&back, result, ctx.t().synced))
 }
