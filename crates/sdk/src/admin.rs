@@ -384,6 +384,17 @@ impl AdminClient {
         .await
     }
 
+    /// `POST /api/admin/channel-configs/{configId}/test`: one harmless
+    /// query at the channel with the stored credentials →
+    /// `{ok, outcome, code, message, latencyMs, …}`.
+    pub async fn test_channel_config(&self, config_id: &str) -> Result<Value> {
+        self.action(&format!(
+            "/api/admin/channel-configs/{}/test",
+            seg(config_id)?
+        ))
+        .await
+    }
+
     // --- channels ---
 
     /// `POST /api/admin/channels`.

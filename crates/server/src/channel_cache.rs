@@ -152,6 +152,16 @@ pub fn adapter(state: &AppState, config: &ChannelConfig) -> ServiceResult<Arc<dy
     if let Some(c) = state.channels.get(&config.config_id, &fp) {
         return Ok(c);
     }
+    let channel = build(state, config)?;
+    // Its order calls land in the order timeline.
+    let channel = crate::service::timeline::recorded(channel, state.store.clone());
+    state.channels.put(&config.config_id, fp, channel.clone());
+    Ok(channel)
+}
+
+/// A new adapter for `config` from its stored credentials, neither cached
+/// nor recorded (the connection test's: it asks about no order of ours).
+pub fn build(state: &AppState, config: &ChannelConfig) -> ServiceResult<Arc<dyn Channel>> {
     let credentials = unseal_credentials(state, config)?;
     let channel = build_channel(
         config.channel_type,
@@ -168,8 +178,5 @@ pub fn adapter(state: &AppState, config: &ChannelConfig) -> ServiceResult<Arc<dy
             config.config_id
         ))
     })?;
-    // Its order calls land in the order timeline.
-    let channel = crate::service::timeline::recorded(channel, state.store.clone());
-    state.channels.put(&config.config_id, fp, channel.clone());
     Ok(channel)
 }

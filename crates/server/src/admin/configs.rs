@@ -1,4 +1,5 @@
-//! Admin: channel configs (credentials sealed at rest, shown masked).
+//! Admin: channel configs (credentials sealed at rest, shown masked) and
+//! their connection test.
 
 use axum::extract::State;
 use serde_json::{Value, json};
@@ -7,6 +8,7 @@ use crate::access::Principal;
 use crate::envelope::Success;
 use crate::error::ApiResult;
 use crate::input::{JsonObject, PathParam};
+use crate::service::channel_probe::{self, ProbeView};
 use crate::service::channels;
 use crate::state::AppState;
 use crate::wire::ChannelConfigView;
@@ -73,4 +75,15 @@ pub async fn credentials(
     Ok(Success(
         channels::replace_credentials(&state, &id, &body, &by).await?,
     ))
+}
+
+/// `POST /api/admin/channel-configs/{id}/test`: one harmless query at the
+/// channel with the stored credentials (`service::channel_probe`).
+pub async fn test(
+    State(state): State<AppState>,
+    by: Principal,
+    PathParam(id): PathParam,
+) -> ApiResult<Success<ProbeView>> {
+    by.require(Permission::ChannelsWrite)?;
+    Ok(Success(channel_probe::test_config(&state, &id).await?))
 }

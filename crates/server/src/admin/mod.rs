@@ -51,6 +51,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/api/admin/channel-configs/{id}/credentials",
             post(configs::credentials),
         )
+        .route("/api/admin/channel-configs/{id}/test", post(configs::test))
         .route(
             "/api/admin/channels",
             get(channels::list).post(channels::create),

@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod apps;
 pub mod bindings;
 pub mod cashier;
+pub mod channel_probe;
 pub mod channels;
 pub mod delivery;
 pub mod demo;

@@ -137,6 +137,11 @@ fn routes(app_id: &str, order_id: &str) -> Vec<(bool, String, Option<Permission>
         ),
         (
             true,
+            format!("/console/channels/configs/{c}/test"),
+            Some(P::ChannelsWrite),
+        ),
+        (
+            true,
             format!("/console/channels/{h}/enable"),
             Some(P::ChannelsWrite),
         ),

@@ -12,6 +12,7 @@ mod bad_input;
 mod bindings;
 mod browser;
 mod cashier;
+mod channel_probe;
 mod console_auth;
 mod console_browser;
 mod console_order_actions;

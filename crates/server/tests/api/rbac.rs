@@ -174,6 +174,11 @@ fn endpoints(w: &World) -> Vec<(Method, String, Permission)> {
             format!("/api/admin/channel-configs/{}/credentials", w.config_id),
             P::ChannelSecretsWrite,
         ),
+        (
+            M::POST,
+            format!("/api/admin/channel-configs/{}/test", w.config_id),
+            P::ChannelsWrite,
+        ),
         (M::GET, "/api/admin/channels".into(), P::ChannelsRead),
         (M::POST, "/api/admin/channels".into(), P::ChannelsWrite),
         (

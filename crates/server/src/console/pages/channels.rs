@@ -6,9 +6,9 @@
 //!
 //! Credentials are typed as a JSON object into a textarea and never shown
 //! back: a config shows only which keys are set (the service's view masks
-//! every value). There is no "test connection": no service function
-//! queries a channel harmlessly with a config alone (every channel call
-//! is about an order or a bill), so none is offered.
+//! every value). "Test connection" (`channels.write`) makes one harmless
+//! query at the channel with the stored credentials
+//! (`service::channel_probe`) and tells its outcome.
 
 use std::collections::HashMap;
 
@@ -21,9 +21,9 @@ use serde_json::Value;
 
 use super::{field, form_body, json_object};
 use crate::console::BASE;
-use crate::console::layout::{Ctx, PageResult, Section};
+use crate::console::layout::{Ctx, Flash, PageResult, Section, redirect};
 use crate::console::texts::Texts;
-use crate::service::channels;
+use crate::service::{channel_probe, channels};
 use crate::state::AppState;
 use crate::wire::{ChannelConfigView, ChannelView};
 
@@ -38,6 +38,10 @@ pub fn router() -> Router<AppState> {
         .route(
             &format!("{BASE}/channels/configs/{{id}}/enable"),
             post(enable_config),
+        )
+        .route(
+            &format!("{BASE}/channels/configs/{{id}}/test"),
+            post(test_config),
         )
         .route(
             &format!("{BASE}/channels/configs/{{id}}/disable"),
@@ -168,6 +172,33 @@ async fn config_enabled(
     ctx.require(Permission::ChannelsWrite)?;
     let result = channels::set_config_enabled(&state, &id, enabled, &ctx.session.principal).await;
     Ok(ctx.done(&back(), result, ctx.t().done))
+}
+
+/// `POST /console/channels/configs/{id}/test`: the connection test; its
+/// outcome is the page's message.
+pub async fn test_config(
+    ctx: Ctx,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> PageResult {
+    ctx.require(Permission::ChannelsWrite)?;
+    let t = ctx.t();
+    let flash = match channel_probe::test_config(&state, &id).await {
+        Ok(p) if p.ok => Flash::ok(format!(
+            "{} {} ({} ms): {}",
+            t.connection_ok, p.mch_id, p.latency_ms, p.message
+        )),
+        Ok(p) => Flash::error(format!(
+            "{} {} — {}{}: {}",
+            t.connection_failed,
+            p.mch_id,
+            p.outcome,
+            p.code.map(|c| format!(" {c}")).unwrap_or_default(),
+            p.message
+        )),
+        Err(e) => ctx.flash_of(&e),
+    };
+    Ok(redirect(&back(), Some(&flash)))
 }
 
 /// `POST /console/channels` `configId, sceneCode, channelName, sort?`.
