@@ -49,6 +49,8 @@ string_enum!(
         StoresRead = "stores.read",
         StoresWrite = "stores.write",
         BindingsRead = "bindings.read",
+        /// Apply for a channel on an app's behalf (its staff, an admin).
+        BindingsApply = "bindings.apply",
         /// Approve or reject a binding application.
         BindingsDecide = "bindings.decide",
         OrdersRead = "orders.read",
@@ -132,6 +134,7 @@ impl Role {
                     | P::StoresRead
                     | P::StoresWrite
                     | P::BindingsRead
+                    | P::BindingsApply
                     | P::OrdersRead
                     | P::OrdersManage
                     | P::RefundsRead

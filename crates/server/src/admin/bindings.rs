@@ -7,10 +7,10 @@ use axum::extract::{RawQuery, State};
 use crate::access::Principal;
 use crate::envelope::Success;
 use crate::error::ApiResult;
-use crate::input::{ListQuery, PathParam};
+use crate::input::{JsonObject, ListQuery, PathParam};
 use crate::service::bindings;
 use crate::state::AppState;
-use crate::wire::BindingView;
+use crate::wire::{ApplyBindingResponse, BindingView};
 use cashdesk_core::{AppId, BindingState, Permission};
 use cashdesk_store::BindingFilter;
 
@@ -35,6 +35,17 @@ pub async fn list(
     let mut filter = filter(&ListQuery::parse(q.as_deref()))?;
     filter.app_ids = by.list_scope(filter.app_id.as_ref())?;
     Ok(Success(bindings::list(&state, &filter).await?))
+}
+
+/// `POST /api/admin/bindings` `{appId, channelId, storeId?}`: an
+/// application on an app's behalf (`bindings.apply`: its staff, an admin).
+pub async fn apply(
+    State(state): State<AppState>,
+    by: Principal,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Success<ApplyBindingResponse>> {
+    by.require(Permission::BindingsApply)?;
+    Ok(Success(bindings::apply_for(&state, &body, &by).await?))
 }
 
 pub async fn approve(

@@ -80,7 +80,10 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/api/admin/stores/{app_id}/{store_id}/identities/{config_id}",
             put(stores::put_identity).delete(stores::delete_identity),
         )
-        .route("/api/admin/bindings", get(bindings::list))
+        .route(
+            "/api/admin/bindings",
+            get(bindings::list).post(bindings::apply),
+        )
         .route("/api/admin/bindings/{id}/approve", post(bindings::approve))
         .route("/api/admin/bindings/{id}/reject", post(bindings::reject))
         .route("/api/admin/orders", get(orders::list))

@@ -64,6 +64,12 @@ async fn apply_binding(
 ) -> ApiResult<envelope::Success<ApplyBindingResponse>> {
     let body = parse_object(&req.body)?;
     Ok(envelope::Success(
-        bindings::apply(&state, &req.app, &body).await?,
+        bindings::apply(
+            &state,
+            &req.app,
+            &body,
+            &Principal::app(&req.app.app_id, None),
+        )
+        .await?,
     ))
 }

@@ -5,7 +5,7 @@
 //! application for a store needs an existing, enabled store of the app
 //! (4003 / 4034).
 
-use cashdesk_core::{BindingId, BindingState, ChannelId, StoreId};
+use cashdesk_core::{AppId, BindingId, BindingState, ChannelId, StoreId};
 use cashdesk_store::{App, Binding, BindingFilter, Inserted};
 use chrono::Utc;
 use serde_json::{Map, Value, json};
@@ -14,7 +14,7 @@ use crate::access::Principal;
 use crate::input::Fields;
 use crate::service::error::{BindingRefusal, ServiceError, ServiceResult};
 use crate::state::AppState;
-use crate::wire::{ApplyBindingResponse, BindingView, PaymentChannel};
+use crate::wire::{ApplyBindingResponse, BindingView, ChannelView, PaymentChannel};
 
 /// The channels an order of `app` (and `store`) may be paid with. Due
 /// auto-approvals are applied first, so the answer never lags behind the
@@ -48,10 +48,57 @@ pub async fn payment_channels(
         .collect())
 }
 
+/// An application made by a person for an app (`POST /api/admin/bindings`,
+/// the console's form): `{appId, channelId, storeId?}`, audited as that
+/// person. An app the principal does not see is "not found", as an unknown
+/// one is; a disabled app cannot apply.
+pub async fn apply_for(
+    state: &AppState,
+    body: &Map<String, Value>,
+    by: &Principal,
+) -> ServiceResult<ApplyBindingResponse> {
+    let app_s = Fields(body).str_req("appId", 64)?;
+    let missing = || ServiceError::not_found(format!("app {app_s}"));
+    let app_id = AppId::parse(app_s).map_err(|_| missing())?;
+    if !by.sees_app(&app_id) {
+        return Err(missing());
+    }
+    let app = state.store.get_app(&app_id).await?.ok_or_else(missing)?;
+    if !app.enabled {
+        return Err(ServiceError::state_not_allowed(format!(
+            "app {app_id} is disabled"
+        )));
+    }
+    apply(state, &app, body, by).await
+}
+
+/// The channels an app may apply for: enabled, of an enabled config
+/// (what the console's application form offers; no config detail).
+pub async fn open_channels(state: &AppState) -> ServiceResult<Vec<ChannelView>> {
+    let configs = state.store.list_channel_configs().await?;
+    let enabled =
+        |c: &cashdesk_core::ConfigId| configs.iter().any(|x| &x.config_id == c && x.enabled);
+    Ok(state
+        .store
+        .list_channels()
+        .await?
+        .iter()
+        .filter(|c| c.enabled && enabled(&c.config_id))
+        .map(|c| {
+            let t = configs
+                .iter()
+                .find(|x| x.config_id == c.config_id)
+                .map(|x| x.channel_type);
+            ChannelView::new(c, t)
+        })
+        .collect())
+}
+
 pub async fn apply(
     state: &AppState,
     app: &App,
     body: &Map<String, Value>,
+    by: &Principal,
 ) -> ServiceResult<ApplyBindingResponse> {
     let f = Fields(body);
     let channel_s = f.str_req("channelId", 64)?;
@@ -102,7 +149,7 @@ pub async fn apply(
         Inserted::New(b) => {
             crate::service::audit(
                 state,
-                &Principal::app(&app.app_id, None),
+                by,
                 "binding.apply",
                 b.binding_id.as_str(),
                 json!({ "channelId": b.channel_id, "storeId": b.store_id }),

@@ -179,8 +179,13 @@ pub async fn bind_demo_channels(
                 "sort": c.first_sort + i32::try_from(i).unwrap_or(0),
             }))?;
             let channel_id = channels::create_channel(state, &body, by).await?;
-            let applied =
-                bindings::apply(state, app, &object(json!({ "channelId": channel_id }))?).await?;
+            let applied = bindings::apply(
+                state,
+                app,
+                &object(json!({ "channelId": channel_id }))?,
+                &Principal::app(&app.app_id, None),
+            )
+            .await?;
             bindings::decide(state, &applied.binding_id, true, by).await?;
             out.push(DemoChannel {
                 channel_id: channel_id.to_string(),

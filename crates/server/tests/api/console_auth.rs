@@ -61,6 +61,10 @@ impl Browserless {
         Browserless {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                // A new connection per request: a refused oversized body
+                // ends its connection, and a pooled one could be reused
+                // just as the server closes it (IncompleteMessage).
+                .pool_max_idle_per_host(0)
                 .build()
                 .expect("client"),
             base: app.base_url.clone(),

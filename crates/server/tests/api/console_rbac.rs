@@ -46,6 +46,7 @@ fn routes(app_id: &str, order_id: &str) -> Vec<(bool, String, Option<Permission>
         ),
         (false, "/console/refunds".into(), Some(P::RefundsRead)),
         (false, "/console/bindings".into(), Some(P::BindingsRead)),
+        (true, "/console/bindings".into(), Some(P::BindingsApply)),
         (
             false,
             "/console/notifications".into(),

@@ -9,6 +9,7 @@ mod receiver;
 mod admin;
 mod alipay;
 mod bad_input;
+mod binding_applications;
 mod bindings;
 mod browser;
 mod cashier;

@@ -214,6 +214,7 @@ fn endpoints(w: &World) -> Vec<(Method, String, Permission)> {
             format!("/api/admin/bindings?appId={a}"),
             P::BindingsRead,
         ),
+        (M::POST, "/api/admin/bindings".into(), P::BindingsApply),
         (
             M::POST,
             format!("/api/admin/bindings/{}/reject", w.binding_id),

@@ -13,15 +13,16 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use cashdesk_core::{Permission, SignType};
+use cashdesk_core::{AppId, Permission, SignType};
+use cashdesk_store::BindingFilter;
 
 use super::{Cell, form_body, sees};
 use crate::console::BASE;
 use crate::console::layout::{Ctx, PageResult, Section};
 use crate::console::texts::Texts;
-use crate::service::apps;
+use crate::service::{apps, bindings};
 use crate::state::AppState;
-use crate::wire::AppView;
+use crate::wire::{AppView, BindingView};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -70,6 +71,8 @@ struct DetailPage<'a> {
     rotate: bool,
     /// RSA2/SM2: a rotation gives a new public key.
     asymmetric: bool,
+    /// The app's channel applications, when the role reads them.
+    bindings: Option<Vec<BindingView>>,
 }
 
 fn opt(v: Option<&str>) -> String {
@@ -103,9 +106,23 @@ pub async fn detail(ctx: Ctx, State(state): State<AppState>, Path(id): Path<Stri
         ),
         Cell::new(t.created_at, &app.created_at),
     ];
+    let bindings = if ctx.can(Permission::BindingsRead) {
+        let filter = BindingFilter {
+            app_id: AppId::parse(&app.app_id).ok(),
+            ..BindingFilter::default()
+        };
+        Some(
+            bindings::list(&state, &filter)
+                .await
+                .map_err(|e| ctx.fail(&e))?,
+        )
+    } else {
+        None
+    };
     let page = DetailPage {
         t,
         csrf: ctx.csrf(),
+        bindings,
         asymmetric: app.sign_type.is_asymmetric(),
         fields,
         write: ctx.can(Permission::AppsWrite),

@@ -1,8 +1,13 @@
 //! Bindings: the applications of apps for channels (`?state=&appId=`;
 //! the approval queue is `state=PENDING`), approved or rejected through
-//! `service::bindings::decide`.
+//! `service::bindings::decide`, and a new application on an app's behalf
+//! (`bindings.apply`: the app's staff, an admin) for one of the open
+//! channels.
+
+use std::collections::HashMap;
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{Path, RawQuery, State};
 use cashdesk_core::{AppId, BindingState, Permission};
 use cashdesk_store::BindingFilter;
@@ -13,7 +18,9 @@ use crate::console::texts::Texts;
 use crate::input::query_params;
 use crate::service::bindings;
 use crate::state::AppState;
-use crate::wire::BindingView;
+use crate::wire::{BindingView, ChannelView};
+
+use super::form_body;
 
 #[derive(Template)]
 #[template(path = "console/bindings.html")]
@@ -25,6 +32,14 @@ struct ListPage<'a> {
     states: Vec<&'static str>,
     rows: Vec<BindingView>,
     decide: bool,
+    /// The application form: the apps to choose from (a scoped account's
+    /// own; others type the app id) and the open channels.
+    apply: Option<ApplyForm>,
+}
+
+struct ApplyForm {
+    apps: Vec<String>,
+    channels: Vec<ChannelView>,
 }
 
 impl ListPage<'_> {
@@ -57,8 +72,36 @@ pub async fn list(ctx: Ctx, State(state): State<AppState>, RawQuery(q): RawQuery
         app_id,
         rows,
         decide: ctx.can(Permission::BindingsDecide),
+        apply: if ctx.can(Permission::BindingsApply) {
+            Some(ApplyForm {
+                apps: ctx
+                    .session
+                    .principal
+                    .app_scope()
+                    .map(|a| a.iter().map(ToString::to_string).collect())
+                    .unwrap_or_default(),
+                channels: bindings::open_channels(&state)
+                    .await
+                    .map_err(|e| ctx.fail(&e))?,
+            })
+        } else {
+            None
+        },
     };
     Ok(ctx.render(Some(Section::Bindings), t.bindings, &page))
+}
+
+/// `POST /console/bindings` `appId, channelId, storeId?`: an application
+/// on the app's behalf, pending the operators' decision.
+pub async fn apply(
+    ctx: Ctx,
+    State(state): State<AppState>,
+    Form(form): Form<HashMap<String, String>>,
+) -> PageResult {
+    ctx.require(Permission::BindingsApply)?;
+    let body = form_body(&form, &["appId", "channelId", "storeId"], &[], &[]);
+    let result = bindings::apply_for(&state, &body, &ctx.session.principal).await;
+    Ok(ctx.done(&format!("{BASE}/bindings"), result, ctx.t().applied))
 }
 
 /// `POST /console/bindings/{id}/approve`.

@@ -85,7 +85,10 @@ pub fn router() -> Router<AppState> {
             &format!("{BASE}/refunds/{{id}}/reject"),
             post(refunds::reject),
         )
-        .route(&format!("{BASE}/bindings"), get(bindings::list))
+        .route(
+            &format!("{BASE}/bindings"),
+            get(bindings::list).post(bindings::apply),
+        )
         .route(
             &format!("{BASE}/bindings/{{id}}/approve"),
             post(bindings::approve),
