@@ -1,0 +1,4 @@
+//! One integration-test binary: the shop against a real cashdesk.
+
+mod flows;
+mod harness;
