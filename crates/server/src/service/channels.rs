@@ -197,12 +197,25 @@ pub async fn replace_credentials(
         .await?
         .ok_or_else(|| ServiceError::not_found(format!("channel config {config_id}")))?;
     state.channels.invalidate(&id);
-    super::audit(
+    // Before and after: which keys were set and when they last changed;
+    // a value (or a digest of one) never.
+    let keys_of = |m: &Map<String, Value>| {
+        let mut k: Vec<&String> = m.keys().collect();
+        k.sort();
+        json!(k)
+    };
+    let when = |t: Option<chrono::DateTime<Utc>>| t.map(crate::wire::time);
+    super::record(
         state,
-        by,
-        "channel_config.credentials",
-        id.as_str(),
-        json!({ "changedKeys": changed, "removedKeys": removed }),
+        by.audit(
+            "channel_config.credentials",
+            id.as_str(),
+            json!({ "changedKeys": changed, "removedKeys": removed }),
+        )
+        .with_change(
+            json!({ "keys": keys_of(&current), "credentialsUpdatedAt": when(config.credentials_updated_at) }),
+            json!({ "keys": keys_of(&merged), "credentialsUpdatedAt": when(updated.credentials_updated_at) }),
+        ),
     )
     .await;
     config_view(state, &updated)

@@ -212,23 +212,31 @@ pub async fn resend(
     by: &Principal,
 ) -> ServiceResult<NotificationView> {
     let id = parse_notify_id(notify_id)?;
+    let summary = |n: &cashdesk_store::Notification| json!({ "state": n.state, "nextAttemptAt": wire::time(n.next_attempt_at) });
+    let before = state
+        .store
+        .get_notification(&id)
+        .await?
+        .map(|n| summary(&n));
     let n = state
         .store
         .resend_notification(&id, Utc::now())
         .await?
         .ok_or_else(|| ServiceError::not_found(format!("notification {notify_id}")))?;
     state.outbox_wake.notify_one();
-    super::audit(
+    super::record(
         state,
-        by,
-        "notification.resend",
-        n.notify_id.as_str(),
-        json!({
-            "appId": n.app_id,
-            "orderId": n.order_id,
-            "notifyType": n.notify_type,
-            "attempts": n.attempts,
-        }),
+        by.audit(
+            "notification.resend",
+            n.notify_id.as_str(),
+            json!({
+                "appId": n.app_id,
+                "orderId": n.order_id,
+                "notifyType": n.notify_type,
+                "attempts": n.attempts,
+            }),
+        )
+        .with_change(before.unwrap_or(serde_json::Value::Null), summary(&n)),
     )
     .await;
     tracing::info!(notify_id = %n.notify_id, "notification resent by an operator");

@@ -413,6 +413,7 @@ pub async fn put_identity(
         created_at: now,
         updated_at: now,
     };
+    let before = identity_summary(state, app_id, store_id, config_id.as_str()).await?;
     let stored = state
         .store
         .put_store_identity(&row)
@@ -425,15 +426,42 @@ pub async fn put_identity(
         })?;
     // The detail names the identity's keys, never their values.
     let keys: Vec<&String> = identity.keys().collect();
-    super::audit(
+    let after = identity_summary(state, app_id, store_id, config_id.as_str()).await?;
+    super::record(
         state,
-        by,
-        "store.identity.put",
-        &format!("{}/{}/{config_id}", s.app_id, s.store_id),
-        json!({ "channelType": config.channel_type, "mchId": stored.mch_id, "identityKeys": keys }),
+        by.audit(
+            "store.identity.put",
+            &format!("{}/{}/{config_id}", s.app_id, s.store_id),
+            json!({ "channelType": config.channel_type, "mchId": stored.mch_id, "identityKeys": keys }),
+        )
+        .with_change(before, after),
     )
     .await;
     identity_view(state, &stored, Some(&config))
+}
+
+/// What the audit log keeps of a store's identity at a config: the
+/// merchant id and which keys are set (a value never); `null` for none.
+async fn identity_summary(
+    state: &AppState,
+    app_id: &str,
+    store_id: &str,
+    config_id: &str,
+) -> ServiceResult<Value> {
+    Ok(get(state, app_id, store_id)
+        .await?
+        .identities
+        .iter()
+        .find(|i| i.config_id == config_id)
+        .map_or(Value::Null, |i| {
+            let mut keys: Vec<&String> = i
+                .identity
+                .as_object()
+                .map(|m| m.keys().collect())
+                .unwrap_or_default();
+            keys.sort();
+            json!({ "mchId": i.mch_id, "identityKeys": keys, "updatedAt": i.updated_at })
+        }))
 }
 
 pub async fn list_identities(
@@ -457,6 +485,7 @@ pub async fn delete_identity(
     let config = ConfigId::parse(config_id).ok_or_else(|| {
         ServiceError::not_found(format!("identity at channel config {config_id}"))
     })?;
+    let before = identity_summary(state, app_id, store_id, config.as_str()).await?;
     if !state
         .store
         .delete_store_identity(&s.app_id, &s.store_id, &config)
@@ -466,11 +495,12 @@ pub async fn delete_identity(
             "identity of store {store_id} at channel config {config_id}"
         )));
     }
-    super::audit(
+    super::audit_change(
         state,
         by,
         "store.identity.delete",
         &format!("{}/{}/{config}", s.app_id, s.store_id),
+        before,
         Value::Null,
     )
     .await;

@@ -154,7 +154,11 @@ async fn staff_apply_for_their_apps_and_operators_decide(b: Backend) {
     let app_page = get(&app, &web_staff, &format!("/console/apps/{}", other.app_id)).await;
     assert!(app_page.body.contains("PENDING"), "{}", app_page.body);
     let ops_page = get(&app, &principal(Role::Operator, &[]), "/console/bindings").await;
-    assert!(!ops_page.body.contains("method=\"post\" action=\"/console/bindings\""));
+    assert!(
+        !ops_page
+            .body
+            .contains("method=\"post\" action=\"/console/bindings\"")
+    );
     let pending = app
         .admin
         .request(

@@ -15,6 +15,7 @@ backend_tests!(
     a_merchant_never_sees_another_apps_data,
     tokens_are_shown_once_and_revocable,
     changes_are_audited_with_before_and_after,
+    secrets_and_resends_are_audited_before_and_after_without_values,
 );
 
 pub const PASSWORD: &str = "correct horse battery";
@@ -659,4 +660,133 @@ async fn changes_are_audited_with_before_and_after(b: Backend) {
     );
     assert_eq!(disabled["before"]["enabled"], true, "{disabled}");
     assert_eq!(disabled["after"]["enabled"], false, "{disabled}");
+}
+
+async fn secrets_and_resends_are_audited_before_and_after_without_values(b: Backend) {
+    let app = spawn_app(b).await;
+    let lakala = app.lakala_setup().await;
+    let config = lakala.config_id.as_str();
+    // Credentials: the keys set before and after, never a value.
+    let v2 = app.wechat_setup("v2").await;
+    let secret = "9d7c3f0e5b2a41d6b8e4f1a3c5d7e9f0";
+    app.admin
+        .replace_channel_credentials(&v2.config_id, &json!({ "apiKey": secret }))
+        .await
+        .expect("replaced");
+    let audit = app.admin.list_audit(Some(200)).await.expect("audit");
+    assert!(
+        !audit.to_string().contains(secret),
+        "a credential value in the log"
+    );
+    let e = audit
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|e| e["action"] == "channel_config.credentials")
+        .expect("audited")
+        .clone();
+    assert_eq!(e["before"]["keys"], e["after"]["keys"], "{e}");
+    assert!(
+        e["after"]["keys"]
+            .as_array()
+            .is_some_and(|k| k.iter().any(|k| k == "apiKey")),
+        "{e}"
+    );
+    assert!(e["before"]["credentialsUpdatedAt"].is_null(), "{e}");
+    assert!(e["after"]["credentialsUpdatedAt"].is_string(), "{e}");
+
+    // A store identity: the merchant number and keys before and after.
+    let app_id = lakala.shop.app_id.clone();
+    app.add_store(&app_id, "s1").await;
+    let (_, t) = app
+        .sandbox_post(
+            "/sandbox/api/merchants",
+            json!({"channelType": "lakala", "appId": lakala.credentials["appId"]}),
+        )
+        .await;
+    let identity = t["identity"].clone();
+    let merchant_no = identity["merchantNo"]
+        .as_str()
+        .expect("merchantNo")
+        .to_owned();
+    app.admin
+        .put_store_identity(&app_id, "s1", config, &identity)
+        .await
+        .expect("identity");
+    app.admin
+        .delete_store_identity(&app_id, "s1", config)
+        .await
+        .expect("deleted");
+    let audit = app.admin.list_audit(Some(200)).await.expect("audit");
+    let find = |action: &str| {
+        audit
+            .as_array()
+            .expect("list")
+            .iter()
+            .find(|e| e["action"] == action)
+            .unwrap_or_else(|| panic!("{action} in {audit}"))
+            .clone()
+    };
+    let put = find("store.identity.put");
+    assert!(put["before"].is_null(), "{put}");
+    assert_eq!(put["after"]["mchId"], merchant_no.as_str(), "{put}");
+    assert!(
+        put["after"]["identityKeys"]
+            .as_array()
+            .is_some_and(|k| !k.is_empty()),
+        "{put}"
+    );
+    let deleted = find("store.identity.delete");
+    assert_eq!(
+        deleted["before"]["mchId"],
+        merchant_no.as_str(),
+        "{deleted}"
+    );
+    assert!(deleted["after"].is_null(), "{deleted}");
+    for v in identity.as_object().expect("identity").values() {
+        let v = v.as_str().unwrap_or_default();
+        if v.len() > 8 && v != merchant_no {
+            assert!(
+                !audit.to_string().contains(v),
+                "an identity value in the log"
+            );
+        }
+    }
+
+    // A resend: the state before (FAILED or PENDING, due later) and after.
+    let client = &lakala.shop.client;
+    app.admin
+        .request(
+            Method::POST,
+            &format!("/api/admin/apps/{app_id}/settings"),
+            Some(&json!({ "notifyUrl": "http://127.0.0.1:9/notify" })),
+        )
+        .await
+        .expect("notify URL");
+    let (no, order_id) = app.new_order(client, 100).await;
+    client.close_order(&no).await.expect("closed");
+    let notes = app
+        .admin
+        .request(
+            Method::GET,
+            &format!("/api/admin/notifications?orderId={order_id}"),
+            None,
+        )
+        .await
+        .expect("notifications");
+    let notify_id = notes[0]["notifyId"].as_str().expect("notifyId").to_owned();
+    app.admin
+        .resend_notification(&notify_id)
+        .await
+        .expect("resent");
+    let audit = app.admin.list_audit(Some(200)).await.expect("audit");
+    let resent = audit
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|e| e["action"] == "notification.resend" && e["target"] == notify_id.as_str())
+        .expect("audited")
+        .clone();
+    assert!(resent["before"]["state"].is_string(), "{resent}");
+    assert_eq!(resent["after"]["state"], "PENDING", "{resent}");
 }
