@@ -218,6 +218,32 @@ async fn merchants_see_only_their_apps_and_statement(backend: Backend) {
         get(&app, &merchant, "/console/channels").await.status,
         StatusCode::FORBIDDEN
     );
+    // Staff of two apps: the statement page opens on the first and offers
+    // both; each app's CSV is theirs, another's is missing.
+    let c = app.merchant(SignType::HmacSha256).await;
+    let two = principal(Role::Merchant, &[&a_id, &c.app_id]);
+    let recon = get(&app, &two, "/console/recon").await;
+    assert_eq!(recon.status, StatusCode::OK, "{}", recon.body);
+    assert!(
+        recon
+            .body
+            .contains(&format!("<option>{}</option>", c.app_id)),
+        "{}",
+        recon.body
+    );
+    for (asked, status) in [
+        (c.app_id.as_str(), StatusCode::OK),
+        ("", StatusCode::OK),
+        (b.app_id.as_str(), StatusCode::NOT_FOUND),
+    ] {
+        let csv = get(
+            &app,
+            &two,
+            &format!("/console/recon/statement.csv?appId={asked}"),
+        )
+        .await;
+        assert_eq!(csv.status, status, "{asked}: {}", csv.body);
+    }
 }
 
 async fn channel_pages_never_show_a_credential(backend: Backend) {

@@ -80,7 +80,13 @@ impl Asked {
     /// app it does not see is the 404 page's).
     fn statement(&self, ctx: &Ctx) -> Result<StatementFilter, Refused> {
         let asked = match self.app_id.as_str() {
-            "" => None,
+            // An account of several apps reads its first app's statement
+            // until it picks another (the API asks it to name one).
+            "" => ctx
+                .session
+                .principal
+                .app_scope()
+                .and_then(|apps| apps.first().cloned()),
             a => Some(AppId::parse(a).map_err(|_| Refused::from(ctx.not_found()))?),
         };
         let app = ctx.session.principal.narrow(asked).map_err(|e| {
@@ -113,6 +119,8 @@ struct Page<'a> {
     date: String,
     config_id: String,
     app_id: String,
+    /// A scoped account's apps, for the statement's app choice.
+    my_apps: Vec<String>,
     kind: String,
     status: String,
     kinds: Vec<&'static str>,
@@ -203,6 +211,12 @@ pub async fn page(ctx: Ctx, State(state): State<AppState>, RawQuery(q): RawQuery
         filter_date: a.asked.map(|d| d.to_string()).unwrap_or_default(),
         date: a.date,
         config_id: a.config_id,
+        my_apps: ctx
+            .session
+            .principal
+            .app_scope()
+            .map(|a| a.iter().map(ToString::to_string).collect())
+            .unwrap_or_default(),
         app_id: a.app_id,
         kind: a.kind,
         status: a.status,
