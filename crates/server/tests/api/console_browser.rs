@@ -2,7 +2,8 @@
 //! the harness of [`crate::browser`]): an operator signs in, approves a
 //! binding, reviews a refund, finds an order by its outTradeNo and reads
 //! its detail, resends a notification and signs out; an administrator
-//! sees the accounts and the audit log; a phone (375 px) signs in and
+//! sees the accounts, the audit log, the apps, the channels and the
+//! reconciliation; a phone (375 px) signs in and
 //! reads the orders list. Each effect is checked through the operator
 //! API, not only on the page.
 //!
@@ -428,6 +429,28 @@ async fn console_in_a_browser(b: Backend) {
     br.screenshot("accounts").await;
     open(&br, &base, "/console/audit", "notification.resend").await;
     br.screenshot("audit").await;
+    open(&br, &base, "/console/apps", &w.app_id).await;
+    br.screenshot("apps").await;
+    open(
+        &br,
+        &base,
+        &format!("/console/apps/{}", w.app_id),
+        &w.binding_id,
+    )
+    .await;
+    br.screenshot("app").await;
+    open(&br, &base, "/console/channels", "/test\"").await;
+    // The configs (below their creation form).
+    br.client
+        .execute(
+            "document.querySelector('main table').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .expect("scroll to the configs");
+    br.screenshot("channels").await;
+    open(&br, &base, "/console/recon", "statement.csv").await;
+    br.screenshot("recon").await;
     sign_out(&br).await;
     br.assert_stayed_on(&base).await;
     br.close().await;
