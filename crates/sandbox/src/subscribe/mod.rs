@@ -23,8 +23,11 @@
 //!   `GET /sandbox/api/subscribe/templates`: the templates.
 //!
 //! As at WeChat every error is HTTP 200 `{errcode, errmsg}`, the errmsg
-//! ending in a `rid`. Mini-programs are the sandbox's WeChat merchants:
-//! the AppID is the merchant's `appId` and the AppSecret its `appSecret`.
+//! ending in a `rid`. Mini-programs are the AppIDs of the sandbox's
+//! merchants, with their AppSecrets: a WeChat merchant's `appId` and
+//! `appSecret`, a sub-merchant's `subAppId` and a Lakala merchant's
+//! `credentials.subAppId`, each with the `subAppSecret` handed out with it
+//! ([`crate::merchants::Merchants::mini_program_secret`]).
 //! A mini-program's users ([`known_user`]) are its OAuth user
 //! ([`crate::oauth::openid_for`]) and every openid that paid or ordered
 //! under its AppID in the order book (`openid`, `sub_openid` under
@@ -126,11 +129,11 @@ fn credentials(
     let secret = secret
         .filter(|a| !a.is_empty())
         .ok_or((41004, "appsecret missing"))?;
-    let m = s
+    let expected = s
         .merchants
-        .by_app_id(appid)
+        .mini_program_secret(appid)
         .ok_or((40013, "invalid appid"))?;
-    if !cashdesk_crypto::ct_eq(secret.as_bytes(), m.app_secret().as_bytes()) {
+    if !cashdesk_crypto::ct_eq(secret.as_bytes(), expected.as_bytes()) {
         return Err((40125, "invalid appsecret"));
     }
     Ok(())

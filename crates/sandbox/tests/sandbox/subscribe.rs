@@ -664,3 +664,35 @@ async fn formatted_values_pass_the_stand_ins_checks() {
         }
     }
 }
+
+#[tokio::test]
+async fn sub_merchant_and_lakala_mini_programs_have_secrets() {
+    let app = spawn().await;
+    let sp = app.sandbox.open_wechat_service_provider().await.unwrap();
+    let sub = app.sandbox.open_wechat_sub_merchant(&sp.mch_id).unwrap();
+    let lakala = app.sandbox.open_lakala_merchant().await.unwrap();
+    let c =
+        SubscribeClient::new(Some(&app.sandbox.base_url()), &HttpSettings::default(), &[]).unwrap();
+    let minis = [
+        (sub.sub_app_id.clone(), sub.sub_app_secret.clone()),
+        (
+            lakala.credentials.sub_app_id.clone(),
+            lakala.sub_app_secret.clone(),
+        ),
+    ];
+    for (app_id, secret) in &minis {
+        assert_eq!(secret.len(), 32);
+        let t = c
+            .stable_token(app_id, &Secret::new(secret.as_str()), false)
+            .await
+            .unwrap();
+        let user = cashdesk_sandbox::oauth::openid_for(app_id);
+        c.send(&t.token, &pay_success(&user)).await.unwrap();
+    }
+    // One mini-program's secret is not another's.
+    let e = c
+        .stable_token(&minis[0].0, &Secret::new(minis[1].1.as_str()), false)
+        .await
+        .unwrap_err();
+    assert_eq!(e.errcode(), Some(40125));
+}
