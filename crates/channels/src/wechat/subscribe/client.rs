@@ -318,8 +318,15 @@ fn check(msg: &SubscribeMessage) -> Result<(), SubscribeError> {
     if !plain(&msg.template_id, 128) {
         return invalid("template_id must be a template id".into());
     }
-    if msg.page.as_ref().is_some_and(|p| p.len() > 1024) {
-        return invalid("page is longer than 1024 bytes".into());
+    if msg
+        .page
+        .as_ref()
+        .is_some_and(|p| p.len() > super::page::MAX_PAGE_BYTES)
+    {
+        return invalid(format!(
+            "page is longer than {} bytes",
+            super::page::MAX_PAGE_BYTES
+        ));
     }
     if msg.data.is_empty() || msg.data.len() > 64 {
         return invalid("data must have 1 to 64 keys".into());
@@ -417,7 +424,7 @@ mod tests {
                 ..msg()
             },
             SubscribeMessage {
-                page: Some("p".repeat(1025)),
+                page: Some("p".repeat(513)),
                 ..msg()
             },
         ];

@@ -16,6 +16,8 @@
 //! - [`format_value`] and friends (`format`): values cut and formatted to
 //!   each key type's limits (`thing` ≤ 20 characters, `amount` `¥12.34`
 //!   from fen, `time` `2019年10月1日 15:01`…) so our data never earns 47003.
+//! - [`render_page`] (`page`): the `page` from a configured pattern with
+//!   `{orderId}`-style placeholders, values percent-encoded.
 //!
 //! The send loop the caller writes:
 //!
@@ -33,9 +35,11 @@
 mod client;
 mod error;
 mod format;
+mod page;
 
 pub use client::{
     AccessToken, Lang, MiniprogramState, PRODUCTION_BASE_URL, SubscribeClient, SubscribeMessage,
 };
 pub use error::{SubscribeError, SubscribeErrorKind, kind_of};
 pub use format::{KeyType, format_amount, format_date, format_time, format_value, value_fits};
+pub use page::{MAX_PAGE_BYTES, PageError, render_page};
