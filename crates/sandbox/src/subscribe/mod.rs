@@ -262,8 +262,11 @@ async fn send(State(s): State<Arc<Shared>>, RawQuery(q): RawQuery, body: Bytes) 
     }
 }
 
-/// The checks of a send after the token's, in WeChat's order, and the
-/// message kept when they pass: `Ok` is the msgid.
+/// The checks of a send after the token's — a JSON object, the
+/// subscribe faults, openid, template, page, state and lang, the data —
+/// and the message kept when they pass: `Ok` is the msgid. (WeChat does
+/// not document its order; a request with two faults gets the first
+/// here.)
 fn deliver(s: &Shared, app_id: &str, body: &[u8]) -> Result<u64, (i64, String)> {
     let refuse = |code: i64, msg: &str| Err((code, msg.to_owned()));
     let Ok(Value::Object(b)) = serde_json::from_slice::<Value>(body) else {
@@ -280,8 +283,8 @@ fn deliver(s: &Shared, app_id: &str, body: &[u8]) -> Result<u64, (i64, String)> 
                 "invalid credential, access_token is invalid or not latest",
             );
         }
-        Some(_) => return refuse(45009, "reach max api daily quota limit"),
-        None => {}
+        Some(FaultKind::RateLimited) => return refuse(45009, "reach max api daily quota limit"),
+        Some(_) | None => {}
     }
     if touser.is_empty() || touser.len() > 128 || !known_user(s, app_id, touser) {
         return refuse(40003, "invalid openid");

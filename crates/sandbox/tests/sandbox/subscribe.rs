@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use cashdesk_channels::HttpSettings;
 use cashdesk_channels::wechat::subscribe::{
     SubscribeClient, SubscribeErrorKind as K, SubscribeMessage, format_amount, format_time,
-    format_value,
+    format_value, render_page,
 };
 use cashdesk_crypto::Secret;
 use cashdesk_crypto::wxv2::WxSignType;
@@ -443,10 +443,15 @@ async fn faults_refuse_revoke_and_limit() {
 // ---- cashdesk's client against the stand-in ----
 
 fn message(user: &str, data: &[(&str, String)]) -> SubscribeMessage {
+    // An order id with characters a page must not carry as they are.
+    let page = render_page("pages/order/detail?orderId={orderId}", |name| {
+        (name == "orderId").then(|| "P1 &x=<y>/中#".to_owned())
+    })
+    .unwrap();
     SubscribeMessage {
         touser: user.to_owned(),
         template_id: "sbx_pay_success".into(),
-        page: Some("pages/order/detail?orderId=P1".into()),
+        page: Some(page),
         data: data
             .iter()
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
@@ -485,6 +490,10 @@ async fn the_client_gets_tokens_and_sends() {
     c.send(&t.token, &pay_success(&w.user)).await.unwrap();
     let got = w.inbox(&w.user).await;
     assert_eq!(got[0]["data"][1]["value"], "¥12.34");
+    assert_eq!(
+        got[0]["page"],
+        "pages/order/detail?orderId=P1%20%26x%3D%3Cy%3E%2F%E4%B8%AD%23"
+    );
     assert_eq!(
         got[0]["data"][2]["value"],
         "精品挂耳咖啡礼盒（十二种风味 × 2…"
