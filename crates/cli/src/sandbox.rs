@@ -33,6 +33,9 @@ Everything is under the plain-HTTP base http://<listen> (or --public-url):
                         (signatures over the full path or over /v3/… both verify)
   WeChat web OAuth      <base>/sandbox/wechat/connect/oauth2/authorize,
                         <base>/sandbox/wechat/sns/oauth2/access_token
+  mini-program API      <base>/sandbox/wechat/cgi-bin/token, …/cgi-bin/stable_token,
+                        …/cgi-bin/message/subscribe/send; received messages at
+                        <base>/sandbox/wechat/subscribe/messages
   Alipay OpenAPI        <base>/sandbox/alipay/gateway.do
   Lakala open platform  <base>/sandbox/lakala/api/v3/labs/…
   payer pages           <base>/sandbox/wechat/pay/{prepayId},

@@ -37,7 +37,10 @@
 //!   yesterday's bill;
 //! - `GET /sandbox/api/requests?mchId=&kind=api|notify|payer&limit=` → `{"requests":[…]}`
 //!   (status, result and latency of every attempt; never what a notified
-//!   server answered, see [`crate::reqlog`]).
+//!   server answered, see [`crate::reqlog`]);
+//! - `GET /sandbox/api/subscribe/messages?appId=&openid=&limit=` and
+//!   `GET /sandbox/api/subscribe/templates`: the mini-programs' received
+//!   subscribe messages and their templates (served by [`crate::subscribe`]).
 //!
 //! Errors are `{"code","message"}`.
 //!

@@ -62,6 +62,17 @@
 //! A day with no line at all (and no `BILL_EXTRA_TRADE` to add one) has no
 //! bill and uses up no shaping fault; a fault whose `outTradeNo` or
 //! `outRefundNo` matches no line is still used up.
+//!
+//! # Subscribe faults
+//!
+//! `channelType` `wx-pay`, limited to one mini-program by `appId` (not
+//! `mchId`); they shape the next `count` `cgi-bin/message/subscribe/send`
+//! calls that pass the token check ([`crate::subscribe`]):
+//! `USER_REFUSED` `{"openid"}` (required): 43101 for sends to that user;
+//! `TOKEN_INVALIDATED`: every token of the AppID is revoked and the send
+//! answers 40001 (a fresh `stable_token` is a new token); `RATE_LIMITED`:
+//! 45009. `HTTP_500`, `TIMEOUT` and `SYSTEMERROR` (errcode -1) without
+//! `mchId` touch the `cgi-bin` calls too (`pathContains` picks one).
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -98,11 +109,25 @@ pub enum FaultKind {
     BillExtraTrade,
     #[serde(rename = "BILL_BAD_SUMMARY")]
     BillBadSummary,
+    #[serde(rename = "USER_REFUSED")]
+    UserRefused,
+    #[serde(rename = "TOKEN_INVALIDATED")]
+    TokenInvalidated,
+    #[serde(rename = "RATE_LIMITED")]
+    RateLimited,
 }
 
 impl FaultKind {
     fn is_call(self) -> bool {
         matches!(self, Self::SystemError | Self::Http500 | Self::Timeout)
+    }
+
+    /// A fault of the mini-program's subscribe messages ([`crate::subscribe`]).
+    fn is_subscribe(self) -> bool {
+        matches!(
+            self,
+            Self::UserRefused | Self::TokenInvalidated | Self::RateLimited
+        )
     }
 
     fn is_bill(self) -> bool {
@@ -138,6 +163,10 @@ pub struct FaultRequest {
     pub out_refund_no: Option<String>,
     /// BILL_EXTRA_TRADE: the extra payment in fen (default 1).
     pub amount: Option<i64>,
+    /// Subscribe faults: only this mini-program's messages.
+    pub app_id: Option<String>,
+    /// USER_REFUSED: the user who refuses (required).
+    pub openid: Option<String>,
 }
 
 /// The most faults active at once (anyone may add them: bounded).
@@ -176,6 +205,10 @@ pub struct Fault {
     pub out_refund_no: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub amount: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub openid: Option<String>,
 }
 
 /// A call fault to apply now.
@@ -249,6 +282,7 @@ impl Faults {
             return Err("mchId must be at most 64 bytes".into());
         }
         check_bill_fields(&req)?;
+        check_subscribe_fields(&req)?;
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if inner.1.len() >= MAX_FAULTS {
             return Err(format!(
@@ -268,6 +302,8 @@ impl Faults {
             out_trade_no: req.out_trade_no,
             out_refund_no: req.out_refund_no,
             amount: req.amount,
+            app_id: req.app_id,
+            openid: req.openid,
         };
         inner.1.push(fault.clone());
         Ok(fault)
@@ -333,6 +369,7 @@ impl Faults {
         for f in inner.1.iter_mut() {
             if f.fault.is_call()
                 || f.fault.is_bill()
+                || f.fault.is_subscribe()
                 || f.channel_type != channel_type
                 || !Self::matches_mch(f, Some(mch_id))
             {
@@ -350,6 +387,25 @@ impl Faults {
         }
         inner.1.retain(|f| f.remaining > 0);
         out
+    }
+
+    /// Consume one use of the first subscribe fault that matches a send
+    /// of `app_id` to `openid`: USER_REFUSED of that openid,
+    /// TOKEN_INVALIDATED, RATE_LIMITED (each with no `appId` or this one).
+    pub fn take_subscribe(&self, app_id: &str, openid: &str) -> Option<FaultKind> {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let idx = inner.1.iter().position(|f| {
+            f.fault.is_subscribe()
+                && f.app_id.as_deref().is_none_or(|a| a == app_id)
+                && f.openid.as_deref().is_none_or(|o| o == openid)
+        })?;
+        let f = &mut inner.1[idx];
+        f.remaining -= 1;
+        let kind = f.fault;
+        if f.remaining == 0 {
+            inner.1.remove(idx);
+        }
+        Some(kind)
     }
 
     /// Consume the bill faults of `channel_type` matching a bill of one of
@@ -397,6 +453,29 @@ impl Faults {
         inner.1.retain(|f| f.remaining > 0);
         out
     }
+}
+
+/// `appId` and `openid` belong to the subscribe faults (`openid` to
+/// USER_REFUSED, which needs it), which are WeChat's, and are bounded.
+fn check_subscribe_fields(req: &FaultRequest) -> Result<(), String> {
+    let kind = req.fault;
+    if req.app_id.is_some() && !kind.is_subscribe() {
+        return Err(
+            "appId only applies to USER_REFUSED, TOKEN_INVALIDATED and RATE_LIMITED".into(),
+        );
+    }
+    if req.openid.is_some() != (kind == FaultKind::UserRefused) {
+        return Err("openid applies to USER_REFUSED, which needs it".into());
+    }
+    if kind.is_subscribe() && (req.channel_type != "wx-pay" || req.mch_id.is_some()) {
+        return Err("subscribe faults are WeChat's: channelType wx-pay, appId not mchId".into());
+    }
+    for v in [&req.app_id, &req.openid].into_iter().flatten() {
+        if v.is_empty() || v.len() > 128 || !v.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("appId and openid: 1 to 128 visible ASCII characters".into());
+        }
+    }
+    Ok(())
 }
 
 /// `outTradeNo`, `outRefundNo` and `amount` belong to the bill faults that
@@ -467,6 +546,8 @@ mod tests {
             out_trade_no: None,
             out_refund_no: None,
             amount: None,
+            app_id: None,
+            openid: None,
         }
     }
 

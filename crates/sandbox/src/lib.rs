@@ -39,8 +39,9 @@
 //! [`faults`] and [`reqlog`] are the test harness; [`pki`] and [`merchants`]
 //! own keys, certificates and their persistence; [`tls`] the HTTPS listener
 //! (and its port across restarts); [`page`] the payer page; [`oauth`]
-//! WeChat's web OAuth (code → openid); [`api`] the test API (and its
-//! merchant-opening quota); [`targets`] where notifications may go;
+//! WeChat's web OAuth (code → openid); [`subscribe`] the mini-programs'
+//! access tokens and subscribe messages (`api.weixin.qq.com`); [`api`]
+//! the test API (and its merchant-opening quota); [`targets`] where notifications may go;
 //! `journal` the append-only files behind [`merchants`] and [`ledger`];
 //! [`xml`] v2's XML. In this crate's root: `running` starts, serves and
 //! stops a [`Sandbox`]; `events` is what a payment or a settled refund sets
@@ -54,9 +55,10 @@
 //! makes the sandbox contact an address of the caller's choosing
 //! ([`targets`]), show what another server answered ([`reqlog`]), redirect
 //! off its registered domains ([`oauth`]), or grow without bound
-//! (merchants are rate-limited and capped, [`api`]; orders, faults, log
-//! and OAuth codes are capped). Hosts wrap [`Sandbox::router`] in their
-//! own layers (body limit, timeouts, tracing) like any other router.
+//! (merchants are rate-limited and capped, [`api`]; orders, faults, log,
+//! OAuth codes and received subscribe messages are capped). Hosts wrap
+//! [`Sandbox::router`] in their own layers (body limit, timeouts,
+//! tracing) like any other router.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -84,6 +86,7 @@ pub mod pki;
 pub mod reqlog;
 mod running;
 mod store;
+pub mod subscribe;
 pub mod targets;
 pub mod tls;
 pub mod v2;
@@ -224,6 +227,8 @@ pub struct Shared {
     pub(crate) downloads: bills::Downloads,
     pub(crate) log: reqlog::RequestLog,
     pub(crate) oauth: oauth::Codes,
+    pub(crate) subscribe_tokens: subscribe::tokens::Tokens,
+    pub(crate) subscribe_inbox: subscribe::inbox::Inbox,
     notifier: mpsc::UnboundedSender<Msg>,
     notify_observer: Option<mpsc::UnboundedSender<notify::NotifyObservation>>,
     pub(crate) notify_policy: targets::Policy,

@@ -17,7 +17,7 @@ use crate::{
     AlipayAuthCredentials, AlipayMerchantCredentials, LakalaMerchantCredentials,
     LakalaStoreCredentials, MerchantCredentials, SandboxConfig, Shared, SubMerchantCredentials,
     alipay, api, bills, clock, faults, lakala, ledger, merchants, notify, oauth, page, pki, reqlog,
-    store, targets, tls, v2, v2bill, v3,
+    store, subscribe, targets, tls, v2, v2bill, v3,
 };
 
 /// How long an accepted refund stays PROCESSING before it succeeds and its
@@ -132,6 +132,8 @@ impl Sandbox {
             downloads: bills::Downloads::default(),
             log: reqlog::RequestLog::default(),
             oauth: oauth::Codes::default(),
+            subscribe_tokens: subscribe::tokens::Tokens::default(),
+            subscribe_inbox: subscribe::inbox::Inbox::default(),
             notifier: notify_tx,
             notify_observer: config.notify_observer.clone(),
             notify_policy,
@@ -345,6 +347,7 @@ fn build_router(shared: Arc<Shared>) -> Router {
         .merge(lakala::router())
         .merge(page::router())
         .merge(oauth::router())
+        .merge(subscribe::router())
         .merge(api::router())
         .with_state(shared)
 }

@@ -5,7 +5,9 @@
 //! (credential validation and construction) and its [`META`] (names,
 //! scenes, capabilities), the scene → trade type mapping, the
 //! sub-merchant checks of service-provider mode and the official account's
-//! web OAuth ([`oauth`], for JSAPI payers on the cashier page). Credential
+//! web OAuth ([`oauth`], for JSAPI payers on the cashier page) and the
+//! mini-program's subscribe messages ([`subscribe`], `api.weixin.qq.com`,
+//! not WeChat Pay: used by the server's message queue). Credential
 //! shapes live in [`wire`]; each version is split into `client` (signing,
 //! calls, error codes), `flows` (the [`Channel`] implementation), `notify`
 //! and `wire`.
@@ -28,6 +30,7 @@
 //! client of WeChat does.
 
 mod oauth;
+pub mod subscribe;
 pub mod v2;
 pub mod v3;
 pub mod wire;

@@ -4,6 +4,7 @@ mod mtls;
 mod oauth;
 mod partner;
 mod registry;
+mod subscribe;
 mod support;
 mod v2;
 mod v3;

@@ -19,6 +19,10 @@ pub struct SubMerchantCredentials {
     pub sub_app_id: String,
     /// `{subMchId, subAppId}`.
     pub identity: serde_json::Value,
+    /// The AppSecret of the mini-program `subAppId`, for its access
+    /// tokens (subscribe messages, [`crate::subscribe`]).
+    #[serde(default)]
+    pub sub_app_secret: String,
 }
 
 /// What `POST /sandbox/api/merchants {"channelType":"lakala","appId"}`
@@ -209,6 +213,10 @@ pub struct LakalaMerchantCredentials {
     /// Replaces the Lakala host (`https://s2.lakala.com`); paths follow it
     /// (`<baseUrl>/api/v3/labs/trans/preorder`).
     pub base_url: String,
+    /// The AppSecret of the mini-program `credentials.subAppId`, for its
+    /// access tokens (subscribe messages, [`crate::subscribe`]).
+    #[serde(default)]
+    pub sub_app_secret: String,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -280,6 +288,7 @@ impl Merchants {
                 sub_app_id: m.sub_app_id.clone(),
             },
             base_url: base_url.to_owned(),
+            sub_app_secret: m.mini_program_secret(),
         }
     }
 

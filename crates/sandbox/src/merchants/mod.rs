@@ -370,7 +370,36 @@ impl Merchants {
             sp_mch_id: sub.sp_mch_id.clone(),
             sub_app_id: sub.app_id.clone(),
             identity: serde_json::json!({"subMchId": sub.mch_id, "subAppId": sub.app_id}),
+            sub_app_secret: records::derived_app_secret(&sp.api_key, &sub.app_id),
         })
+    }
+
+    /// The AppSecret of the mini-program `app_id`: a WeChat merchant's
+    /// official account / mini-program ([`Merchant::app_secret`]), a
+    /// sub-merchant's `sub_appid` or a Lakala merchant's `subAppId`
+    /// ([`records::derived_app_secret`]); `None` when no sandbox merchant
+    /// has that AppID.
+    pub fn mini_program_secret(&self, app_id: &str) -> Option<String> {
+        if let Some(m) = self.by_app_id(app_id) {
+            return Some(m.app_secret());
+        }
+        let sub = self
+            .subs
+            .read()
+            .ok()?
+            .values()
+            .find(|s| s.app_id == app_id)
+            .cloned();
+        if let Some(sub) = sub {
+            let sp = self.get(&sub.sp_mch_id)?;
+            return Some(records::derived_app_secret(&sp.api_key, app_id));
+        }
+        self.lakala
+            .read()
+            .ok()?
+            .values()
+            .find(|l| l.sub_app_id == app_id)
+            .map(|l| l.mini_program_secret())
     }
 
     /// Whether the Lakala app `app_id` may transact with these numbers:

@@ -147,7 +147,23 @@ pub struct LakalaMerchant {
     pub created_at: String,
 }
 
+/// The AppSecret of a mini-program the sandbox has no merchant record of
+/// its own for (a sub-merchant's `sub_appid`, a Lakala merchant's
+/// `subAppId`): derived from the owner's key material (`seed`) and the
+/// AppID, so it is stable across restarts and not guessable.
+pub fn derived_app_secret(seed: &str, app_id: &str) -> String {
+    let d = cashdesk_crypto::digest::sha256(
+        format!("sandbox mini-program secret\n{seed}\n{app_id}").as_bytes(),
+    );
+    hex::encode(&d[..16])
+}
+
 impl LakalaMerchant {
+    /// The AppSecret of the merchant's mini-program (`sub_app_id`).
+    pub fn mini_program_secret(&self) -> String {
+        derived_app_secret(&self.private_key_pem, &self.sub_app_id)
+    }
+
     /// A `wx` + 16 hex AppID derived from the Lakala app id (stable across
     /// restarts, distinct per app).
     pub fn derived_sub_app_id(app_id: &str) -> String {

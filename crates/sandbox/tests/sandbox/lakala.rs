@@ -188,7 +188,7 @@ async fn lakala_credentials_have_the_config_shape() {
         .map(String::as_str)
         .collect();
     keys.sort();
-    assert_eq!(keys, ["baseUrl", "credentials", "mchId"]);
+    assert_eq!(keys, ["baseUrl", "credentials", "mchId", "subAppSecret"]);
     let mut ck: Vec<&str> = l.creds["credentials"]
         .as_object()
         .unwrap()

@@ -12,6 +12,7 @@ mod lakala;
 mod notify;
 mod partner;
 mod refunds;
+mod subscribe;
 mod v2;
 mod v3;
 
