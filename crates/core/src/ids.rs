@@ -60,6 +60,8 @@ id_type!(/// A console account (operator, finance, auditor, merchant staff).
     AccountId, 'U');
 id_type!(/// An account's API token (the token itself is never stored).
     TokenId, 'K');
+id_type!(/// A buyer's refund application.
+    ApplicationId, 'Q');
 
 #[cfg(test)]
 mod tests {

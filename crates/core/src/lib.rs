@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod address;
+pub mod applications;
 pub mod html;
 pub mod ids;
 pub mod money;
@@ -16,8 +17,12 @@ pub mod time;
 pub mod types;
 
 pub use access::{Permission, Role};
+pub use applications::{
+    RefundApplicationMode, RefundApplicationPolicy, RefundApplicationState, TimeoutDecision,
+};
 pub use ids::{
-    AccountId, BindingId, ChannelId, ConfigId, FindingId, NotifyId, OrderId, RefundId, TokenId,
+    AccountId, ApplicationId, BindingId, ChannelId, ConfigId, FindingId, NotifyId, OrderId,
+    RefundId, TokenId,
 };
 pub use money::Fen;
 pub use state::{

@@ -410,6 +410,43 @@ impl Client {
         require_data(self.send_signed(Method::GET, &path, None).await?)
     }
 
+    /// `POST /api/cashier-desk/refund-applications` `{outTradeNo,
+    /// outRefundNo, amount, reason, buyerRemark?}`: a buyer's refund
+    /// application, made by the merchant's backend → the application
+    /// (`state` `APPLIED`, or `APPROVED` with its `refund` when the app's
+    /// applications are approved when made).
+    pub async fn apply_refund(&self, application: &serde_json::Value) -> Result<serde_json::Value> {
+        self.post_json("/api/cashier-desk/refund-applications", application)
+            .await
+    }
+
+    /// `GET /api/cashier-desk/refund-applications/{outRefundNo}`.
+    pub async fn get_refund_application(&self, out_refund_no: &str) -> Result<serde_json::Value> {
+        let path = format!(
+            "/api/cashier-desk/refund-applications/{}",
+            path_segment(out_refund_no)
+        );
+        require_data(self.send_signed(Method::GET, &path, None).await?)
+    }
+
+    /// `POST /api/cashier-desk/refund-applications/{outRefundNo}/approve`
+    /// (`approve`) or `…/reject` `{remark?}`: the merchant's decision
+    /// (compare-and-set; an approval makes the refund).
+    pub async fn decide_refund_application(
+        &self,
+        out_refund_no: &str,
+        approve: bool,
+        remark: Option<&str>,
+    ) -> Result<serde_json::Value> {
+        let path = format!(
+            "/api/cashier-desk/refund-applications/{}/{}",
+            path_segment(out_refund_no),
+            if approve { "approve" } else { "reject" }
+        );
+        self.post_json(&path, &serde_json::json!({ "remark": remark }))
+            .await
+    }
+
     /// `POST /api/cashier-desk-sa/apply/binding-channel`.
     pub async fn apply_binding(&self, req: &ApplyBindingRequest) -> Result<ApplyBindingResponse> {
         self.post_json("/api/cashier-desk-sa/apply/binding-channel", req)

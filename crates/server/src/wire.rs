@@ -90,6 +90,9 @@ pub struct AppView {
     pub public_key_pem: Option<String>,
     pub notify_url: Option<cashdesk_core::NotifyUrl>,
     pub refund_review: bool,
+    /// Who decides refund applications, within how many days, and what
+    /// the timeout decides.
+    pub refund_applications: cashdesk_core::RefundApplicationPolicy,
     pub auto_refund_paid_after_close: bool,
     pub enabled: bool,
     pub created_at: String,
@@ -137,6 +140,7 @@ impl From<&App> for AppView {
             public_key_pem: a.public_key_pem.clone(),
             notify_url: a.notify_url.clone(),
             refund_review: a.refund_review,
+            refund_applications: a.refund_applications,
             auto_refund_paid_after_close: a.auto_refund_paid_after_close,
             enabled: a.enabled,
             created_at: time(a.created_at),

@@ -200,6 +200,28 @@ impl Workers {
                 async move { poller::query_due_orders(&s, taken, &in_flight).await }
             },
         ));
+        // Refund applications past their app's days, and approvals whose
+        // refund was interrupted (every 5 s; the decision is a
+        // compare-and-set, so two instances decide each once).
+        let s = state.clone();
+        handles.push(periodic(
+            rx.clone(),
+            Duration::from_secs(5),
+            "refund-applications",
+            move || {
+                let s = s.clone();
+                async move {
+                    match crate::service::applications::run_due(&s, Utc::now()).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(
+                            handled = n,
+                            "refund applications decided by timeout or refunded"
+                        ),
+                        Err(e) => tracing::warn!(error = ?e, "refund application step failed"),
+                    }
+                }
+            },
+        ));
         let s = state.clone();
         handles.push(periodic(
             rx.clone(),

@@ -123,6 +123,7 @@ impl BenchDb {
                 created_at: t,
                 previous_key: None,
                 key_confirmed: true,
+                refund_applications: cashdesk_core::RefundApplicationPolicy::default(),
             })
             .await
             .expect("insert app");

@@ -49,7 +49,7 @@ impl<B: Backend> Apps for SqlStore<B> {
     async fn insert_app(&self, app: &App) -> Result<()> {
         let sql = Sql::new(format!(
             "INSERT INTO apps ({APP_COLS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
         ))
         .bind(app.app_id.as_str())
         .bind(app.app_name.as_str())
@@ -68,7 +68,10 @@ impl<B: Backend> Apps for SqlStore<B> {
                 .and_then(|p| p.public_key_pem.as_deref()),
         )
         .bind(app.previous_key.as_ref().map(|p| p.valid_until))
-        .bind(app.key_confirmed);
+        .bind(app.key_confirmed)
+        .bind(app.refund_applications.mode.as_str())
+        .bind(i32::try_from(app.refund_applications.days).unwrap_or(i32::MAX))
+        .bind(app.refund_applications.on_timeout.as_str());
         self.backend.execute(sql).await?;
         Ok(())
     }
@@ -119,7 +122,10 @@ impl<B: Backend> Apps for SqlStore<B> {
         let sql = Sql::new(format!(
             "UPDATE apps SET refund_review = COALESCE($1, refund_review), \
              auto_refund_paid_after_close = COALESCE($2, auto_refund_paid_after_close), \
-             notify_url = CASE WHEN $3 THEN $4 ELSE notify_url END \
+             notify_url = CASE WHEN $3 THEN $4 ELSE notify_url END, \
+             refund_application_mode = COALESCE($6, refund_application_mode), \
+             refund_application_days = COALESCE($7, refund_application_days), \
+             refund_application_timeout = COALESCE($8, refund_application_timeout) \
              WHERE app_id = $5 RETURNING {APP_COLS}"
         ))
         .bind(update.refund_review)
@@ -131,7 +137,14 @@ impl<B: Backend> Apps for SqlStore<B> {
                 .as_ref()
                 .and_then(|u| u.as_ref().map(NotifyUrl::as_str)),
         )
-        .bind(app_id.as_str());
+        .bind(app_id.as_str())
+        .bind(update.refund_applications.map(|p| p.mode.as_str()))
+        .bind(
+            update
+                .refund_applications
+                .map(|p| i32::try_from(p.days).unwrap_or(i32::MAX)),
+        )
+        .bind(update.refund_applications.map(|p| p.on_timeout.as_str()));
         let Some(app) = tx_one::<_, RawApp, App>(&mut tx, sql).await? else {
             return Ok(None);
         };

@@ -36,6 +36,7 @@
 //! microsecond.
 
 mod accounts;
+mod applications;
 mod apps;
 mod audit;
 mod channels;
@@ -60,6 +61,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use accounts::{Account, AccountUpdate, Accounts, ApiToken, Session};
+pub use applications::{
+    ApplicationDecision, ApplicationFilter, RefundApplication, RefundApplications,
+};
 pub use apps::Apps;
 pub use audit::Audit;
 pub use channels::Channels;
@@ -146,6 +150,7 @@ pub trait Store:
     + MerchantStores
     + Orders
     + Refunds
+    + RefundApplications
     + Outbox
     + Leases
     + Audit

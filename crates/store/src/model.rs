@@ -6,8 +6,8 @@ use std::fmt;
 
 use cashdesk_core::{
     AppId, BindingId, BindingState, ChannelId, ChannelType, ConfigId, Fen, NotifyId, NotifyUrl,
-    OrderId, OrderState, OutRefundNo, OutTradeNo, RefundId, RefundState, SceneCode, SignType,
-    StoreId,
+    OrderId, OrderState, OutRefundNo, OutTradeNo, RefundApplicationPolicy, RefundId, RefundState,
+    SceneCode, SignType, StoreId,
 };
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -35,6 +35,8 @@ pub struct App {
     /// last rotation (true for an app never rotated). Until it has, what
     /// cashdesk signs for a shared-key app is signed with the previous key.
     pub key_confirmed: bool,
+    /// Who decides the app's refund applications, and when the timeout does.
+    pub refund_applications: RefundApplicationPolicy,
 }
 
 /// An app's key before its last rotation: accepted on incoming requests
@@ -59,6 +61,7 @@ impl App {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AppSettingsUpdate {
     pub refund_review: Option<bool>,
+    pub refund_applications: Option<RefundApplicationPolicy>,
     pub auto_refund_paid_after_close: Option<bool>,
     /// `Some(None)` removes the app's notify URL.
     pub notify_url: Option<Option<NotifyUrl>>,

@@ -9,8 +9,8 @@
 
 use cashdesk_core::{
     AppId, BindingId, BindingState, ChannelId, ChannelType, ConfigId, Fen, NotifyId, NotifyUrl,
-    OrderId, OrderState, OutRefundNo, OutTradeNo, RefundId, RefundState, SceneCode, SignType,
-    StoreId,
+    OrderId, OrderState, OutRefundNo, OutTradeNo, RefundApplicationMode, RefundApplicationPolicy,
+    RefundId, RefundState, SceneCode, SignType, StoreId, TimeoutDecision,
 };
 use chrono::{DateTime, Utc};
 use sqlx::encode::IsNull;
@@ -127,7 +127,8 @@ pub(crate) fn json_text(column: &str, value: &serde_json::Value) -> Result<Strin
 
 pub(crate) const APP_COLS: &str = "app_id, app_name, sign_type, app_key_sealed, public_key_pem, \
      notify_url, refund_review, enabled, created_at, auto_refund_paid_after_close, \
-     previous_key_sealed, previous_public_key_pem, previous_key_until, key_confirmed";
+     previous_key_sealed, previous_public_key_pem, previous_key_until, key_confirmed, \
+     refund_application_mode, refund_application_days, refund_application_timeout";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct RawApp {
@@ -145,6 +146,9 @@ pub(crate) struct RawApp {
     previous_public_key_pem: Option<String>,
     previous_key_until: Option<Ts>,
     key_confirmed: bool,
+    refund_application_mode: String,
+    refund_application_days: i32,
+    refund_application_timeout: String,
 }
 
 impl TryFrom<RawApp> for App {
@@ -171,6 +175,25 @@ impl TryFrom<RawApp> for App {
                 _ => None,
             },
             key_confirmed: r.key_confirmed,
+            refund_applications: RefundApplicationPolicy {
+                mode: RefundApplicationMode::parse(&r.refund_application_mode).ok_or_else(
+                    || corrupt("apps.refund_application_mode", &r.refund_application_mode),
+                )?,
+                days: u32::try_from(r.refund_application_days).map_err(|_| {
+                    corrupt(
+                        "apps.refund_application_days",
+                        &r.refund_application_days.to_string(),
+                    )
+                })?,
+                on_timeout: TimeoutDecision::parse(&r.refund_application_timeout).ok_or_else(
+                    || {
+                        corrupt(
+                            "apps.refund_application_timeout",
+                            &r.refund_application_timeout,
+                        )
+                    },
+                )?,
+            },
         })
     }
 }

@@ -3,6 +3,7 @@
 //! payment list (the cashier token is the credential) and the platform
 //! keys (public) are not signed.
 
+mod applications;
 mod close;
 mod orders;
 mod payment;
@@ -34,6 +35,22 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/api/cashier-desk/refunds/{out_refund_no}",
             get(refunds::get),
+        )
+        .route(
+            "/api/cashier-desk/refund-applications",
+            post(applications::apply),
+        )
+        .route(
+            "/api/cashier-desk/refund-applications/{out_refund_no}",
+            get(applications::get),
+        )
+        .route(
+            "/api/cashier-desk/refund-applications/{out_refund_no}/approve",
+            post(applications::approve),
+        )
+        .route(
+            "/api/cashier-desk/refund-applications/{out_refund_no}/reject",
+            post(applications::reject),
         )
         .route_layer(from_fn_with_state(state, require_signature));
     let open = Router::new()

@@ -25,6 +25,7 @@ fn opened(state: OrderState, expire_in: Duration, return_url: Option<&str>) -> O
             created_at: now,
             previous_key: None,
             key_confirmed: true,
+            refund_applications: cashdesk_core::RefundApplicationPolicy::default(),
         },
         order: Order {
             order_title: "Latte & cake".into(),

@@ -2,7 +2,9 @@
 //! create), enable/disable, views. The app key is random, shown once, and
 //! stored sealed under the master key (AAD `app:<appId>:key`).
 
-use cashdesk_core::{AppId, SignType};
+use cashdesk_core::{
+    AppId, RefundApplicationMode, RefundApplicationPolicy, SignType, TimeoutDecision,
+};
 use cashdesk_crypto::rsa::RsaPublicKey;
 use cashdesk_crypto::sm::Sm2PublicKey;
 use cashdesk_crypto::{Secret, random};
@@ -120,6 +122,7 @@ pub async fn create(state: &AppState, new: NewApp, by: &Principal) -> ServiceRes
         created_at: Utc::now(),
         previous_key: None,
         key_confirmed: true,
+        refund_applications: cashdesk_core::RefundApplicationPolicy::default(),
     };
     state.store.insert_app(&app).await?;
     super::audit(
@@ -200,20 +203,32 @@ pub async fn update_settings(
     } else {
         None
     };
+    // What the settings were, for the audit log and the policy's merge
+    // (read just before: a concurrent change shows in its own entry).
+    let current = state.store.get_app(&id).await?;
+    let before = current.as_ref().map(settings_of);
+    let refund_applications = match body.get("refundApplications") {
+        None | Some(Value::Null) => None,
+        Some(_) => Some(parse_policy(
+            f.object_req("refundApplications")?,
+            current
+                .as_ref()
+                .map(|a| a.refund_applications)
+                .unwrap_or_default(),
+        )?),
+    };
     let update = AppSettingsUpdate {
         refund_review: f.bool_opt("refundReview")?,
         auto_refund_paid_after_close: f.bool_opt("autoRefundPaidAfterClose")?,
         notify_url,
+        refund_applications,
     };
     if update == AppSettingsUpdate::default() {
         return Err(ServiceError::invalid(
             "refundReview",
-            "give refundReview, autoRefundPaidAfterClose and/or notifyUrl",
+            "give refundReview, autoRefundPaidAfterClose, notifyUrl and/or refundApplications",
         ));
     }
-    // What the settings were, for the audit log (read just before: a
-    // concurrent change between the two shows in its own entry).
-    let before = state.store.get_app(&id).await?.map(|a| settings_of(&a));
     let (app, readdressed) = state
         .store
         .update_app_settings(&id, &update)
@@ -222,6 +237,7 @@ pub async fn update_settings(
     let mut detail = json!({
         "refundReview": update.refund_review,
         "autoRefundPaidAfterClose": update.auto_refund_paid_after_close,
+        "refundApplications": update.refund_applications,
     });
     if let Some(url) = &update.notify_url {
         detail["notifyUrl"] = json!(url);
@@ -243,7 +259,45 @@ fn settings_of(app: &App) -> Value {
         "refundReview": app.refund_review,
         "autoRefundPaidAfterClose": app.auto_refund_paid_after_close,
         "notifyUrl": app.notify_url,
+        "refundApplications": app.refund_applications,
     })
+}
+
+/// `refundApplications: {mode?, days?, onTimeout?}` over the app's
+/// current policy (a field left out stays as it is).
+fn parse_policy(
+    body: &Map<String, Value>,
+    current: RefundApplicationPolicy,
+) -> ServiceResult<RefundApplicationPolicy> {
+    let f = Fields(body);
+    let mut p = current;
+    if let Some(m) = f.str_opt("mode", 16)? {
+        p.mode = RefundApplicationMode::parse(m).ok_or_else(|| {
+            ServiceError::invalid(
+                "refundApplications.mode",
+                "must be none, merchant or operator",
+            )
+        })?;
+    }
+    if let Some(d) = f.int_opt("days").map_err(|_| {
+        ServiceError::invalid("refundApplications.days", "must be a whole number of days")
+    })? {
+        p.days = u32::try_from(d)
+            .ok()
+            .filter(|d| (1..=RefundApplicationPolicy::MAX_DAYS).contains(d))
+            .ok_or_else(|| {
+                ServiceError::invalid(
+                    "refundApplications.days",
+                    format!("must be 1 to {}", RefundApplicationPolicy::MAX_DAYS),
+                )
+            })?;
+    }
+    if let Some(t) = f.str_opt("onTimeout", 16)? {
+        p.on_timeout = TimeoutDecision::parse(t).ok_or_else(|| {
+            ServiceError::invalid("refundApplications.onTimeout", "must be approve or reject")
+        })?;
+    }
+    Ok(p)
 }
 
 /// The longest overlap an operator may give a rotation: 30 days.

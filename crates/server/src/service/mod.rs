@@ -5,6 +5,7 @@
 //! `crate::error`), and the background workers match on it.
 
 pub mod accounts;
+pub mod applications;
 pub mod apps;
 pub mod bindings;
 pub mod cashier;

@@ -8,6 +8,7 @@ mod receiver;
 
 mod admin;
 mod alipay;
+mod applications;
 mod bad_input;
 mod binding_applications;
 mod bindings;

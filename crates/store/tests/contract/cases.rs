@@ -79,6 +79,7 @@ fn app(id: &str) -> App {
         created_at: t0(),
         previous_key: None,
         key_confirmed: true,
+        refund_applications: cashdesk_core::RefundApplicationPolicy::default(),
     }
 }
 
@@ -463,6 +464,11 @@ pub async fn apps_round_trip(db: &TestDb) {
                 refund_review: Some(true),
                 auto_refund_paid_after_close: Some(false),
                 notify_url: None,
+                refund_applications: Some(cashdesk_core::RefundApplicationPolicy {
+                    mode: cashdesk_core::RefundApplicationMode::Operator,
+                    days: 3,
+                    on_timeout: cashdesk_core::TimeoutDecision::Approve,
+                }),
             },
         )
         .await
