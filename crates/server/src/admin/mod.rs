@@ -8,6 +8,7 @@
 //! Responses are not signed: the bearer token over TLS is the trust.
 
 mod accounts;
+mod applications;
 mod apps;
 mod audit;
 mod bindings;
@@ -93,6 +94,19 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/admin/orders/{id}/refunds", post(orders::refund))
         .route("/api/admin/refunds", get(refunds::list))
         .route("/api/admin/refunds/{id}", get(refunds::get))
+        .route("/api/admin/refund-applications", get(applications::list))
+        .route(
+            "/api/admin/refund-applications/{id}",
+            get(applications::get),
+        )
+        .route(
+            "/api/admin/refund-applications/{id}/approve",
+            post(applications::approve),
+        )
+        .route(
+            "/api/admin/refund-applications/{id}/reject",
+            post(applications::reject),
+        )
         .route("/api/admin/refunds/{id}/approve", post(refunds::approve))
         .route("/api/admin/refunds/{id}/reject", post(refunds::reject))
         .route("/api/admin/notifications", get(notifications::list))

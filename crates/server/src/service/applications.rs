@@ -465,3 +465,57 @@ pub async fn run_due(state: &AppState, now: DateTime<Utc>) -> ServiceResult<usiz
     }
     Ok(n)
 }
+
+// --- operators and the console ---
+
+/// The application `id`, if the principal sees its app, with its app.
+pub async fn load(
+    state: &AppState,
+    id: &str,
+    by: &Principal,
+) -> ServiceResult<(App, RefundApplication)> {
+    let missing = || ServiceError::not_found(format!("refund application {id}"));
+    let id = ApplicationId::parse(id).ok_or_else(missing)?;
+    let a = state
+        .store
+        .get_application(&id)
+        .await?
+        .filter(|a| by.sees_app(&a.app_id))
+        .ok_or_else(missing)?;
+    let app = state.store.get_app(&a.app_id).await?.ok_or_else(missing)?;
+    Ok((app, a))
+}
+
+/// The permission a person needs to decide an application of `app`: an
+/// operator's review where the operators decide, the right to refund
+/// where the merchant does (its staff, in the console or with a token).
+pub fn permission_to_decide(app: &App) -> cashdesk_core::Permission {
+    match app.refund_applications.mode {
+        RefundApplicationMode::Operator => cashdesk_core::Permission::RefundsReview,
+        _ => cashdesk_core::Permission::RefundsCreate,
+    }
+}
+
+/// Lists applications (newest first), each with its refund.
+pub async fn list(
+    state: &AppState,
+    filter: &cashdesk_store::ApplicationFilter,
+) -> ServiceResult<Vec<ApplicationView>> {
+    let mut out = Vec::new();
+    for a in state.store.list_applications(filter).await? {
+        let Some(app) = state.store.get_app(&a.app_id).await? else {
+            continue;
+        };
+        out.push(view(state, &app, &a).await?);
+    }
+    Ok(out)
+}
+
+/// One application as the operators see it.
+pub async fn view_of(
+    state: &AppState,
+    app: &App,
+    a: &RefundApplication,
+) -> ServiceResult<ApplicationView> {
+    view(state, app, a).await
+}

@@ -4,14 +4,18 @@
 //! refund under the application's outRefundNo, the timeout decides as the
 //! policy says; bad input changes nothing.
 
-use cashdesk_sdk::{Client, CreateRefundRequest, Method, PaymentRequest};
+use cashdesk_core::Role;
+use cashdesk_sdk::{Client, CreateRefundRequest, Method, PaymentRequest, SignType};
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
+use crate::console_pages::{CSRF, call as page_call, get as page_get, principal};
 use crate::helpers::*;
+use crate::rbac::{account_token, call};
 
 backend_tests!(
+    people_decide_as_the_policy_says,
     the_merchant_decides_once,
     the_policy_says_who_decides_and_the_timeout_what,
 );
@@ -298,4 +302,146 @@ async fn the_policy_says_who_decides_and_the_timeout_what(b: Backend) {
         (Some("REJECTED"), true),
         "{b4}"
     );
+}
+
+async fn people_decide_as_the_policy_says(b: Backend) {
+    let app = spawn_app(b).await;
+    let (setup, no) = paid(&app).await;
+    let client = &setup.shop.client;
+    let id = setup.shop.app_id.as_str();
+    let ops = account_token(&app, "ops-1", Role::Operator, &[]).await;
+    let staff = account_token(&app, "shop-staff", Role::Merchant, &[id]).await;
+    let other = app.merchant(SignType::HmacSha256).await;
+    let stranger = account_token(&app, "other-staff", Role::Merchant, &[&other.app_id]).await;
+    let c1 = client
+        .apply_refund(&ask(&no, "C1", 10))
+        .await
+        .expect("applied");
+    let c1_id = c1["applicationId"].as_str().expect("id").to_owned();
+    let path = |id: &str, what: &str| format!("/api/admin/refund-applications/{id}/{what}");
+
+    // Listed for those who read refunds, within their apps.
+    let (s, list) = call(
+        &app,
+        &staff,
+        Method::GET,
+        "/api/admin/refund-applications?state=APPLIED",
+        &json!({}),
+    )
+    .await;
+    assert_eq!(
+        (s, list["data"][0]["outRefundNo"].as_str()),
+        (200, Some("C1")),
+        "{list}"
+    );
+    let (s, list) = call(
+        &app,
+        &stranger,
+        Method::GET,
+        "/api/admin/refund-applications",
+        &json!({}),
+    )
+    .await;
+    assert_eq!(
+        (s, list["data"].as_array().map(Vec::len)),
+        (200, Some(0)),
+        "{list}"
+    );
+    let (s, _) = call(
+        &app,
+        &stranger,
+        Method::POST,
+        &path(&c1_id, "approve"),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(s, 404, "another app's application does not exist for them");
+
+    // The merchant decides (default): its staff may, the operator may not.
+    let (s, body) = call(
+        &app,
+        &ops,
+        Method::POST,
+        &path(&c1_id, "approve"),
+        &json!({}),
+    )
+    .await;
+    assert_eq!((s, body["code"].as_i64()), (403, Some(4035)), "{body}");
+    let (s, body) = call(
+        &app,
+        &staff,
+        Method::POST,
+        &path(&c1_id, "reject"),
+        &json!({ "remark": "used" }),
+    )
+    .await;
+    assert_eq!(
+        (s, body["data"]["state"].as_str()),
+        (200, Some("REJECTED")),
+        "{body}"
+    );
+    assert_eq!(body["data"]["decidedBy"], "shop-staff");
+
+    // The operators decide: the operator may, the staff may not.
+    policy(&app, id, json!({ "mode": "operator" })).await;
+    let c2 = client
+        .apply_refund(&ask(&no, "C2", 20))
+        .await
+        .expect("applied");
+    let c2_id = c2["applicationId"].as_str().expect("id").to_owned();
+    let (s, _) = call(
+        &app,
+        &staff,
+        Method::POST,
+        &path(&c2_id, "approve"),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(s, 403);
+    // In the console: the queue shows it, the operator approves it there.
+    let web_ops = principal(Role::Operator, &[]);
+    let page = page_get(&app, &web_ops, "/console/refunds/applications").await;
+    assert_eq!(page.status.as_u16(), 200);
+    assert!(
+        page.body.contains("C2") && page.body.contains(&format!("/{c2_id}/approve")),
+        "{}",
+        page.body
+    );
+    let form = format!("csrf={CSRF}&remark=ok");
+    let r = page_call(
+        &app,
+        &web_ops,
+        "POST",
+        &format!("/console/refunds/applications/{c2_id}/approve"),
+        Some(&form),
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 303);
+    let c2 = client.get_refund_application("C2").await.expect("get");
+    assert_eq!(
+        (c2["state"].as_str(), c2["refund"]["amount"].as_i64()),
+        (Some("APPROVED"), Some(20)),
+        "{c2}"
+    );
+    assert_eq!(c2["decidedBy"], "operator-account");
+    // Decided: a second decision is refused and changes nothing.
+    let (s, _) = call(
+        &app,
+        &ops,
+        Method::POST,
+        &path(&c2_id, "reject"),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(s, 422);
+    let audit = app.admin.list_audit(Some(200)).await.expect("audit");
+    let decisions: Vec<&Value> = audit
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|e| e["target"] == c2_id.as_str() && e["action"] != "refund_application.apply")
+        .collect();
+    assert_eq!(decisions.len(), 1, "{decisions:?}");
+    assert_eq!(decisions[0]["before"]["state"], "APPLIED");
+    assert_eq!(decisions[0]["after"]["state"], "APPROVED");
 }

@@ -45,6 +45,11 @@ fn routes(app_id: &str, order_id: &str) -> Vec<(bool, String, Option<Permission>
             Some(P::OrdersManage),
         ),
         (false, "/console/refunds".into(), Some(P::RefundsRead)),
+        (
+            false,
+            "/console/refunds/applications".into(),
+            Some(P::RefundsRead),
+        ),
         (false, "/console/bindings".into(), Some(P::BindingsRead)),
         (true, "/console/bindings".into(), Some(P::BindingsApply)),
         (

@@ -253,6 +253,21 @@ fn endpoints(w: &World) -> Vec<(Method, String, Permission)> {
         ),
         (
             M::GET,
+            format!("/api/admin/refund-applications?appId={a}"),
+            P::RefundsRead,
+        ),
+        (
+            M::GET,
+            "/api/admin/refund-applications/Q01ARZ3NDEKTSV4RRFFQ69G5FA".into(),
+            P::RefundsRead,
+        ),
+        (
+            M::POST,
+            "/api/admin/refund-applications/Q01ARZ3NDEKTSV4RRFFQ69G5FA/approve".into(),
+            P::RefundsRead,
+        ),
+        (
+            M::GET,
             format!("/api/admin/refunds/{}", w.refund_id),
             P::RefundsRead,
         ),

@@ -11,6 +11,7 @@
 //! `application/x-www-form-urlencoded` with the session's `csrf` and are
 //! answered with a redirect (POST-redirect-GET).
 
+mod applications;
 mod apps;
 mod audit;
 mod bindings;
@@ -75,6 +76,18 @@ pub fn router() -> Router<AppState> {
         .route(
             &format!("{BASE}/orders/{{id}}/refund"),
             post(order_actions::refund),
+        )
+        .route(
+            &format!("{BASE}/refunds/applications"),
+            get(applications::list),
+        )
+        .route(
+            &format!("{BASE}/refunds/applications/{{id}}/approve"),
+            post(applications::approve),
+        )
+        .route(
+            &format!("{BASE}/refunds/applications/{{id}}/reject"),
+            post(applications::reject),
         )
         .route(&format!("{BASE}/refunds"), get(refunds::list))
         .route(
