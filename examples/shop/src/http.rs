@@ -7,7 +7,9 @@
 //! | `POST /buy-now {userId, goodsId, qty, openid?}` | the order (new or reused), `payData`, `cashierUrl` |
 //! | `GET /orders/{id}` | the order; what the mini-program polls |
 //! | `POST /orders/{id}/cancel` | closes a pending order at cashdesk, stock back |
-//! | `POST /orders/{id}/refund-application` | 501 until cashdesk has refund applications |
+//! | `POST /orders/{id}/refund-application` | `{amount?, reason, buyerRemark?}` → cashdesk's refund application (a `PAID` order) |
+//! | `GET /orders/{id}/refund-application` | the application as cashdesk has it |
+//! | `POST /orders/{id}/refund-application/approve\|reject` | `{remark?}`: the shop's staff decide |
 //! | `POST /cashdesk/notify` | cashdesk's signed notifications |
 
 use axum::Json;
@@ -31,7 +33,14 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/buy-now", post(buy_now))
         .route("/orders/{id}", get(order))
         .route("/orders/{id}/cancel", post(cancel))
-        .route("/orders/{id}/refund-application", post(refund_application))
+        .route(
+            "/orders/{id}/refund-application",
+            post(refund_application).get(refund_application_get),
+        )
+        .route(
+            "/orders/{id}/refund-application/{what}",
+            post(refund_application_decide),
+        )
         .route(NOTIFY_PATH, post(notify))
         .with_state(state)
 }
@@ -45,7 +54,16 @@ impl IntoResponse for ShopError {
             ShopError::OutOfStock { .. } => (StatusCode::CONFLICT, "OUT_OF_STOCK"),
             ShopError::PendingOrder { .. } => (StatusCode::CONFLICT, "PENDING_ORDER"),
             ShopError::State(_) => (StatusCode::CONFLICT, "STATE"),
-            ShopError::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, "NOT_IMPLEMENTED"),
+            // cashdesk refused what was asked (a decided application, an
+            // amount over what is left): its status, passed on.
+            ShopError::Gateway(cashdesk_sdk::SdkError::Api { status, .. })
+                if (400..500).contains(status) =>
+            {
+                (
+                    StatusCode::from_u16(*status).unwrap_or(StatusCode::CONFLICT),
+                    "REFUSED",
+                )
+            }
             ShopError::Gateway(_) => (StatusCode::BAD_GATEWAY, "GATEWAY"),
             ShopError::Db(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL"),
         };
@@ -111,10 +129,36 @@ async fn cancel(
 async fn refund_application(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Json(ask): Json<crate::refunds::Ask>,
 ) -> Result<Response, ShopError> {
-    state.db.order(&id).await?.ok_or(ShopError::UnknownOrder)?;
-    crate::refunds::apply(&id).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(Json(crate::refunds::apply(&state, &id, ask).await?).into_response())
+}
+
+async fn refund_application_get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ShopError> {
+    Ok(Json(crate::refunds::get(&state, &id).await?).into_response())
+}
+
+/// The staff's decision `{remark?}`.
+#[derive(Debug, Default, serde::Deserialize)]
+struct Decision {
+    remark: Option<String>,
+}
+
+async fn refund_application_decide(
+    State(state): State<AppState>,
+    Path((id, what)): Path<(String, String)>,
+    Json(d): Json<Decision>,
+) -> Result<Response, ShopError> {
+    let approve = match what.as_str() {
+        "approve" => true,
+        "reject" => false,
+        _ => return Err(ShopError::BadRequest("approve or reject".into())),
+    };
+    let v = crate::refunds::decide(&state, &id, approve, d.remark.as_deref()).await?;
+    Ok(Json(v).into_response())
 }
 
 /// cashdesk's notification: verified over the exact bytes and the notify

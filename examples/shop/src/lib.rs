@@ -10,8 +10,8 @@
 //! - cashdesk's signed notifications settle an order once: stock taken on
 //!   `PAY_SUCCESS`, the reservation given back on `PAY_CLOSED` ([`http`],
 //!   [`db`]);
-//! - refund applications are a marked placeholder ([`refunds`]) until
-//!   cashdesk has them.
+//! - the buyer's refund application goes to cashdesk and the shop's staff
+//!   decide it ([`refunds`]).
 //!
 //! [`Shop::build`] binds the listener (port 0 in tests) so tests and
 //! `main.rs` start the same thing.

@@ -38,8 +38,6 @@ pub enum ShopError {
     PendingOrder { order_id: String, qty: i64 },
     #[error("the order is {0}")]
     State(String),
-    #[error("not available yet: {0}")]
-    NotImplemented(&'static str),
     #[error("cashdesk: {0}")]
     Gateway(#[from] SdkError),
     #[error("database: {0}")]

@@ -1,26 +1,93 @@
-//! Refund applications: the buyer asks, the shop decides (issue 17 §2).
+//! Refund applications: the buyer asks, the shop decides (issue 17 §2,
+//! cashdesk's `…/refund-applications`, docs/after-payment.md).
 //!
-//! NOT BUILT YET. cashdesk's `POST /api/cashier-desk/refund-applications`
-//! (with `GET` and `…/{outRefundNo}/approve|reject`) is being added to the
-//! gateway and the SDK in parallel; until the SDK has it, this route
-//! answers 501 and changes nothing. What goes here, once it exists:
+//! - `POST /orders/{id}/refund-application {amount?, reason, buyerRemark?}`
+//!   for a `PAID` order: one application per order, under the
+//!   `outRefundNo` `RA-{orderId}` (so a retry is the same application;
+//!   `amount` defaults to the whole order) → cashdesk's answer (`APPLIED`).
+//! - `GET /orders/{id}/refund-application`: cashdesk's view of it (the
+//!   decision, and the refund once approved).
+//! - `POST /orders/{id}/refund-application/approve|reject {remark?}`: the
+//!   shop's staff decide (a real shop authenticates its staff here).
 //!
-//! 1. `POST /orders/{id}/refund-application {amount, reason, buyerRemark?}`
-//!    for a `PAID` order → the SDK's refund-application call with
-//!    `outTradeNo` = the order id and a new `outRefundNo` (kept with the
-//!    order, so a retry sends the same one) → `APPLIED`;
-//! 2. the shop's staff approve or reject it (`…/approve|reject {remark}`);
-//! 3. `REFUND_SUCCESS` / `REFUND_FAIL` arrive at the notify endpoint
-//!    (crate::orders::on_notification logs them today) and would put the
-//!    refunded quantity back into stock.
+//! The refund's outcome comes as cashdesk's `REFUND_SUCCESS` /
+//! `REFUND_FAIL` notification (verified and logged by the notify endpoint;
+//! putting refunded goods back into stock is the shop's choice and not
+//! done here).
 
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::db::PAID;
 use crate::orders::ShopError;
 
-/// Where the shop will call cashdesk's refund applications.
-pub async fn apply(_order_id: &str) -> Result<(), ShopError> {
-    // TODO(issue 17 §2): call cashdesk's POST /api/cashier-desk/refund-applications
-    // through the SDK once it has the endpoint.
-    Err(ShopError::NotImplemented(
-        "refund applications need cashdesk's /api/cashier-desk/refund-applications",
-    ))
+/// The application's `outRefundNo` for an order: one per order.
+pub fn refund_no(order_id: &str) -> String {
+    format!("RA-{order_id}")
+}
+
+/// What the buyer sends.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ask {
+    pub amount: Option<i64>,
+    pub reason: String,
+    pub buyer_remark: Option<String>,
+}
+
+pub async fn apply(state: &AppState, order_id: &str, ask: Ask) -> Result<Value, ShopError> {
+    let order = state
+        .db
+        .order(order_id)
+        .await?
+        .ok_or(ShopError::UnknownOrder)?;
+    if order.state != PAID {
+        return Err(ShopError::State(order.state));
+    }
+    let amount = ask.amount.unwrap_or(order.amount);
+    if amount <= 0 || amount > order.amount {
+        return Err(ShopError::BadRequest(format!(
+            "amount must be 1 to {} fen",
+            order.amount
+        )));
+    }
+    Ok(state
+        .gateway
+        .apply_refund(&json!({
+            "outTradeNo": order.order_id,
+            "outRefundNo": refund_no(&order.order_id),
+            "amount": amount,
+            "reason": ask.reason,
+            "buyerRemark": ask.buyer_remark,
+        }))
+        .await?)
+}
+
+pub async fn get(state: &AppState, order_id: &str) -> Result<Value, ShopError> {
+    state
+        .db
+        .order(order_id)
+        .await?
+        .ok_or(ShopError::UnknownOrder)?;
+    Ok(state
+        .gateway
+        .get_refund_application(&refund_no(order_id))
+        .await?)
+}
+
+pub async fn decide(
+    state: &AppState,
+    order_id: &str,
+    approve: bool,
+    remark: Option<&str>,
+) -> Result<Value, ShopError> {
+    state
+        .db
+        .order(order_id)
+        .await?
+        .ok_or(ShopError::UnknownOrder)?;
+    Ok(state
+        .gateway
+        .decide_refund_application(&refund_no(order_id), approve, remark)
+        .await?)
 }

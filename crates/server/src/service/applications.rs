@@ -394,7 +394,8 @@ async fn make_refund(
         out_refund_no: a.out_refund_no.clone(),
         amount: a.amount,
         reason: Some(a.reason.clone()),
-        notify_url: None,
+        // Told where the order's own notifications go (else the app's URL).
+        notify_url: order.notify_url.clone(),
     };
     let now = Utc::now();
     match refunds::create(state, app, &body, input).await {

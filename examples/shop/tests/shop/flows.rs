@@ -112,6 +112,58 @@ async fn paid_order_is_reused_while_pending_and_settled_once() {
     assert_eq!(next["reused"], false);
     assert_ne!(id(&next, "orderId"), order_id);
     assert_eq!(w.cup().await, (8, 2));
+
+    // The buyer asks for a refund; the shop's staff approve it; cashdesk
+    // refunds and tells the shop REFUND_SUCCESS.
+    let path = format!("/orders/{order_id}/refund-application");
+    let (status, v) = w
+        .shop(
+            Method::POST,
+            &path,
+            Some(json!({"amount": 1_000_000, "reason": "x"})),
+        )
+        .await;
+    assert_eq!((status, &v["code"]), (400, &json!("BAD_REQUEST")), "{v}");
+    let ask = json!({"reason": "cup arrived broken", "buyerRemark": "photo sent"});
+    let (status, applied) = w.shop(Method::POST, &path, Some(ask.clone())).await;
+    assert_eq!(
+        (status, applied["state"].as_str()),
+        (200, Some("APPLIED")),
+        "{applied}"
+    );
+    let (status, again) = w.shop(Method::POST, &path, Some(ask)).await;
+    assert_eq!(
+        (status, &again["applicationId"]),
+        (200, &applied["applicationId"]),
+        "one per order"
+    );
+    let (status, approved) = w
+        .shop(
+            Method::POST,
+            &format!("{path}/approve"),
+            Some(json!({"remark": "sorry"})),
+        )
+        .await;
+    assert_eq!(
+        (status, approved["state"].as_str()),
+        (200, Some("APPROVED")),
+        "{approved}"
+    );
+    let (status, twice) = w
+        .shop(Method::POST, &format!("{path}/reject"), Some(json!({})))
+        .await;
+    assert_eq!(
+        (status, &twice["code"]),
+        (422, &json!("REFUSED")),
+        "decided once: {twice}"
+    );
+    let (ok, _) = poll(
+        || async { w.shop(Method::GET, &path, None).await.1 },
+        |v| v["refund"]["state"] == "SUCCESS",
+    )
+    .await;
+    assert!(ok, "the approved application's refund succeeds");
+    w.delivered(&gateway_order_id, "REFUND_SUCCESS").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -332,20 +384,16 @@ async fn buy_now_refusals_reserve_nothing() {
     );
     assert_eq!(w.cup().await, (10, 10));
 
-    // Refund applications wait for cashdesk's endpoint (issue 17 §2).
+    // No refund application for an unpaid order.
     let (_, order) = w.buy("u5", 6).await;
     let (status, v) = w
         .shop(
             Method::POST,
             &format!("/orders/{}/refund-application", id(&order, "orderId")),
-            Some(json!({})),
+            Some(json!({"reason": "changed my mind"})),
         )
         .await;
-    assert_eq!(
-        (status, &v["code"]),
-        (501, &json!("NOT_IMPLEMENTED")),
-        "{v}"
-    );
+    assert_eq!((status, &v["code"]), (409, &json!("STATE")), "{v}");
 }
 
 /// Moves cashdesk's `expireAt` of the order a second into the past, in its
