@@ -46,6 +46,7 @@ mod events;
 mod leases;
 mod merchant_stores;
 pub mod model;
+mod mp_tokens;
 mod orders;
 mod outbox;
 mod postgres;
@@ -76,6 +77,7 @@ pub use events::{
 pub use leases::Leases;
 pub use merchant_stores::MerchantStores;
 pub use model::*;
+pub use mp_tokens::{MpToken, MpTokens};
 pub use orders::Orders;
 pub use outbox::Outbox;
 pub use recon::{
@@ -151,6 +153,7 @@ pub trait Store:
     + Orders
     + Refunds
     + RefundApplications
+    + MpTokens
     + Outbox
     + Leases
     + Audit

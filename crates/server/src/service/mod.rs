@@ -14,6 +14,7 @@ pub mod channels;
 pub mod delivery;
 pub mod demo;
 pub mod error;
+pub mod mp_tokens;
 pub mod notify;
 pub mod order_actions;
 pub mod orders;

@@ -24,6 +24,7 @@ mod console_rbac;
 mod contract;
 mod edge;
 mod lakala;
+mod mp_tokens;
 mod notify;
 mod ops;
 mod order_actions;

@@ -57,6 +57,7 @@ contract!(
     accounts_round_trip_with_their_audit,
     account_changes_end_sessions_and_are_audited,
     login_failures_lock_and_race_without_losing_a_count,
+    mp_token_refresh_is_claimed_once,
     tokens_are_found_by_hash_until_revoked,
     sessions_expire_by_idle_and_absolute_time,
     // scopes and searches

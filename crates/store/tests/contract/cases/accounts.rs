@@ -279,3 +279,129 @@ pub async fn sessions_expire_by_idle_and_absolute_time(db: &TestDb) {
     store.delete_session("fresh").await.unwrap();
     assert!(store.get_session("fresh").await.unwrap().is_none());
 }
+
+/// Mini-program tokens (issue 17 §1): racing refresh claims from two
+/// instances, one wins; the token and its expiry round-trip; a refused
+/// token is forgotten only if it is still the stored one, and forces the
+/// next refresh; an expired lease can be taken again.
+pub async fn mp_token_refresh_is_claimed_once(db: &TestDb) {
+    let t = now();
+    let stores: [Arc<dyn Store>; 2] = [Arc::clone(&db.store), db.second_instance().await];
+    let mut set = JoinSet::new();
+    for i in 0..8 {
+        let store = Arc::clone(&stores[i % 2]);
+        set.spawn(async move {
+            store
+                .claim_mp_token_refresh(
+                    "wxapp1",
+                    &format!("owner{i}"),
+                    t,
+                    t + Duration::seconds(15),
+                )
+                .await
+                .unwrap()
+        });
+    }
+    let mut won = 0;
+    while let Some(r) = set.join_next().await {
+        won += usize::from(r.unwrap());
+    }
+    assert_eq!(won, 1, "one refresh in flight");
+    let row = db.store.get_mp_token("wxapp1").await.unwrap().unwrap();
+    assert!(row.token_sealed.is_none() && row.refresh_until.is_some());
+    // Stored: the lease is free again, the token kept.
+    let expires = t + Duration::seconds(7200);
+    db.store
+        .store_mp_token("wxapp1", b"sealed-1", expires, t)
+        .await
+        .unwrap();
+    let row = db.store.get_mp_token("wxapp1").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            row.token_sealed.as_deref(),
+            row.expires_at,
+            row.refresh_owner,
+            row.force_refresh
+        ),
+        (Some(&b"sealed-1"[..]), Some(expires), None, false)
+    );
+    // Forgetting another token changes nothing; this one clears it.
+    db.store
+        .forget_mp_token("wxapp1", b"sealed-0", t)
+        .await
+        .unwrap();
+    assert!(
+        db.store
+            .get_mp_token("wxapp1")
+            .await
+            .unwrap()
+            .unwrap()
+            .token_sealed
+            .is_some()
+    );
+    db.store
+        .forget_mp_token("wxapp1", b"sealed-1", t)
+        .await
+        .unwrap();
+    let row = db.store.get_mp_token("wxapp1").await.unwrap().unwrap();
+    assert_eq!((row.token_sealed, row.force_refresh), (None, true));
+    // A lease held is refused until it runs out; released, it is free.
+    assert!(
+        db.store
+            .claim_mp_token_refresh("wxapp1", "a", t, t + Duration::seconds(15))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !db.store
+            .claim_mp_token_refresh(
+                "wxapp1",
+                "b",
+                t + Duration::seconds(5),
+                t + Duration::seconds(20)
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        db.store
+            .claim_mp_token_refresh(
+                "wxapp1",
+                "b",
+                t + Duration::seconds(16),
+                t + Duration::seconds(31)
+            )
+            .await
+            .unwrap()
+    );
+    db.store
+        .release_mp_token_refresh("wxapp1", "a")
+        .await
+        .unwrap();
+    assert_eq!(
+        db.store
+            .get_mp_token("wxapp1")
+            .await
+            .unwrap()
+            .unwrap()
+            .refresh_owner
+            .as_deref(),
+        Some("b"),
+        "only the owner releases"
+    );
+    db.store
+        .release_mp_token_refresh("wxapp1", "b")
+        .await
+        .unwrap();
+    assert!(
+        db.store
+            .claim_mp_token_refresh(
+                "wxapp1",
+                "c",
+                t + Duration::seconds(17),
+                t + Duration::seconds(32)
+            )
+            .await
+            .unwrap()
+    );
+}
