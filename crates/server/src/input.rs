@@ -13,6 +13,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_LENGTH;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use cashdesk_core::Fen;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use serde_json::{Map, Value};
 
@@ -310,6 +311,18 @@ impl<'a> Fields<'a> {
                 None => Err(ServiceError::invalid(name, "must be an integer")),
             },
             Some(_) => Err(ServiceError::invalid(name, "must be an integer")),
+        }
+    }
+
+    /// A required amount in fen: a positive JSON integer.
+    pub fn fen_req(&self, name: &'static str) -> Result<Fen, ServiceError> {
+        match self.int_opt(name) {
+            Ok(Some(v)) => Ok(Fen::parse_positive(name, v)?),
+            Ok(None) => Err(ServiceError::invalid(name, "is required")),
+            Err(_) => Err(ServiceError::invalid(
+                name,
+                "must be a positive integer number of fen",
+            )),
         }
     }
 

@@ -222,13 +222,7 @@ impl<B: Backend> RefundApplications for SqlStore<B> {
     async fn list_applications(&self, f: &ApplicationFilter) -> Result<Vec<RefundApplication>> {
         let mut sql = Sql::new("");
         let mut conds = Vec::new();
-        if let Some(apps) = &f.app_ids {
-            if apps.is_empty() {
-                return Ok(Vec::new());
-            }
-            let list: Vec<String> = apps.iter().map(|a| sql.push_arg(a.as_str())).collect();
-            conds.push(format!("app_id IN ({})", list.join(", ")));
-        }
+        conds.extend(sql.app_scope("app_id", f.app_ids.as_deref()));
         if let Some(a) = &f.app_id {
             conds.push(format!("app_id = {}", sql.push_arg(a.as_str())));
         }

@@ -13,9 +13,11 @@
 //! notification for the application; the refund's outcome is notified as
 //! any refund's (`REFUND_SUCCESS` / `REFUND_FAIL`).
 
+use std::collections::HashMap;
+
 use cashdesk_core::{
-    ApplicationId, Fen, OutRefundNo, OutTradeNo, RefundApplicationMode, RefundApplicationState,
-    TimeoutDecision,
+    AppId, ApplicationId, Fen, OutRefundNo, OutTradeNo, RefundApplicationMode,
+    RefundApplicationState, TimeoutDecision,
 };
 use cashdesk_crypto::digest;
 use cashdesk_store::{App, ApplicationDecision, Inserted, RefundApplication};
@@ -46,16 +48,7 @@ pub struct ApplicationInput {
 impl ApplicationInput {
     pub fn parse(body: &Map<String, Value>) -> ServiceResult<ApplicationInput> {
         let f = Fields(body);
-        let amount = match f.int_opt("amount") {
-            Ok(Some(v)) => Fen::parse_positive("amount", v)?,
-            Ok(None) => return Err(ServiceError::invalid("amount", "is required")),
-            Err(_) => {
-                return Err(ServiceError::invalid(
-                    "amount",
-                    "must be a positive integer number of fen",
-                ));
-            }
-        };
+        let amount = f.fen_req("amount")?;
         Ok(ApplicationInput {
             out_trade_no: OutTradeNo::parse(f.str_req("outTradeNo", usize::MAX)?)?,
             out_refund_no: OutRefundNo::parse(f.str_req("outRefundNo", usize::MAX)?)?,
@@ -181,13 +174,7 @@ pub async fn apply(
     }
     let refundable = order.amount.get() - order.refunded_amount.get();
     if input.amount.get() > refundable {
-        return Err(ServiceError::StateNotAllowed {
-            msg: format!(
-                "amount {} fen is more than the {refundable} fen still refundable on this order",
-                input.amount
-            ),
-            data: Some(json!({ "refundable": refundable })),
-        });
+        return Err(refunds::exceeds_refundable(input.amount, refundable));
     }
     let now = Utc::now();
     let policy = app.refund_applications;
@@ -502,12 +489,17 @@ pub async fn list(
     state: &AppState,
     filter: &cashdesk_store::ApplicationFilter,
 ) -> ServiceResult<Vec<ApplicationView>> {
+    // A page is mostly one app's: each app is read once.
+    let mut apps: HashMap<AppId, App> = HashMap::new();
     let mut out = Vec::new();
     for a in state.store.list_applications(filter).await? {
-        let Some(app) = state.store.get_app(&a.app_id).await? else {
-            continue;
-        };
-        out.push(view(state, &app, &a).await?);
+        if !apps.contains_key(&a.app_id) {
+            let Some(app) = state.store.get_app(&a.app_id).await? else {
+                continue;
+            };
+            apps.insert(a.app_id.clone(), app);
+        }
+        out.push(view(state, &apps[&a.app_id], &a).await?);
     }
     Ok(out)
 }

@@ -37,16 +37,7 @@ impl OperatorRefund {
     /// `{amount, reason?, outRefundNo?}` as the operator API takes it.
     pub fn parse(body: &Map<String, Value>) -> ServiceResult<OperatorRefund> {
         let f = Fields(body);
-        let amount = match f.int_opt("amount") {
-            Ok(Some(v)) => Fen::parse_positive("amount", v)?,
-            Ok(None) => return Err(ServiceError::invalid("amount", "is required")),
-            Err(_) => {
-                return Err(ServiceError::invalid(
-                    "amount",
-                    "must be a positive integer number of fen",
-                ));
-            }
-        };
+        let amount = f.fen_req("amount")?;
         let out_refund_no = f
             .str_opt("outRefundNo", usize::MAX)?
             .map(OutRefundNo::parse)

@@ -73,16 +73,7 @@ impl OrderInput {
             Some(s) => OutTradeNo::parse(s)?,
             None => return Err(ServiceError::invalid("outTradeNo", "is required")),
         };
-        let amount = match f.int_opt("amount") {
-            Ok(Some(v)) => Fen::parse_positive("amount", v)?,
-            Ok(None) => return Err(ServiceError::invalid("amount", "is required")),
-            Err(_) => {
-                return Err(ServiceError::invalid(
-                    "amount",
-                    "must be a positive integer number of fen",
-                ));
-            }
-        };
+        let amount = f.fen_req("amount")?;
         let order_title = f.text_req("orderTitle", 128)?.to_owned();
         let goods_desc = f.text_opt("goodsDesc", 600)?.unwrap_or_default().to_owned();
         let third_party_user = f

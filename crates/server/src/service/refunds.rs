@@ -114,16 +114,7 @@ impl RefundInput {
             Some(s) => OutRefundNo::parse(s)?,
             None => return Err(ServiceError::invalid("outRefundNo", "is required")),
         };
-        let amount = match f.int_opt("amount") {
-            Ok(Some(v)) => Fen::parse_positive("amount", v)?,
-            Ok(None) => return Err(ServiceError::invalid("amount", "is required")),
-            Err(_) => {
-                return Err(ServiceError::invalid(
-                    "amount",
-                    "must be a positive integer number of fen",
-                ));
-            }
-        };
+        let amount = f.fen_req("amount")?;
         let reason = f
             .str_opt("reason", REASON_MAX_CHARS)?
             .map(str::trim)
@@ -140,6 +131,16 @@ impl RefundInput {
             reason,
             notify_url,
         })
+    }
+}
+
+/// 422 for a refund (or an application) of more than the order has left.
+pub fn exceeds_refundable(amount: Fen, refundable: i64) -> ServiceError {
+    ServiceError::StateNotAllowed {
+        msg: format!(
+            "amount {amount} fen is more than the {refundable} fen still refundable on this order"
+        ),
+        data: Some(json!({ "refundable": refundable })),
     }
 }
 
@@ -215,13 +216,7 @@ pub async fn create(
         Ok(RefundInsert::New(r)) => r,
         Ok(RefundInsert::Existing(r)) => return replay(state, &r, &request_hash).await,
         Ok(RefundInsert::ExceedsRefundable { refundable }) => {
-            return Err(ServiceError::StateNotAllowed {
-                msg: format!(
-                    "amount {} fen is more than the {} fen still refundable on this order",
-                    input.amount, refundable
-                ),
-                data: Some(json!({ "refundable": refundable.get() })),
-            });
+            return Err(exceeds_refundable(input.amount, refundable.get()));
         }
         Ok(RefundInsert::OrderNotRefundable { state: s }) => {
             return Err(ServiceError::state_not_allowed(format!(
